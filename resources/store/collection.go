@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// MaxPageSize is the largest page a list call returns.
+const MaxPageSize = 1000
+
+// DefaultPageSize is the page size when the caller names none.
+const DefaultPageSize = 50
+
+// ErrBadCursor means a pagination cursor was not one this store issued.
+var ErrBadCursor = errors.New("bad cursor")
+
+// Page asks for one page of a list: at most Limit items after Cursor.
+type Page struct {
+	Limit  int
+	Cursor string
+}
+
+// collection is the typed CRUD shared by every repository. Documents are
+// addressed by a string _id.
+type collection[T any] struct {
+	c     *mongo.Collection
+	locks *stripes
+}
+
+// stripes serialises compare-and-swap updates of one document inside this
+// process. MongoDB's findAndModify is atomic on its own, but the embedded
+// FerretDB on SQLite reads, changes and writes a document in separate steps,
+// so two concurrent updates with the same version filter could both apply.
+// The embedded server belongs to exactly one process, so a lock here closes
+// that gap; with a real MongoDB it only costs an uncontended mutex.
+type stripes [64]sync.Mutex
+
+func (s *stripes) lock(id string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	m := &s[h.Sum32()%uint32(len(s))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (c collection[T]) get(ctx context.Context, filter any) (*T, error) {
+	var v T
+	if err := c.c.FindOne(ctx, filter).Decode(&v); err != nil {
+		return nil, mapErr(err)
+	}
+	return &v, nil
+}
+
+func (c collection[T]) byID(ctx context.Context, id string) (*T, error) {
+	return c.get(ctx, bson.D{{Key: "_id", Value: id}})
+}
+
+func (c collection[T]) insert(ctx context.Context, v *T) error {
+	_, err := c.c.InsertOne(ctx, v)
+	return mapErr(err)
+}
+
+func (c collection[T]) find(ctx context.Context, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+	cur, err := c.c.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := []T{}
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// update applies update to the document with id; ErrNotFound when none.
+func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*T, error) {
+	var v T
+	err := c.c.FindOneAndUpdate(ctx, filter, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &v, nil
+}
+
+// updateVersion is a compare-and-swap: it applies set (and bumps version)
+// only when the document id matching live still has version. It answers
+// ErrConflict when the document exists at another version and ErrNotFound
+// when it does not exist.
+func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live bson.D, set bson.D) (*T, error) {
+	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
+	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}, live...)
+	unlock := c.locks.lock(id)
+	res, err := c.c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
+	unlock()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	current, err := c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, live...))
+	if err != nil {
+		return nil, err
+	}
+	if res.MatchedCount == 0 {
+		return nil, ErrConflict
+	}
+	return current, nil
+}
+
+func (c collection[T]) deleteByID(ctx context.Context, id string) error {
+	res, err := c.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return err
+	}
+	if res.DeletedCount == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (c collection[T]) count(ctx context.Context, filter any) (int64, error) {
+	return c.c.CountDocuments(ctx, filter)
+}
+
+// page lists the documents matching filter in _id order, one page at a time.
+// next is "" on the last page.
+func (c collection[T]) page(ctx context.Context, filter bson.D, p Page) (items []T, next string, err error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	if limit > MaxPageSize {
+		limit = MaxPageSize
+	}
+	if p.Cursor != "" {
+		after, err := decodeCursor(p.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit + 1))
+	cur, err := c.c.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, "", err
+	}
+	var raw []bson.Raw
+	if err := cur.All(ctx, &raw); err != nil {
+		return nil, "", err
+	}
+	if len(raw) > limit {
+		raw = raw[:limit]
+		id, ok := raw[limit-1].Lookup("_id").StringValueOK()
+		if !ok {
+			return nil, "", errors.New("store: document without a string _id")
+		}
+		next = encodeCursor(id)
+	}
+	items = make([]T, len(raw))
+	for i, r := range raw {
+		if err := bson.Unmarshal(r, &items[i]); err != nil {
+			return nil, "", err
+		}
+	}
+	return items, next, nil
+}
+
+func encodeCursor(lastID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("id:" + lastID))
+}
+
+func decodeCursor(cursor string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) < 4 || string(b[:3]) != "id:" {
+		return "", fmt.Errorf("%w: %q", ErrBadCursor, cursor)
+	}
+	return string(b[3:]), nil
+}

@@ -1,0 +1,35 @@
+package store
+
+import (
+	"errors"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Sentinel errors. Repositories wrap them with context; test with errors.Is.
+var (
+	// ErrNotFound means the document asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique index refused the write or a version
+	// check failed because somebody else changed the document first.
+	ErrConflict = errors.New("conflict")
+)
+
+// mapErr turns driver errors into the sentinels above and leaves others as
+// they are.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return ErrNotFound
+	case mongo.IsDuplicateKeyError(err):
+		return ErrConflict
+	case strings.Contains(err.Error(), "UNIQUE constraint failed"):
+		// FerretDB v1.24 on SQLite reports a unique index violated by an
+		// update as an InternalError carrying SQLite's message, not E11000.
+		return ErrConflict
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Store is the handle on one rulekeeper database and its repositories.
+type Store struct {
+	client *mongo.Client
+	db     *mongo.Database
+
+	Users  *Users
+	Groups *Groups
+	Spaces *Spaces
+	Apps   *Apps
+}
+
+// ConnectTimeout bounds how long Connect waits for an unreachable server.
+const ConnectTimeout = 10 * time.Second
+
+// Connect opens the database named dbName on the server at uri, checks that
+// the server answers within ConnectTimeout and creates every index.
+func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
+	if dbName == "" {
+		return nil, errors.New("store: database name is empty")
+	}
+	opts := options.Client().ApplyURI(uri).
+		SetServerSelectionTimeout(ConnectTimeout).
+		SetConnectTimeout(ConnectTimeout).
+		SetAppName("rulekeeper")
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: bad MongoDB URI: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, ConnectTimeout)
+	defer cancel()
+	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: MongoDB at %s is not reachable: %w", redact(uri), err)
+	}
+	s := newStore(client, client.Database(dbName))
+	if err := s.EnsureIndexes(ctx); err != nil {
+		_ = client.Disconnect(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(client *mongo.Client, db *mongo.Database) *Store {
+	return &Store{
+		client: client,
+		db:     db,
+		Users:  &Users{c: collection[User]{db.Collection("users"), new(stripes)}},
+		Groups: &Groups{c: collection[Group]{db.Collection("groups"), new(stripes)}},
+		Spaces: &Spaces{c: collection[Space]{db.Collection("spaces"), new(stripes)}},
+		Apps:   &Apps{c: collection[App]{db.Collection("apps"), new(stripes)}},
+	}
+}
+
+// indexes lists every index of every collection, created at start-up.
+func indexes() map[string][]mongo.IndexModel {
+	unique := func(keys bson.D) mongo.IndexModel {
+		return mongo.IndexModel{Keys: keys, Options: options.Index().SetUnique(true)}
+	}
+	plain := func(keys bson.D) mongo.IndexModel { return mongo.IndexModel{Keys: keys} }
+	return map[string][]mongo.IndexModel{
+		"users": {
+			unique(bson.D{{Key: "subject", Value: 1}}),
+			plain(bson.D{{Key: "nameKey", Value: 1}}),
+			plain(bson.D{{Key: "roles", Value: 1}}),
+		},
+		"groups": {unique(bson.D{{Key: "nameKey", Value: 1}})},
+		"spaces": {
+			// Space names are unique in the tenant (seed 000 §1.3), whatever the case.
+			unique(bson.D{{Key: "nameKey", Value: 1}}),
+			plain(bson.D{{Key: "memberIds", Value: 1}}),
+			plain(bson.D{{Key: "ownerId", Value: 1}}),
+		},
+		"apps": {
+			plain(bson.D{{Key: "spaceId", Value: 1}}),
+			plain(bson.D{{Key: "ownerId", Value: 1}}),
+		},
+	}
+}
+
+// EnsureIndexes creates the missing indexes of every collection. It asks
+// for the existing ones first: FerretDB v1.24 on SQLite panics when asked
+// again for an index it loaded from disk after a restart.
+func (s *Store) EnsureIndexes(ctx context.Context) error {
+	for coll, models := range indexes() {
+		iv := s.db.Collection(coll).Indexes()
+		specs, err := iv.ListSpecifications(ctx)
+		if err != nil {
+			return fmt.Errorf("store: list indexes of %s: %w", coll, err)
+		}
+		have := map[string]bool{}
+		for _, sp := range specs {
+			have[sp.Name] = true
+		}
+		var missing []mongo.IndexModel
+		for _, m := range models {
+			if !have[indexName(m.Keys.(bson.D))] {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if _, err := iv.CreateMany(ctx, missing); err != nil {
+			return fmt.Errorf("store: create indexes on %s: %w", coll, err)
+		}
+	}
+	return nil
+}
+
+// indexName is the name MongoDB gives an index on keys: field_1_other_-1.
+func indexName(keys bson.D) string {
+	name := ""
+	for i, k := range keys {
+		if i > 0 {
+			name += "_"
+		}
+		name += fmt.Sprintf("%s_%v", k.Key, k.Value)
+	}
+	return name
+}
+
+// Ping reports whether the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.client.Ping(ctx, readpref.Primary())
+}
+
+// Database is the underlying database, for packages that add collections of
+// their own (and for tests).
+func (s *Store) Database() *mongo.Database { return s.db }
+
+// Close disconnects from the server.
+func (s *Store) Close(ctx context.Context) error {
+	return s.client.Disconnect(ctx)
+}
+
+// NewID returns a new document id: a hex ObjectID, so ids sort by creation
+// time and make stable pagination cursors.
+func NewID() string { return bson.NewObjectID().Hex() }
+
+// redact returns the scheme and hosts of a MongoDB URI without user name,
+// password or options, for log lines and error messages.
+func redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "the configured URI"
+	}
+	return u.Scheme + "://" + u.Host
+}
