@@ -45,7 +45,7 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 	defer cancel()
 	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("store: MongoDB at %s is not reachable: %w", redact(uri), err)
+		return nil, fmt.Errorf("store: MongoDB at %s is not reachable: %w", Redact(uri), err)
 	}
 	s := newStore(client, client.Database(dbName))
 	if err := s.EnsureIndexes(ctx); err != nil {
@@ -152,9 +152,9 @@ func (s *Store) Close(ctx context.Context) error {
 // time and make stable pagination cursors.
 func NewID() string { return bson.NewObjectID().Hex() }
 
-// redact returns the scheme and hosts of a MongoDB URI without user name,
+// Redact returns the scheme and hosts of a MongoDB URI without user name,
 // password or options, for log lines and error messages.
-func redact(uri string) string {
+func Redact(uri string) string {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return "the configured URI"

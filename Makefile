@@ -1,0 +1,47 @@
+# rulekeeper — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+OPA_VERSION := v1.22.2
+OPA := $(GO) run github.com/open-policy-agent/opa@$(OPA_VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 10s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## start the service in dev mode on the embedded database (127.0.0.1:8080)
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/rulekeeper serve --dev
+
+.PHONY: build
+build: ## build bin/rulekeeper
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rulekeeper ./cmd/rulekeeper
+
+.PHONY: test
+test: ## run every Go and Rego test, then a short fuzz run of each parser
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 12m ./...
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+.PHONY: bench
+bench: ## run the Go benchmarks and the load benchmark in bench/
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet and opa fmt checks
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
+	$(OPA) fmt --list --fail policies policies_test
+
+.PHONY: clean
+clean: ## remove build output and the dev data directory
+	rm -rf bin .data

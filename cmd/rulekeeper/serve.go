@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/resources/service"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg service.Config
+	var level string
+	fs := newFlags("serve", stderr)
+	fs.str(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.str(&cfg.DataDir, "data-dir", "./.data", "directory of the embedded database and dev keys")
+	fs.str(&cfg.MongoURI, "mongo-uri", "", "MongoDB URI; empty starts the embedded FerretDB")
+	fs.str(&cfg.MongoDB, "mongo-db", "rulekeeper", "database name")
+	fs.str(&level, "log-level", "info", "debug, info, warn or error")
+	fs.boolean(&cfg.Dev, "dev", false, "dev mode: built-in OIDC issuer and demo tenant")
+	fs.boolean(&cfg.AllowRemoteDev, "dev-allow-remote", false, "let dev mode listen on a non-loopback address")
+	fs.integer(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return exitError{2, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	if cfg.BodyLimit <= 0 {
+		return exitError{2, fmt.Errorf("--body-limit must be a positive number of bytes")}
+	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
+
+	svc, err := service.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "\nrulekeeper is listening on %s\n  database: %s\n", svc.URL(), svc.Database)
+	if cfg.Dev {
+		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(go run ./cmd/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
+	}
+	fmt.Fprintf(stderr, "  health: curl %s/readyz   metrics: curl %s/metrics\n  stop: Ctrl-C\n\n", svc.URL(), svc.URL())
+
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "rulekeeper: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
+	defer cancel()
+	return svc.Shutdown(shutdownCtx)
+}
+

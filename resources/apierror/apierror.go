@@ -1,0 +1,112 @@
+// Package apierror is rulekeeper's HTTP error contract: every 4xx and 5xx
+// body is {"code", "message", "details"}. Handlers return *Error values (or
+// store sentinels, mapped here once) and Fiber's error handler writes them.
+package apierror
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// Error is an HTTP error with a machine-readable code.
+type Error struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// New builds an error; details may be nil.
+func New(status int, code, message string, details map[string]any) *Error {
+	if details == nil {
+		details = map[string]any{}
+	}
+	return &Error{Status: status, Code: code, Message: message, Details: details}
+}
+
+// Field is a 400 naming the offending field.
+func Field(code, field, message string) *Error {
+	return New(http.StatusBadRequest, code, message, map[string]any{"field": field})
+}
+
+// Forbidden is a 403 with the explanation of the decision that refused.
+func Forbidden(message string, details map[string]any) *Error {
+	return New(http.StatusForbidden, "forbidden", message, details)
+}
+
+// Unauthorized is a 401.
+func Unauthorized(code, message string) *Error {
+	return New(http.StatusUnauthorized, code, message, nil)
+}
+
+// NotFound is a 404 for a resource kind and id.
+func NotFound(kind, id string) *Error {
+	return New(http.StatusNotFound, "not_found", fmt.Sprintf("%s %q does not exist", kind, id),
+		map[string]any{"resource": kind, "id": id})
+}
+
+// From turns any error into an *Error: *Error as is, Fiber errors by their
+// status, store sentinels to 404/409/400, anything else to a 500 that says
+// nothing of the cause (which is logged instead).
+func From(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		return New(fe.Code, codeForStatus(fe.Code), fe.Message, nil)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return New(http.StatusNotFound, "not_found", err.Error(), nil)
+	case errors.Is(err, store.ErrConflict):
+		return New(http.StatusConflict, "conflict", err.Error(), nil)
+	case errors.Is(err, store.ErrBadCursor):
+		return Field("bad_cursor", "cursor", "the cursor is not one this server issued")
+	}
+	return New(http.StatusInternalServerError, "internal", "the server failed to answer; the request was not applied", nil)
+}
+
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	case http.StatusNotFound:
+		return "route_not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "too_many_requests"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return "bad_request"
+}
+
+// Handler is the Fiber error handler: the one place errors become HTTP.
+// 5xx causes are logged with the request id; their bodies stay generic.
+func Handler(logger *slog.Logger) fiber.ErrorHandler {
+	return func(c fiber.Ctx, err error) error {
+		e := From(err)
+		if e.Status >= 500 {
+			logger.ErrorContext(c.Context(), "request failed",
+				"error", err.Error(), "method", c.Method(), "path", c.Path(),
+				"requestId", c.GetRespHeader(fiber.HeaderXRequestID))
+		}
+		return c.Status(e.Status).JSON(e)
+	}
+}

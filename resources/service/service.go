@@ -1,0 +1,175 @@
+// Package service wires rulekeeper together: the store (embedded FerretDB or
+// a MongoDB URI), the decision engine, identity, the HTTP server and its
+// routes. cmd/rulekeeper parses flags into a Config and calls Start; tests
+// start the same service in-process.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rulekeeper/rulekeeper/resources/server"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// Config is everything `rulekeeper serve` can be told.
+type Config struct {
+	Addr     string // listen address, e.g. 127.0.0.1:8080 (":0" picks a free port)
+	DataDir  string // embedded database files and dev keys
+	MongoURI string // "" starts the embedded FerretDB
+	MongoDB  string // database name
+	Dev      bool   // dev issuer and demo tenant
+	// AllowRemoteDev lets dev mode listen on a non-loopback address.
+	AllowRemoteDev bool
+	BodyLimit      int
+	Logger         *slog.Logger
+}
+
+// Service is a running rulekeeper.
+type Service struct {
+	cfg      Config
+	logger   *slog.Logger
+	embedded *store.Embedded
+	Store    *store.Store
+	app      *fiber.App
+	ln       net.Listener
+	served   chan error
+	// Database says which database is in use, for the start-up banner.
+	Database string
+}
+
+// Start opens the store, builds the HTTP server and starts serving. It
+// returns once the listener is bound.
+func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
+	if cfg.Logger == nil {
+		return nil, errors.New("service: Logger is required")
+	}
+	if cfg.MongoDB == "" {
+		cfg.MongoDB = "rulekeeper"
+	}
+	s := &Service{cfg: cfg, logger: cfg.Logger, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeStore(context.WithoutCancel(ctx))
+		}
+	}()
+	if cfg.Dev && !cfg.AllowRemoteDev && !isLoopback(cfg.Addr) {
+		return nil, fmt.Errorf("dev mode mints tokens for anybody and refuses to listen on %s; use a loopback address or --dev-allow-remote", cfg.Addr)
+	}
+
+	uri := cfg.MongoURI
+	if uri == "" {
+		dir, aerr := filepath.Abs(cfg.DataDir)
+		if aerr != nil {
+			return nil, aerr
+		}
+		// FerretDB logs every refused command at warn level; keep only errors.
+		ferretLog := slog.New(cfg.Logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "ferretdb")}))
+		s.embedded, err = store.StartEmbedded(ctx, dir, quieter(ferretLog, slog.LevelError))
+		if err != nil {
+			return nil, err
+		}
+		uri = s.embedded.URI()
+		s.Database = fmt.Sprintf("embedded FerretDB (SQLite in %s)", dir)
+	} else {
+		s.Database = "MongoDB " + store.Redact(uri)
+	}
+	s.Store, err = store.Connect(ctx, uri, cfg.MongoDB)
+	if err != nil {
+		return nil, err
+	}
+	if n, serr := s.Store.Spaces.SweepDeleted(ctx, s.Store.Apps); serr != nil {
+		return nil, serr
+	} else if n > 0 {
+		s.logger.Info("finished interrupted space deletions", "spaces", n)
+	}
+
+	reg := prometheus.NewRegistry()
+	s.app, err = server.New(server.Config{
+		Logger:    s.logger,
+		Registry:  reg,
+		BodyLimit: cfg.BodyLimit,
+		Ready: []server.Check{
+			{Name: "store", Func: s.Store.Ping},
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.app.Use(server.NotFound)
+
+	s.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	go func() {
+		s.served <- s.app.Listener(s.ln, fiber.ListenConfig{DisableStartupMessage: true})
+	}()
+	s.logger.Info("rulekeeper started", "addr", s.URL(), "database", s.Database, "dev", cfg.Dev)
+	return s, nil
+}
+
+// URL is the base URL the service answers on.
+func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Shutdown stops accepting connections, waits for in-flight requests (up to
+// the context's deadline), then closes the store and the embedded server.
+func (s *Service) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := s.app.ShutdownWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	select {
+	case <-s.served:
+	case <-time.After(time.Second):
+	}
+	s.closeStore(ctx)
+	s.logger.Info("rulekeeper stopped")
+	return errors.Join(errs...)
+}
+
+func (s *Service) closeStore(ctx context.Context) {
+	if s.Store != nil {
+		_ = s.Store.Close(ctx)
+	}
+	if s.embedded != nil {
+		s.embedded.Close()
+	}
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// quieter wraps a logger so that records below min are dropped.
+func quieter(l *slog.Logger, min slog.Level) *slog.Logger {
+	return slog.New(levelFloor{l.Handler(), min})
+}
+
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler { return levelFloor{h.Handler.WithAttrs(a), h.min} }
+func (h levelFloor) WithGroup(n string) slog.Handler      { return levelFloor{h.Handler.WithGroup(n), h.min} }
