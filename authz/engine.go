@@ -1,0 +1,303 @@
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// DecisionQuery is the rule every decision evaluates.
+const DecisionQuery = "data.rulekeeper.authz.decision"
+
+// GeneratedModuleName is the file name the rules module is loaded under.
+const GeneratedModuleName = "generated/rules.rego"
+
+// Grant says what allowed a decision.
+type Grant struct {
+	Kind string `json:"kind"` // table, role, owner, personal, managed, rule
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Deny says which gate refused.
+type Deny struct {
+	Kind   string `json:"kind"` // gate
+	Reason string `json:"reason"`
+}
+
+// Decision is the engine's answer.
+type Decision struct {
+	Allow    bool    `json:"allow"`
+	Grants   []Grant `json:"grants"`
+	Denies   []Deny  `json:"denies"`
+	Revision int64   `json:"revision"`
+}
+
+// Options configure an Engine.
+type Options struct {
+	// Modules are the static policies (file name → Rego source) and Data the
+	// static data tables, usually policies.Modules() and policies.Data().
+	Modules map[string]string
+	Data    map[string]any
+	// Entities hydrates ids; nil means callers always pass full objects.
+	Entities Entities
+	// CacheSize is the number of decisions kept (0: 100,000; <0: no cache).
+	CacheSize int
+	// EntityTTL bounds how long a hydrated entity is reused (0: one second;
+	// <0: no entity cache).
+	EntityTTL time.Duration
+	Registry  prometheus.Registerer // nil: metrics are not registered
+	Logger    *slog.Logger
+}
+
+// compiled is one policy revision, ready to evaluate.
+type compiled struct {
+	revision int64
+	query    rego.PreparedEvalQuery
+	compiler *ast.Compiler
+	store    storage.Store
+	rules    string
+}
+
+// Engine evaluates decisions. It is safe for concurrent use; Load swaps the
+// policy atomically while decisions continue on the previous revision.
+type Engine struct {
+	opts      Options
+	current   atomic.Pointer[compiled]
+	decisions *lru.Cache[[32]byte, Decision]
+	entities  *entityCache
+	metrics   *metrics
+	logger    *slog.Logger
+}
+
+// New builds an engine and compiles revision 0 with no security rules.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if len(opts.Modules) == 0 {
+		return nil, errors.New("authz: no policy modules")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{opts: opts, logger: opts.Logger}
+	size := opts.CacheSize
+	if size == 0 {
+		size = 100_000
+	}
+	if size > 0 {
+		c, err := lru.New[[32]byte, Decision](size)
+		if err != nil {
+			return nil, err
+		}
+		e.decisions = c
+	}
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	e.entities = newEntityCache(opts.Entities, opts.EntityTTL)
+	if e.entities != nil {
+		e.entities.metrics = m
+	}
+	if err := e.Load(ctx, 0, ""); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Load compiles the static policies with the generated rules module
+// (may be empty) as revision and swaps it in. On error the previous
+// revision stays in force.
+func (e *Engine) Load(ctx context.Context, revision int64, rulesModule string) error {
+	start := time.Now()
+	c, err := e.compile(ctx, revision, rulesModule)
+	e.metrics.compileSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		e.metrics.compileErrors.Inc()
+		return err
+	}
+	e.current.Store(c)
+	if e.decisions != nil {
+		e.decisions.Purge()
+	}
+	e.metrics.revision.Set(float64(revision))
+	return nil
+}
+
+func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string) (*compiled, error) {
+	modules := make(map[string]*ast.Module, len(e.opts.Modules)+1)
+	for name, src := range e.opts.Modules {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("authz: parse %s: %w", name, err)
+		}
+		modules[name] = m
+	}
+	if rulesModule != "" {
+		m, err := ast.ParseModuleWithOpts(GeneratedModuleName, rulesModule, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return nil, fmt.Errorf("authz: parse generated rules: %w", err)
+		}
+		modules[GeneratedModuleName] = m
+	}
+	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
+	compiler.Compile(modules)
+	if compiler.Failed() {
+		return nil, fmt.Errorf("authz: compile policies: %w", compiler.Errors)
+	}
+	data := e.opts.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
+	pq, err := rego.New(
+		rego.Query(DecisionQuery),
+		rego.Compiler(compiler),
+		rego.Store(st),
+		rego.StoreReadAST(true),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
+	}
+	return &compiled{revision: revision, query: pq, compiler: compiler, store: st, rules: rulesModule}, nil
+}
+
+// Revision is the policy revision in force.
+func (e *Engine) Revision() int64 { return e.current.Load().revision }
+
+// Ready reports whether a policy is compiled (always true after New).
+func (e *Engine) Ready(context.Context) error {
+	if e.current.Load() == nil {
+		return errors.New("policies are not compiled")
+	}
+	return nil
+}
+
+// Decide hydrates the request and evaluates it.
+func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
+	in, err := e.hydrate(ctx, req)
+	if err != nil {
+		e.metrics.observe("error", 0)
+		return Decision{Revision: e.Revision()}, err
+	}
+	return e.Evaluate(ctx, in)
+}
+
+// Evaluate decides an already hydrated input.
+func (e *Engine) Evaluate(ctx context.Context, in *Input) (Decision, error) {
+	start := time.Now()
+	c := e.current.Load()
+	var key [32]byte
+	if e.decisions != nil {
+		var buf [512]byte
+		b := binary.BigEndian.AppendUint64(buf[:0], uint64(c.revision))
+		key = sha256.Sum256(in.appendKey(b))
+		if d, ok := e.decisions.Get(key); ok {
+			e.metrics.cacheHits.Inc()
+			e.metrics.observe(result(d), time.Since(start))
+			return d, nil
+		}
+		e.metrics.cacheMisses.Inc()
+	}
+	d, err := e.eval(ctx, c, in)
+	if err != nil {
+		e.metrics.observe("error", time.Since(start))
+		return Decision{Revision: c.revision}, err
+	}
+	if e.decisions != nil {
+		e.decisions.Add(key, d)
+	}
+	e.metrics.observe(result(d), time.Since(start))
+	return d, nil
+}
+
+func result(d Decision) string {
+	if d.Allow {
+		return "allow"
+	}
+	return "deny"
+}
+
+func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
+	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(in.value()))
+	if err != nil {
+		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
+	}
+	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+		return Decision{Revision: c.revision}, errors.New("authz: the policy gave no decision (undefined)")
+	}
+	d, err := parseDecision(rs[0].Expressions[0].Value)
+	d.Revision = c.revision
+	if err != nil {
+		return Decision{Revision: c.revision}, err
+	}
+	return d, nil
+}
+
+// parseDecision reads the policy's decision object strictly: anything but
+// the contract's shape is an error, and allow must be literally true.
+func parseDecision(v any) (Decision, error) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return Decision{}, fmt.Errorf("authz: decision is %T, not an object", v)
+	}
+	allow, ok := obj["allow"].(bool)
+	if !ok {
+		return Decision{}, errors.New("authz: decision.allow is not a boolean")
+	}
+	d := Decision{Allow: allow, Grants: []Grant{}, Denies: []Deny{}}
+	grants, _ := obj["grants"].([]any)
+	for _, g := range grants {
+		m, ok := g.(map[string]any)
+		if !ok {
+			return Decision{}, errors.New("authz: a grant is not an object")
+		}
+		d.Grants = append(d.Grants, Grant{Kind: asString(m["kind"]), ID: asString(m["id"]), Name: asString(m["name"])})
+	}
+	denies, _ := obj["denies"].([]any)
+	for _, g := range denies {
+		m, ok := g.(map[string]any)
+		if !ok {
+			return Decision{}, errors.New("authz: a deny is not an object")
+		}
+		d.Denies = append(d.Denies, Deny{Kind: asString(m["kind"]), Reason: asString(m["reason"])})
+	}
+	if d.Allow && (len(d.Grants) == 0 || len(d.Denies) > 0) {
+		return Decision{}, errors.New("authz: the policy allowed without a grant or despite a gate")
+	}
+	slices.SortFunc(d.Grants, func(a, b Grant) int {
+		if a.Kind != b.Kind {
+			return compare(a.Kind, b.Kind)
+		}
+		return compare(a.ID, b.ID)
+	})
+	return d, nil
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}

@@ -1,0 +1,152 @@
+// Package entities hydrates the decision engine's input from the store: it
+// implements authz.Entities over the MongoDB repositories, computing a
+// user's group names, license and effective space roles in Go (the embedded
+// database has no $elemMatch, and the policy stays pure over its input).
+package entities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// LicenseFunc returns the license state of a user.
+type LicenseFunc func(ctx context.Context, userID string) (authz.License, error)
+
+// Source implements authz.Entities.
+type Source struct {
+	Store   *store.Store
+	License LicenseFunc // nil: every user is unlicensed
+}
+
+var _ authz.Entities = (*Source)(nil)
+
+// Subject loads the user, their groups, license and space roles.
+func (s *Source) Subject(ctx context.Context, id string) (*authz.Subject, error) {
+	u, err := s.Store.Users.Get(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return s.SubjectOf(ctx, u)
+}
+
+// SubjectOf builds the policy's view of a user already loaded.
+func (s *Source) SubjectOf(ctx context.Context, u *store.User) (*authz.Subject, error) {
+	groups, err := s.Store.Groups.ByIDs(ctx, u.GroupIDs)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(groups))
+	for _, g := range groups {
+		names = append(names, g.Name)
+	}
+	spaces, err := s.Store.Spaces.ForMember(ctx, u.ID, u.GroupIDs)
+	if err != nil {
+		return nil, err
+	}
+	roles := make(map[string][]string, len(spaces))
+	for i := range spaces {
+		if r := spaces[i].RolesOf(u.ID, u.GroupIDs); len(r) > 0 {
+			roles[spaces[i].ID] = r
+		}
+	}
+	var lic authz.License
+	if s.License != nil {
+		if lic, err = s.License(ctx, u.ID); err != nil {
+			return nil, fmt.Errorf("license of %q: %w", u.ID, err)
+		}
+	}
+	return &authz.Subject{
+		ID: u.ID, Name: u.Name, Email: u.Email, Status: u.Status,
+		Roles: u.Roles, Groups: names, GroupIDs: u.GroupIDs,
+		License: lic, Attributes: u.Attributes, Spaces: roles,
+	}, nil
+}
+
+// Resource loads a stored resource by type and id.
+func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource, error) {
+	switch typ {
+	case "app":
+		a, err := s.Store.Apps.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return s.App(ctx, a)
+	case "space":
+		sp, err := s.Store.Spaces.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return SpaceResource(sp), nil
+	case "user":
+		u, err := s.Store.Users.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return &authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes}, nil
+	case "group":
+		g, err := s.Store.Groups.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return &authz.Resource{Type: "group", ID: g.ID, Name: g.Name}, nil
+	}
+	return nil, authz.ErrNotStored
+}
+
+// App is the policy's view of an app, with its space.
+func (s *Source) App(ctx context.Context, a *store.App) (*authz.Resource, error) {
+	r := &authz.Resource{
+		Type: "app", ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID,
+		SectionAccess: a.SectionAccess, Attributes: appAttributes(a),
+	}
+	if a.SpaceID == "" {
+		r.SpaceType = store.SpacePersonal
+		return r, nil
+	}
+	sp, err := s.Space(ctx, a.SpaceID)
+	if err != nil {
+		return nil, err
+	}
+	r.Space, r.SpaceType = sp, sp.Type
+	return r, nil
+}
+
+func appAttributes(a *store.App) map[string][]string {
+	if len(a.Tags) == 0 {
+		return a.Attributes
+	}
+	attrs := make(map[string][]string, len(a.Attributes)+1)
+	for k, v := range a.Attributes {
+		attrs[k] = v
+	}
+	attrs["tags"] = a.Tags
+	return attrs
+}
+
+// Space loads a space as a related resource.
+func (s *Source) Space(ctx context.Context, id string) (*authz.Related, error) {
+	sp, err := s.Store.Spaces.Get(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &authz.Related{ID: sp.ID, Name: sp.Name, Type: sp.Type, Owner: sp.OwnerID}, nil
+}
+
+// SpaceResource is the policy's view of a space.
+func SpaceResource(sp *store.Space) *authz.Resource {
+	return &authz.Resource{
+		Type: "space", ID: sp.ID, Name: sp.Name, Owner: sp.OwnerID, SpaceID: sp.ID, SpaceType: sp.Type,
+		Space: &authz.Related{ID: sp.ID, Name: sp.Name, Type: sp.Type, Owner: sp.OwnerID},
+	}
+}
+
+func mapErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %v", authz.ErrNotFound, err)
+	}
+	return err
+}
