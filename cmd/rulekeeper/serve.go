@@ -22,6 +22,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.boolean(&cfg.Dev, "dev", false, "dev mode: built-in OIDC issuer and demo tenant")
 	fs.boolean(&cfg.AllowRemoteDev, "dev-allow-remote", false, "let dev mode listen on a non-loopback address")
 	fs.integer(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
+	fs.str(&cfg.IssuerURL, "oidc-issuer", "", "OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration)")
+	fs.str(&cfg.ClientID, "oidc-client-id", "", "OIDC client id: the audience tokens must carry")
+	fs.str(&cfg.Claims.Subject, "claim-subject", "sub", "token claim holding the user's stable id")
+	fs.str(&cfg.Claims.Name, "claim-name", "name", "token claim holding the display name")
+	fs.str(&cfg.Claims.Email, "claim-email", "email", "token claim holding the email address")
+	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
+	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v3"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rulekeeper/rulekeeper/resources/server"
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -31,6 +31,11 @@ type Config struct {
 	AllowRemoteDev bool
 	BodyLimit      int
 	Logger         *slog.Logger
+	// OIDC: the issuer and client id (audience) of tokens, and the claim
+	// names; dev mode uses its own issuer.
+	IssuerURL string
+	ClientID  string
+	Claims    idp.ClaimNames
 }
 
 // Service is a running rulekeeper.
@@ -39,6 +44,7 @@ type Service struct {
 	logger   *slog.Logger
 	embedded *store.Embedded
 	Store    *store.Store
+	Engine   *authz.Engine
 	app      *fiber.App
 	ln       net.Listener
 	served   chan error
@@ -92,23 +98,18 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		s.logger.Info("finished interrupted space deletions", "spaces", n)
 	}
 
-	reg := prometheus.NewRegistry()
-	s.app, err = server.New(server.Config{
-		Logger:    s.logger,
-		Registry:  reg,
-		BodyLimit: cfg.BodyLimit,
-		Ready: []server.Check{
-			{Name: "store", Func: s.Store.Ping},
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.app.Use(server.NotFound)
-
+	// Bind first: dev mode's issuer URL names the bound address.
 	s.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.ln.Close()
+		}
+	}()
+	if err = s.assemble(ctx); err != nil {
+		return nil, err
 	}
 	go func() {
 		s.served <- s.app.Listener(s.ln, fiber.ListenConfig{DisableStartupMessage: true})
@@ -171,5 +172,9 @@ func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
-func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler { return levelFloor{h.Handler.WithAttrs(a), h.min} }
-func (h levelFloor) WithGroup(n string) slog.Handler      { return levelFloor{h.Handler.WithGroup(n), h.min} }
+func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(a), h.min}
+}
+func (h levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(n), h.min}
+}

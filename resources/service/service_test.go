@@ -26,7 +26,10 @@ func start(t *testing.T, mutate func(*service.Config)) *service.Service {
 		DataDir:  t.TempDir(),
 		MongoURI: storetest.URI(t),
 		MongoDB:  storetest.DatabaseName(t),
-		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		// Discovery is lazy: tests without tokens never reach this issuer.
+		IssuerURL: "http://127.0.0.1:1/no-issuer",
+		ClientID:  "rulekeeper",
+		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -142,7 +145,8 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		t.Skip("embedded server only")
 	}
 	dir := t.TempDir()
-	cfg := service.Config{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	cfg := service.Config{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		IssuerURL: "http://127.0.0.1:1/no-issuer", ClientID: "rulekeeper"}
 	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

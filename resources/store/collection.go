@@ -55,7 +55,7 @@ func (s *stripes) lock(id string) func() {
 func (c collection[T]) get(ctx context.Context, filter any) (*T, error) {
 	var v T
 	if err := c.c.FindOne(ctx, filter).Decode(&v); err != nil {
-		return nil, mapErr(err)
+		return nil, MapErr(err)
 	}
 	return &v, nil
 }
@@ -66,7 +66,7 @@ func (c collection[T]) byID(ctx context.Context, id string) (*T, error) {
 
 func (c collection[T]) insert(ctx context.Context, v *T) error {
 	_, err := c.c.InsertOne(ctx, v)
-	return mapErr(err)
+	return MapErr(err)
 }
 
 func (c collection[T]) find(ctx context.Context, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
@@ -87,7 +87,7 @@ func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*
 	err := c.c.FindOneAndUpdate(ctx, filter, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, MapErr(err)
 	}
 	return &v, nil
 }
@@ -103,7 +103,7 @@ func (c collection[T]) updateVersion(ctx context.Context, id string, version int
 	res, err := c.c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
 	unlock()
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, MapErr(err)
 	}
 	current, err := c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, live...))
 	if err != nil {
@@ -133,6 +133,15 @@ func (c collection[T]) count(ctx context.Context, filter any) (int64, error) {
 // page lists the documents matching filter in _id order, one page at a time.
 // next is "" on the last page.
 func (c collection[T]) page(ctx context.Context, filter bson.D, p Page) (items []T, next string, err error) {
+	return c.pageOrdered(ctx, filter, p, 1)
+}
+
+// pageDesc is page in descending _id order.
+func (c collection[T]) pageDesc(ctx context.Context, filter bson.D, p Page) (items []T, next string, err error) {
+	return c.pageOrdered(ctx, filter, p, -1)
+}
+
+func (c collection[T]) pageOrdered(ctx context.Context, filter bson.D, p Page, dir int) (items []T, next string, err error) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = DefaultPageSize
@@ -145,9 +154,13 @@ func (c collection[T]) page(ctx context.Context, filter bson.D, p Page) (items [
 		if err != nil {
 			return nil, "", err
 		}
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}})
+		op := "$gt"
+		if dir < 0 {
+			op = "$lt"
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: op, Value: after}}})
 	}
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit + 1))
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: dir}}).SetLimit(int64(limit + 1))
 	cur, err := c.c.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, "", err

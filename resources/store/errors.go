@@ -16,9 +16,9 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
-// mapErr turns driver errors into the sentinels above and leaves others as
+// MapErr turns driver errors into the sentinels above and leaves others as
 // they are.
-func mapErr(err error) error {
+func MapErr(err error) error {
 	switch {
 	case err == nil:
 		return nil

@@ -22,6 +22,12 @@ type Store struct {
 	Groups *Groups
 	Spaces *Spaces
 	Apps   *Apps
+
+	Events   *Events
+	Settings *SettingsRepo
+	APIKeys  *APIKeys
+
+	Assignments *Assignments
 }
 
 // ConnectTimeout bounds how long Connect waits for an unreachable server.
@@ -63,6 +69,12 @@ func newStore(client *mongo.Client, db *mongo.Database) *Store {
 		Groups: &Groups{c: collection[Group]{db.Collection("groups"), new(stripes)}},
 		Spaces: &Spaces{c: collection[Space]{db.Collection("spaces"), new(stripes)}},
 		Apps:   &Apps{c: collection[App]{db.Collection("apps"), new(stripes)}},
+
+		Events:   &Events{c: collection[Event]{db.Collection("events"), new(stripes)}},
+		Settings: &SettingsRepo{c: collection[Settings]{db.Collection("settings"), new(stripes)}},
+		APIKeys:  &APIKeys{c: collection[APIKey]{db.Collection("apikeys"), new(stripes)}},
+
+		Assignments: &Assignments{c: collection[Assignment]{db.Collection("assignments"), new(stripes)}},
 	}
 }
 
@@ -84,6 +96,19 @@ func indexes() map[string][]mongo.IndexModel {
 			unique(bson.D{{Key: "nameKey", Value: 1}}),
 			plain(bson.D{{Key: "memberIds", Value: 1}}),
 			plain(bson.D{{Key: "ownerId", Value: 1}}),
+		},
+		"events": {
+			plain(bson.D{{Key: "time", Value: 1}}),
+			plain(bson.D{{Key: "type", Value: 1}}),
+			plain(bson.D{{Key: "userId", Value: 1}}),
+		},
+		"apikeys": {
+			unique(bson.D{{Key: "hash", Value: 1}}),
+			plain(bson.D{{Key: "ownerId", Value: 1}}),
+		},
+		"assignments": {
+			plain(bson.D{{Key: "keyId", Value: 1}, {Key: "seq", Value: 1}}),
+			plain(bson.D{{Key: "userId", Value: 1}}),
 		},
 		"apps": {
 			plain(bson.D{{Key: "spaceId", Value: 1}}),

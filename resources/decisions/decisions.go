@@ -1,0 +1,129 @@
+// Package decisions serves the decision endpoints that external services
+// call: rulekeeper's own POST /authz/check and the AuthZEN Authorization API
+// 1.0 (evaluation, batch evaluations, PDP metadata). Handlers parse and
+// validate, ask the authz engine, and shape the answer; nothing else.
+package decisions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/identity"
+)
+
+// MaxBatch is the largest number of evaluations one batch may hold.
+const MaxBatch = 1000
+
+// Vocabulary tells which actions and resource types exist.
+type Vocabulary interface {
+	KnownAction(name string) bool
+	KnownType(name string) bool
+}
+
+// Decider answers decisions (an *authz.Engine).
+type Decider interface {
+	Decide(ctx context.Context, req authz.Request) (authz.Decision, error)
+}
+
+// Handlers holds the decision endpoints' dependencies.
+type Handlers struct {
+	Engine Decider
+	Vocab  Vocabulary
+}
+
+// Register mounts the endpoints; auth authenticates the caller.
+func (h *Handlers) Register(app fiber.Router, auth fiber.Handler) {
+	app.Get("/.well-known/authzen-configuration", h.metadata)
+	app.Post("/authz/check", auth, h.check)
+	app.Post("/access/v1/evaluation", auth, echoRequestID, h.evaluation)
+	app.Post("/access/v1/evaluations", auth, echoRequestID, h.evaluations)
+}
+
+// checkRequest is the body of POST /authz/check.
+type checkRequest struct {
+	Subject  *authz.Subject  `json:"subject"`
+	Action   string          `json:"action"`
+	Resource *authz.Resource `json:"resource"`
+	Context  *struct {
+		Environment string `json:"environment"`
+	} `json:"context"`
+}
+
+func (h *Handlers) check(c fiber.Ctx) error {
+	var body checkRequest
+	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	env := ""
+	if body.Context != nil {
+		env = body.Context.Environment
+	}
+	req, err := h.request(c, body.Subject, body.Action, body.Resource, env)
+	if err != nil {
+		return err
+	}
+	d, err := h.Engine.Decide(c.Context(), req)
+	if err != nil {
+		return decideError(err)
+	}
+	return c.JSON(d)
+}
+
+// request validates the parts of a question and checks that the caller may
+// ask it: about itself, or about anybody with TenantAdmin or AuthzClient.
+func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, resource *authz.Resource, env string) (authz.Request, error) {
+	switch {
+	case subject == nil || subject.ID == "":
+		return authz.Request{}, apierror.Field("missing_subject", "subject.id", "the subject needs an id")
+	case action == "":
+		return authz.Request{}, apierror.Field("missing_action", "action", "the action is required")
+	case !h.Vocab.KnownAction(action):
+		return authz.Request{}, apierror.Field("unknown_action", "action", fmt.Sprintf("unknown action %q", action))
+	case resource == nil || resource.Type == "":
+		return authz.Request{}, apierror.Field("missing_resource", "resource.type", "the resource needs a type")
+	case !h.Vocab.KnownType(resource.Type):
+		return authz.Request{}, apierror.Field("unknown_resource_type", "resource.type", fmt.Sprintf("unknown resource type %q", resource.Type))
+	}
+	if env == "" {
+		env = "hub"
+	}
+	if env != "hub" && env != "console" {
+		return authz.Request{}, apierror.Field("bad_environment", "context.environment", "the environment is hub or console")
+	}
+	caller := identity.CallerOf(c)
+	if caller == nil {
+		return authz.Request{}, apierror.Unauthorized("missing_credentials", "the decision endpoints need a caller")
+	}
+	if subject.ID != caller.User.ID && !slices.ContainsFunc(caller.User.Roles, func(r string) bool {
+		return r == identity.RoleTenantAdmin || r == identity.RoleAuthzClient
+	}) {
+		return authz.Request{}, apierror.New(http.StatusForbidden, "forbidden_subject",
+			"asking about another subject needs the TenantAdmin or AuthzClient role",
+			map[string]any{"field": "subject.id"})
+	}
+	return authz.Request{Subject: *subject, Action: action, Resource: *resource, Environment: env}, nil
+}
+
+// decideError maps engine errors: unknown entities are the caller's fault
+// (404), anything else is ours (500) — and never an allow.
+func decideError(err error) error {
+	if errors.Is(err, authz.ErrNotFound) {
+		return apierror.New(http.StatusNotFound, "unknown_entity", err.Error(), nil)
+	}
+	return apierror.New(http.StatusInternalServerError, "decision_failed",
+		"the decision could not be evaluated; access is denied", nil)
+}
+
+func echoRequestID(c fiber.Ctx) error {
+	if id := c.Get("X-Request-ID"); id != "" {
+		c.Set("X-Request-ID", id)
+	}
+	return c.Next()
+}

@@ -1,0 +1,361 @@
+// Package identity authenticates every API request: OIDC bearer tokens
+// verified by package idp (go-oidc) or rulekeeper API keys, and the login
+// that a subject's new token triggers — user created or updated, groups
+// discovered, the first user made tenant admin, an event written. The
+// caller is put on the request for the handlers.
+package identity
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// Roles a tenant admin can assign (seed 000 §4, seed 004 admin roles).
+const (
+	RoleTenantAdmin = "TenantAdmin"
+	RoleDeveloper   = "Developer"
+	RoleAuthzClient = "AuthzClient"
+)
+
+// AssignableRoles lists every role a tenant admin may give or take.
+var AssignableRoles = []string{
+	RoleTenantAdmin, RoleDeveloper, RoleAuthzClient,
+	"RootAdmin", "ContentAdmin", "SecurityAdmin", "AuditAdmin", "HubAdmin",
+}
+
+// EventSource is the source of identity events.
+const EventSource = "com.rulekeeper/identity"
+
+// TokenVerifier verifies an OIDC token (idp.Verifier in production).
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (idp.Identity, error)
+}
+
+// Caller is the authenticated user of a request.
+type Caller struct {
+	User     *store.User
+	APIKeyID string // set when the request came with an API key
+}
+
+// LoginHook runs after a login created or updated a user (dynamic license
+// assignment hangs here).
+type LoginHook func(ctx context.Context, u *store.User, created bool) error
+
+// Authenticator resolves credentials to callers.
+type Authenticator struct {
+	store    *store.Store
+	verifier TokenVerifier
+	logger   *slog.Logger
+	onLogin  []LoginHook
+	// sessions remembers tokens already verified and logged in, by hash,
+	// until they expire, so a token costs one verification and one login.
+	sessions *lru.Cache[[32]byte, session]
+	// invalidate is told about every user the login changed.
+	invalidate func(kind, id string)
+}
+
+type session struct {
+	userID  string
+	expires time.Time
+}
+
+// Config configures an Authenticator.
+type Config struct {
+	Store      *store.Store
+	Verifier   TokenVerifier
+	Logger     *slog.Logger
+	OnLogin    []LoginHook
+	Invalidate func(kind, id string)
+}
+
+// New builds an Authenticator.
+func New(cfg Config) (*Authenticator, error) {
+	if cfg.Store == nil || cfg.Verifier == nil || cfg.Logger == nil {
+		return nil, errors.New("identity: Store, Verifier and Logger are required")
+	}
+	sessions, err := lru.New[[32]byte, session](100_000)
+	if err != nil {
+		return nil, err
+	}
+	inv := cfg.Invalidate
+	if inv == nil {
+		inv = func(string, string) {}
+	}
+	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
+		onLogin: cfg.OnLogin, sessions: sessions, invalidate: inv}, nil
+}
+
+type callerKey struct{}
+
+// CallerOf returns the request's caller; nil on routes without Middleware.
+func CallerOf(c fiber.Ctx) *Caller {
+	v, _ := c.Locals(callerKey{}).(*Caller)
+	return v
+}
+
+// Middleware authenticates the request or answers 401 (no or bad
+// credentials), 403 user_disabled, or 503 when the issuer is unreachable.
+func (a *Authenticator) Middleware() fiber.Handler {
+	return func(c fiber.Ctx) error {
+		caller, err := a.Authenticate(c.Context(), c.Get(fiber.HeaderAuthorization))
+		if err != nil {
+			return err
+		}
+		c.Locals(callerKey{}, caller)
+		return c.Next()
+	}
+}
+
+// Authenticate resolves an Authorization header value.
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Caller, error) {
+	scheme, raw, ok := strings.Cut(header, " ")
+	if header == "" {
+		return nil, apierror.Unauthorized("missing_credentials", "send Authorization: Bearer <token or API key>")
+	}
+	raw = strings.TrimSpace(raw)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return nil, apierror.Unauthorized("bad_credentials", "the Authorization header must be \"Bearer <token>\"")
+	}
+	var caller *Caller
+	var err error
+	if idp.LooksLikeAPIKey(raw) {
+		caller, err = a.apiKey(ctx, raw)
+	} else {
+		caller, err = a.token(ctx, raw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if caller.User.Status == store.UserDisabled {
+		return nil, apierror.New(http.StatusForbidden, "user_disabled",
+			fmt.Sprintf("user %q is disabled", caller.User.Name), map[string]any{"userId": caller.User.ID})
+	}
+	return caller, nil
+}
+
+func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) {
+	key := sha256.Sum256([]byte(raw))
+	if s, ok := a.sessions.Get(key); ok && time.Now().Before(s.expires) {
+		u, err := a.store.Users.Get(ctx, s.userID)
+		if err == nil {
+			return &Caller{User: u}, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		a.sessions.Remove(key)
+	}
+	id, err := a.verifier.Verify(ctx, raw)
+	if err != nil {
+		var ie *idp.Error
+		if errors.As(err, &ie) {
+			if ie.Unavailable() {
+				return nil, apierror.New(http.StatusServiceUnavailable, ie.Code, ie.Message, nil)
+			}
+			return nil, apierror.Unauthorized(ie.Code, ie.Message)
+		}
+		return nil, apierror.Unauthorized("token_invalid", "the token could not be verified")
+	}
+	u, err := a.Login(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	exp := id.Expiry
+	if exp.IsZero() {
+		exp = time.Now().Add(5 * time.Minute)
+	}
+	a.sessions.Add(key, session{userID: u.ID, expires: exp})
+	return &Caller{User: u}, nil
+}
+
+func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error) {
+	hash := idp.HashAPIKeySecret(raw)
+	k, err := a.store.APIKeys.ByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apierror.Unauthorized("api_key_invalid", "the API key is not known")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !idp.EqualHash(k.Hash, hash) {
+		return nil, apierror.Unauthorized("api_key_invalid", "the API key is not known")
+	}
+	switch k.Status(time.Now()) {
+	case store.KeyRevoked:
+		return nil, apierror.Unauthorized("api_key_revoked", "the API key was revoked")
+	case store.KeyExpired:
+		return nil, apierror.Unauthorized("api_key_expired", "the API key has expired")
+	}
+	settings, err := a.store.Settings.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !settings.APIKeysEnabled {
+		return nil, apierror.Unauthorized("api_keys_disabled", "API keys are switched off for this tenant")
+	}
+	u, err := a.store.Users.Get(ctx, k.OwnerID)
+	if err != nil {
+		return nil, err
+	}
+	return &Caller{User: u, APIKeyID: k.ID}, nil
+}
+
+// Login creates or updates the user of a verified identity: name, email and
+// groups follow the token; groups are created only when the tenant setting
+// says so (seed 000 §12); the first user becomes tenant admin (§1.2). It
+// writes a user-session.begin event. Concurrent first logins of one subject
+// create one user (the unique index on subject decides).
+func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User, error) {
+	if id.Subject == "" {
+		return nil, apierror.Unauthorized("token_invalid", "the token has no subject")
+	}
+	settings, err := a.store.Settings.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A token without a groups claim says nothing about groups: keep them.
+	var groupIDs []string
+	if id.Groups != nil {
+		if groupIDs, err = a.groupIDs(ctx, id.Groups, settings.AutoCreateGroups); err != nil {
+			return nil, err
+		}
+	}
+	name := id.Name
+	if name == "" {
+		name = id.Subject
+	}
+	created := false
+	u, err := a.store.Users.BySubject(ctx, id.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		u = &store.User{Subject: id.Subject, Name: name, Email: id.Email, GroupIDs: nonNil(groupIDs), Roles: []string{}}
+		err = a.store.Users.Create(ctx, u)
+		if err == nil {
+			created = true
+		} else if errors.Is(err, store.ErrConflict) {
+			u, err = a.store.Users.BySubject(ctx, id.Subject)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		if first, ferr := a.claimFirstAdmin(ctx, u.ID); ferr != nil {
+			return nil, ferr
+		} else if first {
+			if u, err = a.setRoles(ctx, u, append(u.Roles, RoleTenantAdmin)); err != nil {
+				return nil, err
+			}
+		}
+	} else if u, err = a.refresh(ctx, u, name, id.Email, groupIDs); err != nil {
+		return nil, err
+	}
+	a.invalidate("subject", u.ID)
+	for _, hook := range a.onLogin {
+		if err := hook(ctx, u, created); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.store.Events.Add(ctx, EventSource, "user-session.begin", u.ID,
+		map[string]any{"subject": u.Subject, "created": created}); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// claimFirstAdmin makes userID the tenant's first admin when nobody has
+// claimed that yet; the unique _id of the marker document decides races.
+func (a *Authenticator) claimFirstAdmin(ctx context.Context, userID string) (bool, error) {
+	_, err := a.store.Database().Collection("tenant").InsertOne(ctx,
+		map[string]any{"_id": "first-admin", "userId": userID, "at": time.Now().UTC()})
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(store.MapErr(err), store.ErrConflict) {
+		return false, nil
+	}
+	return false, err
+}
+
+func (a *Authenticator) refresh(ctx context.Context, u *store.User, name, email string, groupIDs []string) (*store.User, error) {
+	for range 5 {
+		if groupIDs == nil {
+			groupIDs = u.GroupIDs
+		}
+		if u.Name == name && u.Email == email && slices.Equal(u.GroupIDs, groupIDs) {
+			return u, nil
+		}
+		now := time.Now()
+		nu, err := a.store.Users.Update(ctx, u.ID, store.UserChange{
+			Version: u.Version, Name: &name, Email: &email, GroupIDs: groupIDs, LastLogin: &now,
+		})
+		if err == nil {
+			return nu, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
+		if u, err = a.store.Users.Get(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("user %q keeps changing: %w", u.ID, store.ErrConflict)
+}
+
+func (a *Authenticator) setRoles(ctx context.Context, u *store.User, roles []string) (*store.User, error) {
+	return a.store.Users.Update(ctx, u.ID, store.UserChange{Version: u.Version, Roles: roles})
+}
+
+// groupIDs resolves group names to ids, creating missing groups when
+// create is set and skipping them otherwise.
+func (a *Authenticator) groupIDs(ctx context.Context, names []string, create bool) ([]string, error) {
+	ids := []string{}
+	for _, name := range names {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		g, err := a.store.Groups.ByName(ctx, name)
+		if errors.Is(err, store.ErrNotFound) && create {
+			g = &store.Group{Name: name, Source: "idp"}
+			if err = a.store.Groups.Create(ctx, g); errors.Is(err, store.ErrConflict) {
+				g, err = a.store.Groups.ByName(ctx, name)
+			}
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(ids, g.ID) {
+			ids = append(ids, g.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Forget drops remembered sessions of every token, e.g. after a user was
+// disabled, so the next request logs in again.
+func (a *Authenticator) Forget() { a.sessions.Purge() }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,321 @@
+// Package users serves the users and groups of the tenant: the caller's own
+// profile, user lists, status and role changes by tenant admins (with the
+// seed's protections: nobody removes TenantAdmin from themselves, the last
+// tenant admin stays), and groups.
+package users
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// EventSource is the source of user and group events.
+const EventSource = "com.rulekeeper/users"
+
+// SubjectFunc describes a user as the policy sees them (groups, license,
+// space roles).
+type SubjectFunc func(ctx context.Context, u *store.User) (*authz.Subject, error)
+
+// Handlers serve /users and /groups.
+type Handlers struct {
+	Store      *store.Store
+	Guard      *guard.Guard
+	Subject    SubjectFunc
+	Invalidate func(kind, id string)
+	// adminMu serialises role and status changes so the "last tenant
+	// admin" check and the write are one step in this process.
+	adminMu sync.Mutex
+}
+
+// Register mounts the routes on r (already authenticated).
+func (h *Handlers) Register(r fiber.Router) {
+	r.Get("/users/me", h.me)
+	r.Get("/users", h.list)
+	r.Get("/users/:id", h.get)
+	r.Patch("/users/:id", h.patch)
+	r.Get("/groups", h.listGroups)
+	r.Post("/groups", h.createGroup)
+	r.Get("/groups/:id", h.getGroup)
+	r.Delete("/groups/:id", h.deleteGroup)
+}
+
+// profile is a user with what the policy knows about them.
+type profile struct {
+	*store.User
+	Groups  []string            `json:"groups"`
+	License authz.License       `json:"license"`
+	Spaces  map[string][]string `json:"spaces"`
+}
+
+func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error) {
+	s, err := h.Subject(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	groups := s.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	spaces := s.Spaces
+	if spaces == nil {
+		spaces = map[string][]string{}
+	}
+	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces}, nil
+}
+
+func (h *Handlers) me(c fiber.Ctx) error {
+	p, err := h.profile(c.Context(), identity.CallerOf(c).User)
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+func userResource(u *store.User) authz.Resource {
+	return authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID}
+}
+
+func (h *Handlers) get(c fiber.Ctx) error {
+	u, err := h.Store.Users.Get(c.Context(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := h.Guard.Require(c, guard.Console, "read", userResource(u)); err != nil {
+		return err
+	}
+	p, err := h.profile(c.Context(), u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+// Page reads ?limit= and ?cursor=.
+func Page(c fiber.Ctx) (store.Page, error) {
+	p := store.Page{Cursor: c.Query("cursor")}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > store.MaxPageSize {
+			return p, apierror.Field("bad_limit", "limit", fmt.Sprintf("limit is a number from 1 to %d", store.MaxPageSize))
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+func (h *Handlers) list(c fiber.Ctx) error {
+	p, err := Page(c)
+	if err != nil {
+		return err
+	}
+	status := c.Query("status")
+	if status != "" && status != store.UserActive && status != store.UserDisabled {
+		return apierror.Field("bad_status", "status", "status is active or disabled")
+	}
+	users, next, err := h.Store.Users.List(c.Context(), store.UserFilter{Query: c.Query("q"), Status: status, Role: c.Query("role")}, p)
+	if err != nil {
+		return err
+	}
+	items := make([]store.User, 0, len(users))
+	for i := range users {
+		ok, err := h.Guard.Allowed(c, guard.Console, "read", userResource(&users[i]))
+		if err != nil {
+			return err
+		}
+		if ok {
+			items = append(items, users[i])
+		}
+	}
+	return c.JSON(fiber.Map{"items": items, "next": next})
+}
+
+type patchUser struct {
+	Status *string   `json:"status"`
+	Roles  *[]string `json:"roles"`
+}
+
+func (h *Handlers) patch(c fiber.Ctx) error {
+	var body patchUser
+	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if body.Status != nil && *body.Status != store.UserActive && *body.Status != store.UserDisabled {
+		return apierror.Field("bad_status", "status", "status is active or disabled")
+	}
+	if body.Roles != nil {
+		for i, r := range *body.Roles {
+			if !slices.Contains(identity.AssignableRoles, r) {
+				return apierror.Field("unknown_role", fmt.Sprintf("roles[%d]", i),
+					fmt.Sprintf("unknown role %q; roles are %v", r, identity.AssignableRoles))
+			}
+		}
+	}
+	ctx := c.Context()
+	h.adminMu.Lock()
+	defer h.adminMu.Unlock()
+	u, err := h.Store.Users.Get(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	res := userResource(u)
+	if body.Status != nil {
+		if err := h.Guard.Require(c, guard.Console, "update", res); err != nil {
+			return err
+		}
+	}
+	if body.Roles != nil {
+		if err := h.Guard.Require(c, guard.Console, "change_role", res); err != nil {
+			return err
+		}
+	}
+	caller := identity.CallerOf(c).User
+	wasAdmin := u.HasRole(identity.RoleTenantAdmin) && u.Status == store.UserActive
+	staysAdmin := wasAdmin
+	if body.Roles != nil && !slices.Contains(*body.Roles, identity.RoleTenantAdmin) {
+		if u.ID == caller.ID && u.HasRole(identity.RoleTenantAdmin) {
+			return apierror.New(http.StatusConflict, "cannot_remove_own_admin",
+				"nobody removes the TenantAdmin role from themselves", map[string]any{"field": "roles"})
+		}
+		staysAdmin = false
+	}
+	if body.Status != nil && *body.Status == store.UserDisabled {
+		staysAdmin = false
+	}
+	if wasAdmin && !staysAdmin {
+		n, err := h.Store.Users.Count(ctx, store.UserFilter{Role: identity.RoleTenantAdmin, Status: store.UserActive})
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return apierror.New(http.StatusConflict, "last_tenant_admin",
+				"the tenant needs at least one active tenant admin", map[string]any{"userId": u.ID})
+		}
+	}
+	ch := store.UserChange{Version: u.Version, Status: body.Status}
+	if body.Roles != nil {
+		ch.Roles = dedupe(*body.Roles)
+	}
+	nu, err := h.Store.Users.Update(ctx, u.ID, ch)
+	if err != nil {
+		return err
+	}
+	h.Invalidate("subject", u.ID)
+	h.Invalidate("user", u.ID)
+	data := map[string]any{"userId": u.ID}
+	typ := "user.updated"
+	if body.Roles != nil {
+		data["roles"] = nu.Roles
+		typ = "user.roles.changed"
+	}
+	if body.Status != nil {
+		data["status"] = nu.Status
+	}
+	if err := h.Store.Events.Add(ctx, EventSource, typ, caller.ID, data); err != nil {
+		return err
+	}
+	return c.JSON(nu)
+}
+
+func dedupe(s []string) []string {
+	out := []string{}
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func groupResource(g *store.Group) authz.Resource {
+	return authz.Resource{Type: "group", ID: g.ID, Name: g.Name}
+}
+
+func (h *Handlers) listGroups(c fiber.Ctx) error {
+	p, err := Page(c)
+	if err != nil {
+		return err
+	}
+	groups, next, err := h.Store.Groups.List(c.Context(), p)
+	if err != nil {
+		return err
+	}
+	items := make([]store.Group, 0, len(groups))
+	for i := range groups {
+		ok, err := h.Guard.Allowed(c, guard.Console, "read", groupResource(&groups[i]))
+		if err != nil {
+			return err
+		}
+		if ok {
+			items = append(items, groups[i])
+		}
+	}
+	return c.JSON(fiber.Map{"items": items, "next": next})
+}
+
+func (h *Handlers) getGroup(c fiber.Ctx) error {
+	g, err := h.Store.Groups.Get(c.Context(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := h.Guard.Require(c, guard.Console, "read", groupResource(g)); err != nil {
+		return err
+	}
+	return c.JSON(g)
+}
+
+func (h *Handlers) createGroup(c fiber.Ctx) error {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if body.Name == "" || len(body.Name) > 200 {
+		return apierror.Field("bad_name", "name", "a group name has 1 to 200 characters")
+	}
+	g := &store.Group{Name: body.Name, Source: "manual"}
+	if err := h.Guard.Require(c, guard.Console, "create", groupResource(g)); err != nil {
+		return err
+	}
+	if err := h.Store.Groups.Create(c.Context(), g); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return apierror.New(http.StatusConflict, "group_exists", fmt.Sprintf("a group named %q exists", body.Name), map[string]any{"field": "name"})
+		}
+		return err
+	}
+	if err := h.Store.Events.Add(c.Context(), EventSource, "group.created", identity.CallerOf(c).User.ID, map[string]any{"groupId": g.ID, "name": g.Name}); err != nil {
+		return err
+	}
+	return c.Status(http.StatusCreated).JSON(g)
+}
+
+func (h *Handlers) deleteGroup(c fiber.Ctx) error {
+	g, err := h.Store.Groups.Get(c.Context(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if err := h.Guard.Require(c, guard.Console, "delete", groupResource(g)); err != nil {
+		return err
+	}
+	if err := h.Store.Groups.Delete(c.Context(), g.ID); err != nil {
+		return err
+	}
+	h.Invalidate("group", g.ID)
+	if err := h.Store.Events.Add(c.Context(), EventSource, "group.deleted", identity.CallerOf(c).User.ID, map[string]any{"groupId": g.ID, "name": g.Name}); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
