@@ -28,6 +28,14 @@ type Store struct {
 	APIKeys  *APIKeys
 
 	Assignments *Assignments
+	LicenseKeys *LicenseKeys
+
+	Objects         *AppObjects
+	Schedules       *Schedules
+	WebIntegrations *WebIntegrations
+	Extensions      *Bundles
+	Themes          *Bundles
+	Rules           *Rules
 }
 
 // ConnectTimeout bounds how long Connect waits for an unreachable server.
@@ -75,16 +83,20 @@ func newStore(client *mongo.Client, db *mongo.Database) *Store {
 		APIKeys:  &APIKeys{c: collection[APIKey]{db.Collection("apikeys"), new(stripes)}},
 
 		Assignments: &Assignments{c: collection[Assignment]{db.Collection("assignments"), new(stripes)}},
+		LicenseKeys: &LicenseKeys{c: collection[LicenseKey]{db.Collection("licensekeys"), new(stripes)}},
+
+		Objects:         &AppObjects{c: collection[AppObject]{db.Collection("objects"), new(stripes)}},
+		Schedules:       &Schedules{c: collection[Schedule]{db.Collection("schedules"), new(stripes)}},
+		WebIntegrations: &WebIntegrations{c: collection[WebIntegration]{db.Collection("webintegrations"), new(stripes)}},
+		Extensions:      newBundles(db, "extensions"),
+		Themes:          newBundles(db, "themes"),
+		Rules:           &Rules{c: collection[Rule]{db.Collection("rules"), new(stripes)}, db: db},
 	}
 }
 
 // indexes lists every index of every collection, created at start-up.
 func indexes() map[string][]mongo.IndexModel {
-	unique := func(keys bson.D) mongo.IndexModel {
-		return mongo.IndexModel{Keys: keys, Options: options.Index().SetUnique(true)}
-	}
-	plain := func(keys bson.D) mongo.IndexModel { return mongo.IndexModel{Keys: keys} }
-	return map[string][]mongo.IndexModel{
+	all := map[string][]mongo.IndexModel{
 		"users": {
 			unique(bson.D{{Key: "subject", Value: 1}}),
 			plain(bson.D{{Key: "nameKey", Value: 1}}),
@@ -115,7 +127,22 @@ func indexes() map[string][]mongo.IndexModel {
 			plain(bson.D{{Key: "ownerId", Value: 1}}),
 		},
 	}
+	// Repositories in their own files declare their indexes there.
+	for _, more := range []map[string][]mongo.IndexModel{
+		objectIndexes(), scheduleIndexes(), webIntegrationIndexes(), bundleIndexes(), ruleIndexes(), licenseKeyIndexes(),
+	} {
+		for coll, models := range more {
+			all[coll] = append(all[coll], models...)
+		}
+	}
+	return all
 }
+
+func unique(keys bson.D) mongo.IndexModel {
+	return mongo.IndexModel{Keys: keys, Options: options.Index().SetUnique(true)}
+}
+
+func plain(keys bson.D) mongo.IndexModel { return mongo.IndexModel{Keys: keys} }
 
 // EnsureIndexes creates the missing indexes of every collection. It asks
 // for the existing ones first: FerretDB v1.24 on SQLite panics when asked
