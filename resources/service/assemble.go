@@ -101,6 +101,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	api := s.app.Group("/api/v1", auth.Middleware())
 	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&apikeys.Handlers{Store: s.Store, Guard: g}).Register(api)
+	// routes: one line per resource package, below.
 	s.app.Use(server.NotFound)
 	return nil
 }

@@ -1,103 +1,21 @@
 package service_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/idp"
-	"github.com/rulekeeper/rulekeeper/resources/service"
-	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 )
 
-// devTenant is a dev-mode service with the demo tenant seeded.
-type devTenant struct {
-	t      *testing.T
-	svc    *service.Service
-	tokens map[string]string
-	users  map[string]*store.User
-	apps   map[string]*store.App
-}
-
-func startDev(t *testing.T) *devTenant {
-	t.Helper()
-	svc := start(t, func(c *service.Config) { c.Dev = true })
-	d := &devTenant{t: t, svc: svc, tokens: map[string]string{}, users: map[string]*store.User{}, apps: map[string]*store.App{}}
-	ctx := context.Background()
-	all, err := svc.Store.Users.All(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range all {
-		d.users[all[i].Name] = &all[i]
-	}
-	apps, _, err := svc.Store.Apps.List(ctx, store.AppFilter{}, store.Page{Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range apps {
-		d.apps[apps[i].Name] = &apps[i]
-	}
-	return d
-}
-
-func (d *devTenant) token(user string) string {
-	d.t.Helper()
-	if tok, ok := d.tokens[user]; ok {
-		return tok
-	}
-	tok, err := idp.FetchDevToken(context.Background(), d.svc.URL(), user, nil, "")
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.tokens[user] = tok
-	return tok
-}
-
-// call sends a request as user ("" for none) and decodes the JSON answer.
-func (d *devTenant) call(user, method, path string, body any, out any) int {
-	d.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	default:
-		js, _ := json.Marshal(b)
-		rd = bytes.NewReader(js)
-	}
-	req, _ := http.NewRequest(method, d.svc.URL()+path, rd)
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+d.token(user))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			d.t.Fatalf("%s %s: %d, body is not JSON: %s", method, path, res.StatusCode, raw)
-		}
-	}
-	return res.StatusCode
-}
-
-type errBody struct {
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
-}
+type errBody = servicetest.Error
 
 func TestDevLoginShowsTheSeededProfile(t *testing.T) {
-	d := startDev(t)
+	d := servicetest.Dev(t)
 	var me struct {
 		Name    string                `json:"name"`
 		Groups  []string              `json:"groups"`
@@ -105,30 +23,30 @@ func TestDevLoginShowsTheSeededProfile(t *testing.T) {
 		License struct{ Type string } `json:"license"`
 		Spaces  map[string][]string   `json:"spaces"`
 	}
-	if s := d.call("alice", "GET", "/api/v1/users/me", nil, &me); s != 200 {
+	if s := d.Call("alice", "GET", "/api/v1/users/me", nil, &me); s != 200 {
 		t.Fatalf("GET /users/me = %d", s)
 	}
 	if me.Name != "alice" || fmt.Sprint(me.Groups) != "[Sales]" || me.License.Type != "professional" || len(me.Spaces) != 3 {
 		t.Fatalf("alice's profile: %+v", me)
 	}
 	// A token naming groups replaces them; a new group is created at login.
-	tok, err := idp.FetchDevToken(context.Background(), d.svc.URL(), "alice", []string{"Sales", "Pilots"}, "")
+	tok, err := idp.FetchDevToken(context.Background(), d.Svc.URL(), "alice", []string{"Sales", "Pilots"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.tokens["alice"] = tok
-	d.call("alice", "GET", "/api/v1/users/me", nil, &me)
+	d.SetToken("alice", tok)
+	d.Call("alice", "GET", "/api/v1/users/me", nil, &me)
 	if fmt.Sprint(me.Groups) != "[Sales Pilots]" && fmt.Sprint(me.Groups) != "[Pilots Sales]" {
 		t.Fatalf("groups after a token with Sales, Pilots: %v", me.Groups)
 	}
-	events, err := d.svc.Store.Events.All(context.Background(), "user-session.begin")
+	events, err := d.Svc.Store.Events.All(context.Background(), "user-session.begin")
 	if err != nil || len(events) < 2 {
 		t.Fatalf("user-session.begin events: %d, %v", len(events), err)
 	}
 }
 
 func TestAuthenticationFailures(t *testing.T) {
-	d := startDev(t)
+	d := servicetest.Dev(t)
 	tests := []struct {
 		name   string
 		header string
@@ -139,11 +57,11 @@ func TestAuthenticationFailures(t *testing.T) {
 		{"not bearer", "Basic abc", 401, "bad_credentials"},
 		{"garbage token", "Bearer not-a-jwt", 401, idp.CodeMalformed},
 		{"unknown api key", "Bearer rk_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", 401, "api_key_invalid"},
-		{"disabled user", "Bearer " + d.token("frank"), 403, "user_disabled"},
+		{"disabled user", "Bearer " + d.Token("frank"), 403, "user_disabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest("GET", d.svc.URL()+"/api/v1/users/me", nil)
+			req, _ := http.NewRequest("GET", d.Svc.URL()+"/api/v1/users/me", nil)
 			if tt.header != "" {
 				req.Header.Set("Authorization", tt.header)
 			}
@@ -173,10 +91,10 @@ type decision struct {
 }
 
 func TestCheckDecidesFromTheSeedTables(t *testing.T) {
-	d := startDev(t)
+	d := servicetest.Dev(t)
 	// Q4 report is alice's app in the shared space Sales, where bob (analyzer)
 	// can view, dave (analyzer) can edit and grace has no license.
-	q4 := d.apps["Q4 report"]
+	q4 := d.Apps["Q4 report"]
 	tests := []struct {
 		asker, user, action string
 		allow               bool
@@ -192,8 +110,8 @@ func TestCheckDecidesFromTheSeedTables(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.user+" "+tt.action, func(t *testing.T) {
 			var got decision
-			s := d.call(tt.asker, "POST", "/authz/check", map[string]any{
-				"subject": map[string]any{"id": d.users[tt.user].ID}, "action": tt.action,
+			s := d.Call(tt.asker, "POST", "/authz/check", map[string]any{
+				"subject": map[string]any{"id": d.Users[tt.user].ID}, "action": tt.action,
 				"resource": map[string]any{"type": "app", "id": q4.ID},
 			}, &got)
 			if s != 200 || got.Allow != tt.allow {
@@ -217,8 +135,8 @@ func TestCheckDecidesFromTheSeedTables(t *testing.T) {
 }
 
 func TestCheckRefusesBadQuestions(t *testing.T) {
-	d := startDev(t)
-	bob := d.users["bob"].ID
+	d := servicetest.Dev(t)
+	bob := d.Users["bob"].ID
 	tests := []struct {
 		name   string
 		asker  string
@@ -239,7 +157,7 @@ func TestCheckRefusesBadQuestions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var e errBody
-			s := d.call(tt.asker, "POST", "/authz/check", tt.body, &e)
+			s := d.Call(tt.asker, "POST", "/authz/check", tt.body, &e)
 			if s != tt.status || e.Code != tt.code || e.Details["field"] != tt.field {
 				t.Fatalf("got %d %+v, want %d %s field %s", s, e, tt.status, tt.code, tt.field)
 			}
@@ -248,9 +166,9 @@ func TestCheckRefusesBadQuestions(t *testing.T) {
 }
 
 func TestAuthZENEvaluation(t *testing.T) {
-	d := startDev(t)
-	q4 := d.apps["Q4 report"].ID
-	bob := d.users["bob"].ID
+	d := servicetest.Dev(t)
+	q4 := d.Apps["Q4 report"].ID
+	bob := d.Users["bob"].ID
 	eval := func(action string) map[string]any {
 		return map[string]any{
 			"subject": map[string]any{"type": "user", "id": bob}, "action": map[string]any{"name": action},
@@ -262,7 +180,7 @@ func TestAuthZENEvaluation(t *testing.T) {
 			Decision bool           `json:"decision"`
 			Context  map[string]any `json:"context"`
 		}
-		if s := d.call("bob", "POST", "/access/v1/evaluation", eval(action), &got); s != 200 || got.Decision != want {
+		if s := d.Call("bob", "POST", "/access/v1/evaluation", eval(action), &got); s != 200 || got.Decision != want {
 			t.Fatalf("%s: %d %+v, want decision %v", action, s, got, want)
 		}
 		if got.Context["reason"] == nil {
@@ -271,8 +189,8 @@ func TestAuthZENEvaluation(t *testing.T) {
 	}
 
 	// X-Request-ID is echoed.
-	req, _ := http.NewRequest("POST", d.svc.URL()+"/access/v1/evaluation", strings.NewReader(`{"subject":{"type":"user","id":"`+bob+`"},"action":{"name":"read"},"resource":{"type":"app","id":"`+q4+`"}}`))
-	req.Header.Set("Authorization", "Bearer "+d.token("bob"))
+	req, _ := http.NewRequest("POST", d.Svc.URL()+"/access/v1/evaluation", strings.NewReader(`{"subject":{"type":"user","id":"`+bob+`"},"action":{"name":"read"},"resource":{"type":"app","id":"`+q4+`"}}`))
+	req.Header.Set("Authorization", "Bearer "+d.Token("bob"))
 	req.Header.Set("X-Request-ID", "req-42")
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -284,15 +202,15 @@ func TestAuthZENEvaluation(t *testing.T) {
 	}
 
 	var e errBody
-	if s := d.call("bob", "POST", "/access/v1/evaluation", `{"action":{"name":"read"},"resource":{"type":"app"}}`, &e); s != 400 || e.Details["field"] != "subject" {
+	if s := d.Call("bob", "POST", "/access/v1/evaluation", `{"action":{"name":"read"},"resource":{"type":"app"}}`, &e); s != 400 || e.Details["field"] != "subject" {
 		t.Fatalf("missing subject: %d %+v", s, e)
 	}
 }
 
 func TestAuthZENBatchSemantics(t *testing.T) {
-	d := startDev(t)
-	q4 := d.apps["Q4 report"].ID
-	bob := d.users["bob"].ID
+	d := servicetest.Dev(t)
+	q4 := d.Apps["Q4 report"].ID
+	bob := d.Users["bob"].ID
 	items := []map[string]any{
 		{"action": map[string]any{"name": "read"}},   // permit
 		{"action": map[string]any{"name": "delete"}}, // deny
@@ -324,7 +242,7 @@ func TestAuthZENBatchSemantics(t *testing.T) {
 					Context  map[string]any `json:"context"`
 				} `json:"evaluations"`
 			}
-			if s := d.call("bob", "POST", "/access/v1/evaluations", body, &got); s != 200 {
+			if s := d.Call("bob", "POST", "/access/v1/evaluations", body, &got); s != 200 {
 				t.Fatalf("status %d", s)
 			}
 			if len(got.Evaluations) != len(tt.want) {
@@ -346,18 +264,18 @@ func TestAuthZENBatchSemantics(t *testing.T) {
 		big["evaluations"].([]map[string]any)[i] = map[string]any{}
 	}
 	var e errBody
-	if s := d.call("bob", "POST", "/access/v1/evaluations", big, &e); s != 400 || e.Code != "batch_too_large" {
+	if s := d.Call("bob", "POST", "/access/v1/evaluations", big, &e); s != 400 || e.Code != "batch_too_large" {
 		t.Fatalf("1001 evaluations: %d %+v", s, e)
 	}
 }
 
 func TestAuthZENMetadata(t *testing.T) {
-	d := startDev(t)
+	d := servicetest.Dev(t)
 	var md map[string]string
-	if s := d.call("", "GET", "/.well-known/authzen-configuration", nil, &md); s != 200 {
+	if s := d.Call("", "GET", "/.well-known/authzen-configuration", nil, &md); s != 200 {
 		t.Fatalf("status %d", s)
 	}
-	if md["policy_decision_point"] != d.svc.URL() || md["access_evaluation_endpoint"] != d.svc.URL()+"/access/v1/evaluation" {
+	if md["policy_decision_point"] != d.Svc.URL() || md["access_evaluation_endpoint"] != d.Svc.URL()+"/access/v1/evaluation" {
 		t.Fatalf("metadata %+v", md)
 	}
 }

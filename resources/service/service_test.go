@@ -12,39 +12,14 @@ import (
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// start runs a service on a free loopback port against the package's test
-// database server and a fresh database.
 func start(t *testing.T, mutate func(*service.Config)) *service.Service {
-	t.Helper()
-	cfg := service.Config{
-		Addr:     "127.0.0.1:0",
-		DataDir:  t.TempDir(),
-		MongoURI: storetest.URI(t),
-		MongoDB:  storetest.DatabaseName(t),
-		// Discovery is lazy: tests without tokens never reach this issuer.
-		IssuerURL: "http://127.0.0.1:1/no-issuer",
-		ClientID:  "rulekeeper",
-		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	svc, err := service.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = svc.Store.Database().Drop(context.Background())
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = svc.Shutdown(ctx)
-	})
-	return svc
+	return servicetest.Start(t, mutate)
 }
 
 func get(t *testing.T, url string) (int, string) {
