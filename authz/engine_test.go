@@ -1,0 +1,230 @@
+package authz_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/policies"
+)
+
+func newEngine(t testing.TB, opts authz.Options) *authz.Engine {
+	t.Helper()
+	if opts.Modules == nil {
+		m, err := policies.Modules()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Modules = m
+		if opts.Data, err = policies.Data(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := authz.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// member is a professional user with roles in space sp-1.
+func member(id, license string, roles ...string) authz.Subject {
+	return authz.Subject{ID: id, Name: id, Status: "active", License: authz.License{Type: license},
+		Spaces: map[string][]string{"sp-1": roles}}
+}
+
+var sharedApp = authz.Resource{Type: "app", ID: "a-1", Name: "Q4 report", Owner: "u-owner", SpaceID: "sp-1",
+	SpaceType: "shared", Space: &authz.Related{ID: "sp-1", Name: "Sales", Type: "shared", Owner: "u-space"}}
+
+func TestEvaluateExplainsGrantsAndGates(t *testing.T) {
+	e := newEngine(t, authz.Options{})
+	tests := []struct {
+		name     string
+		subject  authz.Subject
+		action   string
+		allow    bool
+		grant    string // a grant id that must be named
+		gate     string // a deny reason that must be named
+		resource authz.Resource
+	}{
+		{"can view opens", member("u1", "professional", "canview"), "read", true, "shared.app.open", "", sharedApp},
+		{"can view cannot delete", member("u1", "professional", "canview"), "delete", false, "", "", sharedApp},
+		{"can edit deletes", member("u1", "professional", "canedit"), "delete", true, "shared.app.delete", "", sharedApp},
+		{"analyzer cannot reload", member("u1", "analyzer", "canedit"), "reload", false, "", "analyzer_license", sharedApp},
+		{"disabled user", func() authz.Subject { s := member("u1", "professional", "admin"); s.Status = "disabled"; return s }(), "read", false, "", "user_disabled", sharedApp},
+		{"no license", member("u1", "", "admin"), "read", false, "", "no_license", sharedApp},
+		{"excluded", func() authz.Subject {
+			s := member("u1", "professional", "admin")
+			s.License.Excluded = true
+			return s
+		}(), "read", false, "", "license_excluded", sharedApp},
+		{"stranger", authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}}, "read", false, "", "", sharedApp},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := e.Evaluate(context.Background(), &authz.Input{Subject: tt.subject, Action: tt.action, Resource: tt.resource, Environment: "hub"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allow != tt.allow {
+				t.Fatalf("allow = %v, want %v: %+v", d.Allow, tt.allow, d)
+			}
+			if tt.grant != "" && !hasGrant(d, tt.grant) {
+				t.Fatalf("grants %+v do not name %s", d.Grants, tt.grant)
+			}
+			if tt.gate != "" && !hasDeny(d, tt.gate) {
+				t.Fatalf("denies %+v do not name %s", d.Denies, tt.gate)
+			}
+			if d.Allow && len(d.Grants) == 0 {
+				t.Fatal("allowed without a grant")
+			}
+		})
+	}
+}
+
+func hasGrant(d authz.Decision, prefix string) bool {
+	for _, g := range d.Grants {
+		if strings.HasPrefix(g.ID, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasDeny(d authz.Decision, reason string) bool {
+	for _, g := range d.Denies {
+		if g.Reason == reason {
+			return true
+		}
+	}
+	return false
+}
+
+func TestFailsClosed(t *testing.T) {
+	tests := []struct {
+		name   string
+		module string
+	}{
+		{"undefined decision", "package rulekeeper.authz\n\nother := 1\n"},
+		{"not an object", "package rulekeeper.authz\n\ndecision := true\n"},
+		{"allow not boolean", "package rulekeeper.authz\n\ndecision := {\"allow\": \"yes\", \"grants\": [], \"denies\": []}\n"},
+		{"allow without grant", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [], \"denies\": []}\n"},
+		{"allow despite a gate", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [{\"kind\": \"role\", \"id\": \"x\"}], \"denies\": [{\"kind\": \"gate\", \"reason\": \"r\"}]}\n"},
+		{"runtime error", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [{\"kind\": \"role\", \"id\": sprintf(\"%v\", [1/0])}], \"denies\": []}\n"},
+		{"conflicting values", "package rulekeeper.authz\n\ndecision := {\"allow\": true} if input.action == \"read\"\n\ndecision := {\"allow\": false} if input.action == \"read\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t, authz.Options{Modules: map[string]string{"p.rego": tt.module}})
+			d, err := e.Evaluate(context.Background(), &authz.Input{Subject: member("u1", "professional"), Action: "read", Resource: sharedApp})
+			if err == nil {
+				t.Fatalf("no error; decision %+v", d)
+			}
+			if d.Allow {
+				t.Fatal("an error allowed")
+			}
+		})
+	}
+}
+
+func TestLoadKeepsTheWorkingPolicyOnError(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEngine(t, authz.Options{Registry: reg})
+	in := &authz.Input{Subject: member("u1", "professional", "canview"), Action: "read", Resource: sharedApp, Environment: "hub"}
+	if err := e.Load(context.Background(), 7, "package rulekeeper.rules\n\ngrants contains x if {"); err == nil {
+		t.Fatal("a broken rules module loaded")
+	}
+	if e.Revision() != 0 {
+		t.Fatalf("revision %d after a failed load", e.Revision())
+	}
+	if got := metricValue(t, reg, "rulekeeper_rules_compile_errors_total", ""); got != 1 {
+		t.Fatalf("compile errors metric = %v", got)
+	}
+	d, err := e.Evaluate(context.Background(), in)
+	if err != nil || !d.Allow {
+		t.Fatalf("after a failed load: %+v, %v", d, err)
+	}
+	rule := `package rulekeeper.rules
+
+grants contains {"kind": "rule", "id": "r1", "name": "everyone deletes"} if {
+	input.resource.type == "app"
+	input.action == "delete"
+}
+`
+	if err := e.Load(context.Background(), 8, rule); err != nil {
+		t.Fatal(err)
+	}
+	in.Action = "delete"
+	d, err = e.Evaluate(context.Background(), in)
+	if err != nil || !d.Allow || d.Revision != 8 || !hasGrant(d, "r1") {
+		t.Fatalf("with the rule: %+v, %v", d, err)
+	}
+}
+
+func TestDecisionCacheIsKeyedByRevisionAndInput(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEngine(t, authz.Options{Registry: reg})
+	ctx := context.Background()
+	in := &authz.Input{Subject: member("u1", "professional", "canview"), Action: "delete", Resource: sharedApp, Environment: "hub"}
+	hits := func() float64 { return metricValue(t, reg, "rulekeeper_decision_cache_total", "hit") }
+	d1, _ := e.Evaluate(ctx, in)
+	d2, _ := e.Evaluate(ctx, in)
+	if hits() != 1 || d1.Allow != d2.Allow {
+		t.Fatalf("second identical decision: hits %v", hits())
+	}
+	// A change to the input (a new role) must not hit the old entry.
+	in.Subject.Spaces = map[string][]string{"sp-1": {"canedit"}}
+	d3, _ := e.Evaluate(ctx, in)
+	if hits() != 1 || !d3.Allow {
+		t.Fatalf("changed role: hits %v, allow %v", hits(), d3.Allow)
+	}
+	// A new revision must not hit entries of the old one.
+	if err := e.Load(ctx, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d4, _ := e.Evaluate(ctx, in); hits() != 1 || d4.Revision != 1 {
+		t.Fatalf("new revision: hits %v, revision %d", hits(), d4.Revision)
+	}
+}
+
+// metricValue reads a counter, selected by its result label when given.
+func metricValue(t *testing.T, reg *prometheus.Registry, name, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if result == "" {
+				return m.GetCounter().GetValue()
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" && l.GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func TestNewRejectsMissingOrBrokenPolicies(t *testing.T) {
+	if _, err := authz.New(context.Background(), authz.Options{}); err == nil {
+		t.Fatal("no modules accepted")
+	}
+	_, err := authz.New(context.Background(), authz.Options{Modules: map[string]string{"x.rego": "package x\n\nallow if {"}})
+	if err == nil || !strings.Contains(err.Error(), "x.rego") {
+		t.Fatalf("broken module: %v", err)
+	}
+	if errors.Is(err, authz.ErrNotFound) {
+		t.Fatal("wrong error kind")
+	}
+}

@@ -1,0 +1,919 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Package is the Rego package of the generated module.
+const Package = "rulekeeper.rules"
+
+// BuiltinGrants is the reference HasPrivilege evaluates for the built-in
+// policy (tables, roles, ownership); it must not depend on this package.
+const BuiltinGrants = "data.rulekeeper.builtin.grants"
+
+// CompileRule compiles one rule, enabled or not, into a complete module as
+// the validate endpoint shows it. HasPrivilege there consults the built-in
+// policy only (the other rules are not known). On errors it returns "" and
+// the diagnostics; warnings come back with the module.
+func CompileRule(r Rule, v *Vocabulary) (string, []Diagnostic) {
+	r.Disabled = false
+	mod, diags := compileRules([]Rule{r}, v, false)
+	if HasErrors(diags) {
+		return "", diags
+	}
+	return mod, diags
+}
+
+// CompileModule compiles the enabled rules into one module, package
+// rulekeeper.rules, defining grants. A rule with errors is left out of the
+// module and its diagnostics (RuleID set) are returned beside the module;
+// so are warnings. The module is always valid Rego v1: with no usable rule
+// it defines grants as the empty set.
+func CompileModule(rules []Rule, v *Vocabulary) (string, []Diagnostic) {
+	return compileRules(rules, v, true)
+}
+
+func compileRules(rules []Rule, v *Vocabulary, tag bool) (string, []Diagnostic) {
+	p := build(rules, v, tag)
+	if p.x == nil {
+		return emptyModule(0), p.diags
+	}
+	return emit(p.units, p.x, p.n), p.diags
+}
+
+// program is a rule set checked and stratified, ready to emit.
+type program struct {
+	x     *vocab
+	units []*unit
+	rules []*analysis // the rules compiled into the module
+	n     int
+	diags []Diagnostic
+}
+
+func build(rules []Rule, v *Vocabulary, tag bool) *program {
+	x, err := indexOrDefault(v)
+	if err != nil {
+		return &program{diags: []Diagnostic{vocabularyDiag(err)}}
+	}
+	as, diags := analyzeAll(rules, x, tag)
+	units, cycleDiags := stratify(as, x)
+	p := &program{x: x, units: units, diags: append(diags, cycleDiags...)}
+	last := -1
+	for _, u := range units {
+		if u.rule != last {
+			last = u.rule
+			p.rules = append(p.rules, u.a)
+		}
+	}
+	p.n = len(p.rules)
+	return p
+}
+
+// analyzeAll checks every enabled rule and keeps those without errors.
+func analyzeAll(rules []Rule, x *vocab, tag bool) ([]*analysis, []Diagnostic) {
+	var out []*analysis
+	var diags []Diagnostic
+	ids := map[string]bool{}
+	for _, r := range rules {
+		if r.Disabled {
+			continue
+		}
+		a, ds := analyze(r, x)
+		if a != nil && ids[r.ID] {
+			ds = append(ds, Diagnostic{Field: FieldID, Line: 1, Column: 1, Severity: SeverityError,
+				Message: fmt.Sprintf("duplicate rule id %q: only the first rule with this id is compiled", r.ID)})
+			a = nil
+		}
+		if tag {
+			for i := range ds {
+				ds[i].RuleID = r.ID
+			}
+		}
+		diags = append(diags, ds...)
+		if a != nil {
+			ids[r.ID] = true
+			out = append(out, a)
+		}
+	}
+	return out, diags
+}
+
+// A unit is one rule compiled for one variant: "" for a rule that does not
+// use HasPrivilege (its code serves every type), the name of a known type,
+// or otherType for the types the vocabulary does not know. A rule using
+// HasPrivilege is split by type because the related resource, and so the
+// rules it depends on, differ by type; that keeps the dependency graph
+// acyclic for any vocabulary whose navigations do not loop.
+type unit struct {
+	a       *analysis
+	rule    int // index in the analysed rules
+	variant string
+	vindex  int // index of the variant within the rule
+	level   int // stratum
+	deps    []*unit
+	state   int8 // DFS: 0 new, 1 on stack, 2 done
+}
+
+const otherType = "?"
+
+func (u *unit) label() string {
+	id := u.a.rule.ID
+	if id == "" {
+		id = u.a.rule.Name
+	}
+	if u.variant == "" || u.variant == otherType {
+		return fmt.Sprintf("%q", id)
+	}
+	return fmt.Sprintf("%q on %s", id, u.variant)
+}
+
+// target is the navigation a HasPrivilege call reaches for a variant, or
+// nil when there is none (the call is then false).
+func target(c *callInfo, variant string, x *vocab) *navInfo {
+	t := x.types[variant]
+	if variant == "" || variant == otherType || t == nil || t.name != variant {
+		return nil
+	}
+	if c.nav == nil {
+		return t.related
+	}
+	return t.navs[c.nav.name]
+}
+
+// stratify builds the units, their HasPrivilege dependencies and strata.
+// A unit's stratum is one more than the highest stratum of the units it
+// depends on (0 with none); each stratum only reads lower ones, so the
+// generated Rego has no recursion. Rules on a dependency cycle are left
+// out with a diagnostic, and the rest is stratified again.
+func stratify(as []*analysis, x *vocab) ([]*unit, []Diagnostic) {
+	var diags []Diagnostic
+	excluded := map[int]bool{}
+	for {
+		units := buildUnits(as, x, excluded)
+		cycle := levels(units)
+		if cycle == nil {
+			return units, diags
+		}
+		var path []string
+		for _, u := range cycle {
+			path = append(path, "rule "+u.label())
+		}
+		path = append(path, "rule "+cycle[0].label())
+		seen := map[int]bool{}
+		for _, u := range cycle {
+			if seen[u.rule] {
+				continue
+			}
+			seen[u.rule] = true
+			excluded[u.rule] = true
+			p := u.a.privs[0].NamePos
+			if u.a.privs[0].Receiver != nil {
+				p = u.a.privs[0].Receiver.Position()
+			}
+			diags = append(diags, Diagnostic{RuleID: u.a.rule.ID, Field: FieldCondition, Line: p.Line, Column: p.Column, Severity: SeverityError,
+				Message: "HasPrivilege makes the rule depend on its own result: " + strings.Join(path, " → "),
+				Hint:    "rules that grant an action used in HasPrivilege on the related resource must not themselves depend on it"})
+		}
+	}
+}
+
+type unitKey struct {
+	rule    int
+	variant string
+}
+
+func buildUnits(as []*analysis, x *vocab, excluded map[int]bool) []*unit {
+	var units []*unit
+	byKey := map[unitKey]*unit{}
+	add := func(u *unit) {
+		units = append(units, u)
+		byKey[unitKey{u.rule, u.variant}] = u
+	}
+	// granting[action][type] lists the rules granting action on a known type.
+	granting := map[string]map[string][]int{}
+	for i, a := range as {
+		if excluded[i] {
+			continue
+		}
+		if len(a.privs) == 0 {
+			add(&unit{a: a, rule: i})
+		} else {
+			for vi, t := range a.known {
+				add(&unit{a: a, rule: i, variant: t.name, vindex: vi})
+			}
+			if a.open {
+				add(&unit{a: a, rule: i, variant: otherType, vindex: len(a.known)})
+			}
+		}
+		for _, act := range a.actions {
+			m := granting[act]
+			if m == nil {
+				m = map[string][]int{}
+				granting[act] = m
+			}
+			for _, t := range a.known {
+				m[t.name] = append(m[t.name], i)
+			}
+		}
+	}
+	for _, u := range units {
+		if len(u.a.privs) == 0 {
+			continue
+		}
+		seen := map[*unit]bool{}
+		for _, call := range u.a.privs {
+			c := u.a.calls[call]
+			nav := target(c, u.variant, x)
+			if nav == nil {
+				continue
+			}
+			for _, j := range granting[c.action][nav.target] {
+				d := byKey[unitKey{j, ""}]
+				if d == nil {
+					d = byKey[unitKey{j, nav.target}]
+				}
+				if d != nil && !seen[d] {
+					seen[d] = true
+					u.deps = append(u.deps, d)
+				}
+			}
+		}
+	}
+	return units
+}
+
+// levels assigns strata; it returns the units of a cycle if it meets one.
+func levels(units []*unit) []*unit {
+	var stack []*unit
+	var visit func(u *unit) []*unit
+	visit = func(u *unit) []*unit {
+		switch u.state {
+		case 2:
+			return nil
+		case 1:
+			i := slices.Index(stack, u)
+			return slices.Clone(stack[i:])
+		}
+		u.state = 1
+		stack = append(stack, u)
+		u.level = 0
+		for _, d := range u.deps {
+			if c := visit(d); c != nil {
+				return c
+			}
+			u.level = max(u.level, d.level+1)
+		}
+		stack = stack[:len(stack)-1]
+		u.state = 2
+		return nil
+	}
+	for _, u := range units {
+		if c := visit(u); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// ---- emission ----
+
+func lit(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func litList(ss []string) string {
+	b, _ := json.Marshal(ss)
+	return string(b)
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+var regoKeywords = map[string]bool{
+	"as": true, "contains": true, "default": true, "else": true, "every": true, "false": true, "if": true,
+	"import": true, "in": true, "not": true, "null": true, "package": true, "some": true, "true": true, "with": true,
+}
+
+// ref renders input.<path>, bracketing segments that are not plain identifiers.
+func ref(path []string) string {
+	var b strings.Builder
+	b.WriteString("input")
+	for _, s := range path {
+		if identRE.MatchString(s) && !regoKeywords[s] {
+			b.WriteByte('.')
+			b.WriteString(s)
+		} else {
+			b.WriteByte('[')
+			b.WriteString(lit(s))
+			b.WriteByte(']')
+		}
+	}
+	return b.String()
+}
+
+func emptyModule(n int) string {
+	return header(n) + "grants := set()\n"
+}
+
+func header(n int) string {
+	return fmt.Sprintf("# Code generated by rulekeeper (authz/rules) from %d security rule(s). DO NOT EDIT.\npackage %s\n\n", n, Package)
+}
+
+type privKey struct {
+	level  int
+	nav    int
+	action string
+}
+
+type emitter struct {
+	x         *vocab
+	out       strings.Builder
+	priv      map[privKey]string
+	privOrder []privKey
+	rel       map[int]bool
+	known     bool
+	sets      map[int]bool // strata with bodies
+	multi     bool         // more than one stratum
+}
+
+func emit(units []*unit, x *vocab, n int) string {
+	if len(units) == 0 {
+		return emptyModule(n)
+	}
+	e := &emitter{x: x, priv: map[privKey]string{}, rel: map[int]bool{}, sets: map[int]bool{}}
+	top := 0
+	for _, u := range units {
+		top = max(top, u.level)
+	}
+	e.multi = top > 0
+	var body strings.Builder
+	last := -1
+	for _, u := range units {
+		if u.rule != last {
+			last = u.rule
+			fmt.Fprintf(&body, "# rule %s %s\n", lit(u.a.rule.ID), lit(u.a.rule.Name))
+		}
+		e.unit(&body, u)
+	}
+	out := &e.out
+	out.WriteString(header(n))
+	if e.multi {
+		out.WriteString("# Rules using HasPrivilege are stratified: stratum k reads only strata below k.\n")
+		for k := 0; k <= top; k++ {
+			if e.sets[k] {
+				fmt.Fprintf(out, "grants contains g if {\n\tsome g in _s%d\n}\n\n", k)
+			}
+		}
+		if len(e.sets) == 0 {
+			out.WriteString("grants := set()\n\n")
+		}
+	} else if len(e.sets) == 0 {
+		out.WriteString("grants := set()\n\n")
+	}
+	out.WriteString(body.String())
+	e.privHelpers()
+	e.relHelpers()
+	if e.known {
+		fmt.Fprintf(out, "_known_types := %s\n\n", setLit(x.typeNames))
+	}
+	out.WriteString(valueHelpers)
+	return out.String()
+}
+
+func setLit(ss []string) string {
+	if len(ss) == 0 {
+		return "set()"
+	}
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = lit(s)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+const valueHelpers = `# _vals(x) is the list of string values of an attribute: a string is one
+# value, an array holds several; booleans and numbers count as their text.
+_vals(x) := [s | some y in x; s := _str(y)] if is_array(x)
+
+_vals(x) := [_str(x)] if not is_array(x)
+
+_str(x) := x if is_string(x)
+
+_str(x) := sprintf("%v", [x]) if is_boolean(x)
+
+_str(x) := sprintf("%v", [x]) if is_number(x)
+
+_lvals(x) := [lower(s) | some s in _vals(x)]
+
+_has(x) if {
+	some s in _vals(x)
+	s != ""
+}
+`
+
+func (e *emitter) setName(level int) string {
+	e.sets[level] = true
+	if !e.multi {
+		return "grants"
+	}
+	return fmt.Sprintf("_s%d", level)
+}
+
+// typeSets lists, for a unit, the alternatives of type constraints (each
+// a conjunction); a body is generated per alternative and action.
+func (e *emitter) typeSets(u *unit) [][]string {
+	const typeRef = "input.resource.type"
+	eq := func(t string) string { return typeRef + " == " + lit(t) }
+	notKnown := func() string {
+		// object.get: a missing type must not be hoisted out of the not.
+		e.known = true
+		return `not _known_types[object.get(input, ["resource", "type"], null)]`
+	}
+	var sets [][]string
+	for _, t := range u.a.terms {
+		switch u.variant {
+		case "": // every type
+			switch t.Kind {
+			case TermAll:
+				sets = append(sets, nil)
+			case TermType:
+				sets = append(sets, []string{eq(t.typ)})
+			case TermID:
+				sets = append(sets, []string{eq(t.typ), "input.resource.id == " + lit(t.ID)})
+			case TermPrefix:
+				for _, k := range t.prefixed {
+					if !strings.HasPrefix(k.name, t.prefix) {
+						sets = append(sets, []string{eq(k.name)}) // matched through an alias
+					}
+				}
+				sets = append(sets, []string{fmt.Sprintf("startswith(%s, %s)", typeRef, lit(t.prefix))})
+			}
+		case otherType:
+			switch t.Kind {
+			case TermAll:
+				sets = append(sets, []string{notKnown()})
+			case TermType, TermID:
+				if t.known == nil {
+					s := []string{eq(t.typ)}
+					if t.Kind == TermID {
+						s = append(s, "input.resource.id == "+lit(t.ID))
+					}
+					sets = append(sets, s)
+				}
+			case TermPrefix:
+				sets = append(sets, []string{fmt.Sprintf("startswith(%s, %s)", typeRef, lit(t.prefix)), notKnown()})
+			}
+		default: // one known type
+			switch t.Kind {
+			case TermAll:
+				sets = append(sets, []string{eq(u.variant)})
+			case TermType, TermID:
+				if t.typ == u.variant {
+					s := []string{eq(u.variant)}
+					if t.Kind == TermID {
+						s = append(s, "input.resource.id == "+lit(t.ID))
+					}
+					sets = append(sets, s)
+				}
+			case TermPrefix:
+				if slices.ContainsFunc(t.prefixed, func(k *typeInfo) bool { return k.name == u.variant }) {
+					sets = append(sets, []string{eq(u.variant)})
+				}
+			}
+		}
+	}
+	// Drop alternatives implied by another (a superset of its constraints).
+	var out [][]string
+	for i, s := range sets {
+		redundant := false
+		for j, o := range sets {
+			if i == j || !subset(o, s) {
+				continue
+			}
+			if !subset(s, o) || j < i { // strictly weaker, or an earlier duplicate
+				redundant = true
+				break
+			}
+		}
+		if !redundant {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func subset(a, b []string) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *emitter) unit(w *strings.Builder, u *unit) {
+	cc := &condCompiler{e: e, u: u, prefix: fmt.Sprintf("_h%d_%d_", u.rule, u.vindex)}
+	var cond []rexpr
+	var k constness
+	if u.a.cond != nil {
+		cond, k = cc.expr(u.a.cond)
+	}
+	switch u.variant {
+	case "":
+	case otherType:
+		fmt.Fprintf(w, "# for resource types not in the vocabulary, stratum %d\n", u.level)
+	default:
+		fmt.Fprintf(w, "# for resource type %s, stratum %d\n", u.variant, u.level)
+	}
+	if k == constFalse {
+		w.WriteString("# (the condition cannot hold here)\n\n")
+		return
+	}
+	sets := e.typeSets(u)
+	var envExpr string
+	switch u.a.context {
+	case ContextHub, ContextConsole:
+		envExpr = "input.context.environment == " + lit(u.a.context)
+	}
+	if len(cond) > 2 && len(sets)*len(u.a.actions) > 1 {
+		name := fmt.Sprintf("_c%d_%d", u.rule, u.vindex)
+		cc.helper(name, [][]rexpr{cond})
+		cond = []rexpr{{text: name, negSafe: true}}
+	}
+	grant := fmt.Sprintf(`{"kind": "rule", "id": %s, "name": %s}`, lit(u.a.rule.ID), lit(u.a.rule.Name))
+	set := e.setName(u.level)
+	for _, ts := range sets {
+		for _, act := range u.a.actions {
+			fmt.Fprintf(w, "%s contains %s if {\n", set, grant)
+			for _, s := range ts {
+				fmt.Fprintf(w, "\t%s\n", s)
+			}
+			fmt.Fprintf(w, "\tinput.action == %s\n", lit(act))
+			if envExpr != "" {
+				fmt.Fprintf(w, "\t%s\n", envExpr)
+			}
+			for _, c := range cond {
+				fmt.Fprintf(w, "\t%s\n", c)
+			}
+			w.WriteString("}\n\n")
+		}
+	}
+	for _, h := range cc.helpers {
+		w.WriteString(h)
+	}
+}
+
+func (e *emitter) privName(level int, nav *navInfo, action string) string {
+	k := privKey{level, nav.index, action}
+	if n, ok := e.priv[k]; ok {
+		return n
+	}
+	n := fmt.Sprintf("_p%d_%d", level, len(e.privOrder))
+	e.priv[k] = n
+	e.privOrder = append(e.privOrder, k)
+	e.rel[nav.index] = true
+	return n
+}
+
+func (e *emitter) privHelpers() {
+	for _, k := range e.privOrder {
+		name := e.priv[k]
+		nav := e.x.navList[k.nav]
+		fmt.Fprintf(&e.out, "# HasPrivilege(%s) on the related %s: the built-in policy or a rule of a lower stratum grants it.\n", lit(k.action), nav.target)
+		refs := []string{BuiltinGrants}
+		for j := 0; j < k.level; j++ {
+			if e.sets[j] {
+				refs = append(refs, fmt.Sprintf("_s%d", j))
+			}
+		}
+		for _, r := range refs {
+			fmt.Fprintf(&e.out, "%s if {\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s\n}\n\n", name, k.nav, r, lit(k.action))
+		}
+	}
+}
+
+func (e *emitter) relHelpers() {
+	for i, nav := range e.x.navList {
+		if !e.rel[i] {
+			continue
+		}
+		expr := "n"
+		if len(nav.carry) > 0 {
+			expr = fmt.Sprintf("object.union(object.filter(input.resource, %s), n)", litList(nav.carry))
+		}
+		if len(nav.copy) > 0 {
+			b, _ := json.Marshal(nav.copy) // sorted keys
+			expr = fmt.Sprintf("object.union(%s, {to: n[from] | some from, to in %s})", expr, b)
+		}
+		expr = fmt.Sprintf("object.union(%s, {\"type\": %s})", expr, lit(nav.target))
+		fmt.Fprintf(&e.out, "# The related %s of the resource, as a resource of its own.\n", nav.target)
+		fmt.Fprintf(&e.out, "_rel_%d := r if {\n\tn := %s\n\tis_object(n)\n\tr := %s\n}\n\n", i, ref([]string{"resource", nav.field}), expr)
+	}
+}
+
+// ---- conditions ----
+
+// rexpr is one Rego expression of a conjunction.
+//
+// Only some expressions may be negated in place. OPA hoists the arguments
+// of a call out of a negation, so `not _has(input.x)` is false, not true,
+// when input.x is missing; a negated comparison of a bare reference or a
+// negated reference to a rule without arguments does not have this
+// problem. Everything else is negated through a helper rule.
+type rexpr struct {
+	text    string
+	neg     bool // rendered with "not"
+	negSafe bool // may be negated in place
+}
+
+func (r rexpr) String() string {
+	if r.neg {
+		return "not " + r.text
+	}
+	return r.text
+}
+
+type constness int8
+
+const (
+	notConst constness = iota
+	constTrue
+	constFalse
+)
+
+func constOf(b bool) constness {
+	if b {
+		return constTrue
+	}
+	return constFalse
+}
+
+type condCompiler struct {
+	e       *emitter
+	u       *unit
+	prefix  string
+	n, v    int
+	helpers []string
+}
+
+func (cc *condCompiler) newVar() string {
+	cc.v++
+	return fmt.Sprintf("v%d", cc.v)
+}
+
+// helper defines a rule true when any of the bodies holds.
+func (cc *condCompiler) helper(name string, bodies [][]rexpr) {
+	var b strings.Builder
+	for _, body := range bodies {
+		fmt.Fprintf(&b, "%s if {\n", name)
+		for _, x := range body {
+			fmt.Fprintf(&b, "\t%s\n", x)
+		}
+		b.WriteString("}\n\n")
+	}
+	cc.helpers = append(cc.helpers, b.String())
+}
+
+// negated is `not helper` for a helper rule holding the conjunction.
+func (cc *condCompiler) negated(body []rexpr) rexpr {
+	return rexpr{text: cc.newHelper([][]rexpr{body}), neg: true, negSafe: true}
+}
+
+func (cc *condCompiler) newHelper(bodies [][]rexpr) string {
+	name := fmt.Sprintf("%s%d", cc.prefix, cc.n)
+	cc.n++
+	cc.helper(name, bodies)
+	return name
+}
+
+// expr compiles a condition to a conjunction, or to a constant.
+func (cc *condCompiler) expr(x Expr) ([]rexpr, constness) {
+	switch x := x.(type) {
+	case *Logical:
+		if x.Op == And {
+			var out []rexpr
+			for _, o := range x.Operands {
+				r, k := cc.expr(o)
+				switch k {
+				case constFalse:
+					return nil, constFalse
+				case constTrue:
+					continue
+				}
+				out = append(out, r...)
+			}
+			if len(out) == 0 {
+				return nil, constTrue
+			}
+			return out, notConst
+		}
+		var alts [][]rexpr
+		for _, o := range x.Operands {
+			r, k := cc.expr(o)
+			switch k {
+			case constTrue:
+				return nil, constTrue
+			case constFalse:
+				continue
+			}
+			alts = append(alts, r)
+		}
+		switch len(alts) {
+		case 0:
+			return nil, constFalse
+		case 1:
+			return alts[0], notConst
+		}
+		return []rexpr{{text: cc.newHelper(alts), negSafe: true}}, notConst
+	case *Not:
+		r, k := cc.expr(x.X)
+		switch k {
+		case constTrue:
+			return nil, constFalse
+		case constFalse:
+			return nil, constTrue
+		}
+		if len(r) == 1 && r[0].negSafe {
+			r[0].neg = !r[0].neg
+			return r, notConst
+		}
+		return []rexpr{cc.negated(r)}, notConst
+	case *Compare:
+		return cc.compare(x)
+	case *Call:
+		info := cc.u.a.calls[x]
+		switch info.fn {
+		case fnHasPrivilege:
+			nav := target(info, cc.u.variant, cc.e.x)
+			if nav == nil {
+				return nil, constFalse
+			}
+			return []rexpr{{text: cc.e.privName(cc.u.level, nav, info.action), negSafe: true}}, notConst
+		case fnIsOwned:
+			return []rexpr{{text: "_has(" + ref(info.ref) + ")"}}, notConst
+		case fnEmpty:
+			return []rexpr{cc.negated([]rexpr{{text: "_has(" + ref(info.ref) + ")"}})}, notConst
+		case fnIsAnonymous:
+			return []rexpr{{text: "input.subject.anonymous == true", negSafe: true}}, notConst
+		}
+	}
+	panic(fmt.Sprintf("rules: cannot compile %T", x))
+}
+
+func (cc *condCompiler) compare(x *Compare) ([]rexpr, constness) {
+	l, lLit := x.Left.(*Literal)
+	r, rLit := x.Right.(*Literal)
+	if lLit && rLit {
+		return nil, constOf(compareValues(x.Op, []string{l.Value}, []string{r.Value}))
+	}
+	switch x.Op {
+	case OpEq, OpNe, OpEqCase, OpNeCase:
+		ci := x.Op == OpEq || x.Op == OpNe
+		neg := x.Op == OpNe || x.Op == OpNeCase
+		vals := "_vals"
+		if ci {
+			vals = "_lvals"
+		}
+		if lLit || rLit {
+			// Equality is symmetric: put the literal first.
+			lt, p := l, x.Right
+			if rLit {
+				lt, p = r, x.Left
+			}
+			v := lt.Value
+			if ci {
+				v = strings.ToLower(v)
+			}
+			body := []rexpr{{text: fmt.Sprintf("%s in %s(%s)", lit(v), vals, ref(cc.u.a.refs[p.(*Path)]))}}
+			if neg {
+				return []rexpr{cc.negated(body)}, notConst
+			}
+			return body, notConst
+		}
+		v := cc.newVar()
+		body := []rexpr{
+			{text: fmt.Sprintf("some %s in %s(%s)", v, vals, ref(cc.u.a.refs[x.Left.(*Path)]))},
+			{text: fmt.Sprintf("%s in %s(%s)", v, vals, ref(cc.u.a.refs[x.Right.(*Path)]))},
+		}
+		if neg {
+			return []rexpr{cc.negated(body)}, notConst
+		}
+		return body, notConst
+	case OpLike:
+		val := ref(cc.u.a.refs[x.Left.(*Path)])
+		kind, s := classifyLike(strings.ToLower(r.Value))
+		switch kind {
+		case likeExact:
+			return []rexpr{{text: fmt.Sprintf("%s in _lvals(%s)", lit(s), val)}}, notConst
+		case likeAny:
+			return []rexpr{{text: fmt.Sprintf("count(_vals(%s)) > 0", val)}}, notConst
+		case likePrefix:
+			return []rexpr{{text: fmt.Sprintf("strings.any_prefix_match(_lvals(%s), %s)", val, lit(s))}}, notConst
+		case likeSuffix:
+			return []rexpr{{text: fmt.Sprintf("strings.any_suffix_match(_lvals(%s), %s)", val, lit(s))}}, notConst
+		case likeContains:
+			v := cc.newVar()
+			return []rexpr{
+				{text: fmt.Sprintf("some %s in _lvals(%s)", v, val)},
+				{text: fmt.Sprintf("contains(%s, %s)", v, lit(s))},
+			}, notConst
+		}
+		v := cc.newVar()
+		return []rexpr{
+			{text: fmt.Sprintf("some %s in _lvals(%s)", v, val)},
+			{text: fmt.Sprintf("regex.match(%s, %s)", lit(s), v)},
+		}, notConst
+	case OpMatches:
+		v := cc.newVar()
+		return []rexpr{
+			{text: fmt.Sprintf("some %s in _vals(%s)", v, ref(cc.u.a.refs[x.Left.(*Path)]))},
+			{text: fmt.Sprintf("regex.match(%s, %s)", lit(anchored(r.Value)), v)},
+		}, notConst
+	}
+	panic("rules: unknown operator")
+}
+
+type likeKind int
+
+const (
+	likeExact likeKind = iota
+	likeAny
+	likePrefix
+	likeSuffix
+	likeContains
+	likeRegex
+)
+
+// classifyLike picks the cheapest test for a (lower-cased) like pattern; s
+// is the literal part, or for likeRegex the anchored regular expression.
+func classifyLike(p string) (likeKind, string) {
+	for strings.Contains(p, "**") {
+		p = strings.ReplaceAll(p, "**", "*")
+	}
+	if !strings.ContainsRune(p, '?') {
+		inner := strings.Trim(p, "*")
+		if !strings.Contains(inner, "*") {
+			pre, suf := strings.HasPrefix(p, "*"), strings.HasSuffix(p, "*")
+			switch {
+			case p == "*":
+				return likeAny, ""
+			case !pre && !suf:
+				return likeExact, p
+			case !pre && suf:
+				return likePrefix, inner
+			case pre && !suf:
+				return likeSuffix, inner
+			default:
+				return likeContains, inner
+			}
+		}
+	}
+	return likeRegex, likeRegexp(p)
+}
+
+// likeRegexp translates a like pattern: * any run of characters, ? one.
+func likeRegexp(p string) string {
+	var b strings.Builder
+	b.WriteString("^(?s:")
+	for _, r := range p {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString(")$")
+	return b.String()
+}
+
+// anchored makes a matches pattern match whole values only.
+func anchored(p string) string { return "^(?:" + p + ")$" }
+
+// compareValues is the semantics of a comparison over two value lists,
+// used to fold comparisons of two literals.
+func compareValues(op CompareOp, a, b []string) bool {
+	switch op {
+	case OpEq, OpNe:
+		hit := slices.ContainsFunc(a, func(x string) bool {
+			return slices.ContainsFunc(b, func(y string) bool { return strings.ToLower(x) == strings.ToLower(y) })
+		})
+		return hit == (op == OpEq)
+	case OpEqCase, OpNeCase:
+		hit := slices.ContainsFunc(a, func(x string) bool { return slices.Contains(b, x) })
+		return hit == (op == OpEqCase)
+	case OpLike:
+		re := regexp.MustCompile(likeRegexp(strings.ToLower(b[0])))
+		return slices.ContainsFunc(a, func(x string) bool { return re.MatchString(strings.ToLower(x)) })
+	case OpMatches:
+		re, err := regexp.Compile(anchored(b[0]))
+		return err == nil && slices.ContainsFunc(a, re.MatchString)
+	}
+	return false
+}

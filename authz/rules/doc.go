@@ -1,0 +1,93 @@
+// Package rules implements rulekeeper's QMC-style security rules: a lexer
+// and parser for the condition language and the resource filter, a checker
+// that reports problems with line and column, and a compiler to Rego v1.
+//
+// It knows nothing of HTTP or storage: the service hands it rules and a
+// Vocabulary and loads the generated module (package rulekeeper.rules)
+// beside the static policies.
+//
+// # Condition language
+//
+//	user.group = "Sales" and (resource.name like "Q*" or resource.@tag matches "fin.*")
+//	!resource.space.Empty() && resource.HasPrivilege("read")
+//
+// Operators: = and != compare case-insensitively, == and !== exactly; like
+// matches wildcards (* any run of characters, ? one character) over the
+// whole value, case-insensitively; matches is a regular expression (Go RE2
+// syntax) anchored at both ends, case-sensitive unless it says (?i). The
+// right side of like and matches must be a string literal. Logical
+// operators and/&& and or/|| and the prefix !, with precedence ! > and > or;
+// keywords and function names are case-insensitive. String literals are
+// double-quoted, on one line, with the escapes \" \\ \n \r \t; any other
+// backslash stays as written, so regular expressions need no doubling.
+//
+// Values. Every attribute is treated as a list of strings: a string is one
+// value, an array several, a boolean or number counts as its text ("true",
+// "42"), a missing attribute has none. A comparison holds when some value
+// on the left and some value on the right satisfy it; != and !== are the
+// negations of = and == (so user.group != "Sales" means "not in Sales", and
+// holds for a user with no groups).
+//
+// Paths (attribute names case-insensitive, custom property names as
+// written): user (the subject's id), user.name, user.userId, user.email,
+// user.group (group names), user.groupId, user.roles, user.status,
+// user.license, user.@<property>, user.environment.<attr> (the request
+// context, input.context.<attr>); resource.name, resource.id,
+// resource.resourcetype, resource.owner (the owner's id: compare with user),
+// resource.@<property>, the type attributes of the Vocabulary (for example
+// resource.objectType for app.object), and navigations: resource.space.*
+// (resource.stream.* is an alias) and resource.app.*; a bare navigation
+// such as resource.space is the related object's id.
+//
+// Functions: resource.HasPrivilege("action") holds when the user holds the
+// action on the related resource (for app.object its app, for app its
+// space; resource.app.HasPrivilege and resource.space.HasPrivilege name the
+// navigation explicitly); x.Empty() holds when x has no non-empty value;
+// resource.IsOwned() (or resource.app.IsOwned()) when there is an owner;
+// user.IsAnonymous() when input.subject.anonymous is true. An empty
+// condition always holds.
+//
+// # Resource filter
+//
+// Comma-separated terms; a rule applies when any term matches: "*" every
+// resource, "Type_*" every resource of a type, "Type_<id>" one resource,
+// "Prefix*" every type whose name starts with Prefix. Types are the API
+// names of the Vocabulary, matched case-insensitively, and their QMC
+// aliases: App → app, App.Object → app.object, Stream and Space → space,
+// ReloadTask → schedule, User, Group, Extension, Theme, ApiKey,
+// WebIntegration, License, Settings, Event, Rule. A prefix matches both
+// ("Stream*" selects space). A type the vocabulary does not know is a
+// warning, not an error: callers of the decision endpoints may name types
+// rulekeeper does not store. Types are compared with input.resource.type
+// as sent, which must be lower case.
+//
+// # Generated Rego
+//
+// One module for all enabled rules. Each rule yields one body per resource
+// type alternative and action, opening with equality tests OPA's rule
+// index keys on:
+//
+//	grants contains {"kind": "rule", "id": "r1", "name": "Sales apps"} if {
+//		input.resource.type == "app"
+//		input.action == "read"
+//		input.context.environment == "hub"
+//		"sales" in _lvals(input.subject.groups)
+//	}
+//
+// so a decision only evaluates rules for its type, action and context.
+// Prefix terms compile to startswith, which this OPA version indexes too.
+// Or and ! become helper rules; like becomes an equality, prefix, suffix or
+// contains test where the pattern allows and an anchored regex.match
+// otherwise. Rule ids and names are JSON-encoded into the module, never
+// spliced raw.
+//
+// HasPrivilege evaluates data.rulekeeper.builtin.grants and the grants of
+// other rules with input.resource replaced by the related resource and
+// input.action by the named action. To stay free of Rego recursion the
+// rules are stratified: a rule using HasPrivilege is compiled per resource
+// type into stratum 1 + the highest stratum of the rules that can grant the
+// named action on the related type, and reads only lower strata (helper
+// sets _s0, _s1, ...; grants is their union). A dependency cycle, which only
+// a vocabulary whose navigations loop can produce, is a diagnostic and the
+// rules on it are left out.
+package rules
