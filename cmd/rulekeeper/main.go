@@ -59,6 +59,7 @@ const usage = `rulekeeper — authorization for an analytics platform
 Usage:
   rulekeeper serve [flags]      run the service (see rulekeeper serve -h)
   rulekeeper token [flags]      print a token from a dev-mode server
+  rulekeeper license sign [flags]  print a license key signed with the dev key (or --private-key)
   rulekeeper version            print the version
 `
 
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "token":
 		return token(ctx, args[1:], stdout, stderr)
+	case "license":
+		return license(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rulekeeper", version)
 		return nil

@@ -28,6 +28,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.str(&cfg.Claims.Name, "claim-name", "name", "token claim holding the display name")
 	fs.str(&cfg.Claims.Email, "claim-email", "email", "token claim holding the email address")
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
+	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
 	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,4 +58,3 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	return svc.Shutdown(shutdownCtx)
 }
-

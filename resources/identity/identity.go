@@ -55,12 +55,17 @@ type Caller struct {
 // assignment hangs here).
 type LoginHook func(ctx context.Context, u *store.User, created bool) error
 
+// RequestHook runs on every authenticated request (analyzer capacity
+// metering hangs here).
+type RequestHook func(ctx context.Context, u *store.User) error
+
 // Authenticator resolves credentials to callers.
 type Authenticator struct {
-	store    *store.Store
-	verifier TokenVerifier
-	logger   *slog.Logger
-	onLogin  []LoginHook
+	store     *store.Store
+	verifier  TokenVerifier
+	logger    *slog.Logger
+	onLogin   []LoginHook
+	onRequest []RequestHook
 	// sessions remembers tokens already verified and logged in, by hash,
 	// until they expire, so a token costs one verification and one login.
 	sessions *lru.Cache[[32]byte, session]
@@ -79,6 +84,7 @@ type Config struct {
 	Verifier   TokenVerifier
 	Logger     *slog.Logger
 	OnLogin    []LoginHook
+	OnRequest  []RequestHook
 	Invalidate func(kind, id string)
 }
 
@@ -96,7 +102,7 @@ func New(cfg Config) (*Authenticator, error) {
 		inv = func(string, string) {}
 	}
 	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
-		onLogin: cfg.OnLogin, sessions: sessions, invalidate: inv}, nil
+		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv}, nil
 }
 
 type callerKey struct{}
@@ -114,6 +120,11 @@ func (a *Authenticator) Middleware() fiber.Handler {
 		caller, err := a.Authenticate(c.Context(), c.Get(fiber.HeaderAuthorization))
 		if err != nil {
 			return err
+		}
+		for _, hook := range a.onRequest {
+			if err := hook(c.Context(), caller.User); err != nil {
+				return err
+			}
 		}
 		c.Locals(callerKey{}, caller)
 		return c.Next()

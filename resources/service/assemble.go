@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"time"
 
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,27 +13,32 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/policies"
 	"github.com/rulekeeper/rulekeeper/resources/apikeys"
+	"github.com/rulekeeper/rulekeeper/resources/bundles"
+	"github.com/rulekeeper/rulekeeper/resources/apps"
 	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/demo"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/server"
+	"github.com/rulekeeper/rulekeeper/resources/spaces"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
 
 // DevClientID is the audience of dev-mode tokens.
 const DevClientID = "rulekeeper"
 
-// DefaultLicenseKey names the assignments made before any license key is
-// applied (and the demo tenant's).
-const DefaultLicenseKey = "default"
-
 // assemble builds the engine, identity and every route.
 func (s *Service) assemble(ctx context.Context) error {
 	cfg := s.cfg
 	reg := prometheus.NewRegistry()
-	src := &entities.Source{Store: s.Store, License: s.licenseOf}
+	pub, err := s.licensePublicKey()
+	if err != nil {
+		return err
+	}
+	s.Licenses = licenses.New(s.Store, pub)
+	src := &entities.Source{Store: s.Store, License: s.Licenses.LicenseOf}
 	modules, err := policies.Modules()
 	if err != nil {
 		return err
@@ -46,6 +53,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.Licenses.Changed = s.Engine.InvalidateAll
 	vocab, err := authz.VocabularyFrom(data)
 	if err != nil {
 		return err
@@ -58,7 +66,11 @@ func (s *Service) assemble(ctx context.Context) error {
 		if dev, err = idp.NewDevIssuer(cfg.DataDir, issuer, clientID); err != nil {
 			return err
 		}
-		seeded, err := demo.Seed(ctx, s.Store, idp.DevSubject, DefaultLicenseKey)
+		keyID, err := s.devLicense(ctx)
+		if err != nil {
+			return err
+		}
+		seeded, err := demo.Seed(ctx, s.Store, idp.DevSubject, keyID)
 		if err != nil {
 			return fmt.Errorf("seed the demo tenant: %w", err)
 		}
@@ -76,6 +88,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	auth, err := identity.New(identity.Config{
 		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: s.Engine.Invalidate,
+		OnLogin:   []identity.LoginHook{s.Licenses.OnLogin},
+		OnRequest: []identity.RequestHook{s.Licenses.OnRequest},
 	})
 	if err != nil {
 		return err
@@ -101,19 +115,42 @@ func (s *Service) assemble(ctx context.Context) error {
 	api := s.app.Group("/api/v1", auth.Middleware())
 	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&apikeys.Handlers{Store: s.Store, Guard: g}).Register(api)
+	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
 	// routes: one line per resource package, below.
+	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
+	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
+	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll}).Register(api)
+	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll}).Register(api)
 	s.app.Use(server.NotFound)
 	return nil
 }
 
-// licenseOf is the license state of a user under the key in force.
-func (s *Service) licenseOf(ctx context.Context, userID string) (authz.License, error) {
-	a, err := s.Store.Assignments.Get(ctx, DefaultLicenseKey, userID)
-	if err != nil {
-		if isNotFound(err) {
-			return authz.License{}, nil
-		}
-		return authz.License{}, err
+// licensePublicKey is the configured key, or the dev key in dev mode.
+func (s *Service) licensePublicKey() (ed25519.PublicKey, error) {
+	if s.cfg.LicensePublicKey != "" {
+		return licenses.ParsePublicKey(s.cfg.LicensePublicKey)
 	}
-	return authz.License{Type: a.Type}, nil
+	if s.cfg.Dev {
+		pub, _ := licenses.DevKeyPair()
+		return pub, nil
+	}
+	return nil, nil // no key can be verified: licenses are refused until one is configured
+}
+
+// devLicense applies the dev license key on first start (dev mode only)
+// and returns the id of the key in force.
+func (s *Service) devLicense(ctx context.Context) (string, error) {
+	if id, err := s.Licenses.KeyID(ctx); err != nil || id != "" {
+		return id, err
+	}
+	_, priv := licenses.DevKeyPair()
+	raw, err := licenses.Sign(priv, licenses.DevTerms(time.Now()))
+	if err != nil {
+		return "", err
+	}
+	t, err := s.Licenses.ApplyKey(ctx, raw, "")
+	if err != nil {
+		return "", fmt.Errorf("apply the dev license: %w", err)
+	}
+	return t.KeyID, nil
 }

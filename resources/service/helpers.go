@@ -1,14 +1,9 @@
 package service
 
 import (
-	"errors"
 	"net/http"
 	"strings"
-
-	"github.com/rulekeeper/rulekeeper/resources/store"
 )
-
-func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 // stripPrefix is http.StripPrefix that keeps an empty remainder as "/".
 func stripPrefix(prefix string, h http.Handler) http.Handler {

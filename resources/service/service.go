@@ -17,6 +17,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	IssuerURL string
 	ClientID  string
 	Claims    idp.ClaimNames
+	// LicensePublicKey verifies license keys (Ed25519, base64); dev mode
+	// uses the dev key pair when empty.
+	LicensePublicKey string
 }
 
 // Service is a running rulekeeper.
@@ -45,6 +49,7 @@ type Service struct {
 	embedded *store.Embedded
 	Store    *store.Store
 	Engine   *authz.Engine
+	Licenses *licenses.Service
 	app      *fiber.App
 	ln       net.Listener
 	served   chan error

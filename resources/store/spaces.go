@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Space types (seed 000 §1.3). Personal spaces are implicit, one per user,
@@ -217,4 +218,40 @@ func contains(s []string, v string) bool {
 // notDeleting keeps the spaces that are not marked for deletion.
 func notDeleting() bson.D {
 	return bson.D{{Key: "deleting", Value: bson.D{{Key: "$ne", Value: true}}}}
+}
+
+// SpaceOverview is the Overview tab of the console's spaces section (seed
+// 000 §1.3, §6.8): how many shared and managed spaces there are and when
+// the latest was created (nil when there is none).
+type SpaceOverview struct {
+	Shared          int64      `json:"shared"`
+	Managed         int64      `json:"managed"`
+	LatestCreatedAt *time.Time `json:"latestCreatedAt"`
+}
+
+// Overview counts the spaces by type and finds the latest creation date.
+func (r *Spaces) Overview(ctx context.Context) (*SpaceOverview, error) {
+	var o SpaceOverview
+	for typ, n := range map[string]*int64{SpaceShared: &o.Shared, SpaceManaged: &o.Managed} {
+		c, err := r.c.count(ctx, SpaceFilter{Type: typ}.bson())
+		if err != nil {
+			return nil, fmt.Errorf("count %s spaces: %w", typ, err)
+		}
+		*n = c
+	}
+	latest, err := r.c.find(ctx, notDeleting(),
+		options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}}).SetLimit(1))
+	if err != nil {
+		return nil, fmt.Errorf("latest space: %w", err)
+	}
+	if len(latest) == 1 {
+		t := latest[0].CreatedAt.UTC()
+		o.LatestCreatedAt = &t
+	}
+	return &o, nil
+}
+
+// Count returns how many spaces match f.
+func (r *Spaces) Count(ctx context.Context, f SpaceFilter) (int64, error) {
+	return r.c.count(ctx, f.bson())
 }

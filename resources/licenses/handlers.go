@@ -1,0 +1,194 @@
+package licenses
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// Handlers serve /licenses.
+type Handlers struct {
+	Service *Service
+	Store   *store.Store
+	Guard   *guard.Guard
+}
+
+// Register mounts the routes on r (already authenticated).
+func (h *Handlers) Register(r fiber.Router) {
+	r.Get("/licenses/overview", h.overview)
+	r.Put("/licenses/key", h.putKey)
+	r.Get("/licenses/assignments", h.list)
+	r.Post("/licenses/assignments", h.assign)
+	r.Delete("/licenses/assignments/:userId", h.remove)
+}
+
+var licenseResource = authz.Resource{Type: "license", ID: "license", Name: "License"}
+
+type seats struct {
+	Consumed int `json:"consumed"`
+	Total    int `json:"total"`
+}
+
+type overview struct {
+	KeyID            string    `json:"keyId"`
+	Professional     seats     `json:"professional"`
+	Analyzer         seats     `json:"analyzer"`
+	AnalyzerCapacity any       `json:"analyzerCapacity"`
+	Expires          time.Time `json:"expires"`
+	Quotas           any       `json:"quotas"`
+	Excluded         int       `json:"excluded"`
+}
+
+func (h *Handlers) overview(c fiber.Ctx) error {
+	if err := h.Guard.Require(c, guard.Console, "read", licenseResource); err != nil {
+		return err
+	}
+	ctx := c.Context()
+	sn, err := h.Service.state(ctx)
+	if err != nil {
+		return err
+	}
+	if sn.terms == nil {
+		return c.JSON(fiber.Map{"keyId": "", "message": "no license key is applied"})
+	}
+	t := sn.terms
+	excluded := 0
+	for _, m := range sn.members {
+		if m.Status == "excluded" {
+			excluded++
+		}
+	}
+	shared, err := h.Store.Spaces.Count(ctx, store.SpaceFilter{Type: store.SpaceShared})
+	if err != nil {
+		return err
+	}
+	quota := any(t.SharedSpaces)
+	if t.SharedSpacesUnlimited {
+		quota = "unlimited"
+	}
+	overage := any(t.OverageMinutes)
+	if t.OverageUnlimited {
+		overage = "unlimited"
+	}
+	return c.JSON(overview{
+		KeyID:        t.KeyID,
+		Professional: seats{Consumed: sn.counts[store.LicenseProfessional], Total: t.Professional},
+		Analyzer:     seats{Consumed: sn.counts[store.LicenseAnalyzer], Total: t.Analyzer},
+		AnalyzerCapacity: fiber.Map{
+			"consumedMinutes": sn.minutes, "totalMinutes": t.CapacityMinutes, "overage": overage,
+			"users": countType(sn, store.LicenseAnalyzerCapacity), "exhausted": !sn.capacityLeft(),
+		},
+		Expires:  t.ExpiresAt,
+		Quotas:   fiber.Map{"sharedSpaces": fiber.Map{"consumed": shared, "limit": quota}, "appSizeGB": t.AppSizeGB},
+		Excluded: excluded,
+	})
+}
+
+func countType(sn *snapshot, typ string) int {
+	n := 0
+	for _, m := range sn.members {
+		if m.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *Handlers) putKey(c fiber.Ctx) error {
+	var body struct {
+		Key string `json:"key"`
+	}
+	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if body.Key == "" {
+		return apierror.Field("missing_key", "key", "the signed license key is required")
+	}
+	if err := h.Guard.Require(c, guard.Console, "update", licenseResource); err != nil {
+		return err
+	}
+	t, err := h.Service.ApplyKey(c.Context(), body.Key, identity.CallerOf(c).User.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(t)
+}
+
+type assignedUser struct {
+	Member
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+}
+
+func (h *Handlers) list(c fiber.Ctx) error {
+	if err := h.Guard.Require(c, guard.Console, "read", licenseResource); err != nil {
+		return err
+	}
+	ctx := c.Context()
+	sn, err := h.Service.state(ctx)
+	if err != nil {
+		return err
+	}
+	items := []assignedUser{}
+	if sn.terms != nil {
+		as, err := h.Store.Assignments.ForKey(ctx, sn.terms.KeyID)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			m, ok := sn.members[a.UserID]
+			if !ok {
+				continue // assigned after the snapshot
+			}
+			au := assignedUser{Member: m}
+			if u, err := h.Store.Users.Get(ctx, a.UserID); err == nil {
+				au.Name, au.Subject = u.Name, u.Subject
+			}
+			items = append(items, au)
+		}
+	}
+	return c.JSON(fiber.Map{"items": items, "next": ""})
+}
+
+func (h *Handlers) assign(c fiber.Ctx) error {
+	var body struct {
+		UserID string `json:"userId"`
+		Type   string `json:"type"`
+	}
+	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if body.UserID == "" {
+		return apierror.Field("missing_user", "userId", "userId is required")
+	}
+	if err := h.Guard.Require(c, guard.Console, "create", licenseResource); err != nil {
+		return err
+	}
+	m, err := h.Service.Assign(c.Context(), body.UserID, body.Type, identity.CallerOf(c).User.ID)
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusCreated).JSON(m)
+}
+
+func (h *Handlers) remove(c fiber.Ctx) error {
+	if err := h.Guard.Require(c, guard.Console, "delete", licenseResource); err != nil {
+		return err
+	}
+	err := h.Service.Remove(c.Context(), c.Params("userId"), identity.CallerOf(c).User.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return apierror.NotFound("assignment", c.Params("userId"))
+	}
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
