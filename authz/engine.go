@@ -137,6 +137,13 @@ func (e *Engine) Load(ctx context.Context, revision int64, rulesModule string) e
 	return nil
 }
 
+// Compile checks that the static policies compile with rulesModule, without
+// putting it in force.
+func (e *Engine) Compile(ctx context.Context, rulesModule string) error {
+	_, err := e.compile(ctx, e.Revision(), rulesModule)
+	return err
+}
+
 func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string) (*compiled, error) {
 	modules := make(map[string]*ast.Module, len(e.opts.Modules)+1)
 	for name, src := range e.opts.Modules {

@@ -60,6 +60,8 @@ Usage:
   rulekeeper serve [flags]      run the service (see rulekeeper serve -h)
   rulekeeper token [flags]      print a token from a dev-mode server
   rulekeeper license sign [flags]  print a license key signed with the dev key (or --private-key)
+  rulekeeper validate FILE.yaml check a rule file offline (exit 1 on errors)
+  rulekeeper rules export|import --server URL --token T [FILE]   the rule set as YAML
   rulekeeper version            print the version
 `
 
@@ -75,6 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return token(ctx, args[1:], stdout, stderr)
 	case "license":
 		return license(args[1:], stdout, stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "rules":
+		return rulesCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "rulekeeper", version)
 		return nil

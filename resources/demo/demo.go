@@ -115,6 +115,7 @@ func Seed(ctx context.Context, s *store.Store, subject SubjectFunc, keyID string
 		{Name: "Company KPIs", SpaceID: spaces[2].ID, OwnerID: ids["alice"]},
 		{Name: "Alice's sandbox", OwnerID: ids["alice"]},
 		{Name: "Bob's notes", OwnerID: ids["bob"]},
+		{Name: "Q2 draft", OwnerID: ids["carol"], Tags: []string{"draft"}},
 	}
 	for _, a := range apps {
 		if err := s.Apps.Create(ctx, a); err != nil {

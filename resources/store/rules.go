@@ -1,10 +1,38 @@
 package store
 
-import "go.mongodb.org/mongo-driver/v2/mongo"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Rule types (seed 004): default rules ship with the product and become
+// custom when edited; read-only rules cannot be edited or deleted.
+const (
+	RuleDefault  = "default"
+	RuleReadOnly = "readonly"
+	RuleCustom   = "custom"
+)
 
 // Rule is a QMC-style security rule (DESIGN.md "Security rules").
 type Rule struct {
-	ID string `bson:"_id" json:"id"`
+	ID             string    `bson:"_id" json:"id" yaml:"id"`
+	Name           string    `bson:"name" json:"name" yaml:"name"`
+	Description    string    `bson:"description" json:"description" yaml:"description,omitempty"`
+	ResourceFilter string    `bson:"resourceFilter" json:"resourceFilter" yaml:"resourceFilter"`
+	Condition      string    `bson:"condition" json:"condition" yaml:"condition"`
+	Actions        []string  `bson:"actions" json:"actions" yaml:"actions"`
+	Context        string    `bson:"context" json:"context" yaml:"context"`
+	Disabled       bool      `bson:"disabled" json:"disabled" yaml:"disabled,omitempty"`
+	Type           string    `bson:"type" json:"type" yaml:"type,omitempty"`
+	Version        int64     `bson:"version" json:"version" yaml:"-"`
+	CreatedAt      time.Time `bson:"createdAt" json:"createdAt" yaml:"-"`
+	UpdatedAt      time.Time `bson:"updatedAt" json:"updatedAt" yaml:"-"`
+	UpdatedBy      string    `bson:"updatedBy" json:"updatedBy" yaml:"-"`
 }
 
 // Rules is the repository of security rules and of the rules revision.
@@ -13,4 +41,103 @@ type Rules struct {
 	db *mongo.Database
 }
 
-func ruleIndexes() map[string][]mongo.IndexModel { return nil }
+func ruleIndexes() map[string][]mongo.IndexModel {
+	return map[string][]mongo.IndexModel{"rules": {plain(bson.D{{Key: "disabled", Value: 1}})}}
+}
+
+// Create stores a new rule at version 1.
+func (r *Rules) Create(ctx context.Context, rule *Rule) error {
+	now := time.Now().UTC()
+	if rule.ID == "" {
+		rule.ID = NewID()
+	}
+	rule.CreatedAt, rule.UpdatedAt, rule.Version = now, now, 1
+	if rule.Actions == nil {
+		rule.Actions = []string{}
+	}
+	if err := r.c.insert(ctx, rule); err != nil {
+		return fmt.Errorf("create rule %q: %w", rule.Name, err)
+	}
+	return nil
+}
+
+// Get returns the rule with id.
+func (r *Rules) Get(ctx context.Context, id string) (*Rule, error) {
+	rule, err := r.c.byID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("rule %q: %w", id, err)
+	}
+	return rule, nil
+}
+
+// List returns one page of rules.
+func (r *Rules) List(ctx context.Context, p Page) ([]Rule, string, error) {
+	return r.c.page(ctx, bson.D{}, p)
+}
+
+// All returns every rule in id order.
+func (r *Rules) All(ctx context.Context) ([]Rule, error) {
+	return r.c.find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+}
+
+// Replace overwrites the rule id if it is still at version; ErrConflict
+// when somebody changed it first.
+func (r *Rules) Replace(ctx context.Context, id string, version int64, rule *Rule) (*Rule, error) {
+	set := bson.D{
+		{Key: "name", Value: rule.Name}, {Key: "description", Value: rule.Description},
+		{Key: "resourceFilter", Value: rule.ResourceFilter}, {Key: "condition", Value: rule.Condition},
+		{Key: "actions", Value: rule.Actions}, {Key: "context", Value: rule.Context},
+		{Key: "disabled", Value: rule.Disabled}, {Key: "type", Value: rule.Type}, {Key: "updatedBy", Value: rule.UpdatedBy},
+	}
+	out, err := r.c.updateVersion(ctx, id, version, nil, set)
+	if err != nil {
+		return nil, fmt.Errorf("replace rule %q: %w", id, err)
+	}
+	return out, nil
+}
+
+// Put writes rule as it is (insert or overwrite by id); for imports.
+func (r *Rules) Put(ctx context.Context, rule *Rule) error {
+	_, err := r.c.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rule.ID}}, rule, options.Replace().SetUpsert(true))
+	return MapErr(err)
+}
+
+// Delete removes the rule id.
+func (r *Rules) Delete(ctx context.Context, id string) error {
+	if err := r.c.deleteByID(ctx, id); err != nil {
+		return fmt.Errorf("delete rule %q: %w", id, err)
+	}
+	return nil
+}
+
+// Revision returns the rules revision (0 before the first change).
+func (r *Rules) Revision(ctx context.Context) (int64, error) {
+	var doc struct {
+		Revision int64 `bson:"revision"`
+	}
+	err := r.db.Collection("tenant").FindOne(ctx, bson.D{{Key: "_id", Value: "rules-revision"}}).Decode(&doc)
+	if err != nil {
+		if err := MapErr(err); err == ErrNotFound {
+			return 0, nil
+		}
+		return 0, err
+	}
+	return doc.Revision, nil
+}
+
+// Bump increments the rules revision and returns the new one; every
+// replica polls it and recompiles when it moves.
+func (r *Rules) Bump(ctx context.Context) (int64, error) {
+	var doc struct {
+		Revision int64 `bson:"revision"`
+	}
+	unlock := r.c.locks.lock("rules-revision")
+	defer unlock()
+	err := r.db.Collection("tenant").FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: "rules-revision"}},
+		bson.D{{Key: "$inc", Value: bson.D{{Key: "revision", Value: int64(1)}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+	if err != nil {
+		return 0, fmt.Errorf("bump the rules revision: %w", err)
+	}
+	return doc.Revision, nil
+}

@@ -1,0 +1,223 @@
+package secrules_test
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/servicetest"
+	"github.com/rulekeeper/rulekeeper/resources/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+type rule struct {
+	ID             string   `json:"id"`
+	Name           string   `json:"name"`
+	ResourceFilter string   `json:"resourceFilter"`
+	Condition      string   `json:"condition"`
+	Actions        []string `json:"actions"`
+	Context        string   `json:"context"`
+	Disabled       bool     `json:"disabled"`
+	Type           string   `json:"type"`
+	Version        int64    `json:"version"`
+}
+
+type check struct {
+	Allow  bool `json:"allow"`
+	Grants []struct{ Kind, ID, Name string }
+}
+
+func (c check) namesRule(id string) bool {
+	for _, g := range c.Grants {
+		if g.Kind == "rule" && g.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
+	d := servicetest.Dev(t)
+	cond := `user.group = "Sales" and resource.name like "Q*`
+	var got struct {
+		Valid       bool `json:"valid"`
+		Diagnostics []struct {
+			Line, Column  int
+			Message, Hint string
+		} `json:"diagnostics"`
+	}
+	body := map[string]any{"name": "r", "resourceFilter": "App_*", "condition": cond, "actions": []string{"read"}, "context": "hub"}
+	if s := d.Call("admin", "POST", "/api/v1/rules/validate", body, &got); s != 200 {
+		t.Fatalf("validate: %d", s)
+	}
+	quote := strings.LastIndex(cond, `"`) + 1
+	if got.Valid || len(got.Diagnostics) == 0 || got.Diagnostics[0].Line != 1 || got.Diagnostics[0].Column != quote {
+		t.Fatalf("diagnostics %+v, want line 1 column %d", got, quote)
+	}
+	body["condition"] = cond + `"`
+	var ok struct {
+		Valid bool   `json:"valid"`
+		Rego  string `json:"rego"`
+	}
+	d.Call("admin", "POST", "/api/v1/rules/validate", body, &ok)
+	if !ok.Valid || !strings.Contains(ok.Rego, "package") && !strings.Contains(ok.Rego, "grants") {
+		t.Fatalf("corrected rule: %+v", ok)
+	}
+	// Creating the broken rule is refused with the position.
+	body["condition"] = cond
+	var e servicetest.Error
+	if s := d.Call("admin", "POST", "/api/v1/rules", body, &e); s != 400 || e.Code != "invalid_rule" || e.Details["column"] != float64(quote) {
+		t.Fatalf("create broken: %d %+v", s, e)
+	}
+	if s := d.Call("alice", "POST", "/api/v1/rules/validate", body, nil); s != 403 {
+		t.Fatalf("a non-admin validates: %d", s)
+	}
+}
+
+func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
+	d := servicetest.Dev(t)
+	ctx := context.Background()
+	// A second replica on the same database, polling fast.
+	replica := servicetest.Start(t, func(c *service.Config) {
+		c.MongoDB = d.Svc.Store.Database().Name()
+		c.RulesPoll = 200 * time.Millisecond
+		pub, _ := licenses.DevKeyPair()
+		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
+	})
+	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
+	ask := func() check {
+		var c check
+		if s := d.Call("alice", "POST", "/authz/check", map[string]any{
+			"subject": map[string]any{"id": alice}, "action": "read", "resource": map[string]any{"type": "app", "id": draft},
+		}, &c); s != 200 {
+			t.Fatalf("check: %d", s)
+		}
+		return c
+	}
+	onReplica := func() authz.Decision {
+		dec, err := replica.Engine.Decide(ctx, authz.Request{Subject: authz.Subject{ID: alice}, Action: "read",
+			Resource: authz.Resource{Type: "app", ID: draft}, Environment: "hub"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec
+	}
+	if ask().Allow {
+		t.Fatal("alice reads carol's personal draft before any rule")
+	}
+	var r rule
+	body := map[string]any{"name": "Sales reads Q apps", "resourceFilter": "App_*",
+		"condition": `user.group = "Sales" and resource.name like "Q*"`, "actions": []string{"read"}, "context": "hub"}
+	if s := d.Call("admin", "POST", "/api/v1/rules", body, &r); s != 201 || r.ID == "" || r.Type != "custom" {
+		t.Fatalf("create: %d %+v", s, r)
+	}
+	if c := ask(); !c.Allow || !c.namesRule(r.ID) {
+		t.Fatalf("after the rule: %+v", c)
+	}
+	waitFor(t, 2*time.Second, func() bool { return onReplica().Allow })
+
+	// Disable it with optimistic concurrency: a stale version is 412.
+	body["disabled"] = true
+	res := d.Do("admin", "PUT", "/api/v1/rules/"+r.ID, body, map[string]string{"If-Match": `"99"`})
+	res.Body.Close()
+	if res.StatusCode != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d", res.StatusCode)
+	}
+	res = d.Do("admin", "PUT", "/api/v1/rules/"+r.ID, body, map[string]string{"If-Match": `"1"`})
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("ETag") != `"2"` {
+		t.Fatalf("disable: %d etag %s", res.StatusCode, res.Header.Get("ETag"))
+	}
+	start := time.Now()
+	waitFor(t, 2*time.Second, func() bool { return !onReplica().Allow })
+	t.Logf("the other replica dropped the grant after %v", time.Since(start))
+	if ask().Allow {
+		t.Fatal("the writing replica still allows")
+	}
+	for _, typ := range []string{"rule.created", "rule.updated"} {
+		if evs, _ := d.Svc.Store.Events.All(ctx, typ); len(evs) == 0 {
+			t.Fatalf("no %s event", typ)
+		}
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v", limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestDefaultAndReadOnlyRules(t *testing.T) {
+	d := servicetest.Dev(t)
+	var list struct{ Items []rule }
+	if s := d.Call("admin", "GET", "/api/v1/rules", nil, &list); s != 200 || len(list.Items) < 3 {
+		t.Fatalf("default rules: %d %+v", s, list)
+	}
+	var ro, def rule
+	for _, r := range list.Items {
+		switch r.Type {
+		case "readonly":
+			ro = r
+		case "default":
+			def = r
+		}
+	}
+	var e servicetest.Error
+	if s := d.Call("admin", "DELETE", "/api/v1/rules/"+ro.ID, nil, &e); s != 409 || e.Code != "rule_readonly" {
+		t.Fatalf("delete read-only: %d %+v", s, e)
+	}
+	if s := d.Call("admin", "PUT", "/api/v1/rules/"+ro.ID, map[string]any{"name": "x", "resourceFilter": "*", "actions": []string{"read"}}, &e); s != 409 {
+		t.Fatalf("edit read-only: %d", s)
+	}
+	var edited rule
+	body := map[string]any{"name": def.Name, "resourceFilter": def.ResourceFilter, "condition": def.Condition, "actions": def.Actions, "context": def.Context, "disabled": true}
+	if s := d.Call("admin", "PUT", "/api/v1/rules/"+def.ID, body, &edited); s != 200 || edited.Type != "custom" {
+		t.Fatalf("an edited default rule: %d %+v", s, edited)
+	}
+	if s := d.Call("admin", "DELETE", "/api/v1/rules/"+def.ID, nil, nil); s != 204 {
+		t.Fatalf("delete custom: %d", s)
+	}
+	var tpl struct{ Items []rule }
+	if s := d.Call("admin", "GET", "/api/v1/rules/templates", nil, &tpl); s != 200 || len(tpl.Items) == 0 {
+		t.Fatalf("templates: %d", s)
+	}
+	for _, r := range tpl.Items {
+		var v struct{ Valid bool }
+		d.Call("admin", "POST", "/api/v1/rules/validate", map[string]any{"name": r.Name, "resourceFilter": r.ResourceFilter,
+			"condition": r.Condition, "actions": r.Actions, "context": r.Context}, &v)
+		if !v.Valid {
+			t.Fatalf("template %q does not validate", r.Name)
+		}
+	}
+}
+
+func TestImportIsAllOrNothing(t *testing.T) {
+	d := servicetest.Dev(t)
+	good := "rules:\n  - id: imp-1\n    name: one\n    resourceFilter: App_*\n    condition: user.name = \"alice\"\n    actions: [read]\n    context: hub\n"
+	bad := good + "  - id: imp-2\n    name: two\n    resourceFilter: App_*\n    condition: user.nosuch = \"x\"\n    actions: [read]\n    context: hub\n"
+	var e servicetest.Error
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", bad, &e); s != 400 || e.Code != "invalid_rule" {
+		t.Fatalf("bad import: %d %+v", s, e)
+	}
+	if s := d.Call("admin", "GET", "/api/v1/rules/imp-1", nil, nil); s != 404 {
+		t.Fatalf("half an import landed: %d", s)
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", good, nil); s != 200 {
+		t.Fatalf("good import: %d", s)
+	}
+	if s := d.Call("admin", "GET", "/api/v1/rules/imp-1", nil, nil); s != 200 {
+		t.Fatalf("imported rule: %d", s)
+	}
+}
