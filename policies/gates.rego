@@ -1,0 +1,105 @@
+# Gates (package rulekeeper.gates): what refuses a request whatever grants
+# it (DESIGN.md "Combination"). Each deny is {"kind": "gate", "reason": ...}.
+#
+#   user_disabled       status "disabled": "that user cannot access their
+#                       account or use the product" (seed 000 §1.2). Nothing
+#                       is exempt.
+#   anonymous           an anonymous subject only ever reads.
+#   no_license          no license assigned (seed §1.1, §3). Exempt: reading
+#                       oneself (the profile says why nothing else works),
+#                       decisions (asking is not using the hub) and
+#                       administrators in the console, who need it to apply
+#                       the license key and assign licenses (§2, §3).
+#   license_excluded    the assignment is excluded because the license is
+#                       over-allocated: "no longer have access to the hub or
+#                       the management console" (§1.1). Exempt: reading
+#                       oneself, decisions.
+#   capacity_exhausted  analyzer capacity minutes are spent (§1.1): no hub
+#                       use; the console is not consumption and stays open.
+#                       Exempt: reading oneself, decisions.
+#   analyzer_license    an analyzer (or analyzer capacity) license in the
+#                       hub asks for what only the professional table of
+#                       §6.7 allows: a request whose table rows are all
+#                       absent from the analyzer table, creating a shared
+#                       space (§1.3, §6.7) or publishing (§1.3).
+#   section_access      an app that uses section access is neither exported
+#                       nor duplicated (§6.6).
+package rulekeeper.gates
+
+import data.rulekeeper.builtin
+
+gate(reason) := {"kind": "gate", "reason": reason}
+
+denies contains gate("user_disabled") if input.subject.status == "disabled"
+
+denies contains gate("anonymous") if {
+	input.subject.anonymous == true
+	input.action != "read"
+}
+
+denies contains gate("no_license") if {
+	builtin.license_class == ""
+	not license_exempt
+	not admin_in_console
+}
+
+denies contains gate("license_excluded") if {
+	input.subject.license.excluded == true
+	not license_exempt
+}
+
+denies contains gate("capacity_exhausted") if {
+	input.subject.license.capacityExhausted == true
+	builtin.environment == "hub"
+	not license_exempt
+}
+
+denies contains gate("analyzer_license") if {
+	builtin.license_class == "analyzer"
+	builtin.environment == "hub"
+	not license_exempt
+	professional_only
+}
+
+denies contains gate("section_access") if {
+	input.resource.type == "app"
+	input.action in {"export", "export_data", "duplicate"}
+	input.resource.sectionAccess == true
+}
+
+# Requests that do not use a license.
+license_exempt if {
+	input.resource.type == "user"
+	input.action == "read"
+	input.resource.id == builtin.subject_id
+}
+
+license_exempt if input.resource.type == "decision"
+
+admin_roles := {"TenantAdmin", "RootAdmin", "ContentAdmin", "SecurityAdmin", "AuditAdmin"}
+
+admin_in_console if {
+	builtin.environment == "console"
+	some role in input.subject.roles
+	role in admin_roles
+}
+
+# professional_only: the §6.7 rows that decide the request are all missing
+# from the analyzer table.
+professional_only if {
+	rows := builtin.shared_table.targets[input.resource.type][input.action][builtin.object_type]
+	every id in rows {
+		not builtin.shared_table.analyzer.rows[id]
+	}
+}
+
+professional_only if {
+	input.resource.type == "space"
+	input.action == "create"
+	builtin.space_type == "shared"
+}
+
+professional_only if {
+	input.resource.type == "app"
+	input.action == "publish"
+}

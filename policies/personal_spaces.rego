@@ -1,0 +1,54 @@
+# Personal spaces: seed 000 §1.3 and §6.8 "In personal spaces, only the owner
+# can edit apps, that is, you cannot co-develop in personal spaces. You can
+# share apps outside your space, but only for viewing."
+#
+# What the app owner and a viewer may do is listed in personal_spaces.json
+# (data.rulekeeper.tables.personal). Viewers are the users and groups in the
+# app's sharedWith list (CONTRACT.md).
+package rulekeeper.builtin
+
+personal_owner_grant := personal_grant("owner")
+
+personal_grant(role) := {
+	"kind": "personal",
+	"id": concat(".", ["personal", role]),
+	"name": personal_table.roles[role].name,
+}
+
+# The subject's roles on a personal app.
+personal_roles contains "owner" if is_app_owner
+
+personal_roles contains "viewer" if is_shared_with_subject
+
+# personal_grants(type, action, ot): what the subject's personal roles allow
+# on {type, action, objectType ot} for content of a personal space.
+personal_grants(type, action, ot) := {g |
+	some role in personal_roles
+	objects_ok(personal_table.roles[role][type][action], ot)
+	g := personal_grant(role)
+} if {
+	environment == "hub"
+	space_type == "personal"
+} else := set()
+
+grants contains personal_grant(role) if {
+	input.resource.spaceType == "personal"
+	environment == "hub"
+	creator_ok
+	some role in personal_roles
+	objects_ok(personal_table.roles[role][input.resource.type][input.action], object_type)
+}
+
+# Any user creates apps in their own personal space (seed §6.5 "Create an
+# app in your personal space"); the analyzer_license gate refuses analyzers,
+# who cannot create apps (§6.7: no such row in the analyzer table).
+grants contains {
+	"kind": "personal",
+	"id": "personal.create_app",
+	"name": "Any user creates apps in their personal space",
+} if {
+	input.resource.type == "app"
+	input.action == "create"
+	environment == "hub"
+	space_type == "personal"
+}

@@ -1,0 +1,133 @@
+# Shared spaces: seed 000 §6 "Working in shared spaces" and the permission
+# tables of §6.7 "Managing permissions in shared spaces", quoted in
+# shared_spaces.json (data.rulekeeper.tables.shared).
+#
+# A request {resource.type, action, objectType} is looked up in the table's
+# target index (targets[type][action][objectType or "*"]) to find the seed
+# rows that decide it; a row grants when the subject's license table has the
+# row, one of the subject's roles in the space has "Yes" in that row and,
+# for the rows with the footnote "The user must be the app owner.", the
+# subject owns the app. Professional holders fall back to the analyzer table
+# for rows the professional table does not have ("Change app owners"): a
+# professional license allows whatever an analyzer license allows.
+package rulekeeper.builtin
+
+# The table rows (by id) that apply to the subject's license.
+shared_row(id) := row if {
+	license_class == "professional"
+	row := shared_table.professional.rows[id]
+} else := row if {
+	license_class in {"professional", "analyzer"}
+	row := shared_table.analyzer.rows[id]
+}
+
+# shared_row_grants(id, sid): the grants of table row id for the subject in
+# the shared space sid, one per role whose cell says "Yes".
+shared_row_grants(id, sid) := {g |
+	row := shared_row(id)
+	some role in space_roles(sid)
+	row[role] == "Yes"
+	app_owner_ok(row)
+	g := {
+		"kind": "table",
+		"id": id,
+		"name": sprintf("%s (%s)", [row.row, shared_table.columns[role]]),
+	}
+}
+
+app_owner_ok(row) if not row.appOwner
+
+app_owner_ok(_) if is_app_owner
+
+# shared_target_grants(type, action, ot): the grants of every row that
+# decides {type, action, objectType ot} for a resource in a shared space
+# (used for requests derived from the one asked: opening the app of an
+# object, creating an object of the kind asked about).
+shared_target_grants(type, action, ot) := {g |
+	some id in shared_table.targets[type][action][ot]
+	some g in shared_row_grants(id, space_id)
+} if {
+	environment == "hub"
+	space_type == "shared"
+} else := set()
+
+# Every tabled request but moves, which need both spaces (below): the hot
+# path, one index lookup per decision.
+grants contains {
+	"kind": "table",
+	"id": id,
+	"name": sprintf("%s (%s)", [row.row, shared_table.columns[role]]),
+} if {
+	input.resource.spaceType == "shared"
+	environment == "hub"
+	input.action != "move"
+	creator_ok
+	some id in shared_table.targets[input.resource.type][input.action][object_type]
+	row := shared_row(id)
+	some role in input.subject.spaces[space_id]
+	row[role] == "Yes"
+	app_owner_ok(row)
+}
+
+# Members read their shared space and its member list: "Shared spaces are
+# restricted to the members" (seed §6).
+grants contains {
+	"kind": "member",
+	"id": "shared.space.member",
+	"name": sprintf("Member of the shared space (%s)", [concat(", ", roles)]),
+} if {
+	input.resource.type == "space"
+	input.action == "read"
+	environment == "hub"
+	space_type == "shared"
+	roles := space_roles(space_id)
+	count(roles) > 0
+}
+
+# Moving an app (seed §6.6 "Moving apps between spaces", §6.7 rows "Move apps
+# to another space" and "Move apps to the space") needs the source side and
+# the target side. A personal space is the app owner's: only the app owner
+# moves an app out of it or back into it. Apps are not moved into or out of
+# managed spaces; they are published (managed_spaces.rego).
+grants contains g if {
+	input.resource.type == "app"
+	input.action == "move"
+	environment == "hub"
+	count(move_source) > 0
+	count(move_target) > 0
+	some g in (move_source | move_target)
+}
+
+move_source contains g if {
+	space_type == "shared"
+	some g in shared_row_grants("shared.space.move_app_out", space_id)
+}
+
+move_source contains personal_owner_grant if {
+	space_type == "personal"
+	is_app_owner
+}
+
+move_target contains g if {
+	input.resource.targetSpaceType == "shared"
+	some g in shared_row_grants("shared.space.move_app_in", input.resource.targetSpaceId)
+}
+
+move_target contains personal_owner_grant if {
+	input.resource.targetSpaceType == "personal"
+	is_app_owner
+}
+
+# Any user creates a shared space (seed §1.3, §6.7 "Any cloud hub member with
+# a professional license can create a space"); the analyzer_license gate
+# refuses analyzers.
+grants contains {
+	"kind": "everyone",
+	"id": "everyone.create_shared_space",
+	"name": "Any user with a professional license creates a shared space",
+} if {
+	input.resource.type == "space"
+	input.action == "create"
+	environment == "hub"
+	space_type == "shared"
+}

@@ -1,0 +1,25 @@
+# Space grants for inputs that do not name the space type (package
+# rulekeeper.builtin).
+#
+# The shared, personal and managed space rules key on
+# input.resource.spaceType == "shared" | "personal" | "managed", which OPA's
+# rule index resolves without evaluating the others. Callers that describe a
+# resource without spaceType (only its related space, or no space at all for
+# personal content) get the same grants here, with the type derived by
+# space_type (common.rego).
+package rulekeeper.builtin
+
+grants contains g if {
+	input.resource.type in {"space", "app", "app.object", "schedule"}
+	object.get(input.resource, "spaceType", "") == ""
+	input.action != "move"
+	input.action != "publish"
+	creator_ok
+	some g in derived_space_grants
+}
+
+derived_space_grants := shared_target_grants(input.resource.type, input.action, object_type) if {
+	space_type == "shared"
+} else := personal_grants(input.resource.type, input.action, object_type) if {
+	space_type == "personal"
+} else := managed_grants(input.resource.type, input.action, object_type)

@@ -1,0 +1,49 @@
+# The combination (decision.rego): union of built-in and security rule
+# grants, refused by any gate, fail closed, deterministic output.
+package rulekeeper.decision_test
+
+import data.rulekeeper.testing as h
+
+viewer := h.subject("professional", {"sp-1": ["canview"]})
+
+app := h.app("a-1", h.other, "sp-1", "shared")
+
+test_without_a_rules_module_there_are_only_builtin_grants if {
+	h.decide(h.hub(viewer, "read", app)).grants == [{"kind": "table", "id": "shared.app.open", "name": "Open an app (Can view)"}]
+	h.denied(h.hub(viewer, "reload", app))
+}
+
+test_security_rule_grants_join_the_union if {
+	rules := {{"kind": "rule", "id": "r-reload", "name": "Viewers reload"}}
+	d := h.decide(h.hub(viewer, "reload", app)) with data.rulekeeper.rules.grants as rules
+	d == {"allow": true, "grants": [{"kind": "rule", "id": "r-reload", "name": "Viewers reload"}], "denies": []}
+}
+
+test_grants_are_sorted if {
+	rules := {{"kind": "rule", "id": "r-2", "name": "b"}, {"kind": "rule", "id": "r-1", "name": "a"}}
+	d := h.decide(h.hub(viewer, "read", app)) with data.rulekeeper.rules.grants as rules
+	[g.id | some g in d.grants] == ["r-1", "r-2", "shared.app.open"]
+}
+
+test_no_grant_means_deny if {
+	h.decide(h.hub(viewer, "delete", app)) == {"allow": false, "grants": [], "denies": []}
+}
+
+test_an_empty_input_is_a_defined_deny if {
+	d := data.rulekeeper.authz.decision with input as {}
+	d == {"allow": false, "grants": [], "denies": [{"kind": "gate", "reason": "no_license"}]}
+}
+
+test_a_sparse_input_is_decided_like_a_full_one if {
+	sparse := {
+		"subject": {"id": h.me, "license": {"type": "professional"}, "spaces": {"sp-1": ["canview"]}},
+		"action": "read",
+		"resource": {"type": "app", "id": "a-1", "spaceId": "sp-1", "spaceType": "shared"},
+	}
+	h.allowed(sparse)
+}
+
+test_the_environment_defaults_to_the_hub if {
+	q := object.remove(h.hub(viewer, "read", app), ["context"])
+	h.allowed(q)
+}

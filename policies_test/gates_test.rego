@@ -1,0 +1,154 @@
+# Gates: what refuses a request whatever grants it (gates.rego).
+package rulekeeper.gates_test
+
+import data.rulekeeper.testing as h
+
+member := h.subject("professional", {"sp-1": ["owner"]})
+
+own_app := h.app("a-1", h.me, "sp-1", "shared")
+
+rule_grant := {{"kind": "rule", "id": "r-1", "name": "grant everything"}}
+
+admin := h.with_roles(h.subject("professional", {}), ["TenantAdmin"])
+
+me_as_user := {"type": "user", "id": h.me, "owner": h.me}
+
+test_an_active_licensed_space_owner_passes_every_gate if {
+	h.decide(h.hub(member, "reload", own_app)) == {
+		"allow": true,
+		"grants": [{"kind": "table", "id": "shared.app.reload", "name": "Reload the app (Owner)"}],
+		"denies": [],
+	}
+}
+
+test_a_disabled_user_is_refused_everything_even_themselves if {
+	s := object.union(member, {"status": "disabled"})
+	q := h.hub(s, "read", own_app)
+	h.decide(q) == {
+		"allow": false,
+		"grants": [{"kind": "table", "id": "shared.app.open", "name": "Open an app (Owner)"}],
+		"denies": [{"kind": "gate", "reason": "user_disabled"}],
+	}
+	h.reasons(h.hub(s, "read", me_as_user)) == {"user_disabled"}
+}
+
+test_a_disabled_user_is_refused_what_a_security_rule_grants if {
+	s := object.union(member, {"status": "disabled"})
+	d := h.decide(h.hub(s, "approve", own_app)) with data.rulekeeper.rules.grants as rule_grant
+	d.allow == false
+	d.grants == [{"kind": "rule", "id": "r-1", "name": "grant everything"}]
+}
+
+test_a_user_without_license_has_no_hub_access if {
+	s := h.subject("", {"sp-1": ["owner"]})
+	q := h.hub(s, "read", own_app)
+	h.denied(q)
+	h.reasons(q) == {"no_license"}
+}
+
+test_a_missing_license_object_is_no_license if {
+	s := object.remove(member, ["license"])
+	h.reasons(h.hub(s, "read", own_app)) == {"no_license"}
+}
+
+test_a_user_without_license_still_reads_themselves if {
+	s := h.subject("", {})
+	h.allowed(h.hub(s, "read", me_as_user))
+	h.allowed(h.console(s, "read", me_as_user))
+}
+
+test_a_user_without_license_does_not_read_others if {
+	s := h.subject("", {})
+	h.denied(h.hub(s, "read", {"type": "user", "id": h.other, "owner": h.other}))
+}
+
+test_a_tenant_admin_without_license_still_administers_the_console if {
+	# seed §2, §3: the license key is applied and licenses are assigned in the
+	# console, so an unlicensed administrator must reach it.
+	s := h.with_roles(h.subject("", {}), ["TenantAdmin"])
+	h.allowed(h.console(s, "update", {"type": "license"}))
+	h.allowed(h.console(s, "create", {"type": "license"}))
+	h.reasons(h.hub(s, "read", {"type": "theme", "id": "t-1"})) == {"no_license"}
+}
+
+test_an_excluded_assignment_loses_hub_and_console if {
+	s := h.with_roles(h.with_license(member, {"type": "professional", "excluded": true}), ["TenantAdmin"])
+	h.reasons(h.hub(s, "read", own_app)) == {"license_excluded"}
+	h.reasons(h.console(s, "read", {"type": "user", "id": h.other})) == {"license_excluded"}
+	h.allowed(h.hub(s, "read", me_as_user))
+}
+
+test_exhausted_analyzer_capacity_closes_the_hub_but_not_the_console if {
+	s := h.with_roles(
+		h.with_license(h.subject("analyzer_capacity", {"sp-1": ["canview"]}), {"type": "analyzer_capacity", "excluded": false, "capacityExhausted": true}),
+		["TenantAdmin"],
+	)
+	h.reasons(h.hub(s, "read", h.app("a-1", h.other, "sp-1", "shared"))) == {"capacity_exhausted"}
+	h.allowed(h.console(s, "read", {"type": "event"}))
+	h.allowed(h.hub(s, "read", me_as_user))
+}
+
+test_analyzer_capacity_reads_with_the_analyzer_table if {
+	s := h.subject("analyzer_capacity", {"sp-1": ["canview"]})
+	h.allowed(h.hub(s, "read", h.app("a-1", h.other, "sp-1", "shared")))
+	h.reasons(h.hub(s, "reload", h.app("a-1", h.other, "sp-1", "shared"))) == {"analyzer_license"}
+}
+
+test_an_analyzer_is_refused_what_the_analyzer_table_denies_whatever_grants_it if {
+	s := h.subject("analyzer", {"sp-1": ["owner"]})
+	d := h.decide(h.hub(s, "reload", own_app)) with data.rulekeeper.rules.grants as rule_grant
+	d.allow == false
+	d.denies == [{"kind": "gate", "reason": "analyzer_license"}]
+}
+
+test_an_analyzer_does_not_create_apps_even_in_the_personal_space if {
+	s := h.subject("analyzer", {})
+	h.reasons(h.hub(s, "create", {"type": "app", "spaceType": "personal"})) == {"analyzer_license"}
+}
+
+test_an_analyzer_does_not_publish if {
+	s := h.subject("analyzer", {"m-1": ["canpublish"]})
+	q := h.hub(s, "publish", object.union(h.app("a-1", h.me, "", "personal"), {"targetSpaceId": "m-1", "targetSpaceType": "managed"}))
+	h.reasons(q) == {"analyzer_license"}
+}
+
+test_an_analyzer_keeps_what_the_analyzer_table_allows if {
+	s := h.subject("analyzer", {"sp-1": ["canview"]})
+	h.allowed(h.hub(s, "create", h.app_object("bookmark", h.me, false, h.other, "sp-1", "shared")))
+	h.reasons(h.hub(s, "create", h.app_object("sheet", h.me, false, h.other, "sp-1", "shared"))) == {"analyzer_license"}
+}
+
+test_the_analyzer_gate_does_not_apply_in_the_console if {
+	s := h.with_roles(h.subject("analyzer", {}), ["ContentAdmin"])
+	h.allowed(h.console(s, "reload", own_app))
+}
+
+test_an_app_with_section_access_is_neither_exported_nor_duplicated if {
+	app := object.union(own_app, {"sectionAccess": true})
+	every action in ["export", "export_data", "duplicate"] {
+		h.reasons(h.hub(member, action, app)) == {"section_access"}
+	}
+	h.allowed(h.hub(member, "read", app))
+	h.allowed(h.hub(member, "export", own_app))
+}
+
+test_an_anonymous_subject_only_reads if {
+	s := object.union(member, {"anonymous": true})
+	h.allowed(h.hub(s, "read", own_app))
+	h.reasons(h.hub(s, "update", own_app)) == {"anonymous"}
+}
+
+test_decisions_do_not_use_a_license if {
+	s := h.with_roles(h.subject("", {}), ["AuthzClient"])
+	h.allowed(h.hub(s, "read", {"type": "decision", "id": h.other}))
+}
+
+test_several_gates_are_all_reported_sorted if {
+	s := object.union(h.with_license(member, {"type": "analyzer", "excluded": true, "capacityExhausted": true}), {"status": "disabled"})
+	h.decide(h.hub(s, "reload", own_app)).denies == [
+		{"kind": "gate", "reason": "analyzer_license"},
+		{"kind": "gate", "reason": "capacity_exhausted"},
+		{"kind": "gate", "reason": "license_excluded"},
+		{"kind": "gate", "reason": "user_disabled"},
+	]
+}
