@@ -249,7 +249,7 @@ func canEditInput() map[string]any {
 			"license": map[string]any{"type": "professional", "excluded": false, "capacityExhausted": false},
 			"spaces":  map[string]any{"sp-1": []any{"canedit"}, "sp-2": []any{"admin"}},
 		},
-		"action": "reload",
+		"action": "delete",
 		"resource": map[string]any{
 			"type": "app", "id": "a-1", "owner": "u-other", "spaceId": "sp-1", "spaceType": "shared",
 			"objectType": "", "public": false, "sectionAccess": false, "targetSpaceId": "", "targetSpaceType": "",
@@ -265,7 +265,7 @@ func TestDecisionWithoutRulesModule(t *testing.T) {
 	pq := prepare(t, nil)
 	d := decide(t, pq, canEditInput())
 	if d["allow"] != true {
-		t.Fatalf("a Can edit member may reload: %v", d)
+		t.Fatalf("a Can edit member may delete an app: %v", d)
 	}
 	in := canEditInput()
 	in["action"] = "change_owner"
@@ -300,7 +300,7 @@ grants contains {"kind": "rule", "id": "r-1", "name": "Can edit change owners"} 
 func BenchmarkDecision(b *testing.B) {
 	pq := prepare(b, nil)
 	inputs := map[string]map[string]any{}
-	inputs["shared_reload"] = canEditInput()
+	inputs["shared_delete"] = canEditInput()
 	obj := canEditInput()
 	obj["action"] = "update"
 	obj["resource"] = map[string]any{
