@@ -34,7 +34,8 @@ test: ## run every Go and Rego test, then a short fuzz run of each parser
 
 .PHONY: bench
 bench: ## run the Go benchmarks and the load benchmark in bench/
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem ./authz/...
+	$(GO) run ./bench/loadbench
 
 .PHONY: lint
 lint: ## gofmt, go vet and opa fmt checks

@@ -193,7 +193,7 @@ func (c *checker) checkFilter() {
 			if ti == nil {
 				rt.typ = strings.ToLower(t.Type)
 				c.a.open, c.a.lenient = true, true
-				c.warnf(FieldResourceFilter, t.Pos, didYouMean(t.Type, c.v.aliasNames),
+				c.warnf(FieldResourceFilter, t.Pos, c.v.typeHint(t.Type),
 					"%q is not a resource type rulekeeper knows: the rule applies only to decisions that name type %q", t.Type, rt.typ)
 			} else {
 				rt.typ, rt.known = ti.name, ti

@@ -76,39 +76,52 @@ func sortDiagnostics(ds []Diagnostic) {
 	})
 }
 
-// levenshtein is the edit distance between a and b, counted in runes.
-func levenshtein(a, b string) int {
+// editDistance is the optimal string alignment distance between a and b,
+// counted in runes: insertions, deletions, substitutions and transpositions
+// of adjacent runes ("raed" is one edit from "read").
+func editDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
 		for j := 1; j <= len(rb); j++ {
 			cost := 1
 			if ra[i-1] == rb[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(rb)]
+	return d[len(ra)][len(rb)]
 }
 
 // closest returns the candidate nearest to word (case-insensitive), if it
 // is near enough to be a plausible typo: at most a third of the longer
-// word's length, and at least one edit allowed. Ties go to the earlier
-// candidate.
+// word's length, and at least one edit allowed. Ties go to the candidate
+// closest in case ("Ap" suggests "App" rather than "app"), then to the
+// earlier one.
 func closest(word string, candidates []string) (string, bool) {
 	w := strings.ToLower(word)
-	best, bestD := "", -1
+	best, bestD, bestCase := "", -1, 0
+	wl := len([]rune(w))
 	for _, c := range candidates {
-		d := levenshtein(w, strings.ToLower(c))
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
+		cl := len([]rune(c))
+		if bestD >= 0 && abs(cl-wl) > bestD {
+			continue // cannot be closer
+		}
+		d := editDistance(w, strings.ToLower(c))
+		cs := editDistance(word, c)
+		if bestD < 0 || d < bestD || d == bestD && cs < bestCase {
+			best, bestD, bestCase = c, d, cs
 		}
 	}
 	if bestD < 0 {
@@ -128,4 +141,11 @@ func didYouMean(word string, candidates []string) string {
 		return fmt.Sprintf("did you mean %s?", c)
 	}
 	return ""
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

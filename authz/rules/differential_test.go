@@ -13,6 +13,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 7)) }
+
 // gen produces random rules and inputs over a small universe, so that
 // rules and inputs meet often.
 type gen struct{ r *rand.Rand }
@@ -233,7 +235,7 @@ func TestDifferential(t *testing.T) {
 	if testing.Short() {
 		modules = 40
 	}
-	g := gen{rand.New(rand.NewPCG(20240601, 7))}
+	g := gen{newRand(20240601)}
 	start := time.Now()
 	var nRules, nAccepted, nEvals, nGranted, nPriv int
 	for m := range modules {

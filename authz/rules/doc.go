@@ -63,31 +63,48 @@
 //
 // # Generated Rego
 //
-// One module for all enabled rules. Each rule yields one body per resource
-// type alternative and action, opening with equality tests OPA's rule
-// index keys on:
+// One module, package rulekeeper.rules, for all enabled rules. Each rule
+// yields one body per resource type alternative and action, opening with
+// equality tests OPA's rule index keys on, and adding the rule's id to the
+// internal set _ids:
 //
-//	grants contains {"kind": "rule", "id": "r1", "name": "Sales apps"} if {
+//	_ids contains "r1" if {
 //		input.resource.type == "app"
 //		input.action == "read"
 //		input.context.environment == "hub"
-//		"sales" in _lvals(input.subject.groups)
+//		"sales" in _lv0
 //	}
 //
-// so a decision only evaluates rules for its type, action and context.
-// Prefix terms compile to startswith, which this OPA version indexes too.
-// Or and ! become helper rules; like becomes an equality, prefix, suffix or
-// contains test where the pattern allows and an anchored regex.match
-// otherwise. Rule ids and names are JSON-encoded into the module, never
-// spliced raw.
+// so a decision only evaluates the rules for its type, action and context.
+// grants maps the ids to the contract's objects once, through _names:
 //
-// HasPrivilege evaluates data.rulekeeper.builtin.grants and the grants of
-// other rules with input.resource replaced by the related resource and
-// input.action by the named action. To stay free of Rego recursion the
-// rules are stratified: a rule using HasPrivilege is compiled per resource
-// type into stratum 1 + the highest stratum of the rules that can grant the
-// named action on the related type, and reads only lower strata (helper
-// sets _s0, _s1, ...; grants is their union). A dependency cycle, which only
+//	grants contains {"kind": "rule", "id": id, "name": name} if {
+//		some id in _ids
+//		name := _names[id]
+//	}
+//
+// (an object literal in every head costs OPA's compiler about a third more
+// for large rule sets). Each attribute a condition reads becomes one cached
+// rule listing its values (_lv0 := [lower(s) | ...input.subject.groups...]);
+// being a comprehension it is [] rather than undefined when the attribute is
+// missing, so tests on it can be negated safely. Prefix terms are expanded
+// into an equality per known type they select plus a startswith test (which
+// this OPA version indexes too) for types the vocabulary does not know.
+// Or and ! become helper rules where needed; like becomes an equality,
+// prefix, suffix or contains test where the pattern allows and an anchored
+// regex.match otherwise. Every string in the module, rule ids and names
+// included, is JSON-encoded, never spliced raw. The output is opa fmt clean
+// and compiles in OPA's strict mode.
+//
+// HasPrivilege evaluates data.rulekeeper.builtin.grants and the rules that
+// can grant the action on the related type, with input.resource replaced by
+// the related resource and input.action by the named action. To stay free
+// of Rego recursion the rules are stratified: a rule using HasPrivilege is
+// compiled per resource type into stratum 1 + the highest stratum of the
+// rules that can grant the named action on the related type, and reads only
+// lower strata. Only the bodies some HasPrivilege reads (a related type and
+// an action asked for) go to per-stratum sets (_s0_0, ...) that are unioned
+// into _ids; all others go to _ids directly. A dependency cycle, which only
 // a vocabulary whose navigations loop can produce, is a diagnostic and the
 // rules on it are left out.
 package rules

@@ -147,6 +147,17 @@ type vocab struct {
 	user       map[string]*attrInfo
 	actions    map[string]bool
 	actionList []string
+	hints      map[string]string // typeHint memo: rule sets repeat their caller-defined types
+}
+
+// typeHint suggests a known type for an unknown one.
+func (x *vocab) typeHint(word string) string {
+	h, ok := x.hints[word]
+	if !ok {
+		h = didYouMean(word, x.aliasNames)
+		x.hints[word] = h
+	}
+	return h
 }
 
 type typeInfo struct {
@@ -198,7 +209,8 @@ func indexVocabulary(v *Vocabulary) (*vocab, error) {
 	if v == nil {
 		return nil, errors.New("rules: nil vocabulary")
 	}
-	x := &vocab{types: map[string]*typeInfo{}, navs: map[string]*navInfo{}, resAttrs: map[string]*attrInfo{}, actions: map[string]bool{}}
+	x := &vocab{types: map[string]*typeInfo{}, navs: map[string]*navInfo{}, resAttrs: map[string]*attrInfo{},
+		actions: map[string]bool{}, hints: map[string]string{}}
 	var err error
 	if x.common, _, err = attrIndex(v.CommonAttributes, "common"); err != nil {
 		return nil, err
@@ -240,7 +252,8 @@ func indexVocabulary(v *Vocabulary) (*vocab, error) {
 			}
 			if prev, dup := x.types[k]; dup {
 				if prev == ti {
-					continue // the name again, in QMC's capitalisation
+					x.aliasNames = append(x.aliasNames, a) // the name again, in QMC's capitalisation
+					continue
 				}
 				return nil, fmt.Errorf("rules: resource type %q declared twice", a)
 			}

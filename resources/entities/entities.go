@@ -87,12 +87,62 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 			return nil, mapErr(err)
 		}
 		return &authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes}, nil
+	case "app.object":
+		o, err := s.Store.Objects.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return s.AppObject(ctx, o)
 	case "group":
 		g, err := s.Store.Groups.Get(ctx, id)
 		if err != nil {
 			return nil, mapErr(err)
 		}
 		return &authz.Resource{Type: "group", ID: g.ID, Name: g.Name}, nil
+	case "schedule":
+		// A schedule is content of its app (policies/common.rego): the
+		// app's owner, space and the app itself. A schedule whose app is
+		// gone belongs to nobody; tenant admins still see and delete it.
+		sch, err := s.Store.Schedules.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		a, err := s.Store.Apps.Get(ctx, sch.AppID)
+		if errors.Is(err, store.ErrNotFound) {
+			return &authz.Resource{Type: "schedule", ID: sch.ID}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ar, err := s.App(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		return &authz.Resource{
+			Type: "schedule", ID: sch.ID, Name: a.Name, Owner: a.OwnerID,
+			SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
+			App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
+		}, nil
+	case "webintegration":
+		w, err := s.Store.WebIntegrations.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		return &authz.Resource{Type: "webintegration", ID: w.ID, Name: w.Name}, nil
+	case "extension", "theme":
+		repo := s.Store.Extensions
+		if typ == "theme" {
+			repo = s.Store.Themes
+		}
+		b, err := repo.Get(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		r := &authz.Resource{Type: typ, ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
+		if len(b.Tags) > 0 {
+			r.Attributes = map[string][]string{"tags": b.Tags}
+		}
+		return r, nil
 	}
 	return nil, authz.ErrNotStored
 }
@@ -113,6 +163,25 @@ func (s *Source) App(ctx context.Context, a *store.App) (*authz.Resource, error)
 	}
 	r.Space, r.SpaceType = sp, sp.Type
 	return r, nil
+}
+
+// AppObject is the policy's view of an app object: its type, creator and
+// visibility, placed in its app's space with the app beside it.
+func (s *Source) AppObject(ctx context.Context, o *store.AppObject) (*authz.Resource, error) {
+	a, err := s.Store.Apps.Get(ctx, o.AppID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	app, err := s.App(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &authz.Resource{
+		Type: "app.object", ID: o.ID, Name: o.Name, Owner: o.OwnerID,
+		SpaceID: a.SpaceID, SpaceType: app.SpaceType, Space: app.Space,
+		ObjectType: o.Type, Public: o.Public,
+		App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
+	}, nil
 }
 
 func appAttributes(a *store.App) map[string][]string {

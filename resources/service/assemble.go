@@ -4,26 +4,33 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/policies"
 	"github.com/rulekeeper/rulekeeper/resources/apikeys"
-	"github.com/rulekeeper/rulekeeper/resources/bundles"
 	"github.com/rulekeeper/rulekeeper/resources/apps"
+	"github.com/rulekeeper/rulekeeper/resources/bundles"
 	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/demo"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
+	"github.com/rulekeeper/rulekeeper/resources/events"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/schedules"
+	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/server"
+	"github.com/rulekeeper/rulekeeper/resources/settings"
 	"github.com/rulekeeper/rulekeeper/resources/spaces"
 	"github.com/rulekeeper/rulekeeper/resources/users"
+	"github.com/rulekeeper/rulekeeper/resources/webintegrations"
 )
 
 // DevClientID is the audience of dev-mode tokens.
@@ -54,6 +61,19 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	s.Licenses.Changed = s.Engine.InvalidateAll
+	// Security rules: install the defaults once, load the stored set before
+	// serving, then follow the revision (polled below).
+	ruleVocab := rules.DefaultVocabulary()
+	s.Rules, err = secrules.NewManager(s.Store, s.Engine, ruleVocab, s.logger, cfg.RulesPoll, reg)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Rules.InstallDefaults(ctx); err != nil {
+		return fmt.Errorf("install the default rules: %w", err)
+	}
+	if err := s.Rules.Sync(ctx); err != nil {
+		s.logger.Error("the stored rules do not compile; serving without them", "error", err.Error())
+	}
 	vocab, err := authz.VocabularyFrom(data)
 	if err != nil {
 		return err
@@ -107,6 +127,9 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// CORS for web integrations, before authentication: preflights carry no credentials.
+	webIntegrations := webintegrations.NewCache(s.Store, webintegrations.MaxTTL)
+	s.app.Use(webintegrations.CORS(webIntegrations, s.logger))
 	if dev != nil {
 		s.app.All("/dev/oidc/*", adaptor.HTTPHandler(stripPrefix("/dev/oidc", dev.Handler())))
 	}
@@ -119,9 +142,22 @@ func (s *Service) assemble(ctx context.Context) error {
 	// routes: one line per resource package, below.
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
-	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll}).Register(api)
+	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed}).Register(api)
 	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll}).Register(api)
+	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
+	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
+	(&settings.Handlers{Store: s.Store, Guard: g}).Register(api)
+	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules}).Register(api)
+	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)
 	s.app.Use(server.NotFound)
+
+	// Background jobs (reload schedules, event retention) run until Shutdown.
+	jobs, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { (&schedules.Scheduler{Store: s.Store, Decider: s.Engine, Logger: s.logger}).Run(jobs) })
+	wg.Go(func() { (&events.Retention{Store: s.Store, Logger: s.logger}).Run(jobs) })
+	wg.Go(func() { s.Rules.Run(jobs) })
+	s.stopJobs = func() { stopJobs(); wg.Wait() }
 	return nil
 }
 

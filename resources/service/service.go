@@ -18,6 +18,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -40,6 +41,8 @@ type Config struct {
 	// LicensePublicKey verifies license keys (Ed25519, base64); dev mode
 	// uses the dev key pair when empty.
 	LicensePublicKey string
+	// RulesPoll is how often the rules revision is polled (0: 500 ms).
+	RulesPoll time.Duration
 }
 
 // Service is a running rulekeeper.
@@ -50,9 +53,11 @@ type Service struct {
 	Store    *store.Store
 	Engine   *authz.Engine
 	Licenses *licenses.Service
+	Rules    *secrules.Manager
 	app      *fiber.App
 	ln       net.Listener
 	served   chan error
+	stopJobs func() // stops the background jobs started by assemble and waits for them
 	// Database says which database is in use, for the start-up banner.
 	Database string
 }
@@ -65,6 +70,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 	if cfg.MongoDB == "" {
 		cfg.MongoDB = "rulekeeper"
+	}
+	if cfg.RulesPoll <= 0 {
+		cfg.RulesPoll = 500 * time.Millisecond
 	}
 	s := &Service{cfg: cfg, logger: cfg.Logger, served: make(chan error, 1)}
 	defer func() {
@@ -136,6 +144,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	select {
 	case <-s.served:
 	case <-time.After(time.Second):
+	}
+	if s.stopJobs != nil {
+		s.stopJobs()
 	}
 	s.closeStore(ctx)
 	s.logger.Info("rulekeeper stopped")

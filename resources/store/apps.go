@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // App is an analytics app, in a shared or managed space or (SpaceID "") in
@@ -108,15 +109,47 @@ func (r *Apps) Update(ctx context.Context, id string, ch AppChange) (*App, error
 	return a, nil
 }
 
-// Delete removes the app with id.
+// Delete removes the app with id, its objects and its reload history
+// (content first, so a crash half-way leaves no orphans behind an app that
+// is still there to delete again).
 func (r *Apps) Delete(ctx context.Context, id string) error {
+	if err := deleteAppContent(ctx, r.c.c.Database(), []string{id}); err != nil {
+		return fmt.Errorf("delete app %q: %w", id, err)
+	}
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete app %q: %w", id, err)
 	}
 	return nil
 }
 
+// deleteInSpace removes the apps of a space with their content.
 func (r *Apps) deleteInSpace(ctx context.Context, spaceID string) error {
-	_, err := r.c.c.DeleteMany(ctx, bson.D{{Key: "spaceId", Value: spaceID}})
+	inSpace := bson.D{{Key: "spaceId", Value: spaceID}}
+	ids, err := r.ids(ctx, inSpace)
+	if err != nil {
+		return err
+	}
+	if err := deleteAppContent(ctx, r.c.c.Database(), ids); err != nil {
+		return err
+	}
+	_, err = r.c.c.DeleteMany(ctx, inSpace)
 	return err
+}
+
+func (r *Apps) ids(ctx context.Context, filter bson.D) ([]string, error) {
+	cur, err := r.c.c.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	return ids, nil
 }

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/idp"
+)
+
+// bench is one run of the load benchmark.
+type bench struct {
+	cfg    config
+	root   string // module root
+	tmp    string // data, policies, binaries, logs
+	log    *slog.Logger
+	stdout io.Writer
+}
+
+func (b *bench) run(ctx context.Context) error {
+	began := time.Now()
+	rep := &report{Date: began.UTC(), Conns: b.cfg.Conns, Duration: b.cfg.Duration, Warmup: b.cfg.Warmup, Rounds: b.cfg.Rounds}
+	rep.Machine, rep.LoadStart = machine(), loadAverage()
+	rep.Revision = revision(ctx, b.root)
+	version, err := opaVersion()
+	if err != nil {
+		return err
+	}
+	rep.OPAVersion = version
+
+	// Binaries: rulekeeper from this checkout, OPA from go.mod's version.
+	b.log.Info("building rulekeeper and OPA", "opa", version)
+	rkBin, opaBin := b.cfg.Rulekeeper, b.cfg.OPA
+	var wg sync.WaitGroup
+	var rkErr, opaErr error
+	if rkBin == "" {
+		wg.Go(func() { rkBin, rkErr = buildRulekeeper(ctx, b.root, b.tmp) })
+	}
+	if opaBin == "" {
+		wg.Go(func() { opaBin, opaErr = installOPA(ctx, version) })
+	}
+	wg.Wait()
+	if rkErr != nil {
+		return fmt.Errorf("build rulekeeper: %w", rkErr)
+	}
+	if opaErr != nil {
+		return fmt.Errorf("install OPA %s: %w", version, opaErr)
+	}
+
+	// The tenant and the workload, prepared in-process.
+	b.log.Info("preparing the tenant", "subjects", b.cfg.Subjects)
+	dataDir := filepath.Join(b.tmp, "data")
+	w, err := prepare(ctx, dataDir, b.cfg.Subjects, b.log)
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	rep.Workload = w.Profile
+	b.log.Info("workload ready", "profile", w.Profile, "apps", strings.Join(w.Apps, ", "))
+	policyDir := filepath.Join(b.tmp, "policies")
+	if err := writePolicies(policyDir, w.RulesModule); err != nil {
+		return err
+	}
+
+	// The two servers, each a child process on a loopback port.
+	rkAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	rk, err := start(ctx, "rulekeeper", rkBin,
+		[]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"},
+		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
+	if err != nil {
+		return err
+	}
+	defer rk.stop()
+	opaAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	opa, err := start(ctx, "opa", opaBin,
+		[]string{"run", "--server", "--addr", opaAddr, "--log-level", "error", "--skip-version-check", policyDir},
+		"http://"+opaAddr, "/health", filepath.Join(b.tmp, "opa.log"))
+	if err != nil {
+		return err
+	}
+	defer opa.stop()
+	if err := checkOPAData(ctx, opa.url); err != nil {
+		return err
+	}
+
+	credential := w.APIKey
+	if b.cfg.Auth == "token" {
+		if credential, err = idp.FetchDevToken(ctx, rk.url, "admin", []string{"Admins"}, ""); err != nil {
+			return err
+		}
+	}
+	rep.Auth = b.cfg.Auth
+	rkT := &target{name: "rulekeeper", url: rk.url + "/authz/check", body: rulekeeperBody,
+		header: http.Header{"Authorization": {"Bearer " + credential}, "Content-Type": {"application/json"}}}
+	opaT := &target{name: "opa", url: opa.url + "/v1/data/rulekeeper/authz/decision", body: opaBody,
+		header: http.Header{"Content-Type": {"application/json"}}}
+	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
+
+	// Both servers must give the same answers, or the comparison is void.
+	if b.cfg.Check > 0 {
+		b.log.Info("comparing answers", "sample", b.cfg.Check)
+		sample := st
+		sample.seed = st.seed + 1
+		rep.Agreement, err = compare(ctx, rkT, opaT, w, sample, b.cfg.Check, b.cfg.Conns)
+		if err != nil {
+			return fmt.Errorf("compare answers: %w", err)
+		}
+		if a := rep.Agreement; a.AllowAgree != a.Sample {
+			return fmt.Errorf("the servers disagree on %d of %d decisions, e.g.\n  %s",
+				a.Sample-a.AllowAgree, a.Sample, strings.Join(a.Examples, "\n  "))
+		}
+	}
+
+	// Alternating rounds, so that a change in the machine's background load
+	// touches both servers alike.
+	var rkWins, opaWins []*window
+	var before, after counters
+	for r := range b.cfg.Rounds {
+		order := []*target{rkT, opaT}
+		if r%2 == 1 {
+			order = []*target{opaT, rkT}
+		}
+		for _, t := range order {
+			var atWarm func()
+			if t == rkT {
+				atWarm = func() { before.add(scrape(ctx, rk.url)) }
+			}
+			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
+			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
+			if err != nil {
+				return err
+			}
+			if t == rkT {
+				after.add(scrape(ctx, rk.url))
+				rkWins = append(rkWins, win)
+			} else {
+				opaWins = append(opaWins, win)
+			}
+			for _, c := range []*child{rk, opa} {
+				if err := c.alive(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	rep.RK, rep.OPA = summarize("rulekeeper", rkWins), summarize("OPA server", opaWins)
+	rep.Cache = after.minus(before)
+	rep.LoadEnd = loadAverage()
+	rep.Took = time.Since(began).Round(time.Second)
+
+	text := rep.markdown()
+	fmt.Fprintln(b.stdout, text)
+	if !b.cfg.NoReport {
+		if err := writeReport(b.cfg.Report, text); err != nil {
+			return err
+		}
+		b.log.Info("report written", "file", b.cfg.Report)
+	}
+	if rep.RK.Errors > 0 || rep.OPA.Errors > 0 {
+		return fmt.Errorf("requests failed during the load: rulekeeper %d (%s), OPA %d (%s)",
+			rep.RK.Errors, rep.RK.FirstErr, rep.OPA.Errors, rep.OPA.FirstErr)
+	}
+	if b.cfg.Strict && !rep.targetsMet() {
+		return fmt.Errorf("a target was missed")
+	}
+	return nil
+}
+
+// checkOPAData makes sure the data documents landed at data.rulekeeper.
+func checkOPAData(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/data/rulekeeper/vocabulary/environments", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"hub"`)) {
+		return fmt.Errorf("OPA has no data.rulekeeper.vocabulary (status %d): %s", resp.StatusCode, truncate(string(body), 300))
+	}
+	return nil
+}
+
+// counters are rulekeeper's cache lookups, from /metrics.
+type counters struct {
+	DecisionHit, DecisionMiss float64
+	EntityHit, EntityMiss     float64
+}
+
+func (c *counters) add(o counters) {
+	c.DecisionHit += o.DecisionHit
+	c.DecisionMiss += o.DecisionMiss
+	c.EntityHit += o.EntityHit
+	c.EntityMiss += o.EntityMiss
+}
+
+func (c counters) minus(o counters) counters {
+	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss}
+}
+
+// scrape reads the cache counters; a failed scrape reads zeros.
+func scrape(ctx context.Context, base string) counters {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return counters{}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return counters{}
+	}
+	defer resp.Body.Close()
+	return parseCounters(resp.Body)
+}
+
+func parseCounters(r io.Reader) counters {
+	var c counters
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case `rulekeeper_decision_cache_total{result="hit"}`:
+			c.DecisionHit = v
+		case `rulekeeper_decision_cache_total{result="miss"}`:
+			c.DecisionMiss = v
+		case `rulekeeper_entity_cache_total{result="hit"}`:
+			c.EntityHit = v
+		case `rulekeeper_entity_cache_total{result="miss"}`:
+			c.EntityMiss = v
+		}
+	}
+	return c
+}
