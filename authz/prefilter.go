@@ -402,7 +402,7 @@ func (m *RuleMatcher) compare(c *rules.Compare, s, r *Target) Tri {
 		if re == nil {
 			return Unknown
 		}
-		return tri(slices.ContainsFunc(left, func(a string) bool { return re.MatchString(strings.ToLower(a)) }))
+		return tri(slices.ContainsFunc(left, re.MatchString))
 	case rules.OpMatches:
 		re := m.re[c]
 		if re == nil {

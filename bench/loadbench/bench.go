@@ -63,7 +63,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prepare: %w", err)
 	}
-	rep.Workload = w.Profile
+	rep.Workload, rep.Costs, rep.Logins, rep.Subjects = w.Profile, w.Costs, w.Logins, len(w.SubjectIDs)
 	b.log.Info("workload ready", "profile", w.Profile, "apps", strings.Join(w.Apps, ", "))
 	policyDir := filepath.Join(b.tmp, "policies")
 	if err := writePolicies(policyDir, w.RulesModule); err != nil {

@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time per server and round")
 	fs.DurationVar(&cfg.Warmup, "warmup", 3*time.Second, "unmeasured load before each measured window")
 	fs.IntVar(&cfg.Rounds, "rounds", 2, "alternating rounds (rulekeeper then OPA, OPA then rulekeeper, …)")
-	fs.IntVar(&cfg.Check, "check", 2000, "decisions asked of both servers and compared before the load")
+	fs.IntVar(&cfg.Check, "check", 1000, "decisions asked of both servers and compared before the load")
 	fs.Uint64Var(&cfg.Seed, "seed", 6, "seed of the decision stream")
 	fs.StringVar(&cfg.OPA, "opa", "", "OPA binary (default: go install github.com/open-policy-agent/opa@<go.mod version> into the user cache)")
 	fs.StringVar(&cfg.Rulekeeper, "rulekeeper", "", "rulekeeper binary (default: go build ./cmd/rulekeeper into a temporary directory)")

@@ -42,6 +42,9 @@ type report struct {
 	RK, OPA    summary
 	Agreement  agreement
 	Cache      counters
+	Costs      []cost
+	Logins     time.Duration // the bench users' logins, in the preparation
+	Subjects   int
 }
 
 func (r *report) throughputRatio() float64 { return ratio(r.RK.Throughput, r.OPA.Throughput) }
@@ -119,6 +122,20 @@ func (r *report) markdown() string {
 	p("rulekeeper's caches during the measured windows: decisions %s hits (%.0f hits, %.0f misses), entities %s hits (%.0f hits, %.0f misses). The OPA server has no decision cache: every request is a full evaluation.",
 		percent(c.DecisionHit, c.DecisionHit+c.DecisionMiss), c.DecisionHit, c.DecisionMiss,
 		percent(c.EntityHit, c.EntityHit+c.EntityMiss), c.EntityHit, c.EntityMiss)
+	if len(r.Costs) > 0 {
+		p("")
+		p("Where rulekeeper's time goes: the steps of one `/authz/check`, timed one call at a time in-process on the prepared tenant before the load (%d calls each):", r.Costs[0].Calls)
+		p("")
+		p("| step | p50 (ms) | max (ms) | paid |")
+		p("|---|---:|---:|---|")
+		for _, c := range r.Costs {
+			p("| %s | %s | %s | %s |", c.Step, ms(c.P50), ms(c.Max), c.PerRequest)
+		}
+	}
+	if r.Logins > 0 {
+		p("")
+		p("Preparation: the %d logins took %s (8 at a time).", r.Subjects, r.Logins.Round(time.Second))
+	}
 	return strings.TrimRight(b.String(), "\n")
 }
 

@@ -38,10 +38,17 @@ type workload struct {
 	Items       []item
 	Picks       []int // indices into Items, repeated by weight: the stream draws from it
 	APIKey      string
-	RulesModule string   // the Rego generated from the stored security rules
-	Rules       int      // how many stored rules (enabled or not) it was compiled from
-	Profile     string   // one line describing the tenant
-	Apps        []string // names of the apps asked about
+	RulesModule string        // the Rego generated from the stored security rules
+	Rules       int           // how many stored rules (enabled or not) it was compiled from
+	Profile     string        // one line describing the tenant
+	Apps        []string      // names of the apps asked about
+	Costs       []cost        // sequential cost of the steps of a decision request
+	Logins      time.Duration // how long the logins took
+
+	// Hydrated entities, for stepCosts.
+	subjects  []*authz.Subject
+	resources []*authz.Resource
+	appIDs    []string
 }
 
 // subject i's profile: groups in its token, license, status and direct
@@ -173,7 +180,8 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	if err != nil {
 		return nil, err
 	}
-	log.Info("logged in the bench users", "users", n, "took", time.Since(start).Round(time.Millisecond))
+	logins := time.Since(start)
+	log.Info("logged in the bench users", "users", n, "took", logins.Round(time.Millisecond))
 
 	// Licenses through the store (the API's assignment rebuilds the license
 	// state per call, minutes for a thousand users), statuses through the
@@ -265,7 +273,10 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	if err != nil {
 		return nil, err
 	}
-	w.APIKey = key.Secret
+	w.APIKey, w.Logins = key.Secret, logins
+	if w.Costs, err = stepCosts(ctx, svc, w, key.Secret, 30); err != nil {
+		return nil, fmt.Errorf("time the steps of a decision: %w", err)
+	}
 	return w, nil
 }
 
@@ -283,6 +294,7 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		if err != nil {
 			return nil, err
 		}
+		w.subjects = append(w.subjects, s)
 		w.SubjectIDs = append(w.SubjectIDs, jsonString(id))
 		w.SubjectJSON = append(w.SubjectJSON, b)
 	}
@@ -303,6 +315,9 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		if err != nil {
 			return err
 		}
+		if req.ID != "" {
+			w.resources = append(w.resources, r)
+		}
 		hyd, err := resourceJSON(r)
 		if err != nil {
 			return err
@@ -314,6 +329,7 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		return nil
 	}
 	for _, a := range apps {
+		w.appIDs = append(w.appIDs, a.ID)
 		for _, act := range appActions {
 			if err := add("app "+a.Name, act.name, authz.Resource{Type: "app", ID: a.ID}, act.weight); err != nil {
 				return nil, err
