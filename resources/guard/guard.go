@@ -86,3 +86,19 @@ func Refusal(action string, res authz.Resource, d authz.Decision) *apierror.Erro
 		"reason": reason, "denies": d.Denies, "revision": d.Revision,
 	})
 }
+
+// Readable keeps the items the caller may read in env, one decision per
+// item, in order: what every list endpoint answers.
+func Readable[T any](g *Guard, c fiber.Ctx, env string, items []T, resource func(*T) authz.Resource) ([]T, error) {
+	out := make([]T, 0, len(items))
+	for i := range items {
+		ok, err := g.Allowed(c, env, "read", resource(&items[i]))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, items[i])
+		}
+	}
+	return out, nil
+}

@@ -129,15 +129,9 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items := make([]store.User, 0, len(users))
-	for i := range users {
-		ok, err := h.Guard.Allowed(c, guard.Console, "read", userResource(&users[i]))
-		if err != nil {
-			return err
-		}
-		if ok {
-			items = append(items, users[i])
-		}
+	items, err := guard.Readable(h.Guard, c, guard.Console, users, userResource)
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"items": items, "next": next})
 }
@@ -252,15 +246,9 @@ func (h *Handlers) listGroups(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items := make([]store.Group, 0, len(groups))
-	for i := range groups {
-		ok, err := h.Guard.Allowed(c, guard.Console, "read", groupResource(&groups[i]))
-		if err != nil {
-			return err
-		}
-		if ok {
-			items = append(items, groups[i])
-		}
+	items, err := guard.Readable(h.Guard, c, guard.Console, groups, groupResource)
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"items": items, "next": next})
 }

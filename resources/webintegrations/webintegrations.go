@@ -70,15 +70,9 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items := make([]store.WebIntegration, 0, len(list))
-	for i := range list {
-		ok, err := h.Guard.Allowed(c, guard.Console, "read", resource(&list[i]))
-		if err != nil {
-			return err
-		}
-		if ok {
-			items = append(items, list[i])
-		}
+	items, err := guard.Readable(h.Guard, c, guard.Console, list, resource)
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"items": items, "next": next})
 }
