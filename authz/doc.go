@@ -28,7 +28,8 @@
 // for EntityTTL. Writes made through this process call Invalidate before
 // they answer, so this replica never hydrates from a superseded entity;
 // writes made by another replica are seen here after at most EntityTTL
-// (default one second; zero disables the entity cache). That bound is the
+// (DefaultEntityTTL, five seconds; a negative TTL disables the entity
+// cache). That bound is the
 // only window, and it applies to hydration by id: callers that pass full
 // objects are never affected.
 package authz

@@ -56,8 +56,8 @@ type Options struct {
 	Entities Entities
 	// CacheSize is the number of decisions kept (0: 100,000; <0: no cache).
 	CacheSize int
-	// EntityTTL bounds how long a hydrated entity is reused (0: one second;
-	// <0: no entity cache).
+	// EntityTTL bounds how long a hydrated entity is reused (0:
+	// DefaultEntityTTL; <0: no entity cache).
 	EntityTTL time.Duration
 	Registry  prometheus.Registerer // nil: metrics are not registered
 	Logger    *slog.Logger

@@ -113,6 +113,11 @@ func (e *Engine) InvalidateAll() {
 	}
 }
 
+// DefaultEntityTTL bounds how long another replica's write can go unseen
+// by this replica's hydration (writes through this replica invalidate at
+// once).
+const DefaultEntityTTL = 5 * time.Second
+
 // entityCache puts a TTL-bounded LRU in front of Entities.
 type entityCache struct {
 	src     Entities
@@ -127,7 +132,7 @@ func newEntityCache(src Entities, ttl time.Duration) *entityCache {
 	c := &entityCache{src: src}
 	if ttl >= 0 {
 		if ttl == 0 {
-			ttl = time.Second
+			ttl = DefaultEntityTTL
 		}
 		c.cache = expirable.NewLRU[string, any](50_000, nil, ttl)
 	}
@@ -156,25 +161,36 @@ func cached[T any](c *entityCache, key string, load func() (*T, error)) (*T, err
 	return v, nil
 }
 
+// Cache keys: one namespace per kind of value, so a space cached as a
+// resource (*Resource) never meets the same space cached as an app's space
+// (*Related).
+func subjectKey(id string) string       { return "s\x00" + id }
+func resourceKey(typ, id string) string { return "r\x00" + typ + "\x00" + id }
+func relatedKey(id string) string       { return "p\x00" + id }
+
 func (c *entityCache) subject(ctx context.Context, id string) (*Subject, error) {
-	return cached(c, "subject\x00"+id, func() (*Subject, error) { return c.src.Subject(ctx, id) })
+	return cached(c, subjectKey(id), func() (*Subject, error) { return c.src.Subject(ctx, id) })
 }
 
 func (c *entityCache) resource(ctx context.Context, typ, id string) (*Resource, error) {
-	return cached(c, typ+"\x00"+id, func() (*Resource, error) { return c.src.Resource(ctx, typ, id) })
+	return cached(c, resourceKey(typ, id), func() (*Resource, error) { return c.src.Resource(ctx, typ, id) })
 }
 
 func (c *entityCache) space(ctx context.Context, id string) (*Related, error) {
-	return cached(c, "space\x00"+id, func() (*Related, error) { return c.src.Space(ctx, id) })
+	return cached(c, relatedKey(id), func() (*Related, error) { return c.src.Space(ctx, id) })
 }
 
 func (c *entityCache) invalidate(kind, id string) {
 	if c.cache == nil {
 		return
 	}
-	c.cache.Remove(kind + "\x00" + id)
+	if kind == "subject" {
+		c.cache.Remove(subjectKey(id))
+		return
+	}
+	c.cache.Remove(resourceKey(kind, id))
 	if kind == "space" {
-		// A space's type and owner are also copied into resources.
+		// A space's type and owner are also copied into the resources in it.
 		c.cache.Purge()
 	}
 }

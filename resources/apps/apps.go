@@ -334,11 +334,12 @@ func (h *Handlers) move(c fiber.Ctx) error {
 	if body.SpaceID == nil {
 		return apierror.Field("missing_space", "spaceId", `spaceId names the target space ("" for the personal space)`)
 	}
-	ctx := c.Context()
-	a, err := h.Store.Apps.Get(ctx, c.Params("id"))
+	// Whoever may not open the app learns nothing about it.
+	a, err := h.load(c, "read")
 	if err != nil {
 		return err
 	}
+	ctx := c.Context()
 	target, err := h.space(ctx, *body.SpaceID, "spaceId")
 	if err != nil {
 		return err

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
@@ -29,7 +31,9 @@ type Service struct {
 	// engine drops cached subjects, whose license it holds).
 	Changed func()
 
-	snap atomic.Pointer[snapshot]
+	snap     atomic.Pointer[snapshot]
+	rebuilds singleflight.Group
+	gen      atomic.Int64 // bumped by Invalidate
 	// mu serialises assignment changes in this process so a seat is
 	// never given twice; exclusion is the safety net across replicas.
 	mu sync.Mutex
@@ -59,20 +63,44 @@ type snapshot struct {
 	minutes int64          // capacity minutes used this month
 }
 
+// state returns the current snapshot. A stale one is served while one
+// background rebuild runs (decisions never wait for it); only when there is
+// none (at start, or right after a write here) do callers wait, and then
+// for a single shared rebuild.
 func (s *Service) state(ctx context.Context) (*snapshot, error) {
-	if sn := s.snap.Load(); sn != nil && s.now().Sub(sn.at) < s.MaxAge {
+	sn := s.snap.Load()
+	if sn != nil {
+		if s.now().Sub(sn.at) >= s.MaxAge {
+			s.rebuilds.DoChan("snapshot", func() (any, error) {
+				return s.rebuild(context.WithoutCancel(ctx))
+			})
+		}
 		return sn, nil
 	}
+	v, err, _ := s.rebuilds.Do("snapshot", func() (any, error) { return s.rebuild(context.WithoutCancel(ctx)) })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*snapshot), nil
+}
+
+// rebuild builds a snapshot and keeps it unless a write invalidated the
+// state while it was being read (then the next read builds again).
+func (s *Service) rebuild(ctx context.Context) (*snapshot, error) {
+	gen := s.gen.Load()
 	sn, err := s.build(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.snap.Store(sn)
+	if s.gen.Load() == gen {
+		s.snap.Store(sn)
+	}
 	return sn, nil
 }
 
 // Invalidate makes the next read rebuild the snapshot and tells Changed.
 func (s *Service) Invalidate() {
+	s.gen.Add(1)
 	s.snap.Store(nil)
 	if s.Changed != nil {
 		s.Changed()

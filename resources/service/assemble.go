@@ -14,6 +14,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/policies"
+	"github.com/rulekeeper/rulekeeper/resources/analysis"
 	"github.com/rulekeeper/rulekeeper/resources/apikeys"
 	"github.com/rulekeeper/rulekeeper/resources/apps"
 	"github.com/rulekeeper/rulekeeper/resources/bundles"
@@ -134,12 +135,13 @@ func (s *Service) assemble(ctx context.Context) error {
 		s.app.All("/dev/oidc/*", adaptor.HTTPHandler(stripPrefix("/dev/oidc", dev.Handler())))
 	}
 	g := &guard.Guard{Engine: s.Engine}
-	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab}).Register(s.app, auth.Middleware())
+	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}}).Register(s.app, auth.Middleware())
 	api := s.app.Group("/api/v1", auth.Middleware())
 	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&apikeys.Handlers{Store: s.Store, Guard: g}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
 	// routes: one line per resource package, below.
+	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
 	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed}).Register(api)

@@ -279,3 +279,21 @@ func TestAuthZENMetadata(t *testing.T) {
 		t.Fatalf("metadata %+v", md)
 	}
 }
+
+// A space asked about directly and the same space as an app's space are
+// cached apart: the second question must not trip over the first.
+func TestSpaceThenAppInThatSpace(t *testing.T) {
+	d := servicetest.Dev(t)
+	alice := d.Users["alice"].ID
+	sales := d.Spaces["Sales"].ID
+	q4 := d.Apps["Q4 report"].ID
+	for _, q := range []struct{ typ, id string }{{"space", sales}, {"app", q4}, {"space", sales}, {"app", q4}} {
+		var got decision
+		s := d.Call("alice", "POST", "/authz/check", map[string]any{
+			"subject": map[string]any{"id": alice}, "action": "read", "resource": map[string]any{"type": q.typ, "id": q.id},
+		}, &got)
+		if s != 200 || !got.Allow {
+			t.Fatalf("%s %s: %d %+v", q.typ, q.id, s, got)
+		}
+	}
+}

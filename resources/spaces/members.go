@@ -127,11 +127,11 @@ func (h *Handlers) addMember(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	roles, err := checkRoles(sp.Type, body.Roles)
-	if err != nil {
+	if err := Require(c, h.Guard, "add_member", Resource(sp)); err != nil {
 		return err
 	}
-	if err := Require(c, h.Guard, "add_member", Resource(sp)); err != nil {
+	roles, err := checkRoles(sp.Type, body.Roles)
+	if err != nil {
 		return err
 	}
 	if err := h.memberExists(ctx, body.Type, body.ID); err != nil {
@@ -169,11 +169,11 @@ func (h *Handlers) patchMember(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	roles, err := checkRoles(sp.Type, body.Roles)
-	if err != nil {
+	if err := Require(c, h.Guard, "change_role", Resource(sp)); err != nil {
 		return err
 	}
-	if err := Require(c, h.Guard, "change_role", Resource(sp)); err != nil {
+	roles, err := checkRoles(sp.Type, body.Roles)
+	if err != nil {
 		return err
 	}
 	id := c.Params("memberId")
