@@ -23,6 +23,8 @@ type Scope struct {
 	Subjects  []Subject  // sorted by ID
 	Resources []Resource // sorted by Type, then ID
 	st, rt    []*Target
+	strs      []map[string]bool // per resource: its string values
+	types     []string          // the resource types present
 }
 
 // NewScope sorts the subjects by id and the resources by type and id (the
@@ -37,11 +39,23 @@ func NewScope(subjects []Subject, resources []Resource) *Scope {
 	for i := range subjects {
 		sc.st[i] = SubjectTarget(&subjects[i])
 	}
+	sc.strs = make([]map[string]bool, len(resources))
 	for i := range resources {
 		sc.rt[i] = ResourceTarget(&resources[i])
+		sc.strs[i] = resourceStrings(sc.rt[i])
+		if i == 0 || resources[i].Type != resources[i-1].Type {
+			sc.types = append(sc.types, resources[i].Type)
+		}
 	}
 	return sc
 }
+
+// decide is one decision of the scope through a judge.
+func (sc *Scope) decide(ctx context.Context, j *judge, si, ri int, action, env string) (Decision, error) {
+	return j.decide(ctx, sc.st[si], sc.rt[ri], &sc.Subjects[si], &sc.Resources[ri], sc.strs[ri], ri, action, env)
+}
+
+func newMemo() *partMemo { return &partMemo{m: map[string]part{}} }
 
 // AccessKey names one cell of an analysis: (user, resource, action) in an
 // environment. Answers are ordered by it, and cursors carry the last one.
@@ -182,6 +196,8 @@ type PreviewRequest struct {
 	After       *AccessKey // the page starts after this key
 	Limit       int        // items per page (≤ 0: 50)
 	Workers     int        // ≤ 0: GOMAXPROCS
+	// Exact makes every decision a full OPA evaluation (see judge.go).
+	Exact bool
 }
 
 // PreviewItem is a triple the rule grants.
@@ -209,7 +225,7 @@ type PreviewCounts struct {
 	Users          int `json:"users"`          // distinct users among Granted
 	Resources      int `json:"resources"`      // distinct resources among Granted
 	Candidates     int `json:"candidates"`     // (user, resource) pairs the rule may select
-	Evaluated      int `json:"evaluated"`      // policy evaluations made
+	Evaluated      int `json:"evaluated"`      // OPA evaluations made
 }
 
 // PreviewResult is one page of a preview.
@@ -223,7 +239,6 @@ type previewUser struct {
 	items      []PreviewItem
 	gated      int
 	candidates int
-	evaluated  int
 }
 
 // Preview evaluates the scope with the current rules plus the unsaved rule
@@ -239,8 +254,23 @@ func Preview(ctx context.Context, e *Engine, sc *Scope, req PreviewRequest) (*Pr
 		return nil, err
 	}
 	set := slices.DeleteFunc(slices.Clone(req.Current), func(r rules.Rule) bool { return r.ID == PreviewRuleID })
-	module, _ := rules.CompileModule(append(set, rule), vocab)
+	set = append(set, rule)
+	module, _ := rules.CompileModule(set, vocab)
 	ev, err := e.WithRules(ctx, module)
+	if err != nil {
+		return nil, err
+	}
+	memo := newMemo()
+	res, err := preview(ctx, ev, sc, req, rule, set, vocab, memo, req.Exact)
+	if errors.Is(err, errMismatch) {
+		res, err = preview(ctx, ev, sc, req, rule, set, vocab, memo, true)
+	}
+	return res, err
+}
+
+func preview(ctx context.Context, ev *Evaluator, sc *Scope, req PreviewRequest, rule rules.Rule, set []rules.Rule,
+	vocab *rules.Vocabulary, memo *partMemo, exact bool) (*PreviewResult, error) {
+	j, err := newJudge(ctx, ev, set, vocab, sc.types, memo, exact)
 	if err != nil {
 		return nil, err
 	}
@@ -261,22 +291,22 @@ func Preview(ctx context.Context, e *Engine, sc *Scope, req PreviewRequest) (*Pr
 		sel Tri
 	}
 	var cands []cand
-	for j := range sc.Resources {
-		r := &sc.Resources[j]
+	for ri := range sc.Resources {
+		r := &sc.Resources[ri]
 		sel := m.Selects(r.Type, r.ID)
-		if sel != False && m.Condition(nil, sc.rt[j]) != False {
-			cands = append(cands, cand{j, sel})
+		if sel != False && m.Condition(nil, sc.rt[ri]) != False {
+			cands = append(cands, cand{ri, sel})
 		}
 	}
 	users := map[string]bool{}
 	resources := map[[2]string]bool{}
-	err = ordered(ctx, len(sc.Subjects), workers(req.Workers), func(i int) (previewUser, error) {
+	err = ordered(ctx, len(sc.Subjects), workers(req.Workers), func(si int) (previewUser, error) {
 		var out previewUser
-		st := sc.st[i]
+		st := sc.st[si]
 		if m.Condition(st, nil) == False {
 			return out, nil
 		}
-		s := &sc.Subjects[i]
+		s := &sc.Subjects[si]
 		for _, c := range cands {
 			r, rt := &sc.Resources[c.j], sc.rt[c.j]
 			t := min(c.sel, m.Condition(st, rt))
@@ -286,9 +316,9 @@ func Preview(ctx context.Context, e *Engine, sc *Scope, req PreviewRequest) (*Pr
 			out.candidates++
 			for _, env := range envs {
 				if t == Unknown {
-					// One cheap look at the rules' grants decides for every
+					// One look at the rules' grants decides for every
 					// action: the condition does not depend on the action.
-					out.evaluated++
+					j.evaluated.Add(1)
 					gs, err := ev.ruleGrantsValue(ctx, inputOf(st, rt, actions[0], env))
 					if err != nil {
 						return out, err
@@ -298,8 +328,7 @@ func Preview(ctx context.Context, e *Engine, sc *Scope, req PreviewRequest) (*Pr
 					}
 				}
 				for _, a := range actions {
-					out.evaluated++
-					d, err := ev.evalValue(ctx, inputOf(st, rt, a, env))
+					d, err := sc.decide(ctx, j, si, c.j, a, env)
 					if err != nil {
 						return out, err
 					}
@@ -323,7 +352,6 @@ func Preview(ctx context.Context, e *Engine, sc *Scope, req PreviewRequest) (*Pr
 		c := &res.Counts
 		c.Gated += u.gated
 		c.Candidates += u.candidates
-		c.Evaluated += u.evaluated
 		for _, it := range u.items {
 			c.Granted++
 			if it.New {
@@ -346,6 +374,7 @@ func Preview(ctx context.Context, e *Engine, sc *Scope, req PreviewRequest) (*Pr
 	if err != nil {
 		return nil, err
 	}
+	res.Counts.Evaluated = int(j.evaluated.Load())
 	res.Counts.Users, res.Counts.Resources = len(users), len(resources)
 	return res, nil
 }
@@ -368,6 +397,7 @@ type ImpactRequest struct {
 	Environment       string   // narrow the environments evaluated
 	Limit             int      // items listed per list (≤ 0: all); the summary counts all
 	Workers           int
+	Exact             bool // every decision a full OPA evaluation (see judge.go)
 }
 
 // ImpactItem is access gained or lost, with the rules responsible: the
@@ -456,7 +486,6 @@ type contrib struct {
 
 type impactUser struct {
 	gained, lost []ImpactItem
-	evaluated    int
 }
 
 // Impact evaluates, for every triple a changed rule may touch, the
@@ -541,10 +570,30 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 			add(r, true, true)
 		}
 	}
+	memo := newMemo()
+	res, err = impact(ctx, sc, req, aff, evOld, evNew, vocab, memo, req.Exact, res)
+	if errors.Is(err, errMismatch) {
+		fresh := &ImpactResult{Gained: []ImpactItem{}, Lost: []ImpactItem{}, Summary: ImpactSummary{
+			ByUser: map[string]*ImpactCounts{}, ByResourceType: map[string]*ImpactCounts{}, ChangedRules: res.Summary.ChangedRules}}
+		res, err = impact(ctx, sc, req, aff, evOld, evNew, vocab, memo, true, fresh)
+	}
+	return res, err
+}
+
+func impact(ctx context.Context, sc *Scope, req ImpactRequest, aff []*affected, evOld, evNew *Evaluator,
+	vocab *rules.Vocabulary, memo *partMemo, exact bool, res *ImpactResult) (*ImpactResult, error) {
+	jOld, err := newJudge(ctx, evOld, req.Current, vocab, sc.types, memo, exact)
+	if err != nil {
+		return nil, err
+	}
+	jNew, err := newJudge(ctx, evNew, req.Proposed, vocab, sc.types, memo, exact)
+	if err != nil {
+		return nil, err
+	}
 	limit := req.Limit
-	err = ordered(ctx, len(sc.Subjects), workers(req.Workers), func(i int) (impactUser, error) {
+	err = ordered(ctx, len(sc.Subjects), workers(req.Workers), func(si int) (impactUser, error) {
 		var out impactUser
-		st := sc.st[i]
+		st := sc.st[si]
 		var active []*affected
 		for _, a := range aff {
 			if a.m.Condition(st, nil) != False {
@@ -556,40 +605,39 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 		}
 		pairs := map[int][]contrib{}
 		for _, a := range active {
-			for j, sel := range a.sel {
+			for ri, sel := range a.sel {
 				if sel == False {
 					continue
 				}
-				t := min(sel, a.m.Condition(st, sc.rt[j]))
+				t := min(sel, a.m.Condition(st, sc.rt[ri]))
 				if t == False {
 					continue
 				}
 				for _, act := range a.actions {
 					for _, env := range a.envs {
-						pairs[j] = append(pairs[j], contrib{action: act, env: env, t: t, id: a.m.Rule.ID, old: a.old, new: a.new})
+						pairs[ri] = append(pairs[ri], contrib{action: act, env: env, t: t, id: a.m.Rule.ID, old: a.old, new: a.new})
 					}
 				}
 			}
 		}
-		js := make([]int, 0, len(pairs))
-		for j := range pairs {
-			js = append(js, j)
+		ris := make([]int, 0, len(pairs))
+		for ri := range pairs {
+			ris = append(ris, ri)
 		}
-		slices.Sort(js)
-		s := &sc.Subjects[i]
-		for _, j := range js {
-			cs := pairs[j]
+		slices.Sort(ris)
+		s := &sc.Subjects[si]
+		for _, ri := range ris {
+			cs := pairs[ri]
 			slices.SortFunc(cs, func(a, b contrib) int {
 				return cmp.Or(cmp.Compare(a.action, b.action), cmp.Compare(a.env, b.env))
 			})
-			r, rt := &sc.Resources[j], sc.rt[j]
+			r := &sc.Resources[ri]
 			for k := 0; k < len(cs); {
 				n := k + 1
 				for n < len(cs) && cs[n].action == cs[k].action && cs[n].env == cs[k].env {
 					n++
 				}
-				item, gained, evaluated, err := impactCell(ctx, evOld, evNew, st, rt, cs[k:n])
-				out.evaluated += evaluated
+				item, gained, err := impactCell(ctx, sc, jOld, jNew, si, ri, cs[k:n])
 				if err != nil {
 					return out, err
 				}
@@ -607,7 +655,6 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 		return out, nil
 	}, func(_ int, u impactUser) {
 		sum := &res.Summary
-		sum.Evaluated += u.evaluated
 		count := func(it ImpactItem, gained bool) {
 			bu := sum.ByUser[it.UserID]
 			if bu == nil {
@@ -649,96 +696,44 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 	if err != nil {
 		return nil, err
 	}
+	res.Summary.Evaluated = int(jOld.evaluated.Load() + jNew.evaluated.Load())
 	return res, nil
 }
 
 // impactCell decides one (user, resource, action, environment) that the
-// contributions say a changed rule may touch. It answers the item (nil
-// when allow does not change), whether it is gained, and the evaluations
-// made.
-func impactCell(ctx context.Context, evOld, evNew *Evaluator, st, rt *Target, cs []contrib) (*ImpactItem, bool, int, error) {
+// contributions say a changed rule may touch: the item (nil when allow does
+// not change) and whether it is gained. When the matchers tell exactly
+// which changed rules grant on each side and both sides agree on whether
+// any does, allow cannot differ (the rest of the decision is the same on
+// both sides) and nothing is evaluated.
+func impactCell(ctx context.Context, sc *Scope, jOld, jNew *judge, si, ri int, cs []contrib) (*ImpactItem, bool, error) {
 	action, env := cs[0].action, cs[0].env
 	definite := true
-	cOld, cNew := map[string]bool{}, map[string]bool{}
+	var anyOld, anyNew bool
 	for _, c := range cs {
 		if c.t != True {
 			definite = false
 			break
 		}
-		if c.old {
-			cOld[c.id] = true
-		}
-		if c.new {
-			cNew[c.id] = true
-		}
+		anyOld = anyOld || c.old
+		anyNew = anyNew || c.new
 	}
-	evaluated := 0
-	decide := func(newSide bool, known map[string]bool) (*ImpactItem, bool, error) {
-		ev := evOld
-		if newSide {
-			ev = evNew
-		}
-		evaluated++
-		d, err := ev.evalValue(ctx, inputOf(st, rt, action, env))
-		if err != nil {
-			return nil, false, err
-		}
-		rg := ruleGrants(d.Grants)
-		for id := range known {
-			if !hasRule(rg, id) {
-				return nil, false, errMismatch
-			}
-		}
-		others := slices.ContainsFunc(rg, func(g Grant) bool { return !known[g.ID] })
-		allowOther := len(d.Denies) == 0 && (hasNonRule(d.Grants) || others)
-		if d.Allow && !allowOther {
-			return &ImpactItem{Action: action, Environment: env, Rules: rg}, newSide, nil
-		}
+	if definite && anyOld == anyNew {
 		return nil, false, nil
 	}
-	if definite {
-		if (len(cOld) > 0) == (len(cNew) > 0) {
-			return nil, false, 0, nil
-		}
-		newSide := len(cNew) > 0
-		known := cOld
-		if newSide {
-			known = cNew
-		}
-		item, gained, err := decide(newSide, known)
-		if err != errMismatch {
-			return item, gained, evaluated, err
-		}
-		// The Go matcher and OPA disagree: trust OPA.
-	}
-	evaluated += 2
-	in := inputOf(st, rt, action, env)
-	gOld, err := evOld.ruleGrantsValue(ctx, in)
+	dOld, err := sc.decide(ctx, jOld, si, ri, action, env)
 	if err != nil {
-		return nil, false, evaluated, err
+		return nil, false, err
 	}
-	gNew, err := evNew.ruleGrantsValue(ctx, in)
-	if err != nil {
-		return nil, false, evaluated, err
+	dNew, err := sc.decide(ctx, jNew, si, ri, action, env)
+	if err != nil || dOld.Allow == dNew.Allow {
+		return nil, false, err
 	}
-	if (len(gOld) > 0) == (len(gNew) > 0) {
-		return nil, false, evaluated, nil
+	if dNew.Allow {
+		return &ImpactItem{Action: action, Environment: env, Rules: ruleGrants(dNew.Grants)}, true, nil
 	}
-	// Exactly one side has rule grants: the other is allowed only by the
-	// built-in grants, which the decision on this side shows too.
-	newSide, gs := len(gNew) > 0, gOld
-	if newSide {
-		gs = gNew
-	}
-	known := map[string]bool{}
-	for _, g := range gs {
-		known[g.ID] = true
-	}
-	item, gained, err := decide(newSide, known)
-	return item, gained, evaluated, err
+	return &ImpactItem{Action: action, Environment: env, Rules: ruleGrants(dOld.Grants)}, false, nil
 }
-
-var errMismatch = errors.New("authz: the rule matcher and the policy disagree")
 
 // ---- audit ----
 

@@ -76,11 +76,16 @@ type vocabIndex struct {
 	typed   map[string][]string // type attributes (same path in every type)
 	navs    map[string]*rules.Navigation
 	navAttr map[string]map[string][]string
+	// per canonical type: its navigations (by lower-case name) and the one
+	// resource.HasPrivilege follows
+	typeNavs map[string]map[string]*rules.Navigation
+	related  map[string]*rules.Navigation
 }
 
 func indexVocab(v *rules.Vocabulary) *vocabIndex {
 	x := &vocabIndex{types: map[string]string{}, user: map[string][]string{}, common: map[string][]string{},
-		typed: map[string][]string{}, navs: map[string]*rules.Navigation{}, navAttr: map[string]map[string][]string{}}
+		typed: map[string][]string{}, navs: map[string]*rules.Navigation{}, navAttr: map[string]map[string][]string{},
+		typeNavs: map[string]map[string]*rules.Navigation{}, related: map[string]*rules.Navigation{}}
 	put := func(m map[string][]string, a rules.Attribute) {
 		for _, n := range append([]string{a.Name}, a.Aliases...) {
 			m[strings.ToLower(n)] = a.Path
@@ -93,6 +98,20 @@ func indexVocab(v *rules.Vocabulary) *vocabIndex {
 		}
 		for _, a := range t.Attributes {
 			put(x.typed, a)
+		}
+	}
+	for _, t := range v.ResourceTypes {
+		name := strings.ToLower(t.Name)
+		x.typeNavs[name] = map[string]*rules.Navigation{}
+		for _, n := range t.Navigations {
+			for i := range v.Navigations {
+				if strings.EqualFold(v.Navigations[i].Name, n) {
+					x.typeNavs[name][strings.ToLower(n)] = &v.Navigations[i]
+					if strings.EqualFold(t.Related, n) {
+						x.related[name] = &v.Navigations[i]
+					}
+				}
+			}
 		}
 	}
 	for _, a := range v.UserAttributes {
@@ -336,22 +355,32 @@ func ResourceTarget(r *Resource) *Target {
 // either may be nil (unknown). It does not look at the filter, actions or
 // context (see Selects, HasAction, InEnvironment).
 func (m *RuleMatcher) Condition(s, r *Target) Tri {
+	return m.ConditionWith(s, r, nil)
+}
+
+// Privilege answers HasPrivilege(action) on the related resource reached
+// from the resource through nav (as the generated Rego builds it).
+type Privilege func(nav *rules.Navigation, action string) Tri
+
+// ConditionWith is Condition with HasPrivilege answered by priv (nil:
+// Unknown).
+func (m *RuleMatcher) ConditionWith(s, r *Target, priv Privilege) Tri {
 	if !m.valid {
 		return False
 	}
 	if m.cond == nil {
 		return True
 	}
-	return m.eval(m.cond, s, r)
+	return m.eval(m.cond, s, r, priv)
 }
 
-func (m *RuleMatcher) eval(e rules.Expr, s, r *Target) Tri {
+func (m *RuleMatcher) eval(e rules.Expr, s, r *Target, priv Privilege) Tri {
 	switch e := e.(type) {
 	case *rules.Logical:
 		if e.Op == rules.And {
 			out := True
 			for _, o := range e.Operands {
-				v := m.eval(o, s, r)
+				v := m.eval(o, s, r, priv)
 				if v == False {
 					return False
 				}
@@ -361,7 +390,7 @@ func (m *RuleMatcher) eval(e rules.Expr, s, r *Target) Tri {
 		}
 		out := False
 		for _, o := range e.Operands {
-			v := m.eval(o, s, r)
+			v := m.eval(o, s, r, priv)
 			if v == True {
 				return True
 			}
@@ -369,11 +398,11 @@ func (m *RuleMatcher) eval(e rules.Expr, s, r *Target) Tri {
 		}
 		return out
 	case *rules.Not:
-		return m.eval(e.X, s, r).not()
+		return m.eval(e.X, s, r, priv).not()
 	case *rules.Compare:
 		return m.compare(e, s, r)
 	case *rules.Call:
-		return m.call(e, s, r)
+		return m.call(e, s, r, priv)
 	}
 	return Unknown
 }
@@ -402,7 +431,7 @@ func (m *RuleMatcher) compare(c *rules.Compare, s, r *Target) Tri {
 		if re == nil {
 			return Unknown
 		}
-		return tri(slices.ContainsFunc(left, re.MatchString))
+		return tri(slices.ContainsFunc(left, func(a string) bool { return re.MatchString(strings.ToLower(a)) }))
 	case rules.OpMatches:
 		re := m.re[c]
 		if re == nil {
@@ -413,8 +442,41 @@ func (m *RuleMatcher) compare(c *rules.Compare, s, r *Target) Tri {
 	return Unknown
 }
 
-func (m *RuleMatcher) call(c *rules.Call, s, r *Target) Tri {
+func (m *RuleMatcher) call(c *rules.Call, s, r *Target, priv Privilege) Tri {
 	switch strings.ToLower(c.Name) {
+	case "hasprivilege":
+		if priv == nil || r == nil || len(c.Args) != 1 {
+			return Unknown
+		}
+		lit, ok := c.Args[0].(*rules.Literal)
+		if !ok {
+			return Unknown
+		}
+		typ := values(r.obj, []string{"type"})
+		if len(typ) != 1 {
+			return Unknown
+		}
+		navs, known := m.x.typeNavs[typ[0]]
+		if !known {
+			return False // a type the vocabulary does not know has no related resource
+		}
+		var nav *rules.Navigation
+		switch {
+		case c.Receiver == nil || len(c.Receiver.Segments) == 1 && strings.EqualFold(c.Receiver.Segments[0].Name, "resource"):
+			nav = m.x.related[typ[0]]
+		case len(c.Receiver.Segments) == 2 && strings.EqualFold(c.Receiver.Segments[0].Name, "resource"):
+			n := m.x.navs[strings.ToLower(c.Receiver.Segments[1].Name)]
+			if n == nil {
+				return Unknown
+			}
+			nav = navs[strings.ToLower(n.Name)]
+		default:
+			return Unknown
+		}
+		if nav == nil {
+			return False
+		}
+		return priv(nav, NormalizeAction(lit.Value))
 	case "isanonymous":
 		if s == nil {
 			return Unknown
@@ -441,7 +503,7 @@ func (m *RuleMatcher) call(c *rules.Call, s, r *Target) Tri {
 		}
 		return tri(!nonEmpty(vals))
 	}
-	return Unknown // HasPrivilege: a nested decision
+	return Unknown
 }
 
 func nonEmpty(vals []string) bool {

@@ -115,4 +115,3 @@ func inputOf(s, r *Target, action, env string) ast.Value {
 		[2]*ast.Term{ast.StringTerm("context"), ast.NewTerm(ast.NewObject(str("environment", env)))},
 	)
 }
-

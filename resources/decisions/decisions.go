@@ -36,6 +36,7 @@ type Decider interface {
 type Handlers struct {
 	Engine Decider
 	Vocab  Vocabulary
+	Search Searcher // candidates of the AuthZEN searches (search.go)
 }
 
 // Register mounts the endpoints; auth authenticates the caller.
@@ -44,6 +45,9 @@ func (h *Handlers) Register(app fiber.Router, auth fiber.Handler) {
 	app.Post("/authz/check", auth, h.check)
 	app.Post("/access/v1/evaluation", auth, echoRequestID, h.evaluation)
 	app.Post("/access/v1/evaluations", auth, echoRequestID, h.evaluations)
+	app.Post("/access/v1/search/subject", auth, echoRequestID, h.searchSubject)
+	app.Post("/access/v1/search/resource", auth, echoRequestID, h.searchResource)
+	app.Post("/access/v1/search/action", auth, echoRequestID, h.searchAction)
 }
 
 // checkRequest is the body of POST /authz/check.

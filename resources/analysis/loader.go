@@ -1,0 +1,417 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/entities"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// storedTypes are the resource types the loader reads from the store.
+var storedTypes = []string{"app", "app.object", "extension", "group", "schedule", "space", "theme", "user", "webintegration"}
+
+// StoredTypes lists the resource types an analysis or a search can load.
+func StoredTypes() []string { return slices.Clone(storedTypes) }
+
+// batch is how many documents one store round trip reads.
+const batch = store.MaxPageSize
+
+// Loader reads subjects and resources in bulk and hydrates them as the
+// engine would (resources/entities), with one query per batch of
+// documents instead of one per resource: the spaces and apps resources
+// refer to are read once per call and remembered for that call only. A
+// Loader holds no state and is safe for concurrent use.
+type Loader struct {
+	Store  *store.Store
+	Source *entities.Source
+}
+
+// session remembers the spaces and apps read during one request.
+type session struct {
+	l      *Loader
+	spaces map[string]*authz.Related // nil value: not found
+	apps   map[string]*store.App
+}
+
+func (l *Loader) session() *session {
+	return &session{l: l, spaces: map[string]*authz.Related{}, apps: map[string]*store.App{}}
+}
+
+func (s *session) space(ctx context.Context, id string) (*authz.Related, error) {
+	if sp, ok := s.spaces[id]; ok {
+		return sp, nil
+	}
+	sp, err := s.l.Store.Spaces.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.spaces[id] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	r := &authz.Related{ID: sp.ID, Name: sp.Name, Type: sp.Type, Owner: sp.OwnerID}
+	s.spaces[id] = r
+	return r, nil
+}
+
+// allSpaces reads every space once (cheaper than one by one when many
+// apps are loaded).
+func (s *session) allSpaces(ctx context.Context) error {
+	after := ""
+	for {
+		sps, err := s.l.Store.Spaces.Scan(ctx, nil, after, batch)
+		if err != nil {
+			return err
+		}
+		for i := range sps {
+			sp := &sps[i]
+			s.spaces[sp.ID] = &authz.Related{ID: sp.ID, Name: sp.Name, Type: sp.Type, Owner: sp.OwnerID}
+		}
+		if len(sps) < batch {
+			return nil
+		}
+		after = sps[len(sps)-1].ID
+	}
+}
+
+func (s *session) app(ctx context.Context, id string) (*store.App, error) {
+	if a, ok := s.apps[id]; ok {
+		return a, nil
+	}
+	a, err := s.l.Store.Apps.Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.apps[id] = nil
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.apps[id] = a
+	return a, nil
+}
+
+// appResource is entities.Source.App with the space from the session; nil
+// when the app's space is gone (the app is being deleted with it).
+func (s *session) appResource(ctx context.Context, a *store.App) (*authz.Resource, error) {
+	r := &authz.Resource{Type: "app", ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID,
+		SectionAccess: a.SectionAccess, Attributes: a.Attributes}
+	if len(a.Tags) > 0 {
+		attrs := make(map[string][]string, len(a.Attributes)+1)
+		for k, v := range a.Attributes {
+			attrs[k] = v
+		}
+		attrs["tags"] = a.Tags
+		r.Attributes = attrs
+	}
+	if a.SpaceID == "" {
+		r.SpaceType = store.SpacePersonal
+		return r, nil
+	}
+	sp, err := s.space(ctx, a.SpaceID)
+	if err != nil || sp == nil {
+		return nil, err
+	}
+	r.Space, r.SpaceType = sp, sp.Type
+	return r, nil
+}
+
+// page reads the next batch of resources of typ after the id after and
+// hydrates them; it also answers the id to continue from ("" at the end).
+func (s *session) page(ctx context.Context, typ, after string, limit int) ([]authz.Resource, string, error) {
+	st := s.l.Store
+	var out []authz.Resource
+	var last string
+	var n int
+	switch typ {
+	case "app":
+		docs, err := st.Apps.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := range docs {
+			a := &docs[i]
+			s.apps[a.ID] = a
+			r, err := s.appResource(ctx, a)
+			if err != nil {
+				return nil, "", err
+			}
+			if r != nil {
+				out = append(out, *r)
+			}
+			last = a.ID
+		}
+		n = len(docs)
+	case "space":
+		docs, err := st.Spaces.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for i := range docs {
+			out = append(out, *entities.SpaceResource(&docs[i]))
+			last = docs[i].ID
+		}
+		n = len(docs)
+	case "user":
+		docs, err := st.Users.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, u := range docs {
+			out = append(out, authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes})
+			last = u.ID
+		}
+		n = len(docs)
+	case "group":
+		docs, err := st.Groups.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, g := range docs {
+			out = append(out, authz.Resource{Type: "group", ID: g.ID, Name: g.Name})
+			last = g.ID
+		}
+		n = len(docs)
+	case "webintegration":
+		docs, err := st.WebIntegrations.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, w := range docs {
+			out = append(out, authz.Resource{Type: "webintegration", ID: w.ID, Name: w.Name})
+			last = w.ID
+		}
+		n = len(docs)
+	case "extension", "theme":
+		repo := st.Extensions
+		if typ == "theme" {
+			repo = st.Themes
+		}
+		docs, err := repo.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, b := range docs {
+			r := authz.Resource{Type: typ, ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
+			if len(b.Tags) > 0 {
+				r.Attributes = map[string][]string{"tags": b.Tags}
+			}
+			out = append(out, r)
+			last = b.ID
+		}
+		n = len(docs)
+	case "app.object":
+		docs, err := st.Objects.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, o := range docs {
+			last = o.ID
+			a, err := s.app(ctx, o.AppID)
+			if err != nil {
+				return nil, "", err
+			}
+			if a == nil {
+				continue // its app is gone
+			}
+			ar, err := s.appResource(ctx, a)
+			if err != nil {
+				return nil, "", err
+			}
+			if ar == nil {
+				continue
+			}
+			out = append(out, authz.Resource{
+				Type: "app.object", ID: o.ID, Name: o.Name, Owner: o.OwnerID,
+				SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
+				ObjectType: o.Type, Public: o.Public,
+				App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
+			})
+		}
+		n = len(docs)
+	case "schedule":
+		docs, err := st.Schedules.Scan(ctx, nil, after, limit)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, sch := range docs {
+			last = sch.ID
+			a, err := s.app(ctx, sch.AppID)
+			if err != nil {
+				return nil, "", err
+			}
+			if a == nil {
+				out = append(out, authz.Resource{Type: "schedule", ID: sch.ID})
+				continue
+			}
+			ar, err := s.appResource(ctx, a)
+			if err != nil {
+				return nil, "", err
+			}
+			if ar == nil {
+				continue
+			}
+			out = append(out, authz.Resource{
+				Type: "schedule", ID: sch.ID, Name: a.Name, Owner: a.OwnerID,
+				SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
+				App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
+			})
+		}
+		n = len(docs)
+	default:
+		return nil, "", fmt.Errorf("%s: %w", typ, authz.ErrNotStored)
+	}
+	if n < limit {
+		last = ""
+	}
+	return out, last, nil
+}
+
+// Resources loads every stored resource of the given types that keep
+// says to keep (nil: all).
+func (l *Loader) Resources(ctx context.Context, types []string, keep func(typ, id string) bool) ([]authz.Resource, error) {
+	s := l.session()
+	if slices.ContainsFunc(types, func(t string) bool { return t == "app" || t == "app.object" || t == "schedule" }) {
+		if err := s.allSpaces(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var out []authz.Resource
+	for _, typ := range types {
+		after := ""
+		for {
+			rs, next, err := s.page(ctx, typ, after, batch)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rs {
+				if keep == nil || keep(r.Type, r.ID) {
+					out = append(out, r)
+				}
+			}
+			if next == "" {
+				break
+			}
+			after = next
+		}
+	}
+	return out, nil
+}
+
+// ResourcePage is one batch of resources of typ after the id after, in id
+// order, hydrated; next is "" after the last. For types the store does not
+// keep it answers authz.ErrNotStored.
+func (l *Loader) ResourcePage(ctx context.Context, typ, after string, limit int) (rs []authz.Resource, next string, err error) {
+	if limit <= 0 || limit > batch {
+		limit = batch
+	}
+	return l.session().page(ctx, typ, after, limit)
+}
+
+// Subject hydrates the stored user id.
+func (l *Loader) Subject(ctx context.Context, id string) (*authz.Subject, error) {
+	return l.Source.Subject(ctx, id)
+}
+
+// UserIDs is one batch of user ids after the id after, in id order; next is
+// "" after the last.
+func (l *Loader) UserIDs(ctx context.Context, after string, limit int) (ids []string, next string, err error) {
+	if limit <= 0 || limit > batch {
+		limit = batch
+	}
+	us, err := l.Store.Users.Scan(ctx, nil, after, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, u := range us {
+		ids = append(ids, u.ID)
+	}
+	if len(us) == limit {
+		next = us[len(us)-1].ID
+	}
+	return ids, next, nil
+}
+
+// Users reads the stored users: those named (ids), the members of the
+// named groups, or everybody when both are empty. Unknown ids and groups
+// are reported by index through the errors UnknownUser and UnknownGroup.
+func (l *Loader) Users(ctx context.Context, ids, groups []string) ([]store.User, error) {
+	var out []store.User
+	seen := map[string]bool{}
+	for i, id := range ids {
+		u, err := l.Store.Users.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &UnknownError{Kind: "users", Index: i, Value: id}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !seen[u.ID] {
+			seen[u.ID] = true
+			out = append(out, *u)
+		}
+	}
+	if len(ids) > 0 && len(groups) == 0 {
+		return out, nil
+	}
+	groupIDs := map[string]bool{}
+	for i, ref := range groups {
+		g, err := l.Store.Groups.Get(ctx, ref)
+		if errors.Is(err, store.ErrNotFound) {
+			g, err = l.Store.Groups.ByName(ctx, ref)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, &UnknownError{Kind: "groups", Index: i, Value: ref}
+		}
+		if err != nil {
+			return nil, err
+		}
+		groupIDs[g.ID] = true
+	}
+	after := ""
+	for {
+		us, err := l.Store.Users.Scan(ctx, nil, after, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			member := len(groups) == 0 || slices.ContainsFunc(u.GroupIDs, func(g string) bool { return groupIDs[g] })
+			if member && !seen[u.ID] {
+				seen[u.ID] = true
+				out = append(out, u)
+			}
+		}
+		if len(us) < batch {
+			break
+		}
+		after = us[len(us)-1].ID
+	}
+	return out, nil
+}
+
+// Subjects hydrates users once each.
+func (l *Loader) Subjects(ctx context.Context, us []store.User) ([]authz.Subject, error) {
+	out := make([]authz.Subject, 0, len(us))
+	for i := range us {
+		s, err := l.Source.SubjectOf(ctx, &us[i])
+		if err != nil {
+			return nil, fmt.Errorf("hydrate user %q: %w", us[i].ID, err)
+		}
+		out = append(out, *s)
+	}
+	return out, nil
+}
+
+// UnknownError is a user or group a request names that does not exist.
+type UnknownError struct {
+	Kind  string // "users" or "groups"
+	Index int
+	Value string
+}
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("%s[%d]: %q does not exist", e.Kind, e.Index, e.Value)
+}
