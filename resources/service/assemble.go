@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
+	"github.com/gofiber/fiber/v3/middleware/static"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -32,6 +34,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/spaces"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 	"github.com/rulekeeper/rulekeeper/resources/webintegrations"
+	"github.com/rulekeeper/rulekeeper/web"
 )
 
 // DevClientID is the audience of dev-mode tokens.
@@ -140,6 +143,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&apikeys.Handlers{Store: s.Store, Guard: g}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
+	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets()}))
+	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
 	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)

@@ -148,3 +148,15 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}
 	_ = svc2.Shutdown(ctx)
 }
+
+func TestConsoleIsServed(t *testing.T) {
+	svc := start(t, nil)
+	status, body := get(t, svc.URL()+"/console/")
+	if status != 200 || !strings.Contains(body, "<title>rulekeeper console</title>") {
+		t.Fatalf("GET /console/ = %d %.200s", status, body)
+	}
+	status, body = get(t, svc.URL()+"/")
+	if status != 200 || !strings.Contains(body, "rulekeeper console") {
+		t.Fatalf("GET / = %d (should redirect to the console)", status)
+	}
+}
