@@ -49,7 +49,11 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	s.Licenses = licenses.New(s.Store, pub)
-	src := &entities.Source{Store: s.Store, License: s.Licenses.LicenseOf}
+	spaceIndex := entities.NewSpaceIndex(s.Store)
+	src := &entities.Source{Store: s.Store, License: s.Licenses.LicenseOf, Spaces: spaceIndex}
+	// Space writes change subjects' roles: drop the index and every cached
+	// subject before answering.
+	spacesChanged := func() { spaceIndex.Invalidate(); s.Engine.InvalidateAll() }
 	modules, err := policies.Modules()
 	if err != nil {
 		return err
@@ -99,6 +103,7 @@ func (s *Service) assemble(ctx context.Context) error {
 			return fmt.Errorf("seed the demo tenant: %w", err)
 		}
 		if seeded {
+			spaceIndex.Invalidate()
 			s.logger.Info("seeded the demo tenant", "users", len(demo.Users))
 		}
 		s.logger.Warn("dev mode: the built-in OIDC issuer mints tokens for anybody who asks", "issuer", issuer)
@@ -149,8 +154,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
-	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed}).Register(api)
-	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.InvalidateAll}).Register(api)
+	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed}).Register(api)
+	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged}).Register(api)
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
 	(&settings.Handlers{Store: s.Store, Guard: g}).Register(api)

@@ -255,3 +255,8 @@ func (r *Spaces) Overview(ctx context.Context) (*SpaceOverview, error) {
 func (r *Spaces) Count(ctx context.Context, f SpaceFilter) (int64, error) {
 	return r.c.count(ctx, f.bson())
 }
+
+// Live returns every space that is not being deleted.
+func (r *Spaces) Live(ctx context.Context) ([]Space, error) {
+	return r.c.find(ctx, notDeleting())
+}

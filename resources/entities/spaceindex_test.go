@@ -1,0 +1,84 @@
+package entities_test
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/resources/entities"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+func ids(spaces []store.Space) []string {
+	out := []string{}
+	for _, s := range spaces {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.New(t)
+	mk := func(name, owner string, members ...store.Member) *store.Space {
+		sp := &store.Space{Name: name, Type: store.SpaceShared, OwnerID: owner, Members: members}
+		if err := s.Spaces.Create(ctx, sp); err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	mk("A", "u1", store.Member{Type: "user", ID: "u2", Roles: []string{"canview"}})
+	b := mk("B", "u2", store.Member{Type: "group", ID: "g1", Roles: []string{"canedit"}})
+	mk("C", "u3")
+	x := entities.NewSpaceIndex(s)
+	x.MaxAge = 50 * time.Millisecond
+	cases := []struct {
+		user   string
+		groups []string
+	}{{"u1", nil}, {"u2", nil}, {"u9", []string{"g1"}}, {"u3", []string{"g1"}}, {"nobody", nil}}
+	check := func() {
+		t.Helper()
+		for _, c := range cases {
+			want, err := s.Spaces.ForMember(ctx, c.user, c.groups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := x.ForMember(ctx, c.user, c.groups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := ids(got), ids(want); strings.Join(a, ",") != strings.Join(b, ",") {
+				t.Fatalf("%s %v: index %v, store %v", c.user, c.groups, a, b)
+			}
+		}
+	}
+	check()
+	// A write followed by Invalidate is seen at once.
+	if _, err := s.Spaces.Update(ctx, b.ID, store.SpaceChange{Version: b.Version, Members: []store.Member{{Type: "user", ID: "u1", Roles: []string{"admin"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	x.Invalidate()
+	check()
+	// A write another replica made is seen after MaxAge (a background rebuild).
+	if err := s.Spaces.Delete(ctx, s.Apps, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got, _ := x.ForMember(ctx, "u1", nil)
+		if len(got) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deleted space still indexed: %v", ids(got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	check()
+}
