@@ -157,19 +157,10 @@ func (h *Handlers) get(c fiber.Ctx) error {
 }
 
 func checkName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > MaxNameLen {
-		return "", apierror.Field("bad_name", "name", fmt.Sprintf("an app name has 1 to %d characters", MaxNameLen))
-	}
-	return name, nil
+	return apierror.Name("an app name", name, MaxNameLen)
 }
 
-func checkDescription(d string) error {
-	if len(d) > MaxDescriptionLen {
-		return apierror.Field("bad_description", "description", fmt.Sprintf("a description has at most %d characters", MaxDescriptionLen))
-	}
-	return nil
-}
+func checkDescription(d string) error { return apierror.Description(d, MaxDescriptionLen) }
 
 // checkTags trims tags, drops duplicates and checks their number and length.
 func checkTags(tags []string) ([]string, error) {

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -194,19 +193,10 @@ func (h *Handlers) get(c fiber.Ctx) error {
 
 // checkName trims and checks a space name.
 func checkName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > MaxNameLen {
-		return "", apierror.Field("bad_name", "name", fmt.Sprintf("a space name has 1 to %d characters", MaxNameLen))
-	}
-	return name, nil
+	return apierror.Name("a space name", name, MaxNameLen)
 }
 
-func checkDescription(d string) error {
-	if len(d) > MaxDescriptionLen {
-		return apierror.Field("bad_description", "description", fmt.Sprintf("a description has at most %d characters", MaxDescriptionLen))
-	}
-	return nil
-}
+func checkDescription(d string) error { return apierror.Description(d, MaxDescriptionLen) }
 
 func nameTaken(name string) error {
 	return apierror.New(http.StatusConflict, "space_name_taken",

@@ -202,11 +202,7 @@ func (h *Handlers) delete(c fiber.Ctx) error {
 }
 
 func checkName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > MaxNameLen {
-		return "", apierror.Field("bad_name", "name", fmt.Sprintf("a web integration's name has 1 to %d characters", MaxNameLen))
-	}
-	return name, nil
+	return apierror.Name("a web integration's name", name, MaxNameLen)
 }
 
 // checkOrigins normalises every origin, drops duplicates and names the

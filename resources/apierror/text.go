@@ -1,0 +1,24 @@
+package apierror
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Name trims a resource name and checks it has 1 to max characters; what
+// names the kind in the message ("an app name").
+func Name(what, name string, max int) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > max {
+		return "", Field("bad_name", "name", fmt.Sprintf("%s has 1 to %d characters", what, max))
+	}
+	return name, nil
+}
+
+// Description checks a description has at most max characters.
+func Description(d string, max int) error {
+	if len(d) > max {
+		return Field("bad_description", "description", fmt.Sprintf("a description has at most %d characters", max))
+	}
+	return nil
+}
