@@ -546,33 +546,46 @@ func (m *RuleMatcher) path(p *rules.Path, s, r *Target) ([]string, bool) {
 		}
 		return nil, false // user.environment.*, or unknown
 	case "resource":
-		if r == nil || len(rest) == 0 {
+		if r == nil {
 			return nil, false
 		}
-		name := strings.ToLower(rest[0].Name)
+		if path, ok := m.resourcePath(rest); ok {
+			return values(r.obj, path), true
+		}
+	}
+	return nil, false
+}
+
+// resourcePath is where in the policy's view of the resource the
+// attribute resource.<rest> lives (the path the generated Rego reads);
+// false when the vocabulary cannot place it.
+func (m *RuleMatcher) resourcePath(rest []rules.Segment) ([]string, bool) {
+	if len(rest) == 0 {
+		return nil, false
+	}
+	name := strings.ToLower(rest[0].Name)
+	if len(rest) == 1 {
+		if strings.HasPrefix(rest[0].Name, "@") {
+			return []string{"attributes", rest[0].Name[1:]}, true
+		}
+		if path, ok := m.x.common[name]; ok {
+			return path, true
+		}
+	}
+	if nav, ok := m.x.navs[name]; ok {
 		if len(rest) == 1 {
-			if strings.HasPrefix(rest[0].Name, "@") {
-				return values(r.obj, []string{"attributes", rest[0].Name[1:]}), true
-			}
-			if path, ok := m.x.common[name]; ok {
-				return values(r.obj, path), true
+			return []string{nav.Field, "id"}, true
+		}
+		if len(rest) == 2 {
+			if path, ok := m.x.navAttr[name][strings.ToLower(rest[1].Name)]; ok {
+				return append([]string{nav.Field}, path...), true
 			}
 		}
-		if nav, ok := m.x.navs[name]; ok {
-			if len(rest) == 1 {
-				return values(r.obj, []string{nav.Field, "id"}), true
-			}
-			if len(rest) == 2 {
-				if path, ok := m.x.navAttr[name][strings.ToLower(rest[1].Name)]; ok {
-					return values(r.obj, append([]string{nav.Field}, path...)), true
-				}
-			}
-			return nil, false
-		}
-		if len(rest) == 1 {
-			if path, ok := m.x.typed[name]; ok {
-				return values(r.obj, path), true
-			}
+		return nil, false
+	}
+	if len(rest) == 1 {
+		if path, ok := m.x.typed[name]; ok {
+			return path, true
 		}
 	}
 	return nil, false
