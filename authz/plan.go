@@ -133,6 +133,9 @@ func (p *Planner) Plan(ctx context.Context, req PlanRequest) (*Filter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dims == nil {
+		return Opaque("resources of type " + req.Resource.Type + " are not planned"), nil
+	}
 	pr := p.rules.Load()
 	st := SubjectTarget(subj)
 	var branches []*Filter
@@ -250,14 +253,21 @@ func (p *Planner) dimensions(ctx context.Context, subj *Subject, req PlanRequest
 		}
 		return append(spaces, owner), nil
 	case "app.object":
+		if req.Resource.App == nil {
+			return nil, nil // objects of every app: their spaces are not known
+		}
 		types := make([]alternative, 0, len(req.ObjectTypes)+1)
 		for _, t := range req.ObjectTypes {
 			types = append(types, alternative{when: Eq("objectType", t), apply: func(r *Resource) { r.ObjectType = t }})
 		}
 		types = append(types, alternative{when: Not(Eq("objectType", req.ObjectTypes...)), apply: func(r *Resource) { r.ObjectType = otherObject }})
 		return [][]alternative{types, owner, flag("public", func(r *Resource, v bool) { r.Public = v })}, nil
+	case "extension", "theme":
+		return [][]alternative{owner}, nil
 	}
-	return [][]alternative{owner}, nil
+	// Other types (schedules live in their app's space, users and groups
+	// have policies of their own) are not planned: decided item by item.
+	return nil, nil
 }
 
 func flag(field string, set func(*Resource, bool)) []alternative {

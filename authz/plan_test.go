@@ -263,7 +263,7 @@ func TestPlanOfTheSalesRule(t *testing.T) {
 	if !f.Exact() {
 		t.Fatalf("plan not exact: %s", f)
 	}
-	for _, want := range []string{`spaceId in ["s1" "s2"]`, `name =~i "^(?s:q.*)$"`, `owner in ["u1"]`} {
+	for _, want := range []string{`spaceId in ["s1" "s2"]`, `name =~i "^(?s:q.*)\\z"`, `owner in ["u1"]`} {
 		if !strings.Contains(f.String(), want) {
 			t.Errorf("plan %s lacks %s", f, want)
 		}

@@ -260,7 +260,7 @@ func likePattern(p string) string {
 			b.WriteString(regexp.QuoteMeta(string(r)))
 		}
 	}
-	b.WriteString(")$")
+	b.WriteString(`)\z`) // \z, not $: PCRE (MongoDB) lets $ match before a final newline
 	return b.String()
 }
 

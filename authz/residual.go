@@ -146,7 +146,7 @@ func (m *RuleMatcher) compareResidual(c *rules.Compare, s *Target) *Filter {
 }
 
 // anyValue matches a field with at least one non-empty value.
-const anyValue = "^(?s:.+)$"
+const anyValue = `^(?s:.+)\z`
 
 func (m *RuleMatcher) callResidual(c *rules.Call) *Filter {
 	switch strings.ToLower(c.Name) {

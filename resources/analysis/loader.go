@@ -8,7 +8,9 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
+	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // storedTypes are the resource types the loader reads from the store.
@@ -121,14 +123,14 @@ func (s *session) appResource(ctx context.Context, a *store.App) (*authz.Resourc
 
 // page reads the next batch of resources of typ after the id after and
 // hydrates them; it also answers the id to continue from ("" at the end).
-func (s *session) page(ctx context.Context, typ, after string, limit int) ([]authz.Resource, string, error) {
+func (s *session) page(ctx context.Context, typ string, filter bson.D, after string, limit int) ([]authz.Resource, string, error) {
 	st := s.l.Store
 	var out []authz.Resource
 	var last string
 	var n int
 	switch typ {
 	case "app":
-		docs, err := st.Apps.Scan(ctx, nil, after, limit)
+		docs, err := st.Apps.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -146,7 +148,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		}
 		n = len(docs)
 	case "space":
-		docs, err := st.Spaces.Scan(ctx, nil, after, limit)
+		docs, err := st.Spaces.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -156,7 +158,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		}
 		n = len(docs)
 	case "user":
-		docs, err := st.Users.Scan(ctx, nil, after, limit)
+		docs, err := st.Users.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -166,7 +168,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		}
 		n = len(docs)
 	case "group":
-		docs, err := st.Groups.Scan(ctx, nil, after, limit)
+		docs, err := st.Groups.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -176,7 +178,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		}
 		n = len(docs)
 	case "webintegration":
-		docs, err := st.WebIntegrations.Scan(ctx, nil, after, limit)
+		docs, err := st.WebIntegrations.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -190,7 +192,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		if typ == "theme" {
 			repo = st.Themes
 		}
-		docs, err := repo.Scan(ctx, nil, after, limit)
+		docs, err := repo.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -204,7 +206,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		}
 		n = len(docs)
 	case "app.object":
-		docs, err := st.Objects.Scan(ctx, nil, after, limit)
+		docs, err := st.Objects.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -233,7 +235,7 @@ func (s *session) page(ctx context.Context, typ, after string, limit int) ([]aut
 		}
 		n = len(docs)
 	case "schedule":
-		docs, err := st.Schedules.Scan(ctx, nil, after, limit)
+		docs, err := st.Schedules.Scan(ctx, filter, after, limit)
 		if err != nil {
 			return nil, "", err
 		}
@@ -283,7 +285,7 @@ func (l *Loader) Resources(ctx context.Context, types []string, keep func(typ, i
 	for _, typ := range types {
 		after := ""
 		for {
-			rs, next, err := s.page(ctx, typ, after, batch)
+			rs, next, err := s.page(ctx, typ, nil, after, batch)
 			if err != nil {
 				return nil, err
 			}
@@ -308,7 +310,25 @@ func (l *Loader) ResourcePage(ctx context.Context, typ, after string, limit int)
 	if limit <= 0 || limit > batch {
 		limit = batch
 	}
-	return l.session().page(ctx, typ, after, limit)
+	return l.session().page(ctx, typ, nil, after, limit)
+}
+
+// Filtered is ResourcePage narrowed by a plan (authz.Planner): the
+// database returns only what the plan's translation selects. exact says
+// the translation was exact, so every resource answered is selected by
+// plan; otherwise they are a superset, to be decided one by one.
+func (l *Loader) Filtered(ctx context.Context, typ string, plan *authz.Filter, after string, limit int) (rs []authz.Resource, next string, exact bool, err error) {
+	if limit <= 0 || limit > batch {
+		limit = batch
+	}
+	var filter bson.D
+	if fields := fieldsOf(typ); fields != nil {
+		if filter, exact, err = pushdown.Translate(plan, fields); err != nil {
+			return nil, "", false, err
+		}
+	}
+	rs, next, err = l.session().page(ctx, typ, filter, after, limit)
+	return rs, next, exact, err
 }
 
 // Subject hydrates the stored user id.
@@ -414,4 +434,18 @@ type UnknownError struct {
 
 func (e *UnknownError) Error() string {
 	return fmt.Sprintf("%s[%d]: %q does not exist", e.Kind, e.Index, e.Value)
+}
+
+// fieldsOf maps the policy's view of the resources of typ to their
+// collection; nil for the types no plan filters.
+func fieldsOf(typ string) pushdown.Fields {
+	switch typ {
+	case "app":
+		return pushdown.AppFields()
+	case "space":
+		return pushdown.SpaceFields()
+	case "extension", "theme":
+		return pushdown.BundleFields(typ)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/spaces"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
@@ -88,19 +91,28 @@ func (h *Handlers) listObjects(c fiber.Ctx) error {
 			return err
 		}
 	}
-	objs, next, err := h.Store.Objects.List(ctx, store.ObjectFilter{AppID: a.ID, Type: typ}, p)
+	// Every object of the list shares its app and space: the plan knows
+	// them and splits on what differs (type, creator, public).
+	template := objectResource(&store.AppObject{}, a, space)
+	template.Name, template.Owner, template.ObjectType = "", "", ""
+	plan, err := h.Guard.Plan(c, "read", template, store.ObjectTypes, guard.Hub, guard.Console)
 	if err != nil {
 		return err
 	}
-	items := make([]store.AppObject, 0, len(objs))
-	for i := range objs {
-		ok, err := spaces.Allowed(c, h.Guard, "read", objectResource(&objs[i], a, space))
-		if err != nil {
-			return err
-		}
-		if ok {
-			items = append(items, objs[i])
-		}
+	narrow := []*authz.Filter{plan, authz.Eq("app.id", a.ID)}
+	if typ != "" {
+		narrow = append(narrow, authz.Eq("objectType", typ))
+	}
+	items, next, err := pushdown.List(ctx, pushdown.Query[store.AppObject]{
+		Resource: "app.object", Filter: authz.And(narrow...), Fields: pushdown.ObjectFields(),
+		Fetch: h.Store.Objects.Scan, ID: func(o *store.AppObject) string { return o.ID },
+		Allowed: func(_ context.Context, o *store.AppObject) (bool, error) {
+			return spaces.Allowed(c, h.Guard, "read", objectResource(o, a, space))
+		},
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+	})
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"items": items, "next": next})
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
@@ -57,6 +58,8 @@ type Handlers struct {
 	// MaxFileBytes bounds each file inside an archive (0: 250 MB).
 	MaxFileBytes int64
 	Logger       *slog.Logger // nil: slog.Default()
+	// Lists counts planned lists (nil: not counted).
+	Lists *pushdown.Metrics
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -98,7 +101,12 @@ func (h *Handlers) resource(b *store.Bundle) authz.Resource {
 	if b == nil {
 		return authz.Resource{Type: string(h.Kind)}
 	}
-	return authz.Resource{Type: string(h.Kind), ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
+	r := authz.Resource{Type: string(h.Kind), ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
+	if len(b.Tags) > 0 {
+		// As package entities hydrates a stored bundle: rules read resource.@tags.
+		r.Attributes = map[string][]string{"tags": b.Tags}
+	}
+	return r
 }
 
 // readable answers nil when the caller may read b: every licensed user in
@@ -119,29 +127,38 @@ func (h *Handlers) load(c fiber.Ctx) (*store.Bundle, error) {
 	return b, err
 }
 
+// list answers a page of the bundles the caller may read, filtered in the
+// database by the policy's plan (resources/pushdown) and the query.
 func (h *Handlers) list(c fiber.Ctx) error {
 	p, err := users.Page(c)
 	if err != nil {
 		return err
 	}
-	found, next, err := h.repo().List(c.Context(), store.BundleFilter{Tag: c.Query("tag"), Query: c.Query("q")}, p)
+	plan, err := h.Guard.Plan(c, "read", h.resource(nil), nil, guard.Hub, guard.Console)
 	if err != nil {
 		return err
 	}
-	items := make([]store.Bundle, 0, len(found))
-	for i := range found {
-		ok, err := h.Guard.Allowed(c, guard.Hub, "read", h.resource(&found[i]))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			if ok, err = h.Guard.Allowed(c, guard.Console, "read", h.resource(&found[i])); err != nil {
-				return err
+	query := store.BundleFilter{Tag: c.Query("tag"), Query: c.Query("q")}.BSON()
+	items, next, err := pushdown.List(c.Context(), pushdown.Query[store.Bundle]{
+		Resource: string(h.Kind), Filter: plan, Fields: pushdown.BundleFields(string(h.Kind)),
+		Fetch: func(ctx context.Context, f bson.D, after string, limit int) ([]store.Bundle, error) {
+			if len(query) > 0 {
+				f = bson.D{{Key: "$and", Value: bson.A{f, query}}}
 			}
-		}
-		if ok {
-			items = append(items, found[i])
-		}
+			return h.repo().Scan(ctx, f, after, limit)
+		},
+		ID: func(b *store.Bundle) string { return b.ID },
+		Allowed: func(_ context.Context, b *store.Bundle) (bool, error) {
+			ok, err := h.Guard.Allowed(c, guard.Hub, "read", h.resource(b))
+			if err != nil || ok {
+				return ok, err
+			}
+			return h.Guard.Allowed(c, guard.Console, "read", h.resource(b))
+		},
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+	})
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"items": items, "next": next})
 }

@@ -37,6 +37,9 @@ type Handlers struct {
 	Engine Decider
 	Vocab  Vocabulary
 	Search Searcher // candidates of the AuthZEN searches (search.go)
+	// Planner narrows the resource search in the database (nil: every
+	// candidate is decided).
+	Planner *authz.Planner
 }
 
 // Register mounts the endpoints; auth authenticates the caller.

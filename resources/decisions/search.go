@@ -28,10 +28,12 @@ const (
 type Searcher interface {
 	// Subject hydrates the stored user id (authz.ErrNotFound when unknown).
 	Subject(ctx context.Context, id string) (*authz.Subject, error)
-	// ResourcePage is a batch of hydrated resources of typ after the id
-	// after, in id order; next is "" after the last batch.
+	// Filtered is a batch of hydrated resources of typ after the id after,
+	// in id order, narrowed in the database by the plan; next is "" after
+	// the last batch; exact says every resource answered meets the plan
+	// (otherwise they are a superset of those that do).
 	// authz.ErrNotStored for types the store does not keep.
-	ResourcePage(ctx context.Context, typ, after string, limit int) (rs []authz.Resource, next string, err error)
+	Filtered(ctx context.Context, typ string, plan *authz.Filter, after string, limit int) (rs []authz.Resource, next string, exact bool, err error)
 	// UserIDs is a batch of user ids after the id after, in id order.
 	UserIDs(ctx context.Context, after string, limit int) (ids []string, next string, err error)
 }
@@ -235,10 +237,18 @@ func (h *Handlers) searchResource(c fiber.Ctx) error {
 	}
 	ev, _ := h.Engine.(evaluator)
 	typ := b.Resource.Type
+	plan := authz.Opaque("no planner")
+	if h.Planner != nil {
+		plan, err = h.Planner.Plan(ctx, authz.PlanRequest{Subject: sid, Action: action, Environments: []string{env},
+			Resource: authz.Resource{Type: typ}})
+		if err != nil {
+			return decideError(err)
+		}
+	}
 	results := []zResult{}
 	next := ""
 	for {
-		rs, more, err := h.Search.ResourcePage(ctx, typ, after, searchBatch)
+		rs, more, exact, err := h.Search.Filtered(ctx, typ, plan, after, searchBatch)
 		if errors.Is(err, authz.ErrNotStored) {
 			return apierror.New(http.StatusBadRequest, "unsearchable_resource_type",
 				fmt.Sprintf("rulekeeper keeps no resources of type %q to search", typ), map[string]any{"field": "resource.type"})
@@ -248,10 +258,12 @@ func (h *Handlers) searchResource(c fiber.Ctx) error {
 		}
 		for i := range rs {
 			r := &rs[i]
-			var d authz.Decision
-			if ev != nil {
+			d := authz.Decision{Allow: exact} // the plan decided it in the database
+			switch {
+			case exact:
+			case ev != nil:
 				d, err = ev.Evaluate(ctx, &authz.Input{Subject: *subject, Action: action, Resource: *r, Environment: env})
-			} else {
+			default:
 				d, err = h.Engine.Decide(ctx, authz.Request{Subject: authz.Subject{ID: sid}, Action: action,
 					Resource: authz.Resource{Type: r.Type, ID: r.ID}, Environment: env})
 			}

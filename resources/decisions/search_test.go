@@ -76,26 +76,35 @@ func search(t *testing.T, d *servicetest.Tenant, caller, kind string, body map[s
 
 func TestResourceSearchAgreesWithEvaluations(t *testing.T) {
 	d := servicetest.Dev(t)
-	for _, user := range []string{"alice", "bob", "grace"} {
-		for _, action := range []string{"read", "delete"} {
-			var want []string
-			for _, a := range d.Apps {
-				if allowed(t, d, d.Users[user].ID, action, "app", a.ID) {
-					want = append(want, a.ID)
+	ids := map[string][]string{}
+	for _, a := range d.Apps {
+		ids["app"] = append(ids["app"], a.ID)
+	}
+	for _, sp := range d.Spaces {
+		ids["space"] = append(ids["space"], sp.ID)
+	}
+	for _, typ := range []string{"app", "space"} {
+		for _, user := range []string{"alice", "bob", "carol", "erin", "grace", "admin"} {
+			for _, action := range []string{"read", "update", "delete", "export"} {
+				var want []string
+				for _, id := range ids[typ] {
+					if allowed(t, d, d.Users[user].ID, action, typ, id) {
+						want = append(want, id)
+					}
 				}
-			}
-			slices.Sort(want)
-			body := map[string]any{"subject": map[string]any{"type": "user", "id": d.Users[user].ID},
-				"action": map[string]any{"name": action}, "resource": map[string]any{"type": "app"}}
-			for _, limit := range []int{1, 2, 50} {
-				got := search(t, d, "admin", "resource", body, limit)
-				if !slices.Equal(got, want) {
-					t.Fatalf("%s %s, pages of %d: %v, want %v", user, action, limit, got, want)
+				slices.Sort(want)
+				body := map[string]any{"subject": map[string]any{"type": "user", "id": d.Users[user].ID},
+					"action": map[string]any{"name": action}, "resource": map[string]any{"type": typ}}
+				for _, limit := range []int{1, 2, 50} {
+					got := search(t, d, "admin", "resource", body, limit)
+					if !slices.Equal(got, want) {
+						t.Fatalf("%s %s %s, pages of %d: %v, want %v", user, action, typ, limit, got, want)
+					}
 				}
-			}
-			// A caller asks about itself without any role.
-			if got := search(t, d, user, "resource", body, 3); user != "grace" && !slices.Equal(got, want) {
-				t.Fatalf("%s about themselves: %v", user, got)
+				// A caller asks about itself without any role.
+				if got := search(t, d, user, "resource", body, 3); user != "grace" && !slices.Equal(got, want) {
+					t.Fatalf("%s about themselves: %v", user, got)
+				}
 			}
 		}
 	}

@@ -31,6 +31,8 @@ type Decider interface {
 // Guard checks the caller's permission for an action on a resource.
 type Guard struct {
 	Engine Decider
+	// Planner plans lists (nil: every list decides item by item).
+	Planner *authz.Planner
 }
 
 // Decide asks about the request's caller; an unauthenticated request is 401.
@@ -101,4 +103,25 @@ func Readable[T any](g *Guard, c fiber.Ctx, env string, items []T, resource func
 		}
 	}
 	return out, nil
+}
+
+// Plan is the filter of the resources like template (its type and known
+// fields) on which the caller may do action in any of envs, for listing
+// them with resources/pushdown. Without a planner the filter is opaque: the
+// list then decides every item.
+func (g *Guard) Plan(c fiber.Ctx, action string, template authz.Resource, objectTypes []string, envs ...string) (*authz.Filter, error) {
+	caller := identity.CallerOf(c)
+	if caller == nil {
+		return nil, apierror.Unauthorized("missing_credentials", "authentication is required")
+	}
+	if g.Planner == nil {
+		return authz.Opaque("no planner"), nil
+	}
+	f, err := g.Planner.Plan(c.Context(), authz.PlanRequest{
+		Subject: caller.User.ID, Action: action, Environments: envs, Resource: template, ObjectTypes: objectTypes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan %s of %s: %w", action, template.Type, err)
+	}
+	return f, nil
 }

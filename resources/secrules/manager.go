@@ -32,6 +32,10 @@ type Manager struct {
 	logger   *slog.Logger
 	interval time.Duration
 
+	// Planner, when set, learns every rule set the engine loads, so that
+	// list plans reduce the very rules that decide.
+	Planner *authz.Planner
+
 	mu         sync.Mutex // one load at a time
 	loaded     int64      // revision in force; -1 before the first load
 	loadErrors prometheus.Counter
@@ -125,6 +129,9 @@ func (m *Manager) Sync(ctx context.Context) error {
 		return err
 	}
 	m.loaded = rev
+	if m.Planner != nil {
+		m.Planner.SetRules(rev, toRules(all))
+	}
 	m.logger.Info("rules loaded", "revision", rev, "rules", len(all))
 	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
@@ -57,6 +58,8 @@ type Handlers struct {
 	// SharedSpaceQuota, when set, refuses a shared space beyond the license
 	// key's shared-spaces quota (licenses.Service.SharedSpaceAllowed).
 	SharedSpaceQuota func(ctx context.Context) error
+	// Lists counts planned lists (nil: not counted).
+	Lists *pushdown.Metrics
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -153,19 +156,23 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	default:
 		return apierror.Field("bad_type", "type", "type is personal, shared or managed")
 	}
-	spaces, next, err := h.Store.Spaces.List(c.Context(), store.SpaceFilter{Type: typ}, p)
+	plan, err := h.Guard.Plan(c, "read", authz.Resource{Type: "space"}, nil, guard.Hub, guard.Console)
 	if err != nil {
 		return err
 	}
-	items := make([]store.Space, 0, len(spaces))
-	for i := range spaces {
-		ok, err := Allowed(c, h.Guard, "read", Resource(&spaces[i]))
-		if err != nil {
-			return err
-		}
-		if ok {
-			items = append(items, spaces[i])
-		}
+	if typ != "" {
+		plan = authz.And(plan, authz.Eq("spaceType", typ))
+	}
+	items, next, err := pushdown.List(c.Context(), pushdown.Query[store.Space]{
+		Resource: "space", Filter: plan, Fields: pushdown.SpaceFields(),
+		Fetch: h.Store.Spaces.Scan, ID: func(sp *store.Space) string { return sp.ID },
+		Allowed: func(_ context.Context, sp *store.Space) (bool, error) {
+			return Allowed(c, h.Guard, "read", Resource(sp))
+		},
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+	})
+	if err != nil {
+		return err
 	}
 	return c.JSON(fiber.Map{"items": items, "next": next})
 }

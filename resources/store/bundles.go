@@ -153,8 +153,8 @@ type BundleFilter struct {
 	Query string // substring of the name or the QEXT file name, any case
 }
 
-// List returns one page of bundles in creation order.
-func (r *Bundles) List(ctx context.Context, f BundleFilter, p Page) ([]Bundle, string, error) {
+// BSON is the MongoDB filter of f.
+func (f BundleFilter) BSON() bson.D {
 	filter := bson.D{}
 	if f.Tag != "" {
 		filter = append(filter, bson.E{Key: "tags", Value: f.Tag})
@@ -165,7 +165,12 @@ func (r *Bundles) List(ctx context.Context, f BundleFilter, p Page) ([]Bundle, s
 			bson.D{{Key: "name", Value: re}}, bson.D{{Key: "qextFilename", Value: re}},
 		}})
 	}
-	return r.c.page(ctx, filter, p)
+	return filter
+}
+
+// List returns one page of bundles in creation order.
+func (r *Bundles) List(ctx context.Context, f BundleFilter, p Page) ([]Bundle, string, error) {
+	return r.c.page(ctx, f.BSON(), p)
 }
 
 // SetTags replaces the tags of the bundle id at version (compare-and-swap).
