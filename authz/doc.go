@@ -18,8 +18,8 @@
 // # Why the decision cache cannot serve a stale allow
 //
 // The decision cache is keyed by the policy revision and a collision-free
-// hash (SHA-256) of a canonical encoding of the whole hydrated input: every
-// field the policy can read. The policy is pure over that input and the
+// hash (SHA-256) of a canonical encoding of the projected input (below):
+// every field the policy can read. The policy is pure over that input and the
 // static tables, which are part of the revision. So a cached decision is
 // exactly the decision the current policy gives for that input: a rule change
 // bumps the revision (old entries can never be hit again) and a change to a
@@ -32,4 +32,54 @@
 // cache). That bound is the
 // only window, and it applies to hydration by id: callers that pass full
 // objects are never affected.
+//
+// # Why the projected input decides as the full input
+//
+// Evaluate does not hand OPA the hydrated input as it is but its projection
+// on what the revision in force can read of input.subject, and keys the
+// decision cache with the same projection: what is cached is what was
+// evaluated, so key and evaluation agree by construction, and the only
+// claim to argue is that the policy decides (and explains) the projection
+// as it decides the full input. Load computes, per subject field, how the
+// revision reads it, from the parsed modules:
+//
+//   - A field no module reads is dropped (name, email, groups and
+//     attributes under the static policies alone). Dropping what is never
+//     read changes nothing.
+//   - status, anonymous, roles and license are kept whole.
+//   - The static policies read input.subject.id only through subject_id,
+//     which is compared for equality with resource values (resource.owner,
+//     resource.id, the app's owner, sharedWith); groupIds only for
+//     membership in the resource's sharedWith; and input.subject.spaces
+//     only indexed by a space id taken from the resource (space_id:
+//     resource.spaceId, .id, .app.spaceId, .space.id; and targetSpaceId).
+//     The related resources HasPrivilege builds are made of the resource's
+//     own fields, so the same holds under "with input.resource as r".
+//     The projection keeps the spaces entries and group ids that equal a
+//     string of the resource, and the id when it does; any other id becomes
+//     one placeholder that equals no string of the resource (if the resource
+//     happens to hold the placeholder, the id is kept). Every comparison the
+//     policy makes then has the same outcome: x == resource value holds for
+//     the projected x exactly when it holds for the real one, and every
+//     lookup spaces[k] finds the same roles. An empty id is kept (the
+//     policy treats it apart).
+//   - The generated rules module is checked, not trusted: a read of id or
+//     groupIds counts as "compared with the resource" only in the value
+//     lists authz/rules emits for "resource.owner = user"-like conditions
+//     (generatedUse in input.go: the list is used only in membership tests
+//     against lists of input.resource values, or in the non-empty test);
+//     any other read of a subject field by the rules (a literal id, a
+//     pattern, user.name, user.group, a custom attribute, spaces) keeps that
+//     field whole. The rules compare case-insensitively, so "equals a string
+//     of the resource" is tested ignoring case, which only keeps more.
+//   - A read of input or input.subject as a whole, or of a subject field by
+//     a computed name, turns the projection off for the revision.
+//
+// TestProjectedDecisionsEqualFullEvaluation checks the argument
+// differentially: random inputs over a small universe of ids (so that
+// subjects' ids, groups and spaces often meet the resource's), each with a
+// look-alike subject, decided through the projection and the cache, equal
+// a fresh evaluation of the whole input — under the static policies, the
+// shipped rules, and rules that read the id, name, groups and attributes.
+// Options.NoProjection turns it off.
 package authz

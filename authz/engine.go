@@ -56,6 +56,10 @@ type Options struct {
 	Entities Entities
 	// CacheSize is the number of decisions kept (0: 100,000; <0: no cache).
 	CacheSize int
+	// NoProjection evaluates and caches the whole input instead of the
+	// part of the subject the policy can read (doc.go); for tests and
+	// measurements.
+	NoProjection bool
 	// EntityTTL bounds how long a hydrated entity is reused (0:
 	// DefaultEntityTTL; <0: no entity cache).
 	EntityTTL time.Duration
@@ -70,6 +74,7 @@ type compiled struct {
 	compiler *ast.Compiler
 	store    storage.Store
 	rules    string
+	proj     *projection // what the revision reads of the subject
 }
 
 // Engine evaluates decisions. It is safe for concurrent use; Load swaps the
@@ -146,19 +151,27 @@ func (e *Engine) Compile(ctx context.Context, rulesModule string) error {
 
 func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string) (*compiled, error) {
 	modules := make(map[string]*ast.Module, len(e.opts.Modules)+1)
+	static := make(map[string]*ast.Module, len(e.opts.Modules))
 	for name, src := range e.opts.Modules {
 		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("authz: parse %s: %w", name, err)
 		}
 		modules[name] = m
+		static[name] = m.Copy()
 	}
+	var generated *ast.Module
 	if rulesModule != "" {
 		m, err := ast.ParseModuleWithOpts(GeneratedModuleName, rulesModule, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
 			return nil, fmt.Errorf("authz: parse generated rules: %w", err)
 		}
 		modules[GeneratedModuleName] = m
+		generated = m.Copy()
+	}
+	proj := analyse(static, generated)
+	if e.opts.NoProjection {
+		proj = nil
 	}
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
@@ -179,7 +192,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
 	}
-	return &compiled{revision: revision, query: pq, compiler: compiler, store: st, rules: rulesModule}, nil
+	return &compiled{revision: revision, query: pq, compiler: compiler, store: st, rules: rulesModule, proj: proj}, nil
 }
 
 // Revision is the policy revision in force.
@@ -203,15 +216,17 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 	return e.Evaluate(ctx, in)
 }
 
-// Evaluate decides an already hydrated input.
+// Evaluate decides an already hydrated input. What is evaluated, and keys
+// the decision cache, is the input's projection on what the policy
+// revision can read of the subject (doc.go).
 func (e *Engine) Evaluate(ctx context.Context, in *Input) (Decision, error) {
 	start := time.Now()
 	c := e.current.Load()
+	var projected Input
+	in = c.proj.apply(in, &projected)
 	var key [32]byte
 	if e.decisions != nil {
-		var buf [512]byte
-		b := binary.BigEndian.AppendUint64(buf[:0], uint64(c.revision))
-		key = sha256.Sum256(in.appendKey(b))
+		key = engineKey(c.revision, in)
 		if d, ok := e.decisions.Get(key); ok {
 			e.metrics.cacheHits.Inc()
 			e.metrics.observe(result(d), time.Since(start))
@@ -229,6 +244,13 @@ func (e *Engine) Evaluate(ctx context.Context, in *Input) (Decision, error) {
 	}
 	e.metrics.observe(result(d), time.Since(start))
 	return d, nil
+}
+
+// engineKey is the decision cache key of in under revision.
+func engineKey(revision int64, in *Input) [32]byte {
+	var buf [512]byte
+	b := binary.BigEndian.AppendUint64(buf[:0], uint64(revision))
+	return sha256.Sum256(in.appendKey(b))
 }
 
 func result(d Decision) string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -108,8 +110,8 @@ func (e *Engine) Invalidate(kind, id string) {
 // InvalidateAll drops every cached entity, e.g. after a membership change
 // that affects many subjects.
 func (e *Engine) InvalidateAll() {
-	if e.entities != nil && e.entities.cache != nil {
-		e.entities.cache.Purge()
+	if e.entities != nil {
+		e.entities.purge()
 	}
 }
 
@@ -119,10 +121,24 @@ func (e *Engine) InvalidateAll() {
 const DefaultEntityTTL = 5 * time.Second
 
 // entityCache puts a TTL-bounded LRU in front of Entities.
+//
+// An entry used in the last quarter of its life is reloaded in the
+// background (refresh-ahead), so entities in steady use are not reloaded on
+// a request's path; the TTL still bounds the age of every entity served.
+// gen is bumped by every invalidation: a load that began before one does
+// not store what it read (it may predate the write).
 type entityCache struct {
-	src     Entities
-	cache   *expirable.LRU[string, any]
-	metrics *metrics
+	src        Entities
+	cache      *expirable.LRU[string, entry]
+	ttl        time.Duration
+	gen        atomic.Int64
+	refreshing sync.Map // key → struct{}: background reloads under way
+	metrics    *metrics
+}
+
+type entry struct {
+	v  any
+	at time.Time
 }
 
 func newEntityCache(src Entities, ttl time.Duration) *entityCache {
@@ -134,31 +150,53 @@ func newEntityCache(src Entities, ttl time.Duration) *entityCache {
 		if ttl == 0 {
 			ttl = DefaultEntityTTL
 		}
-		c.cache = expirable.NewLRU[string, any](50_000, nil, ttl)
+		c.ttl = ttl
+		c.cache = expirable.NewLRU[string, entry](50_000, nil, ttl)
 	}
 	return c
 }
 
-func cached[T any](c *entityCache, key string, load func() (*T, error)) (*T, error) {
+func cached[T any](ctx context.Context, c *entityCache, key string, load func(context.Context) (*T, error)) (*T, error) {
 	if c.cache != nil {
-		if v, ok := c.cache.Get(key); ok {
+		if e, ok := c.cache.Get(key); ok {
 			if c.metrics != nil {
 				c.metrics.entityHits.Inc()
 			}
-			return v.(*T), nil
+			if time.Since(e.at) > c.ttl*3/4 {
+				c.refresh(ctx, key, func(ctx context.Context) (any, error) { return load(ctx) })
+			}
+			return e.v.(*T), nil
 		}
 	}
 	if c.metrics != nil {
 		c.metrics.entityMisses.Inc()
 	}
-	v, err := load()
+	gen, at := c.gen.Load(), time.Now()
+	v, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if c.cache != nil {
-		c.cache.Add(key, v)
+	if c.cache != nil && c.gen.Load() == gen {
+		c.cache.Add(key, entry{v: v, at: at})
 	}
 	return v, nil
+}
+
+// refresh reloads key in the background unless a reload is under way.
+func (c *entityCache) refresh(ctx context.Context, key string, load func(context.Context) (any, error)) {
+	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer c.refreshing.Delete(key)
+		gen, at := c.gen.Load(), time.Now()
+		v, err := load(ctx)
+		if err != nil || c.gen.Load() != gen {
+			return // the entry expires as it would have
+		}
+		c.cache.Add(key, entry{v: v, at: at})
+	}()
 }
 
 // Cache keys: one namespace per kind of value, so a space cached as a
@@ -169,21 +207,30 @@ func resourceKey(typ, id string) string { return "r\x00" + typ + "\x00" + id }
 func relatedKey(id string) string       { return "p\x00" + id }
 
 func (c *entityCache) subject(ctx context.Context, id string) (*Subject, error) {
-	return cached(c, subjectKey(id), func() (*Subject, error) { return c.src.Subject(ctx, id) })
+	return cached(ctx, c, subjectKey(id), func(ctx context.Context) (*Subject, error) { return c.src.Subject(ctx, id) })
 }
 
 func (c *entityCache) resource(ctx context.Context, typ, id string) (*Resource, error) {
-	return cached(c, resourceKey(typ, id), func() (*Resource, error) { return c.src.Resource(ctx, typ, id) })
+	return cached(ctx, c, resourceKey(typ, id), func(ctx context.Context) (*Resource, error) { return c.src.Resource(ctx, typ, id) })
 }
 
 func (c *entityCache) space(ctx context.Context, id string) (*Related, error) {
-	return cached(c, relatedKey(id), func() (*Related, error) { return c.src.Space(ctx, id) })
+	return cached(ctx, c, relatedKey(id), func(ctx context.Context) (*Related, error) { return c.src.Space(ctx, id) })
+}
+
+func (c *entityCache) purge() {
+	if c.cache == nil {
+		return
+	}
+	c.gen.Add(1)
+	c.cache.Purge()
 }
 
 func (c *entityCache) invalidate(kind, id string) {
 	if c.cache == nil {
 		return
 	}
+	c.gen.Add(1)
 	if kind == "subject" {
 		c.cache.Remove(subjectKey(id))
 		return

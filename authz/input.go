@@ -3,6 +3,7 @@ package authz
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -191,4 +192,450 @@ func kmap(b []byte, m map[string][]string) []byte {
 		b = klist(b, m[k])
 	}
 	return b
+}
+
+// A projection is what one policy revision can read of input.subject
+// (see "Why the projected input decides as the full input" in doc.go).
+// Decisions evaluate, and the decision cache keys, the projected input,
+// so the key and the evaluation agree by construction.
+type projection struct {
+	// off: the policy reads input or input.subject as a whole, or a
+	// subject field by a computed name; nothing is projected.
+	off bool
+	// use is how the policy reads each subject field (by JSON name).
+	use map[string]fieldUse
+}
+
+type fieldUse uint8
+
+const (
+	// unread: no module reads the field; the projection drops it.
+	unread fieldUse = iota
+	// byResource: read only where it is compared with values of the
+	// resource (id, groupIds) or, for spaces, indexed by them; the
+	// projection keeps the values that occur in the resource.
+	byResource
+	// whole: kept as it is.
+	whole
+)
+
+// otherID stands for a subject id that occurs nowhere in the resource.
+// It is not empty (an empty id is kept: the policy treats it apart) and
+// no stored id contains a NUL; a resource that does contain it keeps the
+// real id.
+const otherID = "\x00other"
+
+// analyse reads the modules of a revision: the static policies (trusted to
+// read id and groupIds only in comparisons with the resource and spaces
+// only by the resource's space ids, as doc.go argues) and the generated
+// rules module (checked: see generatedUse).
+func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
+	p := &projection{use: map[string]fieldUse{}}
+	mark := func(f string, u fieldUse) {
+		if u > p.use[f] {
+			p.use[f] = u
+		}
+	}
+	for _, m := range static {
+		ast.WalkRefs(m, func(ref ast.Ref) bool {
+			f, ok := p.subjectField(ref)
+			switch {
+			case !ok:
+			case f == "id" || f == "groupIds":
+				mark(f, byResource)
+			case f == "spaces" && len(ref) >= 4:
+				mark(f, byResource)
+			default:
+				mark(f, whole)
+			}
+			return false
+		})
+	}
+	if generated != nil {
+		checked := generatedUse(generated)
+		ast.WalkRefs(generated, func(ref ast.Ref) bool {
+			if f, ok := p.subjectField(ref); ok {
+				u := whole
+				if f == "id" || f == "groupIds" {
+					u = checked[f]
+				}
+				mark(f, u)
+			}
+			return false
+		})
+	}
+	return p
+}
+
+// subjectField names the subject field ref reads (ok false: not a read of
+// input.subject.<name>; p.off is set when the read is not by name).
+func (p *projection) subjectField(ref ast.Ref) (string, bool) {
+	if !ref[0].Equal(ast.InputRootDocument) {
+		return "", false
+	}
+	if len(ref) == 1 {
+		p.off = true
+		return "", false
+	}
+	root, ok := ref[1].Value.(ast.String)
+	if !ok {
+		p.off = true
+		return "", false
+	}
+	if root != "subject" {
+		return "", false
+	}
+	if len(ref) == 2 {
+		p.off = true
+		return "", false
+	}
+	f, ok := ref[2].Value.(ast.String)
+	if !ok {
+		p.off = true
+		return "", false
+	}
+	return string(f), true
+}
+
+// generatedUse finds the subject fields id and groupIds that the generated
+// rules module reads only as authz/rules emits a comparison with a
+// resource attribute (resource.owner = user): a value list
+//
+//	_lvN := [lower(s) | some y in _arr(input.subject.id); s := _str(y)]
+//
+// used only as _ne(_lvN), as "x in _lvN" with x bound by "some x in _lvM"
+// where _lvM is a value list of input.resource, or as "some x in _lvN"
+// with x used only in "x in _lvM" of such a resource list. Those compare
+// the subject's values with the resource's, case-insensitively at most, and
+// nothing else. Every other read of a subject field is whole.
+func generatedUse(m *ast.Module) map[string]fieldUse {
+	out := map[string]fieldUse{}
+	// lists: value-list rule name → the input root and field it lists.
+	type list struct{ root, field string }
+	lists := map[ast.Var]list{}
+	for _, r := range m.Rules {
+		if l, ok := valueList(r); ok {
+			lists[r.Head.Name] = list{l[0], l[1]}
+		}
+	}
+	isResource := func(t *ast.Term) bool {
+		v, ok := t.Value.(ast.Var)
+		return ok && lists[v].root == "resource"
+	}
+	for _, f := range []string{"id", "groupIds"} {
+		names := map[ast.Var]bool{}
+		for v, l := range lists {
+			if l.root == "subject" && l.field == f {
+				names[v] = true
+			}
+		}
+		// Every read of input.subject.f must be inside one of those lists.
+		reads, inLists := 0, 0
+		for _, r := range m.Rules {
+			n := 0
+			ast.WalkRefs(r, func(ref ast.Ref) bool {
+				if len(ref) >= 3 && ref[0].Equal(ast.InputRootDocument) &&
+					ref[1].Equal(ast.StringTerm("subject")) && ref[2].Equal(ast.StringTerm(f)) {
+					n++
+				}
+				return false
+			})
+			reads += n
+			if names[r.Head.Name] {
+				inLists += n
+			}
+		}
+		if reads == 0 || reads != inLists {
+			out[f] = whole
+			continue
+		}
+		ok := true
+		for _, r := range m.Rules {
+			if names[r.Head.Name] {
+				continue
+			}
+			total, good := 0, 0
+			ast.WalkVars(r, func(v ast.Var) bool {
+				if names[v] {
+					total++
+				}
+				return false
+			})
+			if total == 0 {
+				continue
+			}
+			ast.WalkBodies(r, func(b ast.Body) bool {
+				good += goodUses(b, names, isResource)
+				return false
+			})
+			if good != total {
+				ok = false
+			}
+		}
+		if ok {
+			out[f] = byResource
+		} else {
+			out[f] = whole
+		}
+	}
+	return out
+}
+
+// valueList recognises a value-list rule of authz/rules:
+// name := [s | some y in _arr(input.<root>.<field>...); s := _str(y)], with
+// lower(s) in place of s; it returns root and field.
+func valueList(r *ast.Rule) ([2]string, bool) {
+	var none [2]string
+	if r.Head == nil || r.Head.Value == nil || len(r.Head.Args) > 0 {
+		return none, false
+	}
+	ac, ok := r.Head.Value.Value.(*ast.ArrayComprehension)
+	if !ok {
+		return none, false
+	}
+	switch t := ac.Term.Value.(type) {
+	case ast.Var:
+	case ast.Call:
+		if len(t) != 2 || !t[0].Equal(ast.RefTerm(ast.VarTerm("lower"))) {
+			if len(t) != 2 || t[0].String() != "lower" {
+				return none, false
+			}
+		}
+		if _, ok := t[1].Value.(ast.Var); !ok {
+			return none, false
+		}
+	default:
+		return none, false
+	}
+	var refs []ast.Ref
+	ast.WalkRefs(ac.Body, func(ref ast.Ref) bool {
+		if ref[0].Equal(ast.InputRootDocument) {
+			refs = append(refs, ref)
+		}
+		return false
+	})
+	if len(refs) != 1 || len(refs[0]) < 3 {
+		return none, false
+	}
+	root, ok1 := refs[0][1].Value.(ast.String)
+	field, ok2 := refs[0][2].Value.(ast.String)
+	if !ok1 || !ok2 {
+		return none, false
+	}
+	return [2]string{string(root), string(field)}, true
+}
+
+// goodUses counts the accepted uses of the lists names in body b (see
+// generatedUse).
+func goodUses(b ast.Body, names map[ast.Var]bool, isResource func(*ast.Term) bool) int {
+	// member(x, l) splits a call "x in l" into x and l.
+	member := func(t *ast.Term) (ast.Var, *ast.Term, bool) {
+		call, ok := t.Value.(ast.Call)
+		if !ok || len(call) != 3 || call[0].String() != ast.Member.Ref().String() {
+			return "", nil, false
+		}
+		x, ok := call[1].Value.(ast.Var)
+		return x, call[2], ok
+	}
+	exprMember := func(e *ast.Expr) (ast.Var, *ast.Term, bool) {
+		if e.Negated || len(e.With) > 0 {
+			return "", nil, false
+		}
+		if sd, ok := e.Terms.(*ast.SomeDecl); ok && len(sd.Symbols) == 1 {
+			return member(sd.Symbols[0])
+		}
+		if e.IsCall() {
+			return member(ast.NewTerm(ast.Call(e.Terms.([]*ast.Term))))
+		}
+		return "", nil, false
+	}
+	isName := func(t *ast.Term) bool { v, ok := t.Value.(ast.Var); return ok && names[v] }
+	// bound: x → bound by "some x in <resource list>" / "some x in <names>".
+	fromResource, fromNames := map[ast.Var]bool{}, map[ast.Var]bool{}
+	for _, e := range b {
+		if _, ok := e.Terms.(*ast.SomeDecl); !ok {
+			continue
+		}
+		if x, l, ok := exprMember(e); ok {
+			if isResource(l) {
+				fromResource[x] = true
+			} else if isName(l) {
+				fromNames[x] = true
+			}
+		}
+	}
+	good := 0
+	for _, e := range b {
+		if e.IsCall() && !e.Negated && len(e.With) == 0 {
+			ts := e.Terms.([]*ast.Term)
+			if len(ts) == 2 && ts[0].String() == "_ne" && isName(ts[1]) {
+				good++
+				continue
+			}
+		}
+		x, l, ok := exprMember(e)
+		if !ok || !isName(l) {
+			continue
+		}
+		if _, some := e.Terms.(*ast.SomeDecl); some {
+			// some x in _lvN: x may only meet resource lists.
+			if onlyResourceMembership(b, x, e, isResource) {
+				good++
+			}
+			continue
+		}
+		if fromResource[x] {
+			good++
+		}
+	}
+	return good
+}
+
+// onlyResourceMembership: every expression of b but decl that mentions x is
+// "x in <resource list>", and there is at least one.
+func onlyResourceMembership(b ast.Body, x ast.Var, decl *ast.Expr, isResource func(*ast.Term) bool) bool {
+	n := 0
+	for _, e := range b {
+		if e == decl {
+			continue
+		}
+		mentions := false
+		ast.WalkVars(e, func(v ast.Var) bool {
+			if v == x {
+				mentions = true
+			}
+			return mentions
+		})
+		if !mentions {
+			continue
+		}
+		if !e.IsCall() || e.Negated || len(e.With) > 0 {
+			return false
+		}
+		ts := e.Terms.([]*ast.Term)
+		if len(ts) != 3 || ts[0].String() != ast.Member.Ref().String() {
+			return false
+		}
+		if v, ok := ts[1].Value.(ast.Var); !ok || v != x || !isResource(ts[2]) {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// apply projects in into out and returns out (in itself when nothing is
+// projected).
+func (p *projection) apply(in, out *Input) *Input {
+	if p == nil || p.off {
+		return in
+	}
+	*out = *in
+	s, ps, r := &in.Subject, &out.Subject, &in.Resource
+	switch p.use["id"] {
+	case unread:
+		ps.ID = ""
+	case byResource:
+		if s.ID != "" && !r.mentions(s.ID) && !r.mentions(otherID) {
+			ps.ID = otherID
+		}
+	}
+	switch p.use["groupIds"] {
+	case unread:
+		ps.GroupIDs = nil
+	case byResource:
+		if n := countFunc(s.GroupIDs, r.mentions); n < len(s.GroupIDs) { // all: shared as they are
+			ps.GroupIDs = nil
+			for _, g := range s.GroupIDs {
+				if n > 0 && r.mentions(g) {
+					ps.GroupIDs = append(ps.GroupIDs, g)
+				}
+			}
+		}
+	}
+	switch p.use["spaces"] {
+	case unread:
+		ps.Spaces = nil
+	case byResource:
+		n := 0
+		for id := range s.Spaces {
+			if r.mentions(id) {
+				n++
+			}
+		}
+		if n < len(s.Spaces) { // all: shared as they are
+			ps.Spaces = nil
+			if n > 0 {
+				ps.Spaces = make(map[string][]string, n)
+				for id, roles := range s.Spaces {
+					if r.mentions(id) {
+						ps.Spaces[id] = roles
+					}
+				}
+			}
+		}
+	}
+	if p.use["name"] == unread {
+		ps.Name = ""
+	}
+	if p.use["email"] == unread {
+		ps.Email = ""
+	}
+	if p.use["status"] == unread {
+		ps.Status = ""
+	}
+	if p.use["anonymous"] == unread {
+		ps.Anonymous = false
+	}
+	if p.use["roles"] == unread {
+		ps.Roles = nil
+	}
+	if p.use["groups"] == unread {
+		ps.Groups = nil
+	}
+	if p.use["license"] == unread {
+		ps.License = License{}
+	}
+	if p.use["attributes"] == unread {
+		ps.Attributes = nil
+	}
+	return out
+}
+
+func countFunc(xs []string, f func(string) bool) int {
+	n := 0
+	for _, x := range xs {
+		if f(x) {
+			n++
+		}
+	}
+	return n
+}
+
+// mentions reports whether v equals, ignoring case, a string value of the
+// resource (a field, an attribute name or value, a field of its space or
+// app). Ignoring case keeps more of the subject than an exact test would:
+// the generated rules compare case-insensitively.
+func (r *Resource) mentions(v string) bool {
+	for _, s := range [...]string{r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType} {
+		if strings.EqualFold(s, v) {
+			return true
+		}
+	}
+	for k, vs := range r.Attributes {
+		if strings.EqualFold(k, v) || slices.ContainsFunc(vs, func(s string) bool { return strings.EqualFold(s, v) }) {
+			return true
+		}
+	}
+	for _, rel := range [...]*Related{r.Space, r.App} {
+		if rel == nil {
+			continue
+		}
+		for _, s := range [...]string{rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID} {
+			if strings.EqualFold(s, v) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -118,6 +118,10 @@ var appActions = []struct {
 	weight int
 }{{"read", 6}, {"update", 1}, {"delete", 1}, {"export", 1}, {"duplicate", 1}, {"reload", 1}, {"view_data_model", 1}}
 
+// spaceActions are asked about every space: open it, rename it, manage its
+// members.
+var spaceActions = []string{"read", "update", "manage_members"}
+
 // prepare seeds the tenant in dataDir with an in-process rulekeeper and
 // computes the workload; the service is shut down before it returns, so the
 // data directory can be served by the child process.
@@ -336,13 +340,16 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 			}
 		}
 	}
-	// No decisions on space resources: in the engine's entity cache a
-	// space resource ("space", id) and a space related to an app share one
-	// key, and rulekeeper panics (500) when both are asked within the
-	// cache's TTL (authz/hydrate.go, reported, not ours to change).
 	for _, sp := range spaces {
 		if err := add("new app in "+sp.Name, "create", authz.Resource{Type: "app", SpaceID: sp.ID}, 2); err != nil {
 			return nil, err
+		}
+		// The space itself, asked about beside its apps (the engine's
+		// entity cache keeps a space resource and an app's space apart).
+		for _, act := range spaceActions {
+			if err := add("space "+sp.Name, act, authz.Resource{Type: "space", ID: sp.ID}, 1); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if w.RulesModule, w.Rules, err = rulesModule(ctx, st); err != nil {

@@ -28,6 +28,9 @@ const EventSource = "com.rulekeeper/api-keys"
 type Handlers struct {
 	Store *store.Store
 	Guard *guard.Guard
+	// Forget, when set, is called with the id of every key revoked or
+	// deleted, before answering (identity drops its cached verification).
+	Forget func(keyID string)
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -216,6 +219,9 @@ func (h *Handlers) revoke(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if h.Forget != nil {
+		h.Forget(k.ID)
+	}
 	if !k.Revoked {
 		if err := h.Store.Events.Add(c.Context(), EventSource, "api-key.revoked", caller.ID, map[string]any{"keyId": k.ID, "ownerId": k.OwnerID}); err != nil {
 			return err
@@ -231,6 +237,9 @@ func (h *Handlers) delete(c fiber.Ctx) error {
 	}
 	if err := h.Store.APIKeys.Delete(c.Context(), k.ID); err != nil {
 		return err
+	}
+	if h.Forget != nil {
+		h.Forget(k.ID)
 	}
 	if err := h.Store.Events.Add(c.Context(), EventSource, "api-key.deleted", identity.CallerOf(c).User.ID, map[string]any{"keyId": k.ID}); err != nil {
 		return err

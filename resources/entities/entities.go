@@ -23,12 +23,23 @@ type Source struct {
 	// Spaces, when set, answers space memberships from memory instead of
 	// a query per subject.
 	Spaces *SpaceIndex
+	// Users, when set, answers users and their group names from memory.
+	Users *UserIndex
 }
 
 var _ authz.Entities = (*Source)(nil)
 
 // Subject loads the user, their groups, license and space roles.
 func (s *Source) Subject(ctx context.Context, id string) (*authz.Subject, error) {
+	if s.Users != nil {
+		u, names, ok, err := s.Users.User(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return s.subjectOf(ctx, u, names)
+		}
+	}
 	u, err := s.Store.Users.Get(ctx, id)
 	if err != nil {
 		return nil, mapErr(err)
@@ -46,6 +57,11 @@ func (s *Source) SubjectOf(ctx context.Context, u *store.User) (*authz.Subject, 
 	for _, g := range groups {
 		names = append(names, g.Name)
 	}
+	return s.subjectOf(ctx, u, names)
+}
+
+func (s *Source) subjectOf(ctx context.Context, u *store.User, names []string) (*authz.Subject, error) {
+	var err error
 	var spaces []store.Space
 	if s.Spaces != nil {
 		spaces, err = s.Spaces.ForMember(ctx, u.ID, u.GroupIDs)

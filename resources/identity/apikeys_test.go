@@ -112,6 +112,11 @@ func TestExpiredAPIKeyIsRefused(t *testing.T) {
 	if s := d.Call("alice", "POST", "/api/v1/api-keys", `{"expiry":"2s"}`, &k); s != 201 {
 		t.Fatalf("create: %d", s)
 	}
+	// Used once, the key is remembered (identity's key cache); its expiry
+	// still counts on every request.
+	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, nil); s != 200 {
+		t.Fatalf("fresh key: %d", s)
+	}
 	time.Sleep(2100 * time.Millisecond)
 	var e servicetest.Error
 	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, &e); s != 401 || e.Code != "api_key_expired" {
@@ -121,5 +126,67 @@ func TestExpiredAPIKeyIsRefused(t *testing.T) {
 	d.Call("alice", "GET", "/api/v1/api-keys/"+k.ID, nil, &got)
 	if got.Status != "expired" {
 		t.Fatalf("status %q", got.Status)
+	}
+}
+
+// TestCachedAPIKeyFollowsWrites: a key verified once is remembered, and
+// every write through the service that changes the answer — revoking or
+// deleting the key, disabling its owner, taking the owner's role that a
+// route needs, switching API keys off — takes effect on the very next
+// request, within the cache's TTL.
+func TestCachedAPIKeyFollowsWrites(t *testing.T) {
+	d := servicetest.Dev(t)
+	var e servicetest.Error
+	newKey := func() string {
+		t.Helper()
+		var k key
+		if s := d.Call("alice", "POST", "/api/v1/api-keys", `{}`, &k); s != 201 {
+			t.Fatalf("create: %d", s)
+		}
+		for range 2 { // the second answer comes from the cache
+			if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, nil); s != 200 {
+				t.Fatalf("fresh key: %d", s)
+			}
+		}
+		return k.ID + " " + k.Secret
+	}
+	idOf := func(ks string) string { return strings.Fields(ks)[0] }
+	secretOf := func(ks string) string { return strings.Fields(ks)[1] }
+
+	k := newKey()
+	if s := d.Call("alice", "POST", "/api/v1/api-keys/"+idOf(k)+"/revoke", nil, nil); s != 200 {
+		t.Fatalf("revoke: %d", s)
+	}
+	if s := d.Call(secretOf(k), "GET", "/api/v1/users/me", nil, &e); s != 401 || e.Code != "api_key_revoked" {
+		t.Fatalf("revoked key: %d %+v", s, e)
+	}
+
+	k = newKey()
+	if s := d.Call("alice", "DELETE", "/api/v1/api-keys/"+idOf(k), nil, nil); s != 204 {
+		t.Fatalf("delete: %d", s)
+	}
+	if s := d.Call(secretOf(k), "GET", "/api/v1/users/me", nil, &e); s != 401 || e.Code != "api_key_invalid" {
+		t.Fatalf("deleted key: %d %+v", s, e)
+	}
+
+	k = newKey()
+	if s := d.Call("admin", "PATCH", "/api/v1/settings", `{"apiKeysEnabled":false}`, nil); s != 200 {
+		t.Fatalf("switch off: %d", s)
+	}
+	if s := d.Call(secretOf(k), "GET", "/api/v1/users/me", nil, &e); s != 401 || e.Code != "api_keys_disabled" {
+		t.Fatalf("switched off: %d %+v", s, e)
+	}
+	if s := d.Call("admin", "PATCH", "/api/v1/settings", `{"apiKeysEnabled":true}`, nil); s != 200 {
+		t.Fatalf("switch on: %d", s)
+	}
+
+	k = newKey()
+	var alice struct{ ID string }
+	d.Call("alice", "GET", "/api/v1/users/me", nil, &alice)
+	if s := d.Call("admin", "PATCH", "/api/v1/users/"+alice.ID, `{"status":"disabled"}`, nil); s != 200 {
+		t.Fatalf("disable alice: %d", s)
+	}
+	if s := d.Call(secretOf(k), "GET", "/api/v1/users/me", nil, &e); s != 403 || e.Code != "user_disabled" {
+		t.Fatalf("key of a disabled user: %d %+v", s, e)
 	}
 }

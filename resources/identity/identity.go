@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -71,6 +72,29 @@ type Authenticator struct {
 	sessions *lru.Cache[[32]byte, session]
 	// invalidate is told about every user the login changed.
 	invalidate func(kind, id string)
+	// keys remembers API keys verified against the store, by secret hash,
+	// for KeyCacheTTL: a key then costs no store read. Only successes are
+	// kept; ForgetKey, ForgetUser and ForgetKeys drop entries at once, and
+	// keyGen (bumped by them) stops a lookup that raced with one from
+	// storing what it read before.
+	keys    *lru.Cache[string, keyEntry]
+	keyGen  atomic.Int64
+	keysTTL time.Duration
+}
+
+// KeyCacheTTL bounds how long a verified API key, its owner and the
+// tenant's API key switch are reused without reading the store. Writes
+// through this process (revoking or deleting the key, changing its owner,
+// switching API keys off) drop the entry before they answer; the TTL is how
+// long another replica's write can go unseen here. A key's expiry is
+// checked on every request against the cached expiry time, so an expired
+// key stops working at its expiry exactly.
+const KeyCacheTTL = 2 * time.Second
+
+type keyEntry struct {
+	key   store.APIKey
+	user  store.User
+	until time.Time
 }
 
 type session struct {
@@ -86,6 +110,8 @@ type Config struct {
 	OnLogin    []LoginHook
 	OnRequest  []RequestHook
 	Invalidate func(kind, id string)
+	// KeyCacheTTL: 0 is KeyCacheTTL; negative disables the API key cache.
+	KeyCacheTTL time.Duration
 }
 
 // New builds an Authenticator.
@@ -97,12 +123,50 @@ func New(cfg Config) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := lru.New[string, keyEntry](10_000)
+	if err != nil {
+		return nil, err
+	}
 	inv := cfg.Invalidate
 	if inv == nil {
 		inv = func(string, string) {}
 	}
+	ttl := cfg.KeyCacheTTL
+	if ttl == 0 {
+		ttl = KeyCacheTTL
+	}
 	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
-		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv}, nil
+		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv,
+		keys: keys, keysTTL: ttl}, nil
+}
+
+// ForgetKey drops the cached verification of the API key with id (call it
+// after revoking or deleting the key, before answering).
+func (a *Authenticator) ForgetKey(id string) {
+	a.keyGen.Add(1)
+	for _, h := range a.keys.Keys() {
+		if e, ok := a.keys.Peek(h); ok && e.key.ID == id {
+			a.keys.Remove(h)
+		}
+	}
+}
+
+// ForgetUser drops the cached API keys owned by user id (call it after
+// every change of the user: status, roles, deletion).
+func (a *Authenticator) ForgetUser(id string) {
+	a.keyGen.Add(1)
+	for _, h := range a.keys.Keys() {
+		if e, ok := a.keys.Peek(h); ok && e.key.OwnerID == id {
+			a.keys.Remove(h)
+		}
+	}
+}
+
+// ForgetKeys drops every cached API key (call it after a change of the
+// tenant settings, which switch API keys on and off).
+func (a *Authenticator) ForgetKeys() {
+	a.keyGen.Add(1)
+	a.keys.Purge()
 }
 
 type callerKey struct{}
@@ -195,6 +259,16 @@ func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) 
 
 func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error) {
 	hash := idp.HashAPIKeySecret(raw)
+	now := time.Now()
+	if e, ok := a.keys.Get(hash); ok {
+		if now.Before(e.until) && e.key.Status(now) == store.KeyActive {
+			u := e.user
+			return &Caller{User: &u, APIKeyID: e.key.ID}, nil
+		}
+		// Stale or expired: the store gives the exact answer.
+		a.keys.Remove(hash)
+	}
+	gen := a.keyGen.Load()
 	k, err := a.store.APIKeys.ByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierror.Unauthorized("api_key_invalid", "the API key is not known")
@@ -221,6 +295,9 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 	u, err := a.store.Users.Get(ctx, k.OwnerID)
 	if err != nil {
 		return nil, err
+	}
+	if a.keysTTL > 0 && u.Status != store.UserDisabled && a.keyGen.Load() == gen {
+		a.keys.Add(hash, keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)})
 	}
 	return &Caller{User: u, APIKeyID: k.ID}, nil
 }
@@ -275,6 +352,7 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 		return nil, err
 	}
 	a.invalidate("subject", u.ID)
+	a.ForgetUser(u.ID)
 	for _, hook := range a.onLogin {
 		if err := hook(ctx, u, created); err != nil {
 			return nil, err

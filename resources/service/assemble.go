@@ -27,6 +27,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/schedules"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/server"
@@ -50,7 +51,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	s.Licenses = licenses.New(s.Store, pub)
 	spaceIndex := entities.NewSpaceIndex(s.Store)
-	src := &entities.Source{Store: s.Store, License: s.Licenses.LicenseOf, Spaces: spaceIndex}
+	userIndex := entities.NewUserIndex(s.Store)
+	src := &entities.Source{Store: s.Store, License: s.Licenses.LicenseOf, Spaces: spaceIndex, Users: userIndex}
 	// Space writes change subjects' roles: drop the index and every cached
 	// subject before answering.
 	spacesChanged := func() { spaceIndex.Invalidate(); s.Engine.InvalidateAll() }
@@ -76,6 +78,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	planner := authz.NewPlanner(s.Engine, ruleVocab)
+	s.Rules.Planner = planner
 	if _, err := s.Rules.InstallDefaults(ctx); err != nil {
 		return fmt.Errorf("install the default rules: %w", err)
 	}
@@ -104,6 +108,7 @@ func (s *Service) assemble(ctx context.Context) error {
 		}
 		if seeded {
 			spaceIndex.Invalidate()
+			userIndex.Invalidate()
 			s.logger.Info("seeded the demo tenant", "users", len(demo.Users))
 		}
 		s.logger.Warn("dev mode: the built-in OIDC issuer mints tokens for anybody who asks", "issuer", issuer)
@@ -116,7 +121,10 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	auth, err := identity.New(identity.Config{
-		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: s.Engine.Invalidate,
+		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: func(kind, id string) {
+			userIndex.Invalidate() // a login may change the user and create groups
+			s.Engine.Invalidate(kind, id)
+		},
 		OnLogin:   []identity.LoginHook{s.Licenses.OnLogin},
 		OnRequest: []identity.RequestHook{s.Licenses.OnRequest},
 	})
@@ -142,23 +150,35 @@ func (s *Service) assemble(ctx context.Context) error {
 	if dev != nil {
 		s.app.All("/dev/oidc/*", adaptor.HTTPHandler(stripPrefix("/dev/oidc", dev.Handler())))
 	}
-	g := &guard.Guard{Engine: s.Engine}
-	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}}).Register(s.app, auth.Middleware())
+	g := &guard.Guard{Engine: s.Engine, Planner: planner}
+	lists, err := pushdown.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner}).Register(s.app, auth.Middleware())
 	api := s.app.Group("/api/v1", auth.Middleware())
-	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: s.Engine.Invalidate}).Register(api)
-	(&apikeys.Handlers{Store: s.Store, Guard: g}).Register(api)
+	// A user's change also drops the API keys identity remembers for them.
+	userChanged := func(kind, id string) {
+		userIndex.Invalidate()
+		s.Engine.Invalidate(kind, id)
+		if kind == "subject" {
+			auth.ForgetUser(id)
+		}
+	}
+	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged}).Register(api)
+	(&apikeys.Handlers{Store: s.Store, Guard: g, Forget: auth.ForgetKey}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
 	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets()}))
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
 	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
-	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
-	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger}).Register(api)
-	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed}).Register(api)
-	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged}).Register(api)
+	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
+	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
+	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists}).Register(api)
+	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, Lists: lists}).Register(api)
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
-	(&settings.Handlers{Store: s.Store, Guard: g}).Register(api)
+	(&settings.Handlers{Store: s.Store, Guard: g, Changed: auth.ForgetKeys}).Register(api)
 	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules}).Register(api)
 	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)
 	s.app.Use(server.NotFound)

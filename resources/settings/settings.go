@@ -34,6 +34,9 @@ const (
 type Handlers struct {
 	Store *store.Store
 	Guard *guard.Guard
+	// Changed, when set, is called after every change, before answering
+	// (identity drops its cached API keys: the switch may have moved).
+	Changed func()
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -141,6 +144,9 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 	}
 	if err != nil {
 		return err
+	}
+	if h.Changed != nil {
+		h.Changed()
 	}
 	if err := h.Store.Events.Add(ctx, EventSource, "settings.updated", identity.CallerOf(c).User.ID,
 		map[string]any{"changes": changes, "version": saved.Version}); err != nil {
