@@ -111,3 +111,30 @@ func (t *Tenant) View(a *store.App) *authz.Resource {
 	r.SpaceType = r.Space.Type
 	return r
 }
+
+// Entities serves a tenant to the engine as authz.Entities (the planner
+// hydrates the subject and its spaces), from memory as the engine's entity
+// cache would hold them.
+type Entities struct{ T *Tenant }
+
+// Subject is the tenant's subject.
+func (e Entities) Subject(_ context.Context, id string) (*authz.Subject, error) {
+	if id != e.T.Subject.ID {
+		return nil, authz.ErrNotFound
+	}
+	s := e.T.Subject
+	return &s, nil
+}
+
+// Resource: apps are read from the database by the benchmark, not hydrated.
+func (e Entities) Resource(context.Context, string, string) (*authz.Resource, error) {
+	return nil, authz.ErrNotStored
+}
+
+// Space is the space with id.
+func (e Entities) Space(_ context.Context, id string) (*authz.Related, error) {
+	if sp, ok := e.T.Spaces[id]; ok {
+		return sp, nil
+	}
+	return nil, authz.ErrNotFound
+}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
@@ -149,6 +150,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 			return spaces.Allowed(c, h.Guard, "read", Resource(a))
 		},
 		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+		Local: h.Store.Apps.Match, View: entities.AppView,
 	})
 	if err != nil {
 		return err

@@ -905,6 +905,13 @@ func TestListedAppsAreTheReadableApps(t *testing.T) {
 		}
 	}
 	t.Run("built-in grants and default rules", check)
+	// The embedded server's app catalog (store.EnableAppCatalog) answers
+	// the same lists in Go: the tests share one embedded server by URI, so
+	// it is switched on here.
+	if err := d.Svc.Store.EnableAppCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("from the app catalog", check)
 	var created struct{ ID string }
 	rule := map[string]any{"name": "Sales read Q apps", "resourceFilter": "App_*",
 		"condition": `user.group = "Sales" and resource.name like "Q*"`, "actions": []string{"read"}, "context": "hub"}

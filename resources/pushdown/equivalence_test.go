@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -207,6 +208,11 @@ func TestEquivalence(t *testing.T) {
 	for i := range stored {
 		apps = append(apps, &stored[i])
 	}
+	// The embedded server's app catalog answers exact filters in Go: it must
+	// select what the database selects (checked below for every exact one).
+	if err := s.EnableAppCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
 	fields := pushdown.AppFields()
 	g := newFilterGen(r, apps)
 	var exactN, inexactN, nonEmpty, notAll int
@@ -235,6 +241,17 @@ func TestEquivalence(t *testing.T) {
 		}
 		if exact {
 			exactN++
+			local, served, err := s.Apps.Match(ctx, func(a *store.App) (bool, error) { return f.Match(entities.AppView(a)) }, "", store.MaxPageSize)
+			if err != nil || !served {
+				t.Fatalf("catalog: served %v, %v", served, err)
+			}
+			ids := make([]string, len(local))
+			for i := range local {
+				ids[i] = local[i].ID
+			}
+			if !slices.Equal(ids, got) {
+				t.Fatalf("%s: the catalog selects %v, the database %v", f, ids, got)
+			}
 		} else {
 			inexactN++
 			for range 3 { // the bound holds whatever the unknowns are

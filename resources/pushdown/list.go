@@ -70,6 +70,14 @@ type Query[T any] struct {
 	// query may cost a pass over the collection on the embedded database).
 	Batch   int
 	Metrics *Metrics // nil: not counted
+	// Local, when set, may answer an exact filter from a copy of the
+	// collection kept in this process (store.Apps.Match: the embedded
+	// server, which filters nothing but _id itself): up to limit items
+	// after the _id after for which keep holds, in _id order; served is
+	// false when there is no copy. View is the policy's view of an item,
+	// which the filter is evaluated on (authz.Filter.Match).
+	Local func(ctx context.Context, keep func(*T) (bool, error), after string, limit int) (items []T, served bool, err error)
+	View  func(*T) *authz.Resource
 }
 
 // List returns one page of the items q.Filter selects, in _id order, and
@@ -105,6 +113,22 @@ func List[T any](ctx context.Context, q Query[T]) (items []T, next string, err e
 	}
 	if !exact && q.Allowed == nil {
 		return nil, "", errors.New("pushdown: an inexact filter needs Allowed")
+	}
+	if exact && q.Local != nil && q.View != nil {
+		run, err := q.Filter.Compile()
+		if err != nil {
+			return nil, "", err
+		}
+		got, served, err := q.Local(ctx, func(it *T) (bool, error) { return run(q.View(it)), nil }, after, limit+1)
+		if err != nil {
+			return nil, "", err
+		}
+		if served {
+			if len(got) > limit {
+				return got[:limit], store.EncodeCursor(q.ID(&got[limit-1])), nil
+			}
+			return got, "", nil
+		}
 	}
 	filter := c.bson()
 	batch := limit + 1

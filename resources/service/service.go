@@ -105,6 +105,13 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.embedded != nil {
+		// This process owns the database: lists of apps are answered from
+		// an in-process copy, the embedded server filtering only by _id.
+		if err := s.Store.EnableAppCatalog(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if n, serr := s.Store.Spaces.SweepDeleted(ctx, s.Store.Apps); serr != nil {
 		return nil, serr
 	} else if n > 0 {

@@ -26,7 +26,10 @@ type App struct {
 }
 
 // Apps is the repository of apps.
-type Apps struct{ c collection[App] }
+type Apps struct {
+	c       collection[App]
+	catalog catalogRef // set by EnableAppCatalog (embedded server only)
+}
 
 // AppFilter narrows an app list.
 type AppFilter struct {
@@ -45,6 +48,7 @@ func (r *Apps) Create(ctx context.Context, a *App) error {
 	if err := r.c.insert(ctx, a); err != nil {
 		return fmt.Errorf("create app %q: %w", a.Name, err)
 	}
+	_ = r.refresh(ctx, a.ID) // a failed refresh drops the catalog: lists then ask the database
 	return nil
 }
 
@@ -106,6 +110,7 @@ func (r *Apps) Update(ctx context.Context, id string, ch AppChange) (*App, error
 	if err != nil {
 		return nil, fmt.Errorf("update app %q: %w", id, err)
 	}
+	_ = r.refresh(ctx, id)
 	return a, nil
 }
 
@@ -119,6 +124,7 @@ func (r *Apps) Delete(ctx context.Context, id string) error {
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete app %q: %w", id, err)
 	}
+	_ = r.refresh(ctx, id)
 	return nil
 }
 
@@ -133,6 +139,9 @@ func (r *Apps) deleteInSpace(ctx context.Context, spaceID string) error {
 		return err
 	}
 	_, err = r.c.c.DeleteMany(ctx, inSpace)
+	for _, id := range ids {
+		_ = r.refresh(ctx, id)
+	}
 	return err
 }
 
