@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
 	"github.com/rulekeeper/rulekeeper/authz"
 )
 
@@ -79,4 +82,76 @@ func BenchmarkDecideParallelCached(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// mixInputs are the uncached mix of issue 4: 1,000 distinct subjects
+// reading, updating and exporting an app in a shared, a managed and a
+// personal space, with professional and analyzer licenses (allows and
+// gate refusals both).
+func mixInputs() []*authz.Input {
+	spaces := []struct{ typ, role string }{{"shared", "canedit"}, {"managed", "canview"}, {"personal", ""}}
+	actions := []string{"read", "update", "export"}
+	licenses := []string{"professional", "analyzer"}
+	ins := make([]*authz.Input, 1000)
+	for i := range ins {
+		sp := spaces[i%len(spaces)]
+		id := fmt.Sprintf("u-%04d", i)
+		var roles []string
+		if sp.role != "" {
+			roles = []string{sp.role}
+		}
+		r := sharedApp
+		r.SpaceType = sp.typ
+		r.Space = &authz.Related{ID: "sp-1", Name: "Sales", Type: sp.typ, Owner: "u-space"}
+		if sp.typ == "personal" {
+			r.SpaceID, r.Space, r.Owner = "", nil, id
+		}
+		ins[i] = &authz.Input{
+			Subject:     member(id, licenses[(i/3)%len(licenses)], roles...),
+			Action:      actions[(i/6)%len(actions)],
+			Resource:    r,
+			Environment: "hub",
+		}
+	}
+	return ins
+}
+
+// BenchmarkEvaluateMixUncached is one full policy evaluation per decision
+// over mixInputs; read it against BenchmarkEvaluateBaseline of the same
+// run (target ≤ 25 µs).
+func BenchmarkEvaluateMixUncached(b *testing.B) {
+	e := newEngine(b, authz.Options{CacheSize: -1})
+	ins := mixInputs()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := e.Evaluate(ctx, ins[i%len(ins)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEvaluateBaseline is the cheapest OPA query (input.action) over
+// the same inputs: the machine's floor for an evaluation.
+func BenchmarkEvaluateBaseline(b *testing.B) {
+	pq, err := rego.New(rego.Query("input.action")).PrepareForEval(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ins := mixInputs()
+	vals := make([]ast.Value, len(ins))
+	for i, in := range ins {
+		if vals[i], err = ast.InterfaceToValue(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := pq.Eval(ctx, rego.EvalParsedInput(vals[i%len(vals)])); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

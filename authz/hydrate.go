@@ -43,16 +43,17 @@ type Request struct {
 	Environment string
 }
 
-// hydrate turns a request into a complete input. Stored entities win over
-// what the caller says about them; the caller's target space (for a move)
-// and properties of unstored types are kept.
-func (e *Engine) hydrate(ctx context.Context, req Request) (*Input, error) {
-	in := &Input{Subject: req.Subject, Action: req.Action, Resource: req.Resource, Environment: req.Environment}
+// hydrate turns a request into a complete input, written to in (the
+// caller's, so that a decision allocates no input). Stored entities win
+// over what the caller says about them; the caller's target space (for a
+// move) and properties of unstored types are kept.
+func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
+	*in = Input{Subject: req.Subject, Action: req.Action, Resource: req.Resource, Environment: req.Environment}
 	if e.entities == nil {
-		return in, nil
+		return nil
 	}
 	if req.Subject.ID == "" {
-		return nil, fmt.Errorf("subject: %w: no id", ErrNotFound)
+		return fmt.Errorf("subject: %w: no id", ErrNotFound)
 	}
 	s, err := e.entities.subject(ctx, req.Subject.ID)
 	switch {
@@ -61,7 +62,7 @@ func (e *Engine) hydrate(ctx context.Context, req Request) (*Input, error) {
 	case errors.Is(err, ErrNotFound) && !req.Subject.bare():
 		// An unknown subject described in full by a privileged caller.
 	default:
-		return nil, fmt.Errorf("subject %q: %w", req.Subject.ID, err)
+		return fmt.Errorf("subject %q: %w", req.Subject.ID, err)
 	}
 	if req.Resource.ID != "" {
 		r, err := e.entities.resource(ctx, req.Resource.Type, req.Resource.ID)
@@ -72,25 +73,25 @@ func (e *Engine) hydrate(ctx context.Context, req Request) (*Input, error) {
 			in.Resource.TargetSpaceType = req.Resource.TargetSpaceType
 		case errors.Is(err, ErrNotStored):
 		default:
-			return nil, fmt.Errorf("%s %q: %w", req.Resource.Type, req.Resource.ID, err)
+			return fmt.Errorf("%s %q: %w", req.Resource.Type, req.Resource.ID, err)
 		}
 	}
 	r := &in.Resource
 	if r.SpaceID != "" && r.Space == nil {
 		sp, err := e.entities.space(ctx, r.SpaceID)
 		if err != nil {
-			return nil, fmt.Errorf("space %q: %w", r.SpaceID, err)
+			return fmt.Errorf("space %q: %w", r.SpaceID, err)
 		}
 		r.Space, r.SpaceType = sp, sp.Type
 	}
 	if r.TargetSpaceID != "" && r.TargetSpaceType == "" {
 		sp, err := e.entities.space(ctx, r.TargetSpaceID)
 		if err != nil {
-			return nil, fmt.Errorf("target space %q: %w", r.TargetSpaceID, err)
+			return fmt.Errorf("target space %q: %w", r.TargetSpaceID, err)
 		}
 		r.TargetSpaceType = sp.Type
 	}
-	return in, nil
+	return nil
 }
 
 // bare reports whether only the id was given.
@@ -129,7 +130,7 @@ const DefaultEntityTTL = 5 * time.Second
 // not store what it read (it may predate the write).
 type entityCache struct {
 	src        Entities
-	cache      *expirable.LRU[string, entry]
+	cache      *expirable.LRU[entityKey, entry]
 	ttl        time.Duration
 	gen        atomic.Int64
 	refreshing sync.Map // key → struct{}: background reloads under way
@@ -151,12 +152,12 @@ func newEntityCache(src Entities, ttl time.Duration) *entityCache {
 			ttl = DefaultEntityTTL
 		}
 		c.ttl = ttl
-		c.cache = expirable.NewLRU[string, entry](50_000, nil, ttl)
+		c.cache = expirable.NewLRU[entityKey, entry](50_000, nil, ttl)
 	}
 	return c
 }
 
-func cached[T any](ctx context.Context, c *entityCache, key string, load func(context.Context) (*T, error)) (*T, error) {
+func cached[T any](ctx context.Context, c *entityCache, key entityKey, load func(context.Context) (*T, error)) (*T, error) {
 	if c.cache != nil {
 		if e, ok := c.cache.Get(key); ok {
 			if c.metrics != nil {
@@ -183,7 +184,7 @@ func cached[T any](ctx context.Context, c *entityCache, key string, load func(co
 }
 
 // refresh reloads key in the background unless a reload is under way.
-func (c *entityCache) refresh(ctx context.Context, key string, load func(context.Context) (any, error)) {
+func (c *entityCache) refresh(ctx context.Context, key entityKey, load func(context.Context) (any, error)) {
 	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
@@ -202,9 +203,15 @@ func (c *entityCache) refresh(ctx context.Context, key string, load func(context
 // Cache keys: one namespace per kind of value, so a space cached as a
 // resource (*Resource) never meets the same space cached as an app's space
 // (*Related).
-func subjectKey(id string) string       { return "s\x00" + id }
-func resourceKey(typ, id string) string { return "r\x00" + typ + "\x00" + id }
-func relatedKey(id string) string       { return "p\x00" + id }
+// A struct, not a joined string: looking an entity up allocates nothing.
+type entityKey struct {
+	kind    byte // 's' subject, 'r' resource, 'p' related space
+	typ, id string
+}
+
+func subjectKey(id string) entityKey       { return entityKey{kind: 's', id: id} }
+func resourceKey(typ, id string) entityKey { return entityKey{kind: 'r', typ: typ, id: id} }
+func relatedKey(id string) entityKey       { return entityKey{kind: 'p', id: id} }
 
 func (c *entityCache) subject(ctx context.Context, id string) (*Subject, error) {
 	return cached(ctx, c, subjectKey(id), func(ctx context.Context) (*Subject, error) { return c.src.Subject(ctx, id) })

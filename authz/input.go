@@ -1,8 +1,8 @@
 package authz
 
 import (
+	"encoding/binary"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -128,24 +128,64 @@ func multi(k string, m map[string][]string) [2]*ast.Term {
 	return [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(obj)}
 }
 
-// appendKey appends a canonical encoding of the input to b: equal inputs
-// give equal bytes and different inputs different bytes (every string is
-// length-prefixed, maps are sorted), so the encoding can key the cache.
-func (in *Input) appendKey(b []byte) []byte {
+// appendKey appends a canonical encoding of p's projection of the input to
+// b (p nil or off: the input itself). It writes the bytes that the
+// projected input (p.apply) would give with no projection, without building
+// it: equal projected inputs give equal bytes and different ones different
+// bytes (every string is length-prefixed, every list and map item is marked
+// and closed, maps are sorted), so the encoding can key the cache.
+func (in *Input) appendKey(b []byte, p *projection) []byte {
+	if p != nil && p.off {
+		p = nil
+	}
 	s := &in.Subject
-	b = kstr(b, s.ID, s.Name, s.Email, s.Status, in.Action, in.Environment)
-	b = kbool(b, s.Anonymous, s.License.Excluded, s.License.CapacityExhausted)
-	b = kstr(b, s.License.Type)
-	b = klist(b, s.Roles)
-	b = klist(b, s.Groups)
-	b = klist(b, s.GroupIDs)
-	b = kmap(b, s.Attributes)
-	b = kmap(b, s.Spaces)
 	r := &in.Resource
+	id, name, email, status := s.ID, s.Name, s.Email, s.Status
+	anonymous, lic := s.Anonymous, s.License
+	roles, groups, attrs := s.Roles, s.Groups, s.Attributes
+	var keepGroup, keepSpace func(string) bool
+	if p != nil {
+		f := &p.f
+		id = p.projectID(in)
+		if f.name == unread {
+			name = ""
+		}
+		if f.email == unread {
+			email = ""
+		}
+		if f.status == unread {
+			status = ""
+		}
+		if f.anonymous == unread {
+			anonymous = false
+		}
+		if f.license == unread {
+			lic = License{}
+		}
+		if f.roles == unread {
+			roles = nil
+		}
+		if f.groups == unread {
+			groups = nil
+		}
+		if f.attributes == unread {
+			attrs = nil
+		}
+		keepGroup = p.keep(f.groupIDs, r)
+		keepSpace = p.keep(f.spaces, r)
+	}
+	b = kstr(b, id, name, email, status, in.Action, in.Environment)
+	b = kbool(b, anonymous, lic.Excluded, lic.CapacityExhausted)
+	b = kstr(b, lic.Type)
+	b = klist(b, roles, nil)
+	b = klist(b, groups, nil)
+	b = klist(b, s.GroupIDs, keepGroup)
+	b = kmap(b, attrs, nil)
+	b = kmap(b, s.Spaces, keepSpace)
 	b = kstr(b, r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
 	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
-	b = kmap(b, r.Attributes)
-	for _, rel := range []*Related{r.Space, r.App} {
+	b = kmap(b, r.Attributes, nil)
+	for _, rel := range [...]*Related{r.Space, r.App} {
 		if rel != nil {
 			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
 		}
@@ -153,10 +193,10 @@ func (in *Input) appendKey(b []byte) []byte {
 	return b
 }
 
+// kstr appends each string as its length (uvarint) and its bytes.
 func kstr(b []byte, vs ...string) []byte {
 	for _, v := range vs {
-		b = strconv.AppendInt(b, int64(len(v)), 10)
-		b = append(b, ':')
+		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 	}
 	return b
@@ -173,25 +213,37 @@ func kbool(b []byte, vs ...bool) []byte {
 	return b
 }
 
-func klist(b []byte, vs []string) []byte {
+// klist appends the items of vs that keep accepts (nil: all), each marked
+// by ',', between '[' and ']'.
+func klist(b []byte, vs []string, keep func(string) bool) []byte {
 	b = append(b, '[')
-	b = strconv.AppendInt(b, int64(len(vs)), 10)
-	return kstr(b, vs...)
+	for _, v := range vs {
+		if keep == nil || keep(v) {
+			b = append(b, ',')
+			b = kstr(b, v)
+		}
+	}
+	return append(b, ']')
 }
 
-func kmap(b []byte, m map[string][]string) []byte {
-	keys := make([]string, 0, len(m))
+// kmap appends the entries of m whose key keep accepts (nil: all), in key
+// order, each marked by ',', between '{' and '}'.
+func kmap(b []byte, m map[string][]string, keep func(string) bool) []byte {
+	var buf [16]string
+	keys := buf[:0]
 	for k := range m {
-		keys = append(keys, k)
+		if keep == nil || keep(k) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	b = append(b, '{')
-	b = strconv.AppendInt(b, int64(len(keys)), 10)
 	for _, k := range keys {
+		b = append(b, ',')
 		b = kstr(b, k)
-		b = klist(b, m[k])
+		b = klist(b, m[k], nil)
 	}
-	return b
+	return append(b, '}')
 }
 
 // A projection is what one policy revision can read of input.subject
@@ -204,6 +256,13 @@ type projection struct {
 	off bool
 	// use is how the policy reads each subject field (by JSON name).
 	use map[string]fieldUse
+	// f is use by field, read on every decision.
+	f fields
+}
+
+// fields is how the policy reads each subject field.
+type fields struct {
+	id, groupIDs, spaces, name, email, status, anonymous, roles, groups, license, attributes fieldUse
 }
 
 type fieldUse uint8
@@ -264,6 +323,10 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 			return false
 		})
 	}
+	u := p.use
+	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
+		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],
+		license: u["license"], attributes: u["attributes"]}
 	return p
 }
 
@@ -525,22 +588,15 @@ func onlyResourceMembership(b ast.Body, x ast.Var, decl *ast.Expr, isResource fu
 }
 
 // apply projects in into out and returns out (in itself when nothing is
-// projected).
+// projected). appendKey encodes the same projection without building it.
 func (p *projection) apply(in, out *Input) *Input {
 	if p == nil || p.off {
 		return in
 	}
 	*out = *in
-	s, ps, r := &in.Subject, &out.Subject, &in.Resource
-	switch p.use["id"] {
-	case unread:
-		ps.ID = ""
-	case byResource:
-		if s.ID != "" && !r.mentions(s.ID) && !r.mentions(otherID) {
-			ps.ID = otherID
-		}
-	}
-	switch p.use["groupIds"] {
+	f, s, ps, r := &p.f, &in.Subject, &out.Subject, &in.Resource
+	ps.ID = p.projectID(in)
+	switch f.groupIDs {
 	case unread:
 		ps.GroupIDs = nil
 	case byResource:
@@ -553,7 +609,7 @@ func (p *projection) apply(in, out *Input) *Input {
 			}
 		}
 	}
-	switch p.use["spaces"] {
+	switch f.spaces {
 	case unread:
 		ps.Spaces = nil
 	case byResource:
@@ -575,32 +631,61 @@ func (p *projection) apply(in, out *Input) *Input {
 			}
 		}
 	}
-	if p.use["name"] == unread {
+	if f.name == unread {
 		ps.Name = ""
 	}
-	if p.use["email"] == unread {
+	if f.email == unread {
 		ps.Email = ""
 	}
-	if p.use["status"] == unread {
+	if f.status == unread {
 		ps.Status = ""
 	}
-	if p.use["anonymous"] == unread {
+	if f.anonymous == unread {
 		ps.Anonymous = false
 	}
-	if p.use["roles"] == unread {
+	if f.roles == unread {
 		ps.Roles = nil
 	}
-	if p.use["groups"] == unread {
+	if f.groups == unread {
 		ps.Groups = nil
 	}
-	if p.use["license"] == unread {
+	if f.license == unread {
 		ps.License = License{}
 	}
-	if p.use["attributes"] == unread {
+	if f.attributes == unread {
 		ps.Attributes = nil
 	}
 	return out
 }
+
+// projectID is the subject id as the projection keeps it.
+func (p *projection) projectID(in *Input) string {
+	id, r := in.Subject.ID, &in.Resource
+	switch p.f.id {
+	case unread:
+		return ""
+	case byResource:
+		if id != "" && !r.mentions(id) && !r.mentions(otherID) {
+			return otherID
+		}
+	}
+	return id
+}
+
+// keep is the filter the projection applies to the group ids or space ids
+// of a subject read as u: nil keeps all, byResource those the resource
+// mentions, unread none.
+func (p *projection) keep(u fieldUse, r *Resource) func(string) bool {
+	switch u {
+	case unread:
+		return none
+	case byResource:
+		return r.mentions
+	}
+	return nil
+}
+
+func none(string) bool { return false }
 
 func countFunc(xs []string, f func(string) bool) int {
 	n := 0

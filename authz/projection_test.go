@@ -136,7 +136,11 @@ func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 				// in what the policy cannot see when the projection is sound.
 				in := randomInput(rnd)
 				for _, in := range []*Input{in, lookAlike(rnd, in)} {
-					_, hit := e.decisions.Peek(keyOf(c, c.proj.apply(in, new(Input))))
+					k := keyOf(c, c.proj.apply(in, new(Input)))
+					if direct := engineKey(c.revision, in, c.proj); direct != k {
+						t.Fatalf("input %d: the key of the projection differs from the key of the projected input", i)
+					}
+					_, hit := e.decisions.Peek(k)
 					got, err := e.Evaluate(ctx, in)
 					if err != nil {
 						t.Fatal(err)
@@ -164,7 +168,7 @@ func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 	}
 }
 
-func keyOf(c *compiled, in *Input) [32]byte { return engineKey(c.revision, in) }
+func keyOf(c *compiled, in *Input) [32]byte { return engineKey(c.revision, in, nil) }
 
 // lookAlike is in with another subject id, name, email and groups, and
 // spaces the resource does not name.

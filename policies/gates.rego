@@ -54,8 +54,11 @@ denies contains gate("capacity_exhausted") if {
 	not license_exempt
 }
 
+# analyzer_license reads the license type directly (license_class ==
+# "analyzer" exactly when it is one of these two), so that the rule index
+# leaves this gate out for every other license.
 denies contains gate("analyzer_license") if {
-	builtin.license_class == "analyzer"
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	builtin.environment == "hub"
 	not license_exempt
 	professional_only
@@ -86,12 +89,7 @@ admin_in_console if {
 
 # professional_only: the §6.7 rows that decide the request are all missing
 # from the analyzer table.
-professional_only if {
-	rows := builtin.shared_table.targets[input.resource.type][input.action][builtin.object_type]
-	every id in rows {
-		not builtin.shared_table.analyzer.rows[id]
-	}
-}
+professional_only if data.rulekeeper.index.professionalOnly[input.resource.type][input.action][builtin.object_type]
 
 professional_only if {
 	input.resource.type == "space"

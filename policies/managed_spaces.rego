@@ -29,13 +29,14 @@ managed_grants(type, action, ot) := managed_role_grants(space_id, type, action, 
 } else := set()
 
 # Everything but publishing, which is decided on the target space.
-grants contains managed_grant(role) if {
+# The index (data.rulekeeper.index.managed) holds the grant of each role
+# per request, publishing left out.
+grants contains g if {
 	input.resource.spaceType == "managed"
-	environment == "hub"
-	input.action != "publish"
-	creator_ok
 	some role in input.subject.spaces[space_id]
-	objects_ok(managed_table.roles[role][input.resource.type][input.action], object_type)
+	g := data.rulekeeper.index.managed[role][input.resource.type][input.action][object_type]
+	environment == "hub"
+	creator_ok
 }
 
 # Publishing an app into a managed space (seed §1.3) needs a publishing role

@@ -31,12 +31,22 @@ personal_grants(type, action, ot) := {g |
 	space_type == "personal"
 } else := set()
 
-grants contains personal_grant(role) if {
+# The hot path: the index (data.rulekeeper.index.personal) holds the grant
+# of each role per request.
+grants contains g if {
 	input.resource.spaceType == "personal"
+	g := data.rulekeeper.index.personal.owner[input.resource.type][input.action][object_type]
 	environment == "hub"
 	creator_ok
-	some role in personal_roles
-	objects_ok(personal_table.roles[role][input.resource.type][input.action], object_type)
+	is_app_owner
+}
+
+grants contains g if {
+	input.resource.spaceType == "personal"
+	g := data.rulekeeper.index.personal.viewer[input.resource.type][input.action][object_type]
+	environment == "hub"
+	creator_ok
+	is_shared_with_subject
 }
 
 # Any user creates apps in their own personal space (seed §6.5 "Create an

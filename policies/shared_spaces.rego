@@ -52,21 +52,25 @@ shared_target_grants(type, action, ot) := {g |
 } else := set()
 
 # Every tabled request but moves, which need both spaces (below): the hot
-# path, one index lookup per decision.
-grants contains {
-	"kind": "table",
-	"id": id,
-	"name": sprintf("%s (%s)", [row.row, shared_table.columns[role]]),
-} if {
+# path. The index (data.rulekeeper.index, derived from the tables by
+# policies_test/index_test.go) holds per license type, request and role the
+# finished grants of the rows that say "Yes"; footnoted rows, which need the
+# app owner, apart.
+grants contains g if {
 	input.resource.spaceType == "shared"
-	environment == "hub"
-	input.action != "move"
-	creator_ok
-	some id in shared_table.targets[input.resource.type][input.action][object_type]
-	row := shared_row(id)
 	some role in input.subject.spaces[space_id]
-	row[role] == "Yes"
-	app_owner_ok(row)
+	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action][object_type][role]
+	environment == "hub"
+	creator_ok
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	some role in input.subject.spaces[space_id]
+	some g in data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action][object_type][role]
+	environment == "hub"
+	creator_ok
+	is_app_owner
 }
 
 # Members read their shared space and its member list: "Shared spaces are

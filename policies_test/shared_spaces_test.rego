@@ -149,6 +149,23 @@ test_every_cell_of_the_shared_space_tables_decides_its_requests[name] if {
 	analyzer_gate_ok(d, row, license)
 }
 
+# The same cells for inputs that leave resource.spaceType out and name the
+# space type on the related space only (spaces.rego): the decision, grants
+# and gates included, is the one of the complete input. Moves are decided
+# on both spaces' types and are left out.
+test_every_cell_decides_alike_without_a_space_type[name] if {
+	some id, row in seed
+	some license in ["professional", "analyzer"]
+	some req in row.requests
+	req[1] != "move"
+	some role in columns
+	some app_owner in [true, false]
+	name := sprintf("%s %s %v as %s, %s", [license, id, req, role, owner_label(app_owner)])
+	full := cell_input(req, license, role, app_owner)
+	derived := object.union(full, {"resource": {"spaceType": "", "space": {"id": "sp-1", "type": "shared"}}})
+	h.decide(derived) == h.decide(full)
+}
+
 # The data the policy reads quotes the seed faithfully.
 yes_no := {"Y": "Yes", "N": "No", "_": ""}
 
@@ -192,7 +209,8 @@ test_the_footnote_is_quoted_on_every_app_owner_row if {
 		every _, r in data.rulekeeper.tables.shared[license].rows {
 			has_reason := object.get(r, "footnote", "") == footnote
 			has_prose := startswith(object.get(r, "ownerRule", ""), "§6.7")
-			object.get(r, "appOwner", false) == any([has_reason, has_prose])
+			noted := true in [has_reason, has_prose]
+			object.get(r, "appOwner", false) == noted
 		}
 	}
 }

@@ -202,6 +202,9 @@ func checkOPAData(ctx context.Context, url string) error {
 type counters struct {
 	DecisionHit, DecisionMiss float64
 	EntityHit, EntityMiss     float64
+	// Rebuilds of the in-memory snapshots (space and user indexes,
+	// license state), all kinds together.
+	Rebuilds float64
 }
 
 func (c *counters) add(o counters) {
@@ -209,10 +212,11 @@ func (c *counters) add(o counters) {
 	c.DecisionMiss += o.DecisionMiss
 	c.EntityHit += o.EntityHit
 	c.EntityMiss += o.EntityMiss
+	c.Rebuilds += o.Rebuilds
 }
 
 func (c counters) minus(o counters) counters {
-	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss}
+	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss, c.Rebuilds - o.Rebuilds}
 }
 
 // scrape reads the cache counters; a failed scrape reads zeros.
@@ -241,6 +245,10 @@ func parseCounters(r io.Reader) counters {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(name, "rulekeeper_snapshot_builds_total{") {
+			c.Rebuilds += v
 			continue
 		}
 		switch name {

@@ -69,13 +69,13 @@ func stepCosts(ctx context.Context, svc *service.Service, w *workload, apiKey st
 			_, err := src.Subject(ctx, subject(k))
 			return err
 		}},
-		{"space index rebuild (entities.SpaceIndex)", "at most once a second, in the background", func(k int) error {
+		{"space index rebuild (entities.SpaceIndex)", "only after a write (its revision moved), in the background", func(k int) error {
 			index.Invalidate()
 			u := w.subjects[k%len(w.subjects)]
 			_, err := index.ForMember(ctx, u.ID, u.GroupIDs)
 			return err
 		}},
-		{"license snapshot rebuild (licenses.Service)", "at most once a second, in the background", func(k int) error {
+		{"license snapshot rebuild (licenses.Service)", "only after a write (its revision moved), in the background", func(k int) error {
 			svc.Licenses.Invalidate()
 			_, err := svc.Licenses.LicenseOf(ctx, subject(k))
 			return err

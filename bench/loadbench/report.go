@@ -122,6 +122,8 @@ func (r *report) markdown() string {
 	p("rulekeeper's caches during the measured windows: decisions %s hits (%.0f hits, %.0f misses), entities %s hits (%.0f hits, %.0f misses). The OPA server has no decision cache: every request is a full evaluation.",
 		percent(c.DecisionHit, c.DecisionHit+c.DecisionMiss), c.DecisionHit, c.DecisionMiss,
 		percent(c.EntityHit, c.EntityHit+c.EntityMiss), c.EntityHit, c.EntityMiss)
+	p("")
+	p("Snapshot rebuilds during the measured windows (space index, user index, license state; `rulekeeper_snapshot_builds_total`): %.0f. They follow per-area revision counters and rebuild only after a write.", c.Rebuilds)
 	if len(r.Costs) > 0 {
 		p("")
 		p("Where rulekeeper's time goes: the steps of one `/authz/check`, timed one call at a time in-process on the prepared tenant before the load (%d calls each):", r.Costs[0].Calls)

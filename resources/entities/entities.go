@@ -20,8 +20,8 @@ type LicenseFunc func(ctx context.Context, userID string) (authz.License, error)
 type Source struct {
 	Store   *store.Store
 	License LicenseFunc // nil: every user is unlicensed
-	// Spaces, when set, answers space memberships from memory instead of
-	// a query per subject.
+	// Spaces, when set, answers space memberships and spaces by id from
+	// memory instead of a query per subject or resource.
 	Spaces *SpaceIndex
 	// Users, when set, answers users and their group names from memory.
 	Users *UserIndex
@@ -100,9 +100,9 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 		}
 		return s.App(ctx, a)
 	case "space":
-		sp, err := s.Store.Spaces.Get(ctx, id)
+		sp, err := s.space(ctx, id)
 		if err != nil {
-			return nil, mapErr(err)
+			return nil, err
 		}
 		return SpaceResource(sp), nil
 	case "user":
@@ -222,11 +222,32 @@ func appAttributes(a *store.App) map[string][]string {
 
 // Space loads a space as a related resource.
 func (s *Source) Space(ctx context.Context, id string) (*authz.Related, error) {
+	sp, err := s.space(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &authz.Related{ID: sp.ID, Name: sp.Name, Type: sp.Type, Owner: sp.OwnerID}, nil
+}
+
+// space reads a live space from the space index when there is one (a
+// space document carries every member: decoding it from the store is the
+// dearest part of hydrating an app), else, or when the index does not hold
+// it yet, from the store.
+func (s *Source) space(ctx context.Context, id string) (*store.Space, error) {
+	if s.Spaces != nil {
+		sp, ok, err := s.Spaces.Space(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return sp, nil
+		}
+	}
 	sp, err := s.Store.Spaces.Get(ctx, id)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return &authz.Related{ID: sp.ID, Name: sp.Name, Type: sp.Type, Owner: sp.OwnerID}, nil
+	return sp, nil
 }
 
 // SpaceResource is the policy's view of a space.

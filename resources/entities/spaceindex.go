@@ -2,47 +2,38 @@ package entities
 
 import (
 	"context"
-	"sync/atomic"
-	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 // SpaceIndex keeps every live space in memory, indexed by member and owner
-// id, so hydrating a subject's space roles costs no query. It is rebuilt in
-// the background at most every MaxAge (other replicas' membership changes
-// show up that fast) and at once after Invalidate (this replica's writes).
+// id, so hydrating a subject's space roles costs no query. It follows the
+// spaces revision (store.Snapshot): at most every second it reads the
+// counter, one point lookup, and rebuilds only when a write moved it, so
+// another replica's membership change shows up within about a second and a
+// quiet tenant costs no rebuilds; Invalidate (this replica's writes) makes
+// the next read rebuild at once.
 type SpaceIndex struct {
-	store  *store.Store
-	MaxAge time.Duration
-
-	snap     atomic.Pointer[spaceSnap]
-	gen      atomic.Int64
-	rebuilds singleflight.Group
+	*store.Snapshot[*spaceSnap]
+	store *store.Store
 }
 
 type spaceSnap struct {
-	at       time.Time
 	byMember map[string][]*store.Space // user, group or owner id → spaces
+	byID     map[string]*store.Space
 }
 
 // NewSpaceIndex builds an index over s.
 func NewSpaceIndex(s *store.Store) *SpaceIndex {
-	return &SpaceIndex{store: s, MaxAge: time.Second}
-}
-
-// Invalidate makes the next read rebuild the index.
-func (x *SpaceIndex) Invalidate() {
-	x.gen.Add(1)
-	x.snap.Store(nil)
+	x := &SpaceIndex{store: s}
+	x.Snapshot = store.NewSnapshot(s, x.build, store.AreaSpaces)
+	return x
 }
 
 // ForMember returns the spaces that userID or any of groupIDs owns or
 // belongs to.
 func (x *SpaceIndex) ForMember(ctx context.Context, userID string, groupIDs []string) ([]store.Space, error) {
-	sn, err := x.state(ctx)
+	sn, err := x.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -59,38 +50,33 @@ func (x *SpaceIndex) ForMember(ctx context.Context, userID string, groupIDs []st
 	return out, nil
 }
 
-func (x *SpaceIndex) state(ctx context.Context) (*spaceSnap, error) {
-	if sn := x.snap.Load(); sn != nil {
-		if time.Since(sn.at) >= x.MaxAge {
-			x.rebuilds.DoChan("spaces", func() (any, error) { return x.rebuild(context.WithoutCancel(ctx)) })
-		}
-		return sn, nil
-	}
-	v, err, _ := x.rebuilds.Do("spaces", func() (any, error) { return x.rebuild(context.WithoutCancel(ctx)) })
+// Space returns the live space with id; ok is false when the index does
+// not hold it (the caller asks the store: it may be newer than the index).
+// The space is shared: the caller must not change it.
+func (x *SpaceIndex) Space(ctx context.Context, id string) (sp *store.Space, ok bool, err error) {
+	sn, err := x.Get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return v.(*spaceSnap), nil
+	sp, ok = sn.byID[id]
+	return sp, ok, nil
 }
 
-func (x *SpaceIndex) rebuild(ctx context.Context) (*spaceSnap, error) {
-	gen := x.gen.Load()
+func (x *SpaceIndex) build(ctx context.Context) (*spaceSnap, error) {
 	spaces, err := x.store.Spaces.Live(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sn := &spaceSnap{at: time.Now(), byMember: map[string][]*store.Space{}}
+	sn := &spaceSnap{byMember: map[string][]*store.Space{}, byID: make(map[string]*store.Space, len(spaces))}
 	for i := range spaces {
 		sp := &spaces[i]
+		sn.byID[sp.ID] = sp
 		sn.byMember[sp.OwnerID] = append(sn.byMember[sp.OwnerID], sp)
 		for _, id := range sp.MemberIDs {
 			if id != sp.OwnerID {
 				sn.byMember[id] = append(sn.byMember[id], sp)
 			}
 		}
-	}
-	if x.gen.Load() == gen {
-		x.snap.Store(sn)
 	}
 	return sn, nil
 }

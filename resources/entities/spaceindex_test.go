@@ -37,7 +37,7 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 	b := mk("B", "u2", store.Member{Type: "group", ID: "g1", Roles: []string{"canedit"}})
 	mk("C", "u3")
 	x := entities.NewSpaceIndex(s)
-	x.MaxAge = 50 * time.Millisecond
+	x.Poll = 50 * time.Millisecond
 	cases := []struct {
 		user   string
 		groups []string
@@ -65,7 +65,7 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 	}
 	x.Invalidate()
 	check()
-	// A write another replica made is seen after MaxAge (a background rebuild).
+	// A write another replica made is seen after Poll (a background rebuild).
 	if err := s.Spaces.Delete(ctx, s.Apps, b.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -81,4 +81,53 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	check()
+}
+
+// TestSpacesByIDFromTheIndex: a space hydrated through the index equals one
+// read from the store; a space the index does not hold yet comes from the
+// store; a space deleted elsewhere is unknown once the index follows.
+func TestSpacesByIDFromTheIndex(t *testing.T) {
+	ctx := context.Background()
+	s := storetest.New(t)
+	a := &store.Space{Name: "A", Type: store.SpaceManaged, OwnerID: "u1"}
+	if err := s.Spaces.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	x := entities.NewSpaceIndex(s)
+	x.Poll = 0
+	indexed, plain := &entities.Source{Store: s, Spaces: x}, &entities.Source{Store: s}
+	for _, src := range []*entities.Source{indexed, plain} {
+		r, err := src.Resource(ctx, "space", a.ID)
+		if err != nil || r.SpaceType != store.SpaceManaged || r.Owner != "u1" || r.Space.Name != "A" {
+			t.Fatalf("space resource: %+v %v", r, err)
+		}
+		rel, err := src.Space(ctx, a.ID)
+		if err != nil || rel.Type != store.SpaceManaged || rel.Name != "A" {
+			t.Fatalf("related space: %+v %v", rel, err)
+		}
+	}
+	if _, ok, _ := x.Space(ctx, a.ID); !ok {
+		t.Fatal("the index does not hold the space")
+	}
+	b := &store.Space{Name: "B", Type: store.SpaceShared, OwnerID: "u2"}
+	if err := s.Spaces.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := indexed.Space(ctx, b.ID); err != nil || rel.Name != "B" {
+		t.Fatalf("a space newer than the index: %+v %v", rel, err)
+	}
+	if err := s.Spaces.Delete(ctx, s.Apps, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := indexed.Space(ctx, a.ID)
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted space is still hydrated")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

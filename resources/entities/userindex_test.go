@@ -26,7 +26,7 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := entities.NewUserIndex(s)
-	x.MaxAge = time.Hour
+	x.Poll = time.Hour
 	indexed := &entities.Source{Store: s, Users: x}
 	plain := &entities.Source{Store: s}
 	got, err := indexed.Subject(ctx, u.ID)
@@ -54,7 +54,7 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status == store.UserDisabled {
-		t.Fatal("the index was rebuilt without Invalidate (MaxAge is an hour)")
+		t.Fatal("the index was rebuilt without Invalidate (Poll is an hour)")
 	}
 	x.Invalidate()
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status != store.UserDisabled {

@@ -93,8 +93,8 @@ func TestOnlyTenantAdminsReadEvents(t *testing.T) {
 func TestEventFiltersSortAndCursor(t *testing.T) {
 	d := servicetest.Dev(t)
 	alice, bob := d.Users["alice"].ID, d.Users["bob"].ID
-	// The events below are years old: keep them from the service's
-	// retention job, which may run while the test does.
+	// Keep the events below from the service's retention job, which may
+	// run while the test does.
 	st, err := d.Svc.Store.Settings.Get(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,9 @@ func TestEventFiltersSortAndCursor(t *testing.T) {
 	if _, err := d.Svc.Store.Settings.Replace(context.Background(), *st); err != nil {
 		t.Fatal(err)
 	}
-	base := time.Date(2020, 3, 1, 10, 0, 0, 0, time.UTC)
+	// Recent times: a retention run that began before the setting changed
+	// (it runs at start) must not find them old either.
+	base := time.Now().UTC().Truncate(time.Hour).Add(-24 * time.Hour)
 	ids := seed(t, d.Svc.Store, base, [][3]string{
 		{"com.test/licenses", "assignment.added", alice},   // 0  10:00
 		{"com.test/licenses", "assignment.revoked", alice}, // 1  11:00
@@ -114,6 +116,9 @@ func TestEventFiltersSortAndCursor(t *testing.T) {
 		{"com.test/edge-auth", "user-session.begin", bob},  // 6  16:00
 	})
 	at := func(i int) string { return base.Add(time.Duration(i) * time.Hour).Format(time.RFC3339) }
+	inZone := func(i int) string { // the same instant written at +02:00
+		return base.Add(time.Duration(i) * time.Hour).In(time.FixedZone("", 2*3600)).Format(time.RFC3339)
+	}
 	pick := func(is ...int) []string {
 		var out []string
 		for _, i := range is {
@@ -134,7 +139,7 @@ func TestEventFiltersSortAndCursor(t *testing.T) {
 		{"by source and user", "source=com.test/engine&userId=" + alice, pick(3)},
 		{"since is inclusive", "since=" + at(5) + "&until=" + at(7) + "&sort=time", pick(5, 6)},
 		{"until is exclusive", "since=" + at(0) + "&until=" + at(2) + "&sort=time", pick(0, 1)},
-		{"since and until with an offset", "since=" + url.QueryEscape("2020-03-01T13:00:00+02:00") + "&until=" + url.QueryEscape("2020-03-01T14:00:00+02:00"), pick(1)},
+		{"since and until with an offset", "since=" + url.QueryEscape(inZone(1)) + "&until=" + url.QueryEscape(inZone(2)), pick(1)},
 		{"pages of one, oldest first", "type=app.created&sort=time&limit=1", pick(2, 3, 4)},
 		{"pages of two, newest first", "since=" + at(0) + "&until=" + at(7) + "&limit=2", pick(6, 5, 4, 3, 2, 1, 0)},
 		{"nothing matches", "source=com.test/nothing", nil},

@@ -13,12 +13,15 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
@@ -80,6 +83,10 @@ type Authenticator struct {
 	keys    *lru.Cache[string, keyEntry]
 	keyGen  atomic.Int64
 	keysTTL time.Duration
+	// keyFlight shares one store lookup between concurrent requests with
+	// one key; keyRefreshing marks the background reloads under way.
+	keyFlight     singleflight.Group
+	keyRefreshing sync.Map
 }
 
 // KeyCacheTTL bounds how long a verified API key, its owner and the
@@ -262,44 +269,84 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 	now := time.Now()
 	if e, ok := a.keys.Get(hash); ok {
 		if now.Before(e.until) && e.key.Status(now) == store.KeyActive {
+			// Refresh-ahead: a key in steady use is read again in the
+			// background in the second half of its life, so its requests
+			// never wait for the store; an entry is never served older
+			// than keysTTL.
+			if e.until.Sub(now) < a.keysTTL/2 {
+				a.refreshKey(ctx, hash)
+			}
 			u := e.user
 			return &Caller{User: &u, APIKeyID: e.key.ID}, nil
 		}
 		// Stale or expired: the store gives the exact answer.
 		a.keys.Remove(hash)
 	}
+	// Concurrent requests with one key share one lookup (never one that
+	// began before a ForgetKey*: the flight is keyed by keyGen too).
+	flight := hash + "/" + strconv.FormatInt(a.keyGen.Load(), 10)
+	v, err, _ := a.keyFlight.Do(flight, func() (any, error) { return a.loadKey(context.WithoutCancel(ctx), hash) })
+	if err != nil {
+		return nil, err
+	}
+	e := v.(keyEntry)
+	u := e.user
+	return &Caller{User: &u, APIKeyID: e.key.ID}, nil
+}
+
+// refreshKey reloads the entry of hash in the background unless a reload
+// is under way; a reload that refuses the key drops the entry, so the next
+// request gets the store's exact answer.
+func (a *Authenticator) refreshKey(ctx context.Context, hash string) {
+	if _, busy := a.keyRefreshing.LoadOrStore(hash, struct{}{}); busy {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer a.keyRefreshing.Delete(hash)
+		if _, err := a.loadKey(ctx, hash); err != nil {
+			a.keys.Remove(hash)
+		}
+	}()
+}
+
+// loadKey checks the key with secret hash against the store (the key, the
+// tenant's switch, the owner) and caches a success.
+func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, error) {
+	now := time.Now()
 	gen := a.keyGen.Load()
 	k, err := a.store.APIKeys.ByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierror.Unauthorized("api_key_invalid", "the API key is not known")
+		return keyEntry{}, apierror.Unauthorized("api_key_invalid", "the API key is not known")
 	}
 	if err != nil {
-		return nil, err
+		return keyEntry{}, err
 	}
 	if !idp.EqualHash(k.Hash, hash) {
-		return nil, apierror.Unauthorized("api_key_invalid", "the API key is not known")
+		return keyEntry{}, apierror.Unauthorized("api_key_invalid", "the API key is not known")
 	}
 	switch k.Status(time.Now()) {
 	case store.KeyRevoked:
-		return nil, apierror.Unauthorized("api_key_revoked", "the API key was revoked")
+		return keyEntry{}, apierror.Unauthorized("api_key_revoked", "the API key was revoked")
 	case store.KeyExpired:
-		return nil, apierror.Unauthorized("api_key_expired", "the API key has expired")
+		return keyEntry{}, apierror.Unauthorized("api_key_expired", "the API key has expired")
 	}
 	settings, err := a.store.Settings.Get(ctx)
 	if err != nil {
-		return nil, err
+		return keyEntry{}, err
 	}
 	if !settings.APIKeysEnabled {
-		return nil, apierror.Unauthorized("api_keys_disabled", "API keys are switched off for this tenant")
+		return keyEntry{}, apierror.Unauthorized("api_keys_disabled", "API keys are switched off for this tenant")
 	}
 	u, err := a.store.Users.Get(ctx, k.OwnerID)
 	if err != nil {
-		return nil, err
+		return keyEntry{}, err
 	}
+	e := keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)}
 	if a.keysTTL > 0 && u.Status != store.UserDisabled && a.keyGen.Load() == gen {
-		a.keys.Add(hash, keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)})
+		a.keys.Add(hash, e)
 	}
-	return &Caller{User: u, APIKeyID: k.ID}, nil
+	return e, nil
 }
 
 // Login creates or updates the user of a verified identity: name, email and

@@ -90,12 +90,13 @@ func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, 
 			fmt.Sprintf("no %s access is available under the license", typ), map[string]any{"type": typ})
 	}
 	event := "assignment.added"
+	var a *store.Assignment
 	if assigned {
-		if _, err := s.store.Assignments.SetType(ctx, keyID, userID, typ); err != nil {
+		if a, err = s.store.Assignments.SetType(ctx, keyID, userID, typ); err != nil {
 			return nil, err
 		}
 		event = "assignment.upgraded"
-	} else if _, err := s.store.Assignments.Add(ctx, keyID, userID, typ); err != nil {
+	} else if a, err = s.store.Assignments.Add(ctx, keyID, userID, typ); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, apierror.New(http.StatusConflict, "already_assigned", "the user has an assignment already", nil)
 		}
@@ -105,12 +106,11 @@ func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, 
 	if err := s.store.Events.Add(ctx, EventSource, event, by, map[string]any{"userId": userID, "type": typ, "keyId": keyID}); err != nil {
 		return nil, err
 	}
-	sn, err = s.state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	m := sn.members[userID]
-	return &m, nil
+	// A seat of typ was free in the state read under the lock: fewer of
+	// typ were allocated than the total, so every assignment of typ, this
+	// one included, is allocated (seats go in assignment order). No second
+	// rebuild is needed to say so; the next read rebuilds the state.
+	return &Member{UserID: userID, Type: typ, AssignedAt: a.AssignedAt, Status: "allocated"}, nil
 }
 
 // free reports whether a seat of typ is free: fewer allocated than the

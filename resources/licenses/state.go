@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -19,21 +16,23 @@ import (
 const EventSource = "com.rulekeeper/licenses"
 
 // Service keeps the license state: the key in force and who is assigned,
-// included or excluded. Decisions read a snapshot that is rebuilt at most
-// every MaxAge (one second: other replicas' writes show up that fast) and
-// at once after a write through this process.
+// included or excluded. Decisions read a snapshot (store.Snapshot) that
+// follows the licenses and capacity revisions: at most every second it reads
+// the two counters (point lookups) and rebuilds only when a write moved one,
+// so other replicas' writes show up within about a second and a quiet tenant
+// costs no rebuilds. A write through this process rebuilds at once
+// (Invalidate), and so does the passing of time that changes the state
+// without a write: the key's expiry and the start of a month (capacity
+// minutes are counted per month).
 type Service struct {
-	store  *store.Store
-	pub    ed25519.PublicKey
-	now    func() time.Time
-	MaxAge time.Duration
+	store *store.Store
+	pub   ed25519.PublicKey
+	now   func() time.Time
 	// Changed is called after every change of key or assignments (the
 	// engine drops cached subjects, whose license it holds).
 	Changed func()
 
-	snap     atomic.Pointer[snapshot]
-	rebuilds singleflight.Group
-	gen      atomic.Int64 // bumped by Invalidate
+	snap *store.Snapshot[*snapshot]
 	// mu serialises assignment changes in this process so a seat is
 	// never given twice; exclusion is the safety net across replicas.
 	mu sync.Mutex
@@ -43,8 +42,18 @@ type Service struct {
 
 // New builds the service with the public key that verifies license keys.
 func New(s *store.Store, pub ed25519.PublicKey) *Service {
-	return &Service{store: s, pub: pub, now: time.Now, MaxAge: time.Second}
+	svc := &Service{store: s, pub: pub, now: time.Now}
+	svc.snap = store.NewSnapshot(s, svc.build, store.AreaLicenses, store.AreaCapacity)
+	svc.snap.Now = func() time.Time { return svc.now() }
+	return svc
 }
+
+// Rebuilds is how many times the license state was built from the store.
+func (s *Service) Rebuilds() int64 { return s.snap.Builds() }
+
+// SetPoll sets how often the revisions are read (store.DefaultPoll); call
+// it before the first decision.
+func (s *Service) SetPoll(d time.Duration) { s.snap.Poll = d }
 
 // Member is one assigned user as the overview shows it.
 type Member struct {
@@ -56,59 +65,40 @@ type Member struct {
 
 // snapshot is the state at one moment.
 type snapshot struct {
-	at      time.Time
-	terms   *Terms // nil: no key applied
+	until   time.Time // the state changes by itself then (zero: never)
+	terms   *Terms    // nil: no key applied
 	members map[string]Member
 	counts  map[string]int // allocated per type
 	minutes int64          // capacity minutes used this month
 }
 
 // state returns the current snapshot. A stale one is served while one
-// background rebuild runs (decisions never wait for it); only when there is
-// none (at start, or right after a write here) do callers wait, and then
-// for a single shared rebuild.
+// background refresh runs (decisions never wait for it); only when there is
+// none (at start, right after a write here, or when time changed the
+// state) do callers wait, and then for a single shared rebuild.
 func (s *Service) state(ctx context.Context) (*snapshot, error) {
-	sn := s.snap.Load()
-	if sn != nil {
-		if s.now().Sub(sn.at) >= s.MaxAge {
-			s.rebuilds.DoChan("snapshot", func() (any, error) {
-				return s.rebuild(context.WithoutCancel(ctx))
-			})
-		}
-		return sn, nil
-	}
-	v, err, _ := s.rebuilds.Do("snapshot", func() (any, error) { return s.rebuild(context.WithoutCancel(ctx)) })
+	sn, err := s.snap.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return v.(*snapshot), nil
-}
-
-// rebuild builds a snapshot and keeps it unless a write invalidated the
-// state while it was being read (then the next read builds again).
-func (s *Service) rebuild(ctx context.Context) (*snapshot, error) {
-	gen := s.gen.Load()
-	sn, err := s.build(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if s.gen.Load() == gen {
-		s.snap.Store(sn)
+	if !sn.until.IsZero() && !s.now().Before(sn.until) {
+		s.snap.Invalidate()
+		return s.snap.Get(ctx)
 	}
 	return sn, nil
 }
 
 // Invalidate makes the next read rebuild the snapshot and tells Changed.
 func (s *Service) Invalidate() {
-	s.gen.Add(1)
-	s.snap.Store(nil)
+	s.snap.Invalidate()
 	if s.Changed != nil {
 		s.Changed()
 	}
 }
 
 func (s *Service) build(ctx context.Context) (*snapshot, error) {
-	sn := &snapshot{at: s.now(), members: map[string]Member{}, counts: map[string]int{}}
+	now := s.now()
+	sn := &snapshot{members: map[string]Member{}, counts: map[string]int{}}
 	k, err := s.store.LicenseKeys.Current(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return sn, nil
@@ -117,7 +107,7 @@ func (s *Service) build(ctx context.Context) (*snapshot, error) {
 		return nil, err
 	}
 	// The stored key was verified when applied; its expiry still counts.
-	t, err := Verify(s.pub, k.Raw, s.now())
+	t, err := Verify(s.pub, k.Raw, now)
 	if err != nil && !errors.Is(err, ErrExpired) {
 		return nil, fmt.Errorf("license key in force: %w", err)
 	}
@@ -125,6 +115,12 @@ func (s *Service) build(ctx context.Context) (*snapshot, error) {
 		return sn, nil // expired: nobody is licensed
 	}
 	sn.terms = t
+	// The key expires, or the month of the capacity minutes ends.
+	y, m, _ := now.UTC().Date()
+	sn.until = time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
+	if t.ExpiresAt.Before(sn.until) {
+		sn.until = t.ExpiresAt
+	}
 	as, err := s.store.Assignments.ForKey(ctx, t.KeyID)
 	if err != nil {
 		return nil, err
@@ -140,7 +136,7 @@ func (s *Service) build(ctx context.Context) (*snapshot, error) {
 		}
 		sn.members[a.UserID] = Member{UserID: a.UserID, Type: a.Type, AssignedAt: a.AssignedAt, Status: st}
 	}
-	if sn.minutes, err = s.store.LicenseKeys.MinutesUsed(ctx, t.KeyID, s.now()); err != nil {
+	if sn.minutes, err = s.store.LicenseKeys.MinutesUsed(ctx, t.KeyID, now); err != nil {
 		return nil, err
 	}
 	return sn, nil

@@ -56,6 +56,17 @@ func (s *Service) assemble(ctx context.Context) error {
 	// Space writes change subjects' roles: drop the index and every cached
 	// subject before answering.
 	spacesChanged := func() { spaceIndex.Invalidate(); s.Engine.InvalidateAll() }
+	// The snapshots rebuild only when a revision moved: their build
+	// counters show it.
+	for name, builds := range map[string]func() int64{
+		"spaces": spaceIndex.Builds, "users": userIndex.Builds, "licenses": s.Licenses.Rebuilds,
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "rulekeeper_snapshot_builds_total",
+			Help:        "Rebuilds of an in-memory snapshot of the store (space index, user index, license state).",
+			ConstLabels: prometheus.Labels{"snapshot": name},
+		}, func() float64 { return float64(builds()) }))
+	}
 	modules, err := policies.Modules()
 	if err != nil {
 		return err

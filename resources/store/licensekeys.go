@@ -21,7 +21,10 @@ type LicenseKey struct {
 
 // LicenseKeys is the repository of applied license keys and of which one
 // is in force.
-type LicenseKeys struct{ c collection[LicenseKey] }
+type LicenseKeys struct {
+	c   collection[LicenseKey]
+	rev *Revisions
+}
 
 func licenseKeyIndexes() map[string][]mongo.IndexModel {
 	return map[string][]mongo.IndexModel{
@@ -42,7 +45,7 @@ func (r *LicenseKeys) Apply(ctx context.Context, k *LicenseKey) error {
 	if err != nil {
 		return fmt.Errorf("make license key %q current: %w", k.ID, err)
 	}
-	return nil
+	return r.rev.changed(ctx, AreaLicenses)
 }
 
 // Current returns the key in force; ErrNotFound when none was applied.
@@ -70,10 +73,13 @@ func (r *LicenseKeys) RecordMinute(ctx context.Context, keyID, userID string, mi
 		{Key: "_id", Value: keyID + "/" + month + "/" + userID + "/" + minute.Format("02T15:04")},
 		{Key: "keyId", Value: keyID}, {Key: "month", Value: keyID + "/" + month}, {Key: "userId", Value: userID},
 	})
-	if err != nil && !errors.Is(MapErr(err), ErrConflict) {
+	if err != nil {
+		if errors.Is(MapErr(err), ErrConflict) {
+			return nil // counted already: nothing changed
+		}
 		return fmt.Errorf("record capacity minute: %w", err)
 	}
-	return nil
+	return r.rev.changed(ctx, AreaCapacity)
 }
 
 // MinutesUsed returns the capacity minutes consumed under keyID in the

@@ -64,7 +64,10 @@ func (s *Space) RolesOf(userID string, groupIDs []string) []string {
 }
 
 // Spaces is the repository of spaces.
-type Spaces struct{ c collection[Space] }
+type Spaces struct {
+	c   collection[Space]
+	rev *Revisions
+}
 
 // SpaceFilter narrows a space list.
 type SpaceFilter struct {
@@ -89,7 +92,7 @@ func (r *Spaces) Create(ctx context.Context, s *Space) error {
 	if err := r.c.insert(ctx, s); err != nil {
 		return fmt.Errorf("create space %q: %w", s.Name, err)
 	}
-	return nil
+	return r.rev.changed(ctx, AreaSpaces)
 }
 
 // Get returns the space with id; a space being deleted is not found.
@@ -156,6 +159,9 @@ func (r *Spaces) Update(ctx context.Context, id string, ch SpaceChange) (*Space,
 	if err != nil {
 		return nil, fmt.Errorf("update space %q: %w", id, err)
 	}
+	if err := r.rev.changed(ctx, AreaSpaces); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -169,6 +175,10 @@ func (r *Spaces) Delete(ctx context.Context, apps *Apps, id string) error {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "deleting", Value: true}}}})
 	if err != nil {
 		return fmt.Errorf("delete space %q: %w", id, err)
+	}
+	// The marked space leaves the live set at once: bump before the rest.
+	if err := r.rev.changed(ctx, AreaSpaces); err != nil {
+		return err
 	}
 	return r.finishDelete(ctx, apps, id)
 }

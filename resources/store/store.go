@@ -36,6 +36,10 @@ type Store struct {
 	Extensions      *Bundles
 	Themes          *Bundles
 	Rules           *Rules
+
+	// Revisions counts the writes to the users, spaces and licenses areas
+	// (the repositories above bump it), for snapshots that follow them.
+	Revisions *Revisions
 }
 
 // ConnectTimeout bounds how long Connect waits for an unreachable server.
@@ -70,20 +74,22 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 }
 
 func newStore(client *mongo.Client, db *mongo.Database) *Store {
+	revs := &Revisions{c: db.Collection("revisions"), locks: new(stripes)}
 	return &Store{
-		client: client,
-		db:     db,
-		Users:  &Users{c: collection[User]{db.Collection("users"), new(stripes)}},
-		Groups: &Groups{c: collection[Group]{db.Collection("groups"), new(stripes)}},
-		Spaces: &Spaces{c: collection[Space]{db.Collection("spaces"), new(stripes)}},
-		Apps:   &Apps{c: collection[App]{db.Collection("apps"), new(stripes)}},
+		client:    client,
+		db:        db,
+		Revisions: revs,
+		Users:     &Users{c: collection[User]{db.Collection("users"), new(stripes)}, rev: revs},
+		Groups:    &Groups{c: collection[Group]{db.Collection("groups"), new(stripes)}, rev: revs},
+		Spaces:    &Spaces{c: collection[Space]{db.Collection("spaces"), new(stripes)}, rev: revs},
+		Apps:      &Apps{c: collection[App]{db.Collection("apps"), new(stripes)}},
 
 		Events:   &Events{c: collection[Event]{db.Collection("events"), new(stripes)}},
 		Settings: &SettingsRepo{c: collection[Settings]{db.Collection("settings"), new(stripes)}},
 		APIKeys:  &APIKeys{c: collection[APIKey]{db.Collection("apikeys"), new(stripes)}},
 
-		Assignments: &Assignments{c: collection[Assignment]{db.Collection("assignments"), new(stripes)}},
-		LicenseKeys: &LicenseKeys{c: collection[LicenseKey]{db.Collection("licensekeys"), new(stripes)}},
+		Assignments: &Assignments{c: collection[Assignment]{db.Collection("assignments"), new(stripes)}, rev: revs},
+		LicenseKeys: &LicenseKeys{c: collection[LicenseKey]{db.Collection("licensekeys"), new(stripes)}, rev: revs},
 
 		Objects:         &AppObjects{c: collection[AppObject]{db.Collection("objects"), new(stripes)}},
 		Schedules:       &Schedules{c: collection[Schedule]{db.Collection("schedules"), new(stripes)}},

@@ -45,7 +45,10 @@ func (u *User) HasRole(role string) bool {
 }
 
 // Users is the repository of users.
-type Users struct{ c collection[User] }
+type Users struct {
+	c   collection[User]
+	rev *Revisions
+}
 
 // UserFilter narrows a user list.
 type UserFilter struct {
@@ -71,7 +74,7 @@ func (r *Users) Create(ctx context.Context, u *User) error {
 	if err := r.c.insert(ctx, u); err != nil {
 		return fmt.Errorf("create user %q: %w", u.Subject, err)
 	}
-	return nil
+	return r.rev.changed(ctx, AreaUsers)
 }
 
 // Get returns the user with id.
@@ -164,6 +167,9 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 	u, err := r.c.updateVersion(ctx, id, ch.Version, nil, set)
 	if err != nil {
 		return nil, fmt.Errorf("update user %q: %w", id, err)
+	}
+	if err := r.rev.changed(ctx, AreaUsers); err != nil {
+		return nil, err
 	}
 	return u, nil
 }
