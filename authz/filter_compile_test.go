@@ -36,7 +36,7 @@ func TestCompiledFilterAnswersAsMatch(t *testing.T) {
 		case 1:
 			return EqFold(f, pick(vals))
 		}
-		return Regex(f, likePattern(pick([]string{"q*", "?", "*", "a*"})), r.IntN(2) == 0)
+		return Regex(f, LikePattern(pick([]string{"q*", "?", "*", "a*"})), r.IntN(2) == 0)
 	}
 	rel := func() *Related {
 		if r.IntN(3) == 0 {

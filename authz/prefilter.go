@@ -231,7 +231,7 @@ func (m *RuleMatcher) compileRegexps(e rules.Expr) error {
 		var pattern string
 		switch e.Op {
 		case rules.OpLike:
-			pattern = likePattern(strings.ToLower(lit.Value))
+			pattern = LikePattern(strings.ToLower(lit.Value))
 		case rules.OpMatches:
 			pattern = "^(?:" + lit.Value + ")$"
 		default:
@@ -246,8 +246,10 @@ func (m *RuleMatcher) compileRegexps(e rules.Expr) error {
 	return nil
 }
 
-// likePattern translates a like pattern: * any run of characters, ? one.
-func likePattern(p string) string {
+// LikePattern translates a like pattern of the rule language (* any run of
+// characters, ? one) into an anchored RE2 pattern that MongoDB's PCRE reads
+// alike (the planner's FilterRegex).
+func LikePattern(p string) string {
 	var b strings.Builder
 	b.WriteString("^(?s:")
 	for _, r := range p {

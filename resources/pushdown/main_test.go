@@ -116,36 +116,10 @@ func insertApps(t testing.TB, s *store.Store, apps []*store.App) {
 // likePattern turns a like pattern (* any run, ? one character) into the
 // planner's anchored RE2 pattern, in lower case when fold.
 func likePattern(like string, fold bool) string {
-	var b strings.Builder
-	b.WriteString("^(?s:")
-	for _, c := range like {
-		switch c {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		default:
-			s := string(c)
-			if fold {
-				s = strings.ToLower(s)
-			}
-			b.WriteString(regexpQuote(s))
-		}
+	if fold {
+		like = strings.ToLower(like)
 	}
-	b.WriteString(")$")
-	return b.String()
-}
-
-func regexpQuote(s string) string {
-	const special = `\.+*?()|[]{}^$`
-	var b strings.Builder
-	for _, c := range s {
-		if strings.ContainsRune(special, c) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return authz.LikePattern(like)
 }
 
 // engine is the real decision engine with the static policies.
