@@ -1,8 +1,6 @@
 package authz
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,8 +51,4 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
-}
-
-func (m *metrics) observe(result string, d time.Duration) {
-	m.duration.WithLabelValues(result).Observe(d.Seconds())
 }
