@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/authz/rules"
-	"github.com/rulekeeper/rulekeeper/policies"
 )
 
 // TestJudgeDecidesAsThePolicy: the fast path (memoized rule-independent
@@ -16,18 +15,7 @@ import (
 // sampled self-check, which would hide a difference by starting over.
 func TestJudgeDecidesAsThePolicy(t *testing.T) {
 	ctx := context.Background()
-	mods, err := policies.Modules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := policies.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(ctx, Options{Modules: mods, Data: data, CacheSize: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newInternalEngine(t, Options{CacheSize: -1})
 	r := rand.New(rand.NewPCG(5, 12))
 	conds := []string{`user.group = "Sales"`, `resource.name like "Q*"`, `resource.owner = user`, `user.roles = "HubAdmin"`,
 		`resource.HasPrivilege("read")`, `resource.space.name = "Sales" and !user.IsAnonymous()`, ``,

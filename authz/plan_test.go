@@ -9,7 +9,6 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
-	"github.com/rulekeeper/rulekeeper/policies"
 )
 
 // planTenant is a generated tenant served to the engine through the
@@ -156,22 +155,11 @@ func genPlanRules(r *rand.Rand) []rules.Rule {
 // them.
 func TestPlanEqualsPerItemDecisions(t *testing.T) {
 	ctx := context.Background()
-	mods, err := policies.Modules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := policies.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
 	exact, inexact := 0, 0
 	for seed := range uint64(40) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		ten := genPlanTenant(r)
-		e, err := authz.New(ctx, authz.Options{Modules: mods, Data: data, Entities: ten, EntityTTL: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := newEngine(t, authz.Options{Entities: ten, EntityTTL: -1})
 		rs := genPlanRules(r)
 		module, diags := rules.CompileModule(rs, nil)
 		if rules.HasErrors(diags) {
@@ -229,17 +217,12 @@ func TestPlanEqualsPerItemDecisions(t *testing.T) {
 // are the subject's spaces and personal apps.
 func TestPlanOfTheSalesRule(t *testing.T) {
 	ctx := context.Background()
-	mods, _ := policies.Modules()
-	data, _ := policies.Data()
 	ten := &planTenant{
 		subjects: map[string]*authz.Subject{"u1": {ID: "u1", Status: "active", Groups: []string{"Sales"},
 			License: authz.License{Type: "professional"}, Spaces: map[string][]string{"s1": {"canview"}, "s2": {"canview"}}}},
 		spaces: map[string]*authz.Related{"s1": {ID: "s1", Type: "shared"}, "s2": {ID: "s2", Type: "shared"}},
 	}
-	e, err := authz.New(ctx, authz.Options{Modules: mods, Data: data, Entities: ten})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, authz.Options{Entities: ten})
 	rs := []rules.Rule{{ID: "sales-q", Name: "Sales read Q apps", ResourceFilter: "App_*",
 		Condition: `user.group = "Sales" and resource.name like "Q*"`, Actions: []string{"read"}, Context: "hub"}}
 	module, _ := rules.CompileModule(rs, nil)

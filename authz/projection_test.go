@@ -43,7 +43,10 @@ func compileRules(t *testing.T, rs []rules.Rule) string {
 	return m
 }
 
-func newTestEngine(t *testing.T) *Engine {
+func newTestEngine(t *testing.T) *Engine { return newInternalEngine(t, Options{}) }
+
+// newInternalEngine is an engine on the embedded policies with opts.
+func newInternalEngine(t *testing.T, opts Options) *Engine {
 	t.Helper()
 	mods, err := policies.Modules()
 	if err != nil {
@@ -53,7 +56,8 @@ func newTestEngine(t *testing.T) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(context.Background(), Options{Modules: mods, Data: data})
+	opts.Modules, opts.Data = mods, data
+	e, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
