@@ -125,151 +125,127 @@ func (s *session) appResource(ctx context.Context, a *store.App) (*authz.Resourc
 // hydrates them; it also answers the id to continue from ("" at the end).
 func (s *session) page(ctx context.Context, typ string, filter bson.D, after string, limit int) ([]authz.Resource, string, error) {
 	st := s.l.Store
-	var out []authz.Resource
-	var last string
-	var n int
+	var b resourceBatch
 	switch typ {
 	case "app":
-		docs, err := st.Apps.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for i := range docs {
-			a := &docs[i]
+		b = scanned(st.Apps.Scan(ctx, filter, after, limit)).each(func(a *store.App) (string, *authz.Resource, error) {
 			s.apps[a.ID] = a
 			r, err := s.appResource(ctx, a)
-			if err != nil {
-				return nil, "", err
-			}
-			if r != nil {
-				out = append(out, *r)
-			}
-			last = a.ID
-		}
-		n = len(docs)
+			return a.ID, r, err
+		})
 	case "space":
-		docs, err := st.Spaces.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for i := range docs {
-			out = append(out, *entities.SpaceResource(&docs[i]))
-			last = docs[i].ID
-		}
-		n = len(docs)
+		b = scanned(st.Spaces.Scan(ctx, filter, after, limit)).each(func(sp *store.Space) (string, *authz.Resource, error) {
+			return sp.ID, entities.SpaceResource(sp), nil
+		})
 	case "user":
-		docs, err := st.Users.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, u := range docs {
-			out = append(out, authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes})
-			last = u.ID
-		}
-		n = len(docs)
+		b = scanned(st.Users.Scan(ctx, filter, after, limit)).each(func(u *store.User) (string, *authz.Resource, error) {
+			return u.ID, &authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes}, nil
+		})
 	case "group":
-		docs, err := st.Groups.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, g := range docs {
-			out = append(out, authz.Resource{Type: "group", ID: g.ID, Name: g.Name})
-			last = g.ID
-		}
-		n = len(docs)
+		b = scanned(st.Groups.Scan(ctx, filter, after, limit)).each(func(g *store.Group) (string, *authz.Resource, error) {
+			return g.ID, &authz.Resource{Type: "group", ID: g.ID, Name: g.Name}, nil
+		})
 	case "webintegration":
-		docs, err := st.WebIntegrations.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, w := range docs {
-			out = append(out, authz.Resource{Type: "webintegration", ID: w.ID, Name: w.Name})
-			last = w.ID
-		}
-		n = len(docs)
+		b = scanned(st.WebIntegrations.Scan(ctx, filter, after, limit)).each(func(w *store.WebIntegration) (string, *authz.Resource, error) {
+			return w.ID, &authz.Resource{Type: "webintegration", ID: w.ID, Name: w.Name}, nil
+		})
 	case "extension", "theme":
 		repo := st.Extensions
 		if typ == "theme" {
 			repo = st.Themes
 		}
-		docs, err := repo.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, b := range docs {
-			r := authz.Resource{Type: typ, ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
-			if len(b.Tags) > 0 {
-				r.Attributes = map[string][]string{"tags": b.Tags}
+		b = scanned(repo.Scan(ctx, filter, after, limit)).each(func(bu *store.Bundle) (string, *authz.Resource, error) {
+			r := &authz.Resource{Type: typ, ID: bu.ID, Name: bu.Name, Owner: bu.CreatedBy}
+			if len(bu.Tags) > 0 {
+				r.Attributes = map[string][]string{"tags": bu.Tags}
 			}
-			out = append(out, r)
-			last = b.ID
-		}
-		n = len(docs)
+			return bu.ID, r, nil
+		})
 	case "app.object":
-		docs, err := st.Objects.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, o := range docs {
-			last = o.ID
-			a, err := s.app(ctx, o.AppID)
-			if err != nil {
-				return nil, "", err
+		b = scanned(st.Objects.Scan(ctx, filter, after, limit)).each(func(o *store.AppObject) (string, *authz.Resource, error) {
+			a, ar, err := s.appOf(ctx, o.AppID)
+			if err != nil || ar == nil {
+				return o.ID, nil, err // its app is gone or unreadable: left out
 			}
-			if a == nil {
-				continue // its app is gone
-			}
-			ar, err := s.appResource(ctx, a)
-			if err != nil {
-				return nil, "", err
-			}
-			if ar == nil {
-				continue
-			}
-			out = append(out, authz.Resource{
+			return o.ID, &authz.Resource{
 				Type: "app.object", ID: o.ID, Name: o.Name, Owner: o.OwnerID,
 				SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
 				ObjectType: o.Type, Public: o.Public,
 				App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
-			})
-		}
-		n = len(docs)
+			}, nil
+		})
 	case "schedule":
-		docs, err := st.Schedules.Scan(ctx, filter, after, limit)
-		if err != nil {
-			return nil, "", err
-		}
-		for _, sch := range docs {
-			last = sch.ID
-			a, err := s.app(ctx, sch.AppID)
-			if err != nil {
-				return nil, "", err
+		b = scanned(st.Schedules.Scan(ctx, filter, after, limit)).each(func(sch *store.Schedule) (string, *authz.Resource, error) {
+			a, ar, err := s.appOf(ctx, sch.AppID)
+			switch {
+			case err != nil:
+				return sch.ID, nil, err
+			case a == nil:
+				return sch.ID, &authz.Resource{Type: "schedule", ID: sch.ID}, nil
+			case ar == nil:
+				return sch.ID, nil, nil
 			}
-			if a == nil {
-				out = append(out, authz.Resource{Type: "schedule", ID: sch.ID})
-				continue
-			}
-			ar, err := s.appResource(ctx, a)
-			if err != nil {
-				return nil, "", err
-			}
-			if ar == nil {
-				continue
-			}
-			out = append(out, authz.Resource{
+			return sch.ID, &authz.Resource{
 				Type: "schedule", ID: sch.ID, Name: a.Name, Owner: a.OwnerID,
 				SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
 				App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
-			})
-		}
-		n = len(docs)
+			}, nil
+		})
 	default:
 		return nil, "", fmt.Errorf("%s: %w", typ, authz.ErrNotStored)
 	}
-	if n < limit {
-		last = ""
+	if b.err != nil {
+		return nil, "", b.err
 	}
-	return out, last, nil
+	if b.read < limit {
+		b.last = ""
+	}
+	return b.out, b.last, nil
+}
+
+// appOf is the app with id and its policy view: a nil app when it is
+// gone, a nil view when its space is.
+func (s *session) appOf(ctx context.Context, id string) (*store.App, *authz.Resource, error) {
+	a, err := s.app(ctx, id)
+	if err != nil || a == nil {
+		return nil, nil, err
+	}
+	ar, err := s.appResource(ctx, a)
+	return a, ar, err
+}
+
+// docBatch is one batch of documents as a Scan answered it.
+type docBatch[T any] struct {
+	docs []T
+	err  error
+}
+
+func scanned[T any](docs []T, err error) docBatch[T] { return docBatch[T]{docs, err} }
+
+// resourceBatch is a batch converted: the resources, the last _id read
+// and how many documents were read.
+type resourceBatch struct {
+	out  []authz.Resource
+	last string
+	read int
+	err  error
+}
+
+// each converts every document with view, which answers its _id and its
+// resource (nil: left out).
+func (b docBatch[T]) each(view func(*T) (string, *authz.Resource, error)) resourceBatch {
+	rb := resourceBatch{err: b.err, read: len(b.docs)}
+	for i := range b.docs {
+		if rb.err != nil {
+			break
+		}
+		id, r, err := view(&b.docs[i])
+		rb.last, rb.err = id, err
+		if r != nil && err == nil {
+			rb.out = append(rb.out, *r)
+		}
+	}
+	return rb
 }
 
 // Resources loads every stored resource of the given types that keep
