@@ -149,11 +149,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 		},
 		ID: func(b *store.Bundle) string { return b.ID },
 		Allowed: func(_ context.Context, b *store.Bundle) (bool, error) {
-			ok, err := h.Guard.Allowed(c, guard.Hub, "read", h.resource(b))
-			if err != nil || ok {
-				return ok, err
-			}
-			return h.Guard.Allowed(c, guard.Console, "read", h.resource(b))
+			return h.Guard.AllowedHubOrConsole(c, "read", h.resource(b))
 		},
 		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
 	})

@@ -66,6 +66,30 @@ func (g *Guard) Require(c fiber.Ctx, env, action string, res authz.Resource) err
 	return nil
 }
 
+// RequireHubOrConsole answers nil when the caller may do action on res in
+// the hub or, failing that, in the management console (where tenant
+// admins act); a refusal explains the hub decision.
+func (g *Guard) RequireHubOrConsole(c fiber.Ctx, action string, res authz.Resource) error {
+	err := g.Require(c, Hub, action, res)
+	var ae *apierror.Error
+	if err == nil || !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+		return err
+	}
+	if ok, cerr := g.Allowed(c, Console, action, res); cerr != nil || ok {
+		return cerr
+	}
+	return err
+}
+
+// AllowedHubOrConsole is RequireHubOrConsole as a boolean, for lists.
+func (g *Guard) AllowedHubOrConsole(c fiber.Ctx, action string, res authz.Resource) (bool, error) {
+	ok, err := g.Allowed(c, Hub, action, res)
+	if err != nil || ok {
+		return ok, err
+	}
+	return g.Allowed(c, Console, action, res)
+}
+
 // Allowed is Require as a boolean, for filtering lists.
 func (g *Guard) Allowed(c fiber.Ctx, env, action string, res authz.Resource) (bool, error) {
 	d, err := g.Decide(c, env, action, res)

@@ -96,22 +96,6 @@ func (h *Handlers) show(c fiber.Ctx, s *store.Schedule, names map[string]string)
 
 func stored(s *store.Schedule) authz.Resource { return authz.Resource{Type: "schedule", ID: s.ID} }
 
-// requireHubOrConsole allows what the app's side grants in the hub or a
-// tenant admin's side grants in the console (seed 000 §5.1: admins view
-// and delete schedules in the management console); a refusal explains the
-// hub decision.
-func (h *Handlers) requireHubOrConsole(c fiber.Ctx, action string, res authz.Resource) error {
-	err := h.Guard.Require(c, guard.Hub, action, res)
-	var e *apierror.Error
-	if err == nil || !errors.As(err, &e) || e.Status != http.StatusForbidden {
-		return err
-	}
-	if ok, cerr := h.Guard.Allowed(c, guard.Console, action, res); cerr != nil || ok {
-		return cerr
-	}
-	return err
-}
-
 func (h *Handlers) list(c fiber.Ctx) error {
 	p, err := users.Page(c)
 	if err != nil {
@@ -125,14 +109,9 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	names := map[string]string{}
 	for i := range list {
 		res := stored(&list[i])
-		ok, err := h.Guard.Allowed(c, guard.Hub, "read", res)
+		ok, err := h.Guard.AllowedHubOrConsole(c, "read", res)
 		if err != nil {
 			return err
-		}
-		if !ok {
-			if ok, err = h.Guard.Allowed(c, guard.Console, "read", res); err != nil {
-				return err
-			}
 		}
 		if ok {
 			items = append(items, h.show(c, &list[i], names))
@@ -146,7 +125,7 @@ func (h *Handlers) get(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.requireHubOrConsole(c, "read", stored(s)); err != nil {
+	if err := h.Guard.RequireHubOrConsole(c, "read", stored(s)); err != nil {
 		return err
 	}
 	return c.JSON(h.show(c, s, map[string]string{}))
@@ -325,7 +304,7 @@ func (h *Handlers) delete(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.requireHubOrConsole(c, "delete", stored(s)); err != nil {
+	if err := h.Guard.RequireHubOrConsole(c, "delete", stored(s)); err != nil {
 		return err
 	}
 	if err := h.Store.Schedules.Delete(ctx, s.ID); err != nil {

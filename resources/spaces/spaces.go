@@ -80,31 +80,12 @@ func (h *Handlers) Register(r fiber.Router) {
 // Require asks the policy in the hub and, when the hub refuses, in the
 // management console; it answers the hub's refusal when both refuse.
 func Require(c fiber.Ctx, g *guard.Guard, action string, res authz.Resource) error {
-	err := g.Require(c, guard.Hub, action, res)
-	if err == nil {
-		return nil
-	}
-	var ae *apierror.Error
-	if !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
-		return err
-	}
-	ok, cerr := g.Allowed(c, guard.Console, action, res)
-	if cerr != nil {
-		return cerr
-	}
-	if ok {
-		return nil
-	}
-	return err
+	return g.RequireHubOrConsole(c, action, res)
 }
 
 // Allowed is Require as a boolean, for filtering lists.
 func Allowed(c fiber.Ctx, g *guard.Guard, action string, res authz.Resource) (bool, error) {
-	ok, err := g.Allowed(c, guard.Hub, action, res)
-	if err != nil || ok {
-		return ok, err
-	}
-	return g.Allowed(c, guard.Console, action, res)
+	return g.AllowedHubOrConsole(c, action, res)
 }
 
 // Resource is the policy's view of a stored space (hydrated by id).
