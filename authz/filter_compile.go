@@ -61,34 +61,30 @@ func (f *Filter) Compile() (func(*Resource) bool, error) {
 				want[i] = strings.ToLower(v)
 			}
 		}
-		fold := f.Fold
-		return func(r *Resource) bool {
-			return slices.ContainsFunc(fieldValues(r, path), func(v string) bool {
-				if fold {
-					v = strings.ToLower(v)
-				}
-				return slices.Contains(want, v)
-			})
-		}, nil
+		return someValue(path, f.Fold, func(v string) bool { return slices.Contains(want, v) }), nil
 	case FilterRegex:
 		re, err := regexp.Compile(f.Values[0])
 		if err != nil {
 			return nil, fmt.Errorf("authz: filter on %s: %w", f.Field, err)
 		}
-		path := strings.Split(f.Field, ".")
-		fold := f.Fold
-		return func(r *Resource) bool {
-			return slices.ContainsFunc(fieldValues(r, path), func(v string) bool {
-				if fold {
-					v = strings.ToLower(v)
-				}
-				return re.MatchString(v)
-			})
-		}, nil
+		return someValue(strings.Split(f.Field, "."), f.Fold, re.MatchString), nil
 	case FilterOpaque:
 		return nil, fmt.Errorf("authz: the filter holds a condition that cannot be evaluated (%s)", f.Reason)
 	}
 	return nil, fmt.Errorf("authz: unknown filter operator %d", f.Op)
+}
+
+// someValue holds when one of the field's values (lower-cased when fold)
+// passes test.
+func someValue(path []string, fold bool, test func(string) bool) func(*Resource) bool {
+	return func(r *Resource) bool {
+		return slices.ContainsFunc(fieldValues(r, path), func(v string) bool {
+			if fold {
+				v = strings.ToLower(v)
+			}
+			return test(v)
+		})
+	}
 }
 
 // fieldValues reads a field of r as values() reads it from the policy's
