@@ -389,6 +389,10 @@ type emitter struct {
 	sets        map[setKey]string
 	setOrder    []setKey
 	grantBodies int
+	// indexed: rule bodies are _g<stratum>[id], evaluated for the
+	// candidates of the index only (index.go).
+	indexed bool
+	levels  map[int]bool
 }
 
 // emit writes the module. Rule bodies add the rule's id to _ids, and one
@@ -641,7 +645,12 @@ func (e *emitter) writeUnit(w *strings.Builder, c *unitCode) {
 	grant := lit(u.a.rule.ID)
 	for _, a := range c.alts {
 		for _, act := range u.a.actions {
-			fmt.Fprintf(w, "%s contains %s if {\n", e.setFor(u.level, a, act), grant)
+			if e.indexed {
+				e.levels[u.level] = true
+				fmt.Fprintf(w, "_g%d[%s] if {\n", u.level, grant)
+			} else {
+				fmt.Fprintf(w, "%s contains %s if {\n", e.setFor(u.level, a, act), grant)
+			}
 			for _, s := range a.exprs {
 				fmt.Fprintf(w, "\t%s\n", s)
 			}
@@ -685,7 +694,15 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 		nav := e.x.navList[k.nav]
 		fmt.Fprintf(out, "# HasPrivilege(%s) on the related %s: the built-in policy or a rule of a lower stratum grants it.\n", lit(k.action), nav.target)
 		refs := []string{BuiltinGrants}
-		for j := 0; j < k.level; j++ {
+		if e.indexed {
+			refs = append(refs, "_didx")
+			for j := 0; j < k.level; j++ {
+				if e.levels[j] {
+					refs = append(refs, fmt.Sprintf("_s%d", j))
+				}
+			}
+		}
+		for j := 0; j < k.level && !e.indexed; j++ {
 			for _, typ := range []string{nav.target, ""} {
 				if s, ok := e.sets[setKey{j, typ, k.action}]; ok {
 					refs = append(refs, s)

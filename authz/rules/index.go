@@ -1,0 +1,791 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// DataRoot is the top-level data document the indexed compilation reads
+// (data.rulekeeper_rules): rule names, the index of the rules compiled to
+// data and the candidate index of the rules compiled to Rego.
+const DataRoot = "rulekeeper_rules"
+
+// maxDisjuncts bounds the disjunctive normal form of one condition; a
+// condition with more disjuncts is compiled to Rego instead.
+const maxDisjuncts = 32
+
+// maxPrefix is the longest name prefix the index keys on (in characters);
+// longer prefixes are cut, which only widens the candidates.
+const maxPrefix = 32
+
+// Patch is one change to the data document DataRoot: the value at Path
+// (relative to DataRoot) becomes Value, or is removed when Value is nil.
+type Patch struct {
+	Path  []string
+	Value any
+}
+
+// An attrRef is one attribute's value list as the generated Rego reads it
+// (_va[id]): a path in the input, lower-cased or not.
+type attrRef struct {
+	path string // JSON array of the path segments
+	ci   bool
+}
+
+func newAttr(path []string, ci bool) attrRef {
+	b, _ := json.Marshal(path)
+	return attrRef{string(b), ci}
+}
+
+func (a attrRef) id() string {
+	if a.ci {
+		return "i" + a.path
+	}
+	return "s" + a.path
+}
+
+func (a attrRef) segments() []string {
+	var p []string
+	_ = json.Unmarshal([]byte(a.path), &p)
+	return p
+}
+
+// An atom is one test of a conjunction as the generated Rego's _atom
+// evaluates it: op over the values of attribute a (and b), with literal v;
+// n negates it.
+type atom struct {
+	op   string
+	a, b attrRef
+	v    string
+	n    bool
+}
+
+func (t atom) data() map[string]any {
+	m := map[string]any{"op": t.op}
+	if t.a.path != "" {
+		m["a"] = t.a.id()
+	}
+	if t.b.path != "" {
+		m["b"] = t.b.id()
+	}
+	switch t.op {
+	case "in", "id", "pre", "suf", "con", "re", "tp":
+		m["v"] = t.v // even "": a missing v would make the atom undefined
+	}
+	if t.n {
+		m["n"] = true
+	}
+	return m
+}
+
+type conj []atom
+
+// errNotIndexable: the condition needs Rego (HasPrivilege, too many
+// disjuncts).
+type notIndexable struct{}
+
+// dnf turns a condition into a disjunction of conjunctions of atoms. With
+// lenient, what cannot be expressed (HasPrivilege) counts as true, which
+// yields a superset of the rule's matches: the candidate keys of a rule
+// compiled to Rego.
+type dnf struct {
+	a       *analysis
+	lenient bool
+}
+
+func (d *dnf) expr(x Expr, neg bool) []conj {
+	switch x := x.(type) {
+	case *Logical:
+		and := (x.Op == And) != neg
+		if and {
+			out := []conj{{}}
+			for _, o := range x.Operands {
+				r := d.expr(o, neg)
+				var next []conj
+				for _, c1 := range out {
+					for _, c2 := range r {
+						next = append(next, append(slices.Clip(c1), c2...))
+					}
+				}
+				if len(next) > maxDisjuncts {
+					if d.lenient {
+						next = []conj{{}}
+					} else {
+						panic(notIndexable{})
+					}
+				}
+				out = next
+				if len(out) == 0 {
+					return nil
+				}
+			}
+			return out
+		}
+		var out []conj
+		for _, o := range x.Operands {
+			out = append(out, d.expr(o, neg)...)
+		}
+		if len(out) > maxDisjuncts {
+			if d.lenient {
+				return []conj{{}}
+			}
+			panic(notIndexable{})
+		}
+		return out
+	case *Not:
+		return d.expr(x.X, !neg)
+	case *Compare:
+		return d.compare(x, neg)
+	case *Call:
+		info := d.a.calls[x]
+		var t atom
+		switch info.fn {
+		case fnHasPrivilege:
+			if d.lenient {
+				return []conj{{}}
+			}
+			panic(notIndexable{})
+		case fnIsOwned:
+			t = atom{op: "ne", a: newAttr(info.ref, false)}
+		case fnEmpty:
+			t = atom{op: "ne", a: newAttr(info.ref, false), n: true}
+		case fnIsAnonymous:
+			t = atom{op: "anon"}
+		}
+		t.n = t.n != neg
+		return []conj{{t}}
+	}
+	panic(fmt.Sprintf("rules: cannot index %T", x))
+}
+
+func constConj(b bool) []conj {
+	if b {
+		return []conj{{}}
+	}
+	return nil
+}
+
+func (d *dnf) compare(x *Compare, neg bool) []conj {
+	l, lLit := x.Left.(*Literal)
+	r, rLit := x.Right.(*Literal)
+	if lLit && rLit {
+		return constConj(compareValues(x.Op, []string{l.Value}, []string{r.Value}) != neg)
+	}
+	attr := func(o Operand, ci bool) attrRef { return newAttr(d.a.refs[o.(*Path)], ci) }
+	var t atom
+	switch x.Op {
+	case OpEq, OpNe, OpEqCase, OpNeCase:
+		ci := x.Op == OpEq || x.Op == OpNe
+		if lLit || rLit {
+			lt, p := l, x.Right
+			if rLit {
+				lt, p = r, x.Left
+			}
+			v := lt.Value
+			if ci {
+				v = strings.ToLower(v)
+			}
+			t = atom{op: "in", a: attr(p, ci), v: v}
+		} else {
+			t = atom{op: "pair", a: attr(x.Left, ci), b: attr(x.Right, ci)}
+		}
+		t.n = x.Op == OpNe || x.Op == OpNeCase
+	case OpLike:
+		a := attr(x.Left, true)
+		kind, s := classifyLike(strings.ToLower(r.Value))
+		switch kind {
+		case likeExact:
+			t = atom{op: "in", a: a, v: s}
+		case likeAny:
+			t = atom{op: "any", a: a}
+		case likePrefix:
+			t = atom{op: "pre", a: a, v: s}
+		case likeSuffix:
+			t = atom{op: "suf", a: a, v: s}
+		case likeContains:
+			t = atom{op: "con", a: a, v: s}
+		default:
+			t = atom{op: "re", a: a, v: s}
+		}
+	case OpMatches:
+		t = atom{op: "re", a: attr(x.Left, false), v: anchored(r.Value)}
+	}
+	t.n = t.n != neg
+	return []conj{{t}}
+}
+
+// A keyDef is how a bucket keys its entries: on each value of an
+// attribute ("val"), each prefix of a value up to maxPrefix characters
+// ("pfx"), whether two attributes share a value ("pair"), or not at all
+// ("scan": always a candidate).
+type keyDef struct {
+	kind string
+	a, b attrRef
+}
+
+func (k keyDef) data() map[string]any {
+	m := map[string]any{"k": k.kind}
+	if k.a.path != "" {
+		m["a"] = k.a.id()
+	}
+	if k.b.path != "" {
+		m["b"] = k.b.id()
+	}
+	return m
+}
+
+func (k keyDef) sortKey() string { return k.kind + "\x00" + k.a.id() + "\x00" + k.b.id() }
+
+// chooseKey picks the most selective indexable atom of a conjunction and
+// the key an entry is stored under.
+func chooseKey(c conj) (keyDef, string) {
+	best, bestScore, bestKey := keyDef{kind: "scan"}, 0, "*"
+	consider := func(k keyDef, key string, score int) {
+		if score > bestScore {
+			best, bestScore, bestKey = k, score, key
+		}
+	}
+	for _, t := range c {
+		if t.n {
+			continue
+		}
+		switch t.op {
+		case "in", "id":
+			score := 3
+			switch {
+			case t.a.path == `["resource","id"]`:
+				score = 6
+			case strings.HasPrefix(t.a.path, `["subject"`):
+				score = 5
+			case strings.HasPrefix(t.a.path, `["context"`):
+				score = 2
+			}
+			consider(keyDef{kind: "val", a: t.a}, t.a.id()+"="+t.v, score)
+		case "pre":
+			consider(keyDef{kind: "pfx", a: t.a}, t.a.id()+"^"+cut(t.v), 2)
+		case "re":
+			if p := literalPrefix(t.v); p != "" && !t.a.ci {
+				consider(keyDef{kind: "pfx", a: t.a}, t.a.id()+"^"+cut(p), 2)
+			}
+		case "pair":
+			consider(keyDef{kind: "pair", a: t.a, b: t.b}, t.a.id()+"~"+t.b.id(), 1)
+		}
+	}
+	return best, bestKey
+}
+
+func cut(s string) string {
+	r := []rune(s)
+	if len(r) > maxPrefix {
+		return string(r[:maxPrefix])
+	}
+	return s
+}
+
+// literalPrefix is the literal every match of the anchored pattern starts
+// with ("" if none, or if the pattern does not compile).
+func literalPrefix(pattern string) string {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return ""
+	}
+	p, _ := re.LiteralPrefix()
+	return p
+}
+
+// A bucketKey names one bucket of the index: data document (index or
+// cands), resource type ("*" any, "?" types the vocabulary does not know),
+// action and environment ("*" either).
+type bucketKey struct{ doc, typ, action, env string }
+
+type bucket struct {
+	kds  map[keyDef]int
+	keys map[string]map[string]any // key → rule id → conjunctions (index) or true (cands)
+}
+
+type entryRef struct {
+	b   bucketKey
+	key string
+	kd  keyDef
+}
+
+// indexedRule is one enabled rule in the index.
+type indexedRule struct {
+	a       *analysis
+	rego    bool
+	entries []entryRef
+	attrs   []attrRef
+}
+
+// Index is a rule set compiled for decisions whose cost does not grow with
+// the number of rules. Each rule's condition is put in disjunctive normal
+// form; each conjunction is stored in a data document under its resource
+// type, action, environment and the key of its most selective atom (a
+// subject or resource value, a name prefix, a pair of attributes that must
+// share a value), and the generated module looks up only the keys the
+// input's actual values give. Rules the data form cannot express
+// (HasPrivilege) are compiled to Rego, one body per rule id, and evaluated
+// only when the candidate index names them. Put and Delete change one
+// rule's contribution and say which parts of the data document changed
+// and whether the module did. An Index is not safe for concurrent use.
+type Index struct {
+	x       *vocab
+	rules   map[string]*indexedRule
+	buckets map[bucketKey]*bucket
+	attrs   map[attrRef]int
+	names   map[string]string
+	module  string
+	dirty   bool
+}
+
+// NewIndex returns an empty index over vocabulary v (nil: the default).
+func NewIndex(v *Vocabulary) (*Index, error) {
+	x, err := indexOrDefault(v)
+	if err != nil {
+		return nil, err
+	}
+	return &Index{x: x, rules: map[string]*indexedRule{}, buckets: map[bucketKey]*bucket{},
+		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}, nil
+}
+
+// CompileIndexed compiles the enabled rules into an indexed module and its
+// data document (the value of data.rulekeeper_rules), with the
+// diagnostics CompileModule gives for the same rules.
+func CompileIndexed(rs []Rule, v *Vocabulary) (string, map[string]any, []Diagnostic) {
+	ix, err := NewIndex(v)
+	if err != nil {
+		return emptyModule(0), map[string]any{}, []Diagnostic{vocabularyDiag(err)}
+	}
+	diags := ix.Build(rs)
+	return ix.Module(), ix.Data(), diags
+}
+
+// Build replaces the index's rules with rs and returns the diagnostics of
+// the rules left out (RuleID set) and the warnings.
+func (ix *Index) Build(rs []Rule) []Diagnostic {
+	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, buckets: map[bucketKey]*bucket{},
+		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
+	as, diags := analyzeAll(rs, ix.x, true)
+	for _, a := range as {
+		ix.add(a)
+	}
+	diags = append(diags, ix.cycles()...)
+	return diags
+}
+
+// cycles reports the Rego-compiled rules stratification leaves out.
+func (ix *Index) cycles() []Diagnostic {
+	p := ix.regoProgram()
+	var out []Diagnostic
+	for _, d := range p.diags {
+		if d.Severity != SeverityWarning {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Len is the number of rules in the index.
+func (ix *Index) Len() int { return len(ix.rules) }
+
+// Check returns the diagnostics of putting r in the index (its own errors
+// and, for a rule compiled to Rego, a HasPrivilege cycle it would close),
+// and the module the index would then have, without changing the index.
+func (ix *Index) Check(r Rule) (string, []Diagnostic) {
+	if r.Disabled {
+		return ix.Module(), nil
+	}
+	as, diags := analyzeAll([]Rule{r}, ix.x, true)
+	if HasErrors(diags) || len(as) == 0 {
+		return "", diags
+	}
+	if !needsRego(as[0]) {
+		return ix.Module(), diags
+	}
+	regos := []*analysis{}
+	for _, id := range slices.Sorted(maps.Keys(ix.rules)) {
+		if ir := ix.rules[id]; ir.rego && id != r.ID {
+			regos = append(regos, ir.a)
+		}
+	}
+	regos = append(regos, as[0])
+	p := buildFrom(regos, ix.x)
+	for _, d := range p.diags {
+		if d.RuleID == r.ID && d.Severity != SeverityWarning {
+			return "", append(diags, d)
+		}
+	}
+	attrs := maps.Clone(ix.attrs)
+	ir := ix.compileRule(as[0])
+	for _, a := range ir.attrs {
+		attrs[a]++
+	}
+	return emitIndexed(p, ix.x, attrs), diags
+}
+
+// Put adds r, or replaces the rule with its id (a disabled rule is
+// removed). It returns the patches of the data document, whether the
+// module changed, and r's diagnostics; a rule with errors is left out (and
+// a previous rule with its id removed).
+func (ix *Index) Put(r Rule) ([]Patch, bool, []Diagnostic) {
+	before := ix.Module()
+	patches := ix.remove(r.ID)
+	var diags []Diagnostic
+	if !r.Disabled {
+		var as []*analysis
+		as, diags = analyzeAll([]Rule{r}, ix.x, true)
+		if len(as) == 1 {
+			patches = append(patches, ix.add(as[0])...)
+			if ix.rules[r.ID].rego {
+				for _, d := range ix.cycles() {
+					if d.RuleID == r.ID {
+						diags = append(diags, d)
+					}
+				}
+			}
+		}
+	}
+	return compact(patches), ix.Module() != before, diags
+}
+
+// Delete removes the rule with id id.
+func (ix *Index) Delete(id string) ([]Patch, bool) {
+	before := ix.Module()
+	patches := ix.remove(id)
+	return compact(patches), ix.Module() != before
+}
+
+// compact keeps the last patch of each path.
+func compact(ps []Patch) []Patch {
+	last := map[string]int{}
+	for i, p := range ps {
+		last[strings.Join(p.Path, "\x00")] = i
+	}
+	var out []Patch
+	for i, p := range ps {
+		if last[strings.Join(p.Path, "\x00")] == i {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// needsRego: HasPrivilege, or a condition too large for the data form.
+func needsRego(a *analysis) (rego bool) {
+	if len(a.privs) > 0 {
+		return true
+	}
+	if a.cond == nil {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(notIndexable); !ok {
+				panic(r)
+			}
+			rego = true
+		}
+	}()
+	(&dnf{a: a}).expr(a.cond, false)
+	return false
+}
+
+// buckets lists, per resource filter alternative, the bucket type and an
+// atom the alternative adds (TermID: the id; a prefix for unknown types).
+type typeAlt struct {
+	typ   string
+	extra *atom
+}
+
+func (ix *Index) typeAlts(a *analysis) []typeAlt {
+	var out []typeAlt
+	for _, t := range a.terms {
+		switch t.Kind {
+		case TermAll:
+			out = append(out, typeAlt{typ: "*"})
+		case TermType:
+			out = append(out, typeAlt{typ: t.typ})
+		case TermID:
+			out = append(out, typeAlt{typ: t.typ, extra: &atom{op: "id", a: newAttr([]string{"resource", "id"}, false), v: t.ID}})
+		case TermPrefix:
+			for _, k := range t.prefixed {
+				out = append(out, typeAlt{typ: k.name})
+			}
+			out = append(out, typeAlt{typ: "?", extra: &atom{op: "tp", v: t.prefix}})
+		}
+	}
+	return out
+}
+
+func envKey(context string) string {
+	switch context {
+	case ContextHub, ContextConsole:
+		return context
+	}
+	return "*"
+}
+
+// compileRule computes a rule's entries without storing them.
+func (ix *Index) compileRule(a *analysis) *indexedRule {
+	ir := &indexedRule{a: a, rego: needsRego(a)}
+	doc := "index"
+	if ir.rego {
+		doc = "cands"
+	}
+	conds := []conj{{}}
+	if a.cond != nil {
+		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
+	}
+	seenAttr := map[attrRef]bool{}
+	addAttr := func(r attrRef) {
+		if r.path != "" && !seenAttr[r] {
+			seenAttr[r] = true
+			ir.attrs = append(ir.attrs, r)
+		}
+	}
+	env := envKey(a.context)
+	for _, alt := range ix.typeAlts(a) {
+		for _, c := range conds {
+			if alt.extra != nil {
+				c = append(slices.Clip(c), *alt.extra)
+			}
+			kd, key := chooseKey(c)
+			addAttr(kd.a)
+			addAttr(kd.b)
+			if !ir.rego {
+				for _, t := range c {
+					addAttr(t.a)
+					addAttr(t.b)
+				}
+			}
+			for _, act := range a.actions {
+				ir.entries = append(ir.entries, entryRef{b: bucketKey{doc, alt.typ, act, env}, key: key, kd: kd})
+			}
+			_ = c
+		}
+	}
+	// The conjunctions themselves, per entry (same order as entries).
+	return ir
+}
+
+// conjsFor recomputes the conjunctions a rule stores under one bucket key.
+func (ix *Index) conjsFor(ir *indexedRule, typ, key string) []any {
+	conds := []conj{{}}
+	if ir.a.cond != nil {
+		conds = (&dnf{a: ir.a}).expr(ir.a.cond, false)
+	}
+	var out []any
+	for _, alt := range ix.typeAlts(ir.a) {
+		if alt.typ != typ {
+			continue
+		}
+		for _, c := range conds {
+			if alt.extra != nil {
+				c = append(slices.Clip(c), *alt.extra)
+			}
+			if _, k := chooseKey(c); k != key {
+				continue
+			}
+			atoms := make([]any, len(c))
+			for i, t := range c {
+				atoms[i] = t.data()
+			}
+			out = append(out, atoms)
+		}
+	}
+	return out
+}
+
+func (ix *Index) add(a *analysis) []Patch {
+	ir := ix.compileRule(a)
+	id := a.rule.ID
+	ix.rules[id] = ir
+	ix.names[id] = a.rule.Name
+	patches := []Patch{{Path: []string{"names", id}, Value: a.rule.Name}}
+	for _, r := range ir.attrs {
+		if ix.attrs[r] == 0 {
+			ix.dirty = true
+		}
+		ix.attrs[r]++
+	}
+	if ir.rego {
+		ix.dirty = true
+	}
+	done := map[entryRef]bool{}
+	for _, e := range ir.entries {
+		if done[e] {
+			continue
+		}
+		done[e] = true
+		b := ix.buckets[e.b]
+		if b == nil {
+			b = &bucket{kds: map[keyDef]int{}, keys: map[string]map[string]any{}}
+			ix.buckets[e.b] = b
+		}
+		if b.kds[e.kd] == 0 {
+			patches = append(patches, Patch{Path: bucketPath(e.b, "attrs")})
+		}
+		b.kds[e.kd]++
+		m := b.keys[e.key]
+		if m == nil {
+			m = map[string]any{}
+			b.keys[e.key] = m
+		}
+		if _, ok := m[id]; !ok {
+			if ir.rego {
+				m[id] = true
+			} else {
+				m[id] = ix.conjsFor(ir, e.b.typ, e.key)
+			}
+		}
+		patches = append(patches, Patch{Path: bucketPath(e.b, "keys", e.key)})
+	}
+	return ix.fill(patches)
+}
+
+func (ix *Index) remove(id string) []Patch {
+	ir := ix.rules[id]
+	if ir == nil {
+		return nil
+	}
+	delete(ix.rules, id)
+	delete(ix.names, id)
+	patches := []Patch{{Path: []string{"names", id}}}
+	for _, r := range ir.attrs {
+		ix.attrs[r]--
+		if ix.attrs[r] == 0 {
+			delete(ix.attrs, r)
+			ix.dirty = true
+		}
+	}
+	if ir.rego {
+		ix.dirty = true
+	}
+	done := map[entryRef]bool{}
+	for _, e := range ir.entries {
+		if done[e] {
+			continue
+		}
+		done[e] = true
+		b := ix.buckets[e.b]
+		b.kds[e.kd]--
+		if b.kds[e.kd] == 0 {
+			delete(b.kds, e.kd)
+			patches = append(patches, Patch{Path: bucketPath(e.b, "attrs")})
+		}
+		if m := b.keys[e.key]; m != nil {
+			delete(m, id)
+			if len(m) == 0 {
+				delete(b.keys, e.key)
+			}
+		}
+		patches = append(patches, Patch{Path: bucketPath(e.b, "keys", e.key)})
+	}
+	return ix.fill(patches)
+}
+
+func bucketPath(b bucketKey, rest ...string) []string {
+	return append([]string{b.doc, b.typ, b.action, b.env}, rest...)
+}
+
+// fill sets each patch's value from the current state.
+func (ix *Index) fill(ps []Patch) []Patch {
+	for i := range ps {
+		p := ps[i].Path
+		switch {
+		case p[0] == "names":
+			if n, ok := ix.names[p[1]]; ok {
+				ps[i].Value = n
+			} else {
+				ps[i].Value = nil
+			}
+		case p[4] == "attrs":
+			ps[i].Value = ix.buckets[bucketKey{p[0], p[1], p[2], p[3]}].attrsData()
+		default:
+			if m := ix.buckets[bucketKey{p[0], p[1], p[2], p[3]}].keys[p[5]]; len(m) > 0 {
+				ps[i].Value = maps.Clone(m)
+			} else {
+				ps[i].Value = nil
+			}
+		}
+	}
+	return ps
+}
+
+func (b *bucket) attrsData() []any {
+	kds := slices.SortedFunc(maps.Keys(b.kds), func(x, y keyDef) int { return strings.Compare(x.sortKey(), y.sortKey()) })
+	out := make([]any, len(kds))
+	for i, k := range kds {
+		out[i] = k.data()
+	}
+	return out
+}
+
+// Data is the whole data document (the value of data.rulekeeper_rules).
+func (ix *Index) Data() map[string]any {
+	names := make(map[string]any, len(ix.names))
+	for id, n := range ix.names {
+		names[id] = n
+	}
+	out := map[string]any{"names": names, "index": map[string]any{}, "cands": map[string]any{}}
+	for k, b := range ix.buckets {
+		if len(b.keys) == 0 {
+			continue
+		}
+		byType := dir(out[k.doc].(map[string]any), k.typ)
+		byAction := dir(byType, k.action)
+		keys := make(map[string]any, len(b.keys))
+		for key, m := range b.keys {
+			keys[key] = maps.Clone(m)
+		}
+		byAction[k.env] = map[string]any{"attrs": b.attrsData(), "keys": keys}
+	}
+	return out
+}
+
+func dir(m map[string]any, k string) map[string]any {
+	if x, ok := m[k].(map[string]any); ok {
+		return x
+	}
+	x := map[string]any{}
+	m[k] = x
+	return x
+}
+
+// regoProgram stratifies the rules compiled to Rego.
+func (ix *Index) regoProgram() *program {
+	var as []*analysis
+	for _, id := range slices.Sorted(maps.Keys(ix.rules)) {
+		if ir := ix.rules[id]; ir.rego {
+			as = append(as, ir.a)
+		}
+	}
+	return buildFrom(as, ix.x)
+}
+
+func buildFrom(as []*analysis, x *vocab) *program {
+	units, diags := stratify(as, x)
+	p := &program{x: x, units: units, diags: diags}
+	last := -1
+	for _, u := range units {
+		if u.rule != last {
+			last = u.rule
+			p.rules = append(p.rules, u.a)
+		}
+	}
+	p.n = len(p.rules)
+	return p
+}
+
+// Module is the generated module for the index's current rules.
+func (ix *Index) Module() string {
+	if ix.dirty {
+		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs)
+		ix.dirty = false
+	}
+	return ix.module
+}
