@@ -18,9 +18,12 @@ const DataRoot = "rulekeeper_rules"
 // condition with more disjuncts is compiled to Rego instead.
 const maxDisjuncts = 32
 
-// maxPrefix is the longest name prefix the index keys on (in characters);
-// longer prefixes are cut, which only widens the candidates.
-const maxPrefix = 32
+// prefixLens are the lengths (in characters) of the prefixes the index
+// keys on: a rule's prefix is cut to the longest of them it reaches, and a
+// decision looks up its values' prefixes of these lengths only. Cutting
+// only widens the candidates; the rule's conjunction still tests the whole
+// prefix.
+var prefixLens = []int{1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32}
 
 // Patch is one change to the data document DataRoot: the value at Path
 // (relative to DataRoot) becomes Value, or is removed when Value is nil.
@@ -218,24 +221,13 @@ func (d *dnf) compare(x *Compare, neg bool) []conj {
 	return []conj{{t}}
 }
 
-// A keyDef is how a bucket keys its entries: on each value of an
-// attribute ("val"), each prefix of a value up to maxPrefix characters
-// ("pfx"), whether two attributes share a value ("pair"), or not at all
-// ("scan": always a candidate).
+// A keyDef is how entries are keyed: on each value of an attribute
+// ("val"), each prefix of a value of the prefixLens lengths ("pfx"),
+// whether two attributes share a value ("pair"), or not at all ("scan":
+// always a candidate).
 type keyDef struct {
 	kind string
 	a, b attrRef
-}
-
-func (k keyDef) data() map[string]any {
-	m := map[string]any{"k": k.kind}
-	if k.a.path != "" {
-		m["a"] = k.a.id()
-	}
-	if k.b.path != "" {
-		m["b"] = k.b.id()
-	}
-	return m
 }
 
 func (k keyDef) sortKey() string { return k.kind + "\x00" + k.a.id() + "\x00" + k.b.id() }
@@ -280,10 +272,13 @@ func chooseKey(c conj) (keyDef, string) {
 
 func cut(s string) string {
 	r := []rune(s)
-	if len(r) > maxPrefix {
-		return string(r[:maxPrefix])
+	n := 0
+	for _, l := range prefixLens {
+		if l <= len(r) {
+			n = l
+		}
 	}
-	return s
+	return string(r[:n])
 }
 
 // literalPrefix is the literal every match of the anchored pattern starts
@@ -297,20 +292,17 @@ func literalPrefix(pattern string) string {
 	return p
 }
 
-// A bucketKey names one bucket of the index: data document (index or
-// cands), resource type ("*" any, "?" types the vocabulary does not know),
-// action and environment ("*" either).
-type bucketKey struct{ doc, typ, action, env string }
+// An entryKey names one entry of the data document: document (index or
+// cands), key, resource type ("*" any, "?" types the vocabulary does not
+// know), action and environment ("*" either). The document is keyed key
+// first, so that a decision's lookups of keys no rule uses stop at once.
+type entryKey struct{ doc, key, typ, action, env string }
 
-type bucket struct {
-	kds  map[keyDef]int
-	keys map[string]map[string]any // key → rule id → conjunctions (index) or true (cands)
-}
+func (k entryKey) path() []string { return []string{k.doc, k.key, k.typ, k.action, k.env} }
 
 type entryRef struct {
-	b   bucketKey
-	key string
-	kd  keyDef
+	e  entryKey
+	kd keyDef
 }
 
 // indexedRule is one enabled rule in the index.
@@ -335,7 +327,8 @@ type indexedRule struct {
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	buckets map[bucketKey]*bucket
+	entries map[entryKey]map[string]any // rule id → conjunctions (index) or true (cands)
+	kds     map[keyDef]int
 	attrs   map[attrRef]int
 	names   map[string]string
 	module  string
@@ -348,7 +341,7 @@ func NewIndex(v *Vocabulary) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Index{x: x, rules: map[string]*indexedRule{}, buckets: map[bucketKey]*bucket{},
+	return &Index{x: x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, kds: map[keyDef]int{},
 		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}, nil
 }
 
@@ -367,7 +360,7 @@ func CompileIndexed(rs []Rule, v *Vocabulary) (string, map[string]any, []Diagnos
 // Build replaces the index's rules with rs and returns the diagnostics of
 // the rules left out (RuleID set) and the warnings.
 func (ix *Index) Build(rs []Rule) []Diagnostic {
-	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, buckets: map[bucketKey]*bucket{},
+	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, kds: map[keyDef]int{},
 		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
 	as, diags := analyzeAll(rs, ix.x, true)
 	for _, a := range as {
@@ -563,7 +556,7 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 				}
 			}
 			for _, act := range a.actions {
-				ir.entries = append(ir.entries, entryRef{b: bucketKey{doc, alt.typ, act, env}, key: key, kd: kd})
+				ir.entries = append(ir.entries, entryRef{e: entryKey{doc, key, alt.typ, act, env}, kd: kd})
 			}
 			_ = c
 		}
@@ -621,28 +614,25 @@ func (ix *Index) add(a *analysis) []Patch {
 			continue
 		}
 		done[e] = true
-		b := ix.buckets[e.b]
-		if b == nil {
-			b = &bucket{kds: map[keyDef]int{}, keys: map[string]map[string]any{}}
-			ix.buckets[e.b] = b
+		if e.kd.kind != "scan" {
+			if ix.kds[e.kd] == 0 {
+				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
+			}
+			ix.kds[e.kd]++
 		}
-		if b.kds[e.kd] == 0 {
-			patches = append(patches, Patch{Path: bucketPath(e.b, "attrs")})
-		}
-		b.kds[e.kd]++
-		m := b.keys[e.key]
+		m := ix.entries[e.e]
 		if m == nil {
 			m = map[string]any{}
-			b.keys[e.key] = m
+			ix.entries[e.e] = m
 		}
 		if _, ok := m[id]; !ok {
 			if ir.rego {
 				m[id] = true
 			} else {
-				m[id] = ix.conjsFor(ir, e.b.typ, e.key)
+				m[id] = ix.conjsFor(ir, e.e.typ, e.e.key)
 			}
 		}
-		patches = append(patches, Patch{Path: bucketPath(e.b, "keys", e.key)})
+		patches = append(patches, Patch{Path: e.e.path()})
 	}
 	return ix.fill(patches)
 }
@@ -671,25 +661,22 @@ func (ix *Index) remove(id string) []Patch {
 			continue
 		}
 		done[e] = true
-		b := ix.buckets[e.b]
-		b.kds[e.kd]--
-		if b.kds[e.kd] == 0 {
-			delete(b.kds, e.kd)
-			patches = append(patches, Patch{Path: bucketPath(e.b, "attrs")})
-		}
-		if m := b.keys[e.key]; m != nil {
-			delete(m, id)
-			if len(m) == 0 {
-				delete(b.keys, e.key)
+		if e.kd.kind != "scan" {
+			ix.kds[e.kd]--
+			if ix.kds[e.kd] == 0 {
+				delete(ix.kds, e.kd)
+				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
 			}
 		}
-		patches = append(patches, Patch{Path: bucketPath(e.b, "keys", e.key)})
+		if m := ix.entries[e.e]; m != nil {
+			delete(m, id)
+			if len(m) == 0 {
+				delete(ix.entries, e.e)
+			}
+		}
+		patches = append(patches, Patch{Path: e.e.path()})
 	}
 	return ix.fill(patches)
-}
-
-func bucketPath(b bucketKey, rest ...string) []string {
-	return append([]string{b.doc, b.typ, b.action, b.env}, rest...)
 }
 
 // fill sets each patch's value from the current state.
@@ -703,10 +690,10 @@ func (ix *Index) fill(ps []Patch) []Patch {
 			} else {
 				ps[i].Value = nil
 			}
-		case p[4] == "attrs":
-			ps[i].Value = ix.buckets[bucketKey{p[0], p[1], p[2], p[3]}].attrsData()
+		case len(p) == 1:
+			ps[i].Value = ix.kdsData(strings.TrimSuffix(p[0], "s"))
 		default:
-			if m := ix.buckets[bucketKey{p[0], p[1], p[2], p[3]}].keys[p[5]]; len(m) > 0 {
+			if m := ix.entries[entryKey{p[0], p[1], p[2], p[3], p[4]}]; len(m) > 0 {
 				ps[i].Value = maps.Clone(m)
 			} else {
 				ps[i].Value = nil
@@ -716,11 +703,23 @@ func (ix *Index) fill(ps []Patch) []Patch {
 	return ps
 }
 
-func (b *bucket) attrsData() []any {
-	kds := slices.SortedFunc(maps.Keys(b.kds), func(x, y keyDef) int { return strings.Compare(x.sortKey(), y.sortKey()) })
+// kdsData lists the key definitions of a kind: attribute ids (val, pfx)
+// or {a, b} pairs.
+func (ix *Index) kdsData(kind string) []any {
+	var kds []keyDef
+	for k := range ix.kds {
+		if k.kind == kind {
+			kds = append(kds, k)
+		}
+	}
+	slices.SortFunc(kds, func(x, y keyDef) int { return strings.Compare(x.sortKey(), y.sortKey()) })
 	out := make([]any, len(kds))
 	for i, k := range kds {
-		out[i] = k.data()
+		if kind == "pair" {
+			out[i] = map[string]any{"a": k.a.id(), "b": k.b.id()}
+		} else {
+			out[i] = k.a.id()
+		}
 	}
 	return out
 }
@@ -731,18 +730,15 @@ func (ix *Index) Data() map[string]any {
 	for id, n := range ix.names {
 		names[id] = n
 	}
-	out := map[string]any{"names": names, "index": map[string]any{}, "cands": map[string]any{}}
-	for k, b := range ix.buckets {
-		if len(b.keys) == 0 {
+	out := map[string]any{"names": names, "index": map[string]any{}, "cands": map[string]any{},
+		"vals": ix.kdsData("val"), "pfxs": ix.kdsData("pfx"), "pairs": ix.kdsData("pair")}
+	for k, m := range ix.entries {
+		if len(m) == 0 {
 			continue
 		}
-		byType := dir(out[k.doc].(map[string]any), k.typ)
-		byAction := dir(byType, k.action)
-		keys := make(map[string]any, len(b.keys))
-		for key, m := range b.keys {
-			keys[key] = maps.Clone(m)
-		}
-		byAction[k.env] = map[string]any{"attrs": b.attrsData(), "keys": keys}
+		byKey := dir(out[k.doc].(map[string]any), k.key)
+		byAction := dir(dir(byKey, k.typ), k.action)
+		byAction[k.env] = maps.Clone(m)
 	}
 	return out
 }
