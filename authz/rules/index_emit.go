@@ -45,6 +45,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int) string {
 	e.relHelpers(&out)
 	fmt.Fprintf(&out, "_known_types := %s\n\n", setLit(x.typeNames))
 	refs := slices.SortedFunc(maps.Keys(attrs), func(a, b attrRef) int { return strings.Compare(a.id(), b.id()) })
+	out.WriteString("# The value lists the index reads, by attribute id (\"\" keeps _va defined with none).\n_va[\"\"] := []\n\n")
 	for _, a := range refs {
 		if a.ci {
 			fmt.Fprintf(&out, "_va[%s] := [lower(s) | some y in _arr(%s); s := _str(y)]\n\n", lit(a.id()), ref(a.segments()))
