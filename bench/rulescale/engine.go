@@ -1,4 +1,4 @@
-package rulescale
+package main
 
 import (
 	"context"

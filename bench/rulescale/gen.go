@@ -1,8 +1,4 @@
-// Package rulescale measures decisions, rule writes and memory against the
-// number of security rules in force (issue 12), with rules of a realistic
-// QMC mix generated from a fixed seed. See README.md for the method and
-// the latest report; `go run ./bench/rulescale` writes it.
-package rulescale
+package main
 
 import (
 	"fmt"

@@ -1,11 +1,9 @@
-package rulescale_test
+package main
 
 import (
 	"context"
 	"fmt"
 	"testing"
-
-	"github.com/rulekeeper/rulekeeper/bench/rulescale"
 )
 
 // TestIndexedAgreesWithPlain: the generated mix compiles without errors,
@@ -17,23 +15,23 @@ func TestIndexedAgreesWithPlain(t *testing.T) {
 		n, k = 300, 200
 	}
 	ctx := context.Background()
-	rs := rulescale.Rules(n, 1)
-	plain, err := rulescale.Engine(ctx)
+	rs := Rules(n, 1)
+	plain, err := Engine(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	indexed, err := rulescale.Engine(ctx)
+	indexed, err := Engine(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rulescale.LoadPlain(ctx, plain, 1, rs); err != nil {
+	if _, err := LoadPlain(ctx, plain, 1, rs); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := rulescale.LoadIndexed(ctx, indexed, 1, rs); err != nil {
+	if _, _, err := LoadIndexed(ctx, indexed, 1, rs); err != nil {
 		t.Fatal(err)
 	}
-	ins := rulescale.Inputs(k, n, 2)
-	i, diff, err := rulescale.Agree(ctx, plain, indexed, ins)
+	ins := Inputs(k, n, 2)
+	i, diff, err := Agree(ctx, plain, indexed, ins)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,18 +58,18 @@ func TestIndexedAgreesWithPlain(t *testing.T) {
 func BenchmarkDecide(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{10, 1000, 10000} {
-		rs := rulescale.Rules(n, 1)
-		ins := rulescale.Inputs(1000, n, 2)
+		rs := Rules(n, 1)
+		ins := Inputs(1000, n, 2)
 		for _, kind := range []string{"indexed", "plain"} {
 			b.Run(fmt.Sprintf("%s/%d", kind, n), func(b *testing.B) {
-				e, err := rulescale.Engine(ctx)
+				e, err := Engine(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
 				if kind == "plain" {
-					_, err = rulescale.LoadPlain(ctx, e, 1, rs)
+					_, err = LoadPlain(ctx, e, 1, rs)
 				} else {
-					_, _, err = rulescale.LoadIndexed(ctx, e, 1, rs)
+					_, _, err = LoadIndexed(ctx, e, 1, rs)
 				}
 				if err != nil {
 					b.Fatal(err)

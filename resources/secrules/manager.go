@@ -43,6 +43,8 @@ type Manager struct {
 	index      *rules.Index
 	module     string                // the module of index in force
 	set        map[string]rules.Rule // the stored rules in force, by id
+	planMu     sync.Mutex            // one planner update at a time
+	planRev    int64                 // the revision the planner has
 	loadErrors prometheus.Counter
 	// compileSeconds is the time a rule set (or one rule's change) took
 	// to index, compile and put in force.
@@ -52,7 +54,7 @@ type Manager struct {
 // NewManager builds a manager polling every interval (≤ 1 s keeps the
 // propagation promise).
 func NewManager(s *store.Store, e *authz.Engine, v *rules.Vocabulary, logger *slog.Logger, interval time.Duration, reg prometheus.Registerer) (*Manager, error) {
-	m := &Manager{store: s, engine: e, vocab: v, logger: logger, interval: interval, loaded: -1,
+	m := &Manager{store: s, engine: e, vocab: v, logger: logger, interval: interval, loaded: -1, planRev: -1,
 		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rulekeeper_rules_load_errors_total",
 			Help: "Rule sets read from the database that did not compile; the previous set stayed in force.",
@@ -211,7 +213,10 @@ func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) erro
 	return nil
 }
 
-// planned tells the planner the rules of revision rev.
+// planned tells the planner the rules of revision rev, in the background:
+// building its matchers for thousands of new rules takes longer than the
+// write should, and until it has them the planner knows its rules are not
+// the engine's and plans inexactly (every item decided), never wrongly.
 func (m *Manager) planned(rev int64) {
 	if m.Planner == nil {
 		return
@@ -220,7 +225,15 @@ func (m *Manager) planned(rev int64) {
 	for _, id := range slices.Sorted(maps.Keys(m.set)) {
 		rs = append(rs, m.set[id])
 	}
-	m.Planner.SetRules(rev, rs)
+	go func() {
+		m.planMu.Lock()
+		defer m.planMu.Unlock()
+		if rev <= m.planRev {
+			return // a later revision got there first
+		}
+		m.planRev = rev
+		m.Planner.SetRules(rev, rs)
+	}()
 }
 
 // Run polls the revision until ctx ends.
