@@ -3,6 +3,7 @@ package secrules_test
 import (
 	"context"
 	"encoding/base64"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,6 +79,18 @@ func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
 	}
 	if s := d.Call("alice", "POST", "/api/v1/rules/validate", body, nil); s != 403 {
 		t.Fatalf("a non-admin validates: %d", s)
+	}
+	// Limits (rules.MaxConditionLength, MaxNameLength): 400 on the field.
+	for field, value := range map[string]string{
+		"condition": `user.name = "` + strings.Repeat("x", rules.MaxConditionLength) + `"`,
+		"name":      strings.Repeat("n", rules.MaxNameLength+1),
+	} {
+		over := map[string]any{"name": "r", "resourceFilter": "App_*", "condition": "", "actions": []string{"read"}, "context": "hub"}
+		over[field] = value
+		var e servicetest.Error
+		if s := d.Call("admin", "POST", "/api/v1/rules", over, &e); s != 400 || e.Code != "invalid_rule" || e.Details["field"] != field {
+			t.Fatalf("%s over the limit: %d %+v", field, s, e)
+		}
 	}
 }
 
