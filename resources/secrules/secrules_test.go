@@ -3,13 +3,13 @@ package secrules_test
 import (
 	"context"
 	"encoding/base64"
-	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
