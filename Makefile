@@ -36,6 +36,7 @@ test: ## run every Go and Rego test, then a short fuzz run of each parser
 bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/...
 	$(GO) run ./bench/loadbench
+	$(GO) run ./bench/rulescale -report bench/rulescale/README.md
 
 .PHONY: lint
 lint: ## gofmt, go vet and opa fmt checks
