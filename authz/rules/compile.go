@@ -61,16 +61,8 @@ func build(rules []Rule, v *Vocabulary, tag bool) *program {
 		return &program{diags: []Diagnostic{vocabularyDiag(err)}}
 	}
 	as, diags := analyzeAll(rules, x, tag)
-	units, cycleDiags := stratify(as, x)
-	p := &program{x: x, units: units, diags: append(diags, cycleDiags...)}
-	last := -1
-	for _, u := range units {
-		if u.rule != last {
-			last = u.rule
-			p.rules = append(p.rules, u.a)
-		}
-	}
-	p.n = len(p.rules)
+	p := buildFrom(as, x)
+	p.diags = append(diags, p.diags...)
 	return p
 }
 
@@ -449,16 +441,27 @@ func emit(units []*unit, x *vocab, n int) string {
 	if e.known {
 		fmt.Fprintf(&out, "_known_types := %s\n\n", setLit(x.typeNames))
 	}
+	e.valueLists(&out)
+	return out.String()
+}
+
+// valueLists writes the value list of every attribute the conditions
+// read, then the helpers they use.
+func (e *emitter) valueLists(out *strings.Builder) {
 	for _, k := range e.attrOrder {
-		fmt.Fprintf(&out, "# values of %s\n", k.ref)
-		if k.ci {
-			fmt.Fprintf(&out, "%s := [lower(s) | some y in _arr(%s); s := _str(y)]\n\n", e.attrs[k], k.ref)
-		} else {
-			fmt.Fprintf(&out, "%s := [s | some y in _arr(%s); s := _str(y)]\n\n", e.attrs[k], k.ref)
-		}
+		fmt.Fprintf(out, "# values of %s\n", k.ref)
+		fmt.Fprintf(out, "%s := %s\n\n", e.attrs[k], valueList(k.ref, k.ci))
 	}
 	out.WriteString(valueHelpers)
-	return out.String()
+}
+
+// valueList is the comprehension listing the values at ref (lower-cased
+// if ci).
+func valueList(ref string, ci bool) string {
+	if ci {
+		return fmt.Sprintf("[lower(s) | some y in _arr(%s); s := _str(y)]", ref)
+	}
+	return fmt.Sprintf("[s | some y in _arr(%s); s := _str(y)]", ref)
 }
 
 func setLit(ss []string) string {

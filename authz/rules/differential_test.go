@@ -192,10 +192,18 @@ func (g gen) input() map[string]any {
 
 func prepare(t testing.TB, module string, extra ...string) rego.PreparedEvalQuery {
 	t.Helper()
+	return prepareWith(t, module, func(*rego.Rego) {}, extra...)
+}
+
+// prepareWith prepares the grants query of module with opt (a store) and
+// extra modules.
+func prepareWith(t testing.TB, module string, opt func(*rego.Rego), extra ...string) rego.PreparedEvalQuery {
+	t.Helper()
 	opts := []func(*rego.Rego){
 		rego.Query("data.rulekeeper.rules.grants"),
 		rego.Module("generated/rules.rego", module),
 		rego.StrictBuiltinErrors(true),
+		opt,
 	}
 	for i, m := range extra {
 		opts = append(opts, rego.Module(fmt.Sprintf("extra%d.rego", i), m))

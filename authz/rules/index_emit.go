@@ -47,21 +47,9 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int) string {
 	refs := slices.SortedFunc(maps.Keys(attrs), func(a, b attrRef) int { return strings.Compare(a.id(), b.id()) })
 	out.WriteString("# The value lists the index reads, by attribute id (\"\" keeps _va defined with none).\n_va[\"\"] := []\n\n")
 	for _, a := range refs {
-		if a.ci {
-			fmt.Fprintf(&out, "_va[%s] := [lower(s) | some y in _arr(%s); s := _str(y)]\n\n", lit(a.id()), ref(a.segments()))
-		} else {
-			fmt.Fprintf(&out, "_va[%s] := [s | some y in _arr(%s); s := _str(y)]\n\n", lit(a.id()), ref(a.segments()))
-		}
+		fmt.Fprintf(&out, "_va[%s] := %s\n\n", lit(a.id()), valueList(ref(a.segments()), a.ci))
 	}
-	for _, k := range e.attrOrder {
-		fmt.Fprintf(&out, "# values of %s\n", k.ref)
-		if k.ci {
-			fmt.Fprintf(&out, "%s := [lower(s) | some y in _arr(%s); s := _str(y)]\n\n", e.attrs[k], k.ref)
-		} else {
-			fmt.Fprintf(&out, "%s := [s | some y in _arr(%s); s := _str(y)]\n\n", e.attrs[k], k.ref)
-		}
-	}
-	out.WriteString(valueHelpers)
+	e.valueLists(&out)
 	return out.String()
 }
 

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"reflect"
@@ -15,20 +14,7 @@ import (
 
 func prepareIndexed(t testing.TB, module string, data map[string]any, extra ...string) rego.PreparedEvalQuery {
 	t.Helper()
-	opts := []func(*rego.Rego){
-		rego.Query("data.rulekeeper.rules.grants"),
-		rego.Module("generated/rules.rego", module),
-		rego.Store(inmem.NewFromObject(map[string]any{DataRoot: data})),
-		rego.StrictBuiltinErrors(true),
-	}
-	for i, m := range extra {
-		opts = append(opts, rego.Module(fmt.Sprintf("extra%d.rego", i), m))
-	}
-	pq, err := rego.New(opts...).PrepareForEval(context.Background())
-	if err != nil {
-		t.Fatalf("prepare: %v\n%s", err, module)
-	}
-	return pq
+	return prepareWith(t, module, rego.Store(inmem.NewFromObject(map[string]any{DataRoot: data})), extra...)
 }
 
 // differential runs n rule sets of rulesPer random rules against inputsPer
