@@ -558,10 +558,14 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 			for _, act := range a.actions {
 				ir.entries = append(ir.entries, entryRef{e: entryKey{doc, key, alt.typ, act, env}, kd: kd})
 			}
-			_ = c
 		}
 	}
-	// The conjunctions themselves, per entry (same order as entries).
+	seen := map[entryRef]bool{}
+	ir.entries = slices.DeleteFunc(ir.entries, func(e entryRef) bool {
+		dup := seen[e]
+		seen[e] = true
+		return dup
+	})
 	return ir
 }
 
@@ -608,12 +612,7 @@ func (ix *Index) add(a *analysis) []Patch {
 	if ir.rego {
 		ix.dirty = true
 	}
-	done := map[entryRef]bool{}
 	for _, e := range ir.entries {
-		if done[e] {
-			continue
-		}
-		done[e] = true
 		if e.kd.kind != "scan" {
 			if ix.kds[e.kd] == 0 {
 				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
@@ -655,12 +654,7 @@ func (ix *Index) remove(id string) []Patch {
 	if ir.rego {
 		ix.dirty = true
 	}
-	done := map[entryRef]bool{}
 	for _, e := range ir.entries {
-		if done[e] {
-			continue
-		}
-		done[e] = true
 		if e.kd.kind != "scan" {
 			ix.kds[e.kd]--
 			if ix.kds[e.kd] == 0 {
