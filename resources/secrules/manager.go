@@ -41,7 +41,7 @@ type Manager struct {
 	mu         sync.Mutex // one load at a time
 	loaded     int64      // revision in force; -1 before the first load
 	index      *rules.Index
-	module     string                // the module of index in force
+	module     string                // the module of index in force ("": a plain compilation)
 	set        map[string]rules.Rule // the stored rules in force, by id
 	planMu     sync.Mutex            // one planner update at a time
 	planRev    int64                 // the revision the planner has
@@ -183,6 +183,12 @@ func (m *Manager) Sync(ctx context.Context) error {
 	return nil
 }
 
+// plainUpTo is the largest rule set compiled plainly (rules.CompileModule)
+// rather than to the index: below it the index's fixed cost per decision
+// (computing the input's keys) exceeds evaluating every rule, and a whole
+// compile is as quick as a patch.
+const plainUpTo = 32
+
 // loadAll indexes the whole set and puts it in force: only the data
 // document changes when the module stays the same.
 func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) error {
@@ -194,23 +200,40 @@ func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) erro
 	if diags := ix.Build(toRules(all)); rules.HasErrors(diags) {
 		return &errRules{diags: diags}
 	}
+	set := make(map[string]rules.Rule, len(all))
+	for i := range all {
+		set[all[i].ID] = toRule(&all[i])
+	}
 	module := ix.Module()
-	if m.index != nil && module == m.module {
+	switch {
+	case ix.Len() <= plainUpTo:
+		module, err = m.loadPlain(ctx, rev, set)
+	case m.index != nil && m.module != "" && module == m.module:
 		err = m.engine.Patch(ctx, rev, []rules.Patch{{Value: ix.Data()}})
-	} else {
+	default:
 		err = m.engine.LoadIndexed(ctx, rev, module, ix.Data())
 	}
 	if err != nil {
 		return err
 	}
-	m.index, m.module, m.loaded = ix, module, rev
-	m.set = make(map[string]rules.Rule, len(all))
-	for i := range all {
-		m.set[all[i].ID] = toRule(&all[i])
-	}
+	m.index, m.module, m.loaded, m.set = ix, module, rev, set
 	m.planned(rev)
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// loadPlain puts a small set in force compiled plainly; the module it
+// returns is "" (no indexed module in force).
+func (m *Manager) loadPlain(ctx context.Context, rev int64, set map[string]rules.Rule) (string, error) {
+	rs := make([]rules.Rule, 0, len(set))
+	for _, id := range slices.Sorted(maps.Keys(set)) {
+		rs = append(rs, set[id])
+	}
+	module, diags := rules.CompileModule(rs, m.vocab)
+	if rules.HasErrors(diags) {
+		return "", &errRules{diags: diags}
+	}
+	return "", m.engine.Load(ctx, rev, module)
 }
 
 // planned tells the planner the rules of revision rev, in the background:
@@ -307,7 +330,9 @@ func (m *Manager) apply(ctx context.Context, rev int64, r *store.Rule, del bool)
 	switch {
 	case rules.HasErrors(diags):
 		err = &errRules{diags: diags}
-	case changed:
+	case m.index.Len() <= plainUpTo:
+		m.module, err = m.loadPlain(ctx, rev, m.set)
+	case changed || m.module == "":
 		m.module = m.index.Module()
 		err = m.engine.LoadIndexed(ctx, rev, m.module, m.index.Data())
 	default:

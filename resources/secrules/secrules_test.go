@@ -3,6 +3,7 @@ package secrules_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -104,6 +105,15 @@ func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 		pub, _ := licenses.DevKeyPair()
 		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
 	})
+	// Enough rules that both replicas compile to the index (not plainly).
+	var filler strings.Builder
+	filler.WriteString("rules:\n")
+	for i := range 40 {
+		fmt.Fprintf(&filler, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", filler.String(), nil); s != 200 {
+		t.Fatalf("import the filler rules: %d", s)
+	}
 	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
 	ask := func() check {
 		var c check
