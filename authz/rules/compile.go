@@ -904,15 +904,7 @@ func (cc *condCompiler) compare(x *Compare) ([]rexpr, constness) {
 		ci := x.Op == OpEq || x.Op == OpNe
 		var out []rexpr
 		if lLit || rLit {
-			// Equality is symmetric: put the literal first.
-			lt, p := l, x.Right
-			if rLit {
-				lt, p = r, x.Left
-			}
-			v := lt.Value
-			if ci {
-				v = strings.ToLower(v)
-			}
+			v, p := literalSide(x, ci)
 			out = safe(fmt.Sprintf("%s in %s", lit(v), cc.values(p, ci)))
 		} else {
 			right := cc.values(x.Right, ci)
@@ -943,6 +935,21 @@ func (cc *condCompiler) compare(x *Compare) ([]rexpr, constness) {
 		return scan(cc.values(x.Left, false), func(v string) string { return "regex.match(" + pattern + ", " + v + ")" }), notConst
 	}
 	panic("rules: unknown operator")
+}
+
+// literalSide splits an equality with one literal side (equality is
+// symmetric) into the literal's value, lower-cased if ci, and the other
+// operand.
+func literalSide(x *Compare, ci bool) (string, Operand) {
+	lt, p := x.Left, x.Right
+	if _, ok := x.Right.(*Literal); ok {
+		lt, p = x.Right, x.Left
+	}
+	v := lt.(*Literal).Value
+	if ci {
+		v = strings.ToLower(v)
+	}
+	return v, p
 }
 
 // compiled wraps already compiled expressions as an Expr, so that != can

@@ -184,14 +184,7 @@ func (d *dnf) compare(x *Compare, neg bool) []conj {
 	case OpEq, OpNe, OpEqCase, OpNeCase:
 		ci := x.Op == OpEq || x.Op == OpNe
 		if lLit || rLit {
-			lt, p := l, x.Right
-			if rLit {
-				lt, p = r, x.Left
-			}
-			v := lt.Value
-			if ci {
-				v = strings.ToLower(v)
-			}
+			v, p := literalSide(x, ci)
 			t = atom{op: "in", a: attr(p, ci), v: v}
 		} else {
 			t = atom{op: "pair", a: attr(x.Left, ci), b: attr(x.Right, ci)}
