@@ -221,6 +221,12 @@ func evalGrants(t testing.TB, pq rego.PreparedEvalQuery, in map[string]any) []st
 	if err != nil {
 		t.Fatal(err)
 	}
+	return evalValue(t, pq, v)
+}
+
+// evalValue is evalGrants of an input already converted.
+func evalValue(t testing.TB, pq rego.PreparedEvalQuery, v ast.Value) []string {
+	t.Helper()
 	rs, err := pq.Eval(context.Background(), rego.EvalParsedInput(v))
 	if err != nil {
 		t.Fatalf("eval: %v", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
@@ -35,7 +36,11 @@ func differential(t testing.TB, seed uint64, sets, rulesPer, inputsPer int) (cas
 		for range inputsPer {
 			in := g.input()
 			want := ref.grants(in)
-			a, b := evalGrants(t, plain, in), evalGrants(t, indexed, in)
+			v, err := ast.InterfaceToValue(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, b := evalValue(t, plain, v), evalValue(t, indexed, v)
 			cases++
 			if len(want) > 0 {
 				granted++
@@ -56,11 +61,11 @@ func differential(t testing.TB, seed uint64, sets, rulesPer, inputsPer int) (cas
 // TestIndexedDifferential: indexed vs plain compilation vs the reference
 // evaluator on 10,000 random cases (40,000 without -short).
 func TestIndexedDifferential(t *testing.T) {
-	sets := 25
+	sets := 40
 	if !testing.Short() {
-		sets = 100
+		sets = 160
 	}
-	cases, granted := differential(t, 20261204, sets, 16, 400)
+	cases, granted := differential(t, 20261204, sets, 10, 250)
 	t.Logf("%d cases, %d with grants", cases, granted)
 	if granted < cases/10 {
 		t.Errorf("only %d of %d cases granted anything", granted, cases)
