@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
+	"github.com/gofiber/fiber/v3/middleware/compress"
 	"github.com/gofiber/fiber/v3/middleware/static"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -189,7 +190,7 @@ func (s *Service) assemble(ctx context.Context) error {
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		return c.JSON(web.Config{Issuer: issuer, ClientID: clientID, Dev: cfg.Dev})
 	})
-	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets(), Compress: true}))
+	s.app.Get("/console/*", compress.New(), static.New("", static.Config{FS: web.Assets()}))
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
 	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
