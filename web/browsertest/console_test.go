@@ -155,8 +155,11 @@ func (tb *tab) text(sel string) string {
 
 // shot saves the screen as SCREENSHOTS_DIR/name.png and checks that the
 // page does not scroll sideways at 1280×800.
-func (tb *tab) shot(name string) {
+func (tb *tab) shot(name string, scrollTo ...string) {
 	tb.t.Helper()
+	for _, sel := range scrollTo {
+		tb.until("scroll to "+sel, fmt.Sprintf(`(e => !!e && (e.scrollIntoView({block: 'center'}), true))(document.querySelector(%q))`, sel))
+	}
 	tb.until("no horizontal scroll on "+name, `document.documentElement.scrollWidth <= window.innerWidth`)
 	if tb.b.shots == "" {
 		return
@@ -242,7 +245,7 @@ func TestConsole(t *testing.T) {
 		if v := tb.text(`#validity`); !strings.Contains(v, "error") {
 			t.Fatalf("validity %q, want errors", v)
 		}
-		tb.shot("05-editor-diagnostic")
+		tb.shot("05-editor-diagnostic", `#condition`)
 
 		tb.run("close the string", chromedp.SendKeys(chromedp.CSS(`#condition`), `*"`))
 		tb.until("valid", `document.getElementById('validity').textContent === 'Valid' && !document.querySelector('.backdrop mark')`)
@@ -252,13 +255,13 @@ func TestConsole(t *testing.T) {
 			const c = [...tr.cells].map(x => x.textContent.trim());
 			return c[0] === 'alice' && c[1].startsWith('Q2 draft') && c[2] === 'read' && c[4] === 'gains';
 		})`)
-		tb.shot("06-preview")
+		tb.shot("06-preview", `#results`)
 		tb.run("impact", chromedp.Click(button("Impact")))
 		tb.until("impact lists the gain with the responsible rule", fmt.Sprintf(`[...document.querySelectorAll('#results table.gain tbody tr')].some(tr => {
 			const c = [...tr.cells].map(x => x.textContent.trim());
 			return c[0] === 'alice' && c[1].startsWith('Q2 draft') && c[2] === 'read' && c[4].includes(%q);
 		})`, ruleName))
-		tb.shot("07-impact")
+		tb.shot("07-impact", `#results`)
 
 		tb.run("save", chromedp.Click(button("Save")))
 		tb.until("back on the list", `location.hash === '#/rules' && !!document.querySelector('table.rules')`)
@@ -272,7 +275,7 @@ func TestConsole(t *testing.T) {
 		tb.until("the matrix names the rule for alice × Q2 draft × read", fmt.Sprintf(
 			`(td => !!td && td.classList.contains('allow') && td.title.includes(%q) && td.textContent.includes(%q))(document.querySelector('tr[data-user="alice"][data-resource="Q2 draft"] td[data-action="read"]'))`,
 			ruleName, ruleName))
-		tb.shot("08-audit")
+		tb.shot("08-audit", `tr[data-user="alice"][data-resource="Q2 draft"]`)
 	})
 
 	t.Run("a conflicting edit is shown", func(t *testing.T) {
@@ -329,7 +332,7 @@ func TestConsole(t *testing.T) {
 		tb.goTo("#/spaces", "Spaces")
 		tb.run("members", chromedp.Click(button("Members")))
 		tb.until("members listed", `document.querySelectorAll('#members tbody tr').length > 0`)
-		tb.shot("12-spaces")
+		tb.shot("12-spaces", `#members`)
 		tb.goTo("#/events", "Events")
 		tb.until("events listed", `[...document.querySelectorAll('table.events tbody tr')].some(tr => tr.textContent.includes('rule.'))`)
 		tb.shot("13-events")

@@ -1,5 +1,5 @@
 // The console's entry point: sign-in, the access check and the router.
-import { h, button, errorBox } from './dom.js';
+import { h, button, errorBox, put } from './dom.js';
 import { api, get, setToken, onSignOut } from './api.js';
 import { signIn, completeSignIn } from './auth.js';
 
@@ -24,13 +24,13 @@ let cfg;
 export let me;
 
 function screen(title, ...children) {
-  main.replaceChildren(h('h1', {}, title), ...children.filter(Boolean));
+  put(main, h('h1', {}, title), ...children.filter(Boolean));
   document.title = `${title} — rulekeeper console`;
 }
 
 function showSignIn(message) {
   nav.hidden = true;
-  who.replaceChildren();
+  put(who, );
   screen('Sign in',
     message ? h('p', { class: 'notice', role: 'alert' }, message) : null,
     h('p', {}, 'The management console is for tenant administrators: security rules, audit, users, licenses, spaces, events and API keys.'),
@@ -68,11 +68,11 @@ async function route() {
     if (!m) continue;
     try {
       const screenModule = await import(mod);
-      main.replaceChildren();
+      put(main, );
       await screenModule[fn](main, ...m.slice(1));
     } catch (e) {
       if (e.status === 401) return;
-      main.replaceChildren(h('h1', {}, 'Something went wrong'), errorBox(e));
+      put(main, h('h1', {}, 'Something went wrong'), errorBox(e));
     }
     return;
   }
@@ -90,7 +90,7 @@ async function start() {
   } catch (e) {
     return showSignIn(e.message);
   }
-  who.replaceChildren(h('span', {}, `Signed in as ${me.name}`), button('Sign out', () => signOut('You signed out.')));
+  put(who, h('span', {}, `Signed in as ${me.name}`), button('Sign out', () => signOut('You signed out.')));
   try {
     await api('GET', 'rules?limit=1');
   } catch (e) {

@@ -1,6 +1,6 @@
 // Audit: the effective access matrix for chosen users or groups, a
 // resource type or filter and actions; every cell names what grants it.
-import { h, button, field, select, errorBox, download, uid } from './dom.js';
+import { h, button, field, select, errorBox, download, uid, put, add } from './dom.js';
 import { api, all } from './api.js';
 import { vocabulary } from './vocab.js';
 
@@ -35,7 +35,7 @@ export async function render(main) {
     resourceType: type.value, resourceFilter: filter.value.trim(), environment: env.value,
     actions: [...acts.querySelectorAll('input:checked')].map((x) => x.value),
   });
-  main.append(h('h1', {}, 'Audit'),
+  add(main, h('h1', {}, 'Audit'),
     h('p', { class: 'muted' }, 'Who may do what: pick users or groups (none: everybody), a resource type and actions.'),
     h('div', { class: 'grid2' }, userBox, groupBox),
     h('div', { class: 'inline' }, field('Resource type', type), field('Resource filter', filter), field('Environment', env)),
@@ -52,11 +52,11 @@ const DENY = {
 };
 
 async function show(out, body) {
-  out.replaceChildren(h('p', { class: 'muted' }, 'Computing…'));
+  put(out, h('p', { class: 'muted' }, 'Computing…'));
   let res;
   try {
     res = (await api('POST', 'audit?limit=1000', body)).data;
-  } catch (e) { out.replaceChildren(errorBox(e)); return; }
+  } catch (e) { put(out, errorBox(e)); return; }
   const actions = body.actions;
   const rows = new Map();
   for (const c of res.cells) {
@@ -74,7 +74,7 @@ async function show(out, body) {
       h('span', { class: 'mark' }, c.allow ? '✓ allowed' : '✗ denied'),
       h('small', { class: 'why' }, rulesNamed.length ? rulesNamed.join(', ') : (why[0] || '')));
   };
-  out.replaceChildren(
+  put(out, 
     h('h2', {}, `Access matrix (${res.environment})`),
     h('p', { class: 'muted' }, `${res.cells.length} of ${res.total} cells. Hover or focus a cell for everything that grants or refuses it.`),
     h('table', { class: 'matrix' },
@@ -90,5 +90,5 @@ async function csv(out, body) {
   try {
     const res = await api('POST', 'audit', body, { Accept: 'text/csv' });
     download('audit.csv', res.data, 'text/csv');
-  } catch (e) { out.replaceChildren(errorBox(e)); }
+  } catch (e) { put(out, errorBox(e)); }
 }

@@ -1,5 +1,5 @@
 // Check access: one decision with its explanation.
-import { h, button, field, select, errorBox } from './dom.js';
+import { h, button, field, select, errorBox, put, add } from './dom.js';
 import { api, all, get } from './api.js';
 import { vocabulary } from './vocab.js';
 
@@ -28,26 +28,26 @@ export async function render(main) {
   let resources = [];
   async function loadResources() {
     resources = [];
-    resList.replaceChildren();
+    put(resList, );
     const path = LISTS[type.value];
     if (!path) return;
     try { resources = (await get(`${path}?limit=200`)).items; } catch { return; }
-    resList.replaceChildren(...resources.map((r) => h('option', { value: r.name || r.description || r.id })));
+    put(resList, ...resources.map((r) => h('option', { value: r.name || r.description || r.id })));
   }
   type.addEventListener('change', loadResources);
   await loadResources();
 
   async function check() {
     const u = users.find((x) => x.name === subject.value.trim()) || users.find((x) => x.id === subject.value.trim());
-    if (!u) { out.replaceChildren(errorBox({ message: `No user named “${subject.value}”.` })); return; }
+    if (!u) { put(out, errorBox({ message: `No user named “${subject.value}”.` })); return; }
     const r = resources.find((x) => (x.name || x.description || x.id) === resource.value.trim());
     const body = { subject: { id: u.id }, action: action.value,
       resource: r ? { type: type.value, id: r.id } : resource.value.trim() ? { type: type.value, id: resource.value.trim() } : { type: type.value },
       context: { environment: env.value } };
     let d;
-    try { d = (await api('POST', '/authz/check', body)).data; } catch (e) { out.replaceChildren(errorBox(e)); return; }
+    try { d = (await api('POST', '/authz/check', body)).data; } catch (e) { put(out, errorBox(e)); return; }
     const what = `${u.name} → ${action.value} → ${r ? (r.name || r.id) : resource.value || `a ${type.value}`} (${env.value})`;
-    out.replaceChildren(
+    put(out, 
       h('h2', { class: d.allow ? 'allow' : 'deny', id: 'verdict' }, d.allow ? 'Allowed' : 'Denied'),
       h('p', {}, what),
       d.denies.length ? h('div', {}, h('h3', {}, 'Refused by'), h('ul', { class: 'denies' },
@@ -58,7 +58,7 @@ export async function render(main) {
       d.denies.length && d.grants.length ? h('p', { class: 'notice' }, 'A gate refuses regardless of grants.') : null,
       h('p', { class: 'muted' }, `Rules revision ${d.revision}.`));
   }
-  main.append(h('h1', {}, 'Check access'), userList, resList,
+  add(main, h('h1', {}, 'Check access'), userList, resList,
     h('div', { class: 'grid2' }, field('Subject', subject), field('Action', action),
       field('Resource type', type), field('Resource', resource), field('Environment', env)),
     h('div', { class: 'buttons' }, button('Check', check, { class: 'primary' })), out);

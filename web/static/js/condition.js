@@ -1,7 +1,7 @@
 // The condition text editor: a textarea over a backdrop that marks every
 // diagnostic at its line and column, line numbers, and suggestions of
 // attributes, functions and operators for the word at the caret.
-import { h, button } from './dom.js';
+import { h, button, put } from './dom.js';
 
 const KEYWORDS = ['and', 'or', 'like', 'matches'];
 
@@ -54,7 +54,7 @@ export function conditionEditor({ value, onchange, words }) {
 
   function suggest() {
     const w = current();
-    sugg.replaceChildren();
+    put(sugg, );
     if (w.length < 2 && !w.endsWith('.')) return;
     const lw = w.toLowerCase();
     const all = [...words(), ...KEYWORDS];
@@ -80,7 +80,7 @@ export function conditionEditor({ value, onchange, words }) {
     const caret = pos - word.length + s.length;
     textarea.focus();
     textarea.setSelectionRange(caret, caret);
-    sugg.replaceChildren();
+    put(sugg, );
     changed();
   }
 
@@ -90,7 +90,7 @@ export function conditionEditor({ value, onchange, words }) {
   textarea.addEventListener('scroll', () => { backdrop.scrollTop = textarea.scrollTop; gutter.scrollTop = textarea.scrollTop; });
   textarea.addEventListener('keydown', (e) => {
     if (e.key === ' ' && e.ctrlKey) { e.preventDefault(); suggest(); sugg.querySelector('button')?.focus(); }
-    if (e.key === 'Escape') sugg.replaceChildren();
+    if (e.key === 'Escape') put(sugg, );
   });
   paint();
 

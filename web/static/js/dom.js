@@ -96,3 +96,8 @@ export function debounce(f, ms) {
   let t;
   return (...a) => { clearTimeout(t); t = setTimeout(() => f(...a), ms); };
 }
+
+const children = (c) => c.flat(Infinity).filter((x) => x != null && x !== false);
+// put replaces el's children, add appends; both skip null and false.
+export function put(el, ...c) { el.replaceChildren(...children(c)); }
+export function add(el, ...c) { el.append(...children(c)); }

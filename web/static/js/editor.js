@@ -1,7 +1,7 @@
 // The rule editor: Basic and Advanced views, validation as you type,
 // templates, Preview and Impact before saving, Save with If-Match,
 // enable/disable and delete.
-import { h, button, field, select, toast, errorBox, confirmDialog, debounce, uid } from './dom.js';
+import { h, button, field, select, toast, errorBox, confirmDialog, debounce, uid, put, add } from './dom.js';
 import { api, get, post } from './api.js';
 import { vocabulary, attributes, filterName, FUNCTIONS } from './vocab.js';
 import { conditionEditor, parseRows, rowsToText } from './condition.js';
@@ -50,7 +50,7 @@ export async function edit(main, id) {
       showDiagnostics(res.diagnostics, res.valid);
     } catch (e) {
       if (e.details?.diagnostics) showDiagnostics(e.details.diagnostics, false);
-      else validity.replaceChildren(errorBox(e));
+      else put(validity, errorBox(e));
     }
   };
   const validateSoon = debounce(validate, 300);
@@ -60,7 +60,7 @@ export async function edit(main, id) {
     const errors = diags.filter((d) => d.severity !== 'warning').length;
     validity.className = `validity ${valid ? 'ok' : 'bad'}`;
     validity.textContent = valid ? (diags.length ? `Valid, with ${diags.length} warning(s)` : 'Valid') : `${errors} error${errors === 1 ? '' : 's'}`;
-    diagList.replaceChildren(...diags.map((d) => h('li', { class: d.severity, 'data-line': d.line, 'data-column': d.column },
+    put(diagList, ...diags.map((d) => h('li', { class: d.severity, 'data-line': d.line, 'data-column': d.column },
       button(`Line ${d.line}, column ${d.column}`, () => { if (view !== 'advanced') setView('advanced'); cond.moveTo(d.line, d.column); }, { class: 'link' }),
       h('span', {}, ` ${d.field && d.field !== 'condition' ? `${d.field}: ` : ''}${d.message}`),
       d.hint ? h('div', { class: 'hint' }, `Hint: ${d.hint}`) : null)));
@@ -74,12 +74,12 @@ export async function edit(main, id) {
     const rows = parseRows(rule.condition);
     const box = h('div', { class: 'rows' });
     if (rows === null) {
-      box.append(h('p', { class: 'notice' }, 'This condition is more than simple rows; edit it in the Advanced view.'),
+      add(box, h('p', { class: 'notice' }, 'This condition is more than simple rows; edit it in the Advanced view.'),
         h('pre', { class: 'condition-text' }, rule.condition));
     } else {
       const model = rows.length ? rows : [{ join: 'and', attr: 'user.group', op: '=', value: '' }];
       const redraw = () => {
-        box.replaceChildren(...model.map((r, i) => {
+        put(box, ...model.map((r, i) => {
           const set = (k) => (e) => { r[k] = e.target.value; rule.condition = rowsToText(model); validateSoon(); };
           return h('div', { class: 'row', role: 'group', 'aria-label': `Condition ${i + 1}` },
             i ? field('Join', select([['and', 'and'], ['or', 'or']], r.join, { onchange: set('join') })) : h('span', { class: 'join-spacer' }),
@@ -105,7 +105,7 @@ export async function edit(main, id) {
     view = next;
     cond = null;
     for (const b of tabs.querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.view === view));
-    panel.replaceChildren(...(view === 'basic' ? basicPanel() : advancedPanel()));
+    put(panel, ...(view === 'basic' ? basicPanel() : advancedPanel()));
     validate();
   }
   const tabs = h('div', { class: 'tabs', role: 'group', 'aria-label': 'View' },
@@ -138,15 +138,15 @@ export async function edit(main, id) {
       location.hash = '#/rules';
     } catch (e) {
       if (e.status === 412) {
-        banner.replaceChildren(h('div', { class: 'conflict', role: 'alert' },
+        put(banner, h('div', { class: 'conflict', role: 'alert' },
           h('strong', {}, 'This rule was changed by someone else since you opened it. '),
           'Your changes were not saved. Reload to see the current version (your edits here are lost), then make them again.',
-          button('Reload', () => edit(main.replaceChildren() || main, id))));
+          button('Reload', () => edit(put(main, ) || main, id))));
         banner.querySelector('button').focus();
       } else if (e.details?.diagnostics) {
         showDiagnostics(e.details.diagnostics, false);
         toast(`Not saved: ${e.message}`, 'bad');
-      } else banner.replaceChildren(errorBox(e));
+      } else put(banner, errorBox(e));
     }
   }
 
@@ -156,13 +156,13 @@ export async function edit(main, id) {
       await api('DELETE', `rules/${encodeURIComponent(id)}`);
       toast(`Deleted rule “${rule.name}”.`);
       location.hash = '#/rules';
-    } catch (e) { banner.replaceChildren(errorBox(e)); }
+    } catch (e) { put(banner, errorBox(e)); }
   }
 
   const ruleBody = () => ({ name: rule.name, description: rule.description, resourceFilter: rule.resourceFilter,
     condition: rule.condition, actions: rule.actions, context: rule.context, disabled: rule.disabled });
 
-  main.append(
+  add(main, 
     h('div', { class: 'titlebar' }, h('h1', {}, id ? `Edit rule: ${rule.name}` : 'New security rule'),
       h('a', { href: '#/rules', class: 'button' }, 'Back to the list')),
     banner,
@@ -171,8 +171,9 @@ export async function edit(main, id) {
     template,
     h('div', { class: 'grid2' }, field('Name', name), field('Description', desc)),
     h('div', { class: 'inline' }, h('span', { class: 'check' }, enabled, h('label', { for: enabled.id }, 'Enabled')), field('Context', ctx)),
-    tabs, panel, actions,
+    tabs, panel,
     h('div', { class: 'status' }, validity, diagList),
+    actions,
     h('div', { class: 'buttons sticky' },
       button('Validate', validate),
       button('Preview', () => preview(results, ruleBody())),
@@ -190,18 +191,18 @@ const resName = (names, type, rid) => names?.resources?.[`${type}/${rid}`] || ri
 const userName = (names, u) => names?.users?.[u] || u;
 
 export async function preview(results, rule, cursor = '') {
-  results.replaceChildren(h('p', { class: 'muted' }, 'Computing the preview…'));
+  put(results, h('p', { class: 'muted' }, 'Computing the preview…'));
   let res;
   try {
     res = await post(`rules/preview?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { rule });
   } catch (e) {
-    results.replaceChildren(h('h2', {}, 'Preview'), errorBox(e));
+    put(results, h('h2', {}, 'Preview'), errorBox(e));
     return;
   }
   const c = res.counts;
   const perAction = {};
   for (const it of res.items) perAction[it.action] = (perAction[it.action] || 0) + (it.new ? 1 : 0);
-  results.replaceChildren(
+  put(results, 
     h('h2', { id: 'preview-title', tabindex: '-1' }, 'Preview: what this rule would grant'),
     h('p', {}, `${c.granted} grants to ${c.users} user(s) on ${c.resources} resource(s): `,
       h('strong', {}, `${c.new} new`), `, ${c.alreadyGranted} already granted otherwise${c.gated ? `, ${c.gated} refused by a gate` : ''}.`),
@@ -219,12 +220,12 @@ export async function preview(results, rule, cursor = '') {
 }
 
 export async function impact(results, id, rule) {
-  results.replaceChildren(h('p', { class: 'muted' }, 'Computing the impact…'));
+  put(results, h('p', { class: 'muted' }, 'Computing the impact…'));
   let res;
   try {
     res = await post('rules/impact?limit=500', { changes: [id ? { op: 'update', id, rule } : { op: 'add', rule }] });
   } catch (e) {
-    results.replaceChildren(h('h2', {}, 'Impact'), errorBox(e));
+    put(results, h('h2', {}, 'Impact'), errorBox(e));
     return;
   }
   const list = (title, items, cls) => [
@@ -244,7 +245,7 @@ export async function impact(results, id, rule) {
       byAction[it.action][k]++;
     }
   }
-  results.replaceChildren(
+  put(results, 
     h('h2', { tabindex: '-1' }, 'Impact of saving this change'),
     h('p', {}, `Gained: ${s.gained ?? res.gained.length}, lost: ${s.lost ?? res.lost.length}${s.truncated ? ' (lists truncated)' : ''}.`),
     h('p', { class: 'muted' }, 'By action: ', Object.entries(byAction).map(([a, n]) => `${a} +${n.gained} −${n.lost}`).join(', ') || 'no change'),

@@ -1,5 +1,5 @@
 // Events: newest first, filtered by type or source, paged.
-import { h, button, field, select, table, errorBox, fmtTime, debounce } from './dom.js';
+import { h, button, field, select, table, errorBox, fmtTime, debounce, put, add } from './dom.js';
 import { get } from './api.js';
 
 export async function render(main) {
@@ -14,13 +14,13 @@ export async function render(main) {
     if (source.value) q.set('source', source.value.trim());
     if (cursor) q.set('cursor', cursor);
     let page;
-    try { page = await get(`events?${q}`); } catch (e) { list.replaceChildren(errorBox(e)); return; }
-    list.replaceChildren(table([['Time', (e) => fmtTime(e.time)], ['Type', (e) => e.type], ['Source', (e) => e.source],
+    try { page = await get(`events?${q}`); } catch (e) { put(list, errorBox(e)); return; }
+    put(list, table([['Time', (e) => fmtTime(e.time)], ['Type', (e) => e.type], ['Source', (e) => e.source],
       ['User', (e) => e.userName || e.userId], ['Data', (e) => h('code', { class: 'data' }, JSON.stringify(e.data))]], page.items, { class: 'events' }),
     h('div', { class: 'pager' }, page.next ? button('Next page', () => { cursors.push(page.next); load(page.next); }) : null));
   }
   const reset = debounce(() => { cursors = ['']; load(); }, 250);
   for (const el of [type, source, sort]) el.addEventListener(el === sort ? 'change' : 'input', reset);
-  main.append(h('h1', {}, 'Events'), h('div', { class: 'inline' }, field('Type', type), field('Source', source), field('Order', sort)), list);
+  add(main, h('h1', {}, 'Events'), h('div', { class: 'inline' }, field('Type', type), field('Source', source), field('Order', sort)), list);
   await load();
 }

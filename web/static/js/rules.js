@@ -1,5 +1,5 @@
 // Security rules: the list with search, sort and paging; import and export.
-import { h, button, field, table, fmtTime, toast, errorBox, download, debounce } from './dom.js';
+import { h, button, field, table, fmtTime, toast, errorBox, download, debounce, put, add } from './dom.js';
 import { api, get } from './api.js';
 
 const PAGE = 50;
@@ -15,7 +15,7 @@ export async function list(main) {
   const body = h('div', { id: 'rules-table' });
   const importInput = h('input', { type: 'file', accept: '.yaml,.yml,.json', class: 'file' });
   importInput.addEventListener('change', () => importFile(importInput, load));
-  main.append(
+  add(main, 
     h('div', { class: 'titlebar' }, h('h1', {}, 'Security rules'),
       h('div', { class: 'buttons' },
         h('a', { class: 'button primary', href: '#/rules/new' }, 'New rule'),
@@ -29,10 +29,10 @@ export async function list(main) {
     try {
       page = await get(`rules?${q}`);
     } catch (e) {
-      body.replaceChildren(errorBox(e));
+      put(body, errorBox(e));
       return;
     }
-    body.replaceChildren(render(page, load));
+    put(body, render(page, load));
   }
   search.addEventListener('input', debounce(() => { state.q = search.value.trim(); state.offset = 0; load(); }, 250));
   await load();

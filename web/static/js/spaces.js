@@ -1,12 +1,12 @@
 // Spaces and their members.
-import { h, button, table, errorBox, fmtTime } from './dom.js';
+import { h, button, table, errorBox, fmtTime, put, add } from './dom.js';
 import { all, get } from './api.js';
 
 export async function render(main) {
   const members = h('section', { id: 'members', 'aria-live': 'polite' });
   const [spaces, users] = await Promise.all([all('spaces'), all('users')]);
   const userName = Object.fromEntries(users.map((u) => [u.id, u.name]));
-  main.append(h('h1', {}, 'Spaces'),
+  add(main, h('h1', {}, 'Spaces'),
     table([['Name', (s) => s.name], ['Type', (s) => s.type], ['Owner', (s) => userName[s.ownerId] || s.ownerId || ''],
       ['Members', (s) => String((s.members || []).length)], ['Created', (s) => fmtTime(s.createdAt)],
       ['', (s) => button('Members', () => show(members, s), { 'aria-label': `Members of ${s.name}` })]], spaces),
@@ -16,7 +16,7 @@ export async function render(main) {
 async function show(box, s) {
   try {
     const { items } = await get(`spaces/${s.id}/members`);
-    box.replaceChildren(h('h2', {}, `Members of ${s.name}`),
+    put(box, h('h2', {}, `Members of ${s.name}`),
       table([['Name', (m) => m.name || m.id], ['Kind', (m) => m.type], ['Roles', (m) => m.roles.join(', ')]], items));
-  } catch (e) { box.replaceChildren(errorBox(e)); }
+  } catch (e) { put(box, errorBox(e)); }
 }

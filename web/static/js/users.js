@@ -1,7 +1,7 @@
 // Users and licenses: the license overview, users with status, roles,
 // license and groups; assign or remove a license, change roles, disable;
 // groups.
-import { h, button, field, select, table, toast, errorBox, confirmDialog, fmtTime, uid, debounce } from './dom.js';
+import { h, button, field, select, table, toast, errorBox, confirmDialog, fmtTime, uid, debounce, put, add } from './dom.js';
 import { api, all, get } from './api.js';
 
 const ROLES = ['TenantAdmin', 'Developer', 'AuthzClient', 'RootAdmin', 'ContentAdmin', 'SecurityAdmin', 'AuditAdmin', 'HubAdmin'];
@@ -16,7 +16,7 @@ export async function render(main) {
   const overview = h('section', { 'aria-label': 'Licenses' });
   const usersBox = h('section', { 'aria-label': 'Users' });
   const groupsBox = h('section', { 'aria-label': 'Groups' });
-  main.append(h('h1', {}, 'Users & licenses'), overview, usersBox, groupsBox);
+  add(main, h('h1', {}, 'Users & licenses'), overview, usersBox, groupsBox);
   await Promise.all([licenses(overview), users(usersBox), groups(groupsBox)]);
 }
 
@@ -24,12 +24,12 @@ async function licenses(box) {
   try {
     const o = await get('licenses/overview');
     const cap = o.analyzerCapacity || {};
-    box.replaceChildren(h('h2', {}, 'Licenses'),
+    put(box, h('h2', {}, 'Licenses'),
       h('div', { class: 'bars' }, bar('Professional', o.professional.consumed, o.professional.total),
         bar('Analyzer', o.analyzer.consumed, o.analyzer.total),
         cap.totalMinutes ? bar('Analyzer capacity (minutes)', cap.consumedMinutes, cap.totalMinutes) : null),
       h('p', { class: 'muted' }, `License key ${o.keyId}, expires ${fmtTime(o.expires)}. Excluded users: ${o.excluded}.`));
-  } catch (e) { box.replaceChildren(h('h2', {}, 'Licenses'), errorBox(e)); }
+  } catch (e) { put(box, h('h2', {}, 'Licenses'), errorBox(e)); }
 }
 
 async function users(box) {
@@ -41,8 +41,8 @@ async function users(box) {
   const licenseOf = Object.fromEntries(assignments.map((a) => [a.userId, a.type]));
   async function load() {
     let page;
-    try { page = await get(`users?limit=100${q.value ? `&q=${encodeURIComponent(q.value)}` : ''}`); } catch (e) { list.replaceChildren(errorBox(e)); return; }
-    list.replaceChildren(table([
+    try { page = await get(`users?limit=100${q.value ? `&q=${encodeURIComponent(q.value)}` : ''}`); } catch (e) { put(list, errorBox(e)); return; }
+    put(list, table([
       ['Name', (u) => u.name], ['Email', (u) => u.email], ['Status', (u) => u.status],
       ['Roles', (u) => (u.roles || []).join(', ')], ['License', (u) => licenseOf[u.id] || 'none'],
       ['Groups', (u) => (u.groupIds || []).map((g) => groupName[g] || g).join(', ')],
@@ -50,7 +50,7 @@ async function users(box) {
     ], page.items, { class: 'users' }));
   }
   q.addEventListener('input', debounce(load, 250));
-  box.append(h('h2', {}, 'Users'), field('Search users', q), list, editor);
+  add(box, h('h2', {}, 'Users'), field('Search users', q), list, editor);
   await load();
 }
 
@@ -60,7 +60,7 @@ function manage(box, u, licenseOf, reload) {
     return h('span', { class: 'check' }, cb, h('label', { for: cb.id }, r));
   }));
   const status = select([['active', 'Active'], ['disabled', 'Disabled']], u.status);
-  const lic = select([['', 'No license'], ['professional', 'Professional'], ['analyzer', 'Analyzer']], licenseOf[u.id] || '');
+  const lic = select([['', 'No license'], ['professional', 'Professional'], ['analyzer', 'Analyzer'], ['analyzer_capacity', 'Analyzer capacity']], licenseOf[u.id] || '');
   async function apply() {
     try {
       await api('PATCH', `users/${u.id}`, { status: status.value, roles: [...roles.querySelectorAll('input:checked')].map((x) => x.value) });
@@ -71,14 +71,14 @@ function manage(box, u, licenseOf, reload) {
         licenseOf[u.id] = lic.value;
       }
       toast(`Updated ${u.name}.`);
-      box.replaceChildren();
+      put(box, );
       reload();
     } catch (e) { box.querySelector('.err').replaceChildren(errorBox(e)); }
   }
-  box.replaceChildren(h('h3', {}, `Manage ${u.name}`), roles,
+  put(box, h('h3', {}, `Manage ${u.name}`), roles,
     h('div', { class: 'inline' }, field('Status', status), field('License', lic)),
     h('div', { class: 'err' }),
-    h('div', { class: 'buttons' }, button('Apply', apply, { class: 'primary' }), button('Cancel', () => box.replaceChildren())));
+    h('div', { class: 'buttons' }, button('Apply', apply, { class: 'primary' }), button('Cancel', () => put(box, ))));
   box.querySelector('input').focus();
 }
 
@@ -87,13 +87,13 @@ async function groups(box) {
   const list = h('div');
   async function load() {
     const items = await all('groups');
-    list.replaceChildren(table([['Name', (g) => g.name], ['Source', (g) => g.source], ['Created', (g) => fmtTime(g.createdAt)],
+    put(list, table([['Name', (g) => g.name], ['Source', (g) => g.source], ['Created', (g) => fmtTime(g.createdAt)],
       ['', (g) => button('Delete group', async () => {
         if (!await confirmDialog(`Delete the group “${g.name}”?`, 'Delete')) return;
         try { await api('DELETE', `groups/${g.id}`); load(); } catch (e) { toast(e.message, 'bad'); }
       }, { 'aria-label': `Delete group ${g.name}` })]], items));
   }
-  box.append(h('h2', {}, 'Groups'), list, h('div', { class: 'inline' }, field('New group name', name),
+  add(box, h('h2', {}, 'Groups'), list, h('div', { class: 'inline' }, field('New group name', name),
     button('Create group', async () => {
       try { await api('POST', 'groups', { name: name.value }); name.value = ''; load(); } catch (e) { toast(e.message, 'bad'); }
     })));
