@@ -196,12 +196,35 @@ func labelled(name string) chromedp.Search {
 	return chromedp.Search(fmt.Sprintf(`//label[normalize-space(.)=%q]/following-sibling::*[1]`, name))
 }
 
+// logLoad logs what the page transferred (compressed, as on the wire) and
+// when it became interactive (the console marks it), from the browser's
+// performance timeline. Figures only: no assertion on timing.
+func (tb *tab) logLoad(what string) {
+	tb.t.Helper()
+	tb.until("interactive", `performance.getEntriesByName('console-interactive').length > 0`)
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const nav = performance.getEntriesByType('navigation')[0];
+		const res = performance.getEntriesByType('resource');
+		const bytes = nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0);
+		const decoded = nav.decodedBodySize + res.reduce((n, r) => n + r.decodedBodySize, 0);
+		const tti = performance.getEntriesByName('console-interactive')[0].startTime;
+		return (1 + res.length) + ' requests, ' + bytes + ' bytes transferred (' + decoded + ' decoded), interactive after ' + Math.round(tti) + ' ms';
+	})()`))
+	if err != nil {
+		tb.t.Fatalf("performance figures: %v", err)
+	}
+	tb.t.Logf("first load of %s: %s", what, s)
+}
+
 // signIn goes through the OIDC login as user: the console's Sign in, the
 // dev issuer's login page, the code exchange.
 func (tb *tab) signIn(user string, shots bool) {
 	tb.t.Helper()
 	tb.run("open the console", chromedp.Navigate(tb.b.base+"/console/"), chromedp.WaitVisible(button("Sign in")))
 	if shots {
+		tb.logLoad("the sign-in screen")
 		tb.shot("01-sign-in")
 	}
 	tb.run("press Sign in", chromedp.Click(button("Sign in")),
@@ -227,6 +250,7 @@ func TestConsole(t *testing.T) {
 		tb := b.tab(t)
 		tb.signIn("admin", true)
 		tb.until("the rules list", `document.body.dataset.ready === 'true' && !!document.querySelector('table.rules tbody tr')`)
+		tb.logLoad("the rules list, after sign-in")
 		tb.shot("03-rules")
 
 		tb.run("new rule", chromedp.Click(chromedp.Search(`//a[normalize-space(.)="New rule"]`)),

@@ -39,6 +39,7 @@ function showSignIn(message) {
       try { await signIn(cfg); } catch (e) { showSignIn(e.message); }
     }, { class: 'primary' }));
   main.querySelector('button').focus();
+  performance.mark('console-interactive');
 }
 
 function signOut(message) {
@@ -102,6 +103,7 @@ async function start() {
   window.addEventListener('hashchange', route);
   await route();
   document.body.dataset.ready = 'true';
+  performance.mark('console-interactive');
 }
 
 start();
