@@ -317,6 +317,7 @@ func TestConsole(t *testing.T) {
 		tb := b.tab(t)
 		tb.signIn("admin", false)
 		tb.goTo("#/rules/"+id, "Edit rule")
+		tb.until("the stored rule validates", `document.getElementById('validity')?.textContent === 'Valid'`)
 		// Meanwhile, somebody changes the rule through the API.
 		res := d.Do("admin", "PUT", "/api/v1/rules/"+id, map[string]any{"name": ruleName, "description": "changed by the API",
 			"resourceFilter": "App_*", "condition": `user.name = "alice" and resource.name like "Q2*"`, "actions": []string{"read"}},
@@ -331,6 +332,33 @@ func TestConsole(t *testing.T) {
 		tb.shot("09-conflict")
 		tb.run("reload", chromedp.Click(button("Reload")))
 		tb.until("the other version is loaded", fmt.Sprintf(`document.evaluate(%q, document, null, 9, null).singleNodeValue?.value === 'changed by the API'`, string(labelled("Description"))))
+	})
+
+	t.Run("the Basic view builds a condition; delete asks first", func(t *testing.T) {
+		tb := b.tab(t)
+		tb.signIn("admin", false)
+		tb.goTo("#/rules/new", "New security rule")
+		tb.run("fill the Basic view", chromedp.SendKeys(labelled("Name"), "Sales reads apps"),
+			chromedp.SendKeys(labelled("Value"), "Sales"))
+		tb.until("valid", `document.getElementById('validity').textContent === 'Valid'`)
+		tb.run("look at the text", chromedp.Click(button("Advanced")))
+		tb.until("the row became the condition", `document.getElementById('condition').value === 'user.group = "Sales"'`)
+		tb.run("save", chromedp.Click(button("Save")))
+		tb.until("saved", `location.hash === '#/rules'`)
+		var list struct{ Items []struct{ ID, Condition string } }
+		d.Call("admin", "GET", "/api/v1/rules?q=sales+reads+apps", nil, &list)
+		if len(list.Items) != 1 || list.Items[0].Condition != `user.group = "Sales"` {
+			t.Fatalf("stored: %+v", list.Items)
+		}
+		tb.goTo("#/rules/"+list.Items[0].ID, "Edit rule")
+		tb.run("delete", chromedp.Click(button("Delete")),
+			chromedp.WaitVisible(chromedp.Search(`//dialog//button[normalize-space(.)="Cancel"]`)))
+		tb.shot("16-delete-confirm")
+		tb.run("confirm", chromedp.Click(chromedp.Search(`//dialog//button[normalize-space(.)="Delete"]`)))
+		tb.until("back on the list", `location.hash === '#/rules'`)
+		if status := d.Call("admin", "GET", "/api/v1/rules/"+list.Items[0].ID, nil, nil); status != 404 {
+			t.Fatalf("the rule is still there: %d", status)
+		}
 	})
 
 	t.Run("check access explains a license gate", func(t *testing.T) {

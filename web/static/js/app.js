@@ -67,13 +67,16 @@ async function route() {
   for (const [re, mod, fn] of routes) {
     const m = hash.match(re);
     if (!m) continue;
+    // Each route renders into its own element: a slower earlier route
+    // keeps rendering into a detached one instead of mixing into this.
+    const view = h('div', { class: 'screen' });
+    put(main, view);
     try {
       const screenModule = await import(mod);
-      put(main, );
-      await screenModule[fn](main, ...m.slice(1));
+      await screenModule[fn](view, ...m.slice(1));
     } catch (e) {
       if (e.status === 401) return;
-      put(main, h('h1', {}, 'Something went wrong'), errorBox(e));
+      put(view, h('h1', {}, 'Something went wrong'), errorBox(e));
     }
     return;
   }

@@ -43,10 +43,13 @@ export async function edit(main, id) {
       return h('span', { class: 'check' }, cb, h('label', { for: cb.id }, a));
     }));
 
+  // ruleBody is the rule as the API takes it (no id, version or dates).
+  const ruleBody = () => ({ name: rule.name, description: rule.description, resourceFilter: rule.resourceFilter,
+    condition: rule.condition, actions: rule.actions, context: rule.context, disabled: rule.disabled });
   let cond;
   const validate = async () => {
     try {
-      const res = await post('rules/validate', rule);
+      const res = await post('rules/validate', ruleBody());
       showDiagnostics(res.diagnostics, res.valid);
     } catch (e) {
       if (e.details?.diagnostics) showDiagnostics(e.details.diagnostics, false);
@@ -129,8 +132,7 @@ export async function edit(main, id) {
 
   async function save() {
     if (!rule.name.trim()) { toast('The rule needs a name.', 'bad'); name.focus(); return; }
-    const body = { name: rule.name, description: rule.description, resourceFilter: rule.resourceFilter, condition: rule.condition,
-      actions: rule.actions, context: rule.context, disabled: rule.disabled };
+    const body = ruleBody();
     try {
       if (id) await api('PUT', `rules/${encodeURIComponent(id)}`, body, { 'If-Match': `"${version}"` });
       else await api('POST', 'rules', body);
@@ -158,9 +160,6 @@ export async function edit(main, id) {
       location.hash = '#/rules';
     } catch (e) { put(banner, errorBox(e)); }
   }
-
-  const ruleBody = () => ({ name: rule.name, description: rule.description, resourceFilter: rule.resourceFilter,
-    condition: rule.condition, actions: rule.actions, context: rule.context, disabled: rule.disabled });
 
   add(main, 
     h('div', { class: 'titlebar' }, h('h1', {}, id ? `Edit rule: ${rule.name}` : 'New security rule'),
