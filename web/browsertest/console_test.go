@@ -291,7 +291,15 @@ func TestConsole(t *testing.T) {
 		tb.until("back on the list", `location.hash === '#/rules' && !!document.querySelector('table.rules')`)
 		tb.run("search the list", chromedp.SendKeys(labelled("Search rules"), "drafts"))
 		tb.until("the rule is in the list", fmt.Sprintf(
-			`(rows => rows.length === 1 && rows[0].cells[0].textContent === %q && rows[0].cells[2].textContent === 'read')([...document.querySelectorAll('table.rules tbody tr[data-rule]')])`, ruleName))
+			`(rows => rows.length === 1 && rows[0].cells[1].textContent === %q && rows[0].cells[3].textContent === 'read')([...document.querySelectorAll('table.rules tbody tr[data-rule]')])`, ruleName))
+
+		tb.run("pick it", chromedp.Click(chromedp.CSS(`table.rules tbody tr[data-rule] input[type=checkbox]`)),
+			chromedp.Click(button("Impact of disabling")))
+		tb.until("disabling it loses alice read on Q2 draft", fmt.Sprintf(`[...document.querySelectorAll('#results table.loss tbody tr')].some(tr => {
+			const c = [...tr.cells].map(x => x.textContent.trim());
+			return c[0] === 'alice' && c[1].startsWith('Q2 draft') && c[2] === 'read' && c[4].includes(%q);
+		})`, ruleName))
+		tb.shot("03b-pending-impact", `#results`)
 
 		tb.goTo("#/audit", "Audit")
 		tb.run("pick alice", chromedp.SetValue(labelled("Users"), d.Users["alice"].ID),

@@ -218,11 +218,15 @@ export async function preview(results, rule, cursor = '') {
   results.querySelector('h2').focus();
 }
 
-export async function impact(results, id, rule) {
+export const impact = (results, id, rule) =>
+  impactOf(results, [id ? { op: 'update', id, rule } : { op: 'add', rule }], 'Impact of saving this change');
+
+// impactOf shows what a set of pending changes would do (nothing is applied).
+export async function impactOf(results, changes, title) {
   put(results, h('p', { class: 'muted' }, 'Computing the impact…'));
   let res;
   try {
-    res = await post('rules/impact?limit=500', { changes: [id ? { op: 'update', id, rule } : { op: 'add', rule }] });
+    res = await post('rules/impact?limit=500', { changes });
   } catch (e) {
     put(results, h('h2', {}, 'Impact'), errorBox(e));
     return;
@@ -245,7 +249,7 @@ export async function impact(results, id, rule) {
     }
   }
   put(results, 
-    h('h2', { tabindex: '-1' }, 'Impact of saving this change'),
+    h('h2', { tabindex: '-1' }, title),
     h('p', {}, `Gained: ${s.gained ?? res.gained.length}, lost: ${s.lost ?? res.lost.length}${s.truncated ? ' (lists truncated)' : ''}.`),
     h('p', { class: 'muted' }, 'By action: ', Object.entries(byAction).map(([a, n]) => `${a} +${n.gained} −${n.lost}`).join(', ') || 'no change'),
     ...list('Access gained', res.gained, 'gain'), ...list('Access lost', res.lost, 'loss'));
