@@ -23,6 +23,8 @@ type Handlers struct {
 	Store   *store.Store
 	Guard   *guard.Guard
 	Manager *Manager
+
+	listCache listCache // the rule set for GET /rules searches
 }
 
 // Register mounts the routes on r (already authenticated).

@@ -2,10 +2,12 @@ package secrules
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -38,6 +40,35 @@ func matches(r *store.Rule, words []string) bool {
 	return true
 }
 
+// listCache keeps the rule set read for searches until the rules revision
+// moves (every rule write bumps it, on any replica): a search then costs one
+// _id lookup, not a decode of the whole collection. The slice is shared and
+// never modified.
+type listCache struct {
+	mu    sync.Mutex
+	rev   int64
+	valid bool
+	all   []store.Rule
+}
+
+func (lc *listCache) rules(ctx context.Context, s *store.Store) ([]store.Rule, error) {
+	rev, err := s.Rules.Revision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.valid && lc.rev == rev {
+		return lc.all, nil
+	}
+	all, err := s.Rules.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lc.rev, lc.valid, lc.all = rev, true, all
+	return all, nil
+}
+
 // search serves GET /rules with ?q= (words, all must occur), ?sort= (a
 // key of ruleOrders, default name), ?order=asc|desc and offset paging
 // (?offset=, ?limit=): {items, total, offset}. The rule set is read once
@@ -67,13 +98,13 @@ func (h *Handlers) search(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	all, err := h.Store.Rules.All(c.Context())
+	all, err := h.listCache.rules(c.Context(), h.Store)
 	if err != nil {
 		return err
 	}
 	words := strings.Fields(strings.ToLower(c.Query("q")))
 	hits := make([]*store.Rule, 0, len(all))
-	for i := range all {
+	for i := range all { // pointers into the shared slice: read only
 		if matches(&all[i], words) {
 			hits = append(hits, &all[i])
 		}

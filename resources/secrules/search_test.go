@@ -57,6 +57,17 @@ func TestRuleListSearchSortAndPage(t *testing.T) {
 		t.Fatalf("newest first: total %d, first %q", all.Total, names(all)[:1])
 	}
 
+	// A write moves the revision: the next search sees it.
+	late := map[string]any{"name": "Late pilots rule", "resourceFilter": "App_*", "condition": `user.group = "Pilots"`, "actions": []string{"read"}}
+	if status := d.Call("admin", "POST", "/api/v1/rules", late, nil); status != 201 {
+		t.Fatalf("create = %d", status)
+	}
+	var after page
+	d.Call("admin", "GET", "/api/v1/rules?q=pilots", nil, &after)
+	if after.Total != 4 {
+		t.Fatalf("after a write: total %d, want 4", after.Total)
+	}
+
 	for _, q := range []string{"sort=color", "order=up", "offset=-1", "offset=x", "limit=0&sort=name"} {
 		var e servicetest.Error
 		if status := d.Call("admin", "GET", "/api/v1/rules?"+q, nil, &e); status != 400 || e.Details["field"] == nil {
