@@ -353,7 +353,9 @@ func TestConsole(t *testing.T) {
 		tb.until("the row became the condition", `document.getElementById('condition').value === 'user.group = "Sales"'`)
 		tb.run("save", chromedp.Click(button("Save")))
 		tb.until("saved", `location.hash === '#/rules'`)
-		var list struct{ Items []struct{ ID, Condition string } }
+		var list struct {
+			Items []struct{ ID, Condition string }
+		}
 		d.Call("admin", "GET", "/api/v1/rules?q=sales+reads+apps", nil, &list)
 		if len(list.Items) != 1 || list.Items[0].Condition != `user.group = "Sales"` {
 			t.Fatalf("stored: %+v", list.Items)
