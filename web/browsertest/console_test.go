@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -351,13 +352,18 @@ func TestConsole(t *testing.T) {
 		tb.until("valid", `document.getElementById('validity').textContent === 'Valid'`)
 		tb.run("look at the text", chromedp.Click(button("Advanced")))
 		tb.until("the row became the condition", `document.getElementById('condition').value === 'user.group = "Sales"'`)
+		tb.run("type a partial attribute", chromedp.SendKeys(chromedp.CSS(`#condition`), " and user.em"),
+			chromedp.Click(button("user.email")))
+		tb.until("the suggestion is inserted", `document.getElementById('condition').value === 'user.group = "Sales" and user.email'`)
+		tb.run("finish the comparison", chromedp.SendKeys(chromedp.CSS(`#condition`), ` like "*@example.com"`))
+		tb.until("valid again", `document.getElementById('validity').textContent === 'Valid'`)
 		tb.run("save", chromedp.Click(button("Save")))
 		tb.until("saved", `location.hash === '#/rules'`)
 		var list struct {
 			Items []struct{ ID, Condition string }
 		}
 		d.Call("admin", "GET", "/api/v1/rules?q=sales+reads+apps", nil, &list)
-		if len(list.Items) != 1 || list.Items[0].Condition != `user.group = "Sales"` {
+		if len(list.Items) != 1 || list.Items[0].Condition != `user.group = "Sales" and user.email like "*@example.com"` {
 			t.Fatalf("stored: %+v", list.Items)
 		}
 		tb.goTo("#/rules/"+list.Items[0].ID, "Edit rule")
@@ -405,9 +411,15 @@ func TestConsole(t *testing.T) {
 		tb.shot("14-api-keys")
 	})
 
-	t.Run("a user without console access sees why", func(t *testing.T) {
+	t.Run("a user without console access sees why (signed in by keyboard)", func(t *testing.T) {
 		tb := b.tab(t)
-		tb.signIn("alice", false)
+		tb.run("open the console", chromedp.Navigate(tb.b.base+"/console/"), chromedp.WaitVisible(button("Sign in")))
+		tb.until("Sign in has the focus", `document.activeElement?.textContent === 'Sign in'`)
+		tb.run("Enter", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(button("Sign in as alice")))
+		// The demo users are the page's first controls: admin, then alice.
+		tb.run("Tab, Tab, Enter", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.Tab))
+		tb.until("alice has the focus", `document.activeElement?.textContent === 'Sign in as alice'`)
+		tb.run("Enter", chromedp.KeyEvent(kb.Enter))
 		tb.until("the message", `document.getElementById('no-access')?.textContent.includes('no access to the management console')`)
 		tb.shot("15-no-access")
 	})
