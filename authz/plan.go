@@ -41,8 +41,8 @@ import (
 // readable = OR over combinations c not gated: cond(c) AND (builtin(c) OR
 // OR over rules r: select(r) AND residual(r)).
 //
-// Anything the planner cannot express (HasPrivilege, `matches`, a field
-// the store cannot query) is an opaque node: the plan is then not exact,
+// Anything the planner cannot express (HasPrivilege, two resource
+// attributes compared, a field the store cannot query) is an opaque node: the plan is then not exact,
 // and the caller queries the superset (Filter.Superset) and decides every
 // item it returns. The equivalence tests (plan_test.go, and the pushdown
 // tests over the real database) check filter = per-item decisions on

@@ -43,7 +43,7 @@ func (t *planTenant) Space(_ context.Context, id string) (*authz.Related, error)
 }
 
 var (
-	planNames  = []string{"Q4 report", "q1 draft", "Quarterly", "Budget", "Sales*", "ärger", "Q", "Plan (a+b)"}
+	planNames  = []string{"Q4 report", "q1 draft", "Quarterly", "Budget", "Sales*", "ärger", "Q", "Plan (a+b)", "zzz", "Q4\n"}
 	planGroups = []string{"Sales", "Finance", "Marketing"}
 	planRoles  = map[string][]string{
 		"shared":  {"owner", "admin", "canedit", "canview"},
@@ -122,6 +122,10 @@ var planConditions = []string{
 	`resource.resourcetype = "App"`,
 	`resource.HasPrivilege("update")`,
 	`resource.name matches "Q.*"`,
+	`resource.name matches "^zzz"`,
+	`resource.name matches "(?i)q\\w*|bud.?et"`,
+	`resource.@tags matches "[Kk]P."`,
+	`resource.name matches "\\bQ"`,
 	`resource.IsOwned()`,
 	`user.roles = "TenantAdmin"`,
 	`user.license = "analyzer"`,

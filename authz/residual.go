@@ -13,8 +13,10 @@ import (
 // (authz/rules): what the matcher would answer True or False becomes a
 // constant, comparisons of a resource attribute with known values become
 // field conditions, and anything else (HasPrivilege, two resource
-// attributes compared, `matches` with a regular expression the database
-// may read differently) becomes opaque.
+// attributes compared) becomes opaque. `matches` becomes a FilterRegex
+// evaluated with Go's RE2 exactly as the rule language does;
+// resources/pushdown hands it to the database only when MongoDB's regex
+// reads it alike.
 
 // SelectFilter is the rule's resource filter for resources of type typ
 // (lower case, as in the input): Everything or Nothing for type terms, the
@@ -140,6 +142,13 @@ func (m *RuleMatcher) compareResidual(c *rules.Compare, s *Target) *Filter {
 	case rules.OpLike:
 		if _, ok := known.(*rules.Literal); ok && m.re[c] != nil {
 			return Regex(field, m.re[c].String(), true)
+		}
+	case rules.OpMatches:
+		// Case-sensitive and anchored to the whole value, as the rule
+		// language reads it (Go's RE2, where $ without (?m) is \z); the
+		// pushdown decides whether the database may read it alike.
+		if _, ok := known.(*rules.Literal); ok && m.re[c] != nil {
+			return Regex(field, m.re[c].String(), false)
 		}
 	}
 	return Opaque("comparison " + c.Op.String())

@@ -21,6 +21,7 @@ import (
 type Metrics struct {
 	plans    *prometheus.CounterVec
 	fallback *prometheus.CounterVec
+	bounded  *prometheus.CounterVec
 }
 
 // NewMetrics registers the counters with reg (nil: unregistered).
@@ -34,9 +35,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "rulekeeper_pushdown_fallback_items_total",
 			Help: "Items decided one by one because the filter was not exact, by resource type.",
 		}, []string{"resource"}),
+		bounded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rulekeeper_pushdown_bounded_pages_total",
+			Help: "Pages answered short because they reached the bound of items decided one by one (Query.MaxDecisions), by resource type.",
+		}, []string{"resource"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.plans, m.fallback} {
+		for _, c := range []prometheus.Collector{m.plans, m.fallback, m.bounded} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -78,14 +83,31 @@ type Query[T any] struct {
 	// which the filter is evaluated on (authz.Filter.Match).
 	Local func(ctx context.Context, keep func(*T) (bool, error), after string, limit int) (items []T, served bool, err error)
 	View  func(*T) *authz.Resource
+	// MaxDecisions bounds the items decided one by one (q.Allowed) for
+	// one page (≤ 0: DefaultMaxDecisions). Past it List answers the items
+	// found so far — possibly fewer than Limit, possibly none — with the
+	// cursor of the last item decided, so that the next request resumes
+	// there: a page is short, never wrong, and the list is complete once
+	// the cursor is "".
+	MaxDecisions int
 }
+
+// DefaultMaxDecisions is Query.MaxDecisions when unset: a page never
+// costs more than this many decisions (about a second at the engine's
+// speed on 2 cores).
+const DefaultMaxDecisions = 1000
 
 // List returns one page of the items q.Filter selects, in _id order, and
 // the cursor of the next page ("" on the last page). When the filter
 // translates exactly it is one query; otherwise the superset filter is
 // scanned and every item it selects is decided by q.Allowed until the page
-// is full or the collection ends. A decision error ends the list with that
-// error: nothing undecided is ever returned.
+// is full, the collection ends or MaxDecisions items were decided (then
+// the page is short and its cursor resumes after the last one). A filter
+// inexact only because the database may read a regular expression
+// differently (MongoRegex) is evaluated in Go on q.View instead, exactly,
+// without decisions: on the in-process catalog (Local) when there is one,
+// else on the superset the database returns. A decision error ends the
+// list with that error: nothing undecided is ever returned.
 func List[T any](ctx context.Context, q Query[T]) (items []T, next string, err error) {
 	if q.Fetch == nil || q.ID == nil {
 		return nil, "", errors.New("pushdown: a query needs Fetch and ID")
@@ -101,24 +123,29 @@ func List[T any](ctx context.Context, q Query[T]) (items []T, next string, err e
 			return nil, "", err
 		}
 	}
-	c, exact, err := translate(q.Filter, q.Fields)
+	c, exact, regexOnly, err := translateFull(q.Filter, q.Fields)
 	if err != nil {
 		return nil, "", err
 	}
+	// goExact: the filter, evaluated in Go on the policy's view of an
+	// item, is exact even where the database query is a superset.
+	goExact := exact || (regexOnly && q.View != nil)
 	if q.Metrics != nil {
-		q.Metrics.plans.WithLabelValues(q.Resource, strconv.FormatBool(exact)).Inc()
+		q.Metrics.plans.WithLabelValues(q.Resource, strconv.FormatBool(goExact)).Inc()
 	}
 	if c.none {
 		return []T{}, "", nil
 	}
-	if !exact && q.Allowed == nil {
+	if !goExact && q.Allowed == nil {
 		return nil, "", errors.New("pushdown: an inexact filter needs Allowed")
 	}
-	if exact && q.Local != nil && q.View != nil {
-		run, err := q.Filter.Compile()
-		if err != nil {
+	var run func(*authz.Resource) bool
+	if goExact && q.View != nil {
+		if run, err = q.Filter.Compile(); err != nil {
 			return nil, "", err
 		}
+	}
+	if goExact && q.Local != nil && q.View != nil {
 		got, served, err := q.Local(ctx, func(it *T) (bool, error) { return run(q.View(it)), nil }, after, limit+1)
 		if err != nil {
 			return nil, "", err
@@ -139,13 +166,18 @@ func List[T any](ctx context.Context, q Query[T]) (items []T, next string, err e
 		}
 	}
 	batch = min(batch, store.MaxPageSize)
+	maxDecisions := q.MaxDecisions
+	if maxDecisions <= 0 {
+		maxDecisions = DefaultMaxDecisions
+	}
 	var fallback prometheus.Counter
-	if !exact && q.Metrics != nil {
+	if !goExact && q.Metrics != nil {
 		fallback = q.Metrics.fallback.WithLabelValues(q.Resource)
 	}
 	// Collect limit+1 selected items: the one past the page says whether
 	// there is a next page.
 	items = make([]T, 0, min(limit+1, batch))
+	decided := 0
 	for len(items) <= limit {
 		got, err := q.Fetch(ctx, filter, after, batch)
 		if err != nil {
@@ -155,19 +187,36 @@ func List[T any](ctx context.Context, q Query[T]) (items []T, next string, err e
 			if len(items) > limit {
 				break
 			}
-			after = q.ID(&got[i])
-			if !exact {
+			switch {
+			case exact:
+			case run != nil:
+				if !run(q.View(&got[i])) {
+					after = q.ID(&got[i])
+					continue
+				}
+			default:
+				if decided == maxDecisions {
+					// The bound: a short page (maybe empty) whose cursor
+					// resumes after the last item decided.
+					if q.Metrics != nil {
+						q.Metrics.bounded.WithLabelValues(q.Resource).Inc()
+					}
+					return items, store.EncodeCursor(after), nil
+				}
+				decided++
 				if fallback != nil {
 					fallback.Inc()
 				}
 				ok, err := q.Allowed(ctx, &got[i])
 				if err != nil {
-					return nil, "", fmt.Errorf("pushdown: decide %s %q: %w", q.Resource, after, err)
+					return nil, "", fmt.Errorf("pushdown: decide %s %q: %w", q.Resource, q.ID(&got[i]), err)
 				}
 				if !ok {
+					after = q.ID(&got[i])
 					continue
 				}
 			}
+			after = q.ID(&got[i])
 			items = append(items, got[i])
 		}
 		if len(got) < batch {

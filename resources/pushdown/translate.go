@@ -92,17 +92,28 @@ func Translate(f *authz.Filter, fields Fields) (filter bson.D, exact bool, err e
 }
 
 func translate(f *authz.Filter, fields Fields) (cond, bool, error) {
+	c, exact, _, err := translateFull(f, fields)
+	return c, exact, err
+}
+
+// translateFull is translate that also says whether an inexact filter is
+// inexact only because of regular expressions left to Go.
+func translateFull(f *authz.Filter, fields Fields) (c cond, exact, regexOnly bool, err error) {
 	if f == nil {
-		return cond{}, false, errors.New("pushdown: no filter")
+		return cond{}, false, false, errors.New("pushdown: no filter")
 	}
 	t := translator{fields: fields, exact: true}
-	c, err := t.node(f, true)
-	return c, t.exact, err
+	c, err = t.node(f, true)
+	return c, t.exact, t.regexOnly && f.Exact(), err
 }
 
 type translator struct {
 	fields Fields
 	exact  bool
+	// regexOnly: the filter is inexact only because of regular
+	// expressions the database may read differently (MongoRegex); Go
+	// can still evaluate it on the policy's view of an item.
+	regexOnly bool
 }
 
 // node translates f; positive is false under an odd number of negations,
@@ -143,21 +154,39 @@ func (t *translator) node(f *authz.Filter, positive bool) (cond, error) {
 		if !ok {
 			return t.bound(positive), nil
 		}
-		return leaf(f, fld)
+		pattern := ""
+		if f.Op == authz.FilterRegex {
+			pattern = f.Values[0]
+			if !f.Fold && len(fld.Docs) > 0 {
+				// A rule's `matches`: handed to the database only
+				// when it reads the pattern as Go does.
+				if pattern, ok = MongoRegex(f.Values[0]); !ok {
+					if _, err := newMatcher(f); err != nil {
+						return cond{}, err
+					}
+					clean := t.exact || t.regexOnly
+					c := t.bound(positive)
+					t.regexOnly = clean
+					return c, nil
+				}
+			}
+		}
+		return leaf(f, fld, pattern)
 	}
 	return cond{}, fmt.Errorf("pushdown: unknown filter operator %d", f.Op)
 }
 
 func (t *translator) bound(positive bool) cond {
-	t.exact = false
+	t.exact, t.regexOnly = false, false
 	if positive {
 		return yes
 	}
 	return no
 }
 
-// leaf translates an In or Regex condition on one stored field.
-func leaf(f *authz.Filter, fld Field) (cond, error) {
+// leaf translates an In or Regex condition on one stored field; pattern
+// is the Regex's pattern as the database is to read it.
+func leaf(f *authz.Filter, fld Field, pattern string) (cond, error) {
 	m, err := newMatcher(f)
 	if err != nil {
 		return cond{}, err
@@ -170,7 +199,7 @@ func leaf(f *authz.Filter, fld Field) (cond, error) {
 	}
 	per := make([]cond, len(fld.Docs))
 	for i, doc := range fld.Docs {
-		per[i] = onDoc(f, fld.Kind, doc, m)
+		per[i] = onDoc(f, pattern, fld.Kind, doc, m)
 	}
 	if fld.Shadow && len(per) > 1 {
 		// The first field when it has a value, else the others.
@@ -180,7 +209,7 @@ func leaf(f *authz.Filter, fld Field) (cond, error) {
 	return or(per...), nil
 }
 
-func onDoc(f *authz.Filter, kind Kind, doc string, m func(string) bool) cond {
+func onDoc(f *authz.Filter, pattern string, kind Kind, doc string, m func(string) bool) cond {
 	if kind == Bool {
 		t, fa := m("true"), m("false")
 		switch {
@@ -195,7 +224,7 @@ func onDoc(f *authz.Filter, kind Kind, doc string, m func(string) bool) cond {
 	}
 	var c cond
 	if f.Op == authz.FilterRegex {
-		re := bson.D{{Key: "$regex", Value: f.Values[0]}}
+		re := bson.D{{Key: "$regex", Value: pattern}}
 		if f.Fold {
 			re = append(re, bson.E{Key: "$options", Value: "i"})
 		}
