@@ -44,7 +44,7 @@ func MongoRegex(pattern string) (string, bool) {
 func writeRegex(b *strings.Builder, re *syntax.Regexp) bool {
 	switch re.Op {
 	case syntax.OpEmptyMatch:
-		b.WriteString("(?:)")
+		// nothing to write: a quantifier wraps what it repeats
 	case syntax.OpLiteral:
 		for _, r := range re.Rune {
 			if re.Flags&syntax.FoldCase != 0 && unicode.SimpleFold(r) != r {
@@ -92,11 +92,18 @@ func writeRegex(b *strings.Builder, re *syntax.Regexp) bool {
 		}
 		b.WriteByte(')')
 	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
-		b.WriteString("(?:")
-		if !writeRegex(b, re.Sub[0]) {
+		sub := re.Sub[0]
+		atom := sub.Op == syntax.OpCharClass || sub.Op == syntax.OpAnyChar || sub.Op == syntax.OpAnyCharNotNL ||
+			sub.Op == syntax.OpCapture || sub.Op == syntax.OpAlternate || sub.Op == syntax.OpLiteral && len(sub.Rune) == 1
+		if !atom {
+			b.WriteString("(?:")
+		}
+		if !writeRegex(b, sub) {
 			return false
 		}
-		b.WriteByte(')')
+		if !atom {
+			b.WriteByte(')')
+		}
 		switch re.Op {
 		case syntax.OpStar:
 			b.WriteByte('*')

@@ -38,7 +38,9 @@ func TestTranslate(t *testing.T) {
 		{"unmappable under not and", authz.Not(authz.And(authz.Eq("owner", "u1"), authz.Eq("spaceType", "shared"))), apps, `{}`, false},
 		{"or of everything", authz.Or(authz.Eq("owner", "u1"), authz.Opaque("x")), apps, `{}`, false},
 		{"and, or", authz.And(authz.Eq("owner", "u1"), authz.Or(authz.Eq("spaceId", "s1"), authz.Regex("name", "^(?s:a.*)$", false))), apps,
-			`{"$and":[{"ownerId":"u1"},{"$or":[{"spaceId":"s1"},{"name":{"$regex":"^(?s:a.*)$"}}]}]}`, true},
+			`{"$and":[{"ownerId":"u1"},{"$or":[{"spaceId":"s1"},{"name":{"$regex":"\\Aa(?s:.)*\\z"}}]}]}`, true},
+		{"matches left to Go is true where positive", authz.And(authz.Eq("owner", "u1"), authz.Regex("name", `^(?:\bQ)$`, false)), apps, `{"ownerId":"u1"}`, false},
+		{"matches on a constant field is decided here", authz.Regex("type", `^(?:\bapp)$`, false), apps, `{}`, true},
 		{"everything", authz.Everything(), apps, `{}`, true},
 		{"nothing", authz.Nothing(), apps, `{"_id":{"$in":[]}}`, true},
 		{"constant type", authz.Eq("type", "app"), apps, `{}`, true},
@@ -79,6 +81,39 @@ func TestTranslateErrors(t *testing.T) {
 	} {
 		if _, _, err := pushdown.Translate(f, pushdown.AppFields()); err == nil {
 			t.Errorf("%v: no error", f)
+		}
+	}
+}
+
+// TestMongoRegex: which `matches` patterns (as the planner anchors them)
+// the database is given, and how; the others are evaluated in Go.
+func TestMongoRegex(t *testing.T) {
+	for _, tc := range []struct{ pattern, want string }{
+		{`^(?:^zzz)$`, `\A\Azzz\z`},
+		{`^(?:Q.*)$`, `\AQ[^\n]*\z`},
+		{`^(?:a|b|cd)$`, `\A(?:[a-b]|cd)\z`},
+		{`^(?:[A-Z][a-z0-9_]+)$`, `\A[A-Z][0-9\x{5f}a-z]+\z`},
+		{`^(?:a.b)$`, `\Aa[^\n]b\z`},
+		{`^(?:\.\*\$)$`, `\A\x{2e}\x{2a}\x{24}\z`},
+		{`^(?:(?i)k)$`, `\A[Kk\x{212a}]\z`},
+		{`^(?:(?s).{2,5})$`, `\A(?s:.){2,5}\z`},
+		{`^(?:x{3,})$`, `\Ax{3,}\z`},
+		{`^(?:(ab)+?)$`, `\A(?:ab)+\z`},
+		{`^(?:[^a])$`, `\A[\x{0}-\x{60}b-\x{10ffff}]\z`},
+		{`^(?:ü)$`, `\A\x{fc}\z`},
+		{`^(?:\d\s)$`, `\A[0-9][\x{9}-\x{a}\x{c}-\x{d}\x{20}]\z`},
+		{`^(?:)$`, `\A\z`},
+		// Left to Go.
+		{`^(?:\bQ)$`, ""},                // word boundary
+		{`^(?:\BQ)$`, ""},                // not a word boundary
+		{`^(?:(?m)^Q$)$`, ""},            // line anchors
+		{`^(?:[^\x00-\x{10FFFF}])$`, ""}, // empty class
+		{`^(?:\pL)$`, ""},                // too long once written out
+		{`(`, ""}, // not a pattern
+	} {
+		got, ok := pushdown.MongoRegex(tc.pattern)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("%s: got %q (%v), want %q", tc.pattern, got, ok, tc.want)
 		}
 	}
 }
