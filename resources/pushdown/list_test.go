@@ -166,3 +166,73 @@ func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) 
 	}
 	return 0
 }
+
+// TestListBoundsDecisions: with an inexact plan, no request decides more
+// than MaxDecisions apps; a request that reaches the bound answers a short
+// page (maybe empty) with a cursor, and following the cursors still lists
+// every readable app once.
+func TestListBoundsDecisions(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	apps := genApps(rand.New(rand.NewPCG(3, 4)), 120)
+	insertApps(t, s, apps)
+	e := engine(t)
+	decided := 0
+	decide := func(ctx context.Context, a *store.App) (bool, error) {
+		decided++
+		d, err := e.Evaluate(ctx, &authz.Input{Subject: member, Action: "read", Resource: *view(a), Environment: "hub"})
+		return d.Allow, err
+	}
+	var want []string
+	for _, a := range apps {
+		if ok, err := decide(ctx, a); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			want = append(want, a.ID)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	m, err := pushdown.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bound = 10
+	var got []string
+	cursor, short := "", 0
+	for requests := 1; ; requests++ {
+		if requests > len(apps) {
+			t.Fatal("the cursors do not advance")
+		}
+		decided = 0
+		items, next, err := pushdown.List(ctx, pushdown.Query[store.App]{
+			Resource: "app", Filter: authz.Opaque("rules"), Fields: pushdown.AppFields(),
+			Fetch: s.Apps.Scan, ID: func(a *store.App) string { return a.ID }, Allowed: decide,
+			Limit: 8, Cursor: cursor, Metrics: m, MaxDecisions: bound,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if decided > bound {
+			t.Fatalf("request %d decided %d apps, bound %d", requests, decided, bound)
+		}
+		for _, a := range items {
+			got = append(got, a.ID)
+		}
+		if next == "" {
+			break
+		}
+		if len(items) < 8 {
+			short++
+		}
+		cursor = next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %d apps, want %d\nonly got: %v\nmissing: %v", len(got), len(want), minus(got, want), minus(want, got))
+	}
+	if short == 0 || len(want) == 0 || len(want) == len(apps) {
+		t.Fatalf("%d short pages, %d of %d apps readable: the bound was not exercised", short, len(want), len(apps))
+	}
+	if n := counter(t, reg, "rulekeeper_pushdown_bounded_pages_total", "resource", "app"); n != float64(short) {
+		t.Errorf("bounded pages = %v, want %d", n, short)
+	}
+}
