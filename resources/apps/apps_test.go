@@ -923,10 +923,37 @@ func TestListedAppsAreTheReadableApps(t *testing.T) {
 	}
 	t.Run("with the Sales rule", check)
 
-	res := d.Do("", "GET", "/metrics", nil, nil)
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if !strings.Contains(string(body), `rulekeeper_pushdown_plans_total{exact="true",resource="app"}`) {
-		t.Fatalf("no exact app plan counted in /metrics")
+	// A rule's `matches` is planned too (issue 12): ^zzz is handed to the
+	// database as a regex, \bQ is evaluated in Go; neither makes the list
+	// decide apps one by one.
+	fallback := func() string {
+		res := d.Do("", "GET", "/metrics", nil, nil)
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if !strings.Contains(string(body), `rulekeeper_pushdown_plans_total{exact="true",resource="app"}`) {
+			t.Fatalf("no exact app plan counted in /metrics")
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, `rulekeeper_pushdown_fallback_items_total{resource="app"}`) {
+				return line
+			}
+		}
+		return "none"
+	}
+	before := fallback()
+	for _, cond := range []string{`resource.name matches "^zzz"`, `user.name = "bob" and resource.name matches "\\bQ.*"`} {
+		rule := map[string]any{"name": "matches " + cond, "resourceFilter": "App_*", "condition": cond, "actions": []string{"read"}, "context": "hub"}
+		if s := d.Call("admin", "POST", "/api/v1/rules", rule, &created); s != 201 {
+			t.Fatalf("create the rule: %d", s)
+		}
+		if err := d.Svc.Rules.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Run("with "+cond, check)
+		var page list[app]
+		call(t, d, "bob", "GET", "/api/v1/apps?limit=100", nil, 200, &page)
+	}
+	if after := fallback(); after != before {
+		t.Errorf("apps decided one by one: before the matches rules %s, after %s", before, after)
 	}
 }
