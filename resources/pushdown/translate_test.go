@@ -1,6 +1,7 @@
 package pushdown_test
 
 import (
+	"regexp"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -109,11 +110,36 @@ func TestMongoRegex(t *testing.T) {
 		{`^(?:(?m)^Q$)$`, ""},            // line anchors
 		{`^(?:[^\x00-\x{10FFFF}])$`, ""}, // empty class
 		{`^(?:\pL)$`, ""},                // too long once written out
-		{`(`, ""}, // not a pattern
+		{`(`, ""},                        // not a pattern
 	} {
 		got, ok := pushdown.MongoRegex(tc.pattern)
 		if ok != (tc.want != "") || got != tc.want {
 			t.Errorf("%s: got %q (%v), want %q", tc.pattern, got, ok, tc.want)
 		}
 	}
+}
+
+// FuzzMongoRegex: a pattern MongoRegex writes out reads, in Go, as the
+// original does: it compiles and matches the same values.
+func FuzzMongoRegex(f *testing.F) {
+	for _, s := range []string{`^(?:Q.*)$`, `(?i)k|ſ`, `[^a]+\d{2,3}`, `(?s).\n$`, `\pL`, `a{0}|()`, `[[:upper:]]*?`} {
+		f.Add(s, "Q\nK")
+	}
+	f.Fuzz(func(t *testing.T, pattern, value string) {
+		orig, err := regexp.Compile(pattern)
+		if err != nil {
+			return
+		}
+		out, ok := pushdown.MongoRegex(pattern)
+		if !ok {
+			return
+		}
+		re, err := regexp.Compile(out)
+		if err != nil {
+			t.Fatalf("%q → %q: %v", pattern, out, err)
+		}
+		if orig.MatchString(value) != re.MatchString(value) {
+			t.Fatalf("%q → %q: they disagree on %q", pattern, out, value)
+		}
+	})
 }
