@@ -3,14 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/service"
 )
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+var serveCmd = &command{name: "serve", args: "[flags]",
+	summary: "Run the service: the REST API, the decision endpoints and the console.\nWithout --mongo-uri it starts an embedded database (FerretDB on SQLite) in --data-dir.",
+	example: "rulekeeper serve --dev                      # dev OIDC issuer and demo tenant on 127.0.0.1:8080\n" +
+		"rulekeeper serve --mongo-uri mongodb://db:27017 --oidc-issuer https://idp.example.com --oidc-client-id rulekeeper",
+	run: serve}
+
+func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
+	stdout, stderr := std.out, std.err
 	var cfg service.Config
 	var level string
 	fs := newFlags("serve", stderr)
@@ -30,15 +36,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
 	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
 	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
-	if err := fs.Parse(args); err != nil {
+	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
+	} else if len(pos) > 0 {
+		return cmd.usageError("unexpected argument %q", pos[0])
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return exitError{2, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
+		return cmd.usageError("--log-level %q: want debug, info, warn or error", level)
 	}
 	if cfg.BodyLimit <= 0 {
-		return exitError{2, fmt.Errorf("--body-limit must be a positive number of bytes")}
+		return cmd.usageError("--body-limit must be a positive number of bytes")
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 

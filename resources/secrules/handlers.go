@@ -23,6 +23,8 @@ type Handlers struct {
 	Store   *store.Store
 	Guard   *guard.Guard
 	Manager *Manager
+	// Impact, when set, gives dry-run imports their impact.
+	Impact ImpactFunc
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -32,6 +34,8 @@ func (h *Handlers) Register(r fiber.Router) {
 	r.Post("/rules/validate", h.validate)
 	r.Get("/rules/templates", h.templates)
 	r.Post("/rules/import", h.importRules)
+	r.Get("/rules/export", h.export)
+	r.Get("/rules/schema", h.schema)
 	r.Get("/rules/:id", h.get)
 	r.Put("/rules/:id", h.replace)
 	r.Delete("/rules/:id", h.delete)

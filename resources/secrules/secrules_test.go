@@ -3,6 +3,7 @@ package secrules_test
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -219,5 +220,95 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	}
 	if s := d.Call("admin", "GET", "/api/v1/rules/imp-1", nil, nil); s != 200 {
 		t.Fatalf("imported rule: %d", s)
+	}
+}
+
+func TestImportUpsertReplaceAndDryRun(t *testing.T) {
+	d := servicetest.Dev(t)
+	export := func() string {
+		res := d.Do("admin", "GET", "/api/v1/rules/export", nil, nil)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/yaml") {
+			t.Fatalf("export: %d %s", res.StatusCode, b)
+		}
+		return string(b)
+	}
+	type result struct {
+		DryRun                               bool
+		Created, Updated, Deleted, Unchanged int
+		Changes                              []struct{ Op, ID, Name string }
+		Impact                               *struct {
+			Gained []struct{ UserName, ResourceName, Action string }
+			Lost   []struct{ UserName, ResourceName, Action string }
+		}
+		Revision int64
+	}
+	before := export()
+	// The export imports back unchanged, read-only defaults included.
+	var res result
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", before, &res); s != 200 || res.Unchanged != 4 || len(res.Changes) != 0 {
+		t.Fatalf("import of the export: %d %+v", s, res)
+	}
+	one := "name: Sales reads Q apps\nresourceFilter: App_*\ncondition: user.group = \"Sales\" and resource.name like \"Q*\"\nactions: [read]\ncontext: hub\n"
+	// A dry run: the change and its impact, with names; nothing written.
+	if s := d.Call("admin", "POST", "/api/v1/rules/import?dryRun=true", one, &res); s != 200 || !res.DryRun || res.Created != 1 ||
+		res.Impact == nil || len(res.Impact.Gained) == 0 || res.Impact.Gained[0].UserName != "alice" || res.Impact.Gained[0].ResourceName == "" {
+		t.Fatalf("dry run: %d %+v", s, res)
+	}
+	if export() != before {
+		t.Fatal("a dry run wrote")
+	}
+	start := time.Now().Add(-time.Second)
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", one, &res); s != 200 || res.Created != 1 || res.Revision == 0 {
+		t.Fatalf("import: %d %+v", s, res)
+	}
+	id := res.Changes[0].ID
+	var stored struct {
+		Version              int64
+		CreatedAt, UpdatedAt time.Time
+	}
+	d.Call("admin", "GET", "/api/v1/rules/"+id, nil, &stored)
+	if stored.Version != 1 || stored.CreatedAt.Before(start) || stored.UpdatedAt.Before(start) {
+		t.Fatalf("created rule: %+v", stored)
+	}
+	// Matched by name, changed: an update at the next version, createdAt kept.
+	changed := strings.Replace(one, "[read]", "[read, update]", 1)
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", changed, &res); s != 200 || res.Updated != 1 || res.Changes[0].ID != id {
+		t.Fatalf("update by name: %d %+v", s, res)
+	}
+	var after struct {
+		Version              int64
+		CreatedAt, UpdatedAt time.Time
+		Actions              []string
+	}
+	d.Call("admin", "GET", "/api/v1/rules/"+id, nil, &after)
+	if after.Version != 2 || !after.CreatedAt.Equal(stored.CreatedAt) || !after.UpdatedAt.After(stored.UpdatedAt) || len(after.Actions) != 2 {
+		t.Fatalf("updated rule: %+v (was %+v)", after, stored)
+	}
+	var e servicetest.Error
+	// A read-only rule changed by a file: 409 naming the rule and the line.
+	ro := strings.Replace(before, "Every signed-in user may use", "Everybody may use", 1)
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", ro, &e); s != 409 || e.Code != "rule_readonly" || e.Details["fields"] == nil {
+		t.Fatalf("read-only changed: %d %+v", s, e)
+	}
+	for _, q := range []string{"?mode=merge", "?dry=1", "?next=x"} {
+		if s := d.Call("admin", "POST", "/api/v1/rules/import"+q, one, &e); s != 400 {
+			t.Fatalf("%s: %d", q, s)
+		}
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", "nme: x\n", &e); s != 400 || e.Code != "bad_rule_file" || e.Details["line"] != float64(1) {
+		t.Fatalf("bad file: %d %+v", s, e)
+	}
+	// Replace: the stored set becomes the file's.
+	if s := d.Call("admin", "POST", "/api/v1/rules/import?mode=replace", before, &res); s != 200 || res.Deleted != 1 || res.Changes[0].ID != id {
+		t.Fatalf("replace: %d %+v", s, res)
+	}
+	if export() != before {
+		t.Fatal("replace did not restore the export")
+	}
+	var sch map[string]any
+	if s := d.Call("admin", "GET", "/api/v1/rules/schema", nil, &sch); s != 200 || sch["$defs"] == nil {
+		t.Fatalf("schema: %d", s)
 	}
 }

@@ -182,7 +182,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets()}))
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
-	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
+	ruleTools := &analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}
+	ruleTools.Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
 	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists}).Register(api)
@@ -190,7 +191,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
 	(&settings.Handlers{Store: s.Store, Guard: g, Changed: auth.ForgetKeys}).Register(api)
-	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules}).Register(api)
+	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules, Impact: ruleTools.ImpactOf}).Register(api)
 	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)
 	s.app.Use(server.NotFound)
 
