@@ -136,11 +136,11 @@ func TestSchemaAgreesWithTheParser(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string]bool{ // file → the parser accepts it
-		"name: x\nresourceFilter: App_*\nactions: [read]\n":                       true,
+		"name: x\nresourceFilter: App_*\nactions: [read]\n":                         true,
 		"- name: x\n  resourceFilter: App_*\n  actions: [read]\n  disabled: true\n": true,
 		"rules: []\n": true,
 		"":            true,
-		"nme: x\nresourceFilter: App_*\nactions: [read]\n":                  false,
+		"nme: x\nresourceFilter: App_*\nactions: [read]\n":                   false,
 		"name: x\nresourceFilter: App_*\nactions: read\n":                    false,
 		"name: x\nresourceFilter: App_*\nactions: [read]\ndisabled: maybe\n": false,
 		"name: x\nresourceFilter: App_*\nactions: [read]\ntype: system\n":    false,
