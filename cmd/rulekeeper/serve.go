@@ -48,6 +48,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	if cfg.BodyLimit <= 0 {
 		return cmd.usageError("--body-limit must be a positive number of bytes")
 	}
+	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
 	svc, err := service.Start(ctx, cfg)

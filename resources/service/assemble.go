@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/openapi"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/schedules"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
@@ -180,6 +182,11 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&apikeys.Handlers{Store: s.Store, Guard: g, Forget: auth.ForgetKey}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
 	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets()}))
+	apiDoc := openapi.Document(cmp.Or(cfg.Version, "dev"))
+	s.app.Get("/openapi.json", func(c fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Send(apiDoc)
+	})
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
 	ruleTools := &analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}
