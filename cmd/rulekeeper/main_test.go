@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,21 +17,25 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
 
-// binary is the rulekeeper built once for this package's tests.
+// binary is the rulekeeper the tests run as a separate process: this test
+// binary itself, which acts as rulekeeper when asCLI is set in its
+// environment (no second link of the same packages).
 var binary string
 
+const asCLI = "RULEKEEPER_TEST_AS_CLI=1"
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rulekeeper-cli-*")
+	if slices.Contains(os.Environ(), asCLI) {
+		main()
+		os.Exit(0)
+	}
+	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "rulekeeper")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build rulekeeper: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	storetest.Main(m, func() { _ = os.RemoveAll(dir) })
+	binary = exe
+	storetest.Main(m)
 }
 
 // result is one run of the binary.
@@ -48,6 +53,7 @@ func (r result) String() string {
 func rk(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{asCLI}
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "RULEKEEPER_") {
 			cmd.Env = append(cmd.Env, e)
@@ -68,6 +74,7 @@ func rk(t *testing.T, stdin string, args ...string) result {
 }
 
 func TestEveryCommandsHelp(t *testing.T) {
+	t.Parallel()
 	for name := range commands {
 		t.Run(name, func(t *testing.T) {
 			r := rk(t, "", append(strings.Fields(name), "--help")...)
@@ -84,6 +91,7 @@ func TestEveryCommandsHelp(t *testing.T) {
 }
 
 func TestErrorsNameTheMissingFlag(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		args []string
 		code int
@@ -110,6 +118,7 @@ func TestErrorsNameTheMissingFlag(t *testing.T) {
 }
 
 func TestValidateCommand(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		file  string
 		code  int
@@ -145,6 +154,7 @@ func TestValidateCommand(t *testing.T) {
 // is an upsert with a dry run and an impact, check decides, impact guards
 // protected access.
 func TestRulesToolsAgainstAServer(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	srv, admin := "--server="+d.URL(), "--token="+d.Token("admin")
 
@@ -233,9 +243,82 @@ func TestRulesToolsAgainstAServer(t *testing.T) {
 }
 
 func TestServeRefusesAnUnreachableMongoQuickly(t *testing.T) {
+	t.Parallel()
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"serve", "--mongo-uri", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--oidc-issuer", "http://127.0.0.1:1", "--oidc-client-id", "x"}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// The README's walk-through works as written, and again: every ```sh block
+// not marked `<!-- readme-test: skip -->` runs, in order, in one bash with
+// curl and jq, against a fresh dev-mode server, twice.
+func TestREADMEWalkThrough(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"bash", "curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (.ci/run installs jq)", tool)
+		}
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := servicetest.Dev(t)
+	tmp := t.TempDir()
+	host := strings.TrimPrefix(d.URL(), "http://")
+	script := "set -eo pipefail\n" + strings.NewReplacer(
+		"localhost:8080", host, "bin/rulekeeper", binary, "/tmp/", tmp+"/",
+	).Replace(readmeBlocks(string(readme)))
+	for run := 1; run <= 2; run++ {
+		cmd := exec.Command("bash", "-c", script)
+		cmd.Env = append(os.Environ(), asCLI, "RULEKEEPER_SERVER="+d.URL(), "RULEKEEPER_TOKEN=")
+		out, err := cmd.CombinedOutput()
+		text := string(out)
+		if err != nil {
+			t.Fatalf("run %d of the README: %v\n%s", run, err, text)
+		}
+		for _, want := range []string{
+			`{"allow":true,"grants":[{"kind":"table","id":"shared.app.open"`,
+			`deny: bob may not delete app`,
+			`"reason":"analyzer_license"`,
+			`"next":""`,
+			`"line":1,"column":45`,
+			`1 created, 0 updated, 0 deleted, 0 unchanged`,
+			`+ alice may read app "Q2 draft" (hub) — rule "Sales reads Q apps"`,
+			`["alice","update","Q2 draft",true]`,
+			`protected access lost (alice:read:app/Q2 draft)`,
+			`bob read Q4 report: true Open an app (Can view)`,
+			`(replace): 0 created, 0 updated, 1 deleted`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Fatalf("run %d of the README lacks %q:\n%s", run, want, text)
+			}
+		}
+		for _, bad := range []string{"space_name_taken", "route_not_found", "not_found", "null", "bad_", "invalid_"} {
+			if strings.Contains(text, bad) {
+				t.Fatalf("run %d of the README says %q:\n%s", run, bad, text)
+			}
+		}
+	}
+}
+
+// readmeBlocks joins the README's ```sh blocks, leaving out those after a
+// `<!-- readme-test: skip -->` line.
+func readmeBlocks(readme string) string {
+	var b strings.Builder
+	lines := strings.Split(readme, "\n")
+	for i := 0; i < len(lines); i++ {
+		if lines[i] != "```sh" {
+			continue
+		}
+		skip := i > 0 && strings.TrimSpace(lines[i-1]) == "<!-- readme-test: skip -->"
+		for i++; i < len(lines) && lines[i] != "```"; i++ {
+			if !skip {
+				b.WriteString(lines[i] + "\n")
+			}
+		}
+	}
+	return b.String()
 }

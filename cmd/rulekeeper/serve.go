@@ -57,7 +57,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	}
 	fmt.Fprintf(stderr, "\nrulekeeper is listening on %s\n  database: %s\n", svc.URL(), svc.Database)
 	if cfg.Dev {
-		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(go run ./cmd/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
+		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(bin/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
 	}
 	fmt.Fprintf(stderr, "  health: curl %s/readyz   metrics: curl %s/metrics\n  stop: Ctrl-C\n\n", svc.URL(), svc.URL())
 

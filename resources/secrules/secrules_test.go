@@ -312,3 +312,23 @@ func TestImportUpsertReplaceAndDryRun(t *testing.T) {
 		t.Fatalf("schema: %d", s)
 	}
 }
+
+// ?next= is the cursor too: the value lists answer as "next" pages on.
+func TestNextPageByNextOrCursor(t *testing.T) {
+	d := servicetest.Dev(t)
+	var first, byCursor, byNext struct {
+		Items []rule
+		Next  string
+	}
+	if s := d.Call("admin", "GET", "/api/v1/rules?limit=2", nil, &first); s != 200 || first.Next == "" || len(first.Items) != 2 {
+		t.Fatalf("first page: %d %+v", s, first)
+	}
+	d.Call("admin", "GET", "/api/v1/rules?limit=2&cursor="+first.Next, nil, &byCursor)
+	d.Call("admin", "GET", "/api/v1/rules?limit=2&next="+first.Next, nil, &byNext)
+	if len(byCursor.Items) == 0 || byCursor.Items[0].ID == first.Items[0].ID || byNext.Items[0].ID != byCursor.Items[0].ID {
+		t.Fatalf("second page: cursor %+v next %+v", byCursor, byNext)
+	}
+	if s := d.Call("admin", "GET", "/api/v1/rules?cursor="+first.Next+"&next=other", nil, nil); s != 400 {
+		t.Fatalf("two different cursors: %d", s)
+	}
+}

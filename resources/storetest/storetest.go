@@ -37,9 +37,8 @@ var server struct {
 }
 
 // Main runs the package's tests with a database server available and stops
-// the embedded server afterwards; after run last (e.g. removing what
-// TestMain built).
-func Main(m *testing.M, after ...func()) {
+// the embedded server afterwards.
+func Main(m *testing.M) {
 	var stop func()
 	server.once.Do(func() {
 		if uri := os.Getenv("RULEKEEPER_MONGO_URI"); uri != "" {
@@ -63,9 +62,6 @@ func Main(m *testing.M, after ...func()) {
 	code := m.Run()
 	if stop != nil {
 		stop()
-	}
-	for _, f := range after {
-		f()
 	}
 	os.Exit(code)
 }
