@@ -249,35 +249,14 @@ var impactCmd = &command{name: "impact", args: "[--server URL] --token T [--repl
 			}
 			pats = append(pats, p)
 		}
-		name, data, err := readInput(cmd, pos)
-		if err != nil {
-			return err
-		}
-		if err := cl.ready(); err != nil {
-			return err
-		}
-		if _, err := checkFile(std, name, data, false); err != nil {
-			return err
-		}
-		path := "/api/v1/rules/import?dryRun=true"
-		if replace {
-			path += "&mode=replace"
-		}
-		var res importResult
-		raw, err := cl.call(ctx, "POST", path, data, &res)
+		name, res, raw, err := cl.importFile(ctx, std, pos, replace, true)
 		if err != nil {
 			return err
 		}
 		if asJSON {
 			_, _ = std.out.Write(append(raw, '\n'))
 		} else {
-			fmt.Fprintf(std.out, "%s: %d created, %d updated, %d deleted, %d unchanged\n", name, res.Created, res.Updated, res.Deleted, res.Unchanged)
-			for _, c := range res.Changes {
-				fmt.Fprintf(std.out, "  %-6s %q (%s)\n", c.Op, c.Name, c.ID)
-			}
-			if res.Impact != nil {
-				printImpact(std.out, res.Impact)
-			}
+			res.print(std.out, name)
 		}
 		if res.Impact == nil {
 			return nil
@@ -322,14 +301,7 @@ var previewCmd = &command{name: "preview", args: "[--server URL] --token T [--li
 		if limit < 1 || limit > 1000 {
 			return cmd.usageError("--limit is from 1 to 1000")
 		}
-		name, data, err := readInput(cmd, pos)
-		if err != nil {
-			return err
-		}
-		if err := cl.ready(); err != nil {
-			return err
-		}
-		f, err := checkFile(std, name, data, false)
+		_, _, f, err := cl.loadFile(std, pos)
 		if err != nil {
 			return err
 		}

@@ -141,6 +141,70 @@ type importResult struct {
 	Revision int64         `json:"revision"`
 }
 
+// loadFile reads the rule file named by pos and checks it offline first
+// (problems with the file's positions, no round trip), once the server
+// flags are complete.
+func (cl *client) loadFile(std *stdio, pos []string) (string, []byte, *rulefile.File, error) {
+	name, data, err := readInput(cl.cmd, pos)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := cl.ready(); err != nil {
+		return "", nil, nil, err
+	}
+	f, err := checkFile(std, name, data, false)
+	return name, data, f, err
+}
+
+// importFile loads a rule file and posts it to the import endpoint.
+func (cl *client) importFile(ctx context.Context, std *stdio, pos []string, replace, dryRun bool) (string, *importResult, []byte, error) {
+	name, data, _, err := cl.loadFile(std, pos)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	q := url.Values{}
+	if replace {
+		q.Set("mode", "replace")
+	}
+	if dryRun {
+		q.Set("dryRun", "true")
+	}
+	path := "/api/v1/rules/import"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var res importResult
+	raw, err := cl.call(ctx, "POST", path, data, &res)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return name, &res, raw, nil
+}
+
+// print says what an import did (or a dry run would do) for people.
+func (res *importResult) print(w io.Writer, name string) {
+	verb := "imported"
+	if res.DryRun {
+		verb = "dry run (nothing written) of"
+	}
+	fmt.Fprintf(w, "%s %s (%s): %d created, %d updated, %d deleted, %d unchanged", verb, name, res.Mode,
+		res.Created, res.Updated, res.Deleted, res.Unchanged)
+	if !res.DryRun {
+		fmt.Fprintf(w, " (rules revision %d)", res.Revision)
+	}
+	fmt.Fprintln(w)
+	for _, c := range res.Changes {
+		line := fmt.Sprintf("  %-6s %q (%s)", c.Op, c.Name, c.ID)
+		if len(c.Fields) > 0 {
+			line += ": " + strings.Join(c.Fields, ", ")
+		}
+		fmt.Fprintln(w, line)
+	}
+	if res.Impact != nil {
+		printImpact(w, res.Impact)
+	}
+}
+
 var rulesImportCmd = &command{name: "rules import", args: "[--server URL] --token T [--replace] [--dry-run] [--json] [FILE]",
 	summary: "Apply a rule file to the server (FILE, or standard input). Rules are matched by id, else by name:\n" +
 		"new ones are created, changed ones updated, unchanged ones (read-only defaults included) left alone.\n" +
@@ -162,30 +226,7 @@ var rulesImportCmd = &command{name: "rules import", args: "[--server URL] --toke
 		if err != nil {
 			return err
 		}
-		name, data, err := readInput(cmd, pos)
-		if err != nil {
-			return err
-		}
-		if err := cl.ready(); err != nil {
-			return err
-		}
-		// Offline first: problems with the file's positions, no round trip.
-		if _, err := checkFile(std, name, data, false); err != nil {
-			return err
-		}
-		q := url.Values{}
-		if replace {
-			q.Set("mode", "replace")
-		}
-		if dryRun {
-			q.Set("dryRun", "true")
-		}
-		path := "/api/v1/rules/import"
-		if len(q) > 0 {
-			path += "?" + q.Encode()
-		}
-		var res importResult
-		raw, err := cl.call(ctx, "POST", path, data, &res)
+		name, res, raw, err := cl.importFile(ctx, std, pos, replace, dryRun)
 		if err != nil {
 			return err
 		}
@@ -193,25 +234,6 @@ var rulesImportCmd = &command{name: "rules import", args: "[--server URL] --toke
 			_, err := std.out.Write(append(raw, '\n'))
 			return err
 		}
-		verb := "imported"
-		if res.DryRun {
-			verb = "dry run (nothing written) of"
-		}
-		fmt.Fprintf(std.out, "%s %s (%s): %d created, %d updated, %d deleted, %d unchanged", verb, name, res.Mode,
-			res.Created, res.Updated, res.Deleted, res.Unchanged)
-		if !res.DryRun {
-			fmt.Fprintf(std.out, " (rules revision %d)", res.Revision)
-		}
-		fmt.Fprintln(std.out)
-		for _, c := range res.Changes {
-			line := fmt.Sprintf("  %-6s %q (%s)", c.Op, c.Name, c.ID)
-			if len(c.Fields) > 0 {
-				line += ": " + strings.Join(c.Fields, ", ")
-			}
-			fmt.Fprintln(std.out, line)
-		}
-		if res.Impact != nil {
-			printImpact(std.out, res.Impact)
-		}
+		res.print(std.out, name)
 		return nil
 	}}
