@@ -241,6 +241,9 @@ func (p *parser) entry(n *yaml.Node, index int) {
 	before := len(p.problems)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias // an anchor's value: the field reads it
+		}
 		if _, dup := e.values[k.Value]; dup {
 			p.fail(k, label, k.Value, fmt.Sprintf("%s is given twice", k.Value), "")
 			continue
