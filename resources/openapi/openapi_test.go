@@ -203,3 +203,44 @@ func TestTheServerTakesTheRuleExamples(t *testing.T) {
 		}
 	}
 }
+
+// Every schema of the document compiles (no dangling $ref), and operation
+// ids are unique.
+func TestDocumentIsWellFormed(t *testing.T) {
+	raw := openapi.Document("test")
+	var doc struct {
+		Components struct {
+			Schemas map[string]any `json:"schemas"`
+		} `json:"components"`
+		Paths map[string]map[string]struct {
+			OperationID string `json:"operationId"`
+			Summary     string `json:"summary"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	loaded, _ := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	if err := c.AddResource("openapi.json", loaded); err != nil {
+		t.Fatal(err)
+	}
+	for name := range doc.Components.Schemas {
+		if _, err := c.Compile("openapi.json#/components/schemas/" + escape(name)); err != nil {
+			t.Errorf("schema %s: %v", name, err)
+		}
+	}
+	ids := map[string]string{}
+	for path, item := range doc.Paths {
+		for method, o := range item {
+			if o.OperationID == "" || o.Summary == "" {
+				t.Errorf("%s %s: operationId and summary are required", method, path)
+			}
+			if other, dup := ids[o.OperationID]; dup {
+				t.Errorf("operationId %s: %s %s and %s", o.OperationID, method, path, other)
+			}
+			ids[o.OperationID] = method + " " + path
+		}
+	}
+}

@@ -47,6 +47,12 @@ type Entry struct {
 	source       []string              // the file's lines, for block scalars
 }
 
+// Has tells whether the file gives the field (rather than its default).
+func (e *Entry) Has(field string) bool {
+	_, ok := e.values[field]
+	return ok
+}
+
 // Label names the rule in messages: its name, else its id, else its position.
 func (e *Entry) Label() string {
 	switch {

@@ -191,6 +191,9 @@ func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, err
 			p.result.Changes = append(p.result.Changes, Change{Op: "create", ID: r.ID, Name: r.Name})
 			continue
 		}
+		if !e.Has("type") {
+			r.Type = old.Type // a file without types keeps the stored ones
+		}
 		fields := changedFields(&old, &r)
 		if len(fields) == 0 {
 			next[r.ID] = old

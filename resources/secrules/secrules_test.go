@@ -287,6 +287,13 @@ func TestImportUpsertReplaceAndDryRun(t *testing.T) {
 		t.Fatalf("updated rule: %+v (was %+v)", after, stored)
 	}
 	var e servicetest.Error
+	// Without its type, a read-only rule as it is stays unchanged.
+	untyped := "name: Everyone reads extensions and themes\nid: default-everyone-reads-extensions-themes\n" +
+		"description: Every signed-in user may use the uploaded extensions and themes (seed 004).\n" +
+		"resourceFilter: Extension_*, Theme_*\ncondition: '!user.IsAnonymous()'\nactions: [read]\ncontext: both\n"
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", untyped, &res); s != 200 || res.Unchanged != 1 {
+		t.Fatalf("an untyped read-only rule: %d %+v", s, res)
+	}
 	// A read-only rule changed by a file: 409 naming the rule and the line.
 	ro := strings.Replace(before, "Every signed-in user may use", "Everybody may use", 1)
 	if s := d.Call("admin", "POST", "/api/v1/rules/import", ro, &e); s != 409 || e.Code != "rule_readonly" || e.Details["fields"] == nil {
