@@ -111,7 +111,7 @@ func importQuery(c fiber.Ctx) (mode string, dryRun bool, err error) {
 	return mode, dryRun, nil
 }
 
-// sameContent tells whether a file's rule says what the stored one says.
+// changedFields lists the fields in which a file's rule differs from the stored one.
 func changedFields(old, r *store.Rule) []string {
 	var out []string
 	add := func(name string, differs bool) {
