@@ -318,11 +318,12 @@ func TestImportUpsertReplaceAndDryRun(t *testing.T) {
 	if s := d.Call("admin", "GET", "/api/v1/rules/schema", nil, &sch); s != 200 || sch["$defs"] == nil {
 		t.Fatalf("schema: %d", s)
 	}
+	nextPageByNextOrCursor(t, d)
 }
 
-// ?next= is the cursor too: the value lists answer as "next" pages on.
-func TestNextPageByNextOrCursor(t *testing.T) {
-	d := servicetest.Dev(t)
+// nextPageByNextOrCursor: ?next= is the cursor too, the value lists
+// answer as "next" pages on.
+func nextPageByNextOrCursor(t *testing.T, d *servicetest.Tenant) {
 	var first, byCursor, byNext struct {
 		Items []rule
 		Next  string
