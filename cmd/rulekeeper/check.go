@@ -50,7 +50,8 @@ func (cl *client) resolve(ctx context.Context, path, query, value string) string
 	return value
 }
 
-var checkCmd = &command{name: "check", args: "--subject USER --action ACTION --resource TYPE:ID [flags]",
+var checkCmd = &command{name: "check", short: "ask the server for one decision and what decided it",
+	args: "--subject USER --action ACTION --resource TYPE:ID [flags]",
 	summary: "Ask the server for one decision and say what decided it. USER is a user's id or name; an app or a\n" +
 		"space may be named by its name when the token's user can list it. Exit 0 when allowed, 1 when denied,\n" +
 		"2 on errors. The token is a tenant admin's (or an AuthzClient's), or the subject's own.",
@@ -218,7 +219,8 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-var impactCmd = &command{name: "impact", args: "[--server URL] --token T [--replace] [--protect USER:ACTION:TYPE[/RESOURCE]]... [--json] FILE",
+var impactCmd = &command{name: "impact", short: "what importing a rule file would change; exit 1 when protected access is lost",
+	args: "[--server URL] --token T [--replace] [--protect USER:ACTION:TYPE[/RESOURCE]]... [--json] FILE",
 	summary: "Validate a rule file and show what importing it would change: the rules created, updated and deleted,\n" +
 		"and the access gained and lost, per user and resource. Nothing is written. For CI: exit 1 when the\n" +
 		"file has errors or would remove access that a --protect pattern names (each part a name, an id or *).",
@@ -277,7 +279,8 @@ var impactCmd = &command{name: "impact", args: "[--server URL] --token T [--repl
 		return nil
 	}}
 
-var previewCmd = &command{name: "preview", args: "[--server URL] --token T [--limit N] [--json] FILE",
+var previewCmd = &command{name: "preview", short: "what each rule of a file would grant on the server today",
+	args: "[--server URL] --token T [--limit N] [--json] FILE",
 	summary: "Validate a rule file and show, for each of its rules, what it would grant on the server today:\n" +
 		"the (user, action, resource) it grants, which of those are new, and how many a gate still refuses.",
 	example: "rulekeeper preview --token \"$ADMIN\" rules.yaml\n" +

@@ -19,6 +19,7 @@ import (
 type command struct {
 	name    string // "rules import"
 	args    string // what follows the name, e.g. "[flags] [FILE]"
+	short   string // one line for the command list
 	summary string
 	example string
 	run     func(ctx context.Context, cmd *command, std *stdio, args []string) error
@@ -192,8 +193,7 @@ func commandList() string {
 	sort.Strings(names)
 	for _, n := range names {
 		c := commands[n]
-		summary, _, _ := strings.Cut(c.summary, "\n")
-		fmt.Fprintf(&b, "  %-15s %s\n", n, summary)
+		fmt.Fprintf(&b, "  %-15s %s\n", n, c.short)
 	}
 	b.WriteString("\nEvery command takes --help, which shows its flags and an example.\n" +
 		"Commands that call a server take --server (default http://127.0.0.1:8080) and --token\n" +

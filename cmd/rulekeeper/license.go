@@ -11,7 +11,8 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 )
 
-var licenseSignCmd = &command{name: "license sign", args: "[flags]",
+var licenseSignCmd = &command{name: "license sign", short: "print a license key signed with the dev key (or --private-key)",
+	args:    "[flags]",
 	summary: "Print a license key signed with the dev key (or --private-key); apply it with PUT /api/v1/licenses/key.",
 	example: "KEY=$(rulekeeper license sign --professional 5 --analyzer 20)\n" +
 		"jq -n --arg key \"$KEY\" '{key: $key}' | curl -X PUT -H \"Authorization: Bearer $ADMIN\" localhost:8080/api/v1/licenses/key --data-binary @-",

@@ -81,7 +81,7 @@ func init() {
 	}
 }
 
-var versionCmd = &command{name: "version", args: "", summary: "Print the version.", example: "rulekeeper version",
+var versionCmd = &command{name: "version", args: "", short: "print the version", summary: "Print the version.", example: "rulekeeper version",
 	run: func(_ context.Context, cmd *command, std *stdio, args []string) error {
 		fs := newFlags("version", std.err)
 		if _, err := cmd.parse(fs, std, args); err != nil {

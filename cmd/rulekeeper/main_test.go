@@ -75,7 +75,10 @@ func rk(t *testing.T, stdin string, args ...string) result {
 
 func TestEveryCommandsHelp(t *testing.T) {
 	t.Parallel()
-	for name := range commands {
+	for name, c := range commands {
+		if c.short == "" || !strings.Contains(commandList(), c.short) {
+			t.Errorf("%s: no line in the command list", name)
+		}
 		t.Run(name, func(t *testing.T) {
 			r := rk(t, "", append(strings.Fields(name), "--help")...)
 			if r.code != 0 || !strings.Contains(r.out, "Usage: rulekeeper "+name) || !strings.Contains(r.out, "Example:\n  ") || !strings.Contains(r.out[strings.Index(r.out, "Example:"):], "rulekeeper "+name) {

@@ -66,7 +66,8 @@ func checkFile(std *stdio, name string, data []byte, asJSON bool) (*rulefile.Fil
 	return f, nil
 }
 
-var validateCmd = &command{name: "validate", args: "[--json] FILE",
+var validateCmd = &command{name: "validate", short: "check a rule file offline",
+	args: "[--json] FILE",
 	summary: "Check a rule file offline: its format and every rule's filter, condition, actions and context,\n" +
 		"with the file's line and column for each problem. Exit 1 on errors. FILE - reads standard input.",
 	example: "rulekeeper validate rules.yaml\n#   rules.yaml: 3 rules, valid\n#   rules.yaml:4:56: rule \"Sales reads Q apps\": condition: unterminated string",
@@ -95,7 +96,8 @@ var validateCmd = &command{name: "validate", args: "[--json] FILE",
 		return nil
 	}}
 
-var rulesExportCmd = &command{name: "rules export", args: "[--server URL] --token T [--out FILE]",
+var rulesExportCmd = &command{name: "rules export", short: "print the server's rule set as a rule file",
+	args:    "[--server URL] --token T [--out FILE]",
 	summary: "Print the server's whole rule set as a rule file (YAML); `rules import` of it changes nothing.",
 	example: "rulekeeper rules export --token \"$ADMIN\" > rules.yaml",
 	run: func(ctx context.Context, cmd *command, std *stdio, args []string) error {
@@ -205,7 +207,8 @@ func (res *importResult) print(w io.Writer, name string) {
 	}
 }
 
-var rulesImportCmd = &command{name: "rules import", args: "[--server URL] --token T [--replace] [--dry-run] [--json] [FILE]",
+var rulesImportCmd = &command{name: "rules import", short: "apply a rule file (upsert, --replace, --dry-run with its impact)",
+	args: "[--server URL] --token T [--replace] [--dry-run] [--json] [FILE]",
 	summary: "Apply a rule file to the server (FILE, or standard input). Rules are matched by id, else by name:\n" +
 		"new ones are created, changed ones updated, unchanged ones (read-only defaults included) left alone.\n" +
 		"--replace also deletes the stored rules the file does not hold. --dry-run prints the changes and the\n" +

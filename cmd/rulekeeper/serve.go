@@ -9,7 +9,8 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/service"
 )
 
-var serveCmd = &command{name: "serve", args: "[flags]",
+var serveCmd = &command{name: "serve", short: "run the service",
+	args:    "[flags]",
 	summary: "Run the service: the REST API, the decision endpoints and the console.\nWithout --mongo-uri it starts an embedded database (FerretDB on SQLite) in --data-dir.",
 	example: "rulekeeper serve --dev                      # dev OIDC issuer and demo tenant on 127.0.0.1:8080\n" +
 		"rulekeeper serve --mongo-uri mongodb://db:27017 --oidc-issuer https://idp.example.com --oidc-client-id rulekeeper",

@@ -8,7 +8,8 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 )
 
-var tokenCmd = &command{name: "token", args: "--user NAME [flags]",
+var tokenCmd = &command{name: "token", short: "print a dev-mode token for a demo user",
+	args:    "--user NAME [flags]",
 	summary: "Print a token minted by a running dev-mode server (serve --dev) for a demo user.",
 	example: "T=$(rulekeeper token --user alice)\ncurl -H \"Authorization: Bearer $T\" localhost:8080/api/v1/users/me",
 	run:     token}
