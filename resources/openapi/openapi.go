@@ -182,6 +182,10 @@ func params() map[string]any {
 		"until":  q("until", "string", "RFC 3339 time, exclusive"),
 		"sort":   q("sort", "string", "time or -time (default)"),
 		"appId":  q("appId", "string", "only schedules of this app"),
-		"tag":    q("tag", "string", "only bundles with this tag"),
+		"order":  q("order", "string", "asc or desc"),
+		"offset": q("offset", "integer", "rules searches: how many matches to skip"),
+		"ruleSort": map[string]any{"name": "sort", "in": "query", "required": false,
+			"description": "name, resourceFilter, context, type, disabled or updatedAt", "schema": map[string]any{"type": "string"}},
+		"tag": q("tag", "string", "only bundles with this tag"),
 	}
 }

@@ -17,6 +17,7 @@ func operations() []op {
 		{method: "GET", path: "/metrics", tag: "operations", summary: "Prometheus metrics (text exposition format)", public: true},
 		{method: "GET", path: "/openapi.json", tag: "operations", summary: "This document", public: true},
 		{method: "GET", path: "/", tag: "operations", summary: "Redirects to the console", public: true, status: "303"},
+		{method: "GET", path: "/console/config.json", tag: "operations", summary: "The console's sign-in configuration (issuer, client id, dev mode)", public: true},
 		{method: "GET", path: "/console/{path}", tag: "operations", summary: "The management console (static files)", public: true},
 		// dev issuer
 		{method: "GET", path: "/dev/oidc/.well-known/openid-configuration", tag: "dev", summary: "Dev mode: OIDC discovery of the built-in issuer", public: true},
@@ -133,7 +134,8 @@ func operations() []op {
 		{method: "DELETE", path: "/api/v1/themes/{id}", tag: "themes", summary: "Delete a theme", status: "204"},
 		{method: "GET", path: "/api/v1/themes/{id}/files/{path}", tag: "themes", summary: "A file of a theme"},
 		// security rules
-		{method: "GET", path: "/api/v1/rules", tag: "rules", summary: "Security rules", query: page, response: "List"},
+		{method: "GET", path: "/api/v1/rules", tag: "rules", summary: "Security rules; with q, sort, order or offset a search that also answers total", query: with("q", "ruleSort", "order", "offset"), response: "List"},
+		{method: "GET", path: "/api/v1/rules/vocabulary", tag: "rules", summary: "The rule language's resource types, attributes and actions"},
 		{method: "POST", path: "/api/v1/rules", tag: "rules", summary: "Create a rule (checked, and the whole set compiled, before it is stored)", body: "RuleInput", example: rule, response: "Rule", status: "201"},
 		{method: "POST", path: "/api/v1/rules/validate", tag: "rules", summary: "Check an unsaved rule: diagnostics with line and column, and its Rego", body: "RuleInput", example: rule},
 		{method: "GET", path: "/api/v1/rules/templates", tag: "rules", summary: "Starting points for new rules"},
