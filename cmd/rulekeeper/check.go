@@ -236,12 +236,9 @@ var impactCmd = &command{name: "impact", short: "what importing a rule file woul
 		fs.BoolVar(&replace, "replace", false, "compare with the file as the whole rule set (rules import --replace)")
 		fs.Var(&protect, "protect", "access that must not be lost: USER:ACTION:TYPE[/RESOURCE] (repeatable)")
 		fs.BoolVar(&asJSON, "json", false, "print the server's answer as JSON")
-		pos, err := cmd.parse(fs, std, args)
+		pos, err := cmd.parseFile(fs, std, args)
 		if err != nil {
 			return err
-		}
-		if len(pos) == 0 {
-			return cmd.usageError("FILE is required (- for standard input)")
 		}
 		var pats []protection
 		for _, s := range protect {
@@ -294,12 +291,9 @@ var previewCmd = &command{name: "preview", short: "what each rule of a file woul
 		serverFlags(fs, cl)
 		fs.IntVar(&limit, "limit", 20, "items shown per rule (1-1000)")
 		fs.BoolVar(&asJSON, "json", false, "print the server's answers as JSON (one per rule)")
-		pos, err := cmd.parse(fs, std, args)
+		pos, err := cmd.parseFile(fs, std, args)
 		if err != nil {
 			return err
-		}
-		if len(pos) == 0 {
-			return cmd.usageError("FILE is required (- for standard input)")
 		}
 		if limit < 1 || limit > 1000 {
 			return cmd.usageError("--limit is from 1 to 1000")

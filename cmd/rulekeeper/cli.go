@@ -77,6 +77,15 @@ func (c *command) parse(fs *envFlags, std *stdio, args []string) ([]string, erro
 	return pos, nil
 }
 
+// parseFile is parse for commands that need a FILE argument.
+func (c *command) parseFile(fs *envFlags, std *stdio, args []string) ([]string, error) {
+	pos, err := c.parse(fs, std, args)
+	if err == nil && len(pos) == 0 {
+		err = c.usageError("FILE is required (- for standard input)")
+	}
+	return pos, err
+}
+
 // usageError is a mistake in the command line: exit 2, with the usage line.
 func (c *command) usageError(format string, a ...any) error {
 	return exitError{2, fmt.Errorf("%s: %s\nusage: %s (rulekeeper %s --help shows an example)", c.name, fmt.Sprintf(format, a...), c.usageLine(), c.name)}

@@ -75,12 +75,9 @@ var validateCmd = &command{name: "validate", short: "check a rule file offline",
 		var asJSON bool
 		fs := newFlags("validate", std.err)
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-		pos, err := cmd.parse(fs, std, args)
+		pos, err := cmd.parseFile(fs, std, args)
 		if err != nil {
 			return err
-		}
-		if len(pos) == 0 {
-			return cmd.usageError("FILE is required (- for standard input)")
 		}
 		name, data, err := readInput(cmd, pos)
 		if err != nil {
