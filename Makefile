@@ -43,6 +43,7 @@ screenshots: ## regenerate the console's screenshots in web/screenshots (needs C
 bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/...
 	$(GO) run ./bench/loadbench
+	$(GO) run ./bench/rulescale -report bench/rulescale/README.md
 
 .PHONY: lint
 lint: ## gofmt, go vet and opa fmt checks

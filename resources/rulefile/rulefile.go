@@ -417,7 +417,12 @@ func (f *File) Validate(v *rules.Vocabulary) Problems {
 			}
 			rs = append(rs, r)
 		}
-		_, diags := rules.CompileModule(rs, v)
+		// The set is checked the way it is compiled: through the index.
+		ix, err := rules.NewIndex(v)
+		if err != nil {
+			return append(out, Problem{Line: 1, Column: 1, Field: "vocabulary", Message: err.Error(), Severity: rules.SeverityError})
+		}
+		diags := ix.Build(rs)
 		for _, d := range diags {
 			if i := slices.IndexFunc(rs, func(r rules.Rule) bool { return r.ID == d.RuleID }); i >= 0 {
 				out = append(out, f.Entries[i].problem(d))

@@ -78,8 +78,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cacheSize := 0
+	if s.cfg.NoDecisionCache {
+		cacheSize = -1
+	}
 	s.Engine, err = authz.New(ctx, authz.Options{
-		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger,
+		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ type Config struct {
 	RulesPoll time.Duration
 	// Version is the build's version, shown in /openapi.json.
 	Version string
+	// NoDecisionCache evaluates every decision (benchmarks: the cost of
+	// a decision rather than of a cache hit).
+	NoDecisionCache bool
 }
 
 // Service is a running rulekeeper.
