@@ -1,0 +1,116 @@
+package idp
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultKeyRefetchInterval is the least time between two JWKS fetches of
+// one issuer. go-oidc fetches the JWKS again whenever no cached key
+// verifies a token; without a bound, every forged token (unknown kid, bad
+// signature) would cost the issuer a request.
+const DefaultKeyRefetchInterval = 10 * time.Second
+
+// jwksLimiter is the HTTP transport of a [Verifier]: it passes every
+// request through, except that GETs of the issuer's JWKS URL are made at
+// most once per interval; in between, the answer of the last fetch (or its
+// error) is handed to go-oidc's remote key set again, so that a token whose
+// key is not in it is refused as a bad signature without a fetch. It also
+// records the issuer's state for /readyz.
+type jwksLimiter struct {
+	base     http.RoundTripper
+	interval time.Duration
+	now      func() time.Time
+
+	mu        sync.Mutex
+	jwksURL   string // "" until discovery succeeded
+	last      time.Time
+	status    int
+	header    http.Header
+	body      []byte
+	err       error
+	fetches   int
+	fetchedAt time.Time // last successful fetch
+	lastErr   string
+	lastErrAt time.Time
+}
+
+func (l *jwksLimiter) setJWKSURL(u string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.jwksURL = u
+}
+
+// RoundTrip implements http.RoundTripper.
+func (l *jwksLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	if req.Method != http.MethodGet || l.jwksURL == "" || req.URL.String() != l.jwksURL {
+		l.mu.Unlock()
+		return l.base.RoundTrip(req)
+	}
+	// The lock is held across the fetch: concurrent callers wait for it and
+	// then get its answer (go-oidc already shares one fetch between them).
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && l.now().Sub(l.last) < l.interval {
+		return l.replay(req)
+	}
+	l.last = l.now()
+	l.fetches++
+	resp, err := l.base.RoundTrip(req)
+	if err != nil {
+		l.status, l.body, l.err = 0, nil, err
+		l.failed(err.Error())
+		return nil, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if err != nil {
+		l.status, l.body, l.err = 0, nil, err
+		l.failed(err.Error())
+		return nil, err
+	}
+	l.status, l.header, l.body, l.err = resp.StatusCode, resp.Header.Clone(), body, nil
+	if resp.StatusCode == http.StatusOK {
+		l.fetchedAt = l.last
+		l.lastErr = ""
+	} else {
+		l.failed("JWKS answered " + resp.Status)
+	}
+	return l.replay(req)
+}
+
+func (l *jwksLimiter) failed(msg string) {
+	l.lastErr, l.lastErrAt = "JWKS: "+msg, l.now()
+}
+
+func (l *jwksLimiter) replay(req *http.Request) (*http.Response, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	return &http.Response{
+		Status: http.StatusText(l.status), StatusCode: l.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: l.header.Clone(), Body: io.NopCloser(bytes.NewReader(l.body)),
+		ContentLength: int64(len(l.body)), Request: req,
+	}, nil
+}
+
+// IssuerState is what a [Verifier] knows about its issuer, for readiness
+// reports.
+type IssuerState struct {
+	Issuer     string `json:"issuer"`
+	Discovered bool   `json:"discovered"`
+	// JWKSFetchedAt is the time of the last successful JWKS fetch; zero
+	// before the first (keys are fetched on the first token).
+	JWKSFetchedAt time.Time `json:"jwksFetchedAt,omitzero"`
+	// JWKSFetches counts the JWKS requests made (rate-limited).
+	JWKSFetches int `json:"jwksFetches"`
+	// LastError is the last discovery or JWKS failure, "" once a later
+	// attempt succeeded.
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+	Introspects bool      `json:"introspection"`
+	Userinfo    bool      `json:"userinfo"`
+}
