@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,7 +284,7 @@ func (v *Verifier) Discover(ctx context.Context) error {
 // constants.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	raw = strings.TrimSpace(raw)
-	if v.introID != "" && raw != "" && len(raw) <= maxTokenSize && !strings.Contains(raw, ".") {
+	if v.introID != "" && raw != "" && len(raw) <= maxTokenSize && !looksLikeJWS(raw) {
 		return v.verifyOpaque(ctx, raw)
 	}
 	// Garbage and forbidden algorithms are rejected before any network I/O,
@@ -325,11 +326,24 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 		return Identity{}, perr
 	}
 	id.Expiry = tok.Expiry
-	if isAccessTokenType(typ) || verified.ClientID != "" || verified.Scope != nil {
+	if isAccessTokenType(typ) || verified.Scope != nil ||
+		(verified.ClientID != "" && verified.Nonce == "" && verified.AtHash == "") {
 		id.Kind = KindAccessToken
 		v.fillFromUserinfo(ctx, iss, raw, &id)
 	}
 	return id, nil
+}
+
+// looksLikeJWS reports whether raw has the shape of a compact JWS: three
+// parts, the first a base64url JSON object. Anything else is an opaque
+// token when introspection is configured.
+func looksLikeJWS(raw string) bool {
+	h, _, ok := strings.Cut(raw, ".")
+	if !ok || strings.Count(raw, ".") != 2 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	return err == nil && json.Valid(b) && strings.HasPrefix(strings.TrimSpace(string(b)), "{")
 }
 
 // isAccessTokenType reports whether a JWT's typ header says "access
