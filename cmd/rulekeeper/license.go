@@ -2,23 +2,28 @@ package main
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 )
 
-// license signs license keys: `rulekeeper license sign`.
+// license makes key pairs and signs license keys: `rulekeeper license
+// keygen` and `rulekeeper license sign`.
 func license(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keygen" {
+		return licenseKeygen(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "sign" {
-		return exitError{2, errors.New("usage: rulekeeper license sign [flags]")}
+		return exitError{2, errors.New("usage: rulekeeper license keygen|sign [flags]")}
 	}
 	t := licenses.DevTerms(time.Now())
-	var seed, expires, overage string
+	var seed, seedFile, expires, overage string
 	fs := newFlags("license sign", stderr)
 	fs.str(&t.KeyID, "key-id", "key-"+time.Now().UTC().Format("20060102150405"), "the key's id (assignments belong to it)")
 	fs.integer(&t.Professional, "professional", 10, "professional seats")
@@ -29,7 +34,8 @@ func license(args []string, stdout, stderr io.Writer) error {
 	fs.boolean(&t.SharedSpacesUnlimited, "shared-spaces-unlimited", false, "no shared spaces quota")
 	fs.integer(&t.AppSizeGB, "app-size-gb", 5, "in-memory app size (GB)")
 	fs.str(&expires, "expires", "8760h", "expiry: an RFC 3339 time or a duration from now")
-	fs.str(&seed, "private-key", "", "Ed25519 private key seed (base64, 32 bytes); default: the dev key")
+	fs.str(&seed, "private-key", "", "Ed25519 private key: PEM or a base64 32-byte seed; default: the dev key")
+	fs.str(&seedFile, "private-key-file", "", "file holding the private key (as written by `license keygen`)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -46,17 +52,86 @@ func license(args []string, stdout, stderr io.Writer) error {
 		return exitError{2, fmt.Errorf("--expires %q: an RFC 3339 time or a duration", expires)}
 	}
 	_, priv := licenses.DevKeyPair()
-	if seed != "" {
-		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(seed))
-		if err != nil || len(b) != ed25519.SeedSize {
-			return exitError{2, errors.New("--private-key: want a base64 32-byte Ed25519 seed")}
+	if seedFile != "" {
+		if seed != "" {
+			return exitError{2, errors.New("--private-key and --private-key-file: give one")}
 		}
-		priv = ed25519.NewKeyFromSeed(b)
+		b, err := os.ReadFile(seedFile)
+		if err != nil {
+			return exitError{2, fmt.Errorf("--private-key-file: %w", err)}
+		}
+		seed = string(b)
+	}
+	if seed != "" {
+		p, err := licenses.ParsePrivateKey(seed)
+		if err != nil {
+			return exitError{2, err}
+		}
+		priv = p
+	} else {
+		fmt.Fprintln(stderr, "rulekeeper: signing with the public dev key: only servers in dev mode accept this license key")
 	}
 	raw, err := licenses.Sign(priv, t)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, raw)
+	return nil
+}
+
+// licenseKeygen writes a new Ed25519 key pair for license keys: the
+// private key (mode 0600) signs with `license sign --private-key-file`,
+// the public key goes to `serve --license-public-key`.
+func licenseKeygen(args []string, stdout, stderr io.Writer) error {
+	var privPath, pubPath, format string
+	var force bool
+	fs := newFlags("license keygen", stderr)
+	fs.str(&privPath, "private-key-file", "license-private.pem", "where to write the private key (kept secret, mode 0600)")
+	fs.str(&pubPath, "public-key-file", "license-public.pem", "where to write the public key")
+	fs.str(&format, "format", "pem", "pem (PKCS #8 / PKIX) or base64 (32-byte seed / 32-byte key)")
+	fs.boolean(&force, "force", false, "overwrite existing files")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	var privOut, pubOut []byte
+	switch format {
+	case "pem":
+		if privOut, pubOut, err = licenses.KeyPairPEM(pub, priv); err != nil {
+			return err
+		}
+	case "base64":
+		privOut = []byte(base64.StdEncoding.EncodeToString(priv.Seed()) + "\n")
+		pubOut = []byte(base64.StdEncoding.EncodeToString(pub) + "\n")
+	default:
+		return exitError{2, fmt.Errorf("--format %q: pem or base64", format)}
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{{privPath, privOut, 0o600}, {pubPath, pubOut, 0o644}} {
+		fh, err := os.OpenFile(f.path, flags, f.mode)
+		if err != nil {
+			return fmt.Errorf("write %s: %w (use --force to overwrite)", f.path, err)
+		}
+		if _, err := fh.Write(f.data); err != nil {
+			fh.Close()
+			return err
+		}
+		if err := fh.Close(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s\n", base64.StdEncoding.EncodeToString(pub))
+	fmt.Fprintf(stderr, "wrote %s (secret) and %s\n  serve with: --license-public-key %s  (or the contents of %s)\n  sign with:  rulekeeper license sign --private-key-file %s\n",
+		privPath, pubPath, base64.StdEncoding.EncodeToString(pub), pubPath, privPath)
 	return nil
 }

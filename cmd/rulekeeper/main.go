@@ -59,7 +59,8 @@ const usage = `rulekeeper — authorization for an analytics platform
 Usage:
   rulekeeper serve [flags]      run the service (see rulekeeper serve -h)
   rulekeeper token [flags]      print a token from a dev-mode server
-  rulekeeper license sign [flags]  print a license key signed with the dev key (or --private-key)
+  rulekeeper license keygen [flags]  write a new license key pair (PEM or base64 files)
+  rulekeeper license sign [flags]  print a license key signed with --private-key-file (default: the dev key)
   rulekeeper validate FILE.yaml check a rule file offline (exit 1 on errors)
   rulekeeper rules export|import --server URL --token T [FILE]   the rule set as YAML
   rulekeeper version            print the version
