@@ -18,21 +18,21 @@ const maxTokenSize = 64 << 10
 // tokenClaims are the claims go-oidc reads, typed as go-oidc types them, so
 // that a token go-oidc cannot decode is found malformed here.
 type tokenClaims struct {
-	Issuer       string            `json:"iss"`
-	Subject      string            `json:"sub"`
-	Audience     audience          `json:"aud"`
-	Expiry       *numericDate      `json:"exp"`
-	NotBefore    *numericDate      `json:"nbf"`
-	IssuedAt     *numericDate      `json:"iat"`
-	Nonce        string            `json:"nonce"`
-	AtHash       string            `json:"at_hash"`
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	Audience  audience     `json:"aud"`
+	Expiry    *numericDate `json:"exp"`
+	NotBefore *numericDate `json:"nbf"`
+	IssuedAt  *numericDate `json:"iat"`
+	Nonce     string       `json:"nonce"`
+	AtHash    string       `json:"at_hash"`
 	// AuthorizedParty (azp), ClientID (RFC 9068) and Scope tell access
 	// tokens and the client they were issued to.
-	AuthorizedParty string `json:"azp"`
-	ClientID        string `json:"client_id"`
-	Scope           any    `json:"scope"`
-	ClaimNames   map[string]string `json:"_claim_names"`
-	ClaimSources map[string]struct {
+	AuthorizedParty string            `json:"azp"`
+	ClientID        string            `json:"client_id"`
+	Scope           any               `json:"scope"`
+	ClaimNames      map[string]string `json:"_claim_names"`
+	ClaimSources    map[string]struct {
 		Endpoint    string `json:"endpoint"`
 		AccessToken string `json:"access_token"`
 	} `json:"_claim_sources"`

@@ -90,10 +90,10 @@ type Authenticator struct {
 	keyFlight     singleflight.Group
 	keyRefreshing sync.Map
 
-	roleMap        map[string]string
-	bootstrap      []string
-	firstLogin     bool
-	refusals       *refusalLog
+	roleMap    map[string]string
+	bootstrap  []string
+	firstLogin bool
+	refusals   *refusalLog
 }
 
 // KeyCacheTTL bounds how long a verified API key, its owner and the

@@ -19,17 +19,17 @@ const (
 
 // User is a person known to the tenant, created at their first login.
 type User struct {
-	ID          string              `bson:"_id" json:"id"`
-	Subject     string              `bson:"subject" json:"subject"`
-	Name        string              `bson:"name" json:"name"`
-	NameKey     string              `bson:"nameKey" json:"-"`
-	Email       string              `bson:"email" json:"email"`
-	Status      string              `bson:"status" json:"status"`
-	Roles       []string            `bson:"roles" json:"roles"`
+	ID      string   `bson:"_id" json:"id"`
+	Subject string   `bson:"subject" json:"subject"`
+	Name    string   `bson:"name" json:"name"`
+	NameKey string   `bson:"nameKey" json:"-"`
+	Email   string   `bson:"email" json:"email"`
+	Status  string   `bson:"status" json:"status"`
+	Roles   []string `bson:"roles" json:"roles"`
 	// IdpRoles are the roles among Roles that the identity provider's roles
 	// claim gave at the last login (re-applied at every login); the others
 	// were given in rulekeeper. See RoleSources.
-	IdpRoles []string `bson:"idpRoles,omitempty" json:"idpRoles,omitempty"`
+	IdpRoles    []string            `bson:"idpRoles,omitempty" json:"idpRoles,omitempty"`
 	GroupIDs    []string            `bson:"groupIds" json:"groupIds"`
 	Attributes  map[string][]string `bson:"attributes,omitempty" json:"attributes,omitempty"`
 	CreatedAt   time.Time           `bson:"createdAt" json:"createdAt"`
