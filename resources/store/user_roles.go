@@ -1,9 +1,6 @@
 package store
 
-import (
-	"encoding/json"
-	"slices"
-)
+import "slices"
 
 // Role sources of RoleSources.
 const (
@@ -23,13 +20,4 @@ func (u *User) RoleSources() map[string]string {
 		}
 	}
 	return m
-}
-
-// MarshalJSON adds roleSources to the user's JSON.
-func (u User) MarshalJSON() ([]byte, error) {
-	type plain User
-	return json.Marshal(struct {
-		plain
-		RoleSources map[string]string `json:"roleSources"`
-	}{plain(u), u.RoleSources()})
 }
