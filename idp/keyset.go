@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -25,6 +26,11 @@ type jwksLimiter struct {
 	interval time.Duration
 	now      func() time.Time
 
+	// fetch is held across a JWKS fetch, so that concurrent callers wait
+	// for it and get its answer (go-oidc already shares one fetch between
+	// them); mu guards the fields below and is never held across I/O, so
+	// State answers at once.
+	fetch     sync.Mutex
 	mu        sync.Mutex
 	jwksURL   string // "" until discovery succeeded
 	last      time.Time
@@ -47,26 +53,31 @@ func (l *jwksLimiter) setJWKSURL(u string) {
 // RoundTrip implements http.RoundTripper.
 func (l *jwksLimiter) RoundTrip(req *http.Request) (*http.Response, error) {
 	l.mu.Lock()
-	if req.Method != http.MethodGet || l.jwksURL == "" || req.URL.String() != l.jwksURL {
-		l.mu.Unlock()
+	jwks := l.jwksURL
+	l.mu.Unlock()
+	if req.Method != http.MethodGet || jwks == "" || req.URL.String() != jwks {
 		return l.base.RoundTrip(req)
 	}
-	// The lock is held across the fetch: concurrent callers wait for it and
-	// then get its answer (go-oidc already shares one fetch between them).
-	defer l.mu.Unlock()
+	l.fetch.Lock()
+	defer l.fetch.Unlock()
+	l.mu.Lock()
 	if !l.last.IsZero() && l.now().Sub(l.last) < l.interval {
+		defer l.mu.Unlock()
 		return l.replay(req)
 	}
 	l.last = l.now()
 	l.fetches++
+	l.mu.Unlock()
+
 	resp, err := l.base.RoundTrip(req)
-	if err != nil {
-		l.status, l.body, l.err = 0, nil, err
-		l.failed(err.Error())
-		return nil, err
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err != nil {
 		l.status, l.body, l.err = 0, nil, err
 		l.failed(err.Error())
@@ -91,7 +102,7 @@ func (l *jwksLimiter) replay(req *http.Request) (*http.Response, error) {
 		return nil, l.err
 	}
 	return &http.Response{
-		Status: http.StatusText(l.status), StatusCode: l.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Status: strconv.Itoa(l.status) + " " + http.StatusText(l.status), StatusCode: l.status, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: l.header.Clone(), Body: io.NopCloser(bytes.NewReader(l.body)),
 		ContentLength: int64(len(l.body)), Request: req,
 	}, nil
