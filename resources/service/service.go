@@ -60,6 +60,9 @@ type Config struct {
 	LicensePublicKey string
 	// RulesPoll is how often the rules revision is polled (0: 500 ms).
 	RulesPoll time.Duration
+	// NoDecisionCache evaluates every decision (benchmarks: the cost of
+	// a decision rather than of a cache hit).
+	NoDecisionCache bool
 }
 
 // Service is a running rulekeeper.
