@@ -2,6 +2,7 @@
 //
 //	rulekeeper serve [--dev]                 run the service
 //	rulekeeper token --user NAME             print a dev-mode token
+//	rulekeeper license keygen [flags]        write a license key pair
 //	rulekeeper license sign [flags]          sign a license key
 //	rulekeeper validate FILE                 check a rule file offline
 //	rulekeeper rules export|import           the rule set of a server as a rule file
@@ -75,7 +76,7 @@ var commands map[string]*command
 
 func init() {
 	commands = map[string]*command{}
-	for _, c := range []*command{serveCmd, tokenCmd, licenseSignCmd, validateCmd, rulesExportCmd, rulesImportCmd,
+	for _, c := range []*command{serveCmd, tokenCmd, licenseSignCmd, licenseKeygenCmd, validateCmd, rulesExportCmd, rulesImportCmd,
 		checkCmd, previewCmd, impactCmd, versionCmd} {
 		commands[c.name] = c
 	}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 )
 
@@ -19,7 +22,7 @@ var serveCmd = &command{name: "serve", short: "run the service",
 func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	stdout, stderr := std.out, std.err
 	var cfg service.Config
-	var level string
+	var level, roleMap string
 	fs := newFlags("serve", stderr)
 	fs.str(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.str(&cfg.DataDir, "data-dir", "./.data", "directory of the embedded database and dev keys")
@@ -37,11 +40,30 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&cfg.Claims.Email, "claim-email", "email", "token claim holding the email address")
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
 	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
-	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
+	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles, applied at every login (empty: roles are managed in rulekeeper only)")
+	fs.list(&cfg.Audiences, "oidc-audience", "further accepted token audience, e.g. the API audience of JWT access tokens; repeatable")
+	fs.list(&cfg.AuthorizedParties, "oidc-authorized-party", "only accept tokens issued to this client (azp / client_id); repeatable")
+	fs.str(&cfg.IntrospectionClientID, "oidc-introspection-client-id", "", "client id for RFC 7662 introspection of opaque access tokens")
+	fs.str(&cfg.IntrospectionClientSecret, "oidc-introspection-client-secret", "", "client secret for introspection")
+	fs.boolean(&cfg.NoUserinfo, "oidc-no-userinfo", false, "never ask the userinfo endpoint for claims an access token lacks")
+	fs.str(&roleMap, "role-map", "", "IdP role to rulekeeper role, e.g. rk-admins=TenantAdmin,devs=Developer")
+	fs.list(&cfg.BootstrapAdmins, "bootstrap-admin", "subject or email made TenantAdmin at login; repeatable")
+	fs.boolean(&cfg.BootstrapFirstLogin, "bootstrap-first-login", false, "make the first user to log in TenantAdmin when no --bootstrap-admin is given and no TenantAdmin exists")
 	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return cmd.usageError("unexpected argument %q", pos[0])
+	}
+	if m, err := identity.ParseRoleMap(roleMap); err != nil {
+		return cmd.usageError("--role-map: %v", err)
+	} else if len(m) > 0 {
+		if cfg.Claims.Roles == "" {
+			return cmd.usageError("--role-map needs --claim-roles (the claim holding the IdP's roles)")
+		}
+		cfg.RoleMap = m
+	}
+	if (cfg.IntrospectionClientID == "") != (cfg.IntrospectionClientSecret == "") {
+		return cmd.usageError("--oidc-introspection-client-id and --oidc-introspection-client-secret go together")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -68,4 +90,26 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
 	defer cancel()
 	return svc.Shutdown(shutdownCtx)
+}
+
+// list binds a repeatable flag; its variable holds comma-separated values.
+func (f *envFlags) list(p *[]string, name, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				*p = append(*p, part)
+			}
+		}
+	}
+	fromEnv := true
+	f.Func(name, help+" ($"+envName(name)+", comma-separated)", func(v string) error {
+		if fromEnv { // an explicit flag replaces the variable's values
+			*p, fromEnv = nil, false
+		}
+		if v = strings.TrimSpace(v); v == "" {
+			return fmt.Errorf("empty value")
+		}
+		*p = append(*p, v)
+		return nil
+	})
 }

@@ -30,6 +30,11 @@ func validType(typ string) bool { return rank(typ) > 0 }
 // to a key (§3.4): the new key starts with its own, and going back to an old
 // key brings its assignments back.
 func (s *Service) ApplyKey(ctx context.Context, raw, by string) (*Terms, error) {
+	if len(s.pub) == 0 {
+		return nil, apierror.New(http.StatusConflict, "license_public_key_missing",
+			"this server has no license public key, so no license key can be verified: start it with --license-public-key (RULEKEEPER_LICENSE_PUBLIC_KEY), made with `rulekeeper license keygen`",
+			map[string]any{"flag": "--license-public-key"})
+	}
 	t, err := Verify(s.pub, raw, s.now())
 	if err != nil {
 		code := "license_key_malformed"

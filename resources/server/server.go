@@ -34,6 +34,9 @@ type Config struct {
 	Registry  *prometheus.Registry // metrics are registered here and served at /metrics
 	BodyLimit int                  // bytes; 0 means 1 MiB
 	Ready     []Check
+	// ReadyInfo adds informational entries to the /readyz body (e.g. the
+	// OIDC issuer's state); they do not decide readiness.
+	ReadyInfo map[string]func() any
 }
 
 // New builds the Fiber app with middleware and the operational routes.
@@ -82,9 +85,16 @@ func New(cfg Config) (*fiber.App, error) {
 			}
 		}
 		if len(failing) > 0 {
+			for name, f := range cfg.ReadyInfo {
+				failing[name] = f()
+			}
 			return apierror.New(fiber.StatusServiceUnavailable, "not_ready", "the service is not ready", failing)
 		}
-		return c.JSON(fiber.Map{"status": "ready"})
+		body := fiber.Map{"status": "ready"}
+		for name, f := range cfg.ReadyInfo {
+			body[name] = f()
+		}
+		return c.JSON(body)
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})))
 	return app, nil

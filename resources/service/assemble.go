@@ -36,6 +36,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/settings"
 	"github.com/rulekeeper/rulekeeper/resources/spaces"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 	"github.com/rulekeeper/rulekeeper/resources/webintegrations"
 	"github.com/rulekeeper/rulekeeper/web"
@@ -139,11 +140,18 @@ func (s *Service) assemble(ctx context.Context) error {
 	if issuer == "" {
 		return fmt.Errorf("no OIDC issuer: set --oidc-issuer and --oidc-client-id, or use --dev")
 	}
-	verifier, err := idp.NewVerifier(idp.Config{IssuerURL: issuer, ClientID: clientID, Claims: cfg.Claims})
+	verifier, err := idp.NewVerifier(idp.Config{IssuerURL: issuer, ClientID: clientID, Claims: cfg.Claims,
+		Audiences: cfg.Audiences, AuthorizedParties: cfg.AuthorizedParties,
+		IntrospectionClientID: cfg.IntrospectionClientID, IntrospectionClientSecret: cfg.IntrospectionClientSecret,
+		NoUserinfo: cfg.NoUserinfo, Logger: s.logger})
 	if err != nil {
 		return err
 	}
+	if err := s.warnMisconfigured(ctx, pub); err != nil {
+		return err
+	}
 	auth, err := identity.New(identity.Config{
+		RoleMap: cfg.RoleMap, BootstrapAdmins: cfg.BootstrapAdmins, BootstrapFirstLogin: cfg.BootstrapFirstLogin,
 		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: func(kind, id string) {
 			userIndex.Invalidate() // a login may change the user and create groups
 			s.Engine.Invalidate(kind, id)
@@ -163,6 +171,7 @@ func (s *Service) assemble(ctx context.Context) error {
 			{Name: "store", Func: s.Store.Ping},
 			{Name: "policies", Func: s.Engine.Ready},
 		},
+		ReadyInfo: map[string]func() any{"issuer": func() any { return verifier.State() }},
 	})
 	if err != nil {
 		return err
@@ -224,6 +233,25 @@ func (s *Service) assemble(ctx context.Context) error {
 	wg.Go(func() { (&events.Retention{Store: s.Store, Logger: s.logger}).Run(jobs) })
 	wg.Go(func() { s.Rules.Run(jobs) })
 	s.stopJobs = func() { stopJobs(); wg.Wait() }
+	return nil
+}
+
+// warnMisconfigured logs, at start, what will stop an operator later: no
+// license public key, and nobody able to become tenant admin.
+func (s *Service) warnMisconfigured(ctx context.Context, pub ed25519.PublicKey) error {
+	if len(pub) == 0 {
+		s.logger.Warn("no license public key (--license-public-key): license keys cannot be applied and no user gets a license; make a pair with `rulekeeper license keygen`")
+	}
+	if s.cfg.Dev || len(s.cfg.BootstrapAdmins) > 0 || s.cfg.BootstrapFirstLogin {
+		return nil
+	}
+	n, err := s.Store.Users.Count(ctx, store.UserFilter{Role: identity.RoleTenantAdmin})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		s.logger.Warn("no TenantAdmin exists and none is named: start with --bootstrap-admin <subject or email> (or --bootstrap-first-login)")
+	}
 	return nil
 }
 

@@ -38,6 +38,23 @@ type Config struct {
 	IssuerURL string
 	ClientID  string
 	Claims    idp.ClaimNames
+	// Audiences are accepted besides ClientID (JWT access tokens for an
+	// API audience); AuthorizedParties, when set, the only clients whose
+	// tokens are accepted.
+	Audiences         []string
+	AuthorizedParties []string
+	// IntrospectionClientID/Secret enable RFC 7662 introspection of opaque
+	// access tokens; NoUserinfo stops userinfo requests.
+	IntrospectionClientID     string
+	IntrospectionClientSecret string
+	NoUserinfo                bool
+	// RoleMap maps IdP roles (Claims.Roles) to rulekeeper roles.
+	RoleMap map[string]string
+	// BootstrapAdmins (subjects or emails) become TenantAdmin at login;
+	// BootstrapFirstLogin makes the first user TenantAdmin when no
+	// bootstrap admin is named and no TenantAdmin exists.
+	BootstrapAdmins     []string
+	BootstrapFirstLogin bool
 	// LicensePublicKey verifies license keys (Ed25519, base64); dev mode
 	// uses the dev key pair when empty.
 	LicensePublicKey string

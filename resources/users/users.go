@@ -58,6 +58,8 @@ type profile struct {
 	Groups  []string            `json:"groups"`
 	License authz.License       `json:"license"`
 	Spaces  map[string][]string `json:"spaces"`
+	// RoleSources: "idp" or "rulekeeper" for each role (store.User.RoleSources).
+	RoleSources map[string]string `json:"roleSources"`
 }
 
 func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error) {
@@ -73,7 +75,7 @@ func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error)
 	if spaces == nil {
 		spaces = map[string][]string{}
 	}
-	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces}, nil
+	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces, RoleSources: u.RoleSources()}, nil
 }
 
 func (h *Handlers) me(c fiber.Ctx) error {
