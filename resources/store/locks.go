@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -39,14 +38,39 @@ type Locks struct {
 	process string
 }
 
-type stripes [64]sync.Mutex
+// stripes is one mutex per name, for the names in use: locks nest (the
+// admins lock, then a user's), so two names must never share a mutex.
+type stripes struct {
+	mu    sync.Mutex
+	names map[string]*named
+}
 
-func (s *stripes) lock(id string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	m := &s[h.Sum32()%uint32(len(s))]
+type named struct {
+	sync.Mutex
+	refs int
+}
+
+func (s *stripes) lock(name string) func() {
+	s.mu.Lock()
+	if s.names == nil {
+		s.names = map[string]*named{}
+	}
+	m := s.names[name]
+	if m == nil {
+		m = &named{}
+		s.names[name] = m
+	}
+	m.refs++
+	s.mu.Unlock()
 	m.Lock()
-	return m.Unlock
+	return func() {
+		m.Unlock()
+		s.mu.Lock()
+		if m.refs--; m.refs == 0 {
+			delete(s.names, name)
+		}
+		s.mu.Unlock()
+	}
 }
 
 type lockDoc struct {
