@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,6 +32,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
 	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
 	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
+	fs.integer(&cfg.ReadBufferSize, "read-buffer-size", server.DefaultReadBufferSize, "largest request head (request line and headers, bearer tokens included) in bytes")
+	fs.duration(&cfg.StalenessBound, "staleness-bound", store.DefaultStaleness, "a decision never uses data older than this behind the newest write of any replica")
+	fs.duration(&cfg.DecisionTimeout, "db-timeout-decision", server.DefaultDecisionTimeout, "deadline of a decision's or read's database work (then 503 database_unavailable)")
+	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
+	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,6 +46,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cfg.BodyLimit <= 0 {
 		return exitError{2, fmt.Errorf("--body-limit must be a positive number of bytes")}
+	}
+	if cfg.ReadBufferSize < 4096 {
+		return exitError{2, fmt.Errorf("--read-buffer-size must be at least 4096 bytes")}
+	}
+	for name, d := range map[string]time.Duration{
+		"--staleness-bound": cfg.StalenessBound, "--db-timeout-decision": cfg.DecisionTimeout,
+		"--db-timeout-write": cfg.WriteTimeout, "--shutdown-drain": cfg.ShutdownDrain,
+	} {
+		if d <= 0 {
+			return exitError{2, fmt.Errorf("%s must be a positive duration such as 2s", name)}
+		}
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
@@ -54,7 +72,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "rulekeeper: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownDrain)
 	defer cancel()
 	return svc.Shutdown(shutdownCtx)
 }

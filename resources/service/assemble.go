@@ -77,6 +77,9 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	s.Engine, err = authz.New(ctx, authz.Options{
 		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger,
+		// The snapshots behind the entities answer from data at most half
+		// the staleness bound old; the cache may keep them the other half.
+		EntityTTL: cfg.StalenessBound / 2,
 	})
 	if err != nil {
 		return err
@@ -144,9 +147,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 
 	s.app, err = server.New(server.Config{
-		Logger:    s.logger,
-		Registry:  reg,
-		BodyLimit: cfg.BodyLimit,
+		Logger:          s.logger,
+		Registry:        reg,
+		BodyLimit:       cfg.BodyLimit,
+		ReadBufferSize:  cfg.ReadBufferSize,
+		DecisionTimeout: cfg.DecisionTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
 		Ready: []server.Check{
 			{Name: "store", Func: s.Store.Ping},
 			{Name: "policies", Func: s.Engine.Ready},
@@ -155,6 +161,11 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.app.Use(func(c fiber.Ctx) error {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		return c.Next()
+	})
 	// CORS for web integrations, before authentication: preflights carry no credentials.
 	webIntegrations := webintegrations.NewCache(s.Store, webintegrations.MaxTTL)
 	s.app.Use(webintegrations.CORS(webIntegrations, s.logger))

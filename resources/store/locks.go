@@ -102,6 +102,9 @@ func (l *Locks) Acquire(ctx context.Context, name string) (release func(), err e
 	wait := time.Millisecond
 	for {
 		_, err := l.c.InsertOne(ctx, lockDoc{ID: name, Owner: token, At: time.Now().UTC()})
+		if err != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, ctx.Err())
+		}
 		if err == nil {
 			return func() {
 				l.release(ctx, name, token)
@@ -116,6 +119,8 @@ func (l *Locks) Acquire(ctx context.Context, name string) (release func(), err e
 		switch {
 		case errors.Is(MapErr(ferr), ErrNotFound):
 			continue // released meanwhile
+		case ferr != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, ctx.Err())
 		case ferr != nil:
 			return nil, fmt.Errorf("lock %s: %w", name, ferr)
 		case time.Since(cur.At) > l.TTL:

@@ -41,6 +41,10 @@ type Store struct {
 	// (the repositories above bump it), for snapshots that follow them.
 	Revisions *Revisions
 
+	// Staleness is the staleness bound of the snapshots built on this store
+	// (DefaultStaleness when 0); set it before building any.
+	Staleness time.Duration
+
 	// Locks are the database locks of read-check-write steps (one per
 	// document for compare-and-swap, named ones for invariants such as
 	// the last tenant admin or license seats).
