@@ -70,7 +70,7 @@ type Service struct {
 	app      *fiber.App
 	ln       net.Listener
 	served   chan error
-	stopJobs func() // stops the background jobs started by assemble and waits for them
+	stopJobs func()       // stops the background jobs started by assemble and waits for them
 	inflight atomic.Int64 // requests being handled
 	// Database says which database is in use, for the start-up banner.
 	Database string
