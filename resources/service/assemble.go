@@ -78,8 +78,9 @@ func (s *Service) assemble(ctx context.Context) error {
 	s.Engine, err = authz.New(ctx, authz.Options{
 		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger,
 		// The snapshots behind the entities answer from data at most half
-		// the staleness bound old; the cache may keep them the other half.
-		EntityTTL: cfg.StalenessBound / 2,
+		// the staleness bound old; the cache keeps them a quarter more
+		// (and another replica's change shows up within about that).
+		EntityTTL: cfg.StalenessBound / 4,
 	})
 	if err != nil {
 		return err
