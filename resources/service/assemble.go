@@ -25,6 +25,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/events"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
@@ -179,7 +180,13 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner}).Register(s.app, auth.Middleware())
-	api := s.app.Group("/api/v1", auth.Middleware())
+	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
+	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {
+		if cl := identity.CallerOf(c); cl != nil && cl.User != nil {
+			return cl.User.ID
+		}
+		return ""
+	}))
 	// A user's change also drops the API keys identity remembers for them.
 	userChanged := func(kind, id string) {
 		userIndex.Invalidate()
