@@ -124,6 +124,11 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 	s.Store.Staleness = cfg.StalenessBound
 	if s.embedded != nil {
+		// FerretDB v1.24 does not index the expression its own lookups
+		// by _id use: add that index on every collection table.
+		if err := s.embedded.IndexIDs(ctx, cfg.MongoDB); err != nil {
+			return nil, err
+		}
 		// This process owns the database: lists of apps are answered from
 		// an in-process copy, the embedded server filtering only by _id.
 		if err := s.Store.EnableAppCatalog(ctx); err != nil {
