@@ -360,7 +360,7 @@ func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, err
 	}
 	// Only developers hold API keys: a key stops working when its owner
 	// loses the role (and works again if it comes back, unless revoked).
-	if !u.HasRole(RoleDeveloper) && !u.HasRole(RoleTenantAdmin) {
+	if !u.HasRole(RoleDeveloper) {
 		return keyEntry{}, apierror.Unauthorized("api_key_owner_not_developer", "the API key's owner no longer has the Developer role")
 	}
 	e := keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)}

@@ -273,9 +273,11 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
-	if body.Name == "" || len(body.Name) > 200 {
-		return apierror.Field("bad_name", "name", "a group name has 1 to 200 characters")
+	name, err := apierror.Name("a group name", body.Name, 200)
+	if err != nil {
+		return err
 	}
+	body.Name = name
 	g := &store.Group{Name: body.Name, Source: "manual"}
 	if err := h.Guard.Require(c, guard.Console, "create", groupResource(g)); err != nil {
 		return err
