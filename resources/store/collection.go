@@ -73,7 +73,10 @@ func (c collection[T]) find(ctx context.Context, filter any, opts ...options.Lis
 // update applies update to the document matching filter, whose first
 // element is its _id, under the document's lock; ErrNotFound when none.
 func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*T, error) {
-	if id, ok := filter[0].Value.(string); ok && filter[0].Key == "_id" {
+	if len(filter) == 0 || filter[0].Key != "_id" {
+		return nil, errors.New("store: update needs a filter that starts with _id")
+	}
+	if id, ok := filter[0].Value.(string); ok {
 		unlock, err := c.lock(ctx, id)
 		if err != nil {
 			return nil, err

@@ -103,6 +103,9 @@ func (l *Locks) Acquire(ctx context.Context, name string) (release func(), err e
 	for {
 		_, err := l.c.InsertOne(ctx, lockDoc{ID: name, Owner: token, At: time.Now().UTC()})
 		if err != nil && ctx.Err() != nil {
+			// The insert may still be applied once the server answers:
+			// take it back then, or the document stays locked for TTL.
+			go l.releaseWithin(context.WithoutCancel(ctx), name, token, l.TTL)
 			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, ctx.Err())
 		}
 		if err == nil {
@@ -147,18 +150,32 @@ func (l *Locks) takeOver(ctx context.Context, name, holder string) bool {
 	return err == nil
 }
 
-// release deletes the lock, retrying briefly: a lock left behind blocks the
-// document for TTL.
+// release deletes the lock: a lock left behind blocks the document for
+// TTL, so a release that fails (the database is away) is retried in the
+// background until then.
 func (l *Locks) release(ctx context.Context, name, token string) {
 	ctx = context.WithoutCancel(ctx)
-	for i := range 3 {
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err := l.c.DeleteOne(rctx, bson.D{{Key: "_id", Value: name}, {Key: "owner", Value: token}})
+	cancel()
+	if err != nil {
+		go l.releaseWithin(ctx, name, token, l.TTL)
+	}
+}
+
+// releaseWithin deletes the lock name of token, retrying for up to d. The
+// token is unique to one Acquire, so this never removes another holder's
+// lock.
+func (l *Locks) releaseWithin(ctx context.Context, name, token string, d time.Duration) {
+	until := time.Now().Add(d)
+	for wait := 50 * time.Millisecond; time.Now().Before(until); wait = min(wait*2, time.Second) {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := l.c.DeleteOne(rctx, bson.D{{Key: "_id", Value: name}, {Key: "owner", Value: token}})
 		cancel()
 		if err == nil {
 			return
 		}
-		time.Sleep(time.Duration(i+1) * 50 * time.Millisecond)
+		time.Sleep(wait)
 	}
 }
 
