@@ -22,6 +22,7 @@ import (
 type scale struct {
 	idle, watch, pause time.Duration
 	casTrials          int
+	creates            int
 	adminTrials        int
 	propTrials         int
 	load               time.Duration
@@ -30,10 +31,10 @@ type scale struct {
 func scaleOf() scale {
 	if testing.Short() {
 		return scale{idle: 1500 * time.Millisecond, watch: 2500 * time.Millisecond, pause: 2500 * time.Millisecond,
-			casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond}
+			creates: 60, casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond}
 	}
 	return scale{idle: 10 * time.Second, watch: 30 * time.Second, pause: 8 * time.Second,
-		casTrials: 20, adminTrials: 10, propTrials: 10, load: 3 * time.Second}
+		creates: 400, casTrials: 20, adminTrials: 10, propTrials: 10, load: 3 * time.Second}
 }
 
 const (
@@ -54,6 +55,7 @@ type tenant struct {
 	figures   []string
 	figuresMu sync.Mutex
 	ferret    *ferret
+	rbin      string
 	// db is the test's own handle on the replicas' database, to count
 	// what is there independently of any replica's view.
 	db *store.Store
@@ -89,7 +91,7 @@ func setUp(t *testing.T) *tenant {
 	rbin := rulekeeperBinary(t)
 	built := time.Now()
 	f := startFerret(t, fbin)
-	tn := &tenant{ferret: f}
+	tn := &tenant{ferret: f, rbin: rbin}
 	tn.a = startReplica(t, rbin, f.uri())
 	tn.b = startReplica(t, rbin, f.uri())
 	t.Logf("set-up: binaries built in %s, FerretDB and two replicas started in %s",
@@ -165,6 +167,7 @@ func TestFaults(t *testing.T) {
 	t.Run("LastAdminRace", func(t *testing.T) { adminRace(t, tn, sc) })
 	t.Run("Propagation", func(t *testing.T) { propagation(t, tn, sc) })
 	t.Run("PauseAndKillUnderLoad", func(t *testing.T) { pauseAndKill(t, tn, sc) })
+	t.Run("SIGTERMUnderCreates", func(t *testing.T) { sigterm(t, tn, sc) })
 	for _, f := range tn.figures {
 		t.Log("SUMMARY " + f)
 	}
@@ -468,5 +471,78 @@ func pauseAndKill(t *testing.T, tn *tenant, sc scale) {
 		pauseRecovery.Round(time.Millisecond), killRecovery.Round(time.Millisecond))
 	if missing > 0 || wrongAllows.Load() > 0 || slow.Load() > 0 {
 		t.Errorf("%d acknowledged creates missing, %d wrong allows, %d requests over their deadline + 1 s", missing, wrongAllows.Load(), slow.Load())
+	}
+}
+
+// sigterm: a third replica gets concurrent creates, each with its own
+// Idempotency-Key, and is sent SIGTERM among them; every create that did
+// not answer 201 is retried with its key on replica A. Acknowledged creates
+// must all be there, and no create may exist twice.
+func sigterm(t *testing.T, tn *tenant, sc scale) {
+	c := startReplica(t, tn.rbin, tn.ferret.uri())
+	onC := newClient(c.url, tn.adminA.cred)
+	run := fmt.Sprintf("term-%d", time.Now().UnixNano())
+	status := make([]int, sc.creates)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50)
+	for i := range sc.creates {
+		if i == sc.creates/2 {
+			_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r := onC.do(context.Background(), "POST", "/api/v1/apps", map[string]any{"name": fmt.Sprintf("%s %d", run, i)},
+				map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)})
+			status[i] = r.status
+		})
+	}
+	wg.Wait()
+	acked, retried, fiveHundreds := 0, 0, 0
+	for i, st := range status {
+		if st == 201 {
+			acked++
+			continue
+		}
+		if st >= 500 {
+			fiveHundreds++
+		}
+		retried++
+		r := tn.adminA.do(context.Background(), "POST", "/api/v1/apps", map[string]any{"name": fmt.Sprintf("%s %d", run, i)},
+			map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)})
+		if r.status != 201 {
+			t.Errorf("retry of create %d on A: %d %s", i, r.status, r.body)
+		}
+	}
+	names := map[string]int{}
+	cursor := ""
+	for {
+		var page struct {
+			Items []struct {
+				Name string `json:"name"`
+			} `json:"items"`
+			Next string `json:"next"`
+		}
+		tn.adminA.must(t, "GET", "/api/v1/apps?limit=1000&cursor="+cursor, nil, &page)
+		for _, a := range page.Items {
+			names[a.Name]++
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	missing, dups := 0, 0
+	for i := range sc.creates {
+		switch n := names[fmt.Sprintf("%s %d", run, i)]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups++
+		}
+	}
+	tn.figure(t, "SIGTERM among %d concurrent creates with Idempotency-Key: %d answered 201 before the replica stopped, %d retried on the other replica (%d had answered 5xx), %d missing, %d duplicated",
+		sc.creates, acked, retried, fiveHundreds, missing, dups)
+	if missing > 0 || dups > 0 {
+		t.Errorf("%d creates missing, %d duplicated", missing, dups)
 	}
 }
