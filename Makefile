@@ -32,10 +32,15 @@ test: ## run every Go and Rego test, then a short fuzz run of each parser
 	  done; \
 	done
 
+.PHONY: screenshots
+screenshots: ## regenerate the console's screenshots in web/screenshots (needs Chromium)
+	SCREENSHOTS_DIR=$(CURDIR)/web/screenshots $(GO) test -count=1 -run '^TestConsole$$' ./web/browsertest/
+
 .PHONY: bench
 bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/...
 	$(GO) run ./bench/loadbench
+	$(GO) run ./bench/rulescale -report bench/rulescale/README.md
 
 .PHONY: faults
 faults: ## run the full fault suite (FerretDB server + two replicas: pause, kill, races, propagation)

@@ -71,8 +71,11 @@ func (f *File) Validate(v *rules.Vocabulary) []rules.Diagnostic {
 		}
 	}
 	if !rules.HasErrors(out) {
-		_, diags := rules.CompileModule(toRules(f.Rules), v)
-		out = append(out, diags...)
+		ix, err := rules.NewIndex(v)
+		if err != nil {
+			return append(out, rules.Diagnostic{Field: "vocabulary", Line: 1, Column: 1, Message: err.Error(), Severity: "error"})
+		}
+		out = append(out, ix.Build(toRules(f.Rules))...)
 	}
 	return out
 }
@@ -122,7 +125,8 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 		return apierror.New(http.StatusBadRequest, "rules_do_not_compile", err.Error(), nil)
 	}
 	by := identity.CallerOf(c).User.ID
-	var written []string
+	batch := make([]store.Rule, len(f.Rules))
+	ids := make([]string, len(f.Rules))
 	for i := range f.Rules {
 		r := f.Rules[i]
 		r.UpdatedBy = by
@@ -130,11 +134,11 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 		if r.CreatedAt.IsZero() {
 			r.CreatedAt = byID[r.ID].CreatedAt
 		}
-		if err := h.Store.Rules.Put(ctx, &r); err != nil {
-			h.restore(c, written, byID)
-			return fmt.Errorf("import stopped at rule %q and was undone: %w", r.ID, err)
-		}
-		written = append(written, r.ID)
+		batch[i], ids[i] = r, r.ID
+	}
+	if err := h.Store.Rules.PutMany(ctx, batch); err != nil {
+		h.restore(c, ids, byID)
+		return fmt.Errorf("import stopped and was undone: %w", err)
 	}
 	rev, err := h.Manager.Changed(ctx)
 	if err != nil {

@@ -23,6 +23,8 @@ type Handlers struct {
 	Store   *store.Store
 	Guard   *guard.Guard
 	Manager *Manager
+
+	listCache listCache // the rule set for GET /rules searches
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -31,6 +33,7 @@ func (h *Handlers) Register(r fiber.Router) {
 	r.Post("/rules", h.create)
 	r.Post("/rules/validate", h.validate)
 	r.Get("/rules/templates", h.templates)
+	r.Get("/rules/vocabulary", h.vocabulary)
 	r.Post("/rules/import", h.importRules)
 	r.Get("/rules/:id", h.get)
 	r.Put("/rules/:id", h.replace)
@@ -88,23 +91,11 @@ func (h *Handlers) checkOne(r *store.Rule) error {
 	return nil
 }
 
-// checkSet proves that the whole rule set with r replacing (or added as)
-// rule r.ID still compiles; del drops r.ID instead.
+// checkSet proves that the rule set with r replacing (or added as) rule
+// r.ID still compiles; del drops r.ID instead (Manager.CheckRule: only
+// r's part is compiled).
 func (h *Handlers) checkSet(c fiber.Ctx, r *store.Rule, del bool) error {
-	all, err := h.Store.Rules.All(c.Context())
-	if err != nil {
-		return err
-	}
-	next := make([]store.Rule, 0, len(all)+1)
-	for _, x := range all {
-		if x.ID != r.ID {
-			next = append(next, x)
-		}
-	}
-	if !del {
-		next = append(next, *r)
-	}
-	err = h.Manager.Check(c.Context(), next)
+	err := h.Manager.CheckRule(c.Context(), r, del)
 	var er *errRules
 	if errors.As(err, &er) {
 		return invalid(er.diags)
@@ -118,6 +109,10 @@ func (h *Handlers) checkSet(c fiber.Ctx, r *store.Rule, del bool) error {
 func (h *Handlers) list(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: "rule"}); err != nil {
 		return err
+	}
+	q := c.Queries()
+	if q["q"] != "" || q["sort"] != "" || q["order"] != "" || q["offset"] != "" {
+		return h.search(c)
 	}
 	p, err := users.Page(c)
 	if err != nil {
@@ -170,12 +165,13 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.Store.Rules.Create(c.Context(), r); err != nil {
 		return err
 	}
-	return h.changed(c, http.StatusCreated, "rule.created", r)
+	return h.changed(c, http.StatusCreated, "rule.created", r, false)
 }
 
-// changed bumps the revision, loads it here, records the event and answers.
-func (h *Handlers) changed(c fiber.Ctx, status int, event string, r *store.Rule) error {
-	rev, err := h.Manager.Changed(c.Context())
+// changed bumps the revision, puts the write of r (del: its deletion) in
+// force here, records the event and answers.
+func (h *Handlers) changed(c fiber.Ctx, status int, event string, r *store.Rule, del bool) error {
+	rev, err := h.Manager.ChangedRule(c.Context(), r, del)
 	if err != nil {
 		return err
 	}
@@ -245,7 +241,7 @@ func (h *Handlers) replace(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.changed(c, http.StatusOK, "rule.updated", out)
+	return h.changed(c, http.StatusOK, "rule.updated", out, false)
 }
 
 func (h *Handlers) delete(c fiber.Ctx) error {
@@ -262,7 +258,7 @@ func (h *Handlers) delete(c fiber.Ctx) error {
 	if err := h.Store.Rules.Delete(c.Context(), cur.ID); err != nil {
 		return err
 	}
-	return h.changed(c, http.StatusNoContent, "rule.deleted", cur)
+	return h.changed(c, http.StatusNoContent, "rule.deleted", cur, true)
 }
 
 // validate answers {valid, diagnostics, rego} for an unsaved rule.
@@ -288,6 +284,15 @@ func (h *Handlers) validate(c fiber.Ctx) error {
 		rego = ""
 	}
 	return c.JSON(fiber.Map{"valid": valid, "diagnostics": diags, "rego": rego})
+}
+
+// vocabulary answers the resource types, attributes and actions the
+// condition language knows: the console's suggestions.
+func (h *Handlers) vocabulary(c fiber.Ctx) error {
+	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: "rule"}); err != nil {
+		return err
+	}
+	return c.JSON(h.Manager.vocab)
 }
 
 func (h *Handlers) templates(c fiber.Ctx) error {

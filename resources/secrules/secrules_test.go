@@ -3,12 +3,14 @@ package secrules_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
@@ -79,6 +81,18 @@ func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
 	if s := d.Call("alice", "POST", "/api/v1/rules/validate", body, nil); s != 403 {
 		t.Fatalf("a non-admin validates: %d", s)
 	}
+	// Limits (rules.MaxConditionLength, MaxNameLength): 400 on the field.
+	for field, value := range map[string]string{
+		"condition": `user.name = "` + strings.Repeat("x", rules.MaxConditionLength) + `"`,
+		"name":      strings.Repeat("n", rules.MaxNameLength+1),
+	} {
+		over := map[string]any{"name": "r", "resourceFilter": "App_*", "condition": "", "actions": []string{"read"}, "context": "hub"}
+		over[field] = value
+		var e servicetest.Error
+		if s := d.Call("admin", "POST", "/api/v1/rules", over, &e); s != 400 || e.Code != "invalid_rule" || e.Details["field"] != field {
+			t.Fatalf("%s over the limit: %d %+v", field, s, e)
+		}
+	}
 }
 
 func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
@@ -91,6 +105,15 @@ func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 		pub, _ := licenses.DevKeyPair()
 		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
 	})
+	// Enough rules that both replicas compile to the index (not plainly).
+	var filler strings.Builder
+	filler.WriteString("rules:\n")
+	for i := range 40 {
+		fmt.Fprintf(&filler, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", filler.String(), nil); s != 200 {
+		t.Fatalf("import the filler rules: %d", s)
+	}
 	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
 	ask := func() check {
 		var c check

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
+	"github.com/gofiber/fiber/v3/middleware/compress"
 	"github.com/gofiber/fiber/v3/middleware/static"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -76,8 +77,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cacheSize := 0
+	if s.cfg.NoDecisionCache {
+		cacheSize = -1
+	}
 	s.Engine, err = authz.New(ctx, authz.Options{
-		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger,
+		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
 		// The snapshots behind the entities answer from data at most half
 		// the staleness bound old; the cache keeps them a quarter more
 		// (and another replica's change shows up within about that).
@@ -114,6 +119,11 @@ func (s *Service) assemble(ctx context.Context) error {
 		if dev, err = idp.NewDevIssuer(cfg.DataDir, issuer, clientID); err != nil {
 			return err
 		}
+		names := make([]string, 0, len(demo.Users))
+		for _, u := range demo.Users {
+			names = append(names, u.Name)
+		}
+		dev.ListUsers(names...)
 		keyID, err := s.devLicense(ctx)
 		if err != nil {
 			return err
@@ -198,7 +208,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged}).Register(api)
 	(&apikeys.Handlers{Store: s.Store, Guard: g, Forget: auth.ForgetKey}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
-	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets()}))
+	// The console signs in against the configured issuer (code + PKCE).
+	s.app.Get("/console/config.json", func(c fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(web.Config{Issuer: issuer, ClientID: clientID, Dev: cfg.Dev})
+	})
+	s.app.Get("/console/*", compress.New(), static.New("", static.Config{FS: web.Assets()}))
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
 	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)

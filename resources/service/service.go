@@ -56,6 +56,9 @@ type Config struct {
 	WriteTimeout    time.Duration
 	// ShutdownDrain is what cmd gives Shutdown for in-flight requests.
 	ShutdownDrain time.Duration
+	// NoDecisionCache evaluates every decision (benchmarks: the cost of
+	// a decision rather than of a cache hit).
+	NoDecisionCache bool
 }
 
 // Service is a running rulekeeper.
