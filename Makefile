@@ -44,7 +44,7 @@ bench: ## run the Go benchmarks and the load benchmark in bench/
 
 .PHONY: faults
 faults: ## run the full fault suite (FerretDB server + two replicas: pause, kill, races, propagation)
-	$(GO) test -count=1 -v -timeout 20m -run TestFaults ./resources/faulttest/ | tee .faults.log | grep -E 'FIGURE|SUMMARY|^(---|ok|FAIL|PASS)'
+	set -o pipefail; RULEKEEPER_FAULTS=full $(GO) test -count=1 -v -timeout 20m -run TestFaults ./resources/faulttest/ | tee .faults.log | grep -E 'FIGURE|SUMMARY|^(---|ok|FAIL|PASS)'
 
 .PHONY: lint
 lint: ## gofmt, go vet and opa fmt checks

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -17,8 +18,9 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
-// scale is the size of a run: reduced under -short (make test), full for
-// make faults.
+// scale is the size of a run: reduced unless RULEKEEPER_FAULTS=full (make
+// faults sets it), so make test runs the reduced form with or without
+// -short.
 type scale struct {
 	idle, watch, pause time.Duration
 	casTrials          int
@@ -29,7 +31,7 @@ type scale struct {
 }
 
 func scaleOf() scale {
-	if testing.Short() {
+	if testing.Short() || os.Getenv("RULEKEEPER_FAULTS") != "full" {
 		return scale{idle: 1500 * time.Millisecond, watch: 2500 * time.Millisecond, pause: 2500 * time.Millisecond,
 			creates: 60, casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond}
 	}

@@ -3,9 +3,10 @@
 // the FerretDB module in go.mod, SQLite handler) and two `rulekeeper serve
 // --mongo-uri` replicas on it — and drives the scenarios of issue 13: the
 // stale allow on an idle replica, the compare-and-swap race, the last-admin
-// race, the database paused and killed under load, and revocation and rule
-// propagation. `go test -short` runs a reduced form; `make faults` the full
-// one, whose figures README.md records.
+// race, the database paused and killed under load, SIGTERM among creates
+// with Idempotency-Key, and revocation and rule propagation. `go test` runs
+// a reduced form; `make faults` (RULEKEEPER_FAULTS=full) the full one, whose
+// figures README.md records.
 package faulttest
 
 import (
