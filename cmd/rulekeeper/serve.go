@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -12,7 +11,15 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+var serveCmd = &command{name: "serve", short: "run the service",
+	args:    "[flags]",
+	summary: "Run the service: the REST API, the decision endpoints and the console.\nWithout --mongo-uri it starts an embedded database (FerretDB on SQLite) in --data-dir.",
+	example: "rulekeeper serve --dev                      # dev OIDC issuer and demo tenant on 127.0.0.1:8080\n" +
+		"rulekeeper serve --mongo-uri mongodb://db:27017 --oidc-issuer https://idp.example.com --oidc-client-id rulekeeper",
+	run: serve}
+
+func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
+	stdout, stderr := std.out, std.err
 	var cfg service.Config
 	var level string
 	fs := newFlags("serve", stderr)
@@ -38,27 +45,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.duration(&cfg.DecisionTimeout, "db-timeout-decision", server.DefaultDecisionTimeout, "deadline of a decision's or read's database work (then 503 database_unavailable)")
 	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
-	if err := fs.Parse(args); err != nil {
+	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
+	} else if len(pos) > 0 {
+		return cmd.usageError("unexpected argument %q", pos[0])
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return exitError{2, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
+		return cmd.usageError("--log-level %q: want debug, info, warn or error", level)
 	}
 	if cfg.BodyLimit <= 0 {
-		return exitError{2, fmt.Errorf("--body-limit must be a positive number of bytes")}
+		return cmd.usageError("--body-limit must be a positive number of bytes")
 	}
 	if cfg.ReadBufferSize < 4096 {
-		return exitError{2, fmt.Errorf("--read-buffer-size must be at least 4096 bytes")}
+		return cmd.usageError("--read-buffer-size must be at least 4096 bytes")
 	}
 	for name, d := range map[string]time.Duration{
 		"--staleness-bound": cfg.StalenessBound, "--db-timeout-decision": cfg.DecisionTimeout,
 		"--db-timeout-write": cfg.WriteTimeout, "--shutdown-drain": cfg.ShutdownDrain,
 	} {
 		if d <= 0 {
-			return exitError{2, fmt.Errorf("%s must be a positive duration such as 2s", name)}
+			return cmd.usageError("%s must be a positive duration such as 2s", name)
 		}
 	}
+	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
 	svc, err := service.Start(ctx, cfg)
@@ -67,7 +77,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "\nrulekeeper is listening on %s\n  database: %s\n", svc.URL(), svc.Database)
 	if cfg.Dev {
-		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(go run ./cmd/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
+		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(bin/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
 	}
 	fmt.Fprintf(stderr, "  health: curl %s/readyz   metrics: curl %s/metrics\n  stop: Ctrl-C\n\n", svc.URL(), svc.URL())
 

@@ -56,6 +56,8 @@ type Config struct {
 	WriteTimeout    time.Duration
 	// ShutdownDrain is what cmd gives Shutdown for in-flight requests.
 	ShutdownDrain time.Duration
+	// Version is the build's version, shown in /openapi.json.
+	Version string
 	// NoDecisionCache evaluates every decision (benchmarks: the cost of
 	// a decision rather than of a cache hit).
 	NoDecisionCache bool
@@ -162,6 +164,16 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}()
 	s.logger.Info("rulekeeper started", "addr", s.URL(), "database", s.Database, "dev", cfg.Dev)
 	return s, nil
+}
+
+// Routes lists the registered routes as (method, path) pairs, path in
+// Fiber's form (/api/v1/apps/:id); middleware is left out.
+func (s *Service) Routes() [][2]string {
+	var out [][2]string
+	for _, r := range s.app.GetRoutes(true) {
+		out = append(out, [2]string{r.Method, r.Path})
+	}
+	return out
 }
 
 // URL is the base URL the service answers on.
