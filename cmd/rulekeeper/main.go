@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -182,6 +183,17 @@ func (f *envFlags) boolean(p *bool, name string, def bool, help string) {
 		def = v == "1" || v == "true" || v == "yes"
 	}
 	f.BoolVar(p, name, def, help+" ($"+envName(name)+")")
+}
+
+func (f *envFlags) duration(p *time.Duration, name string, def time.Duration, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			d = -1 // reported by validation
+		}
+		def = d
+	}
+	f.DurationVar(p, name, def, help+" ($"+envName(name)+")")
 }
 
 func (f *envFlags) integer(p *int, name string, def int, help string) {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 var serveCmd = &command{name: "serve", short: "run the service",
@@ -49,6 +51,11 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&roleMap, "role-map", "", "IdP role to rulekeeper role, e.g. rk-admins=TenantAdmin,devs=Developer")
 	fs.list(&cfg.BootstrapAdmins, "bootstrap-admin", "subject or email made TenantAdmin at login; repeatable")
 	fs.boolean(&cfg.BootstrapFirstLogin, "bootstrap-first-login", false, "make the first user to log in TenantAdmin when no --bootstrap-admin is given and no TenantAdmin exists")
+	fs.integer(&cfg.ReadBufferSize, "read-buffer-size", server.DefaultReadBufferSize, "largest request head (request line and headers, bearer tokens included) in bytes")
+	fs.duration(&cfg.StalenessBound, "staleness-bound", store.DefaultStaleness, "a decision never uses data older than this behind the newest write of any replica")
+	fs.duration(&cfg.DecisionTimeout, "db-timeout-decision", server.DefaultDecisionTimeout, "deadline of a decision's or read's database work (then 503 database_unavailable)")
+	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
+	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
 	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -72,6 +79,17 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	if cfg.BodyLimit <= 0 {
 		return cmd.usageError("--body-limit must be a positive number of bytes")
 	}
+	if cfg.ReadBufferSize < 4096 {
+		return cmd.usageError("--read-buffer-size must be at least 4096 bytes")
+	}
+	for name, d := range map[string]time.Duration{
+		"--staleness-bound": cfg.StalenessBound, "--db-timeout-decision": cfg.DecisionTimeout,
+		"--db-timeout-write": cfg.WriteTimeout, "--shutdown-drain": cfg.ShutdownDrain,
+	} {
+		if d <= 0 {
+			return cmd.usageError("%s must be a positive duration such as 2s", name)
+		}
+	}
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
@@ -87,7 +105,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "rulekeeper: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownDrain)
 	defer cancel()
 	return svc.Shutdown(shutdownCtx)
 }

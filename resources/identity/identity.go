@@ -312,14 +312,30 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 	// Concurrent requests with one key share one lookup (never one that
 	// began before a ForgetKey*: the flight is keyed by keyGen too).
 	flight := hash + "/" + strconv.FormatInt(a.keyGen.Load(), 10)
-	v, err, _ := a.keyFlight.Do(flight, func() (any, error) { return a.loadKey(context.WithoutCancel(ctx), hash) })
-	if err != nil {
-		return nil, err
+	// The shared lookup outlives any one caller (up to keyLoadTimeout);
+	// each caller waits only until its own deadline (a paused database
+	// answers 503, not after the driver's timeouts).
+	ch := a.keyFlight.DoChan(flight, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLoadTimeout)
+		defer cancel()
+		return a.loadKey(lctx, hash)
+	})
+	var r singleflight.Result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("look up the API key: %w", ctx.Err())
 	}
-	e := v.(keyEntry)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	e := r.Val.(keyEntry)
 	u := e.user
 	return &Caller{User: &u, APIKeyID: e.key.ID}, nil
 }
+
+// keyLoadTimeout bounds one shared API key lookup.
+const keyLoadTimeout = 5 * time.Second
 
 // refreshKey reloads the entry of hash in the background unless a reload
 // is under way; a reload that refuses the key drops the entry, so the next
@@ -368,6 +384,11 @@ func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, err
 	u, err := a.store.Users.Get(ctx, k.OwnerID)
 	if err != nil {
 		return keyEntry{}, err
+	}
+	// Only developers hold API keys: a key stops working when its owner
+	// loses the role (and works again if it comes back, unless revoked).
+	if !u.HasRole(RoleDeveloper) {
+		return keyEntry{}, apierror.Unauthorized("api_key_owner_not_developer", "the API key's owner no longer has the Developer role")
 	}
 	e := keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)}
 	if a.keysTTL > 0 && u.Status != store.UserDisabled && a.keyGen.Load() == gen {

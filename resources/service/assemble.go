@@ -27,6 +27,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/events"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/openapi"
@@ -85,6 +86,10 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	s.Engine, err = authz.New(ctx, authz.Options{
 		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
+		// The snapshots behind the entities answer from data at most half
+		// the staleness bound old; the cache keeps them a quarter more
+		// (and another replica's change shows up within about that).
+		EntityTTL: cfg.StalenessBound / 4,
 	})
 	if err != nil {
 		return err
@@ -164,9 +169,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 
 	s.app, err = server.New(server.Config{
-		Logger:    s.logger,
-		Registry:  reg,
-		BodyLimit: cfg.BodyLimit,
+		Logger:          s.logger,
+		Registry:        reg,
+		BodyLimit:       cfg.BodyLimit,
+		ReadBufferSize:  cfg.ReadBufferSize,
+		DecisionTimeout: cfg.DecisionTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
 		Ready: []server.Check{
 			{Name: "store", Func: s.Store.Ping},
 			{Name: "policies", Func: s.Engine.Ready},
@@ -176,6 +184,11 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.app.Use(func(c fiber.Ctx) error {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		return c.Next()
+	})
 	// CORS for web integrations, before authentication: preflights carry no credentials.
 	webIntegrations := webintegrations.NewCache(s.Store, webintegrations.MaxTTL)
 	s.app.Use(webintegrations.CORS(webIntegrations, s.logger))
@@ -188,7 +201,13 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner}).Register(s.app, auth.Middleware())
-	api := s.app.Group("/api/v1", auth.Middleware())
+	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
+	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {
+		if cl := identity.CallerOf(c); cl != nil && cl.User != nil {
+			return cl.User.ID
+		}
+		return ""
+	}))
 	// A user's change also drops the API keys identity remembers for them.
 	userChanged := func(kind, id string) {
 		userIndex.Invalidate()
