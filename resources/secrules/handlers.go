@@ -23,6 +23,8 @@ type Handlers struct {
 	Store   *store.Store
 	Guard   *guard.Guard
 	Manager *Manager
+	// Impact, when set, gives dry-run imports their impact.
+	Impact ImpactFunc
 
 	listCache listCache // the rule set for GET /rules searches
 }
@@ -35,6 +37,8 @@ func (h *Handlers) Register(r fiber.Router) {
 	r.Get("/rules/templates", h.templates)
 	r.Get("/rules/vocabulary", h.vocabulary)
 	r.Post("/rules/import", h.importRules)
+	r.Get("/rules/export", h.export)
+	r.Get("/rules/schema", h.schema)
 	r.Get("/rules/:id", h.get)
 	r.Put("/rules/:id", h.replace)
 	r.Delete("/rules/:id", h.delete)

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -35,9 +34,6 @@ type Handlers struct {
 	Guard      *guard.Guard
 	Subject    SubjectFunc
 	Invalidate func(kind, id string)
-	// adminMu serialises role and status changes so the "last tenant
-	// admin" check and the write are one step in this process.
-	adminMu sync.Mutex
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -58,6 +54,8 @@ type profile struct {
 	Groups  []string            `json:"groups"`
 	License authz.License       `json:"license"`
 	Spaces  map[string][]string `json:"spaces"`
+	// RoleSources: "idp" or "rulekeeper" for each role (store.User.RoleSources).
+	RoleSources map[string]string `json:"roleSources"`
 }
 
 func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error) {
@@ -73,7 +71,7 @@ func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error)
 	if spaces == nil {
 		spaces = map[string][]string{}
 	}
-	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces}, nil
+	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces, RoleSources: u.RoleSources()}, nil
 }
 
 func (h *Handlers) me(c fiber.Ctx) error {
@@ -103,9 +101,16 @@ func (h *Handlers) get(c fiber.Ctx) error {
 	return c.JSON(p)
 }
 
-// Page reads ?limit= and ?cursor=.
+// Page reads ?limit= and ?cursor=. Every list answers {items, next}, so
+// ?next= is taken as the cursor too (giving both, differently, is a 400).
 func Page(c fiber.Ctx) (store.Page, error) {
 	p := store.Page{Cursor: c.Query("cursor")}
+	if n := c.Query("next"); n != "" {
+		if p.Cursor != "" && p.Cursor != n {
+			return p, apierror.Field("bad_cursor", "next", "give the cursor once: ?cursor= or ?next=")
+		}
+		p.Cursor = n
+	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > store.MaxPageSize {
@@ -158,8 +163,14 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 		}
 	}
 	ctx := c.Context()
-	h.adminMu.Lock()
-	defer h.adminMu.Unlock()
+	// The "last tenant admin" check and the write are one step across
+	// replicas: every role and status change holds the tenant's admins
+	// lock in the database.
+	unlock, err := h.Store.Locks.Acquire(ctx, "tenant/admins")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	u, err := h.Store.Users.Get(ctx, c.Params("id"))
 	if err != nil {
 		return err
@@ -271,9 +282,11 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
-	if body.Name == "" || len(body.Name) > 200 {
-		return apierror.Field("bad_name", "name", "a group name has 1 to 200 characters")
+	name, err := apierror.Name("a group name", body.Name, 200)
+	if err != nil {
+		return err
 	}
+	body.Name = name
 	g := &store.Group{Name: body.Name, Source: "manual"}
 	if err := h.Guard.Require(c, guard.Console, "create", groupResource(g)); err != nil {
 		return err
