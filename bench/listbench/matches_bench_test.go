@@ -83,23 +83,7 @@ func BenchmarkListMatchesRule(b *testing.B) {
 				}
 				q.Local, q.View = st.Apps.Match, entities.AppView
 			}
-			var took []time.Duration
-			var items []store.App
-			for b.Loop() {
-				t0 := time.Now()
-				q.Filter = m.plan()
-				var err error
-				if items, _, err = pushdown.List(ctx, q); err != nil {
-					b.Fatal(err)
-				}
-				took = append(took, time.Since(t0))
-			}
-			pages[m.name] = nil
-			for _, a := range items {
-				pages[m.name] = append(pages[m.name], a.ID)
-			}
-			p50[m.name] = median(took)
-			b.ReportMetric(float64(p50[m.name].Microseconds())/1000, "p50-ms")
+			pages[m.name], p50[m.name] = timePages(b, q, m.plan)
 		})
 	}
 	if len(pages["after"]) == 0 || !slices.Equal(pages["after"], pages["before"]) || !slices.Equal(pages["after-catalog"], pages["before"]) {
