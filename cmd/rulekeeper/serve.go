@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -55,6 +56,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.duration(&cfg.StalenessBound, "staleness-bound", store.DefaultStaleness, "a decision never uses data older than this behind the newest write of any replica")
 	fs.duration(&cfg.DecisionTimeout, "db-timeout-decision", server.DefaultDecisionTimeout, "deadline of a decision's or read's database work (then 503 database_unavailable)")
 	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
+	fs.integer(&cfg.ListMaxDecisions, "list-max-decisions", pushdown.DefaultMaxDecisions, "most items a list page decides one by one when its plan is inexact; past it the page is short and its cursor resumes")
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
 	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err

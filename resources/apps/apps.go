@@ -56,6 +56,9 @@ type Handlers struct {
 	Invalidate func()
 	// Lists counts planned lists (nil: not counted).
 	Lists *pushdown.Metrics
+	// MaxDecisions bounds the items a list page decides one by one
+	// (pushdown.Query.MaxDecisions; 0: pushdown.DefaultMaxDecisions).
+	MaxDecisions int
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -149,7 +152,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 		Allowed: func(_ context.Context, a *store.App) (bool, error) {
 			return spaces.Allowed(c, h.Guard, "read", Resource(a))
 		},
-		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists, MaxDecisions: h.MaxDecisions,
 		Local: h.Store.Apps.Match, View: entities.AppView,
 	})
 	if err != nil {

@@ -108,7 +108,7 @@ func (h *Handlers) listObjects(c fiber.Ctx) error {
 		Allowed: func(_ context.Context, o *store.AppObject) (bool, error) {
 			return spaces.Allowed(c, h.Guard, "read", objectResource(o, a, space))
 		},
-		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists, MaxDecisions: h.MaxDecisions,
 	})
 	if err != nil {
 		return err

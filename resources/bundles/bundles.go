@@ -60,6 +60,9 @@ type Handlers struct {
 	Logger       *slog.Logger // nil: slog.Default()
 	// Lists counts planned lists (nil: not counted).
 	Lists *pushdown.Metrics
+	// MaxDecisions bounds the items a list page decides one by one
+	// (pushdown.Query.MaxDecisions; 0: pushdown.DefaultMaxDecisions).
+	MaxDecisions int
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -151,7 +154,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 		Allowed: func(_ context.Context, b *store.Bundle) (bool, error) {
 			return h.Guard.AllowedHubOrConsole(c, "read", h.resource(b))
 		},
-		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists, MaxDecisions: h.MaxDecisions,
 	})
 	if err != nil {
 		return err

@@ -234,10 +234,10 @@ func (s *Service) assemble(ctx context.Context) error {
 	// routes: one line per resource package, below.
 	ruleTools := &analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}
 	ruleTools.Register(api)
-	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
-	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
-	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists}).Register(api)
-	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, Lists: lists}).Register(api)
+	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
+	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
+	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
+	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
 	(&settings.Handlers{Store: s.Store, Guard: g, Changed: auth.ForgetKeys}).Register(api)

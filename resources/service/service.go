@@ -71,6 +71,9 @@ type Config struct {
 	// database work (0: the server defaults).
 	DecisionTimeout time.Duration
 	WriteTimeout    time.Duration
+	// ListMaxDecisions bounds the items a list page decides one by one
+	// when its plan is inexact (0: pushdown.DefaultMaxDecisions).
+	ListMaxDecisions int
 	// ShutdownDrain is what cmd gives Shutdown for in-flight requests.
 	ShutdownDrain time.Duration
 	// Version is the build's version, shown in /openapi.json.

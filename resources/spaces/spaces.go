@@ -60,6 +60,9 @@ type Handlers struct {
 	SharedSpaceQuota func(ctx context.Context) error
 	// Lists counts planned lists (nil: not counted).
 	Lists *pushdown.Metrics
+	// MaxDecisions bounds the items a list page decides one by one
+	// (pushdown.Query.MaxDecisions; 0: pushdown.DefaultMaxDecisions).
+	MaxDecisions int
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -150,7 +153,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 		Allowed: func(_ context.Context, sp *store.Space) (bool, error) {
 			return Allowed(c, h.Guard, "read", Resource(sp))
 		},
-		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists,
+		Limit: p.Limit, Cursor: p.Cursor, Metrics: h.Lists, MaxDecisions: h.MaxDecisions,
 	})
 	if err != nil {
 		return err
