@@ -24,6 +24,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -284,7 +285,7 @@ func (h *Handlers) preview(c fiber.Ctx) error {
 	if res.More && len(res.Items) > 0 {
 		next = cursor(res.Items[len(res.Items)-1].Key())
 	}
-	return c.JSON(fiber.Map{"items": res.Items, "counts": res.Counts, "next": next})
+	return c.JSON(fiber.Map{"items": listing.Array(res.Items), "counts": res.Counts, "next": next})
 }
 
 func analysisError(err error, prefix string) error {
@@ -425,6 +426,7 @@ func (h *Handlers) impact(c fiber.Ctx) error {
 	if err != nil {
 		return analysisError(err, "changes.")
 	}
+	res.Gained, res.Lost = listing.Array(res.Gained), listing.Array(res.Lost)
 	return c.JSON(res)
 }
 
@@ -480,7 +482,7 @@ func (h *Handlers) audit(c fiber.Ctx) error {
 	if asCSV {
 		return writeCSV(c, sc, res, env, next)
 	}
-	return c.JSON(fiber.Map{"cells": res.Cells, "next": next, "revision": res.Revision, "total": res.Total, "environment": env})
+	return c.JSON(fiber.Map{"cells": listing.Array(res.Cells), "next": next, "revision": res.Revision, "total": res.Total, "environment": env})
 }
 
 // writeCSV answers the cells as CSV, one row per cell, with names beside

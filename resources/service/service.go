@@ -141,6 +141,22 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 // URL is the base URL the service answers on.
 func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
 
+// Route is a registered HTTP route: a method and a path pattern as
+// registered (":id" parameters, "*" wildcards).
+type Route struct{ Method, Path string }
+
+// Routes lists the registered routes, without middleware, in registration
+// order; HEAD routes (which Fiber adds beside every GET) are left out.
+func (s *Service) Routes() []Route {
+	var out []Route
+	for _, r := range s.app.GetRoutes(true) {
+		if r.Method != "HEAD" {
+			out = append(out, Route{Method: r.Method, Path: r.Path})
+		}
+	}
+	return out
+}
+
 // Shutdown stops accepting connections, waits for in-flight requests (up to
 // the context's deadline), then closes the store and the embedded server.
 func (s *Service) Shutdown(ctx context.Context) error {
