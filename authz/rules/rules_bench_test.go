@@ -218,8 +218,8 @@ func cpuTime() time.Duration {
 
 // TestDecisionScaling checks, independently of machine load, that a
 // decision does the same work with 10,000 rules (2,000 under -short) as
-// with 10: the same
-// allocations per evaluation (every extra rule evaluated would allocate).
+// with 10: the same allocations per evaluation (every extra rule evaluated
+// would allocate).
 // The timing itself is BenchmarkDecision's and BenchmarkDecisionRatio's.
 func TestDecisionScaling(t *testing.T) {
 	in, _ := ast.InterfaceToValue(benchInput)
