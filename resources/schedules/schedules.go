@@ -1,7 +1,9 @@
 // Package schedules serves reload schedules (seed 000 §1.4, §5) and runs
-// them. App owners create and edit the schedules of their apps in the hub;
-// tenant admins view and delete every schedule in the management console;
-// the policy decides both (a schedule is content of its app). A schedule
+// them. Whoever may reload an app creates and edits its schedules in the
+// hub (in a shared space Owner, Is admin and Can edit members, §6.7; in a
+// personal space its owner, §5.2); tenant admins view and delete every
+// schedule in the management console; the policy decides both (a schedule
+// is content of its app). A schedule
 // repeats once, hourly, daily, weekly, monthly or yearly from its start, on
 // the wall clock of its IANA time zone (see Series), and the Scheduler runs
 // each occurrence exactly once across replicas, recording it in the app's
