@@ -47,6 +47,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s), all at once
 	done <<< "$$targets"; \
 	rc=0; for p in "$${pids[@]}"; do wait $$p || rc=1; done; exit $$rc
 
+.PHONY: screenshots
+screenshots: ## regenerate the console's screenshots in web/screenshots (needs Chromium)
+	SCREENSHOTS_DIR=$(CURDIR)/web/screenshots $(GO) test -count=1 -run '^TestConsole$$' ./web/browsertest/
+
 .PHONY: bench
 bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/...

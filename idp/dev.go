@@ -59,6 +59,8 @@ type DevIssuer struct {
 	kid      string
 	signer   jose.Signer
 	now      func() time.Time
+	users    []string // offered by the login page
+	codes    devCodes // authorization codes waiting for their exchange
 }
 
 // NewDevIssuer returns the dev issuer for issuerURL (e.g.
@@ -167,9 +169,17 @@ func (d *DevIssuer) Mint(id Identity, ttl time.Duration) (string, error) {
 //
 //	GET  /.well-known/openid-configuration  discovery
 //	GET  /jwks                              the public key (JWK set)
+//	GET  /authorize                         login page (authorization code +
+//	                                        PKCE S256): the listed users, or
+//	                                        any name typed in
+//	POST /authorize                         the user picked: 303 to the
+//	                                        redirect URI with code and state
 //	POST /token                             mint a token: form or JSON fields
 //	                                        user (required), groups (comma-
-//	                                        separated, or a JSON array), email
+//	                                        separated, or a JSON array), email;
+//	                                        or grant_type=authorization_code
+//	                                        with code, redirect_uri and
+//	                                        code_verifier
 //
 // The token endpoint answers {"access_token", "id_token", "token_type":
 // "Bearer", "expires_in"}; both tokens are the same JWT. Errors have the API's
@@ -189,12 +199,16 @@ func (d *DevIssuer) Handler() http.Handler {
 			if methodIs(w, r, http.MethodGet, http.MethodHead) {
 				d.serveJWKS(w)
 			}
+		case "/authorize":
+			if methodIs(w, r, http.MethodGet, http.MethodPost) {
+				d.serveAuthorize(w, r)
+			}
 		case "/token":
 			if methodIs(w, r, http.MethodPost) {
 				d.serveToken(w, r)
 			}
 		default:
-			writeError(w, http.StatusNotFound, "not_found", "the dev issuer serves /.well-known/openid-configuration, /jwks and /token", nil)
+			writeError(w, http.StatusNotFound, "not_found", "the dev issuer serves /.well-known/openid-configuration, /jwks, /authorize and /token", nil)
 		}
 	})
 }
@@ -213,8 +227,11 @@ func (d *DevIssuer) serveDiscovery(w http.ResponseWriter) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                d.issuer,
 		"jwks_uri":                              d.issuer + "/jwks",
+		"authorization_endpoint":                d.issuer + "/authorize",
 		"token_endpoint":                        d.issuer + "/token",
-		"response_types_supported":              []string{"id_token"},
+		"response_types_supported":              []string{"code", "id_token"},
+		"grant_types_supported":                 []string{"authorization_code"},
+		"code_challenge_methods_supported":      []string{"S256"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{string(jose.RS256)},
 		"token_endpoint_auth_methods_supported": []string{"none"},
@@ -265,6 +282,15 @@ func (d *DevIssuer) serveToken(w http.ResponseWriter, r *http.Request) {
 			code = "unsupported_media_type"
 		}
 		writeError(w, status, code, err.Error(), nil)
+		return
+	}
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case "":
+	case "authorization_code":
+		d.exchangeCode(w, r)
+		return
+	default:
+		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type is authorization_code, or absent to mint for a named user", nil)
 		return
 	}
 	user := strings.TrimSpace(req.User)

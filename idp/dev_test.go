@@ -178,7 +178,8 @@ func TestDevIssuerEndpoints(t *testing.T) {
 		{"media type", "POST", "/token", "text/plain", `user=a`, 415, "unsupported_media_type", ""},
 		{"GET token", "GET", "/token", "", "", 405, "method_not_allowed", ""},
 		{"POST jwks", "POST", "/jwks", "", "", 405, "method_not_allowed", ""},
-		{"unknown path", "GET", "/authorize", "", "", 404, "not_found", ""},
+		{"unknown path", "GET", "/userinfo", "", "", 404, "not_found", ""},
+		{"authorize without PKCE", "GET", "/authorize?response_type=code&client_id=rulekeeper", "", "", 400, "invalid_request", ""},
 	}
 	for _, tt := range errorCases {
 		t.Run(tt.name, func(t *testing.T) {

@@ -285,7 +285,11 @@ func (h *Handlers) preview(c fiber.Ctx) error {
 	if res.More && len(res.Items) > 0 {
 		next = cursor(res.Items[len(res.Items)-1].Key())
 	}
-	return c.JSON(fiber.Map{"items": listing.Array(res.Items), "counts": res.Counts, "next": next})
+	keys := make([]authz.AccessKey, 0, len(res.Items))
+	for _, it := range res.Items {
+		keys = append(keys, it.Key())
+	}
+	return c.JSON(fiber.Map{"items": listing.Array(res.Items), "counts": res.Counts, "next": next, "names": answerNames(sc, keys)})
 }
 
 func analysisError(err error, prefix string) error {
@@ -427,7 +431,14 @@ func (h *Handlers) impact(c fiber.Ctx) error {
 		return analysisError(err, "changes.")
 	}
 	res.Gained, res.Lost = listing.Array(res.Gained), listing.Array(res.Lost)
-	return c.JSON(res)
+	keys := make([]authz.AccessKey, 0, len(res.Gained)+len(res.Lost))
+	for _, it := range slices.Concat(res.Gained, res.Lost) {
+		keys = append(keys, authz.AccessKey{UserID: it.UserID, ResourceType: it.ResourceType, ResourceID: it.ResourceID})
+	}
+	return c.JSON(struct {
+		*authz.ImpactResult
+		Names names `json:"names"`
+	}{res, answerNames(sc, keys)})
 }
 
 // ---- audit ----
@@ -482,20 +493,18 @@ func (h *Handlers) audit(c fiber.Ctx) error {
 	if asCSV {
 		return writeCSV(c, sc, res, env, next)
 	}
-	return c.JSON(fiber.Map{"cells": listing.Array(res.Cells), "next": next, "revision": res.Revision, "total": res.Total, "environment": env})
+	keys := make([]authz.AccessKey, 0, len(res.Cells))
+	for _, cell := range res.Cells {
+		keys = append(keys, cell.Key())
+	}
+	return c.JSON(fiber.Map{"cells": listing.Array(res.Cells), "next": next, "revision": res.Revision, "total": res.Total, "environment": env,
+		"names": answerNames(sc, keys)})
 }
 
 // writeCSV answers the cells as CSV, one row per cell, with names beside
 // the ids; X-Next-Cursor continues a matrix larger than one export.
 func writeCSV(c fiber.Ctx, sc *authz.Scope, res *authz.AuditResult, env, next string) error {
-	users := make(map[string]string, len(sc.Subjects))
-	for _, s := range sc.Subjects {
-		users[s.ID] = s.Name
-	}
-	names := make(map[[2]string]string, len(sc.Resources))
-	for _, r := range sc.Resources {
-		names[[2]string{r.Type, r.ID}] = r.Name
-	}
+	users, names := nameIndex(sc)
 	var sb strings.Builder
 	w := csv.NewWriter(&sb)
 	_ = w.Write([]string{"userId", "userName", "resourceType", "resourceId", "resourceName", "action", "environment", "allow", "grants", "denies"})
@@ -523,4 +532,39 @@ func writeCSV(c fiber.Ctx, sc *authz.Scope, res *authz.AuditResult, env, next st
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="audit.csv"`)
 	return c.SendString(sb.String())
+}
+
+// names are the display names of the users and resources one answer
+// mentions (by id), so that a client need not read each of them — which
+// the caller may not even be allowed to do in the hub.
+type names struct {
+	Users     map[string]string `json:"users"`
+	Resources map[string]string `json:"resources"` // by "<type>/<id>"
+}
+
+// nameIndex maps the scope's user ids and (type, id) pairs to names.
+func nameIndex(sc *authz.Scope) (map[string]string, map[[2]string]string) {
+	users := make(map[string]string, len(sc.Subjects))
+	for _, s := range sc.Subjects {
+		users[s.ID] = s.Name
+	}
+	res := make(map[[2]string]string, len(sc.Resources))
+	for _, r := range sc.Resources {
+		res[[2]string{r.Type, r.ID}] = r.Name
+	}
+	return users, res
+}
+
+func answerNames(sc *authz.Scope, keys []authz.AccessKey) names {
+	users, res := nameIndex(sc)
+	out := names{Users: map[string]string{}, Resources: map[string]string{}}
+	for _, k := range keys {
+		if n, ok := users[k.UserID]; ok {
+			out.Users[k.UserID] = n
+		}
+		if n, ok := res[[2]string{k.ResourceType, k.ResourceID}]; ok {
+			out.Resources[k.ResourceType+"/"+k.ResourceID] = n
+		}
+	}
+	return out
 }

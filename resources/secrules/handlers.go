@@ -24,6 +24,8 @@ type Handlers struct {
 	Store   *store.Store
 	Guard   *guard.Guard
 	Manager *Manager
+
+	listCache listCache // the rule set for GET /rules searches
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -32,6 +34,7 @@ func (h *Handlers) Register(r fiber.Router) {
 	r.Post("/rules", h.create)
 	r.Post("/rules/validate", h.validate)
 	r.Get("/rules/templates", h.templates)
+	r.Get("/rules/vocabulary", h.vocabulary)
 	r.Post("/rules/import", h.importRules)
 	r.Get("/rules/:id", h.get)
 	r.Put("/rules/:id", h.replace)
@@ -119,6 +122,10 @@ func (h *Handlers) checkSet(c fiber.Ctx, r *store.Rule, del bool) error {
 func (h *Handlers) list(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: "rule"}); err != nil {
 		return err
+	}
+	q := c.Queries()
+	if q["q"] != "" || q["sort"] != "" || q["order"] != "" || q["offset"] != "" {
+		return h.search(c)
 	}
 	p, err := users.Page(c)
 	if err != nil {
@@ -289,6 +296,15 @@ func (h *Handlers) validate(c fiber.Ctx) error {
 		rego = ""
 	}
 	return c.JSON(fiber.Map{"valid": valid, "diagnostics": diags, "rego": rego})
+}
+
+// vocabulary answers the resource types, attributes and actions the
+// condition language knows: the console's suggestions.
+func (h *Handlers) vocabulary(c fiber.Ctx) error {
+	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: "rule"}); err != nil {
+		return err
+	}
+	return c.JSON(h.Manager.vocab)
 }
 
 func (h *Handlers) templates(c fiber.Ctx) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
+	"github.com/gofiber/fiber/v3/middleware/compress"
 	"github.com/gofiber/fiber/v3/middleware/static"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -109,6 +110,11 @@ func (s *Service) assemble(ctx context.Context) error {
 		if dev, err = idp.NewDevIssuer(cfg.DataDir, issuer, clientID); err != nil {
 			return err
 		}
+		names := make([]string, 0, len(demo.Users))
+		for _, u := range demo.Users {
+			names = append(names, u.Name)
+		}
+		dev.ListUsers(names...)
 		keyID, err := s.devLicense(ctx)
 		if err != nil {
 			return err
@@ -179,7 +185,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged}).Register(api)
 	(&apikeys.Handlers{Store: s.Store, Guard: g, Forget: auth.ForgetKey}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
-	s.app.Get("/console/*", static.New("", static.Config{FS: web.Assets()}))
+	// The console signs in against the configured issuer (code + PKCE).
+	s.app.Get("/console/config.json", func(c fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.JSON(web.Config{Issuer: issuer, ClientID: clientID, Dev: cfg.Dev})
+	})
+	s.app.Get("/console/*", compress.New(), static.New("", static.Config{FS: web.Assets()}))
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
 	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)

@@ -77,7 +77,7 @@ func TestListsAnswerArrays(t *testing.T) {
 		{"/api/v1/schedules", []string{"", "?appId=nope"}, []string{"nextRun", "lastRun"}, false},
 		{"/api/v1/extensions", []string{""}, nil, false},
 		{"/api/v1/themes", []string{""}, nil, false},
-		{"/api/v1/rules", []string{""}, nil, true},
+		{"/api/v1/rules", []string{"", "?q=nobody-by-that-name"}, nil, false},
 		{"/api/v1/rules/templates", []string{""}, nil, true},
 		{"/api/v1/web-integrations", []string{""}, nil, false},
 	}
@@ -86,7 +86,7 @@ func TestListsAnswerArrays(t *testing.T) {
 		"/api/v1/users/me", "/api/v1/users/:id", "/api/v1/groups/:id", "/api/v1/api-keys/:id",
 		"/api/v1/licenses/overview", "/api/v1/spaces/overview", "/api/v1/spaces/:id", "/api/v1/apps/:id",
 		"/api/v1/apps/:id/objects/:objectId", "/api/v1/schedules/:id", "/api/v1/extensions/:id", "/api/v1/themes/:id",
-		"/api/v1/extensions/:id/files/*", "/api/v1/themes/:id/files/*", "/api/v1/rules/:id", "/api/v1/settings",
+		"/api/v1/extensions/:id/files/*", "/api/v1/themes/:id/files/*", "/api/v1/rules/:id", "/api/v1/rules/vocabulary", "/api/v1/settings",
 		"/api/v1/web-integrations/:id",
 	}
 	listed := map[string]bool{}
@@ -163,8 +163,8 @@ type listCase struct {
 	route    string
 	queries  []string
 	nullable []string
-	// never empty in the demo tenant (the license's assignments,
-	// the default rules, the shipped templates)
+	// never empty in the demo tenant (the license's assignments and
+	// the shipped templates)
 	neverEmpty bool
 }
 
