@@ -14,8 +14,11 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## start the service in dev mode on the embedded database (127.0.0.1:8080)
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/rulekeeper serve --dev
+run: ## build bin/rulekeeper, then start it in dev mode on the embedded database (127.0.0.1:8080)
+	@echo "compiling bin/rulekeeper (the first build downloads modules and compiles for a few minutes; later ones take seconds)..."
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rulekeeper ./cmd/rulekeeper
+	@echo "starting bin/rulekeeper serve --dev (Ctrl-C stops it)"
+	./bin/rulekeeper serve --dev
 
 .PHONY: build
 build: ## build bin/rulekeeper
@@ -55,6 +58,7 @@ screenshots: ## regenerate the console's screenshots in web/screenshots (needs C
 bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/...
 	$(GO) run ./bench/loadbench
+	$(GO) run ./bench/rulescale -report bench/rulescale/README.md
 
 .PHONY: lint
 lint: ## gofmt, go vet and opa fmt checks

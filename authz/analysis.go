@@ -203,8 +203,10 @@ type PreviewRequest struct {
 // PreviewItem is a triple the rule grants.
 type PreviewItem struct {
 	UserID       string `json:"userId"`
+	UserName     string `json:"userName,omitempty"`
 	ResourceType string `json:"resourceType"`
 	ResourceID   string `json:"resourceId"`
+	ResourceName string `json:"resourceName,omitempty"`
 	Action       string `json:"action"`
 	Environment  string `json:"environment"`
 	// New: nothing else grants it today (the engine in force denies it).
@@ -339,7 +341,7 @@ func preview(ctx context.Context, ev *Evaluator, sc *Scope, req PreviewRequest, 
 						out.gated++
 						continue
 					}
-					out.items = append(out.items, PreviewItem{UserID: s.ID, ResourceType: r.Type, ResourceID: r.ID,
+					out.items = append(out.items, PreviewItem{UserID: s.ID, UserName: s.Name, ResourceType: r.Type, ResourceID: r.ID, ResourceName: r.Name,
 						Action: a, Environment: env, New: len(d.Grants) == 1})
 				}
 			}
@@ -405,8 +407,10 @@ type ImpactRequest struct {
 // current one (lost).
 type ImpactItem struct {
 	UserID       string  `json:"userId"`
+	UserName     string  `json:"userName,omitempty"`
 	ResourceType string  `json:"resourceType"`
 	ResourceID   string  `json:"resourceId"`
+	ResourceName string  `json:"resourceName,omitempty"`
 	Action       string  `json:"action"`
 	Environment  string  `json:"environment"`
 	Rules        []Grant `json:"rules"`
@@ -643,6 +647,7 @@ func impact(ctx context.Context, sc *Scope, req ImpactRequest, aff []*affected, 
 				}
 				if item != nil {
 					item.UserID, item.ResourceType, item.ResourceID = s.ID, r.Type, r.ID
+					item.UserName, item.ResourceName = s.Name, r.Name
 					if gained {
 						out.gained = append(out.gained, *item)
 					} else {
@@ -749,8 +754,10 @@ type AuditRequest struct {
 // AuditCell is one cell of the matrix, with what granted or refused it.
 type AuditCell struct {
 	UserID       string  `json:"userId"`
+	UserName     string  `json:"userName,omitempty"`
 	ResourceType string  `json:"resourceType"`
 	ResourceID   string  `json:"resourceId"`
+	ResourceName string  `json:"resourceName,omitempty"`
 	Action       string  `json:"action"`
 	Allow        bool    `json:"allow"`
 	Grants       []Grant `json:"grants"`
@@ -818,7 +825,8 @@ func Audit(ctx context.Context, ev *Evaluator, sc *Scope, req AuditRequest) (*Au
 			return AuditCell{}, err
 		}
 		k := keyAt(p)
-		return AuditCell{UserID: k.UserID, ResourceType: k.ResourceType, ResourceID: k.ResourceID, Action: k.Action,
+		return AuditCell{UserID: k.UserID, UserName: sc.Subjects[u].Name, ResourceType: k.ResourceType, ResourceID: k.ResourceID,
+			ResourceName: sc.Resources[r].Name, Action: k.Action,
 			Allow: d.Allow, Grants: d.Grants, Denies: d.Denies}, nil
 	}, func(i int, c AuditCell) { cells[i] = c })
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // DecisionQuery is the rule every decision evaluates.
@@ -131,29 +134,77 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // (may be empty) as revision and swaps it in. On error the previous
 // revision stays in force.
 func (e *Engine) Load(ctx context.Context, revision int64, rulesModule string) error {
+	return e.LoadIndexed(ctx, revision, rulesModule, nil)
+}
+
+// LoadIndexed is Load for an indexed compilation (rules.Index): the module
+// and its data document, put at data.rulekeeper_rules (nil: none).
+func (e *Engine) LoadIndexed(ctx context.Context, revision int64, rulesModule string, rulesData map[string]any) error {
 	start := time.Now()
-	c, err := e.compile(ctx, revision, rulesModule)
+	c, err := e.compile(ctx, revision, rulesModule, rulesData)
 	e.metrics.compileSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		e.metrics.compileErrors.Inc()
 		return err
 	}
+	e.swap(c)
+	return nil
+}
+
+func (e *Engine) swap(c *compiled) {
 	e.current.Store(c)
 	if e.decisions != nil {
 		e.decisions.Purge()
 	}
-	e.metrics.revision.Set(float64(revision))
+	e.metrics.revision.Set(float64(c.revision))
+}
+
+// Patch changes the data document of the indexed rules in force (loaded
+// with LoadIndexed) and makes it revision, without compiling anything: a
+// rule write that leaves the module as it is. The patches apply in one
+// store transaction; on error none applies and the revision stays.
+func (e *Engine) Patch(ctx context.Context, revision int64, patches []rules.Patch) error {
+	start := time.Now()
+	c := e.current.Load()
+	txn, err := c.store.NewTransaction(ctx, storage.WriteParams)
+	if err != nil {
+		return fmt.Errorf("authz: patch rules data: %w", err)
+	}
+	for _, p := range patches {
+		path := make(storage.Path, 0, len(p.Path)+1)
+		path = append(append(path, rules.DataRoot), p.Path...)
+		if p.Value == nil {
+			err = c.store.Write(ctx, txn, storage.RemoveOp, path, nil)
+			if storage.IsNotFound(err) {
+				err = nil
+			}
+		} else if err = storage.MakeDir(ctx, c.store, txn, path[:len(path)-1]); err == nil {
+			err = c.store.Write(ctx, txn, storage.AddOp, path, p.Value)
+		}
+		if err != nil {
+			c.store.Abort(ctx, txn)
+			e.metrics.compileErrors.Inc()
+			return fmt.Errorf("authz: patch rules data at %v: %w", p.Path, err)
+		}
+	}
+	if err := c.store.Commit(ctx, txn); err != nil {
+		return fmt.Errorf("authz: patch rules data: %w", err)
+	}
+	next := *c
+	next.revision = revision
+	e.swap(&next)
+	e.metrics.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
 
 // Compile checks that the static policies compile with rulesModule, without
 // putting it in force.
 func (e *Engine) Compile(ctx context.Context, rulesModule string) error {
-	_, err := e.compile(ctx, e.Revision(), rulesModule)
+	_, err := e.compile(ctx, e.Revision(), rulesModule, nil)
 	return err
 }
 
-func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string) (*compiled, error) {
+func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string, rulesData map[string]any) (*compiled, error) {
 	modules := make(map[string]*ast.Module, len(e.opts.Modules)+1)
 	static := make(map[string]*ast.Module, len(e.opts.Modules))
 	for name, src := range e.opts.Modules {
@@ -182,9 +233,10 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if compiler.Failed() {
 		return nil, fmt.Errorf("authz: compile policies: %w", compiler.Errors)
 	}
-	data := e.opts.Data
-	if data == nil {
-		data = map[string]any{}
+	data := make(map[string]any, len(e.opts.Data)+1)
+	maps.Copy(data, e.opts.Data)
+	if rulesData != nil {
+		data[rules.DataRoot] = rulesData
 	}
 	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
 	pq, err := rego.New(

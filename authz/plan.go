@@ -76,6 +76,7 @@ type Planner struct {
 type plannedRules struct {
 	revision int64
 	matchers []*RuleMatcher
+	byID     map[string]*RuleMatcher // for reuse by the next SetRules
 }
 
 // NewPlanner plans with e and vocabulary v (nil: rules.DefaultVocabulary),
@@ -90,14 +91,24 @@ func NewPlanner(e *Engine, v *rules.Vocabulary) *Planner {
 // engine loaded that revision). While the engine's revision and the
 // planner's differ, every plan is inexact: it never trusts rules that are
 // not the ones deciding.
+//
+// A rule unchanged since the previous call keeps its matcher, so that one
+// rule write costs one matcher, not one per rule.
 func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
+	prev := p.rules.Load().byID
 	ms := make([]*RuleMatcher, 0, len(rs))
+	byID := make(map[string]*RuleMatcher, len(rs))
 	for _, r := range rs {
-		if m := NewRuleMatcher(r, p.vocab); m.Valid() {
+		m := prev[r.ID]
+		if m == nil || !sameRule(m.Rule, r) || m.Rule.Name != r.Name {
+			m = NewRuleMatcher(r, p.vocab)
+		}
+		byID[r.ID] = m
+		if m.Valid() {
 			ms = append(ms, m)
 		}
 	}
-	p.rules.Store(&plannedRules{revision: revision, matchers: ms})
+	p.rules.Store(&plannedRules{revision: revision, matchers: ms, byID: byID})
 }
 
 // Sentinels of representative resources: ids no stored resource has.

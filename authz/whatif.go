@@ -25,7 +25,7 @@ type Evaluator struct {
 // rules.CompileModule makes it; "" for none) into an Evaluator. Nothing is
 // put in force.
 func (e *Engine) WithRules(ctx context.Context, rulesModule string) (*Evaluator, error) {
-	c, err := e.compile(ctx, e.Revision(), rulesModule)
+	c, err := e.compile(ctx, e.Revision(), rulesModule, nil)
 	if err != nil {
 		return nil, err
 	}

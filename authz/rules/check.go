@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Rule is a QMC-style security rule.
@@ -109,6 +110,50 @@ func (c *checker) warnf(field string, p Pos, hint, format string, args ...any) {
 
 var one = Pos{Line: 1, Column: 1}
 
+// Limits on one rule, far above what real QMC rule sets need (their
+// longest conditions are a few hundred characters with a dozen terms):
+// they keep one rule from costing every decision and every compile.
+const (
+	MaxNameLength      = 200  // characters
+	MaxConditionLength = 4096 // characters
+	MaxTerms           = 100  // comparisons and function calls in a condition
+	MaxFilterTerms     = 50   // comma-separated terms of the resource filter
+)
+
+// checkLimits reports the limits r exceeds; true when the condition is
+// too long to parse at all.
+func (c *checker) checkLimits() bool {
+	r := c.a.rule
+	if n := utf8.RuneCountInString(r.Name); n > MaxNameLength {
+		c.errorf(FieldName, one, "", "the name has %d characters; at most %d are allowed", n, MaxNameLength)
+	}
+	if n := strings.Count(r.ResourceFilter, ",") + 1; n > MaxFilterTerms {
+		c.errorf(FieldResourceFilter, one, "use a prefix such as App* or one rule per group of types",
+			"the resource filter has %d terms; at most %d are allowed", n, MaxFilterTerms)
+	}
+	if n := utf8.RuneCountInString(r.Condition); n > MaxConditionLength {
+		c.errorf(FieldCondition, one, "split the rule into several rules",
+			"the condition has %d characters; at most %d are allowed", n, MaxConditionLength)
+		return true
+	}
+	return false
+}
+
+// countTerms counts the comparisons and function calls of a condition.
+func countTerms(e Expr) int {
+	switch e := e.(type) {
+	case *Logical:
+		n := 0
+		for _, o := range e.Operands {
+			n += countTerms(o)
+		}
+		return n
+	case *Not:
+		return countTerms(e.X)
+	}
+	return 1
+}
+
 func analyze(r Rule, v *vocab) (*analysis, []Diagnostic) {
 	a := &analysis{rule: r, refs: map[*Path][]string{}, calls: map[*Call]*callInfo{}}
 	c := &checker{a: a, v: v}
@@ -125,11 +170,20 @@ func analyze(r Rule, v *vocab) (*analysis, []Diagnostic) {
 	c.checkActions()
 	c.checkFilter()
 
+	if c.checkLimits() {
+		sortDiagnostics(c.diags)
+		return nil, c.diags
+	}
 	cond, diags := Parse(r.Condition)
 	c.diags = append(c.diags, diags...)
 	a.cond = cond
 	if cond != nil {
-		c.checkExpr(cond)
+		if n := countTerms(cond); n > MaxTerms {
+			c.errorf(FieldCondition, one, "split the rule into several rules",
+				"the condition has %d comparisons and function calls; at most %d are allowed", n, MaxTerms)
+		} else {
+			c.checkExpr(cond)
+		}
 	}
 	sortDiagnostics(c.diags)
 	if HasErrors(c.diags) {

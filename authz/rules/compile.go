@@ -61,16 +61,8 @@ func build(rules []Rule, v *Vocabulary, tag bool) *program {
 		return &program{diags: []Diagnostic{vocabularyDiag(err)}}
 	}
 	as, diags := analyzeAll(rules, x, tag)
-	units, cycleDiags := stratify(as, x)
-	p := &program{x: x, units: units, diags: append(diags, cycleDiags...)}
-	last := -1
-	for _, u := range units {
-		if u.rule != last {
-			last = u.rule
-			p.rules = append(p.rules, u.a)
-		}
-	}
-	p.n = len(p.rules)
+	p := buildFrom(as, x)
+	p.diags = append(diags, p.diags...)
 	return p
 }
 
@@ -389,6 +381,10 @@ type emitter struct {
 	sets        map[setKey]string
 	setOrder    []setKey
 	grantBodies int
+	// indexed: rule bodies are _g<stratum>[id], evaluated for the
+	// candidates of the index only (index.go).
+	indexed bool
+	levels  map[int]bool
 }
 
 // emit writes the module. Rule bodies add the rule's id to _ids, and one
@@ -445,16 +441,27 @@ func emit(units []*unit, x *vocab, n int) string {
 	if e.known {
 		fmt.Fprintf(&out, "_known_types := %s\n\n", setLit(x.typeNames))
 	}
+	e.valueLists(&out)
+	return out.String()
+}
+
+// valueLists writes the value list of every attribute the conditions
+// read, then the helpers they use.
+func (e *emitter) valueLists(out *strings.Builder) {
 	for _, k := range e.attrOrder {
-		fmt.Fprintf(&out, "# values of %s\n", k.ref)
-		if k.ci {
-			fmt.Fprintf(&out, "%s := [lower(s) | some y in _arr(%s); s := _str(y)]\n\n", e.attrs[k], k.ref)
-		} else {
-			fmt.Fprintf(&out, "%s := [s | some y in _arr(%s); s := _str(y)]\n\n", e.attrs[k], k.ref)
-		}
+		fmt.Fprintf(out, "# values of %s\n", k.ref)
+		fmt.Fprintf(out, "%s := %s\n\n", e.attrs[k], valueList(k.ref, k.ci))
 	}
 	out.WriteString(valueHelpers)
-	return out.String()
+}
+
+// valueList is the comprehension listing the values at ref (lower-cased
+// if ci).
+func valueList(ref string, ci bool) string {
+	if ci {
+		return fmt.Sprintf("[lower(s) | some y in _arr(%s); s := _str(y)]", ref)
+	}
+	return fmt.Sprintf("[s | some y in _arr(%s); s := _str(y)]", ref)
 }
 
 func setLit(ss []string) string {
@@ -641,7 +648,12 @@ func (e *emitter) writeUnit(w *strings.Builder, c *unitCode) {
 	grant := lit(u.a.rule.ID)
 	for _, a := range c.alts {
 		for _, act := range u.a.actions {
-			fmt.Fprintf(w, "%s contains %s if {\n", e.setFor(u.level, a, act), grant)
+			if e.indexed {
+				e.levels[u.level] = true
+				fmt.Fprintf(w, "_g%d[%s] if {\n", u.level, grant)
+			} else {
+				fmt.Fprintf(w, "%s contains %s if {\n", e.setFor(u.level, a, act), grant)
+			}
 			for _, s := range a.exprs {
 				fmt.Fprintf(w, "\t%s\n", s)
 			}
@@ -685,7 +697,15 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 		nav := e.x.navList[k.nav]
 		fmt.Fprintf(out, "# HasPrivilege(%s) on the related %s: the built-in policy or a rule of a lower stratum grants it.\n", lit(k.action), nav.target)
 		refs := []string{BuiltinGrants}
-		for j := 0; j < k.level; j++ {
+		if e.indexed {
+			refs = append(refs, "_didx")
+			for j := 0; j < k.level; j++ {
+				if e.levels[j] {
+					refs = append(refs, fmt.Sprintf("_s%d", j))
+				}
+			}
+		}
+		for j := 0; j < k.level && !e.indexed; j++ {
 			for _, typ := range []string{nav.target, ""} {
 				if s, ok := e.sets[setKey{j, typ, k.action}]; ok {
 					refs = append(refs, s)
@@ -884,15 +904,7 @@ func (cc *condCompiler) compare(x *Compare) ([]rexpr, constness) {
 		ci := x.Op == OpEq || x.Op == OpNe
 		var out []rexpr
 		if lLit || rLit {
-			// Equality is symmetric: put the literal first.
-			lt, p := l, x.Right
-			if rLit {
-				lt, p = r, x.Left
-			}
-			v := lt.Value
-			if ci {
-				v = strings.ToLower(v)
-			}
+			v, p := literalSide(x, ci)
 			out = safe(fmt.Sprintf("%s in %s", lit(v), cc.values(p, ci)))
 		} else {
 			right := cc.values(x.Right, ci)
@@ -923,6 +935,21 @@ func (cc *condCompiler) compare(x *Compare) ([]rexpr, constness) {
 		return scan(cc.values(x.Left, false), func(v string) string { return "regex.match(" + pattern + ", " + v + ")" }), notConst
 	}
 	panic("rules: unknown operator")
+}
+
+// literalSide splits an equality with one literal side (equality is
+// symmetric) into the literal's value, lower-cased if ci, and the other
+// operand.
+func literalSide(x *Compare, ci bool) (string, Operand) {
+	lt, p := x.Left, x.Right
+	if _, ok := x.Right.(*Literal); ok {
+		lt, p = x.Right, x.Left
+	}
+	v := lt.(*Literal).Value
+	if ci {
+		v = strings.ToLower(v)
+	}
+	return v, p
 }
 
 // compiled wraps already compiled expressions as an Expr, so that != can

@@ -192,10 +192,18 @@ func (g gen) input() map[string]any {
 
 func prepare(t testing.TB, module string, extra ...string) rego.PreparedEvalQuery {
 	t.Helper()
+	return prepareWith(t, module, func(*rego.Rego) {}, extra...)
+}
+
+// prepareWith prepares the grants query of module with opt (a store) and
+// extra modules.
+func prepareWith(t testing.TB, module string, opt func(*rego.Rego), extra ...string) rego.PreparedEvalQuery {
+	t.Helper()
 	opts := []func(*rego.Rego){
 		rego.Query("data.rulekeeper.rules.grants"),
 		rego.Module("generated/rules.rego", module),
 		rego.StrictBuiltinErrors(true),
+		opt,
 	}
 	for i, m := range extra {
 		opts = append(opts, rego.Module(fmt.Sprintf("extra%d.rego", i), m))
@@ -213,6 +221,12 @@ func evalGrants(t testing.TB, pq rego.PreparedEvalQuery, in map[string]any) []st
 	if err != nil {
 		t.Fatal(err)
 	}
+	return evalValue(t, pq, v)
+}
+
+// evalValue is evalGrants of an input already converted.
+func evalValue(t testing.TB, pq rego.PreparedEvalQuery, v ast.Value) []string {
+	t.Helper()
 	rs, err := pq.Eval(context.Background(), rego.EvalParsedInput(v))
 	if err != nil {
 		t.Fatalf("eval: %v", err)

@@ -107,4 +107,28 @@
 // into _ids; all others go to _ids directly. A dependency cycle, which only
 // a vocabulary whose navigations loop can produce, is a diagnostic and the
 // rules on it are left out.
+//
+// # Indexed compilation
+//
+// CompileModule above is the plain compilation: OPA's rule index keys its
+// bodies on type, action and environment only, so every rule for (app,
+// read, hub) is evaluated for every such decision. Index (and
+// CompileIndexed) is what the service loads: each condition in disjunctive
+// normal form, each conjunction stored as data (data.rulekeeper_rules.index)
+// under the key of its most selective atom — attribute=value for an
+// equality, attribute^prefix for a like prefix or the literal prefix of a
+// matches, attribute~attribute for two attributes that must share a value,
+// "*" for none — then resource type ("*" any, "?" unknown types), action and
+// environment ("*" both). The module computes the input's keys once
+// (_inkeys: its values, their prefixes of a few fixed lengths, the pairs
+// that hold), looks each up and evaluates only the conjunctions found
+// (_lit/_atom: the same tests as the plain compilation's, on the same value
+// lists). Rules using HasPrivilege, or whose normal form would exceed
+// maxDisjuncts conjunctions, are compiled as above but to _g<stratum>[id]
+// bodies, evaluated only for the ids the candidate index (cands, keyed the
+// same way from an over-approximation of the condition) names. Put and
+// Delete change one rule and return the patches of the data document; the
+// module changes only when a rule compiled to Rego or an attribute comes or
+// goes. TestIndexedDifferential checks indexed, plain and the reference
+// evaluator against each other on random rules and inputs.
 package rules

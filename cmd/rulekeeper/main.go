@@ -1,11 +1,17 @@
 // Command rulekeeper is the authorization service and its tools:
 //
-//	rulekeeper serve [--dev]      run the service
-//	rulekeeper token --user NAME  print a dev-mode token
-//	rulekeeper version            print the version
+//	rulekeeper serve [--dev]                 run the service
+//	rulekeeper token --user NAME             print a dev-mode token
+//	rulekeeper license sign [flags]          sign a license key
+//	rulekeeper validate FILE                 check a rule file offline
+//	rulekeeper rules export|import           the rule set of a server as a rule file
+//	rulekeeper check --subject --action --resource   ask for one decision
+//	rulekeeper preview|impact FILE           what a rule file would grant / change
+//	rulekeeper version                       print the version
 //
-// Every flag of serve has a RULEKEEPER_* environment variable (the flag
-// wins when both are given).
+// Every command takes --help (usage, an example, the flags; exit 0). Every
+// flag has a RULEKEEPER_* environment variable (the flag wins when both are
+// given).
 package main
 
 import (
@@ -16,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 )
 
@@ -27,7 +34,10 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
+		if errors.Is(err, errHelp) {
+			os.Exit(0)
+		}
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errQuiet) {
 			fmt.Fprintln(os.Stderr, "rulekeeper:", err)
 		}
 		os.Exit(exitCode(err))
@@ -43,7 +53,13 @@ type exitError struct {
 func (e exitError) Error() string { return e.err.Error() }
 func (e exitError) Unwrap() error { return e.err }
 
+// errQuiet ends a command whose output already said why (exit 1).
+var errQuiet = errors.New("quiet failure")
+
 func exitCode(err error) int {
+	if errors.Is(err, errHelp) {
+		return 0
+	}
 	var ee exitError
 	if errors.As(err, &ee) {
 		return ee.code
@@ -54,41 +70,74 @@ func exitCode(err error) int {
 	return 1
 }
 
-const usage = `rulekeeper — authorization for an analytics platform
+// commands by name; filled in init to let commandList refer to it.
+var commands map[string]*command
 
-Usage:
-  rulekeeper serve [flags]      run the service (see rulekeeper serve -h)
-  rulekeeper token [flags]      print a token from a dev-mode server
-  rulekeeper license sign [flags]  print a license key signed with the dev key (or --private-key)
-  rulekeeper validate FILE.yaml check a rule file offline (exit 1 on errors)
-  rulekeeper rules export|import --server URL --token T [FILE]   the rule set as YAML
-  rulekeeper version            print the version
-`
+func init() {
+	commands = map[string]*command{}
+	for _, c := range []*command{serveCmd, tokenCmd, licenseSignCmd, validateCmd, rulesExportCmd, rulesImportCmd,
+		checkCmd, previewCmd, impactCmd, versionCmd} {
+		commands[c.name] = c
+	}
+}
+
+var versionCmd = &command{name: "version", args: "", short: "print the version", summary: "Print the version.", example: "rulekeeper version",
+	run: func(_ context.Context, cmd *command, std *stdio, args []string) error {
+		fs := newFlags("version", std.err)
+		if _, err := cmd.parse(fs, std, args); err != nil {
+			return err
+		}
+		fmt.Fprintln(std.out, "rulekeeper", version)
+		return nil
+	}}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	std := &stdio{out: stdout, err: stderr}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, commandList())
 		return exitError{2, errors.New("no command given")}
 	}
 	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], stdout, stderr)
-	case "token":
-		return token(ctx, args[1:], stdout, stderr)
-	case "license":
-		return license(args[1:], stdout, stderr)
-	case "validate":
-		return validate(args[1:], stdout, stderr)
-	case "rules":
-		return rulesCmd(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, "rulekeeper", version)
-		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(args) > 1 {
+			return run(ctx, append(args[1:], "--help"), stdout, stderr)
+		}
+		fmt.Fprint(stdout, commandList())
 		return nil
+	case "--version":
+		args[0] = "version"
 	}
-	fmt.Fprint(stderr, usage)
+	if c, ok := commands[args[0]]; ok {
+		return c.run(ctx, c, std, args[1:])
+	}
+	if len(args) > 1 {
+		if c, ok := commands[args[0]+" "+args[1]]; ok {
+			return c.run(ctx, c, std, args[2:])
+		}
+	}
+	// A group name alone ("rules", "license"): its commands.
+	var group []string
+	for name := range commands {
+		if len(name) > len(args[0]) && name[:len(args[0])+1] == args[0]+" " {
+			group = append(group, name)
+		}
+	}
+	if len(group) > 0 {
+		sort.Strings(group)
+		w, code := stderr, 2
+		if len(args) > 1 && (args[1] == "--help" || args[1] == "-h") {
+			w, code = stdout, 0
+		}
+		for _, name := range group {
+			fmt.Fprintf(w, "Usage: %s\n", commands[name].usageLine())
+		}
+		fmt.Fprintf(w, "\nExample:\n  rulekeeper %s --help\n", group[0])
+		if code == 0 {
+			return nil
+		}
+		return exitError{2, fmt.Errorf("%s: name one of its commands (rulekeeper %s --help)", args[0], group[0])}
+	}
+	fmt.Fprint(stderr, commandList())
 	return exitError{2, fmt.Errorf("unknown command %q", args[0])}
 }
 

@@ -1,120 +1,239 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/rulekeeper/rulekeeper/authz/rules"
-	"github.com/rulekeeper/rulekeeper/resources/secrules"
-	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/rulefile"
 )
 
-// validate checks a rule file offline with the same diagnostics as the API;
-// errors exit 1.
-func validate(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 {
-		return exitError{2, errors.New("usage: rulekeeper validate FILE.yaml")}
+// readInput reads FILE, or standard input for "-" or no argument.
+func readInput(c *command, pos []string) (name string, data []byte, err error) {
+	switch len(pos) {
+	case 0:
+		name = "-"
+	case 1:
+		name = pos[0]
+	default:
+		return "", nil, c.usageError("one FILE at most, got %d", len(pos))
 	}
-	data, err := os.ReadFile(args[0])
-	if err != nil {
-		return err
+	if name == "-" {
+		data, err = io.ReadAll(os.Stdin)
+		return "standard input", data, err
 	}
-	f, err := secrules.ParseFile(data)
-	if err != nil {
-		return exitError{1, err}
-	}
-	diags := f.Validate(rules.DefaultVocabulary())
-	for _, d := range diags {
-		fmt.Fprintf(stdout, "%s: %s\n", args[0], d)
-	}
-	if rules.HasErrors(diags) {
-		return exitError{1, fmt.Errorf("%s: %d problem(s)", args[0], len(diags))}
-	}
-	fmt.Fprintf(stdout, "%s: %d rules, valid\n", args[0], len(f.Rules))
-	return nil
+	data, err = os.ReadFile(name)
+	return name, data, err
 }
 
-// rulesCmd exports or imports the rule set of a running server as YAML.
-func rulesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "export" && args[0] != "import") {
-		return exitError{2, errors.New("usage: rulekeeper rules export|import --server URL --token T [FILE]")}
-	}
-	var server, token string
-	fs := newFlags("rules "+args[0], stderr)
-	fs.str(&server, "server", "http://127.0.0.1:8080", "base URL of rulekeeper")
-	fs.str(&token, "token", "", "bearer token or API key of a tenant admin")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	call := func(method, path string, body []byte) ([]byte, error) {
-		req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(server, "/")+path, bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer res.Body.Close()
-		out, _ := io.ReadAll(res.Body)
-		if res.StatusCode >= 300 {
-			return nil, fmt.Errorf("%s %s: %d %s", method, path, res.StatusCode, out)
-		}
-		return out, nil
-	}
-	if args[0] == "import" {
-		in := io.Reader(os.Stdin)
-		if fs.NArg() == 1 {
-			fh, err := os.Open(fs.Arg(0))
-			if err != nil {
-				return err
-			}
-			defer fh.Close()
-			in = fh
-		}
-		data, err := io.ReadAll(in)
-		if err != nil {
-			return err
-		}
-		out, err := call("POST", "/api/v1/rules/import", data)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(stdout, string(out))
-		return nil
-	}
-	var f secrules.File
-	cursor := ""
-	for {
-		out, err := call("GET", "/api/v1/rules?limit=1000&cursor="+cursor, nil)
-		if err != nil {
-			return err
-		}
-		var page struct {
-			Items []store.Rule `json:"items"`
-			Next  string       `json:"next"`
-		}
-		if err := json.Unmarshal(out, &page); err != nil {
-			return err
-		}
-		f.Rules = append(f.Rules, page.Items...)
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
-	}
-	y, err := f.Marshal()
+// checkFile parses and validates a rule file offline; problems are printed
+// as FILE:LINE:COLUMN lines (or JSON) and make the error.
+func checkFile(std *stdio, name string, data []byte, asJSON bool) (*rulefile.File, error) {
+	f, err := rulefile.Parse(data)
+	var ps rulefile.Problems
 	if err != nil {
-		return err
+		var ok bool
+		if ps, ok = err.(rulefile.Problems); !ok {
+			return nil, err
+		}
+	} else {
+		ps = f.Validate(rules.DefaultVocabulary())
 	}
-	_, err = stdout.Write(y)
-	return err
+	if asJSON {
+		if ps == nil {
+			ps = rulefile.Problems{}
+		}
+		n := 0
+		if f != nil {
+			n = len(f.Entries)
+		}
+		_ = printJSON(std.out, map[string]any{"file": name, "valid": !ps.HasErrors(), "rules": n, "problems": ps})
+	} else {
+		for _, p := range ps {
+			fmt.Fprintf(std.out, "%s:%s\n", name, strings.Replace(strings.Replace(p.String(), "line ", "", 1), ", column ", ":", 1))
+		}
+	}
+	if ps.HasErrors() {
+		if asJSON {
+			return nil, errQuiet
+		}
+		return nil, fmt.Errorf("%s: %d problem(s)", name, len(ps))
+	}
+	return f, nil
 }
+
+var validateCmd = &command{name: "validate", short: "check a rule file offline",
+	args: "[--json] FILE",
+	summary: "Check a rule file offline: its format and every rule's filter, condition, actions and context,\n" +
+		"with the file's line and column for each problem. Exit 1 on errors. FILE - reads standard input.",
+	example: "rulekeeper validate rules.yaml\n#   rules.yaml: 3 rules, valid\n#   rules.yaml:4:56: rule \"Sales reads Q apps\": condition: unterminated string",
+	run: func(_ context.Context, cmd *command, std *stdio, args []string) error {
+		var asJSON bool
+		fs := newFlags("validate", std.err)
+		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+		pos, err := cmd.parseFile(fs, std, args)
+		if err != nil {
+			return err
+		}
+		name, data, err := readInput(cmd, pos)
+		if err != nil {
+			return err
+		}
+		f, err := checkFile(std, name, data, asJSON)
+		if err != nil {
+			return err
+		}
+		if !asJSON {
+			fmt.Fprintf(std.out, "%s: %d rules, valid\n", name, len(f.Entries))
+		}
+		return nil
+	}}
+
+var rulesExportCmd = &command{name: "rules export", short: "print the server's rule set as a rule file",
+	args:    "[--server URL] --token T [--out FILE]",
+	summary: "Print the server's whole rule set as a rule file (YAML); `rules import` of it changes nothing.",
+	example: "rulekeeper rules export --token \"$ADMIN\" > rules.yaml",
+	run: func(ctx context.Context, cmd *command, std *stdio, args []string) error {
+		cl := &client{cmd: cmd}
+		var out string
+		fs := newFlags("rules export", std.err)
+		serverFlags(fs, cl)
+		fs.StringVar(&out, "out", "", "write to FILE instead of standard output")
+		pos, err := cmd.parse(fs, std, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return cmd.usageError("unexpected argument %q (use --out FILE)", pos[0])
+		}
+		if err := cl.ready(); err != nil {
+			return err
+		}
+		raw, err := cl.call(ctx, "GET", "/api/v1/rules/export", nil, nil)
+		if err != nil {
+			return err
+		}
+		if out != "" {
+			return os.WriteFile(out, raw, 0o644)
+		}
+		_, err = std.out.Write(raw)
+		return err
+	}}
+
+// importResult is the server's answer to an import.
+type importResult struct {
+	DryRun    bool   `json:"dryRun"`
+	Mode      string `json:"mode"`
+	Created   int    `json:"created"`
+	Updated   int    `json:"updated"`
+	Deleted   int    `json:"deleted"`
+	Unchanged int    `json:"unchanged"`
+	Changes   []struct {
+		Op, ID, Name string
+		Fields       []string
+	} `json:"changes"`
+	Impact   *impactResult `json:"impact"`
+	Revision int64         `json:"revision"`
+}
+
+// loadFile reads the rule file named by pos and checks it offline first
+// (problems with the file's positions, no round trip), once the server
+// flags are complete.
+func (cl *client) loadFile(std *stdio, pos []string) (string, []byte, *rulefile.File, error) {
+	name, data, err := readInput(cl.cmd, pos)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := cl.ready(); err != nil {
+		return "", nil, nil, err
+	}
+	f, err := checkFile(std, name, data, false)
+	return name, data, f, err
+}
+
+// importFile loads a rule file and posts it to the import endpoint.
+func (cl *client) importFile(ctx context.Context, std *stdio, pos []string, replace, dryRun bool) (string, *importResult, []byte, error) {
+	name, data, _, err := cl.loadFile(std, pos)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	q := url.Values{}
+	if replace {
+		q.Set("mode", "replace")
+	}
+	if dryRun {
+		q.Set("dryRun", "true")
+	}
+	path := "/api/v1/rules/import"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var res importResult
+	raw, err := cl.call(ctx, "POST", path, data, &res)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return name, &res, raw, nil
+}
+
+// print says what an import did (or a dry run would do) for people.
+func (res *importResult) print(w io.Writer, name string) {
+	verb := "imported"
+	if res.DryRun {
+		verb = "dry run (nothing written) of"
+	}
+	fmt.Fprintf(w, "%s %s (%s): %d created, %d updated, %d deleted, %d unchanged", verb, name, res.Mode,
+		res.Created, res.Updated, res.Deleted, res.Unchanged)
+	if !res.DryRun {
+		fmt.Fprintf(w, " (rules revision %d)", res.Revision)
+	}
+	fmt.Fprintln(w)
+	for _, c := range res.Changes {
+		line := fmt.Sprintf("  %-6s %q (%s)", c.Op, c.Name, c.ID)
+		if len(c.Fields) > 0 {
+			line += ": " + strings.Join(c.Fields, ", ")
+		}
+		fmt.Fprintln(w, line)
+	}
+	if res.Impact != nil {
+		printImpact(w, res.Impact)
+	}
+}
+
+var rulesImportCmd = &command{name: "rules import", short: "apply a rule file (upsert, --replace, --dry-run with its impact)",
+	args: "[--server URL] --token T [--replace] [--dry-run] [--json] [FILE]",
+	summary: "Apply a rule file to the server (FILE, or standard input). Rules are matched by id, else by name:\n" +
+		"new ones are created, changed ones updated, unchanged ones (read-only defaults included) left alone.\n" +
+		"--replace also deletes the stored rules the file does not hold. --dry-run prints the changes and the\n" +
+		"access they would gain and lose, and writes nothing. All or nothing: a file with errors changes nothing.",
+	example: "rulekeeper rules export --token \"$ADMIN\" > rules.yaml   # edit it, then:\n" +
+		"rulekeeper rules import --token \"$ADMIN\" --dry-run rules.yaml\n" +
+		"rulekeeper rules import --token \"$ADMIN\" rules.yaml\n" +
+		"#   imported rules.yaml: 0 created, 1 updated, 0 deleted, 4 unchanged (rules revision 7)",
+	run: func(ctx context.Context, cmd *command, std *stdio, args []string) error {
+		cl := &client{cmd: cmd}
+		var replace, dryRun, asJSON bool
+		fs := newFlags("rules import", std.err)
+		serverFlags(fs, cl)
+		fs.BoolVar(&replace, "replace", false, "make the stored rule set equal to the file (deletes rules the file does not hold)")
+		fs.BoolVar(&dryRun, "dry-run", false, "show the changes and their impact; write nothing")
+		fs.BoolVar(&asJSON, "json", false, "print the server's answer as JSON")
+		pos, err := cmd.parse(fs, std, args)
+		if err != nil {
+			return err
+		}
+		name, res, raw, err := cl.importFile(ctx, std, pos, replace, dryRun)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			_, err := std.out.Write(append(raw, '\n'))
+			return err
+		}
+		res.print(std.out, name)
+		return nil
+	}}

@@ -3,14 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/service"
 )
 
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+var serveCmd = &command{name: "serve", short: "run the service",
+	args:    "[flags]",
+	summary: "Run the service: the REST API, the decision endpoints and the console.\nWithout --mongo-uri it starts an embedded database (FerretDB on SQLite) in --data-dir.",
+	example: "rulekeeper serve --dev                      # dev OIDC issuer and demo tenant on 127.0.0.1:8080\n" +
+		"rulekeeper serve --mongo-uri mongodb://db:27017 --oidc-issuer https://idp.example.com --oidc-client-id rulekeeper",
+	run: serve}
+
+func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
+	stdout, stderr := std.out, std.err
 	var cfg service.Config
 	var level string
 	fs := newFlags("serve", stderr)
@@ -22,6 +29,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.boolean(&cfg.Dev, "dev", false, "dev mode: built-in OIDC issuer and demo tenant")
 	fs.boolean(&cfg.AllowRemoteDev, "dev-allow-remote", false, "let dev mode listen on a non-loopback address")
 	fs.integer(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
+	fs.boolean(&cfg.NoDecisionCache, "no-decision-cache", false, "evaluate every decision (for benchmarks)")
 	fs.str(&cfg.IssuerURL, "oidc-issuer", "", "OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration)")
 	fs.str(&cfg.ClientID, "oidc-client-id", "", "OIDC client id: the audience tokens must carry")
 	fs.str(&cfg.Claims.Subject, "claim-subject", "sub", "token claim holding the user's stable id")
@@ -30,16 +38,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
 	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
 	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
-	if err := fs.Parse(args); err != nil {
+	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
+	} else if len(pos) > 0 {
+		return cmd.usageError("unexpected argument %q", pos[0])
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return exitError{2, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)}
+		return cmd.usageError("--log-level %q: want debug, info, warn or error", level)
 	}
 	if cfg.BodyLimit <= 0 {
-		return exitError{2, fmt.Errorf("--body-limit must be a positive number of bytes")}
+		return cmd.usageError("--body-limit must be a positive number of bytes")
 	}
+	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
 	svc, err := service.Start(ctx, cfg)
@@ -48,7 +59,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "\nrulekeeper is listening on %s\n  database: %s\n", svc.URL(), svc.Database)
 	if cfg.Dev {
-		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(go run ./cmd/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
+		fmt.Fprintf(stderr, "  dev mode: get a token with\n    T=$(bin/rulekeeper token --server %s --user alice)\n    curl -H \"Authorization: Bearer $T\" %s/api/v1/users/me\n", svc.URL(), svc.URL())
 	}
 	fmt.Fprintf(stderr, "  health: curl %s/readyz   metrics: curl %s/metrics\n  stop: Ctrl-C\n\n", svc.URL(), svc.URL())
 

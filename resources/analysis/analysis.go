@@ -8,6 +8,7 @@
 package analysis
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -151,8 +152,7 @@ func (h *Handlers) validate(b *scopeBody) ([]string, *authz.RuleMatcher, error) 
 
 // scope loads the users and the resources of the types some matcher may
 // select, narrowed by the body.
-func (h *Handlers) scope(c fiber.Ctx, b *scopeBody, filter *authz.RuleMatcher, ms ...*authz.RuleMatcher) (*authz.Scope, error) {
-	ctx := c.Context()
+func (h *Handlers) scope(ctx context.Context, b *scopeBody, filter *authz.RuleMatcher, ms ...*authz.RuleMatcher) (*authz.Scope, error) {
 	us, err := h.Loader.Users(ctx, b.Users, b.Groups)
 	var unknown *UnknownError
 	if errors.As(err, &unknown) {
@@ -272,7 +272,7 @@ func (h *Handlers) preview(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sc, err := h.scope(c, &b.scopeBody, filter, authz.NewRuleMatcher(rule, h.vocab()))
+	sc, err := h.scope(c.Context(), &b.scopeBody, filter, authz.NewRuleMatcher(rule, h.vocab()))
 	if err != nil {
 		return err
 	}
@@ -403,6 +403,30 @@ func (h *Handlers) impact(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	res, sc, err := h.impactOf(c.Context(), current, proposed, &b.scopeBody, filter, actions, limit)
+	if err != nil {
+		return analysisError(err, "changes.")
+	}
+	res.Gained, res.Lost = listing.Array(res.Gained), listing.Array(res.Lost)
+	keys := make([]authz.AccessKey, 0, len(res.Gained)+len(res.Lost))
+	for _, it := range slices.Concat(res.Gained, res.Lost) {
+		keys = append(keys, authz.AccessKey{UserID: it.UserID, ResourceType: it.ResourceType, ResourceID: it.ResourceID})
+	}
+	return c.JSON(struct {
+		*authz.ImpactResult
+		Names names `json:"names"`
+	}{res, answerNames(sc, keys)})
+}
+
+// ImpactOf is the access gained and lost, over every user and stored
+// resource, when the rule set current is replaced by proposed; nothing is
+// applied. `rules import --dry-run` shows it.
+func (h *Handlers) ImpactOf(ctx context.Context, current, proposed []rules.Rule) (*authz.ImpactResult, error) {
+	res, _, err := h.impactOf(ctx, current, proposed, &scopeBody{}, nil, nil, MaxImpactItems)
+	return res, err
+}
+
+func (h *Handlers) impactOf(ctx context.Context, current, proposed []rules.Rule, b *scopeBody, filter *authz.RuleMatcher, actions []string, limit int) (*authz.ImpactResult, *authz.Scope, error) {
 	// The resource types to load: those any changed rule (as it is or will
 	// be) selects, and those of rules whose HasPrivilege may follow them.
 	changed := map[string]bool{}
@@ -421,24 +445,13 @@ func (h *Handlers) impact(c fiber.Ctx) error {
 	if ms == nil {
 		ms = []*authz.RuleMatcher{} // nothing can change: load no resources
 	}
-	sc, err := h.scope(c, &b.scopeBody, filter, ms...)
+	sc, err := h.scope(ctx, b, filter, ms...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	res, err := authz.Impact(c.Context(), h.Engine, sc, authz.ImpactRequest{Current: current, Proposed: proposed,
+	res, err := authz.Impact(ctx, h.Engine, sc, authz.ImpactRequest{Current: current, Proposed: proposed,
 		Vocabulary: h.vocab(), Actions: actions, Environment: b.Environment, Limit: limit})
-	if err != nil {
-		return analysisError(err, "changes.")
-	}
-	res.Gained, res.Lost = listing.Array(res.Gained), listing.Array(res.Lost)
-	keys := make([]authz.AccessKey, 0, len(res.Gained)+len(res.Lost))
-	for _, it := range slices.Concat(res.Gained, res.Lost) {
-		keys = append(keys, authz.AccessKey{UserID: it.UserID, ResourceType: it.ResourceType, ResourceID: it.ResourceID})
-	}
-	return c.JSON(struct {
-		*authz.ImpactResult
-		Names names `json:"names"`
-	}{res, answerNames(sc, keys)})
+	return res, sc, err
 }
 
 // ---- audit ----
@@ -474,7 +487,7 @@ func (h *Handlers) audit(c fiber.Ctx) error {
 	if env == "" {
 		env = guard.Hub
 	}
-	sc, err := h.scope(c, &b, filter)
+	sc, err := h.scope(c.Context(), &b, filter)
 	if err != nil {
 		return err
 	}

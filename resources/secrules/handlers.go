@@ -24,6 +24,8 @@ type Handlers struct {
 	Store   *store.Store
 	Guard   *guard.Guard
 	Manager *Manager
+	// Impact, when set, gives dry-run imports their impact.
+	Impact ImpactFunc
 
 	listCache listCache // the rule set for GET /rules searches
 }
@@ -36,6 +38,8 @@ func (h *Handlers) Register(r fiber.Router) {
 	r.Get("/rules/templates", h.templates)
 	r.Get("/rules/vocabulary", h.vocabulary)
 	r.Post("/rules/import", h.importRules)
+	r.Get("/rules/export", h.export)
+	r.Get("/rules/schema", h.schema)
 	r.Get("/rules/:id", h.get)
 	r.Put("/rules/:id", h.replace)
 	r.Delete("/rules/:id", h.delete)
@@ -92,23 +96,11 @@ func (h *Handlers) checkOne(r *store.Rule) error {
 	return nil
 }
 
-// checkSet proves that the whole rule set with r replacing (or added as)
-// rule r.ID still compiles; del drops r.ID instead.
+// checkSet proves that the rule set with r replacing (or added as) rule
+// r.ID still compiles; del drops r.ID instead (Manager.CheckRule: only
+// r's part is compiled).
 func (h *Handlers) checkSet(c fiber.Ctx, r *store.Rule, del bool) error {
-	all, err := h.Store.Rules.All(c.Context())
-	if err != nil {
-		return err
-	}
-	next := make([]store.Rule, 0, len(all)+1)
-	for _, x := range all {
-		if x.ID != r.ID {
-			next = append(next, x)
-		}
-	}
-	if !del {
-		next = append(next, *r)
-	}
-	err = h.Manager.Check(c.Context(), next)
+	err := h.Manager.CheckRule(c.Context(), r, del)
 	var er *errRules
 	if errors.As(err, &er) {
 		return invalid(er.diags)
@@ -178,12 +170,13 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.Store.Rules.Create(c.Context(), r); err != nil {
 		return err
 	}
-	return h.changed(c, http.StatusCreated, "rule.created", r)
+	return h.changed(c, http.StatusCreated, "rule.created", r, false)
 }
 
-// changed bumps the revision, loads it here, records the event and answers.
-func (h *Handlers) changed(c fiber.Ctx, status int, event string, r *store.Rule) error {
-	rev, err := h.Manager.Changed(c.Context())
+// changed bumps the revision, puts the write of r (del: its deletion) in
+// force here, records the event and answers.
+func (h *Handlers) changed(c fiber.Ctx, status int, event string, r *store.Rule, del bool) error {
+	rev, err := h.Manager.ChangedRule(c.Context(), r, del)
 	if err != nil {
 		return err
 	}
@@ -253,7 +246,7 @@ func (h *Handlers) replace(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.changed(c, http.StatusOK, "rule.updated", out)
+	return h.changed(c, http.StatusOK, "rule.updated", out, false)
 }
 
 func (h *Handlers) delete(c fiber.Ctx) error {
@@ -270,7 +263,7 @@ func (h *Handlers) delete(c fiber.Ctx) error {
 	if err := h.Store.Rules.Delete(c.Context(), cur.ID); err != nil {
 		return err
 	}
-	return h.changed(c, http.StatusNoContent, "rule.deleted", cur)
+	return h.changed(c, http.StatusNoContent, "rule.deleted", cur, true)
 }
 
 // validate answers {valid, diagnostics, rego} for an unsaved rule.

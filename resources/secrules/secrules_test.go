@@ -3,12 +3,15 @@ package secrules_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
@@ -79,6 +82,18 @@ func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
 	if s := d.Call("alice", "POST", "/api/v1/rules/validate", body, nil); s != 403 {
 		t.Fatalf("a non-admin validates: %d", s)
 	}
+	// Limits (rules.MaxConditionLength, MaxNameLength): 400 on the field.
+	for field, value := range map[string]string{
+		"condition": `user.name = "` + strings.Repeat("x", rules.MaxConditionLength) + `"`,
+		"name":      strings.Repeat("n", rules.MaxNameLength+1),
+	} {
+		over := map[string]any{"name": "r", "resourceFilter": "App_*", "condition": "", "actions": []string{"read"}, "context": "hub"}
+		over[field] = value
+		var e servicetest.Error
+		if s := d.Call("admin", "POST", "/api/v1/rules", over, &e); s != 400 || e.Code != "invalid_rule" || e.Details["field"] != field {
+			t.Fatalf("%s over the limit: %d %+v", field, s, e)
+		}
+	}
 }
 
 func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
@@ -91,6 +106,15 @@ func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 		pub, _ := licenses.DevKeyPair()
 		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
 	})
+	// Enough rules that both replicas compile to the index (not plainly).
+	var filler strings.Builder
+	filler.WriteString("rules:\n")
+	for i := range 40 {
+		fmt.Fprintf(&filler, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", filler.String(), nil); s != 200 {
+		t.Fatalf("import the filler rules: %d", s)
+	}
 	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
 	ask := func() check {
 		var c check
@@ -219,5 +243,123 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	}
 	if s := d.Call("admin", "GET", "/api/v1/rules/imp-1", nil, nil); s != 200 {
 		t.Fatalf("imported rule: %d", s)
+	}
+}
+
+func TestImportUpsertReplaceAndDryRun(t *testing.T) {
+	d := servicetest.Dev(t)
+	export := func() string {
+		res := d.Do("admin", "GET", "/api/v1/rules/export", nil, nil)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/yaml") {
+			t.Fatalf("export: %d %s", res.StatusCode, b)
+		}
+		return string(b)
+	}
+	type result struct {
+		DryRun                               bool
+		Created, Updated, Deleted, Unchanged int
+		Changes                              []struct{ Op, ID, Name string }
+		Impact                               *struct {
+			Gained []struct{ UserName, ResourceName, Action string }
+			Lost   []struct{ UserName, ResourceName, Action string }
+		}
+		Revision int64
+	}
+	before := export()
+	// The export imports back unchanged, read-only defaults included.
+	var res result
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", before, &res); s != 200 || res.Unchanged != 4 || len(res.Changes) != 0 {
+		t.Fatalf("import of the export: %d %+v", s, res)
+	}
+	one := "name: Sales reads Q apps\nresourceFilter: App_*\ncondition: user.group = \"Sales\" and resource.name like \"Q*\"\nactions: [read]\ncontext: hub\n"
+	// A dry run: the change and its impact, with names; nothing written.
+	if s := d.Call("admin", "POST", "/api/v1/rules/import?dryRun=true", one, &res); s != 200 || !res.DryRun || res.Created != 1 ||
+		res.Impact == nil || len(res.Impact.Gained) == 0 || res.Impact.Gained[0].UserName != "alice" || res.Impact.Gained[0].ResourceName == "" {
+		t.Fatalf("dry run: %d %+v", s, res)
+	}
+	if export() != before {
+		t.Fatal("a dry run wrote")
+	}
+	start := time.Now().Add(-time.Second)
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", one, &res); s != 200 || res.Created != 1 || res.Revision == 0 {
+		t.Fatalf("import: %d %+v", s, res)
+	}
+	id := res.Changes[0].ID
+	var stored struct {
+		Version              int64
+		CreatedAt, UpdatedAt time.Time
+	}
+	d.Call("admin", "GET", "/api/v1/rules/"+id, nil, &stored)
+	if stored.Version != 1 || stored.CreatedAt.Before(start) || stored.UpdatedAt.Before(start) {
+		t.Fatalf("created rule: %+v", stored)
+	}
+	// Matched by name, changed: an update at the next version, createdAt kept.
+	changed := strings.Replace(one, "[read]", "[read, update]", 1)
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", changed, &res); s != 200 || res.Updated != 1 || res.Changes[0].ID != id {
+		t.Fatalf("update by name: %d %+v", s, res)
+	}
+	var after struct {
+		Version              int64
+		CreatedAt, UpdatedAt time.Time
+		Actions              []string
+	}
+	d.Call("admin", "GET", "/api/v1/rules/"+id, nil, &after)
+	if after.Version != 2 || !after.CreatedAt.Equal(stored.CreatedAt) || !after.UpdatedAt.After(stored.UpdatedAt) || len(after.Actions) != 2 {
+		t.Fatalf("updated rule: %+v (was %+v)", after, stored)
+	}
+	var e servicetest.Error
+	// Without its type, a read-only rule as it is stays unchanged.
+	untyped := "name: Everyone reads extensions and themes\nid: default-everyone-reads-extensions-themes\n" +
+		"description: Every signed-in user may use the uploaded extensions and themes (seed 004).\n" +
+		"resourceFilter: Extension_*, Theme_*\ncondition: '!user.IsAnonymous()'\nactions: [read]\ncontext: both\n"
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", untyped, &res); s != 200 || res.Unchanged != 1 {
+		t.Fatalf("an untyped read-only rule: %d %+v", s, res)
+	}
+	// A read-only rule changed by a file: 409 naming the rule and the line.
+	ro := strings.Replace(before, "Every signed-in user may use", "Everybody may use", 1)
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", ro, &e); s != 409 || e.Code != "rule_readonly" || e.Details["fields"] == nil {
+		t.Fatalf("read-only changed: %d %+v", s, e)
+	}
+	for _, q := range []string{"?mode=merge", "?dry=1", "?next=x"} {
+		if s := d.Call("admin", "POST", "/api/v1/rules/import"+q, one, &e); s != 400 {
+			t.Fatalf("%s: %d", q, s)
+		}
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", "nme: x\n", &e); s != 400 || e.Code != "bad_rule_file" || e.Details["line"] != float64(1) {
+		t.Fatalf("bad file: %d %+v", s, e)
+	}
+	// Replace: the stored set becomes the file's.
+	if s := d.Call("admin", "POST", "/api/v1/rules/import?mode=replace", before, &res); s != 200 || res.Deleted != 1 || res.Changes[0].ID != id {
+		t.Fatalf("replace: %d %+v", s, res)
+	}
+	if export() != before {
+		t.Fatal("replace did not restore the export")
+	}
+	var sch map[string]any
+	if s := d.Call("admin", "GET", "/api/v1/rules/schema", nil, &sch); s != 200 || sch["$defs"] == nil {
+		t.Fatalf("schema: %d", s)
+	}
+	nextPageByNextOrCursor(t, d)
+}
+
+// nextPageByNextOrCursor: ?next= is the cursor too, the value lists
+// answer as "next" pages on.
+func nextPageByNextOrCursor(t *testing.T, d *servicetest.Tenant) {
+	var first, byCursor, byNext struct {
+		Items []rule
+		Next  string
+	}
+	if s := d.Call("admin", "GET", "/api/v1/rules?limit=2", nil, &first); s != 200 || first.Next == "" || len(first.Items) != 2 {
+		t.Fatalf("first page: %d %+v", s, first)
+	}
+	d.Call("admin", "GET", "/api/v1/rules?limit=2&cursor="+first.Next, nil, &byCursor)
+	d.Call("admin", "GET", "/api/v1/rules?limit=2&next="+first.Next, nil, &byNext)
+	if len(byCursor.Items) == 0 || byCursor.Items[0].ID == first.Items[0].ID || byNext.Items[0].ID != byCursor.Items[0].ID {
+		t.Fatalf("second page: cursor %+v next %+v", byCursor, byNext)
+	}
+	if s := d.Call("admin", "GET", "/api/v1/rules?cursor="+first.Next+"&next=other", nil, nil); s != 400 {
+		t.Fatalf("two different cursors: %d", s)
 	}
 }

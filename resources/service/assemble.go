@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/openapi"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/schedules"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
@@ -76,8 +78,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cacheSize := 0
+	if s.cfg.NoDecisionCache {
+		cacheSize = -1
+	}
 	s.Engine, err = authz.New(ctx, authz.Options{
-		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger,
+		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
 	})
 	if err != nil {
 		return err
@@ -191,9 +197,15 @@ func (s *Service) assemble(ctx context.Context) error {
 		return c.JSON(web.Config{Issuer: issuer, ClientID: clientID, Dev: cfg.Dev})
 	})
 	s.app.Get("/console/*", compress.New(), static.New("", static.Config{FS: web.Assets()}))
+	apiDoc := openapi.Document(cmp.Or(cfg.Version, "dev"))
+	s.app.Get("/openapi.json", func(c fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Send(apiDoc)
+	})
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
-	(&analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}).Register(api)
+	ruleTools := &analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}
+	ruleTools.Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists}).Register(api)
 	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists}).Register(api)
@@ -201,7 +213,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
 	(&settings.Handlers{Store: s.Store, Guard: g, Changed: auth.ForgetKeys}).Register(api)
-	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules}).Register(api)
+	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules, Impact: ruleTools.ImpactOf}).Register(api)
 	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)
 	s.app.Use(server.NotFound)
 

@@ -86,7 +86,8 @@ func TestListsAnswerArrays(t *testing.T) {
 		"/api/v1/users/me", "/api/v1/users/:id", "/api/v1/groups/:id", "/api/v1/api-keys/:id",
 		"/api/v1/licenses/overview", "/api/v1/spaces/overview", "/api/v1/spaces/:id", "/api/v1/apps/:id",
 		"/api/v1/apps/:id/objects/:objectId", "/api/v1/schedules/:id", "/api/v1/extensions/:id", "/api/v1/themes/:id",
-		"/api/v1/extensions/:id/files/*", "/api/v1/themes/:id/files/*", "/api/v1/rules/:id", "/api/v1/rules/vocabulary", "/api/v1/settings",
+		"/api/v1/extensions/:id/files/*", "/api/v1/themes/:id/files/*", "/api/v1/rules/:id", "/api/v1/rules/vocabulary", "/api/v1/rules/schema",
+		"/api/v1/rules/export", "/api/v1/settings",
 		"/api/v1/web-integrations/:id",
 	}
 	listed := map[string]bool{}
@@ -94,8 +95,8 @@ func TestListsAnswerArrays(t *testing.T) {
 		listed[l.route] = true
 	}
 	for _, r := range d.Svc.Routes() {
-		if r.Method == "GET" && strings.HasPrefix(r.Path, "/api/v1/") && !listed[r.Path] && !slices.Contains(single, r.Path) {
-			t.Errorf("GET %s is neither a list checked here nor a single resource: add it to one of them", r.Path)
+		if method, path := r[0], r[1]; method == "GET" && strings.HasPrefix(path, "/api/v1/") && !listed[path] && !slices.Contains(single, path) {
+			t.Errorf("GET %s is neither a list checked here nor a single resource: add it to one of them", path)
 		}
 	}
 

@@ -43,6 +43,11 @@ type Config struct {
 	LicensePublicKey string
 	// RulesPoll is how often the rules revision is polled (0: 500 ms).
 	RulesPoll time.Duration
+	// Version is the build's version, shown in /openapi.json.
+	Version string
+	// NoDecisionCache evaluates every decision (benchmarks: the cost of
+	// a decision rather than of a cache hit).
+	NoDecisionCache bool
 }
 
 // Service is a running rulekeeper.
@@ -138,24 +143,18 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	return s, nil
 }
 
-// URL is the base URL the service answers on.
-func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
-
-// Route is a registered HTTP route: a method and a path pattern as
-// registered (":id" parameters, "*" wildcards).
-type Route struct{ Method, Path string }
-
-// Routes lists the registered routes, without middleware, in registration
-// order; HEAD routes (which Fiber adds beside every GET) are left out.
-func (s *Service) Routes() []Route {
-	var out []Route
+// Routes lists the registered routes as (method, path) pairs, path in
+// Fiber's form (/api/v1/apps/:id); middleware is left out.
+func (s *Service) Routes() [][2]string {
+	var out [][2]string
 	for _, r := range s.app.GetRoutes(true) {
-		if r.Method != "HEAD" {
-			out = append(out, Route{Method: r.Method, Path: r.Path})
-		}
+		out = append(out, [2]string{r.Method, r.Path})
 	}
 	return out
 }
+
+// URL is the base URL the service answers on.
+func (s *Service) URL() string { return "http://" + s.ln.Addr().String() }
 
 // Shutdown stops accepting connections, waits for in-flight requests (up to
 // the context's deadline), then closes the store and the embedded server.

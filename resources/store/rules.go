@@ -102,6 +102,29 @@ func (r *Rules) Put(ctx context.Context, rule *Rule) error {
 	return MapErr(err)
 }
 
+// PutMany writes rules as they are (insert or overwrite by id): the ones
+// stored are deleted in one command and all inserted in batches, so an
+// import of thousands of rules costs a few round trips, not one (filtered,
+// on the embedded database a whole-collection scan) per rule. On error
+// some rules may be written or deleted; the caller undoes.
+func (r *Rules) PutMany(ctx context.Context, rules []Rule) error {
+	ids := make([]string, len(rules))
+	docs := make([]any, len(rules))
+	for i := range rules {
+		ids[i], docs[i] = rules[i].ID, &rules[i]
+	}
+	if _, err := r.c.c.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+		return MapErr(err)
+	}
+	const batch = 1000
+	for i := 0; i < len(docs); i += batch {
+		if _, err := r.c.c.InsertMany(ctx, docs[i:min(i+batch, len(docs))]); err != nil {
+			return MapErr(err)
+		}
+	}
+	return nil
+}
+
 // Delete removes the rule id.
 func (r *Rules) Delete(ctx context.Context, id string) error {
 	if err := r.c.deleteByID(ctx, id); err != nil {

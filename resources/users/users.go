@@ -104,9 +104,16 @@ func (h *Handlers) get(c fiber.Ctx) error {
 	return c.JSON(p)
 }
 
-// Page reads ?limit= and ?cursor=.
+// Page reads ?limit= and ?cursor=. Every list answers {items, next}, so
+// ?next= is taken as the cursor too (giving both, differently, is a 400).
 func Page(c fiber.Ctx) (store.Page, error) {
 	p := store.Page{Cursor: c.Query("cursor")}
+	if n := c.Query("next"); n != "" {
+		if p.Cursor != "" && p.Cursor != n {
+			return p, apierror.Field("bad_cursor", "next", "give the cursor once: ?cursor= or ?next=")
+		}
+		p.Cursor = n
+	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > store.MaxPageSize {

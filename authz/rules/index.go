@@ -1,0 +1,774 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// DataRoot is the top-level data document the indexed compilation reads
+// (data.rulekeeper_rules): rule names, the index of the rules compiled to
+// data and the candidate index of the rules compiled to Rego.
+const DataRoot = "rulekeeper_rules"
+
+// maxDisjuncts bounds the disjunctive normal form of one condition; a
+// condition with more disjuncts is compiled to Rego instead.
+const maxDisjuncts = 32
+
+// prefixLens are the lengths (in characters) of the prefixes the index
+// keys on: a rule's prefix is cut to the longest of them it reaches, and a
+// decision looks up its values' prefixes of these lengths only. Cutting
+// only widens the candidates; the rule's conjunction still tests the whole
+// prefix.
+var prefixLens = []int{1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32}
+
+// Patch is one change to the data document DataRoot: the value at Path
+// (relative to DataRoot) becomes Value, or is removed when Value is nil.
+type Patch struct {
+	Path  []string
+	Value any
+}
+
+// An attrRef is one attribute's value list as the generated Rego reads it
+// (_va[id]): a path in the input, lower-cased or not.
+type attrRef struct {
+	path string // JSON array of the path segments
+	ci   bool
+}
+
+func newAttr(path []string, ci bool) attrRef {
+	b, _ := json.Marshal(path)
+	return attrRef{string(b), ci}
+}
+
+func (a attrRef) id() string {
+	if a.ci {
+		return "i" + a.path
+	}
+	return "s" + a.path
+}
+
+func (a attrRef) segments() []string {
+	var p []string
+	_ = json.Unmarshal([]byte(a.path), &p)
+	return p
+}
+
+// An atom is one test of a conjunction as the generated Rego's _atom
+// evaluates it: op over the values of attribute a (and b), with literal v;
+// n negates it.
+type atom struct {
+	op   string
+	a, b attrRef
+	v    string
+	n    bool
+}
+
+func (t atom) data() map[string]any {
+	m := map[string]any{"op": t.op}
+	if t.a.path != "" {
+		m["a"] = t.a.id()
+	}
+	if t.b.path != "" {
+		m["b"] = t.b.id()
+	}
+	switch t.op {
+	case "in", "id", "pre", "suf", "con", "re", "tp":
+		m["v"] = t.v // even "": a missing v would make the atom undefined
+	}
+	if t.n {
+		m["n"] = true
+	}
+	return m
+}
+
+type conj []atom
+
+// errNotIndexable: the condition needs Rego (HasPrivilege, too many
+// disjuncts).
+type notIndexable struct{}
+
+// dnf turns a condition into a disjunction of conjunctions of atoms. With
+// lenient, what cannot be expressed (HasPrivilege) counts as true, which
+// yields a superset of the rule's matches: the candidate keys of a rule
+// compiled to Rego.
+type dnf struct {
+	a       *analysis
+	lenient bool
+}
+
+func (d *dnf) expr(x Expr, neg bool) []conj {
+	switch x := x.(type) {
+	case *Logical:
+		and := (x.Op == And) != neg
+		if and {
+			out := []conj{{}}
+			for _, o := range x.Operands {
+				r := d.expr(o, neg)
+				var next []conj
+				for _, c1 := range out {
+					for _, c2 := range r {
+						next = append(next, append(slices.Clip(c1), c2...))
+					}
+				}
+				if len(next) > maxDisjuncts {
+					if d.lenient {
+						next = []conj{{}}
+					} else {
+						panic(notIndexable{})
+					}
+				}
+				out = next
+				if len(out) == 0 {
+					return nil
+				}
+			}
+			return out
+		}
+		var out []conj
+		for _, o := range x.Operands {
+			out = append(out, d.expr(o, neg)...)
+		}
+		if len(out) > maxDisjuncts {
+			if d.lenient {
+				return []conj{{}}
+			}
+			panic(notIndexable{})
+		}
+		return out
+	case *Not:
+		return d.expr(x.X, !neg)
+	case *Compare:
+		return d.compare(x, neg)
+	case *Call:
+		info := d.a.calls[x]
+		var t atom
+		switch info.fn {
+		case fnHasPrivilege:
+			if d.lenient {
+				return []conj{{}}
+			}
+			panic(notIndexable{})
+		case fnIsOwned:
+			t = atom{op: "ne", a: newAttr(info.ref, false)}
+		case fnEmpty:
+			t = atom{op: "ne", a: newAttr(info.ref, false), n: true}
+		case fnIsAnonymous:
+			t = atom{op: "anon"}
+		}
+		t.n = t.n != neg
+		return []conj{{t}}
+	}
+	panic(fmt.Sprintf("rules: cannot index %T", x))
+}
+
+func constConj(b bool) []conj {
+	if b {
+		return []conj{{}}
+	}
+	return nil
+}
+
+func (d *dnf) compare(x *Compare, neg bool) []conj {
+	l, lLit := x.Left.(*Literal)
+	r, rLit := x.Right.(*Literal)
+	if lLit && rLit {
+		return constConj(compareValues(x.Op, []string{l.Value}, []string{r.Value}) != neg)
+	}
+	attr := func(o Operand, ci bool) attrRef { return newAttr(d.a.refs[o.(*Path)], ci) }
+	var t atom
+	switch x.Op {
+	case OpEq, OpNe, OpEqCase, OpNeCase:
+		ci := x.Op == OpEq || x.Op == OpNe
+		if lLit || rLit {
+			v, p := literalSide(x, ci)
+			t = atom{op: "in", a: attr(p, ci), v: v}
+		} else {
+			t = atom{op: "pair", a: attr(x.Left, ci), b: attr(x.Right, ci)}
+		}
+		t.n = x.Op == OpNe || x.Op == OpNeCase
+	case OpLike:
+		a := attr(x.Left, true)
+		kind, s := classifyLike(strings.ToLower(r.Value))
+		switch kind {
+		case likeExact:
+			t = atom{op: "in", a: a, v: s}
+		case likeAny:
+			t = atom{op: "any", a: a}
+		case likePrefix:
+			t = atom{op: "pre", a: a, v: s}
+		case likeSuffix:
+			t = atom{op: "suf", a: a, v: s}
+		case likeContains:
+			t = atom{op: "con", a: a, v: s}
+		default:
+			t = atom{op: "re", a: a, v: s}
+		}
+	case OpMatches:
+		t = atom{op: "re", a: attr(x.Left, false), v: anchored(r.Value)}
+	}
+	t.n = t.n != neg
+	return []conj{{t}}
+}
+
+// A keyDef is how entries are keyed: on each value of an attribute
+// ("val"), each prefix of a value of the prefixLens lengths ("pfx"),
+// whether two attributes share a value ("pair"), or not at all ("scan":
+// always a candidate).
+type keyDef struct {
+	kind string
+	a, b attrRef
+}
+
+func (k keyDef) sortKey() string { return k.kind + "\x00" + k.a.id() + "\x00" + k.b.id() }
+
+// chooseKey picks the most selective indexable atom of a conjunction and
+// the key an entry is stored under.
+func chooseKey(c conj) (keyDef, string) {
+	best, bestScore, bestKey := keyDef{kind: "scan"}, 0, "*"
+	consider := func(k keyDef, key string, score int) {
+		if score > bestScore {
+			best, bestScore, bestKey = k, score, key
+		}
+	}
+	for _, t := range c {
+		if t.n {
+			continue
+		}
+		switch t.op {
+		case "in", "id":
+			score := 3
+			switch {
+			case t.a.path == `["resource","id"]`:
+				score = 6
+			case strings.HasPrefix(t.a.path, `["subject"`):
+				score = 5
+			case strings.HasPrefix(t.a.path, `["context"`):
+				score = 2
+			}
+			consider(keyDef{kind: "val", a: t.a}, t.a.id()+"="+t.v, score)
+		case "pre":
+			consider(keyDef{kind: "pfx", a: t.a}, t.a.id()+"^"+cut(t.v), 2)
+		case "re":
+			if p := literalPrefix(t.v); p != "" && !t.a.ci {
+				consider(keyDef{kind: "pfx", a: t.a}, t.a.id()+"^"+cut(p), 2)
+			}
+		case "pair":
+			consider(keyDef{kind: "pair", a: t.a, b: t.b}, t.a.id()+"~"+t.b.id(), 1)
+		}
+	}
+	return best, bestKey
+}
+
+func cut(s string) string {
+	r := []rune(s)
+	n := 0
+	for _, l := range prefixLens {
+		if l <= len(r) {
+			n = l
+		}
+	}
+	return string(r[:n])
+}
+
+// literalPrefix is the literal every match of the anchored pattern starts
+// with ("" if none, or if the pattern does not compile).
+func literalPrefix(pattern string) string {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return ""
+	}
+	p, _ := re.LiteralPrefix()
+	return p
+}
+
+// An entryKey names one entry of the data document: document (index or
+// cands), key, resource type ("*" any, "?" types the vocabulary does not
+// know), action and environment ("*" either). The document is keyed key
+// first, so that a decision's lookups of keys no rule uses stop at once.
+type entryKey struct{ doc, key, typ, action, env string }
+
+func (k entryKey) path() []string { return []string{k.doc, k.key, k.typ, k.action, k.env} }
+
+type entryRef struct {
+	e  entryKey
+	kd keyDef
+}
+
+// indexedRule is one enabled rule in the index.
+type indexedRule struct {
+	a       *analysis
+	rego    bool
+	entries []entryRef
+	attrs   []attrRef
+}
+
+// Index is a rule set compiled for decisions whose cost does not grow with
+// the number of rules. Each rule's condition is put in disjunctive normal
+// form; each conjunction is stored in a data document under its resource
+// type, action, environment and the key of its most selective atom (a
+// subject or resource value, a name prefix, a pair of attributes that must
+// share a value), and the generated module looks up only the keys the
+// input's actual values give. Rules the data form cannot express
+// (HasPrivilege) are compiled to Rego, one body per rule id, and evaluated
+// only when the candidate index names them. Put and Delete change one
+// rule's contribution and say which parts of the data document changed
+// and whether the module did. An Index is not safe for concurrent use.
+type Index struct {
+	x       *vocab
+	rules   map[string]*indexedRule
+	entries map[entryKey]map[string]any // rule id → conjunctions (index) or true (cands)
+	kds     map[keyDef]int
+	attrs   map[attrRef]int
+	names   map[string]string
+	module  string
+	dirty   bool
+}
+
+// NewIndex returns an empty index over vocabulary v (nil: the default).
+func NewIndex(v *Vocabulary) (*Index, error) {
+	x, err := indexOrDefault(v)
+	if err != nil {
+		return nil, err
+	}
+	return &Index{x: x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, kds: map[keyDef]int{},
+		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}, nil
+}
+
+// CompileIndexed compiles the enabled rules into an indexed module and its
+// data document (the value of data.rulekeeper_rules), with the
+// diagnostics CompileModule gives for the same rules.
+func CompileIndexed(rs []Rule, v *Vocabulary) (string, map[string]any, []Diagnostic) {
+	ix, err := NewIndex(v)
+	if err != nil {
+		return emptyModule(0), map[string]any{}, []Diagnostic{vocabularyDiag(err)}
+	}
+	diags := ix.Build(rs)
+	return ix.Module(), ix.Data(), diags
+}
+
+// Build replaces the index's rules with rs and returns the diagnostics of
+// the rules left out (RuleID set) and the warnings.
+func (ix *Index) Build(rs []Rule) []Diagnostic {
+	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, kds: map[keyDef]int{},
+		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
+	as, diags := analyzeAll(rs, ix.x, true)
+	for _, a := range as {
+		ix.add(a)
+	}
+	diags = append(diags, ix.cycles()...)
+	return diags
+}
+
+// cycles reports the Rego-compiled rules stratification leaves out.
+func (ix *Index) cycles() []Diagnostic {
+	p := ix.regoProgram()
+	var out []Diagnostic
+	for _, d := range p.diags {
+		if d.Severity != SeverityWarning {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Len is the number of rules in the index.
+func (ix *Index) Len() int { return len(ix.rules) }
+
+// Check returns the diagnostics of putting r in the index (its own errors
+// and, for a rule compiled to Rego, a HasPrivilege cycle it would close),
+// and the module the index would then have, without changing the index.
+func (ix *Index) Check(r Rule) (string, []Diagnostic) {
+	if r.Disabled {
+		return ix.Module(), nil
+	}
+	as, diags := analyzeAll([]Rule{r}, ix.x, true)
+	if HasErrors(diags) || len(as) == 0 {
+		return "", diags
+	}
+	if !needsRego(as[0]) {
+		return ix.Module(), diags
+	}
+	regos := []*analysis{}
+	for _, id := range slices.Sorted(maps.Keys(ix.rules)) {
+		if ir := ix.rules[id]; ir.rego && id != r.ID {
+			regos = append(regos, ir.a)
+		}
+	}
+	regos = append(regos, as[0])
+	p := buildFrom(regos, ix.x)
+	for _, d := range p.diags {
+		if d.RuleID == r.ID && d.Severity != SeverityWarning {
+			return "", append(diags, d)
+		}
+	}
+	attrs := maps.Clone(ix.attrs)
+	ir := ix.compileRule(as[0])
+	for _, a := range ir.attrs {
+		attrs[a]++
+	}
+	return emitIndexed(p, ix.x, attrs), diags
+}
+
+// Put adds r, or replaces the rule with its id (a disabled rule is
+// removed). It returns the patches of the data document, whether the
+// module changed, and r's diagnostics; a rule with errors is left out (and
+// a previous rule with its id removed).
+func (ix *Index) Put(r Rule) ([]Patch, bool, []Diagnostic) {
+	before := ix.Module()
+	patches := ix.remove(r.ID)
+	var diags []Diagnostic
+	if !r.Disabled {
+		var as []*analysis
+		as, diags = analyzeAll([]Rule{r}, ix.x, true)
+		if len(as) == 1 {
+			patches = append(patches, ix.add(as[0])...)
+			if ix.rules[r.ID].rego {
+				for _, d := range ix.cycles() {
+					if d.RuleID == r.ID {
+						diags = append(diags, d)
+					}
+				}
+			}
+		}
+	}
+	return compact(patches), ix.Module() != before, diags
+}
+
+// Delete removes the rule with id id.
+func (ix *Index) Delete(id string) ([]Patch, bool) {
+	before := ix.Module()
+	patches := ix.remove(id)
+	return compact(patches), ix.Module() != before
+}
+
+// compact keeps the last patch of each path.
+func compact(ps []Patch) []Patch {
+	last := map[string]int{}
+	for i, p := range ps {
+		last[strings.Join(p.Path, "\x00")] = i
+	}
+	var out []Patch
+	for i, p := range ps {
+		if last[strings.Join(p.Path, "\x00")] == i {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// needsRego: HasPrivilege, or a condition too large for the data form.
+func needsRego(a *analysis) (rego bool) {
+	if len(a.privs) > 0 {
+		return true
+	}
+	if a.cond == nil {
+		return false
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(notIndexable); !ok {
+				panic(r)
+			}
+			rego = true
+		}
+	}()
+	(&dnf{a: a}).expr(a.cond, false)
+	return false
+}
+
+// buckets lists, per resource filter alternative, the bucket type and an
+// atom the alternative adds (TermID: the id; a prefix for unknown types).
+type typeAlt struct {
+	typ   string
+	extra *atom
+}
+
+func (ix *Index) typeAlts(a *analysis) []typeAlt {
+	var out []typeAlt
+	for _, t := range a.terms {
+		switch t.Kind {
+		case TermAll:
+			out = append(out, typeAlt{typ: "*"})
+		case TermType:
+			out = append(out, typeAlt{typ: t.typ})
+		case TermID:
+			out = append(out, typeAlt{typ: t.typ, extra: &atom{op: "id", a: newAttr([]string{"resource", "id"}, false), v: t.ID}})
+		case TermPrefix:
+			for _, k := range t.prefixed {
+				out = append(out, typeAlt{typ: k.name})
+			}
+			out = append(out, typeAlt{typ: "?", extra: &atom{op: "tp", v: t.prefix}})
+		}
+	}
+	return out
+}
+
+func envKey(context string) string {
+	switch context {
+	case ContextHub, ContextConsole:
+		return context
+	}
+	return "*"
+}
+
+// compileRule computes a rule's entries without storing them.
+func (ix *Index) compileRule(a *analysis) *indexedRule {
+	ir := &indexedRule{a: a, rego: needsRego(a)}
+	doc := "index"
+	if ir.rego {
+		doc = "cands"
+	}
+	conds := []conj{{}}
+	if a.cond != nil {
+		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
+	}
+	seenAttr := map[attrRef]bool{}
+	addAttr := func(r attrRef) {
+		if r.path != "" && !seenAttr[r] {
+			seenAttr[r] = true
+			ir.attrs = append(ir.attrs, r)
+		}
+	}
+	env := envKey(a.context)
+	for _, alt := range ix.typeAlts(a) {
+		for _, c := range conds {
+			if alt.extra != nil {
+				c = append(slices.Clip(c), *alt.extra)
+			}
+			kd, key := chooseKey(c)
+			addAttr(kd.a)
+			addAttr(kd.b)
+			if !ir.rego {
+				for _, t := range c {
+					addAttr(t.a)
+					addAttr(t.b)
+				}
+			}
+			for _, act := range a.actions {
+				ir.entries = append(ir.entries, entryRef{e: entryKey{doc, key, alt.typ, act, env}, kd: kd})
+			}
+		}
+	}
+	seen := map[entryRef]bool{}
+	ir.entries = slices.DeleteFunc(ir.entries, func(e entryRef) bool {
+		dup := seen[e]
+		seen[e] = true
+		return dup
+	})
+	return ir
+}
+
+// conjsFor recomputes the conjunctions a rule stores under one bucket key.
+func (ix *Index) conjsFor(ir *indexedRule, typ, key string) []any {
+	conds := []conj{{}}
+	if ir.a.cond != nil {
+		conds = (&dnf{a: ir.a}).expr(ir.a.cond, false)
+	}
+	var out []any
+	for _, alt := range ix.typeAlts(ir.a) {
+		if alt.typ != typ {
+			continue
+		}
+		for _, c := range conds {
+			if alt.extra != nil {
+				c = append(slices.Clip(c), *alt.extra)
+			}
+			if _, k := chooseKey(c); k != key {
+				continue
+			}
+			atoms := make([]any, len(c))
+			for i, t := range c {
+				atoms[i] = t.data()
+			}
+			out = append(out, atoms)
+		}
+	}
+	return out
+}
+
+func (ix *Index) add(a *analysis) []Patch {
+	ir := ix.compileRule(a)
+	id := a.rule.ID
+	ix.rules[id] = ir
+	ix.names[id] = a.rule.Name
+	patches := []Patch{{Path: []string{"names", id}, Value: a.rule.Name}}
+	for _, r := range ir.attrs {
+		if ix.attrs[r] == 0 {
+			ix.dirty = true
+		}
+		ix.attrs[r]++
+	}
+	if ir.rego {
+		ix.dirty = true
+	}
+	for _, e := range ir.entries {
+		if e.kd.kind != "scan" {
+			if ix.kds[e.kd] == 0 {
+				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
+			}
+			ix.kds[e.kd]++
+		}
+		m := ix.entries[e.e]
+		if m == nil {
+			m = map[string]any{}
+			ix.entries[e.e] = m
+		}
+		if _, ok := m[id]; !ok {
+			if ir.rego {
+				m[id] = true
+			} else {
+				m[id] = ix.conjsFor(ir, e.e.typ, e.e.key)
+			}
+		}
+		patches = append(patches, Patch{Path: e.e.path()})
+	}
+	return ix.fill(patches)
+}
+
+func (ix *Index) remove(id string) []Patch {
+	ir := ix.rules[id]
+	if ir == nil {
+		return nil
+	}
+	delete(ix.rules, id)
+	delete(ix.names, id)
+	patches := []Patch{{Path: []string{"names", id}}}
+	for _, r := range ir.attrs {
+		ix.attrs[r]--
+		if ix.attrs[r] == 0 {
+			delete(ix.attrs, r)
+			ix.dirty = true
+		}
+	}
+	if ir.rego {
+		ix.dirty = true
+	}
+	for _, e := range ir.entries {
+		if e.kd.kind != "scan" {
+			ix.kds[e.kd]--
+			if ix.kds[e.kd] == 0 {
+				delete(ix.kds, e.kd)
+				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
+			}
+		}
+		if m := ix.entries[e.e]; m != nil {
+			delete(m, id)
+			if len(m) == 0 {
+				delete(ix.entries, e.e)
+			}
+		}
+		patches = append(patches, Patch{Path: e.e.path()})
+	}
+	return ix.fill(patches)
+}
+
+// fill sets each patch's value from the current state.
+func (ix *Index) fill(ps []Patch) []Patch {
+	for i := range ps {
+		p := ps[i].Path
+		switch {
+		case p[0] == "names":
+			if n, ok := ix.names[p[1]]; ok {
+				ps[i].Value = n
+			} else {
+				ps[i].Value = nil
+			}
+		case len(p) == 1:
+			ps[i].Value = ix.kdsData(strings.TrimSuffix(p[0], "s"))
+		default:
+			if m := ix.entries[entryKey{p[0], p[1], p[2], p[3], p[4]}]; len(m) > 0 {
+				ps[i].Value = maps.Clone(m)
+			} else {
+				ps[i].Value = nil
+			}
+		}
+	}
+	return ps
+}
+
+// kdsData lists the key definitions of a kind: attribute ids (val, pfx)
+// or {a, b} pairs.
+func (ix *Index) kdsData(kind string) []any {
+	var kds []keyDef
+	for k := range ix.kds {
+		if k.kind == kind {
+			kds = append(kds, k)
+		}
+	}
+	slices.SortFunc(kds, func(x, y keyDef) int { return strings.Compare(x.sortKey(), y.sortKey()) })
+	out := make([]any, len(kds))
+	for i, k := range kds {
+		if kind == "pair" {
+			out[i] = map[string]any{"a": k.a.id(), "b": k.b.id()}
+		} else {
+			out[i] = k.a.id()
+		}
+	}
+	return out
+}
+
+// Data is the whole data document (the value of data.rulekeeper_rules).
+func (ix *Index) Data() map[string]any {
+	names := make(map[string]any, len(ix.names))
+	for id, n := range ix.names {
+		names[id] = n
+	}
+	out := map[string]any{"names": names, "index": map[string]any{}, "cands": map[string]any{},
+		"vals": ix.kdsData("val"), "pfxs": ix.kdsData("pfx"), "pairs": ix.kdsData("pair")}
+	for k, m := range ix.entries {
+		if len(m) == 0 {
+			continue
+		}
+		byKey := dir(out[k.doc].(map[string]any), k.key)
+		byAction := dir(dir(byKey, k.typ), k.action)
+		byAction[k.env] = maps.Clone(m)
+	}
+	return out
+}
+
+func dir(m map[string]any, k string) map[string]any {
+	if x, ok := m[k].(map[string]any); ok {
+		return x
+	}
+	x := map[string]any{}
+	m[k] = x
+	return x
+}
+
+// regoProgram stratifies the rules compiled to Rego.
+func (ix *Index) regoProgram() *program {
+	var as []*analysis
+	for _, id := range slices.Sorted(maps.Keys(ix.rules)) {
+		if ir := ix.rules[id]; ir.rego {
+			as = append(as, ir.a)
+		}
+	}
+	return buildFrom(as, ix.x)
+}
+
+func buildFrom(as []*analysis, x *vocab) *program {
+	units, diags := stratify(as, x)
+	p := &program{x: x, units: units, diags: diags}
+	last := -1
+	for _, u := range units {
+		if u.rule != last {
+			last = u.rule
+			p.rules = append(p.rules, u.a)
+		}
+	}
+	p.n = len(p.rules)
+	return p
+}
+
+// Module is the generated module for the index's current rules.
+func (ix *Index) Module() string {
+	if ix.dirty {
+		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs)
+		ix.dirty = false
+	}
+	return ix.module
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+const (
+	beginMark = "<!-- report:begin -->"
+	endMark   = "<!-- report:end -->"
+)
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func ratio(a, b time.Duration) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+// report renders the results as the README's report section.
+func report(rs []result, dur time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s, %s/%s, %d CPUs, %s per latency measurement.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), dur)
+	b.WriteString("The issue's table, after the change (service over HTTP, embedded database, decision cache off):\n\n")
+	b.WriteString("| rules in force | uncached decision p50 / p99 (in-process) | /authz/check p50 / p99 | /authz/check req/s (4 conns) | one rule write until in force (create / update / delete, median of 7) | import of all rules | RSS |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %d | %s / %s | %s / %s | %.0f | %s / %s / %s | %s | %.0f MB |\n", r.Rules, ms(r.IndexedP50), ms(r.IndexedP99),
+			ms(r.HTTPP50), ms(r.HTTPP99), r.HTTPRate, ms(r.Create), ms(r.Update), ms(r.Delete), ms(r.Import), r.RSSMiB)
+	}
+	b.WriteString("\nIndexed against the baseline of the same run (the plain compilation — one Rego body per rule, what stock OPA evaluates when given the generated policy, evaluated in-process by the same OPA version — and the write path before the index, the whole set compiled twice):\n\n")
+	b.WriteString("| rules | indexed p50 | plain (OPA) p50 | plain / indexed | allocs/decision indexed / plain | compile + load indexed / plain | one write indexed / plain | agreement (allow + grants) |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %.0f / %.0f | %s / %s | %s / %s | %d of %d differ |\n", r.Rules, ms(r.IndexedP50), ms(r.PlainP50),
+			ratio(r.PlainP50, r.IndexedP50), r.IndexedAllocs, r.PlainAllocs, ms(r.IndexedCompile), ms(r.PlainCompile),
+			ms(r.IndexedWrite), ms(r.PlainWrite), r.Disagreements, r.Compared)
+	}
+	if len(rs) > 1 {
+		first, last := rs[0], rs[len(rs)-1]
+		fmt.Fprintf(&b, "\nFlatness: uncached decision at %d rules / at %d rules = %s indexed (target ≤ 1.3×), %s plain.\n",
+			last.Rules, first.Rules, ratio(last.IndexedP50, first.IndexedP50), ratio(last.PlainP50, first.PlainP50))
+	}
+	for _, r := range rs {
+		if r.HTTPErrors > 0 {
+			fmt.Fprintf(&b, "\n%d rules: %d HTTP decisions failed.\n", r.Rules, r.HTTPErrors)
+		}
+	}
+	return b.String()
+}
+
+// splice replaces the report section of the README at path.
+func splice(path, text string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(raw)
+	i, j := strings.Index(s, beginMark), strings.Index(s, endMark)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s section", path, beginMark, endMark)
+	}
+	s = s[:i+len(beginMark)] + "\n" + text + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
