@@ -60,6 +60,10 @@ bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) run ./bench/loadbench
 	$(GO) run ./bench/rulescale -report bench/rulescale/README.md
 
+.PHONY: faults
+faults: ## run the full fault suite (FerretDB server + two replicas: pause, kill, races, propagation)
+	set -o pipefail; RULEKEEPER_FAULTS=full $(GO) test -count=1 -v -timeout 20m -run TestFaults ./resources/faulttest/ | tee .faults.log | grep -E 'FIGURE|SUMMARY|^(---|ok|FAIL|PASS)'
+
 .PHONY: lint
 lint: ## gofmt, go vet and opa fmt checks
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)

@@ -18,16 +18,21 @@ const maxTokenSize = 64 << 10
 // tokenClaims are the claims go-oidc reads, typed as go-oidc types them, so
 // that a token go-oidc cannot decode is found malformed here.
 type tokenClaims struct {
-	Issuer       string            `json:"iss"`
-	Subject      string            `json:"sub"`
-	Audience     audience          `json:"aud"`
-	Expiry       *numericDate      `json:"exp"`
-	NotBefore    *numericDate      `json:"nbf"`
-	IssuedAt     *numericDate      `json:"iat"`
-	Nonce        string            `json:"nonce"`
-	AtHash       string            `json:"at_hash"`
-	ClaimNames   map[string]string `json:"_claim_names"`
-	ClaimSources map[string]struct {
+	Issuer    string       `json:"iss"`
+	Subject   string       `json:"sub"`
+	Audience  audience     `json:"aud"`
+	Expiry    *numericDate `json:"exp"`
+	NotBefore *numericDate `json:"nbf"`
+	IssuedAt  *numericDate `json:"iat"`
+	Nonce     string       `json:"nonce"`
+	AtHash    string       `json:"at_hash"`
+	// AuthorizedParty (azp), ClientID (RFC 9068) and Scope tell access
+	// tokens and the client they were issued to.
+	AuthorizedParty string            `json:"azp"`
+	ClientID        string            `json:"client_id"`
+	Scope           any               `json:"scope"`
+	ClaimNames      map[string]string `json:"_claim_names"`
+	ClaimSources    map[string]struct {
 		Endpoint    string `json:"endpoint"`
 		AccessToken string `json:"access_token"`
 	} `json:"_claim_sources"`
@@ -36,51 +41,53 @@ type tokenClaims struct {
 // preparse checks the structure of raw before anything is fetched or
 // verified: three base64url parts, a JSON header naming an accepted
 // algorithm, a JSON object of claims with an exp. The claims it returns are
-// NOT verified; they serve only to explain a rejection by go-oidc.
-func preparse(raw string) (*tokenClaims, *Error) {
+// NOT verified; they serve only to explain a rejection by go-oidc. typ is
+// the header's typ ("at+jwt" marks an RFC 9068 access token).
+func preparse(raw string) (c *tokenClaims, typ string, e *Error) {
 	if raw == "" {
-		return nil, newError(CodeMalformed, "the token is empty", nil)
+		return nil, "", newError(CodeMalformed, "the token is empty", nil)
 	}
 	if len(raw) > maxTokenSize {
-		return nil, newError(CodeMalformed, fmt.Sprintf("the token is longer than %d bytes", maxTokenSize), nil)
+		return nil, "", newError(CodeMalformed, fmt.Sprintf("the token is longer than %d bytes", maxTokenSize), nil)
 	}
 	parts := strings.Split(raw, ".")
 	switch len(parts) {
 	case 3:
 	case 5:
-		return nil, newError(CodeMalformed, "encrypted tokens (JWE) are not supported", nil)
+		return nil, "", newError(CodeMalformed, "encrypted tokens (JWE) are not supported", nil)
 	default:
-		return nil, newError(CodeMalformed, "the token is not a JWT (three dot-separated parts)", nil)
+		return nil, "", newError(CodeMalformed, "the token is not a JWT (three dot-separated parts); opaque access tokens need introspection (--oidc-introspection-client-id)", nil)
 	}
 	hb, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return nil, newError(CodeMalformed, "the token's header is not base64url", err)
+		return nil, "", newError(CodeMalformed, "the token's header is not base64url", err)
 	}
 	var header struct {
 		Alg string `json:"alg"`
+		Typ string `json:"typ"`
 	}
 	if err := json.Unmarshal(hb, &header); err != nil {
-		return nil, newError(CodeMalformed, "the token's header is not a JSON object", err)
+		return nil, "", newError(CodeMalformed, "the token's header is not a JSON object", err)
 	}
 	if !slices.Contains(asymmetricAlgs, header.Alg) {
-		return nil, newError(CodeInvalidSignature,
+		return nil, "", newError(CodeInvalidSignature,
 			fmt.Sprintf("the signing algorithm %s is not accepted (asymmetric algorithms only)", quote(header.Alg)), nil)
 	}
 	pb, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return nil, newError(CodeMalformed, "the token's claims are not base64url", err)
+		return nil, "", newError(CodeMalformed, "the token's claims are not base64url", err)
 	}
 	c, perr := parseClaims(pb)
 	if perr != nil {
-		return nil, perr
+		return nil, "", perr
 	}
 	if parts[2] == "" {
-		return nil, newError(CodeInvalidSignature, "the token is not signed", nil)
+		return nil, "", newError(CodeInvalidSignature, "the token is not signed", nil)
 	}
 	if _, err := base64.RawURLEncoding.DecodeString(parts[2]); err != nil {
-		return nil, newError(CodeMalformed, "the token's signature is not base64url", err)
+		return nil, "", newError(CodeMalformed, "the token's signature is not base64url", err)
 	}
-	return c, nil
+	return c, header.Typ, nil
 }
 
 func parseClaims(payload []byte) (*tokenClaims, *Error) {

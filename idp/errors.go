@@ -14,15 +14,22 @@ const (
 	CodeNotYetValid = "token_not_yet_valid"
 	// CodeInvalidIssuer: the token's iss is not the configured issuer.
 	CodeInvalidIssuer = "token_invalid_issuer"
-	// CodeInvalidAudience: the token's aud does not contain the client id.
+	// CodeInvalidAudience: the token's aud holds none of the accepted
+	// audiences (the message names them).
 	CodeInvalidAudience = "token_invalid_audience"
+	// CodeInvalidParty: the token was issued to a client (azp, client_id)
+	// that is not among the configured authorized parties.
+	CodeInvalidParty = "token_invalid_party"
+	// CodeInactive: introspection says the opaque token is not active
+	// (revoked, expired or unknown).
+	CodeInactive = "token_inactive"
 	// CodeInvalidSignature: unknown key id, bad signature, or a signing
 	// algorithm that is not accepted ("none", HMAC, ...).
 	CodeInvalidSignature = "token_invalid_signature"
 	// CodeMalformed: not a compact JWS/JWT, or claims of the wrong shape
 	// (including a missing exp or subject).
 	CodeMalformed = "token_malformed"
-	// CodeIssuerUnavailable: discovery or the JWKS fetch failed, so the
+	// CodeIssuerUnavailable: discovery, the JWKS fetch or introspection failed, so the
 	// token could not be checked at all. Not the caller's fault: answer 503.
 	CodeIssuerUnavailable = "issuer_unavailable"
 )

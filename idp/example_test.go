@@ -12,13 +12,18 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 )
 
-// A verifier for a real identity provider. Nothing is fetched until the first
-// Verify; an *idp.Error tells 401 from 503.
+// A verifier for a real identity provider: ID tokens of the console's
+// client, JWT access tokens for the API audience, opaque access tokens
+// through introspection. Nothing is fetched until the first Verify; an
+// *idp.Error tells 401 from 503.
 func ExampleVerifier() {
 	v, err := idp.NewVerifier(idp.Config{
-		IssuerURL: "https://login.example.com/realms/acme",
-		ClientID:  "rulekeeper",
-		Claims:    idp.ClaimNames{Groups: "groups", Roles: "realm_access.roles"},
+		IssuerURL:                 "https://login.example.com/realms/acme",
+		ClientID:                  "rulekeeper",
+		Audiences:                 []string{"https://rulekeeper.example.com"},
+		IntrospectionClientID:     "rulekeeper-introspect",
+		IntrospectionClientSecret: os.Getenv("INTROSPECTION_SECRET"),
+		Claims:                    idp.ClaimNames{Groups: "groups", Roles: "realm_access.roles"},
 	})
 	if err != nil {
 		panic(err)

@@ -40,10 +40,11 @@ func TestGoOIDCRejectsForbiddenAlgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	idv, err := v.idTokenVerifier(ctx)
+	discovered, err := v.discovered(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	idv := discovered.idv
 	good, err := iss.Mint(Identity{Name: "alice"}, 0)
 	if err != nil {
 		t.Fatal(err)

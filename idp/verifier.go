@@ -2,9 +2,12 @@ package idp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // ClockSkew is the leeway granted when checking exp and nbf: a token is
@@ -80,14 +84,44 @@ type Config struct {
 	// IssuerURL is the issuer exactly as it appears in the tokens' iss claim
 	// and in its discovery document (mind trailing slashes).
 	IssuerURL string
-	// ClientID must be among the tokens' audiences.
+	// ClientID is rulekeeper's client id at the issuer: the audience of its
+	// ID tokens. It is accepted as an audience like those of Audiences.
 	ClientID string
+	// Audiences are further accepted audiences, e.g. the API audience of
+	// JWT access tokens ("https://rulekeeper.example.com"). A token is
+	// accepted when its aud holds at least one of ClientID and Audiences;
+	// one of them must be set.
+	Audiences []string
+	// AuthorizedParties, when set, lists the only clients whose tokens are
+	// accepted: the token's azp, else its client_id (RFC 9068), else its
+	// single audience must be one of them.
+	AuthorizedParties []string
+	// IntrospectionClientID and IntrospectionClientSecret authenticate
+	// rulekeeper at the issuer's introspection endpoint (RFC 7662, from the
+	// discovery document), used for tokens that are not JWTs. Without them,
+	// opaque tokens are refused as malformed.
+	IntrospectionClientID     string
+	IntrospectionClientSecret string
+	// NoUserinfo stops the userinfo endpoint from being asked for the
+	// name, email, groups or roles an access token lacks.
+	NoUserinfo bool
 	// Claims names the identity claims.
 	Claims ClaimNames
-	// HTTPClient is used for discovery and JWKS fetches. Default: a client
-	// with a 10 s timeout.
+	// HTTPClient is used for discovery, JWKS, userinfo and introspection.
+	// Default: a client with a 10 s timeout.
 	HTTPClient *http.Client
+	// KeyRefetchInterval is the least time between two JWKS fetches; 0 is
+	// [DefaultKeyRefetchInterval].
+	KeyRefetchInterval time.Duration
+	// Logger receives warnings (a failed userinfo request); default: none.
+	Logger *slog.Logger
 }
+
+// Token kinds of [Identity.Kind]; an ID token's Kind is "".
+const (
+	KindAccessToken = "access_token" // a JWT access token (RFC 9068 or alike)
+	KindOpaque      = "opaque"       // an opaque access token, introspected
+)
 
 // Identity is what a verified token says about its bearer.
 type Identity struct {
@@ -97,9 +131,15 @@ type Identity struct {
 	// Groups is nil when the token has no groups claim (the caller keeps
 	// what it knew) and empty when the claim is an empty list.
 	Groups []string
-	Roles  []string
+	// Roles is nil when no roles claim is configured or the token and
+	// userinfo have none.
+	Roles []string
 	// Expiry is the token's exp (without the clock skew leeway).
 	Expiry time.Time
+	// Kind is "" for an ID token, else KindAccessToken or KindOpaque.
+	Kind string
+	// Userinfo is set when the userinfo endpoint filled missing claims.
+	Userinfo bool
 }
 
 // Verifier verifies OIDC tokens of one issuer for one client with go-oidc.
@@ -109,22 +149,45 @@ type Identity struct {
 // issuer's JWKS and re-fetched by go-oidc when a token names an unknown key
 // id (key rotation). Safe for concurrent use.
 type Verifier struct {
-	issuer   string
-	clientID string
-	claims   ClaimNames
-	client   *http.Client
-	now      func() time.Time
+	issuer    string
+	audiences []string
+	parties   []string
+	introID   string
+	introSec  string
+	userinfo  bool
+	claims    ClaimNames
+	client    *http.Client
+	jwks      *jwksLimiter
+	logger    *slog.Logger
+	now       func() time.Time
+	// cache keeps what introspection and userinfo said about a token (by
+	// hash) until the token expires.
+	cache *lru.Cache[[32]byte, cached]
 
 	mu      sync.Mutex
-	idv     *oidc.IDTokenVerifier // nil until discovery succeeded
-	pending *discovery            // the attempt under way, if any
+	issuerP *issuer    // nil until discovery succeeded
+	pending *discovery // the attempt under way, if any
+	discErr string     // the last discovery failure
+	discAt  time.Time
+}
+
+// issuer is what discovery found.
+type issuer struct {
+	provider   *oidc.Provider
+	idv        *oidc.IDTokenVerifier
+	introspect string // introspection endpoint, "" if none
 }
 
 // discovery is one discovery attempt shared by all callers waiting for it.
 type discovery struct {
 	done chan struct{}
-	idv  *oidc.IDTokenVerifier
+	iss  *issuer
 	err  *Error
+}
+
+type cached struct {
+	id    Identity
+	until time.Time
 }
 
 // NewVerifier checks the configuration; it does no network I/O.
@@ -133,20 +196,73 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("idp: issuer URL %q is not an absolute http(s) URL without query", cfg.IssuerURL)
 	}
-	if strings.TrimSpace(cfg.ClientID) == "" {
-		return nil, errors.New("idp: client id is required (it is the expected token audience)")
+	var auds []string
+	for _, a := range append([]string{cfg.ClientID}, cfg.Audiences...) {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(auds, a) {
+			auds = append(auds, a)
+		}
 	}
-	client := cfg.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: defaultHTTPTimeout}
+	if len(auds) == 0 {
+		return nil, errors.New("idp: a client id or an audience is required (the accepted token audiences)")
+	}
+	if (cfg.IntrospectionClientID == "") != (cfg.IntrospectionClientSecret == "") {
+		return nil, errors.New("idp: introspection needs both a client id and a client secret")
+	}
+	base := cfg.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: defaultHTTPTimeout}
+	}
+	interval := cfg.KeyRefetchInterval
+	if interval <= 0 {
+		interval = DefaultKeyRefetchInterval
+	}
+	rt := base.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	jwks := &jwksLimiter{base: rt, interval: interval, now: time.Now}
+	client := *base
+	client.Transport = jwks
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cache, err := lru.New[[32]byte, cached](10_000)
+	if err != nil {
+		return nil, err
 	}
 	return &Verifier{
-		issuer:   cfg.IssuerURL,
-		clientID: cfg.ClientID,
-		claims:   cfg.Claims.withDefaults(),
-		client:   client,
-		now:      time.Now,
+		issuer:    cfg.IssuerURL,
+		audiences: auds,
+		parties:   slices.DeleteFunc(slices.Clone(cfg.AuthorizedParties), func(s string) bool { return strings.TrimSpace(s) == "" }),
+		introID:   cfg.IntrospectionClientID,
+		introSec:  cfg.IntrospectionClientSecret,
+		userinfo:  !cfg.NoUserinfo,
+		claims:    cfg.Claims.withDefaults(),
+		client:    &client,
+		jwks:      jwks,
+		logger:    logger,
+		now:       time.Now,
+		cache:     cache,
 	}, nil
+}
+
+// Audiences are the accepted audiences (client id first).
+func (v *Verifier) Audiences() []string { return slices.Clone(v.audiences) }
+
+// State reports what the verifier knows about its issuer (for /readyz).
+func (v *Verifier) State() IssuerState {
+	v.mu.Lock()
+	st := IssuerState{Issuer: v.issuer, Discovered: v.issuerP != nil, LastError: v.discErr, LastErrorAt: v.discAt,
+		Introspects: v.introID != "" && v.issuerP != nil && v.issuerP.introspect != "", Userinfo: v.userinfo}
+	v.mu.Unlock()
+	v.jwks.mu.Lock()
+	defer v.jwks.mu.Unlock()
+	st.JWKSFetchedAt, st.JWKSFetches = v.jwks.fetchedAt, v.jwks.fetches
+	if v.jwks.lastErr != "" && v.jwks.lastErrAt.After(st.LastErrorAt) {
+		st.LastError, st.LastErrorAt = v.jwks.lastErr, v.jwks.lastErrAt
+	}
+	return st
 }
 
 // Issuer is the configured issuer URL.
@@ -156,32 +272,38 @@ func (v *Verifier) Issuer() string { return v.issuer }
 // not. It returns nil or an [*Error] with [CodeIssuerUnavailable]; useful
 // for readiness checks. Verify calls it itself.
 func (v *Verifier) Discover(ctx context.Context) error {
-	if _, err := v.idTokenVerifier(ctx); err != nil {
+	if _, err := v.discovered(ctx); err != nil {
 		return err
 	}
 	return nil
 }
 
-// Verify checks raw (a compact JWS) and returns the identity it carries.
-// Every error is an [*Error]; see the Code* constants.
+// Verify checks raw — a compact JWS (ID token or JWT access token) or,
+// when introspection is configured, an opaque access token — and returns
+// the identity it carries. Every error is an [*Error]; see the Code*
+// constants.
 func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	raw = strings.TrimSpace(raw)
+	if v.introID != "" && raw != "" && len(raw) <= maxTokenSize && !looksLikeJWS(raw) {
+		return v.verifyOpaque(ctx, raw)
+	}
 	// Garbage and forbidden algorithms are rejected before any network I/O,
 	// so they get a 401 even while the issuer is down.
-	pre, perr := preparse(raw)
+	pre, typ, perr := preparse(raw)
 	if perr != nil {
 		return Identity{}, perr
 	}
-	idv, err := v.idTokenVerifier(ctx)
+	iss, err := v.discovered(ctx)
 	if err != nil {
 		return Identity{}, err
 	}
-	tok, err := idv.Verify(ctx, raw)
+	tok, err := iss.idv.Verify(ctx, raw)
 	if err != nil {
 		return Identity{}, v.classify(err, pre)
 	}
-	// go-oidc has checked signature, issuer, audience and exp. Its nbf check
-	// allows five minutes of skew; ours allows ClockSkew.
+	// go-oidc has checked signature, issuer and exp. Its nbf check allows
+	// five minutes of skew; ours allows ClockSkew. The audience is checked
+	// here, against a list.
 	var payload json.RawMessage
 	if err := tok.Claims(&payload); err != nil {
 		return Identity{}, newError(CodeMalformed, "the token's claims are not a JSON object", err)
@@ -193,12 +315,78 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Identity, error) {
 	if e := v.checkNotBefore(verified); e != nil {
 		return Identity{}, e
 	}
+	if e := v.checkAudience(verified.Audience); e != nil {
+		return Identity{}, e
+	}
+	if e := v.checkParty(verified); e != nil {
+		return Identity{}, e
+	}
 	id, perr := v.claims.identity(payload)
 	if perr != nil {
 		return Identity{}, perr
 	}
 	id.Expiry = tok.Expiry
+	if isAccessTokenType(typ) || verified.Scope != nil ||
+		(verified.ClientID != "" && verified.Nonce == "" && verified.AtHash == "") {
+		id.Kind = KindAccessToken
+		v.fillFromUserinfo(ctx, iss, raw, &id)
+	}
 	return id, nil
+}
+
+// looksLikeJWS reports whether raw has the shape of a compact JWS: three
+// parts, the first a base64url JSON object. Anything else is an opaque
+// token when introspection is configured.
+func looksLikeJWS(raw string) bool {
+	h, _, ok := strings.Cut(raw, ".")
+	if !ok || strings.Count(raw, ".") != 2 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	return err == nil && json.Valid(b) && strings.HasPrefix(strings.TrimSpace(string(b)), "{")
+}
+
+// isAccessTokenType reports whether a JWT's typ header says "access
+// token" (RFC 9068 §2.1: "at+jwt", also written "application/at+jwt").
+func isAccessTokenType(typ string) bool {
+	typ = strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/"))
+	return typ == "at+jwt"
+}
+
+func (v *Verifier) checkAudience(aud []string) *Error {
+	for _, a := range aud {
+		if slices.Contains(v.audiences, a) {
+			return nil
+		}
+	}
+	got := "no audience"
+	if len(aud) > 0 {
+		got = "the audience " + quoteList(aud)
+	}
+	return newError(CodeInvalidAudience, fmt.Sprintf(
+		"the token is not meant for this service: it has %s, accepted are %s (--oidc-client-id, --oidc-audience)",
+		got, quoteList(v.audiences)), nil)
+}
+
+// checkParty checks the client the token was issued to, when authorized
+// parties are configured.
+func (v *Verifier) checkParty(c *tokenClaims) *Error {
+	if len(v.parties) == 0 {
+		return nil
+	}
+	party := c.AuthorizedParty
+	if party == "" {
+		party = c.ClientID
+	}
+	if party == "" && len(c.Audience) == 1 {
+		party = c.Audience[0]
+	}
+	if slices.Contains(v.parties, party) {
+		return nil
+	}
+	return newError(CodeInvalidParty, fmt.Sprintf(
+		"the token was issued to the client %s, accepted are %s (--oidc-authorized-party)",
+		quote(party), quoteList(v.parties)), nil)
 }
 
 func (v *Verifier) checkNotBefore(c *tokenClaims) *Error {
@@ -230,8 +418,6 @@ func (v *Verifier) classify(err error, pre *tokenClaims) *Error {
 	case pre.Issuer != v.issuer:
 		return newError(CodeInvalidIssuer,
 			fmt.Sprintf("the token was issued by %s, not by the configured issuer", quote(pre.Issuer)), err)
-	case !slices.Contains(pre.Audience, v.clientID):
-		return newError(CodeInvalidAudience, "the token is not meant for this service (audience)", err)
 	}
 	if e := v.checkNotBefore(pre); e != nil {
 		e.Err = err
@@ -240,13 +426,13 @@ func (v *Verifier) classify(err error, pre *tokenClaims) *Error {
 	return newError(CodeInvalidSignature, "the token's signature could not be verified with the issuer's keys", err)
 }
 
-// idTokenVerifier returns the go-oidc verifier, discovering the issuer if
+// discovered returns what discovery found, discovering the issuer if
 // that has not succeeded yet. Concurrent callers share one attempt.
-func (v *Verifier) idTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifier, error) {
+func (v *Verifier) discovered(ctx context.Context) (*issuer, error) {
 	v.mu.Lock()
-	if idv := v.idv; idv != nil {
+	if iss := v.issuerP; iss != nil {
 		v.mu.Unlock()
-		return idv, nil
+		return iss, nil
 	}
 	d := v.pending
 	if d == nil {
@@ -260,7 +446,7 @@ func (v *Verifier) idTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifier, 
 		if d.err != nil {
 			return nil, d.err
 		}
-		return d.idv, nil
+		return d.iss, nil
 	case <-ctx.Done():
 		return nil, newError(CodeIssuerUnavailable,
 			fmt.Sprintf("the OIDC issuer %s has not been discovered yet", v.issuer), ctx.Err())
@@ -274,20 +460,23 @@ func (v *Verifier) discover(d *discovery) {
 	// for its JWKS fetches.
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(context.Background(), v.client), discoveryTimeout)
 	defer cancel()
-	idv, err := v.newIDTokenVerifier(ctx)
+	iss, err := v.newIssuer(ctx)
 
 	v.mu.Lock()
 	if err == nil {
-		v.idv = idv
+		v.issuerP = iss
+		v.discErr = ""
+	} else {
+		v.discErr, v.discAt = err.Message, v.now()
 	}
 	v.pending = nil
 	v.mu.Unlock()
 
-	d.idv, d.err = idv, err
+	d.iss, d.err = iss, err
 	close(d.done)
 }
 
-func (v *Verifier) newIDTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifier, *Error) {
+func (v *Verifier) newIssuer(ctx context.Context) (*issuer, *Error) {
 	provider, err := oidc.NewProvider(ctx, v.issuer)
 	if err != nil {
 		var mismatch *oidc.IssuerMismatchError
@@ -303,7 +492,9 @@ func (v *Verifier) newIDTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifie
 	// algorithms; all of those if it says nothing (go-oidc would fall back
 	// to RS256 alone).
 	var meta struct {
-		Algs []string `json:"id_token_signing_alg_values_supported"`
+		Algs       []string `json:"id_token_signing_alg_values_supported"`
+		JWKS       string   `json:"jwks_uri"`
+		Introspect string   `json:"introspection_endpoint"`
 	}
 	_ = provider.Claims(&meta) // the document parsed once already
 	var algs []string
@@ -315,15 +506,20 @@ func (v *Verifier) newIDTokenVerifier(ctx context.Context) (*oidc.IDTokenVerifie
 	if len(algs) == 0 {
 		algs = slices.Clone(asymmetricAlgs)
 	}
-	return provider.Verifier(&oidc.Config{
-		ClientID:             v.clientID,
+	v.jwks.setJWKSURL(meta.JWKS)
+	idv := provider.Verifier(&oidc.Config{
+		// The audience is checked by Verify, against a list.
+		SkipClientIDCheck:    true,
 		SupportedSigningAlgs: algs,
 		// go-oidc compares exp with Now() exactly; shifting Now back grants
 		// the ClockSkew leeway. (Its own nbf check, with five minutes of
 		// leeway, becomes four: stricter than go-oidc, looser than ours.)
 		Now: func() time.Time { return v.now().Add(-ClockSkew) },
-	}), nil
+	})
+	return &issuer{provider: provider, idv: idv, introspect: meta.Introspect}, nil
 }
+
+func tokenKey(raw string) [32]byte { return sha256.Sum256([]byte(raw)) }
 
 // quote quotes s for a message, shortened: it comes from the token.
 func quote(s string) string {
@@ -332,4 +528,13 @@ func quote(s string) string {
 		s = s[:max] + "…"
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// quoteList quotes each of l, comma-separated in brackets.
+func quoteList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

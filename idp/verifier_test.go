@@ -25,7 +25,10 @@ import (
 
 func newVerifier(t testing.TB, issuer string, claims idp.ClaimNames) *idp.Verifier {
 	t.Helper()
-	v, err := idp.NewVerifier(idp.Config{IssuerURL: issuer, ClientID: testClientID, Claims: claims})
+	// Key rotation is tested without the JWKS refetch rate limit (see
+	// TestForgedTokensDoNotHammerTheJWKS for it).
+	v, err := idp.NewVerifier(idp.Config{IssuerURL: issuer, ClientID: testClientID, Claims: claims,
+		KeyRefetchInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

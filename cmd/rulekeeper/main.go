@@ -2,6 +2,7 @@
 //
 //	rulekeeper serve [--dev]                 run the service
 //	rulekeeper token --user NAME             print a dev-mode token
+//	rulekeeper license keygen [flags]        write a license key pair
 //	rulekeeper license sign [flags]          sign a license key
 //	rulekeeper validate FILE                 check a rule file offline
 //	rulekeeper rules export|import           the rule set of a server as a rule file
@@ -24,6 +25,7 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -75,7 +77,7 @@ var commands map[string]*command
 
 func init() {
 	commands = map[string]*command{}
-	for _, c := range []*command{serveCmd, tokenCmd, licenseSignCmd, validateCmd, rulesExportCmd, rulesImportCmd,
+	for _, c := range []*command{serveCmd, tokenCmd, licenseSignCmd, licenseKeygenCmd, validateCmd, rulesExportCmd, rulesImportCmd,
 		checkCmd, previewCmd, impactCmd, versionCmd} {
 		commands[c.name] = c
 	}
@@ -181,6 +183,17 @@ func (f *envFlags) boolean(p *bool, name string, def bool, help string) {
 		def = v == "1" || v == "true" || v == "yes"
 	}
 	f.BoolVar(p, name, def, help+" ($"+envName(name)+")")
+}
+
+func (f *envFlags) duration(p *time.Duration, name string, def time.Duration, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			d = -1 // reported by validation
+		}
+		def = d
+	}
+	f.DurationVar(p, name, def, help+" ($"+envName(name)+")")
 }
 
 func (f *envFlags) integer(p *int, name string, def int, help string) {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 var serveCmd = &command{name: "serve", short: "run the service",
@@ -19,7 +24,7 @@ var serveCmd = &command{name: "serve", short: "run the service",
 func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	stdout, stderr := std.out, std.err
 	var cfg service.Config
-	var level string
+	var level, roleMap string
 	fs := newFlags("serve", stderr)
 	fs.str(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.str(&cfg.DataDir, "data-dir", "./.data", "directory of the embedded database and dev keys")
@@ -37,11 +42,35 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&cfg.Claims.Email, "claim-email", "email", "token claim holding the email address")
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
 	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
-	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles (empty: roles are managed in rulekeeper)")
+	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles, applied at every login (empty: roles are managed in rulekeeper only)")
+	fs.list(&cfg.Audiences, "oidc-audience", "further accepted token audience, e.g. the API audience of JWT access tokens; repeatable")
+	fs.list(&cfg.AuthorizedParties, "oidc-authorized-party", "only accept tokens issued to this client (azp / client_id); repeatable")
+	fs.str(&cfg.IntrospectionClientID, "oidc-introspection-client-id", "", "client id for RFC 7662 introspection of opaque access tokens")
+	fs.str(&cfg.IntrospectionClientSecret, "oidc-introspection-client-secret", "", "client secret for introspection")
+	fs.boolean(&cfg.NoUserinfo, "oidc-no-userinfo", false, "never ask the userinfo endpoint for claims an access token lacks")
+	fs.str(&roleMap, "role-map", "", "IdP role to rulekeeper role, e.g. rk-admins=TenantAdmin,devs=Developer")
+	fs.list(&cfg.BootstrapAdmins, "bootstrap-admin", "subject or email made TenantAdmin at login; repeatable")
+	fs.boolean(&cfg.BootstrapFirstLogin, "bootstrap-first-login", false, "make the first user to log in TenantAdmin when no --bootstrap-admin is given and no TenantAdmin exists")
+	fs.integer(&cfg.ReadBufferSize, "read-buffer-size", server.DefaultReadBufferSize, "largest request head (request line and headers, bearer tokens included) in bytes")
+	fs.duration(&cfg.StalenessBound, "staleness-bound", store.DefaultStaleness, "a decision never uses data older than this behind the newest write of any replica")
+	fs.duration(&cfg.DecisionTimeout, "db-timeout-decision", server.DefaultDecisionTimeout, "deadline of a decision's or read's database work (then 503 database_unavailable)")
+	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
+	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
 	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return cmd.usageError("unexpected argument %q", pos[0])
+	}
+	if m, err := identity.ParseRoleMap(roleMap); err != nil {
+		return cmd.usageError("--role-map: %v", err)
+	} else if len(m) > 0 {
+		if cfg.Claims.Roles == "" {
+			return cmd.usageError("--role-map needs --claim-roles (the claim holding the IdP's roles)")
+		}
+		cfg.RoleMap = m
+	}
+	if (cfg.IntrospectionClientID == "") != (cfg.IntrospectionClientSecret == "") {
+		return cmd.usageError("--oidc-introspection-client-id and --oidc-introspection-client-secret go together")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
@@ -49,6 +78,17 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	}
 	if cfg.BodyLimit <= 0 {
 		return cmd.usageError("--body-limit must be a positive number of bytes")
+	}
+	if cfg.ReadBufferSize < 4096 {
+		return cmd.usageError("--read-buffer-size must be at least 4096 bytes")
+	}
+	for name, d := range map[string]time.Duration{
+		"--staleness-bound": cfg.StalenessBound, "--db-timeout-decision": cfg.DecisionTimeout,
+		"--db-timeout-write": cfg.WriteTimeout, "--shutdown-drain": cfg.ShutdownDrain,
+	} {
+		if d <= 0 {
+			return cmd.usageError("%s must be a positive duration such as 2s", name)
+		}
 	}
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
@@ -65,7 +105,29 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "rulekeeper: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownDrain)
 	defer cancel()
 	return svc.Shutdown(shutdownCtx)
+}
+
+// list binds a repeatable flag; its variable holds comma-separated values.
+func (f *envFlags) list(p *[]string, name, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		for part := range strings.SplitSeq(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				*p = append(*p, part)
+			}
+		}
+	}
+	fromEnv := true
+	f.Func(name, help+" ($"+envName(name)+", comma-separated)", func(v string) error {
+		if fromEnv { // an explicit flag replaces the variable's values
+			*p, fromEnv = nil, false
+		}
+		if v = strings.TrimSpace(v); v == "" {
+			return fmt.Errorf("empty value")
+		}
+		*p = append(*p, v)
+		return nil
+	})
 }

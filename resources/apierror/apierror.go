@@ -72,8 +72,22 @@ func From(err error) *Error {
 		return New(http.StatusConflict, "conflict", err.Error(), nil)
 	case errors.Is(err, store.ErrBadCursor):
 		return Field("bad_cursor", "cursor", "the cursor is not one this server issued")
+	case store.Unavailable(err):
+		return Unavailable()
 	}
 	return New(http.StatusInternalServerError, "internal", "the server failed to answer; the request was not applied", nil)
+}
+
+// RetryAfter is the Retry-After (seconds) of a database_unavailable answer.
+const RetryAfter = "1"
+
+// Unavailable is the 503 of a request whose database work did not finish
+// within its deadline: a decision so answered is never an allow, and a
+// write may or may not have been applied (retry it with the same
+// Idempotency-Key).
+func Unavailable() *Error {
+	return New(http.StatusServiceUnavailable, "database_unavailable",
+		"the database did not answer in time; retry later", map[string]any{"retryAfterSeconds": 1})
 }
 
 func codeForStatus(status int) string {
@@ -106,6 +120,9 @@ func Handler(logger *slog.Logger) fiber.ErrorHandler {
 			logger.ErrorContext(c.Context(), "request failed",
 				"error", err.Error(), "method", c.Method(), "path", c.Path(),
 				"requestId", c.GetRespHeader(fiber.HeaderXRequestID))
+		}
+		if e.Code == "database_unavailable" {
+			c.Set(fiber.HeaderRetryAfter, RetryAfter)
 		}
 		return c.Status(e.Status).JSON(e)
 	}

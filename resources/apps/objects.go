@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -127,11 +126,7 @@ func (h *Handlers) getObject(c fiber.Ctx) error {
 }
 
 func checkObjectName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > MaxNameLen {
-		return "", apierror.Field("bad_name", "name", fmt.Sprintf("an object name has 1 to %d characters", MaxNameLen))
-	}
-	return name, nil
+	return apierror.Name("an object name", name, MaxNameLen)
 }
 
 // createObject adds content to the app, owned by the caller. Sheets,

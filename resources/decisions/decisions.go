@@ -16,6 +16,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 // MaxBatch is the largest number of evaluations one batch may hold.
@@ -123,6 +124,9 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 func decideError(err error) error {
 	if errors.Is(err, authz.ErrNotFound) {
 		return apierror.New(http.StatusNotFound, "unknown_entity", err.Error(), nil)
+	}
+	if store.Unavailable(err) {
+		return apierror.Unavailable() // denied: the database did not answer in time
 	}
 	return apierror.New(http.StatusInternalServerError, "decision_failed",
 		"the decision could not be evaluated; access is denied", nil)

@@ -190,3 +190,34 @@ func TestCachedAPIKeyFollowsWrites(t *testing.T) {
 		t.Fatalf("key of a disabled user: %d %+v", s, e)
 	}
 }
+
+// TestAPIKeyNeedsADeveloperOwnerAndMintsNoKeys: an API key cannot generate
+// keys, and stops working when its owner loses the Developer role (and
+// works again when the role comes back).
+func TestAPIKeyNeedsADeveloperOwnerAndMintsNoKeys(t *testing.T) {
+	d := servicetest.Dev(t)
+	var k key
+	if s := d.Call("alice", "POST", "/api/v1/api-keys", `{"description":"ci"}`, &k); s != 201 {
+		t.Fatalf("alice creates a key: %d", s)
+	}
+	var e servicetest.Error
+	if s := d.Call(k.Secret, "POST", "/api/v1/api-keys", `{"description":"minted by a key"}`, &e); s != 403 || e.Code != "api_key_cannot_create_keys" {
+		t.Fatalf("a key minting a key: %d %+v", s, e)
+	}
+	var me struct{ ID string }
+	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, &me); s != 200 {
+		t.Fatalf("with the key: %d", s)
+	}
+	if s := d.Call("admin", "PATCH", "/api/v1/users/"+me.ID, map[string]any{"roles": []string{}}, nil); s != 200 {
+		t.Fatalf("admin removes alice's roles: %d", s)
+	}
+	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, &e); s != 401 || e.Code != "api_key_owner_not_developer" {
+		t.Fatalf("key of an owner without Developer: %d %+v", s, e)
+	}
+	if s := d.Call("admin", "PATCH", "/api/v1/users/"+me.ID, map[string]any{"roles": []string{"Developer"}}, nil); s != 200 {
+		t.Fatalf("admin gives Developer back: %d", s)
+	}
+	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, nil); s != 200 {
+		t.Fatalf("key after Developer came back: %d", s)
+	}
+}

@@ -1,8 +1,10 @@
 // Package identity authenticates every API request: OIDC bearer tokens
 // verified by package idp (go-oidc) or rulekeeper API keys, and the login
 // that a subject's new token triggers — user created or updated, groups
-// discovered, the first user made tenant admin, an event written. The
-// caller is put on the request for the handlers.
+// discovered, roles taken from the IdP's roles claim, the operator's
+// bootstrap admins made tenant admins, events written. Refused tokens are
+// logged (reason only, rate-limited). The caller is put on the request for
+// the handlers.
 package identity
 
 import (
@@ -87,6 +89,11 @@ type Authenticator struct {
 	// one key; keyRefreshing marks the background reloads under way.
 	keyFlight     singleflight.Group
 	keyRefreshing sync.Map
+
+	roleMap    map[string]string
+	bootstrap  []string
+	firstLogin bool
+	refusals   *refusalLog
 }
 
 // KeyCacheTTL bounds how long a verified API key, its owner and the
@@ -119,6 +126,18 @@ type Config struct {
 	Invalidate func(kind, id string)
 	// KeyCacheTTL: 0 is KeyCacheTTL; negative disables the API key cache.
 	KeyCacheTTL time.Duration
+	// RoleMap maps IdP role names (of the verifier's roles claim) to
+	// rulekeeper roles; see ParseRoleMap. IdP roles that are neither mapped
+	// nor named like a rulekeeper role are ignored.
+	RoleMap map[string]string
+	// BootstrapAdmins are subjects or email addresses (case-insensitive)
+	// made TenantAdmin at their first login after being listed (once: an
+	// admin may take the role away again).
+	BootstrapAdmins []string
+	// BootstrapFirstLogin makes the first user to log in TenantAdmin, when
+	// no BootstrapAdmins are configured and no TenantAdmin exists. Off by
+	// default: any valid token — even a service's — would become admin.
+	BootstrapFirstLogin bool
 }
 
 // New builds an Authenticator.
@@ -142,9 +161,16 @@ func New(cfg Config) (*Authenticator, error) {
 	if ttl == 0 {
 		ttl = KeyCacheTTL
 	}
+	var boot []string
+	for _, b := range cfg.BootstrapAdmins {
+		if b = strings.TrimSpace(b); b != "" {
+			boot = append(boot, b)
+		}
+	}
 	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
 		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv,
-		keys: keys, keysTTL: ttl}, nil
+		keys: keys, keysTTL: ttl, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
+		refusals: newRefusalLog(cfg.Logger)}, nil
 }
 
 // ForgetKey drops the cached verification of the API key with id (call it
@@ -243,6 +269,7 @@ func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) 
 	}
 	id, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
+		a.refusals.log(ctx, err)
 		var ie *idp.Error
 		if errors.As(err, &ie) {
 			if ie.Unavailable() {
@@ -285,14 +312,30 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 	// Concurrent requests with one key share one lookup (never one that
 	// began before a ForgetKey*: the flight is keyed by keyGen too).
 	flight := hash + "/" + strconv.FormatInt(a.keyGen.Load(), 10)
-	v, err, _ := a.keyFlight.Do(flight, func() (any, error) { return a.loadKey(context.WithoutCancel(ctx), hash) })
-	if err != nil {
-		return nil, err
+	// The shared lookup outlives any one caller (up to keyLoadTimeout);
+	// each caller waits only until its own deadline (a paused database
+	// answers 503, not after the driver's timeouts).
+	ch := a.keyFlight.DoChan(flight, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLoadTimeout)
+		defer cancel()
+		return a.loadKey(lctx, hash)
+	})
+	var r singleflight.Result
+	select {
+	case r = <-ch:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("look up the API key: %w", ctx.Err())
 	}
-	e := v.(keyEntry)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	e := r.Val.(keyEntry)
 	u := e.user
 	return &Caller{User: &u, APIKeyID: e.key.ID}, nil
 }
+
+// keyLoadTimeout bounds one shared API key lookup.
+const keyLoadTimeout = 5 * time.Second
 
 // refreshKey reloads the entry of hash in the background unless a reload
 // is under way; a reload that refuses the key drops the entry, so the next
@@ -342,6 +385,11 @@ func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, err
 	if err != nil {
 		return keyEntry{}, err
 	}
+	// Only developers hold API keys: a key stops working when its owner
+	// loses the role (and works again if it comes back, unless revoked).
+	if !u.HasRole(RoleDeveloper) {
+		return keyEntry{}, apierror.Unauthorized("api_key_owner_not_developer", "the API key's owner no longer has the Developer role")
+	}
 	e := keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)}
 	if a.keysTTL > 0 && u.Status != store.UserDisabled && a.keyGen.Load() == gen {
 		a.keys.Add(hash, e)
@@ -351,9 +399,11 @@ func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, err
 
 // Login creates or updates the user of a verified identity: name, email and
 // groups follow the token; groups are created only when the tenant setting
-// says so (seed 000 §12); the first user becomes tenant admin (§1.2). It
-// writes a user-session.begin event. Concurrent first logins of one subject
-// create one user (the unique index on subject decides).
+// says so (seed 000 §12); roles follow the IdP's roles claim when one is
+// configured (through RoleMap); bootstrap admins (and, when enabled, the
+// very first user) become TenantAdmin. Every role change is an event and a
+// log line. It writes a user-session.begin event. Concurrent first logins
+// of one subject create one user (the unique index on subject decides).
 func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User, error) {
 	if id.Subject == "" {
 		return nil, apierror.Unauthorized("token_invalid", "the token has no subject")
@@ -373,13 +423,21 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 	if name == "" {
 		name = id.Subject
 	}
+	// Likewise roles: nil when no roles claim is configured or present.
+	idpRoles := a.mapRoles(ctx, id.Roles)
 	created := false
 	u, err := a.store.Users.BySubject(ctx, id.Subject)
 	if errors.Is(err, store.ErrNotFound) {
-		u = &store.User{Subject: id.Subject, Name: name, Email: id.Email, GroupIDs: nonNil(groupIDs), Roles: []string{}}
+		u = &store.User{Subject: id.Subject, Name: name, Email: id.Email, GroupIDs: nonNil(groupIDs),
+			Roles: nonNil(idpRoles), IdpRoles: idpRoles}
 		err = a.store.Users.Create(ctx, u)
 		if err == nil {
 			created = true
+			if len(idpRoles) > 0 {
+				if err := a.rolesChanged(ctx, u, nil, u.Roles, "idp"); err != nil {
+					return nil, err
+				}
+			}
 		} else if errors.Is(err, store.ErrConflict) {
 			u, err = a.store.Users.BySubject(ctx, id.Subject)
 		}
@@ -387,15 +445,10 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		if first, ferr := a.claimFirstAdmin(ctx, u.ID); ferr != nil {
-			return nil, ferr
-		} else if first {
-			if u, err = a.setRoles(ctx, u, append(u.Roles, RoleTenantAdmin)); err != nil {
-				return nil, err
-			}
-		}
-	} else if u, err = a.refresh(ctx, u, name, id.Email, groupIDs); err != nil {
+	if u, err = a.refresh(ctx, u, name, id.Email, groupIDs, idpRoles); err != nil {
+		return nil, err
+	}
+	if u, err = a.bootstrapAdmin(ctx, u, id, created); err != nil {
 		return nil, err
 	}
 	a.invalidate("subject", u.ID)
@@ -406,17 +459,78 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 		}
 	}
 	if err := a.store.Events.Add(ctx, EventSource, "user-session.begin", u.ID,
-		map[string]any{"subject": u.Subject, "created": created}); err != nil {
+		map[string]any{"subject": u.Subject, "created": created, "tokenKind": tokenKind(id)}); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// claimFirstAdmin makes userID the tenant's first admin when nobody has
-// claimed that yet; the unique _id of the marker document decides races.
-func (a *Authenticator) claimFirstAdmin(ctx context.Context, userID string) (bool, error) {
+func tokenKind(id idp.Identity) string {
+	if id.Kind == "" {
+		return "id_token"
+	}
+	return id.Kind
+}
+
+// bootstrapAdmin makes u TenantAdmin when the operator named it
+// (--bootstrap-admin: subject or email), once per user; or, with
+// --bootstrap-first-login and no bootstrap admins, when u is the tenant's
+// first user and nobody is TenantAdmin. Markers with unique ids decide
+// races between replicas.
+func (a *Authenticator) bootstrapAdmin(ctx context.Context, u *store.User, id idp.Identity, created bool) (*store.User, error) {
+	if u.HasRole(RoleTenantAdmin) {
+		return u, nil
+	}
+	var reason, marker string
+	switch {
+	case a.isBootstrapAdmin(u, id):
+		reason, marker = "bootstrap-admin", "bootstrap-admin/"+u.ID
+	case created && a.firstLogin && len(a.bootstrap) == 0:
+		n, err := a.store.Users.Count(ctx, store.UserFilter{Role: RoleTenantAdmin})
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return u, nil
+		}
+		reason, marker = "bootstrap-first-login", "first-admin"
+	default:
+		return u, nil
+	}
+	ok, err := a.claimMarker(ctx, marker, u.ID)
+	if err != nil || !ok {
+		return u, err
+	}
+	for range 5 {
+		nu, err := a.setRoles(ctx, u, append(slices.Clone(u.Roles), RoleTenantAdmin))
+		if err == nil {
+			return nu, a.rolesChanged(ctx, nu, u.Roles, nu.Roles, reason)
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
+		if u, err = a.store.Users.Get(ctx, u.ID); err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("user %q keeps changing: %w", u.ID, store.ErrConflict)
+}
+
+func (a *Authenticator) isBootstrapAdmin(u *store.User, id idp.Identity) bool {
+	for _, b := range a.bootstrap {
+		if b == id.Subject || (id.Email != "" && strings.EqualFold(b, id.Email)) ||
+			(u.Email != "" && strings.EqualFold(b, u.Email)) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimMarker inserts the marker document id for userID; false when it
+// exists (claimed before).
+func (a *Authenticator) claimMarker(ctx context.Context, id, userID string) (bool, error) {
 	_, err := a.store.Database().Collection("tenant").InsertOne(ctx,
-		map[string]any{"_id": "first-admin", "userId": userID, "at": time.Now().UTC()})
+		map[string]any{"_id": id, "userId": userID, "at": time.Now().UTC()})
 	if err == nil {
 		return true, nil
 	}
@@ -426,19 +540,117 @@ func (a *Authenticator) claimFirstAdmin(ctx context.Context, userID string) (boo
 	return false, err
 }
 
-func (a *Authenticator) refresh(ctx context.Context, u *store.User, name, email string, groupIDs []string) (*store.User, error) {
-	for range 5 {
-		if groupIDs == nil {
-			groupIDs = u.GroupIDs
+// rolesChanged records a change of u's roles from before to after as an
+// event (user.roles.changed) and a log line.
+func (a *Authenticator) rolesChanged(ctx context.Context, u *store.User, before, after []string, source string) error {
+	var added, removed []string
+	for _, r := range after {
+		if !slices.Contains(before, r) {
+			added = append(added, r)
 		}
-		if u.Name == name && u.Email == email && slices.Equal(u.GroupIDs, groupIDs) {
+	}
+	for _, r := range before {
+		if !slices.Contains(after, r) {
+			removed = append(removed, r)
+		}
+	}
+	if len(added) == 0 && len(removed) == 0 {
+		return nil
+	}
+	a.logger.InfoContext(ctx, "user roles changed", "userId", u.ID, "subject", u.Subject,
+		"added", nonNil(added), "removed", nonNil(removed), "source", source)
+	return a.store.Events.Add(ctx, EventSource, "user.roles.changed", u.ID, map[string]any{
+		"subject": u.Subject, "added": nonNil(added), "removed": nonNil(removed), "roles": nonNil(after), "source": source})
+}
+
+// mapRoles turns the IdP's role names into rulekeeper roles: through the
+// role map, else by name (case-insensitive) when it is a rulekeeper role;
+// others are dropped. nil stays nil (no roles claim: roles unchanged).
+func (a *Authenticator) mapRoles(ctx context.Context, names []string) []string {
+	if names == nil {
+		return nil
+	}
+	out := []string{}
+	for _, n := range names {
+		r, ok := a.roleMap[n]
+		if !ok {
+			for _, known := range AssignableRoles {
+				if strings.EqualFold(known, n) {
+					r, ok = known, true
+				}
+			}
+		}
+		if !ok {
+			a.logger.DebugContext(ctx, "IdP role ignored: not mapped (--role-map) and not a rulekeeper role", "role", n)
+			continue
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ParseRoleMap reads "idpRole=rulekeeperRole,..." (--role-map). Every
+// target must be a rulekeeper role; an IdP role may be mapped once.
+func ParseRoleMap(s string) (map[string]string, error) {
+	m := map[string]string{}
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		from, to, ok := strings.Cut(part, "=")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		if !ok || from == "" || to == "" {
+			return nil, fmt.Errorf("role map entry %q: want idpRole=rulekeeperRole", part)
+		}
+		if !slices.Contains(AssignableRoles, to) {
+			return nil, fmt.Errorf("role map entry %q: %q is not a rulekeeper role (%s)", part, to, strings.Join(AssignableRoles, ", "))
+		}
+		if prev, dup := m[from]; dup && prev != to {
+			return nil, fmt.Errorf("role map: %q is mapped twice (%s and %s)", from, prev, to)
+		}
+		m[from] = to
+	}
+	return m, nil
+}
+
+// refresh brings u in line with the login: name, email, groups (nil:
+// unchanged) and the IdP's roles (nil: unchanged), which replace the roles
+// the IdP gave before while keeping those given in rulekeeper.
+func (a *Authenticator) refresh(ctx context.Context, u *store.User, name, email string, groupIDs, idpRoles []string) (*store.User, error) {
+	for range 5 {
+		groups := groupIDs
+		if groups == nil {
+			groups = u.GroupIDs
+		}
+		roles, newIdp := u.Roles, u.IdpRoles
+		if idpRoles != nil {
+			roles = slices.DeleteFunc(slices.Clone(u.Roles), func(r string) bool { return slices.Contains(u.IdpRoles, r) })
+			for _, r := range idpRoles {
+				if !slices.Contains(roles, r) {
+					roles = append(roles, r)
+				}
+			}
+			newIdp = idpRoles
+		}
+		rolesSame := slices.Equal(roles, u.Roles) && slices.Equal(nonNil(newIdp), nonNil(u.IdpRoles))
+		if u.Name == name && u.Email == email && slices.Equal(u.GroupIDs, groups) && rolesSame {
 			return u, nil
 		}
 		now := time.Now()
-		nu, err := a.store.Users.Update(ctx, u.ID, store.UserChange{
-			Version: u.Version, Name: &name, Email: &email, GroupIDs: groupIDs, LastLogin: &now,
-		})
+		ch := store.UserChange{Version: u.Version, Name: &name, Email: &email, GroupIDs: groups, LastLogin: &now}
+		if !rolesSame {
+			ch.Roles, ch.IdpRoles = nonNil(roles), nonNil(newIdp)
+		}
+		nu, err := a.store.Users.Update(ctx, u.ID, ch)
 		if err == nil {
+			if !rolesSame {
+				if err := a.rolesChanged(ctx, nu, u.Roles, nu.Roles, "idp"); err != nil {
+					return nil, err
+				}
+			}
 			return nu, nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

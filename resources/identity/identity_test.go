@@ -16,14 +16,18 @@ import (
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-func newAuth(t *testing.T, s *store.Store) *identity.Authenticator {
+func newAuth(t *testing.T, s *store.Store, opts ...func(*identity.Config)) *identity.Authenticator {
 	t.Helper()
 	// Login is exercised directly; the verifier is never reached.
 	v, err := idp.NewVerifier(idp.Config{IssuerURL: "http://127.0.0.1:1/none", ClientID: "rk"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := identity.New(identity.Config{Store: s, Verifier: v, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	cfg := identity.Config{Store: s, Verifier: v, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a, err := identity.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +66,18 @@ func TestConcurrentFirstLoginsCreateOneUser(t *testing.T) {
 	}
 }
 
-func TestExactlyOneFirstUserBecomesTenantAdmin(t *testing.T) {
+func TestWithoutBootstrapNobodyBecomesTenantAdmin(t *testing.T) {
 	s := storetest.New(t)
 	a := newAuth(t, s)
+	u, err := a.Login(context.Background(), idp.Identity{Subject: "svc|client-credentials", Name: "svc"})
+	if err != nil || u.HasRole(identity.RoleTenantAdmin) {
+		t.Fatalf("first login without --bootstrap-first-login: %+v %v", u, err)
+	}
+}
+
+func TestExactlyOneFirstUserBecomesTenantAdmin(t *testing.T) {
+	s := storetest.New(t)
+	a := newAuth(t, s, func(c *identity.Config) { c.BootstrapFirstLogin = true })
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range 6 {

@@ -30,6 +30,11 @@ func validType(typ string) bool { return rank(typ) > 0 }
 // to a key (§3.4): the new key starts with its own, and going back to an old
 // key brings its assignments back.
 func (s *Service) ApplyKey(ctx context.Context, raw, by string) (*Terms, error) {
+	if len(s.pub) == 0 {
+		return nil, apierror.New(http.StatusConflict, "license_public_key_missing",
+			"this server has no license public key, so no license key can be verified: start it with --license-public-key (RULEKEEPER_LICENSE_PUBLIC_KEY), made with `rulekeeper license keygen`",
+			map[string]any{"flag": "--license-public-key"})
+	}
 	t, err := Verify(s.pub, raw, s.now())
 	if err != nil {
 		code := "license_key_malformed"
@@ -41,8 +46,11 @@ func (s *Service) ApplyKey(ctx context.Context, raw, by string) (*Terms, error) 
 		}
 		return nil, apierror.New(http.StatusBadRequest, code, "the license key was refused: "+err.Error(), map[string]any{"field": "key"})
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := s.store.LicenseKeys.Apply(ctx, &store.LicenseKey{ID: t.KeyID, Raw: raw}); err != nil {
 		return nil, err
 	}
@@ -57,7 +65,7 @@ func (s *Service) ApplyKey(ctx context.Context, raw, by string) (*Terms, error) 
 // analyzer to professional (§3.3). A downgrade is refused (409
 // no_downgrade), and so is an assignment when no seat is free (409
 // no_seats_available). Decided under a lock, with the state rebuilt from
-// the database, so concurrent requests in this process never share a seat.
+// the database, so concurrent requests on any replica never share a seat.
 func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, error) {
 	if !validType(typ) {
 		return nil, apierror.Field("bad_type", "type", "type is professional, analyzer or analyzer_capacity")
@@ -68,8 +76,11 @@ func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, 
 		}
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	sn, err := s.build(ctx)
 	if err != nil {
 		return nil, err
@@ -125,8 +136,11 @@ func (s *Service) free(sn *snapshot, typ string) bool {
 // Remove deletes the assignment of userID under the key in force; excluded
 // users move up into the freed seat on the next read (§1.1).
 func (s *Service) Remove(ctx context.Context, userID, by string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	keyID, err := s.KeyID(ctx)
 	if err != nil {
 		return err
@@ -225,4 +239,18 @@ func (s *Service) SharedSpaceAllowed(ctx context.Context) error {
 			fmt.Sprintf("the license allows %d shared spaces", sn.terms.SharedSpaces), map[string]any{"quota": sn.terms.SharedSpaces})
 	}
 	return nil
+}
+
+// lock serialises assignment changes across replicas: a database lock
+// (store.Locks) around the state read and the write, so two replicas never
+// give the last seat twice; the in-process mutex queues this process's
+// callers in front of it.
+func (s *Service) lock(ctx context.Context) (func(), error) {
+	s.mu.Lock()
+	release, err := s.store.Locks.Acquire(ctx, "tenant/license-seats")
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	return func() { release(); s.mu.Unlock() }, nil
 }

@@ -3,6 +3,7 @@ package licenses
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -103,11 +104,15 @@ func countType(sn *snapshot, typ string) int {
 	return n
 }
 
+// putKey applies a license key sent as {"key": "..."} or, with
+// Content-Type text/plain, as the raw key itself.
 func (h *Handlers) putKey(c fiber.Ctx) error {
 	var body struct {
 		Key string `json:"key"`
 	}
-	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+	if ct, _, _ := strings.Cut(c.Get(fiber.HeaderContentType), ";"); strings.EqualFold(strings.TrimSpace(ct), fiber.MIMETextPlain) {
+		body.Key = strings.TrimSpace(string(c.Body()))
+	} else if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
 	if body.Key == "" {

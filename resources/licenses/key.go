@@ -7,8 +7,10 @@ package licenses
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -91,15 +93,57 @@ func Verify(pub ed25519.PublicKey, raw string, now time.Time) (*Terms, error) {
 }
 
 // ParsePublicKey reads an Ed25519 public key given as base64 (std or URL,
-// 32 bytes).
+// 32 bytes) or as PEM ("PUBLIC KEY", PKIX), as `rulekeeper license keygen`
+// writes them.
 func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	s = strings.TrimSpace(s)
+	if block, _ := pem.Decode([]byte(s)); block != nil {
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		pub, ok := k.(ed25519.PublicKey)
+		if err != nil || !ok {
+			return nil, errors.New("license public key: the PEM block is not an Ed25519 public key")
+		}
+		return pub, nil
+	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil && len(b) == ed25519.PublicKeySize {
 			return ed25519.PublicKey(b), nil
 		}
 	}
 	return nil, errors.New("license public key: want 32 bytes of Ed25519 key in base64")
+}
+
+// ParsePrivateKey reads an Ed25519 private key given as a base64 32-byte
+// seed or as PEM ("PRIVATE KEY", PKCS #8).
+func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
+	s = strings.TrimSpace(s)
+	if block, _ := pem.Decode([]byte(s)); block != nil {
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		priv, ok := k.(ed25519.PrivateKey)
+		if err != nil || !ok {
+			return nil, errors.New("license private key: the PEM block is not an Ed25519 private key (PKCS #8)")
+		}
+		return priv, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.SeedSize {
+		return nil, errors.New("license private key: want PEM (PKCS #8) or a base64 32-byte Ed25519 seed")
+	}
+	return ed25519.NewKeyFromSeed(b), nil
+}
+
+// KeyPairPEM encodes a key pair as PEM: PKCS #8 private, PKIX public.
+func KeyPairPEM(pub ed25519.PublicKey, priv ed25519.PrivateKey) (privPEM, pubPEM []byte, err error) {
+	p8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pk, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}),
+		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), nil
 }
 
 // devSeed makes the dev key pair: public on purpose, for dev mode and

@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -321,5 +323,28 @@ func TestSharedSpacesQuota(t *testing.T) {
 	}
 	if err := d.Svc.Licenses.SharedSpaceAllowed(ctx); err != nil {
 		t.Fatalf("quota of 3 with 2 spaces: %v", err)
+	}
+}
+
+func TestPutKeyAsPlainText(t *testing.T) {
+	d := servicetest.Dev(t)
+	key := devKey(t, func(tm *licenses.Terms) { tm.KeyID, tm.Professional = "plain-text", 7 })
+	res := d.Do("admin", "PUT", "/api/v1/licenses/key", "\n"+key+"\n", map[string]string{"Content-Type": "text/plain; charset=utf-8"})
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("text/plain key: %d", res.StatusCode)
+	}
+	var ov overview
+	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); s != 200 || ov.KeyID != "plain-text" || ov.Professional.Total != 7 {
+		t.Fatalf("overview after a text/plain key: %d %+v", s, ov)
+	}
+}
+
+func TestApplyKeyWithoutPublicKey(t *testing.T) {
+	svc := licenses.New(storetest.New(t), nil)
+	_, err := svc.ApplyKey(context.Background(), devKey(t, nil), "")
+	e := apierror.From(err)
+	if e.Status != 409 || e.Code != "license_public_key_missing" || !strings.Contains(e.Message, "--license-public-key") {
+		t.Fatalf("%+v", e)
 	}
 }

@@ -33,8 +33,8 @@ type Service struct {
 	Changed func()
 
 	snap *store.Snapshot[*snapshot]
-	// mu serialises assignment changes in this process so a seat is
-	// never given twice; exclusion is the safety net across replicas.
+	// mu queues this process's assignment changes in front of the
+	// database lock that serialises them across replicas (lock).
 	mu sync.Mutex
 	// minutes remembers the last capacity minute recorded per user.
 	minutes sync.Map

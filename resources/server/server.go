@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -34,7 +35,29 @@ type Config struct {
 	Registry  *prometheus.Registry // metrics are registered here and served at /metrics
 	BodyLimit int                  // bytes; 0 means 1 MiB
 	Ready     []Check
+	// ReadyInfo adds informational entries to the /readyz body (e.g. the
+	// OIDC issuer's state); they do not decide readiness.
+	ReadyInfo map[string]func() any
+	// ReadBufferSize is the largest request head (request line and
+	// headers) in bytes; 0 means DefaultReadBufferSize. IdP tokens with
+	// many groups are long.
+	ReadBufferSize int
+	// DecisionTimeout bounds the database work of a decision or a read
+	// (0: DefaultDecisionTimeout), WriteTimeout that of a write (0:
+	// DefaultWriteTimeout). Past it the answer is 503 database_unavailable.
+	DecisionTimeout time.Duration
+	WriteTimeout    time.Duration
 }
+
+// Defaults of Config.
+const (
+	DefaultReadBufferSize  = 16 << 10
+	DefaultDecisionTimeout = 2 * time.Second
+	DefaultWriteTimeout    = 5 * time.Second
+	// uploadTimeout bounds a multipart upload (extensions, themes), whose
+	// files stream into GridFS.
+	uploadTimeout = 2 * time.Minute
+)
 
 // New builds the Fiber app with middleware and the operational routes.
 // Callers add resource routes to the returned app.
@@ -48,20 +71,31 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	if cfg.ReadBufferSize == 0 {
+		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	if cfg.DecisionTimeout == 0 {
+		cfg.DecisionTimeout = DefaultDecisionTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	m, err := newHTTPMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
 	}
 	app := fiber.New(fiber.Config{
-		AppName:      "rulekeeper",
-		BodyLimit:    cfg.BodyLimit,
-		ErrorHandler: apierror.Handler(cfg.Logger),
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  120 * time.Second,
+		AppName:        "rulekeeper",
+		BodyLimit:      cfg.BodyLimit,
+		ReadBufferSize: cfg.ReadBufferSize,
+		ErrorHandler:   apierror.Handler(cfg.Logger),
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    120 * time.Second,
 	})
 	app.Use(requestid.New())
 	app.Use(observe(cfg.Logger, m))
+	app.Use(Deadline(cfg.DecisionTimeout, cfg.WriteTimeout))
 	app.Use(recover.New(recover.Config{
 		EnableStackTrace: true,
 		StackTraceHandler: func(c fiber.Ctx, e any) {
@@ -82,9 +116,16 @@ func New(cfg Config) (*fiber.App, error) {
 			}
 		}
 		if len(failing) > 0 {
+			for name, f := range cfg.ReadyInfo {
+				failing[name] = f()
+			}
 			return apierror.New(fiber.StatusServiceUnavailable, "not_ready", "the service is not ready", failing)
 		}
-		return c.JSON(fiber.Map{"status": "ready"})
+		body := fiber.Map{"status": "ready"}
+		for name, f := range cfg.ReadyInfo {
+			body[name] = f()
+		}
+		return c.JSON(body)
 	})
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})))
 	return app, nil
@@ -94,6 +135,36 @@ func New(cfg Config) (*fiber.App, error) {
 func NotFound(c fiber.Ctx) error {
 	return apierror.New(fiber.StatusNotFound, "route_not_found",
 		fmt.Sprintf("no route %s %s", c.Method(), c.Path()), map[string]any{"path": c.Path()})
+}
+
+// Deadline gives every request a deadline for its work (its database calls
+// above all): writes (POST, PUT, PATCH, DELETE outside the decision
+// endpoints) get write, everything else, decisions included, decision.
+// A call that runs out of it ends with store.Unavailable errors, which
+// apierror answers 503 database_unavailable with Retry-After.
+func Deadline(decision, write time.Duration) fiber.Handler {
+	return func(c fiber.Ctx) error {
+		d := decision
+		switch c.Method() {
+		case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
+			if !IsDecisionPath(c.Path()) {
+				d = write
+			}
+		}
+		if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+			d = max(d, uploadTimeout)
+		}
+		ctx, cancel := context.WithTimeout(c.Context(), d)
+		defer cancel()
+		c.SetContext(ctx)
+		return c.Next()
+	}
+}
+
+// IsDecisionPath reports whether path is a decision endpoint (/authz/...,
+// AuthZEN /access/v1/...), whose POSTs are reads.
+func IsDecisionPath(path string) bool {
+	return strings.HasPrefix(path, "/authz/") || strings.HasPrefix(path, "/access/")
 }
 
 // observe logs every request as one JSON line and counts it in the metrics.

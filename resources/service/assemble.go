@@ -27,6 +27,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/events"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/openapi"
@@ -36,6 +37,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/settings"
 	"github.com/rulekeeper/rulekeeper/resources/spaces"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 	"github.com/rulekeeper/rulekeeper/resources/webintegrations"
 	"github.com/rulekeeper/rulekeeper/web"
@@ -84,6 +86,10 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	s.Engine, err = authz.New(ctx, authz.Options{
 		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
+		// The snapshots behind the entities answer from data at most half
+		// the staleness bound old; the cache keeps them a quarter more
+		// (and another replica's change shows up within about that).
+		EntityTTL: cfg.StalenessBound / 4,
 	})
 	if err != nil {
 		return err
@@ -139,11 +145,18 @@ func (s *Service) assemble(ctx context.Context) error {
 	if issuer == "" {
 		return fmt.Errorf("no OIDC issuer: set --oidc-issuer and --oidc-client-id, or use --dev")
 	}
-	verifier, err := idp.NewVerifier(idp.Config{IssuerURL: issuer, ClientID: clientID, Claims: cfg.Claims})
+	verifier, err := idp.NewVerifier(idp.Config{IssuerURL: issuer, ClientID: clientID, Claims: cfg.Claims,
+		Audiences: cfg.Audiences, AuthorizedParties: cfg.AuthorizedParties,
+		IntrospectionClientID: cfg.IntrospectionClientID, IntrospectionClientSecret: cfg.IntrospectionClientSecret,
+		NoUserinfo: cfg.NoUserinfo, Logger: s.logger})
 	if err != nil {
 		return err
 	}
+	if err := s.warnMisconfigured(ctx, pub); err != nil {
+		return err
+	}
 	auth, err := identity.New(identity.Config{
+		RoleMap: cfg.RoleMap, BootstrapAdmins: cfg.BootstrapAdmins, BootstrapFirstLogin: cfg.BootstrapFirstLogin,
 		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: func(kind, id string) {
 			userIndex.Invalidate() // a login may change the user and create groups
 			s.Engine.Invalidate(kind, id)
@@ -156,17 +169,26 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 
 	s.app, err = server.New(server.Config{
-		Logger:    s.logger,
-		Registry:  reg,
-		BodyLimit: cfg.BodyLimit,
+		Logger:          s.logger,
+		Registry:        reg,
+		BodyLimit:       cfg.BodyLimit,
+		ReadBufferSize:  cfg.ReadBufferSize,
+		DecisionTimeout: cfg.DecisionTimeout,
+		WriteTimeout:    cfg.WriteTimeout,
 		Ready: []server.Check{
 			{Name: "store", Func: s.Store.Ping},
 			{Name: "policies", Func: s.Engine.Ready},
 		},
+		ReadyInfo: map[string]func() any{"issuer": func() any { return verifier.State() }},
 	})
 	if err != nil {
 		return err
 	}
+	s.app.Use(func(c fiber.Ctx) error {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		return c.Next()
+	})
 	// CORS for web integrations, before authentication: preflights carry no credentials.
 	webIntegrations := webintegrations.NewCache(s.Store, webintegrations.MaxTTL)
 	s.app.Use(webintegrations.CORS(webIntegrations, s.logger))
@@ -179,7 +201,13 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner}).Register(s.app, auth.Middleware())
-	api := s.app.Group("/api/v1", auth.Middleware())
+	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
+	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {
+		if cl := identity.CallerOf(c); cl != nil && cl.User != nil {
+			return cl.User.ID
+		}
+		return ""
+	}))
 	// A user's change also drops the API keys identity remembers for them.
 	userChanged := func(kind, id string) {
 		userIndex.Invalidate()
@@ -224,6 +252,25 @@ func (s *Service) assemble(ctx context.Context) error {
 	wg.Go(func() { (&events.Retention{Store: s.Store, Logger: s.logger}).Run(jobs) })
 	wg.Go(func() { s.Rules.Run(jobs) })
 	s.stopJobs = func() { stopJobs(); wg.Wait() }
+	return nil
+}
+
+// warnMisconfigured logs, at start, what will stop an operator later: no
+// license public key, and nobody able to become tenant admin.
+func (s *Service) warnMisconfigured(ctx context.Context, pub ed25519.PublicKey) error {
+	if len(pub) == 0 {
+		s.logger.Warn("no license public key (--license-public-key): license keys cannot be applied and no user gets a license; make a pair with `rulekeeper license keygen`")
+	}
+	if s.cfg.Dev || len(s.cfg.BootstrapAdmins) > 0 || s.cfg.BootstrapFirstLogin {
+		return nil
+	}
+	n, err := s.Store.Users.Count(ctx, store.UserFilter{Role: identity.RoleTenantAdmin})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		s.logger.Warn("no TenantAdmin exists and none is named: start with --bootstrap-admin <subject or email> (or --bootstrap-first-login)")
+	}
 	return nil
 }
 

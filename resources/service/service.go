@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -19,6 +20,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
+	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -38,11 +40,39 @@ type Config struct {
 	IssuerURL string
 	ClientID  string
 	Claims    idp.ClaimNames
+	// Audiences are accepted besides ClientID (JWT access tokens for an
+	// API audience); AuthorizedParties, when set, the only clients whose
+	// tokens are accepted.
+	Audiences         []string
+	AuthorizedParties []string
+	// IntrospectionClientID/Secret enable RFC 7662 introspection of opaque
+	// access tokens; NoUserinfo stops userinfo requests.
+	IntrospectionClientID     string
+	IntrospectionClientSecret string
+	NoUserinfo                bool
+	// RoleMap maps IdP roles (Claims.Roles) to rulekeeper roles.
+	RoleMap map[string]string
+	// BootstrapAdmins (subjects or emails) become TenantAdmin at login;
+	// BootstrapFirstLogin makes the first user TenantAdmin when no
+	// bootstrap admin is named and no TenantAdmin exists.
+	BootstrapAdmins     []string
+	BootstrapFirstLogin bool
 	// LicensePublicKey verifies license keys (Ed25519, base64); dev mode
 	// uses the dev key pair when empty.
 	LicensePublicKey string
 	// RulesPoll is how often the rules revision is polled (0: 500 ms).
 	RulesPoll time.Duration
+	// ReadBufferSize is the largest request head (0: server default).
+	ReadBufferSize int
+	// StalenessBound: a decision never uses data older than this behind
+	// the newest write any replica acknowledged (0: store.DefaultStaleness).
+	StalenessBound time.Duration
+	// DecisionTimeout and WriteTimeout are the deadlines of a request's
+	// database work (0: the server defaults).
+	DecisionTimeout time.Duration
+	WriteTimeout    time.Duration
+	// ShutdownDrain is what cmd gives Shutdown for in-flight requests.
+	ShutdownDrain time.Duration
 	// Version is the build's version, shown in /openapi.json.
 	Version string
 	// NoDecisionCache evaluates every decision (benchmarks: the cost of
@@ -62,7 +92,8 @@ type Service struct {
 	app      *fiber.App
 	ln       net.Listener
 	served   chan error
-	stopJobs func() // stops the background jobs started by assemble and waits for them
+	stopJobs func()       // stops the background jobs started by assemble and waits for them
+	inflight atomic.Int64 // requests being handled
 	// Database says which database is in use, for the start-up banner.
 	Database string
 }
@@ -78,6 +109,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 	if cfg.RulesPoll <= 0 {
 		cfg.RulesPoll = 500 * time.Millisecond
+	}
+	if cfg.StalenessBound <= 0 {
+		cfg.StalenessBound = store.DefaultStaleness
 	}
 	s := &Service{cfg: cfg, logger: cfg.Logger, served: make(chan error, 1)}
 	defer func() {
@@ -110,7 +144,13 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Store.Staleness = cfg.StalenessBound
 	if s.embedded != nil {
+		// FerretDB v1.24 does not index the expression its own lookups
+		// by _id use: add that index on every collection table.
+		if err := s.embedded.IndexIDs(ctx, cfg.MongoDB); err != nil {
+			return nil, err
+		}
 		// This process owns the database: lists of apps are answered from
 		// an in-process copy, the embedded server filtering only by _id.
 		if err := s.Store.EnableAppCatalog(ctx); err != nil {
@@ -162,6 +202,13 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	var errs []error
 	if err := s.app.ShutdownWithContext(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	// Requests still running when the drain ran out finish before the
+	// database client closes: their database work ends by its deadline,
+	// so a write is either applied and answered, or answered 503.
+	limit := time.Now().Add(max(s.cfg.WriteTimeout, server.DefaultWriteTimeout) + time.Second)
+	for s.inflight.Load() > 0 && time.Now().Before(limit) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	select {
 	case <-s.served:

@@ -160,3 +160,34 @@ func TestConsoleIsServed(t *testing.T) {
 		t.Fatalf("GET / = %d (should redirect to the console)", status)
 	}
 }
+
+// TestReadyzReportsTheIssuer: /readyz tells whether the OIDC issuer was
+// discovered and its keys fetched, without deciding readiness on it.
+func TestReadyzReportsTheIssuer(t *testing.T) {
+	d := servicetest.Dev(t)
+	type ready struct {
+		Status string `json:"status"`
+		Issuer struct {
+			Issuer        string `json:"issuer"`
+			Discovered    bool   `json:"discovered"`
+			JWKSFetchedAt string `json:"jwksFetchedAt"`
+		} `json:"issuer"`
+	}
+	read := func() ready {
+		status, body := get(t, d.URL()+"/readyz")
+		var r ready
+		if err := json.Unmarshal([]byte(body), &r); err != nil || status != 200 {
+			t.Fatalf("readyz %d %s", status, body)
+		}
+		return r
+	}
+	if r := read(); r.Issuer.Discovered || !strings.HasSuffix(r.Issuer.Issuer, "/dev/oidc") {
+		t.Fatalf("before any token: %+v", r)
+	}
+	if s := d.Call("alice", "GET", "/api/v1/users/me", nil, nil); s != 200 {
+		t.Fatalf("users/me %d", s)
+	}
+	if r := read(); !r.Issuer.Discovered || r.Issuer.JWKSFetchedAt == "" {
+		t.Fatalf("after a token: %+v", r)
+	}
+}

@@ -48,10 +48,12 @@ type APIKeys struct{ c collection[APIKey] }
 
 // Create stores k if its owner has fewer than max keys that are neither
 // revoked nor expired; ErrConflict otherwise. The count and the insert are
-// one critical section per owner in this process; two replicas creating a
-// key for the same owner in the same instant could still both pass.
+// one critical section per owner across replicas (a database lock).
 func (r *APIKeys) Create(ctx context.Context, k *APIKey, max int) error {
-	unlock := r.c.locks.lock("owner\x00" + k.OwnerID)
+	unlock, err := r.c.locks.Acquire(ctx, "apikeys-of/"+k.OwnerID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	now := time.Now().UTC()
 	n, err := r.c.count(ctx, bson.D{

@@ -89,8 +89,8 @@ type Bundles struct {
 	bucket string
 }
 
-func newBundles(db *mongo.Database, name string) *Bundles {
-	return &Bundles{c: collection[Bundle]{db.Collection(name), new(stripes)}, db: db, bucket: name}
+func newBundles(db *mongo.Database, name string, locks *Locks) *Bundles {
+	return &Bundles{c: collection[Bundle]{db.Collection(name), locks}, db: db, bucket: name}
 }
 
 // bundleIndexes: the two kinds of bundle each have a collection and a GridFS

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -33,23 +31,14 @@ type Page struct {
 // addressed by a string _id.
 type collection[T any] struct {
 	c     *mongo.Collection
-	locks *stripes
+	locks *Locks
 }
 
-// stripes serialises compare-and-swap updates of one document inside this
-// process. MongoDB's findAndModify is atomic on its own, but the embedded
-// FerretDB on SQLite reads, changes and writes a document in separate steps,
-// so two concurrent updates with the same version filter could both apply.
-// The embedded server belongs to exactly one process, so a lock here closes
-// that gap; with a real MongoDB it only costs an uncontended mutex.
-type stripes [64]sync.Mutex
-
-func (s *stripes) lock(id string) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(id))
-	m := &s[h.Sum32()%uint32(len(s))]
-	m.Lock()
-	return m.Unlock
+// lock takes the database lock of the document id of this collection
+// (Locks): every read-check-write of one document holds it, so two
+// replicas never both apply a change meant for the same version.
+func (c collection[T]) lock(ctx context.Context, id string) (func(), error) {
+	return c.locks.Acquire(ctx, c.c.Name()+"/"+id)
 }
 
 func (c collection[T]) get(ctx context.Context, filter any) (*T, error) {
@@ -81,8 +70,19 @@ func (c collection[T]) find(ctx context.Context, filter any, opts ...options.Lis
 	return out, nil
 }
 
-// update applies update to the document with id; ErrNotFound when none.
+// update applies update to the document matching filter, whose first
+// element is its _id, under the document's lock; ErrNotFound when none.
 func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*T, error) {
+	if len(filter) == 0 || filter[0].Key != "_id" {
+		return nil, errors.New("store: update needs a filter that starts with _id")
+	}
+	if id, ok := filter[0].Value.(string); ok {
+		unlock, err := c.lock(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
 	var v T
 	err := c.c.FindOneAndUpdate(ctx, filter, update,
 		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
@@ -99,7 +99,10 @@ func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*
 func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live bson.D, set bson.D) (*T, error) {
 	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
 	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}, live...)
-	unlock := c.locks.lock(id)
+	unlock, err := c.lock(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	res, err := c.c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
 	unlock()
 	if err != nil {

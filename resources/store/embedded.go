@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,12 +10,14 @@ import (
 	"path/filepath"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	_ "modernc.org/sqlite" // the driver FerretDB's SQLite handler uses, for IndexIDs
 )
 
 // Embedded is a FerretDB server running inside this process on a loopback
 // port, storing its data as SQLite files in a directory.
 type Embedded struct {
 	uri    string
+	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -40,13 +43,59 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 		return nil, fmt.Errorf("start embedded FerretDB in %s: %w", abs, err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &Embedded{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	e := &Embedded{uri: f.MongoDBURI(), dir: abs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx)
 	}()
 	return e, nil
 }
+
+// IndexIDs creates, on every collection table of database dbName, the
+// SQLite index that FerretDB v1.24's own lookups by _id can use. FerretDB
+// queries `WHERE _ferretdb_sjson->'$._id' = ?` but indexes
+// `_ferretdb_sjson->"_id"`, an expression SQLite does not see as the same,
+// so without this every lookup by _id scans its table. Call it after the
+// collections exist (Store.EnsureIndexes); it is idempotent.
+func (e *Embedded) IndexIDs(ctx context.Context, dbName string) error {
+	return IndexSQLiteIDs(ctx, filepath.Join(e.dir, dbName+".sqlite"))
+}
+
+// IndexSQLiteIDs is IndexIDs on the SQLite file of one FerretDB database.
+func IndexSQLiteIDs(ctx context.Context, file string) error {
+	db, err := sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("open %s: %w", file, err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, `SELECT table_name FROM "_ferretdb_collections"`)
+	if err != nil {
+		return fmt.Errorf("list the collection tables of %s: %w", file, err)
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %q ON %q (%s)`, t+"_rk_id", t, sqliteIDExpr)
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("index _id of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// sqliteIDExpr is the _id expression of FerretDB v1.24's SQLite queries.
+const sqliteIDExpr = `_ferretdb_sjson->'$._id'`
 
 // URI is the mongodb:// address of the embedded server.
 func (e *Embedded) URI() string { return e.uri }

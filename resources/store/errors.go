@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
 // Sentinel errors. Repositories wrap them with context; test with errors.Is.
@@ -15,6 +17,15 @@ var (
 	// check failed because somebody else changed the document first.
 	ErrConflict = errors.New("conflict")
 )
+
+// Unavailable reports whether err means the database did not answer in
+// time or could not be reached (a paused or stopped server, a network
+// failure, a request deadline that ran out while waiting for it, a lock
+// still held when the deadline came): the request may succeed when retried.
+func Unavailable(err error) bool {
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrLockTimeout) ||
+		mongo.IsTimeout(err) || mongo.IsNetworkError(err) || errors.As(err, new(topology.ServerSelectionError)))
+}
 
 // MapErr turns driver errors into the sentinels above and leaves others as
 // they are.

@@ -36,7 +36,7 @@ type Reloads struct{ c collection[Reload] }
 
 // Reloads returns the reload history repository.
 func (s *Store) Reloads() *Reloads {
-	return &Reloads{c: collection[Reload]{s.db.Collection("reloads"), new(stripes)}}
+	return &Reloads{c: collection[Reload]{s.db.Collection("reloads"), s.Locks}}
 }
 
 // Add records a reload.

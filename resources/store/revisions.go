@@ -27,19 +27,20 @@ const (
 // document {_id: area, n: counter} per area in the collection "revisions".
 type Revisions struct {
 	c     *mongo.Collection
-	locks *stripes
+	locks *Locks
 }
 
 // Bump increments the counter of area. It is called after a write
 // succeeded: a reader that sees the new counter and then reads the area
 // sees the write.
 func (r *Revisions) Bump(ctx context.Context, area string) error {
-	// The embedded FerretDB applies an upsert as read, change, write; the
-	// lock keeps two bumps of this process from both inserting the first
-	// document. A duplicate _id from another process is retried once.
-	unlock := r.locks.lock(area)
+	// The embedded FerretDB applies an upsert as read, change, write: the
+	// database lock makes the increment one step across replicas.
+	unlock, err := r.locks.Acquire(ctx, "revisions/"+area)
+	if err != nil {
+		return fmt.Errorf("bump the %s revision: %w", area, err)
+	}
 	defer unlock()
-	var err error
 	for range 2 {
 		_, err = r.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: area}},
 			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}},

@@ -166,3 +166,47 @@ func TestSnapshotRebuildsOnlyWhenARevisionMoved(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestSnapshotNeverServesPastMaxAge is the idle replica of issue 13: a
+// snapshot last checked longer than MaxAge ago is not served while a
+// refresh runs; the first read after the pause waits and sees another
+// replica's write.
+func TestSnapshotNeverServesPastMaxAge(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.DatabaseName(t)
+	here, there := storetest.Open(t, db), storetest.Open(t, db)
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	snap := store.NewSnapshot(here, func(ctx context.Context) (int, error) {
+		us, err := here.Users.All(ctx)
+		return len(us), err
+	}, store.AreaUsers)
+	snap.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	if n, err := snap.Get(ctx); err != nil || n != 0 {
+		t.Fatalf("empty store: %d users, %v", n, err)
+	}
+	if err := there.Users.Create(ctx, &store.User{Subject: "s1", Name: "Ann"}); err != nil {
+		t.Fatal(err)
+	}
+	// Within Poll: the value is served as it is (no check at all).
+	if n, _ := snap.Get(ctx); n != 0 || snap.Checks() != 1 {
+		t.Fatalf("within Poll: %d users after %d checks", n, snap.Checks())
+	}
+	// The replica idles past MaxAge: the very next read is fresh.
+	clock.Add(int64(snap.MaxAge + time.Second))
+	if n, err := snap.Get(ctx); err != nil || n != 1 {
+		t.Fatalf("first read after idling past MaxAge: %d users, %v; want the other replica's user", n, err)
+	}
+	// A reader whose deadline ends before the refresh does gets an error,
+	// never the old value.
+	if err := there.Users.Create(ctx, &store.User{Subject: "s2", Name: "Bo"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(int64(snap.MaxAge + time.Second))
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if n, err := snap.Get(gone); err == nil {
+		t.Fatalf("expired reader past MaxAge got %d users and no error", n)
+	}
+}

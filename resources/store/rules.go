@@ -154,9 +154,12 @@ func (r *Rules) Bump(ctx context.Context) (int64, error) {
 	var doc struct {
 		Revision int64 `bson:"revision"`
 	}
-	unlock := r.c.locks.lock("rules-revision")
+	unlock, err := r.c.locks.Acquire(ctx, "tenant/rules-revision")
+	if err != nil {
+		return 0, fmt.Errorf("bump the rules revision: %w", err)
+	}
 	defer unlock()
-	err := r.db.Collection("tenant").FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: "rules-revision"}},
+	err = r.db.Collection("tenant").FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: "rules-revision"}},
 		bson.D{{Key: "$inc", Value: bson.D{{Key: "revision", Value: int64(1)}}}},
 		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
 	if err != nil {

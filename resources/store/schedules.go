@@ -212,8 +212,8 @@ func (r *Schedules) Due(ctx context.Context, now time.Time, limit int) ([]Schedu
 
 // Claim takes the lease of schedule id for owner until `until`, provided
 // the schedule is still enabled, still due at due and nobody holds an
-// unexpired lease (a findOneAndUpdate: atomic on MongoDB, serialised in
-// this process for the embedded server). ErrConflict when it cannot.
+// unexpired lease (a findOneAndUpdate under the schedule's database lock,
+// so atomic on every backend). ErrConflict when it cannot.
 func (r *Schedules) Claim(ctx context.Context, id string, due time.Time, owner string, now, until time.Time) (*Schedule, error) {
 	filter := bson.D{
 		{Key: "_id", Value: id},
@@ -221,11 +221,9 @@ func (r *Schedules) Claim(ctx context.Context, id string, due time.Time, owner s
 		{Key: "nextRun", Value: ms(due)},
 		{Key: "leaseUntil", Value: bson.D{{Key: "$lte", Value: ms(now)}}},
 	}
-	unlock := r.c.locks.lock(id)
 	s, err := r.c.update(ctx, filter, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "leaseOwner", Value: owner}, {Key: "leaseUntil", Value: ms(until)},
 	}}})
-	unlock()
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("claim schedule %q: %w", id, ErrConflict)
 	}
@@ -294,7 +292,6 @@ type RunResult struct {
 // or its owner edited it meanwhile.
 func (r *Schedules) Advance(ctx context.Context, id string, due time.Time, res RunResult) (bool, error) {
 	filter := bson.D{{Key: "_id", Value: id}, {Key: "nextRun", Value: ms(due)}}
-	unlock := r.c.locks.lock(id)
 	_, err := r.c.update(ctx, filter, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "nextRun", Value: msPtr(res.Next)},
 		{Key: "lastRun", Value: ms(res.At)},
@@ -303,7 +300,6 @@ func (r *Schedules) Advance(ctx context.Context, id string, due time.Time, res R
 		{Key: "leaseOwner", Value: ""},
 		{Key: "leaseUntil", Value: epoch},
 	}}})
-	unlock()
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
@@ -315,9 +311,12 @@ func (r *Schedules) Advance(ctx context.Context, id string, due time.Time, res R
 
 // Release gives up owner's lease on schedule id, if owner still holds it.
 func (r *Schedules) Release(ctx context.Context, id, owner string) error {
-	unlock := r.c.locks.lock(id)
+	unlock, err := r.c.lock(ctx, id)
+	if err != nil {
+		return fmt.Errorf("release schedule %q: %w", id, err)
+	}
 	defer unlock()
-	_, err := r.c.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "leaseOwner", Value: owner}},
+	_, err = r.c.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "leaseOwner", Value: owner}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "leaseOwner", Value: ""}, {Key: "leaseUntil", Value: epoch}}}})
 	if err != nil {
 		return fmt.Errorf("release schedule %q: %w", id, err)

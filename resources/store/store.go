@@ -40,6 +40,15 @@ type Store struct {
 	// Revisions counts the writes to the users, spaces and licenses areas
 	// (the repositories above bump it), for snapshots that follow them.
 	Revisions *Revisions
+
+	// Staleness is the staleness bound of the snapshots built on this store
+	// (DefaultStaleness when 0); set it before building any.
+	Staleness time.Duration
+
+	// Locks are the database locks of read-check-write steps (one per
+	// document for compare-and-swap, named ones for invariants such as
+	// the last tenant admin or license seats).
+	Locks *Locks
 }
 
 // ConnectTimeout bounds how long Connect waits for an unreachable server.
@@ -77,29 +86,31 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 }
 
 func newStore(client *mongo.Client, db *mongo.Database) *Store {
-	revs := &Revisions{c: db.Collection("revisions"), locks: new(stripes)}
+	locks := newLocks(db)
+	revs := &Revisions{c: db.Collection("revisions"), locks: locks}
 	return &Store{
 		client:    client,
 		db:        db,
+		Locks:     locks,
 		Revisions: revs,
-		Users:     &Users{c: collection[User]{db.Collection("users"), new(stripes)}, rev: revs},
-		Groups:    &Groups{c: collection[Group]{db.Collection("groups"), new(stripes)}, rev: revs},
-		Spaces:    &Spaces{c: collection[Space]{db.Collection("spaces"), new(stripes)}, rev: revs},
-		Apps:      &Apps{c: collection[App]{db.Collection("apps"), new(stripes)}},
+		Users:     &Users{c: collection[User]{db.Collection("users"), locks}, rev: revs},
+		Groups:    &Groups{c: collection[Group]{db.Collection("groups"), locks}, rev: revs},
+		Spaces:    &Spaces{c: collection[Space]{db.Collection("spaces"), locks}, rev: revs},
+		Apps:      &Apps{c: collection[App]{db.Collection("apps"), locks}},
 
-		Events:   &Events{c: collection[Event]{db.Collection("events"), new(stripes)}},
-		Settings: &SettingsRepo{c: collection[Settings]{db.Collection("settings"), new(stripes)}},
-		APIKeys:  &APIKeys{c: collection[APIKey]{db.Collection("apikeys"), new(stripes)}},
+		Events:   &Events{c: collection[Event]{db.Collection("events"), locks}},
+		Settings: &SettingsRepo{c: collection[Settings]{db.Collection("settings"), locks}},
+		APIKeys:  &APIKeys{c: collection[APIKey]{db.Collection("apikeys"), locks}},
 
-		Assignments: &Assignments{c: collection[Assignment]{db.Collection("assignments"), new(stripes)}, rev: revs},
-		LicenseKeys: &LicenseKeys{c: collection[LicenseKey]{db.Collection("licensekeys"), new(stripes)}, rev: revs},
+		Assignments: &Assignments{c: collection[Assignment]{db.Collection("assignments"), locks}, rev: revs},
+		LicenseKeys: &LicenseKeys{c: collection[LicenseKey]{db.Collection("licensekeys"), locks}, rev: revs},
 
-		Objects:         &AppObjects{c: collection[AppObject]{db.Collection("objects"), new(stripes)}},
-		Schedules:       &Schedules{c: collection[Schedule]{db.Collection("schedules"), new(stripes)}},
-		WebIntegrations: &WebIntegrations{c: collection[WebIntegration]{db.Collection("webintegrations"), new(stripes)}},
-		Extensions:      newBundles(db, "extensions"),
-		Themes:          newBundles(db, "themes"),
-		Rules:           &Rules{c: collection[Rule]{db.Collection("rules"), new(stripes)}, db: db},
+		Objects:         &AppObjects{c: collection[AppObject]{db.Collection("objects"), locks}},
+		Schedules:       &Schedules{c: collection[Schedule]{db.Collection("schedules"), locks}},
+		WebIntegrations: &WebIntegrations{c: collection[WebIntegration]{db.Collection("webintegrations"), locks}},
+		Extensions:      newBundles(db, "extensions", locks),
+		Themes:          newBundles(db, "themes", locks),
+		Rules:           &Rules{c: collection[Rule]{db.Collection("rules"), locks}, db: db},
 	}
 }
 

@@ -19,13 +19,17 @@ const (
 
 // User is a person known to the tenant, created at their first login.
 type User struct {
-	ID          string              `bson:"_id" json:"id"`
-	Subject     string              `bson:"subject" json:"subject"`
-	Name        string              `bson:"name" json:"name"`
-	NameKey     string              `bson:"nameKey" json:"-"`
-	Email       string              `bson:"email" json:"email"`
-	Status      string              `bson:"status" json:"status"`
-	Roles       []string            `bson:"roles" json:"roles"`
+	ID      string   `bson:"_id" json:"id"`
+	Subject string   `bson:"subject" json:"subject"`
+	Name    string   `bson:"name" json:"name"`
+	NameKey string   `bson:"nameKey" json:"-"`
+	Email   string   `bson:"email" json:"email"`
+	Status  string   `bson:"status" json:"status"`
+	Roles   []string `bson:"roles" json:"roles"`
+	// IdpRoles are the roles among Roles that the identity provider's roles
+	// claim gave at the last login (re-applied at every login); the others
+	// were given in rulekeeper. See RoleSources.
+	IdpRoles    []string            `bson:"idpRoles,omitempty" json:"idpRoles,omitempty"`
 	GroupIDs    []string            `bson:"groupIds" json:"groupIds"`
 	Attributes  map[string][]string `bson:"attributes,omitempty" json:"attributes,omitempty"`
 	CreatedAt   time.Time           `bson:"createdAt" json:"createdAt"`
@@ -134,6 +138,7 @@ type UserChange struct {
 	Email      *string
 	Status     *string
 	Roles      []string // nil: unchanged
+	IdpRoles   []string // nil: unchanged
 	GroupIDs   []string // nil: unchanged
 	LastLogin  *time.Time
 	Attributes map[string][]string
@@ -154,6 +159,9 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 	}
 	if ch.Roles != nil {
 		set = append(set, bson.E{Key: "roles", Value: ch.Roles})
+	}
+	if ch.IdpRoles != nil {
+		set = append(set, bson.E{Key: "idpRoles", Value: ch.IdpRoles})
 	}
 	if ch.GroupIDs != nil {
 		set = append(set, bson.E{Key: "groupIds", Value: ch.GroupIDs})

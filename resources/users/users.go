@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -36,9 +35,6 @@ type Handlers struct {
 	Guard      *guard.Guard
 	Subject    SubjectFunc
 	Invalidate func(kind, id string)
-	// adminMu serialises role and status changes so the "last tenant
-	// admin" check and the write are one step in this process.
-	adminMu sync.Mutex
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -59,6 +55,8 @@ type profile struct {
 	Groups  []string            `json:"groups"`
 	License authz.License       `json:"license"`
 	Spaces  map[string][]string `json:"spaces"`
+	// RoleSources: "idp" or "rulekeeper" for each role (store.User.RoleSources).
+	RoleSources map[string]string `json:"roleSources"`
 }
 
 func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error) {
@@ -74,7 +72,7 @@ func (h *Handlers) profile(ctx context.Context, u *store.User) (*profile, error)
 	if spaces == nil {
 		spaces = map[string][]string{}
 	}
-	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces}, nil
+	return &profile{User: u, Groups: groups, License: s.License, Spaces: spaces, RoleSources: u.RoleSources()}, nil
 }
 
 func (h *Handlers) me(c fiber.Ctx) error {
@@ -166,8 +164,14 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 		}
 	}
 	ctx := c.Context()
-	h.adminMu.Lock()
-	defer h.adminMu.Unlock()
+	// The "last tenant admin" check and the write are one step across
+	// replicas: every role and status change holds the tenant's admins
+	// lock in the database.
+	unlock, err := h.Store.Locks.Acquire(ctx, "tenant/admins")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	u, err := h.Store.Users.Get(ctx, c.Params("id"))
 	if err != nil {
 		return err
@@ -279,9 +283,11 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
-	if body.Name == "" || len(body.Name) > 200 {
-		return apierror.Field("bad_name", "name", "a group name has 1 to 200 characters")
+	name, err := apierror.Name("a group name", body.Name, 200)
+	if err != nil {
+		return err
 	}
+	body.Name = name
 	g := &store.Group{Name: body.Name, Source: "manual"}
 	if err := h.Guard.Require(c, guard.Console, "create", groupResource(g)); err != nil {
 		return err

@@ -1,0 +1,288 @@
+// Package faulttest is rulekeeper's fault suite: it builds and starts the
+// real pieces as processes on 127.0.0.1 — FerretDB's own server (built from
+// the FerretDB module in go.mod, SQLite handler) and two `rulekeeper serve
+// --mongo-uri` replicas on it — and drives the scenarios of issue 13: the
+// stale allow on an idle replica, the compare-and-swap race, the last-admin
+// race, the database paused and killed under load, SIGTERM among creates
+// with Idempotency-Key, and revocation and rule propagation. `go test` runs
+// a reduced form; `make faults` (RULEKEEPER_FAULTS=full) the full one, whose
+// figures README.md records.
+package faulttest
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ferretVersion is the FerretDB module version in go.mod; the cached
+// binary is keyed by it.
+const ferretVersion = "v1.24.0"
+
+// repoRoot is the module root, two levels above this package.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func run(t testing.TB, dir string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// ferretBinary builds FerretDB's server from the module in go.mod, once per
+// version: cmd/ferretdb embeds build/version/version.txt, which the module
+// zip lacks, so the module is copied into a temporary directory with that
+// file written and built through a go.mod that replaces the module by the
+// copy. The binary is cached under the user's cache directory.
+func ferretBinary(t testing.TB) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	bin := filepath.Join(cache, "rulekeeper-faulttest", "ferretdb-"+ferretVersion)
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	root := repoRoot(t)
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/FerretDB/FerretDB").Output()
+	if err != nil {
+		t.Fatalf("find the FerretDB module: %v", err)
+	}
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "ferretdb")
+	run(t, root, "cp", "-r", strings.TrimSpace(string(out)), src)
+	run(t, root, "chmod", "-R", "u+w", src)
+	if err := os.WriteFile(filepath.Join(src, "build", "version", "version.txt"), []byte(ferretVersion+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod = append(mod, []byte("\nreplace github.com/FerretDB/FerretDB => "+src+"\n")...)
+	sum, _ := os.ReadFile(filepath.Join(root, "go.sum"))
+	fsum, _ := os.ReadFile(filepath.Join(src, "go.sum"))
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), mod, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), append(sum, fsum...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	part := bin + fmt.Sprintf(".%d.part", os.Getpid())
+	run(t, root, "go", "build", "-mod=mod", "-modfile", filepath.Join(tmp, "go.mod"), "-o", part, "github.com/FerretDB/FerretDB/cmd/ferretdb")
+	if err := os.Rename(part, bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// rulekeeperBinary builds the checkout's rulekeeper, without debug
+// information (linking is most of the build once the build cache is warm).
+// The binary is cached by a hash of the checkout's sources (every file but
+// .git, testdata and bench), so a repeated run with no change relinks
+// nothing.
+func rulekeeperBinary(t testing.TB) string {
+	t.Helper()
+	root := repoRoot(t)
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if name == ".git" || name == "testdata" || name == "node_modules" || name == "bin" || name == ".data" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(name, "_test.go") || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", strings.TrimPrefix(path, root), len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	bin := filepath.Join(cache, "rulekeeper-faulttest", fmt.Sprintf("rulekeeper-%x", h.Sum(nil)[:8]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Older builds of other checkouts' states are dropped.
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(bin), "rulekeeper-*"))
+	for _, o := range old {
+		_ = os.Remove(o)
+	}
+	part := bin + fmt.Sprintf(".%d.part", os.Getpid())
+	run(t, root, "go", "build", "-ldflags=-s -w", "-o", part, "./cmd/rulekeeper")
+	if err := os.Rename(part, bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ferret is a FerretDB server process on a fixed port and data directory,
+// so that it can be killed and started again in the same place.
+type ferret struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+}
+
+func startFerret(t testing.TB, bin string) *ferret {
+	f := &ferret{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	f.start()
+	t.Cleanup(f.stop)
+	return f
+}
+
+func (f *ferret) uri() string { return fmt.Sprintf("mongodb://127.0.0.1:%d/", f.port) }
+
+func (f *ferret) start() {
+	f.t.Helper()
+	data := filepath.Join(f.dir, "data")
+	_ = os.MkdirAll(data, 0o755)
+	f.cmd = exec.Command(f.bin, "--handler=sqlite", "--sqlite-url=file:"+data+"/",
+		fmt.Sprintf("--listen-addr=127.0.0.1:%d", f.port), fmt.Sprintf("--debug-addr=127.0.0.1:%d", freePort(f.t)), "--state-dir="+f.dir,
+		"--telemetry=disable", "--log-level=error")
+	if err := f.cmd.Start(); err != nil {
+		f.t.Fatalf("start FerretDB: %v", err)
+	}
+	waitTCP(f.t, fmt.Sprintf("127.0.0.1:%d", f.port), 30*time.Second)
+}
+
+func (f *ferret) signal(sig syscall.Signal) {
+	if f.cmd != nil && f.cmd.Process != nil {
+		_ = f.cmd.Process.Signal(sig)
+	}
+}
+
+// kill ends the server at once (SIGKILL) and waits for it.
+func (f *ferret) kill() {
+	f.signal(syscall.SIGCONT)
+	f.signal(syscall.SIGKILL)
+	if f.cmd != nil {
+		_ = f.cmd.Wait()
+	}
+	f.cmd = nil
+}
+
+func (f *ferret) stop() { f.kill() }
+
+func waitTCP(t testing.TB, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s after %s", addr, within)
+}
+
+// replica is one `rulekeeper serve` process.
+type replica struct {
+	url string
+	cmd *exec.Cmd
+}
+
+var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startReplica runs rulekeeper in dev mode (its own dev issuer; the demo
+// tenant is seeded once into the shared database) on uri.
+func startReplica(t testing.TB, bin, uri string, extra ...string) *replica {
+	t.Helper()
+	args := append([]string{"serve", "--dev", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--mongo-uri", uri, "--log-level", "error"}, extra...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	select {
+	case u := <-found:
+		return &replica{url: u, cmd: cmd}
+	case <-ctx.Done():
+		t.Fatal("rulekeeper did not start within 60 s")
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+// Package idempotency implements the Idempotency-Key header on POSTs: the
+// same key with the same body within 24 hours answers what the first
+// request answered (without running it again), the same key with another
+// body is 422, and a key whose first request still runs is 409. The record
+// lives in the database under a unique key, so it holds across replicas.
+//
+// A first request that fails with a 5xx gives its key up: a retry runs
+// again (its outcome was not an answer worth replaying).
+package idempotency
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+	"unicode"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+)
+
+// Header is the request header that carries the key.
+const Header = "Idempotency-Key"
+
+// MaxKeyLength is the longest key accepted.
+const MaxKeyLength = 255
+
+// CallerFunc names who is calling (keys are scoped to a caller).
+type CallerFunc func(c fiber.Ctx) string
+
+// Middleware applies Idempotency-Key to the POSTs of the routes after it.
+func Middleware(s *store.Store, caller CallerFunc) fiber.Handler {
+	repo := s.Idempotency()
+	return func(c fiber.Ctx) error {
+		key := c.Get(Header)
+		if key == "" || c.Method() != fiber.MethodPost {
+			return c.Next()
+		}
+		if err := CheckKey(key); err != nil {
+			return err
+		}
+		h := sha256.New()
+		for _, part := range []string{caller(c), c.Method(), c.Path(), key} {
+			h.Write([]byte(part))
+			h.Write([]byte{0})
+		}
+		id := hex.EncodeToString(h.Sum(nil))
+		sum := sha256.Sum256(c.Body())
+		bodyHash := hex.EncodeToString(sum[:])
+		old, err := repo.Begin(c.Context(), id, bodyHash, time.Now())
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			switch {
+			case old.BodyHash != bodyHash:
+				return apierror.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
+					"this Idempotency-Key was used with another request body", map[string]any{"header": Header})
+			case !old.Done:
+				return apierror.New(http.StatusConflict, "idempotency_key_in_use",
+					"the first request with this Idempotency-Key is still running; retry later", map[string]any{"header": Header})
+			}
+			c.Set("Idempotent-Replayed", "true")
+			if old.ContentType != "" {
+				c.Set(fiber.HeaderContentType, old.ContentType)
+			}
+			return c.Status(old.Status).Send(old.Body)
+		}
+		err = c.Next()
+		status, ctype, body := c.Response().StatusCode(), string(c.Response().Header.ContentType()), c.Response().Body()
+		if err != nil {
+			e := apierror.From(err)
+			status, ctype = e.Status, fiber.MIMEApplicationJSON
+			body, _ = json.Marshal(e)
+		}
+		if status >= 500 {
+			repo.Abort(c.Context(), id)
+			return err
+		}
+		if ferr := repo.Finish(c.Context(), id, status, ctype, append([]byte(nil), body...)); ferr != nil && err == nil {
+			return ferr
+		}
+		return err
+	}
+}
+
+// CheckKey refuses keys that are empty, too long or not printable ASCII.
+func CheckKey(key string) error {
+	if len(key) > MaxKeyLength {
+		return apierror.Field("bad_idempotency_key", Header, "the Idempotency-Key is at most 255 characters")
+	}
+	for _, r := range key {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) {
+			return apierror.Field("bad_idempotency_key", Header, "the Idempotency-Key is printable ASCII")
+		}
+	}
+	return nil
+}
