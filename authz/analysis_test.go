@@ -21,6 +21,15 @@ type world struct {
 
 func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 
+// sized is full, or short under -short (make test; make test-full runs the
+// full size).
+func sized(full, short int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
+
 func subset(r *rand.Rand, xs ...string) []string {
 	var out []string
 	for _, x := range xs {
@@ -143,7 +152,7 @@ func TestRuleMatcherAgreesWithOPA(t *testing.T) {
 	v := rules.DefaultVocabulary()
 	r := rand.New(rand.NewPCG(1, 8))
 	definite, unknown := 0, 0
-	for n := range 60 {
+	for n := range sized(60, 15) {
 		w := newWorld(r, 6, 6)
 		rule := randRule(r, fmt.Sprintf("r%d", n), v)
 		module, diags := rules.CompileModule([]rules.Rule{rule}, v)
@@ -241,7 +250,7 @@ func TestPreviewMatchesEveryDecision(t *testing.T) {
 	ctx := context.Background()
 	v := rules.DefaultVocabulary()
 	r := rand.New(rand.NewPCG(2, 9))
-	for range 12 {
+	for range sized(12, 4) {
 		w := newWorld(r, 5, 6)
 		current := []rules.Rule{randRule(r, "c1", v), randRule(r, "c2", v)}
 		rule := randRule(r, "x", v)
@@ -303,7 +312,7 @@ func TestImpactMatchesEveryDecision(t *testing.T) {
 	v := rules.DefaultVocabulary()
 	r := rand.New(rand.NewPCG(3, 10))
 	nonEmpty := 0
-	for n := range 12 {
+	for n := range sized(12, 4) {
 		w := newWorld(r, 5, 6)
 		current := []rules.Rule{randRule(r, "c1", v), randRule(r, "c2", v), randRule(r, "c3", v), randRule(r, "c4", v)}
 		proposed := slices.Clone(current)

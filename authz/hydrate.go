@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Errors of hydration; wrap-checked with errors.Is.
@@ -123,6 +123,11 @@ const DefaultEntityTTL = 5 * time.Second
 
 // entityCache puts a TTL-bounded LRU in front of Entities.
 //
+// The TTL is checked on read (an entry older than the TTL is a miss), not
+// by golang-lru's expirable LRU, whose background reaper panics under
+// concurrent use (hashicorp/golang-lru#181: nil pointer in removeElement,
+// seen in this repository's tests).
+//
 // An entry used in the last quarter of its life is reloaded in the
 // background (refresh-ahead), so entities in steady use are not reloaded on
 // a request's path; the TTL still bounds the age of every entity served.
@@ -130,7 +135,7 @@ const DefaultEntityTTL = 5 * time.Second
 // not store what it read (it may predate the write).
 type entityCache struct {
 	src        Entities
-	cache      *expirable.LRU[entityKey, entry]
+	cache      *lru.Cache[entityKey, entry]
 	ttl        time.Duration
 	gen        atomic.Int64
 	refreshing sync.Map // key → struct{}: background reloads under way
@@ -152,14 +157,14 @@ func newEntityCache(src Entities, ttl time.Duration) *entityCache {
 			ttl = DefaultEntityTTL
 		}
 		c.ttl = ttl
-		c.cache = expirable.NewLRU[entityKey, entry](50_000, nil, ttl)
+		c.cache, _ = lru.New[entityKey, entry](50_000) // fails only for a size <= 0
 	}
 	return c
 }
 
 func cached[T any](ctx context.Context, c *entityCache, key entityKey, load func(context.Context) (*T, error)) (*T, error) {
 	if c.cache != nil {
-		if e, ok := c.cache.Get(key); ok {
+		if e, ok := c.cache.Get(key); ok && time.Since(e.at) <= c.ttl {
 			if c.metrics != nil {
 				c.metrics.entityHits.Inc()
 			}

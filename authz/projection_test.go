@@ -133,7 +133,7 @@ func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(uint64(rev), 7))
 			n, allowed, hits := 6000, 0, 0
 			if testing.Short() {
-				n = 1500
+				n = 600
 			}
 			for i := range n {
 				// Each input and a look-alike: another subject that differs

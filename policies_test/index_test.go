@@ -53,7 +53,8 @@ func TestIndexIsDerivedFromTheTables(t *testing.T) {
 // TestDeriveIndexExamples pins a few entries of the index to the seed, so
 // that deriveIndex itself can fail: a Can edit professional opens an app,
 // a Can view professional does not delete it, the professional table's
-// "Reload the app" needs the app owner, a professional gets the analyzer
+// "Reload the app" is the role's (any app owner) and editing the data model
+// the app owner's, a professional gets the analyzer
 // table's "Change app owners", moves are not indexed, only analyzers' own
 // rows are open to them, and the personal and managed grants carry their
 // names.
@@ -69,9 +70,12 @@ func TestDeriveIndexExamples(t *testing.T) {
 		{"analyzer capacity opens", []string{"shared", "plain", "analyzer_capacity", "app", "read", "*", "canview"},
 			`[{"id":"shared.app.open","kind":"table","name":"Open an app (Can view)"}]`},
 		{"can view does not delete", []string{"shared", "plain", "professional", "app", "delete", "*", "canview"}, ""},
-		{"reload needs the app owner", []string{"shared", "appOwner", "professional", "app", "reload", "*", "admin"},
-			`[{"id":"shared.app.reload","kind":"table","name":"Reload the app (Is admin)"}]`},
-		{"reload is not plain", []string{"shared", "plain", "professional", "app", "reload", "*", "admin"}, ""},
+		{"reload is the role's, not the app owner's (§6.7 Reloading apps in a shared space)", []string{"shared", "plain", "professional", "app", "reload", "*", "canedit"},
+			`[{"id":"shared.app.reload","kind":"table","name":"Reload the app (Can edit)"}]`},
+		{"reload does not need the app owner", []string{"shared", "appOwner", "professional", "app", "reload"}, ""},
+		{"can view does not reload", []string{"shared", "plain", "professional", "app", "reload", "*", "canview"}, ""},
+		{"data model editing needs the app owner", []string{"shared", "appOwner", "professional", "app", "edit_data_model", "*", "owner"},
+			`[{"id":"shared.app.edit_data_model","kind":"table","name":"Open and edit the data model in Data load editor or Data manager (Owner)"}]`},
 		{"professional falls back to the analyzer table", []string{"shared", "plain", "professional", "app", "change_owner", "*", "owner"},
 			`[{"id":"shared.space.change_app_owner","kind":"table","name":"Change app owners (Owner)"}]`},
 		{"blank cell", []string{"shared", "plain", "professional", "app", "change_owner", "*", "canedit"}, ""},

@@ -31,7 +31,7 @@ seed := {
 	"shared.app.add_data_files": {"row": "Add data files to a space in Data load editor and Data manager", "requests": [["app", "add_data_files", "*"]], "professional": ["YNNN", true]},
 	"shared.app.edit_attributes": {"row": "Edit app attributes (change name, description, and tags)", "requests": [["app", "update", "*"]], "professional": ["YYYN", false], "analyzer": ["YYYN", true]},
 	"shared.app.edit_properties": {"row": "Edit app properties (select theme, enable right-to-left reading order, set a bookmark as app default, and sheet title styling)", "requests": [["app", "edit_properties", "*"]], "professional": ["YYYN", false], "analyzer": ["YYYN", true]},
-	"shared.app.reload": {"row": "Reload the app", "requests": [["app", "reload", "*"], ["schedule", "create", "*"], ["schedule", "read", "*"], ["schedule", "update", "*"], ["schedule", "delete", "*"]], "professional": ["YYYN", true]},
+	"shared.app.reload": {"row": "Reload the app", "requests": [["app", "reload", "*"], ["schedule", "create", "*"], ["schedule", "read", "*"], ["schedule", "update", "*"], ["schedule", "delete", "*"]], "professional": ["YYYN", false]},
 	"shared.app.master_items": {"row": "Create, edit, and delete master items and variables", "requests": [["app.object", "create", "masteritem"], ["app.object", "update", "masteritem"], ["app.object", "delete", "masteritem"], ["app.object", "create", "variable"], ["app.object", "update", "variable"], ["app.object", "delete", "variable"]], "professional": ["YYYN", true]},
 	"shared.app.media": {"row": "Create, edit, and delete media library content", "requests": [["app.object", "create", "media"], ["app.object", "update", "media"], ["app.object", "delete", "media"]], "professional": ["YYYN", true]},
 	"shared.app.add_private_sheets": {"row": "Add private sheets to the app", "requests": [["app.object", "create", "sheet"]], "professional": ["YYYN", false]},
@@ -200,17 +200,14 @@ test_the_tables_keep_the_seed_row_order if {
 	}
 }
 
-# Every owner-only row carries the seed's footnote, or (the reload row) the
-# seed's prose that makes it owner-only (§6.7 app ownership, §5.2).
+# A row is owner-only exactly when it carries the seed's footnote.
 test_the_footnote_is_quoted_on_every_app_owner_row if {
 	footnote := "The user must be the app owner."
 	data.rulekeeper.tables.shared.footnote == footnote
 	every license in ["professional", "analyzer"] {
 		every _, r in data.rulekeeper.tables.shared[license].rows {
-			has_reason := object.get(r, "footnote", "") == footnote
-			has_prose := startswith(object.get(r, "ownerRule", ""), "§6.7")
-			noted := true in [has_reason, has_prose]
-			object.get(r, "appOwner", false) == noted
+			footnoted := object.get(r, "footnote", "") == footnote
+			object.get(r, "appOwner", false) == footnoted
 		}
 	}
 }

@@ -165,7 +165,11 @@ func TestGeneratedRegoIsClean(t *testing.T) {
 // _ids, which grants maps to grant objects) a decision has to evaluate: only those for its resource type, action and
 // context, however many other rules there are.
 func TestIndexKeysOnTypeAndAction(t *testing.T) {
-	rules := benchRules(3000)
+	n := 3000
+	if testing.Short() {
+		n = 600 // make test; make test-full indexes all 3000
+	}
+	rules := benchRules(n)
 	mod, diags := CompileModule(rules, nil)
 	if HasErrors(diags) {
 		t.Fatal(diags)

@@ -219,7 +219,12 @@ func TestGeneratorIsDeterministicAndSized(t *testing.T) {
 func TestFastPathEqualsOPA(t *testing.T) {
 	e := engine(t)
 	ctx := context.Background()
-	gen := scale.Generate(3, scale.Size{Users: 60, Resources: 600, Spaces: 12, Groups: 4})
+	size := scale.Size{Users: 60, Resources: 600, Spaces: 12, Groups: 4}
+	if testing.Short() {
+		// make test; make test-full compares on the larger tenant.
+		size = scale.Size{Users: 40, Resources: 300, Spaces: 12, Groups: 4}
+	}
+	gen := scale.Generate(3, size)
 	sc := authz.NewScope(gen.Subjects, gen.Resources)
 	current := scale.RuleSet(20)
 	proposed := scale.Change(current)

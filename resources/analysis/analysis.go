@@ -25,6 +25,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -288,7 +289,7 @@ func (h *Handlers) preview(c fiber.Ctx) error {
 	for _, it := range res.Items {
 		keys = append(keys, it.Key())
 	}
-	return c.JSON(fiber.Map{"items": res.Items, "counts": res.Counts, "next": next, "names": answerNames(sc, keys)})
+	return c.JSON(fiber.Map{"items": listing.Array(res.Items), "counts": res.Counts, "next": next, "names": answerNames(sc, keys)})
 }
 
 func analysisError(err error, prefix string) error {
@@ -406,6 +407,7 @@ func (h *Handlers) impact(c fiber.Ctx) error {
 	if err != nil {
 		return analysisError(err, "changes.")
 	}
+	res.Gained, res.Lost = listing.Array(res.Gained), listing.Array(res.Lost)
 	keys := make([]authz.AccessKey, 0, len(res.Gained)+len(res.Lost))
 	for _, it := range slices.Concat(res.Gained, res.Lost) {
 		keys = append(keys, authz.AccessKey{UserID: it.UserID, ResourceType: it.ResourceType, ResourceID: it.ResourceID})
@@ -508,7 +510,7 @@ func (h *Handlers) audit(c fiber.Ctx) error {
 	for _, cell := range res.Cells {
 		keys = append(keys, cell.Key())
 	}
-	return c.JSON(fiber.Map{"cells": res.Cells, "next": next, "revision": res.Revision, "total": res.Total, "environment": env,
+	return c.JSON(fiber.Map{"cells": listing.Array(res.Cells), "next": next, "revision": res.Revision, "total": res.Total, "environment": env,
 		"names": answerNames(sc, keys)})
 }
 

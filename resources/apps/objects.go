@@ -15,6 +15,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/spaces"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -113,7 +114,7 @@ func (h *Handlers) listObjects(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 func (h *Handlers) getObject(c fiber.Ctx) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
@@ -83,7 +84,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 		}
 		items[i] = view{Event: e, UserName: name}
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 // plainMap turns event data as the driver decodes it (nested documents as

@@ -12,6 +12,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -160,7 +161,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 			items = append(items, au)
 		}
 	}
-	return c.JSON(fiber.Map{"items": items, "next": ""})
+	return listing.JSON(c, items, "")
 }
 
 func (h *Handlers) assign(c fiber.Ctx) error {

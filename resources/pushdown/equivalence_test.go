@@ -246,7 +246,11 @@ func TestEquivalence(t *testing.T) {
 	fields := pushdown.AppFields()
 	g := newFilterGen(r, apps)
 	var exactN, inexactN, nonEmpty, notAll, goOnlyN, decided int
-	for range 300 {
+	filters := 300
+	if testing.Short() {
+		filters = 100 // make test; make test-full tries all 300
+	}
+	for range filters {
 		f := g.tree(1 + r.IntN(3))
 		filter, exact, err := pushdown.Translate(f, fields)
 		if err != nil {
@@ -330,7 +334,8 @@ func TestEquivalence(t *testing.T) {
 		}
 	}
 	t.Logf("%d exact, %d inexact filters; %d selected something, %d not everything; %d narrowed in Go", exactN, inexactN, nonEmpty, notAll, goOnlyN)
-	if exactN < 80 || inexactN < 50 || nonEmpty < 80 || notAll < 80 || goOnlyN < 3 {
+	// At least 80, 50, 80 and 80 of 300; some regexes left to Go narrow.
+	if exactN*300 < 80*filters || inexactN*300 < 50*filters || nonEmpty*300 < 80*filters || notAll*300 < 80*filters || goOnlyN == 0 {
 		t.Fatal("the generator no longer exercises both kinds of filter on both sides")
 	}
 }

@@ -1,7 +1,9 @@
 // Package schedules serves reload schedules (seed 000 §1.4, §5) and runs
-// them. App owners create and edit the schedules of their apps in the hub;
-// tenant admins view and delete every schedule in the management console;
-// the policy decides both (a schedule is content of its app). A schedule
+// them. Whoever may reload an app creates and edits its schedules in the
+// hub (in a shared space Owner, Is admin and Can edit members, §6.7; in a
+// personal space its owner, §5.2); tenant admins view and delete every
+// schedule in the management console; the policy decides both (a schedule
+// is content of its app). A schedule
 // repeats once, hourly, daily, weekly, monthly or yearly from its start, on
 // the wall clock of its IANA time zone (see Series), and the Scheduler runs
 // each occurrence exactly once across replicas, recording it in the app's
@@ -22,6 +24,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
@@ -117,7 +120,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 			items = append(items, h.show(c, &list[i], names))
 		}
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 func (h *Handlers) get(c fiber.Ctx) error {

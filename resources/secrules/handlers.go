@@ -14,6 +14,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
@@ -126,7 +127,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 func (h *Handlers) get(c fiber.Ctx) error {

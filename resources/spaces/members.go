@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -59,7 +60,7 @@ func (h *Handlers) listMembers(c fiber.Ctx) error {
 		}
 		items = append(items, memberView{Member: m, Name: names[m.ID]})
 	}
-	return c.JSON(fiber.Map{"items": items, "next": ""})
+	return listing.JSON(c, items, "")
 }
 
 // checkRoles validates roles for a space of type typ and removes duplicates.

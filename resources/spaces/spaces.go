@@ -24,6 +24,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
@@ -158,7 +159,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 // overview answers the console's Overview tab (seed §1.3, §6.8), for

@@ -60,10 +60,13 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 	if dbName == "" {
 		return nil, errors.New("store: database name is empty")
 	}
-	opts := options.Client().ApplyURI(uri).
+	// Defaults first: what the URI sets (serverSelectionTimeoutMS,
+	// connectTimeoutMS, appName) wins.
+	opts := options.Client().
 		SetServerSelectionTimeout(ConnectTimeout).
 		SetConnectTimeout(ConnectTimeout).
-		SetAppName("rulekeeper")
+		SetAppName("rulekeeper").
+		ApplyURI(uri)
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: bad MongoDB URI: %w", err)

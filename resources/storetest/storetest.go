@@ -1,8 +1,8 @@
 // Package storetest runs store-backed tests against a real MongoDB
 // wire-protocol server: one embedded FerretDB per test package (SQLite files
-// in a temporary directory), or the MongoDB named by RULEKEEPER_MONGO_URI
-// when that variable is set. Every test gets a fresh database, dropped when
-// the test ends.
+// in a temporary directory, started when a test first needs it), or the
+// MongoDB named by RULEKEEPER_MONGO_URI when that variable is set. Every
+// test gets a fresh database, dropped when the test ends.
 //
 // Use it from TestMain:
 //
@@ -28,50 +28,58 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
-// server is the per-package database server, set up by Main. Test packages
-// are separate processes, so this is one server per package.
+// server is the per-package database server, started by the first test
+// that asks for it (URI, New, Open): test packages are separate processes,
+// so this is one server per package, and a test binary whose tests need no
+// database (a -run selection, a fuzz worker, -short) starts none.
 var server struct {
+	main bool // Main runs the tests
 	once sync.Once
 	uri  string
 	err  error
+	stop func()
 }
 
-// Main runs the package's tests with a database server available and stops
-// the embedded server afterwards.
+// Main runs the package's tests and stops the embedded server afterwards,
+// if a test started it.
 func Main(m *testing.M) {
-	var stop func()
-	server.once.Do(func() {
-		if uri := os.Getenv("RULEKEEPER_MONGO_URI"); uri != "" {
-			server.uri = uri
-			return
-		}
-		dir, err := os.MkdirTemp("", "rulekeeper-test-*")
-		if err != nil {
-			server.err = err
-			return
-		}
-		logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-		e, err := store.StartEmbedded(context.Background(), dir, logger)
-		if err != nil {
-			server.err = err
-			return
-		}
-		server.uri = e.URI()
-		stop = func() { e.Close(); _ = os.RemoveAll(dir) }
-	})
+	server.main = true
 	code := m.Run()
-	if stop != nil {
-		stop()
+	if server.stop != nil {
+		server.stop()
 	}
 	os.Exit(code)
 }
 
-// URI returns the address of the package's database server.
+func start() {
+	if uri := os.Getenv("RULEKEEPER_MONGO_URI"); uri != "" {
+		server.uri = uri
+		return
+	}
+	dir, err := os.MkdirTemp("", "rulekeeper-test-*")
+	if err != nil {
+		server.err = err
+		return
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	e, err := store.StartEmbedded(context.Background(), dir, logger)
+	if err != nil {
+		server.err = err
+		_ = os.RemoveAll(dir)
+		return
+	}
+	server.uri = e.URI()
+	server.stop = func() { e.Close(); _ = os.RemoveAll(dir) }
+}
+
+// URI returns the address of the package's database server, starting the
+// embedded one on first use.
 func URI(t testing.TB) string {
 	t.Helper()
-	if server.uri == "" && server.err == nil {
+	if !server.main {
 		t.Fatal("storetest: call storetest.Main from TestMain")
 	}
+	server.once.Do(start)
 	if server.err != nil {
 		t.Fatalf("storetest: database server: %v", server.err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
@@ -138,7 +139,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 type patchUser struct {
@@ -261,7 +262,7 @@ func (h *Handlers) listGroups(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 func (h *Handlers) getGroup(c fiber.Ctx) error {

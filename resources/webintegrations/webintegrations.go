@@ -17,6 +17,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/users"
 )
@@ -74,7 +75,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items, "next": next})
+	return listing.JSON(c, items, next)
 }
 
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.WebIntegration, error) {
