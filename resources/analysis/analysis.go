@@ -285,11 +285,7 @@ func (h *Handlers) preview(c fiber.Ctx) error {
 	if res.More && len(res.Items) > 0 {
 		next = cursor(res.Items[len(res.Items)-1].Key())
 	}
-	keys := make([]authz.AccessKey, 0, len(res.Items))
-	for _, it := range res.Items {
-		keys = append(keys, it.Key())
-	}
-	return c.JSON(fiber.Map{"items": listing.Array(res.Items), "counts": res.Counts, "next": next, "names": answerNames(sc, keys)})
+	return c.JSON(fiber.Map{"items": listing.Array(res.Items), "counts": res.Counts, "next": next})
 }
 
 func analysisError(err error, prefix string) error {
@@ -403,30 +399,22 @@ func (h *Handlers) impact(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, sc, err := h.impactOf(c.Context(), current, proposed, &b.scopeBody, filter, actions, limit)
+	res, err := h.impactOf(c.Context(), current, proposed, &b.scopeBody, filter, actions, limit)
 	if err != nil {
 		return analysisError(err, "changes.")
 	}
 	res.Gained, res.Lost = listing.Array(res.Gained), listing.Array(res.Lost)
-	keys := make([]authz.AccessKey, 0, len(res.Gained)+len(res.Lost))
-	for _, it := range slices.Concat(res.Gained, res.Lost) {
-		keys = append(keys, authz.AccessKey{UserID: it.UserID, ResourceType: it.ResourceType, ResourceID: it.ResourceID})
-	}
-	return c.JSON(struct {
-		*authz.ImpactResult
-		Names names `json:"names"`
-	}{res, answerNames(sc, keys)})
+	return c.JSON(res)
 }
 
 // ImpactOf is the access gained and lost, over every user and stored
 // resource, when the rule set current is replaced by proposed; nothing is
 // applied. `rules import --dry-run` shows it.
 func (h *Handlers) ImpactOf(ctx context.Context, current, proposed []rules.Rule) (*authz.ImpactResult, error) {
-	res, _, err := h.impactOf(ctx, current, proposed, &scopeBody{}, nil, nil, MaxImpactItems)
-	return res, err
+	return h.impactOf(ctx, current, proposed, &scopeBody{}, nil, nil, MaxImpactItems)
 }
 
-func (h *Handlers) impactOf(ctx context.Context, current, proposed []rules.Rule, b *scopeBody, filter *authz.RuleMatcher, actions []string, limit int) (*authz.ImpactResult, *authz.Scope, error) {
+func (h *Handlers) impactOf(ctx context.Context, current, proposed []rules.Rule, b *scopeBody, filter *authz.RuleMatcher, actions []string, limit int) (*authz.ImpactResult, error) {
 	// The resource types to load: those any changed rule (as it is or will
 	// be) selects, and those of rules whose HasPrivilege may follow them.
 	changed := map[string]bool{}
@@ -447,11 +435,10 @@ func (h *Handlers) impactOf(ctx context.Context, current, proposed []rules.Rule,
 	}
 	sc, err := h.scope(ctx, b, filter, ms...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	res, err := authz.Impact(ctx, h.Engine, sc, authz.ImpactRequest{Current: current, Proposed: proposed,
+	return authz.Impact(ctx, h.Engine, sc, authz.ImpactRequest{Current: current, Proposed: proposed,
 		Vocabulary: h.vocab(), Actions: actions, Environment: b.Environment, Limit: limit})
-	return res, sc, err
 }
 
 // ---- audit ----
@@ -504,20 +491,14 @@ func (h *Handlers) audit(c fiber.Ctx) error {
 		next = cursor(res.Cells[len(res.Cells)-1].Key())
 	}
 	if asCSV {
-		return writeCSV(c, sc, res, env, next)
+		return writeCSV(c, res, env, next)
 	}
-	keys := make([]authz.AccessKey, 0, len(res.Cells))
-	for _, cell := range res.Cells {
-		keys = append(keys, cell.Key())
-	}
-	return c.JSON(fiber.Map{"cells": listing.Array(res.Cells), "next": next, "revision": res.Revision, "total": res.Total, "environment": env,
-		"names": answerNames(sc, keys)})
+	return c.JSON(fiber.Map{"cells": listing.Array(res.Cells), "next": next, "revision": res.Revision, "total": res.Total, "environment": env})
 }
 
 // writeCSV answers the cells as CSV, one row per cell, with names beside
 // the ids; X-Next-Cursor continues a matrix larger than one export.
-func writeCSV(c fiber.Ctx, sc *authz.Scope, res *authz.AuditResult, env, next string) error {
-	users, names := nameIndex(sc)
+func writeCSV(c fiber.Ctx, res *authz.AuditResult, env, next string) error {
 	var sb strings.Builder
 	w := csv.NewWriter(&sb)
 	_ = w.Write([]string{"userId", "userName", "resourceType", "resourceId", "resourceName", "action", "environment", "allow", "grants", "denies"})
@@ -530,8 +511,8 @@ func writeCSV(c fiber.Ctx, sc *authz.Scope, res *authz.AuditResult, env, next st
 		for _, d := range cell.Denies {
 			denies = append(denies, d.Reason)
 		}
-		_ = w.Write([]string{cell.UserID, users[cell.UserID], cell.ResourceType, cell.ResourceID,
-			names[[2]string{cell.ResourceType, cell.ResourceID}], cell.Action, env, strconv.FormatBool(cell.Allow),
+		_ = w.Write([]string{cell.UserID, cell.UserName, cell.ResourceType, cell.ResourceID,
+			cell.ResourceName, cell.Action, env, strconv.FormatBool(cell.Allow),
 			strings.Join(grants, ";"), strings.Join(denies, ";")})
 	}
 	w.Flush()
@@ -545,39 +526,4 @@ func writeCSV(c fiber.Ctx, sc *authz.Scope, res *authz.AuditResult, env, next st
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="audit.csv"`)
 	return c.SendString(sb.String())
-}
-
-// names are the display names of the users and resources one answer
-// mentions (by id), so that a client need not read each of them — which
-// the caller may not even be allowed to do in the hub.
-type names struct {
-	Users     map[string]string `json:"users"`
-	Resources map[string]string `json:"resources"` // by "<type>/<id>"
-}
-
-// nameIndex maps the scope's user ids and (type, id) pairs to names.
-func nameIndex(sc *authz.Scope) (map[string]string, map[[2]string]string) {
-	users := make(map[string]string, len(sc.Subjects))
-	for _, s := range sc.Subjects {
-		users[s.ID] = s.Name
-	}
-	res := make(map[[2]string]string, len(sc.Resources))
-	for _, r := range sc.Resources {
-		res[[2]string{r.Type, r.ID}] = r.Name
-	}
-	return users, res
-}
-
-func answerNames(sc *authz.Scope, keys []authz.AccessKey) names {
-	users, res := nameIndex(sc)
-	out := names{Users: map[string]string{}, Resources: map[string]string{}}
-	for _, k := range keys {
-		if n, ok := users[k.UserID]; ok {
-			out.Users[k.UserID] = n
-		}
-		if n, ok := res[[2]string{k.ResourceType, k.ResourceID}]; ok {
-			out.Resources[k.ResourceType+"/"+k.ResourceID] = n
-		}
-	}
-	return out
 }

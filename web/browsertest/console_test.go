@@ -377,6 +377,28 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("impact pages through a long list", func(t *testing.T) {
+		tb := b.tab(t)
+		tb.signIn("admin", false)
+		tb.goTo("#/rules/new", "New security rule")
+		tb.run("a rule for everybody on every app", chromedp.SendKeys(labelled("Name"), "Everybody everything"),
+			chromedp.Click(button("Advanced")), chromedp.WaitVisible(chromedp.CSS(`#condition`)),
+			chromedp.SendKeys(chromedp.CSS(`#condition`), `user.name like "*"`))
+		for _, a := range []string{"update", "delete", "export", "duplicate", "reload", "publish"} {
+			tb.run("check "+a, chromedp.Click(chromedp.CSS(fmt.Sprintf(`fieldset.actions input[value=%q]`, a))))
+		}
+		tb.until("valid", `document.getElementById('validity').textContent === 'Valid'`)
+		tb.run("impact", chromedp.Click(button("Impact")))
+		gained := `document.querySelectorAll('#results table.gain tbody tr')`
+		tb.until("the first page of more than one", fmt.Sprintf(`%s.length === 50 &&
+			/Access gained \((\d+)\)/.test(document.querySelector('#results').textContent) &&
+			+document.querySelector('#results').textContent.match(/Access gained \((\d+)\)/)[1] > 50`, gained))
+		first := tb.text(`#results table.gain tbody tr`)
+		tb.run("next page", chromedp.Click(chromedp.Search(`//button[@aria-label="Next page of access gained"]`)))
+		tb.until("the second page", fmt.Sprintf(`(rows => rows.length > 0 && rows[0].textContent !== %q)(%s)`, first, gained))
+		tb.until("its range is shown", `[...document.querySelectorAll('#results .pager')].some(p => p.textContent.includes('51–'))`)
+	})
+
 	t.Run("check access explains a license gate", func(t *testing.T) {
 		tb := b.tab(t)
 		tb.signIn("admin", false)

@@ -61,10 +61,9 @@ async function show(out, body) {
   const rows = new Map();
   for (const c of res.cells) {
     const k = `${c.userId}|${c.resourceType}|${c.resourceId}`;
-    if (!rows.has(k)) rows.set(k, { user: c.userId, type: c.resourceType, id: c.resourceId, cells: {} });
+    if (!rows.has(k)) rows.set(k, { user: c.userName || c.userId, type: c.resourceType, id: c.resourceId, name: c.resourceName || c.resourceId, cells: {} });
     rows.get(k).cells[c.action] = c;
   }
-  const n = res.names || { users: {}, resources: {} };
   const cell = (c) => {
     if (!c) return h('td', {}, '');
     const why = c.allow ? c.grants.map((g) => `${g.kind}: ${g.name || g.id}`) : c.denies.map((d) => `refused: ${DENY[d.reason] || d.reason}`);
@@ -80,9 +79,9 @@ async function show(out, body) {
     h('table', { class: 'matrix' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'User'), h('th', { scope: 'col' }, 'Resource'),
         actions.map((a) => h('th', { scope: 'col' }, a)))),
-      h('tbody', {}, [...rows.values()].map((r) => h('tr', { 'data-user': n.users[r.user] || r.user, 'data-resource': n.resources[`${r.type}/${r.id}`] || r.id },
-        h('th', { scope: 'row' }, n.users[r.user] || r.user),
-        h('td', {}, `${n.resources[`${r.type}/${r.id}`] || r.id} `, h('span', { class: 'muted' }, `(${r.type})`)),
+      h('tbody', {}, [...rows.values()].map((r) => h('tr', { 'data-user': r.user, 'data-resource': r.name },
+        h('th', { scope: 'row' }, r.user),
+        h('td', {}, `${r.name} `, h('span', { class: 'muted' }, `(${r.type})`)),
         actions.map((a) => cell(r.cells[a])))))));
 }
 

@@ -186,8 +186,8 @@ export async function edit(main, id) {
 
 // ---- Preview and Impact ----
 
-const resName = (names, type, rid) => names?.resources?.[`${type}/${rid}`] || rid;
-const userName = (names, u) => names?.users?.[u] || u;
+const resName = (it) => it.resourceName || it.resourceId;
+const userName = (it) => it.userName || it.userId;
 
 export async function preview(results, rule, cursor = '') {
   put(results, h('p', { class: 'muted' }, 'Computing the preview…'));
@@ -210,8 +210,8 @@ export async function preview(results, rule, cursor = '') {
     h('table', { class: 'preview' },
       h('thead', {}, h('tr', {}, ['User', 'Resource', 'Action', 'Where', 'Effect'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, res.items.map((it) => h('tr', { class: it.new ? 'gain' : '' },
-        h('td', {}, userName(res.names, it.userId)),
-        h('td', {}, `${resName(res.names, it.resourceType, it.resourceId)} `, h('span', { class: 'muted' }, `(${it.resourceType})`)),
+        h('td', {}, userName(it)),
+        h('td', {}, `${resName(it)} `, h('span', { class: 'muted' }, `(${it.resourceType})`)),
         h('td', {}, it.action), h('td', {}, it.environment),
         h('td', {}, it.new ? 'gains' : 'already has'))))),
     res.next ? button('Next page', () => preview(results, rule, res.next)) : null);
@@ -226,20 +226,37 @@ export async function impactOf(results, changes, title) {
   put(results, h('p', { class: 'muted' }, 'Computing the impact…'));
   let res;
   try {
-    res = await post('rules/impact?limit=500', { changes });
+    res = await post('rules/impact?limit=2000', { changes });
   } catch (e) {
     put(results, h('h2', {}, 'Impact'), errorBox(e));
     return;
   }
-  const list = (title, items, cls) => [
-    h('h3', {}, `${title} (${items.length})`),
-    h('table', { class: cls },
-      h('thead', {}, h('tr', {}, ['User', 'Resource', 'Action', 'Where', 'Responsible rules'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, items.length ? items.map((it) => h('tr', {},
-        h('td', {}, userName(res.names, it.userId)),
-        h('td', {}, `${resName(res.names, it.resourceType, it.resourceId)} `, h('span', { class: 'muted' }, `(${it.resourceType})`)),
-        h('td', {}, it.action), h('td', {}, it.environment),
-        h('td', {}, (it.rules || []).map((r) => r.name).join(', ')))) : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'None.'))))];
+  const PAGE = 50;
+  const row = (it) => h('tr', {},
+    h('td', {}, userName(it)),
+    h('td', {}, `${resName(it)} `, h('span', { class: 'muted' }, `(${it.resourceType})`)),
+    h('td', {}, it.action), h('td', {}, it.environment),
+    h('td', {}, (it.rules || []).map((r) => r.name).join(', ')));
+  // list shows one page of PAGE items at a time, with Previous and Next.
+  const list = (title, items, cls) => {
+    const body = h('tbody', {});
+    const nav = h('p', { class: 'pager' });
+    const show = (from) => {
+      put(body, items.length ? items.slice(from, from + PAGE).map(row) : h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'None.')));
+      if (items.length <= PAGE) return put(nav);
+      put(nav,
+        button('Previous', () => show(from - PAGE), { disabled: from === 0, 'aria-label': `Previous page of ${title.toLowerCase()}` }),
+        ` ${from + 1}–${Math.min(from + PAGE, items.length)} of ${items.length} `,
+        button('Next', () => show(from + PAGE), { disabled: from + PAGE >= items.length, 'aria-label': `Next page of ${title.toLowerCase()}` }));
+    };
+    show(0);
+    return [
+      h('h3', {}, `${title} (${items.length})`),
+      h('table', { class: cls },
+        h('thead', {}, h('tr', {}, ['User', 'Resource', 'Action', 'Where', 'Responsible rules'].map((t) => h('th', { scope: 'col' }, t)))),
+        body),
+      nav];
+  };
   const s = res.summary || {};
   const byAction = {};
   for (const [k, items] of [['gained', res.gained], ['lost', res.lost]]) {
