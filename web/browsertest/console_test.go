@@ -124,10 +124,14 @@ func (tb *tab) page() string {
 	return s
 }
 
+// untilTimeout is how long until waits: generous, since make test runs
+// this suite beside other test binaries on two cores.
+const untilTimeout = 30 * time.Second
+
 // until polls a JavaScript expression until it is true.
 func (tb *tab) until(what, js string) {
 	tb.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(untilTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
@@ -137,7 +141,7 @@ func (tb *tab) until(what, js string) {
 		}
 		if time.Now().After(deadline) {
 			body := tb.page()
-			tb.t.Fatalf("%s: not true after 10s: %s (err %v)\npage: %s", what, js, err, body)
+			tb.t.Fatalf("%s: not true after %s: %s (err %v)\npage: %s", what, untilTimeout, js, err, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
