@@ -182,6 +182,14 @@ func TestRequireAllowsOrExplainsTheRefusal(t *testing.T) {
 				return // the middleware refuses a disabled user before the guard
 			}
 			if status != tt.status {
+				for _, env := range []string{"hub", "console"} {
+					var a answer
+					st, _ := r.get(t, tt.user, "/t/decide/"+env+"/read?type=user&id="+r.d.Users["carol"].ID, &a)
+					t.Logf("on failure, the %s decided: %d %+v", env, st, a)
+				}
+				var me map[string]any
+				r.d.Call(tt.user, "GET", "/api/v1/users/me", nil, &me)
+				t.Logf("on failure, the caller: %v (carol %s, bob %s)", me, r.d.Users["carol"].ID, r.d.Users["bob"].ID)
 				t.Fatalf("%d %+v, want %d", status, e, tt.status)
 			}
 			if tt.status != 403 {
@@ -232,6 +240,14 @@ func TestHubOrConsole(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			status, e := r.get(t, tt.user, tt.path, nil)
 			if status != tt.status {
+				for _, env := range []string{"hub", "console"} {
+					var a answer
+					st, _ := r.get(t, tt.user, "/t/decide/"+env+"/read?type=user&id="+r.d.Users["carol"].ID, &a)
+					t.Logf("on failure, the %s decided: %d %+v", env, st, a)
+				}
+				var me map[string]any
+				r.d.Call(tt.user, "GET", "/api/v1/users/me", nil, &me)
+				t.Logf("on failure, the caller: %v (carol %s, bob %s)", me, r.d.Users["carol"].ID, r.d.Users["bob"].ID)
 				t.Fatalf("%d %+v, want %d", status, e, tt.status)
 			}
 			if status == 403 && e.Details["reason"] == nil {
