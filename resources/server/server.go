@@ -57,6 +57,11 @@ const (
 	// uploadTimeout bounds a multipart upload (extensions, themes), whose
 	// files stream into GridFS.
 	uploadTimeout = 2 * time.Minute
+	// analysisTimeout bounds preview, impact, audit and rule imports: they
+	// evaluate every (user, resource, action) in scope, which takes
+	// seconds at 1,000 users × 10,000 resources, far beyond a write's
+	// database deadline.
+	analysisTimeout = 2 * time.Minute
 )
 
 // New builds the Fiber app with middleware and the operational routes.
@@ -154,11 +159,24 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 		if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
 			d = max(d, uploadTimeout)
 		}
+		if IsAnalysisPath(c.Path()) {
+			d = max(d, analysisTimeout)
+		}
 		ctx, cancel := context.WithTimeout(c.Context(), d)
 		defer cancel()
 		c.SetContext(ctx)
 		return c.Next()
 	}
+}
+
+// IsAnalysisPath reports whether path is one of the rule tools that
+// evaluate a whole scope (preview, impact, audit, rule import).
+func IsAnalysisPath(path string) bool {
+	switch path {
+	case "/api/v1/rules/preview", "/api/v1/rules/impact", "/api/v1/audit", "/api/v1/rules/import":
+		return true
+	}
+	return false
 }
 
 // IsDecisionPath reports whether path is a decision endpoint (/authz/...,
