@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,13 +184,14 @@ func cached[T any](ctx context.Context, c *entityCache, key entityKey, load func
 		return nil, err
 	}
 	if c.cache != nil && c.gen.Load() == gen {
-		c.cache.Add(key, entry{v: v, at: at})
+		c.cache.Add(key.owned(), entry{v: v, at: at})
 	}
 	return v, nil
 }
 
 // refresh reloads key in the background unless a reload is under way.
 func (c *entityCache) refresh(ctx context.Context, key entityKey, load func(context.Context) (any, error)) {
+	key = key.owned()
 	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
 		return
 	}
@@ -212,6 +214,16 @@ func (c *entityCache) refresh(ctx context.Context, key entityKey, load func(cont
 type entityKey struct {
 	kind    byte // 's' subject, 'r' resource, 'p' related space
 	typ, id string
+}
+
+// owned returns key with strings of its own. Callers' ids may alias memory
+// that is reused once their request ends (Fiber's zero-copy Params and
+// Query): a key kept in the cache, or used by a background reload, must not
+// change under it — a reused buffer once turned a cached key for bob's
+// user record into carol's id, and bob was allowed to read carol's record
+// as "himself".
+func (k entityKey) owned() entityKey {
+	return entityKey{kind: k.kind, typ: strings.Clone(k.typ), id: strings.Clone(k.id)}
 }
 
 func subjectKey(id string) entityKey       { return entityKey{kind: 's', id: id} }

@@ -90,7 +90,11 @@ func New(cfg Config) (*fiber.App, error) {
 		return nil, err
 	}
 	app := fiber.New(fiber.Config{
-		AppName:        "rulekeeper",
+		AppName: "rulekeeper",
+		// Values from Params, Query and headers are copies: they reach
+		// caches and background work that outlive the request, and
+		// Fiber's zero-copy strings alias a buffer reused by the next one.
+		Immutable:      true,
 		BodyLimit:      cfg.BodyLimit,
 		ReadBufferSize: cfg.ReadBufferSize,
 		ErrorHandler:   apierror.Handler(cfg.Logger),
