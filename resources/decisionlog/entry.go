@@ -104,8 +104,8 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 		Bundles:  map[string]Bundle{"rulekeeper": {Revision: strconv.FormatInt(rev, 10)}},
 		Revision: rev, RuleIDs: []string{}, Timestamp: enc.Time, Erased: erased,
 		Metrics: map[string]int64{
-			"timer_rulekeeper_hydrate_ns": ld.Hydrate.Nanoseconds(),
-			"timer_rego_query_eval_ns":    ld.Evaluate.Nanoseconds(),
+			"timer_rulekeeper_hydrate_ns":  ld.Hydrate.Nanoseconds(),
+			"timer_rego_query_eval_ns":     ld.Evaluate.Nanoseconds(),
 			"timer_rulekeeper_decision_ns": (ld.Hydrate + ld.Evaluate).Nanoseconds(),
 		},
 	}

@@ -113,11 +113,11 @@ type Service struct {
 	Rules    *secrules.Manager
 	// DecisionLog is the decision log (nil when off).
 	DecisionLog *decisionlog.Logger
-	app      *fiber.App
-	ln       net.Listener
-	served   chan error
-	stopJobs func()       // stops the background jobs started by assemble and waits for them
-	inflight atomic.Int64 // requests being handled
+	app         *fiber.App
+	ln          net.Listener
+	served      chan error
+	stopJobs    func()       // stops the background jobs started by assemble and waits for them
+	inflight    atomic.Int64 // requests being handled
 	// Database says which database is in use, for the start-up banner.
 	Database string
 }
