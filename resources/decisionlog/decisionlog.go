@@ -92,6 +92,7 @@ type Logger struct {
 	closed  atomic.Bool
 	once    sync.Once
 	now     func() time.Time
+	newID   func() string // the decision ids (tests set their own)
 	logger  *slog.Logger
 
 	dropFull, dropWrite, dropEncode prometheus.Counter
@@ -137,6 +138,7 @@ func New(cfg Config) (*Logger, error) {
 	if l.now == nil {
 		l.now = time.Now
 	}
+	l.newID = func() string { return bson.NewObjectID().Hex() }
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rulekeeper_decision_log_dropped_total",
 		Help: "Decision log entries dropped, by reason: buffer_full (the writer fell behind), write_failed (the sink refused a batch), encode_failed.",
@@ -164,7 +166,7 @@ func (l *Logger) LogDecision(ctx context.Context, ld *authz.LoggedDecision) {
 	if l.closed.Load() {
 		return
 	}
-	id := bson.NewObjectID().Hex()
+	id := l.newID()
 	if !l.sampler.keep(id) {
 		return
 	}
