@@ -16,7 +16,9 @@
 package decisionlog
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,7 +99,11 @@ type Logger struct {
 
 	dropFull, dropWrite, dropEncode prometheus.Counter
 	written                         prometheus.Counter
-	lastWarn                        time.Time // of a failed write; writer goroutine only
+	// Of the writer goroutine only: the time of the last warning, and the
+	// encoder of the entries and its buffer.
+	lastWarn time.Time
+	buf      bytes.Buffer
+	je       *json.Encoder
 }
 
 // record is a decision waiting to be written.
@@ -139,6 +145,8 @@ func New(cfg Config) (*Logger, error) {
 		l.now = time.Now
 	}
 	l.newID = func() string { return bson.NewObjectID().Hex() }
+	l.je = json.NewEncoder(&l.buf)
+	l.je.SetEscapeHTML(false)
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rulekeeper_decision_log_dropped_total",
 		Help: "Decision log entries dropped, by reason: buffer_full (the writer fell behind), write_failed (the sink refused a batch), encode_failed.",

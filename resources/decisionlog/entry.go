@@ -17,28 +17,39 @@ import (
 // rulekeeper's: the policy revision, the security rules that granted and
 // the HTTP request that asked.
 type Entry struct {
-	DecisionID string            `json:"decision_id"`
-	Labels     Labels            `json:"labels"`
-	Bundles    map[string]Bundle `json:"bundles"`
-	Path       string            `json:"path"`
-	Input      json.RawMessage   `json:"input"`
+	DecisionID string  `json:"decision_id"`
+	Labels     Labels  `json:"labels"`
+	Bundles    Bundles `json:"bundles"`
+	Path       string  `json:"path"`
+	// Input is the input document as the policy read it (masked).
+	Input any `json:"input"`
 	// Result is the policy's decision; absent when Error is set.
 	Result *authz.Decision `json:"result,omitempty"`
 	Error  *EntryError     `json:"error,omitempty"`
 	// Revision is the rules revision the decision was taken under; RuleIDs
 	// the security rules among its grants.
-	Revision    int64            `json:"revision"`
-	RuleIDs     []string         `json:"rule_ids"`
-	RequestedBy string           `json:"requested_by,omitempty"`
-	Request     *RequestInfo     `json:"request,omitempty"`
-	Timestamp   time.Time        `json:"timestamp"`
-	Metrics     map[string]int64 `json:"metrics"`
-	Erased      []string         `json:"erased,omitempty"`
+	Revision    int64        `json:"revision"`
+	RuleIDs     []string     `json:"rule_ids"`
+	RequestedBy string       `json:"requested_by,omitempty"`
+	Request     *RequestInfo `json:"request,omitempty"`
+	Timestamp   time.Time    `json:"timestamp"`
+	Metrics     Metrics      `json:"metrics"`
+	Erased      []string     `json:"erased,omitempty"`
 }
 
-// Bundle is OPA's bundle metadata: here the rules revision in force.
-type Bundle struct {
-	Revision string `json:"revision"`
+// Bundles is OPA's bundle metadata: rulekeeper's one bundle is the policy
+// with the rules revision in force.
+type Bundles struct {
+	Rulekeeper struct {
+		Revision string `json:"revision"`
+	} `json:"rulekeeper"`
+}
+
+// Metrics are the decision's timers, named as OPA names its own.
+type Metrics struct {
+	Hydrate  int64 `json:"timer_rulekeeper_hydrate_ns"`
+	Eval     int64 `json:"timer_rego_query_eval_ns"`
+	Decision int64 `json:"timer_rulekeeper_decision_ns"`
 }
 
 // EntryError is why a decision failed (it was then a deny).
@@ -85,29 +96,27 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 	in := policyInput{Subject: ld.Input.Subject, Action: ld.Input.Action, Resource: ld.Input.Resource}
 	in.Context.Environment = ld.Input.Environment
 	in.Subject.Spaces = relevantSpaces(&ld.Input)
-	raw, err := json.Marshal(&in)
-	if err != nil {
-		return Encoded{}, err
-	}
 	enc := Encoded{ID: r.id, Time: r.at.UTC(), SubjectID: in.Subject.ID, ResourceType: in.Resource.Type,
 		ResourceID: in.Resource.ID, Allow: ld.Err == nil && ld.Decision.Allow}
-	var erased []string
-	if len(l.mask) > 0 {
-		if raw, erased, err = l.mask.apply(raw); err != nil {
-			return Encoded{}, err
-		}
-		l.mask.clearIndexed(&enc)
-	}
 	rev := ld.Decision.Revision
 	e := Entry{
-		DecisionID: r.id, Labels: l.cfg.Labels, Path: Path, Input: raw,
-		Bundles:  map[string]Bundle{"rulekeeper": {Revision: strconv.FormatInt(rev, 10)}},
-		Revision: rev, RuleIDs: []string{}, Timestamp: enc.Time, Erased: erased,
-		Metrics: map[string]int64{
-			"timer_rulekeeper_hydrate_ns":  ld.Hydrate.Nanoseconds(),
-			"timer_rego_query_eval_ns":     ld.Evaluate.Nanoseconds(),
-			"timer_rulekeeper_decision_ns": (ld.Hydrate + ld.Evaluate).Nanoseconds(),
-		},
+		DecisionID: r.id, Labels: l.cfg.Labels, Path: Path, Input: &in,
+		Revision: rev, RuleIDs: []string{}, Timestamp: enc.Time,
+		Metrics: Metrics{Hydrate: ld.Hydrate.Nanoseconds(), Eval: ld.Evaluate.Nanoseconds(),
+			Decision: (ld.Hydrate + ld.Evaluate).Nanoseconds()},
+	}
+	e.Bundles.Rulekeeper.Revision = strconv.FormatInt(rev, 10)
+	if len(l.mask) > 0 {
+		raw, err := json.Marshal(&in)
+		if err != nil {
+			return Encoded{}, err
+		}
+		masked, erased, err := l.mask.apply(raw)
+		if err != nil {
+			return Encoded{}, err
+		}
+		e.Input, e.Erased = json.RawMessage(masked), erased
+		l.mask.clearIndexed(&enc)
 	}
 	if ld.Err != nil {
 		e.Error = &EntryError{Code: errorCode(ld.Err), Message: ld.Err.Error()}
@@ -124,13 +133,13 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 		e.RequestedBy = q.remote
 		e.Request = &RequestInfo{Method: q.method, Path: q.path, ID: q.id, Caller: q.caller}
 	}
-	var buf bytes.Buffer
-	je := json.NewEncoder(&buf)
-	je.SetEscapeHTML(false)
-	if err := je.Encode(&e); err != nil {
+	// One encoder and buffer for the writer goroutine; the line is copied
+	// out of it.
+	l.buf.Reset()
+	if err := l.je.Encode(&e); err != nil {
 		return Encoded{}, err
 	}
-	enc.Line = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	enc.Line = bytes.Clone(bytes.TrimSuffix(l.buf.Bytes(), []byte("\n")))
 	return enc, nil
 }
 
