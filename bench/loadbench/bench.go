@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -82,6 +83,27 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	defer rk.stop()
+	// The same server with the decision log on, on a copy of the data.
+	var rkLog *child
+	if b.cfg.DecisionLog != "" {
+		logData := filepath.Join(b.tmp, "data-decision-log")
+		if err := os.CopyFS(logData, os.DirFS(dataDir)); err != nil {
+			return fmt.Errorf("copy the data for the decision log server: %w", err)
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		rkLog, err = start(ctx, "rulekeeper+log", rkBin,
+			[]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
+				"--decision-log", b.cfg.DecisionLog, "--decision-log-sample", b.cfg.DecisionLogSample},
+			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log.log"))
+		if err != nil {
+			return err
+		}
+		defer rkLog.stop()
+		rep.DecisionLog, rep.DecisionLogSample = b.cfg.DecisionLog, b.cfg.DecisionLogSample
+	}
 	opaAddr, err := freeAddr()
 	if err != nil {
 		return err
@@ -109,6 +131,17 @@ func (b *bench) run(ctx context.Context) error {
 	opaT := &target{name: "opa", url: opa.url + "/v1/data/rulekeeper/authz/decision", body: opaBody,
 		header: http.Header{"Content-Type": {"application/json"}}}
 	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
+	var rkLogT *target
+	if rkLog != nil {
+		cred := w.APIKey
+		if b.cfg.Auth == "token" {
+			if cred, err = idp.FetchDevToken(ctx, rkLog.url, "admin", []string{"Admins"}, ""); err != nil {
+				return err
+			}
+		}
+		rkLogT = &target{name: "rulekeeper+log", url: rkLog.url + "/authz/check", body: rulekeeperBody,
+			header: http.Header{"Authorization": {"Bearer " + cred}, "Content-Type": {"application/json"}}}
+	}
 
 	// Both servers must give the same answers, or the comparison is void.
 	if b.cfg.Check > 0 {
@@ -127,30 +160,47 @@ func (b *bench) run(ctx context.Context) error {
 
 	// Alternating rounds, so that a change in the machine's background load
 	// touches both servers alike.
-	var rkWins, opaWins []*window
-	var before, after counters
+	var rkWins, opaWins, logWins []*window
+	var before, after, logBefore, logAfter counters
 	for r := range b.cfg.Rounds {
 		order := []*target{rkT, opaT}
 		if r%2 == 1 {
 			order = []*target{opaT, rkT}
 		}
+		if rkLogT != nil {
+			// Log off and on next to each other, their order alternating.
+			order = []*target{rkT, rkLogT, opaT}
+			if r%2 == 1 {
+				order = []*target{opaT, rkLogT, rkT}
+			}
+		}
 		for _, t := range order {
 			var atWarm func()
-			if t == rkT {
+			switch t {
+			case rkT:
 				atWarm = func() { before.add(scrape(ctx, rk.url)) }
+			case rkLogT:
+				atWarm = func() { logBefore.add(scrape(ctx, rkLog.url)) }
 			}
 			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
 			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
 			if err != nil {
 				return err
 			}
-			if t == rkT {
+			switch t {
+			case rkT:
 				after.add(scrape(ctx, rk.url))
 				rkWins = append(rkWins, win)
-			} else {
+			case rkLogT:
+				logAfter.add(scrape(ctx, rkLog.url))
+				logWins = append(logWins, win)
+			default:
 				opaWins = append(opaWins, win)
 			}
-			for _, c := range []*child{rk, opa} {
+			for _, c := range []*child{rk, opa, rkLog} {
+				if c == nil {
+					continue
+				}
 				if err := c.alive(); err != nil {
 					return err
 				}
@@ -159,6 +209,9 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	rep.RK, rep.OPA = summarize("rulekeeper", rkWins), summarize("OPA server", opaWins)
 	rep.Cache = after.minus(before)
+	if rkLogT != nil {
+		rep.RKLog, rep.LogCache = summarize("rulekeeper, decision log on", logWins), logAfter.minus(logBefore)
+	}
 	rep.LoadEnd = loadAverage()
 	rep.Took = time.Since(began).Round(time.Second)
 
@@ -169,6 +222,9 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		b.log.Info("report written", "file", b.cfg.Report)
+	}
+	if rep.RKLog.Errors > 0 {
+		return fmt.Errorf("requests failed during the load of rulekeeper with the decision log: %d (%s)", rep.RKLog.Errors, rep.RKLog.FirstErr)
 	}
 	if rep.RK.Errors > 0 || rep.OPA.Errors > 0 {
 		return fmt.Errorf("requests failed during the load: rulekeeper %d (%s), OPA %d (%s)",
@@ -205,6 +261,8 @@ type counters struct {
 	// Rebuilds of the in-memory snapshots (space and user indexes,
 	// license state), all kinds together.
 	Rebuilds float64
+	// The decision log's entries written and dropped (any reason).
+	LogWritten, LogDropped float64
 }
 
 func (c *counters) add(o counters) {
@@ -213,10 +271,13 @@ func (c *counters) add(o counters) {
 	c.EntityHit += o.EntityHit
 	c.EntityMiss += o.EntityMiss
 	c.Rebuilds += o.Rebuilds
+	c.LogWritten += o.LogWritten
+	c.LogDropped += o.LogDropped
 }
 
 func (c counters) minus(o counters) counters {
-	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss, c.Rebuilds - o.Rebuilds}
+	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss,
+		c.Rebuilds - o.Rebuilds, c.LogWritten - o.LogWritten, c.LogDropped - o.LogDropped}
 }
 
 // scrape reads the cache counters; a failed scrape reads zeros.
@@ -251,6 +312,10 @@ func parseCounters(r io.Reader) counters {
 			c.Rebuilds += v
 			continue
 		}
+		if strings.HasPrefix(name, "rulekeeper_decision_log_dropped_total{") {
+			c.LogDropped += v
+			continue
+		}
 		switch name {
 		case `rulekeeper_decision_cache_total{result="hit"}`:
 			c.DecisionHit = v
@@ -260,6 +325,8 @@ func parseCounters(r io.Reader) counters {
 			c.EntityHit = v
 		case `rulekeeper_entity_cache_total{result="miss"}`:
 			c.EntityMiss = v
+		case `rulekeeper_decision_log_written_total`:
+			c.LogWritten = v
 		}
 	}
 	return c
