@@ -215,30 +215,24 @@ func (l *Logger) run() {
 			batch = batch[:0]
 		}
 	}
+	add := func(r *record) {
+		if batch = append(batch, r); len(batch) == cap(batch) {
+			flush()
+		}
+	}
 	for {
 		select {
 		case r := <-l.ch:
-			batch = append(batch, r)
-			if len(batch) == cap(batch) {
-				flush()
-			}
+			add(r)
 		case <-tick.C:
 			flush()
 			if p, ok := l.cfg.Sink.(pruner); ok {
 				p.prune(l.now(), l.logger)
 			}
 		case <-l.stop:
-			for {
-				select {
-				case r := <-l.ch:
-					batch = append(batch, r)
-					if len(batch) == cap(batch) {
-						flush()
-					}
-					continue
-				default:
-				}
-				break
+			// Write what is buffered, then stop.
+			for len(l.ch) > 0 {
+				add(<-l.ch)
 			}
 			flush()
 			return

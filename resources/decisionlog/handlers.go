@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -94,17 +92,8 @@ func (h *Handlers) list(c fiber.Ctx) error {
 // or an id of any type), since (RFC 3339); unknown parameters are refused.
 func filter(c fiber.Ctx) (store.DecisionFilter, error) {
 	var f store.DecisionFilter
-	q := c.Queries()
-	names := make([]string, 0, len(q))
-	for k := range q {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !slices.Contains(params, k) {
-			return f, apierror.Field("unknown_parameter", k,
-				fmt.Sprintf("unknown query parameter %q; the parameters are %s", k, strings.Join(params, ", ")))
-		}
+	if err := listing.KnownParams(c, params); err != nil {
+		return f, err
 	}
 	for _, k := range []string{"subject", "resource"} {
 		if len(c.Query(k)) > maxFilterLen {

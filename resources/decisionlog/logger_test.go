@@ -16,25 +16,30 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 )
 
-// lines is a Stdout target safe for the writer and the test at once.
-type lines struct {
+// Lines is a Stdout target safe for the writer and the test at once
+// (exported for the service tests).
+type Lines struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (w *lines) Write(p []byte) (int, error) {
+func (w *Lines) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.Write(p)
 }
 
-// entries decodes every line written so far.
-func (w *lines) entries(t *testing.T) []map[string]any {
-	t.Helper()
+func (w *Lines) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// entries decodes every line written so far.
+func (w *Lines) entries(t *testing.T) []map[string]any {
+	t.Helper()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(w.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(w.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -86,7 +91,7 @@ func decision() *authz.LoggedDecision {
 }
 
 func TestEntryFields(t *testing.T) {
-	out := &lines{}
+	out := &Lines{}
 	at := time.Date(2026, 12, 4, 22, 0, 0, 123, time.UTC)
 	l := newLogger(t, Config{Sink: &Stdout{W: out}, Sample: 1, Labels: Labels{ID: "host/1", Version: "1.2.3"},
 		Now: func() time.Time { return at }})
@@ -169,7 +174,7 @@ func TestMask(t *testing.T) {
 			[]string{"subject.attributes.department"}, nil, "u-bob"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLogger(t, Config{Sink: &Stdout{W: &lines{}}, Sample: 1, Mask: tc.mask})
+			l := newLogger(t, Config{Sink: &Stdout{W: &Lines{}}, Sample: 1, Mask: tc.mask})
 			enc, err := l.encode(&record{ld: decision(), id: "x", at: time.Now()})
 			if err != nil {
 				t.Fatal(err)
@@ -266,7 +271,7 @@ func ids() func() string {
 func TestSampling(t *testing.T) {
 	const n = 4000
 	run := func(rate float64, seed uint64) map[string]bool {
-		out := &lines{}
+		out := &Lines{}
 		l := newLogger(t, Config{Sink: &Stdout{W: out}, Sample: rate, Seed: seed})
 		l.newID = ids()
 		for range n {

@@ -1,14 +1,12 @@
 package decisionlog_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -272,26 +270,8 @@ func TestPruneWhereNoTTLIndex(t *testing.T) {
 	}
 }
 
-// syncBuffer is the service's stdout, read while the writer writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestStdoutAndOff(t *testing.T) {
-	out := &syncBuffer{}
+	out := &decisionlog.Lines{}
 	d := servicetest.DevWith(t, func(c *service.Config) { c.DecisionLog = "stdout"; c.DecisionLogOut = out })
 	bob := d.Users["bob"].ID
 	ask := map[string]any{"subject": map[string]any{"id": bob}, "action": "read", "resource": map[string]any{"type": "app", "id": d.Apps["Q4 report"].ID}}
