@@ -162,6 +162,10 @@ func (b *bench) run(ctx context.Context) error {
 	// touches both servers alike.
 	var rkWins, opaWins, logWins []*window
 	var before, after, logBefore, logAfter counters
+	// The CPU time each rulekeeper spent in its measured windows: on a
+	// busy shared machine, CPU per request is the steadier measure of a
+	// cost than throughput.
+	var cpuMark, rkCPU, logCPU time.Duration
 	for r := range b.cfg.Rounds {
 		order := []*target{rkT, opaT}
 		if r%2 == 1 {
@@ -178,9 +182,9 @@ func (b *bench) run(ctx context.Context) error {
 			var atWarm func()
 			switch t {
 			case rkT:
-				atWarm = func() { before.add(scrape(ctx, rk.url)) }
+				atWarm = func() { before.add(scrape(ctx, rk.url)); cpuMark = rk.cpu() }
 			case rkLogT:
-				atWarm = func() { logBefore.add(scrape(ctx, rkLog.url)) }
+				atWarm = func() { logBefore.add(scrape(ctx, rkLog.url)); cpuMark = rkLog.cpu() }
 			}
 			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
 			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
@@ -189,9 +193,11 @@ func (b *bench) run(ctx context.Context) error {
 			}
 			switch t {
 			case rkT:
+				rkCPU += rk.cpu() - cpuMark
 				after.add(scrape(ctx, rk.url))
 				rkWins = append(rkWins, win)
 			case rkLogT:
+				logCPU += rkLog.cpu() - cpuMark
 				logAfter.add(scrape(ctx, rkLog.url))
 				logWins = append(logWins, win)
 			default:
@@ -211,6 +217,7 @@ func (b *bench) run(ctx context.Context) error {
 	rep.Cache = after.minus(before)
 	if rkLogT != nil {
 		rep.RKLog, rep.LogCache = summarize("rulekeeper, decision log on", logWins), logAfter.minus(logBefore)
+		rep.RKCPU, rep.LogCPU = rkCPU, logCPU
 	}
 	rep.LoadEnd = loadAverage()
 	rep.Took = time.Since(began).Round(time.Second)

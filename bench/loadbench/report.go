@@ -49,6 +49,16 @@ type report struct {
 	DecisionLog, DecisionLogSample string
 	RKLog                          summary
 	LogCache                       counters
+	// The CPU time of each rulekeeper in its measured windows.
+	RKCPU, LogCPU time.Duration
+}
+
+// cpuPerRequest is a server's CPU time per request answered, in µs.
+func cpuPerRequest(cpu time.Duration, s summary) float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(s.Requests)
 }
 
 // targetDecisionLog is the least share of the throughput kept with the
@@ -147,7 +157,10 @@ func (r *report) markdown() string {
 		p("| **on ÷ off** | | **%.3f×** | %.2f× | %.2f× | |", r.logRatio(),
 			ratio(float64(r.RKLog.P50), float64(r.RK.P50)), ratio(float64(r.RKLog.P99), float64(r.RK.P99)))
 		p("")
+		off, on := cpuPerRequest(r.RKCPU, r.RK), cpuPerRequest(r.LogCPU, r.RKLog)
 		p("- Throughput with the log on ≥ %.0f %% of off: %s — %s", 100*targetDecisionLog, percent(r.RKLog.Throughput, r.RK.Throughput), pass(r.logRatio() >= targetDecisionLog))
+		p("- Server CPU per request (user + system, `/proc/<pid>/stat`, over the measured windows): off %.0f µs, on %.0f µs — the log costs %s more CPU per decision, so a CPU-bound replica keeps %s of its throughput (off ÷ on). On a shared, loaded machine this is the steadier figure: throughput also moves with what the neighbours take.",
+			off, on, percent(on-off, off), percent(off, on))
 		p("- Entries written during its measured windows: %.0f; dropped (`rulekeeper_decision_log_dropped_total`): %.0f.", r.LogCache.LogWritten, r.LogCache.LogDropped)
 	}
 	if len(r.Costs) > 0 {

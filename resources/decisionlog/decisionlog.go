@@ -16,9 +16,7 @@
 package decisionlog
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,11 +97,11 @@ type Logger struct {
 
 	dropFull, dropWrite, dropEncode prometheus.Counter
 	written                         prometheus.Counter
+	tree *maskNode // the mask as the appender walks it
 	// Of the writer goroutine only: the time of the last warning, and the
-	// encoder of the entries and its buffer.
+	// entries' appender.
 	lastWarn time.Time
-	buf      bytes.Buffer
-	je       *json.Encoder
+	app      appender
 }
 
 // record is a decision waiting to be written.
@@ -145,8 +143,7 @@ func New(cfg Config) (*Logger, error) {
 		l.now = time.Now
 	}
 	l.newID = func() string { return bson.NewObjectID().Hex() }
-	l.je = json.NewEncoder(&l.buf)
-	l.je.SetEscapeHTML(false)
+	l.tree = m.tree()
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rulekeeper_decision_log_dropped_total",
 		Help: "Decision log entries dropped, by reason: buffer_full (the writer fell behind), write_failed (the sink refused a batch), encode_failed.",

@@ -3,7 +3,6 @@ package decisionlog
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
 
@@ -107,15 +106,6 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 	}
 	e.Bundles.Rulekeeper.Revision = strconv.FormatInt(rev, 10)
 	if len(l.mask) > 0 {
-		raw, err := json.Marshal(&in)
-		if err != nil {
-			return Encoded{}, err
-		}
-		masked, erased, err := l.mask.apply(raw)
-		if err != nil {
-			return Encoded{}, err
-		}
-		e.Input, e.Erased = json.RawMessage(masked), erased
 		l.mask.clearIndexed(&enc)
 	}
 	if ld.Err != nil {
@@ -133,13 +123,11 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 		e.RequestedBy = q.remote
 		e.Request = &RequestInfo{Method: q.method, Path: q.path, ID: q.id, Caller: q.caller}
 	}
-	// One encoder and buffer for the writer goroutine; the line is copied
-	// out of it.
-	l.buf.Reset()
-	if err := l.je.Encode(&e); err != nil {
-		return Encoded{}, err
-	}
-	enc.Line = bytes.Clone(bytes.TrimSuffix(l.buf.Bytes(), []byte("\n")))
+	// One appender for the writer goroutine; the line is copied out of it.
+	a := &l.app
+	a.b, a.erased = a.b[:0], a.erased[:0]
+	a.entry(&e, &in, l.tree)
+	enc.Line = bytes.Clone(a.b)
 	return enc, nil
 }
 

@@ -1,8 +1,6 @@
 package decisionlog
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -59,39 +57,28 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// apply erases the mask's paths from the input document raw, as OPA's
-// default mask rule does (the field is removed, and its JSON pointer listed
-// under erased); a path that is not in the input is left out of erased.
-func (m mask) apply(raw []byte) ([]byte, []string, error) {
-	var doc map[string]any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&doc); err != nil {
-		return nil, nil, err
+// tree is the mask as the appender walks it (nil: no mask).
+func (m mask) tree() *maskNode {
+	if len(m) == 0 {
+		return nil
 	}
-	var erased []string
+	root := &maskNode{}
 	for _, path := range m {
-		obj := doc
-		for i, step := range path {
-			if i == len(path)-1 {
-				if _, ok := obj[step]; ok {
-					delete(obj, step)
-					erased = append(erased, "/input/"+strings.Join(path, "/"))
-				}
-				break
+		n := root
+		for _, step := range path {
+			if n.next == nil {
+				n.next = map[string]*maskNode{}
 			}
-			next, ok := obj[step].(map[string]any)
-			if !ok {
-				break
+			c := n.next[step]
+			if c == nil {
+				c = &maskNode{}
+				n.next[step] = c
 			}
-			obj = next
+			n = c
 		}
+		n.erase = true
 	}
-	if len(erased) == 0 {
-		return raw, nil, nil
-	}
-	out, err := json.Marshal(doc)
-	return out, erased, err
+	return root
 }
 
 // clearIndexed empties the indexed fields of enc that the mask erases, so
