@@ -97,7 +97,7 @@ type Logger struct {
 
 	dropFull, dropWrite, dropEncode prometheus.Counter
 	written                         prometheus.Counter
-	tree *maskNode // the mask as the appender walks it
+	tree                            *maskNode // the mask as the appender walks it
 	// Of the writer goroutine only: the time of the last warning, and the
 	// entries' appender.
 	lastWarn time.Time
