@@ -10,6 +10,12 @@ LDFLAGS := -X main.version=$(VERSION)
 # deadline exceeded" failure with no failing input, seen in CI).
 FUZZTIME ?= 500x
 
+# Builds do not depend on where the checkout is: without -trimpath the build
+# cache keys every package of this module by its directory, so each fresh
+# clone (CI clones afresh for every run) compiled the whole module again,
+# and every fuzz target instrumented it again.
+export GOFLAGS := -trimpath $(GOFLAGS)
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
