@@ -76,7 +76,8 @@ type Labels struct {
 }
 
 // Sink writes encoded entries. Write gets a batch at a time, from one
-// goroutine; an error drops that batch (counted, logged).
+// goroutine, and must not keep the batch or its lines after it returns (the
+// writer reuses them); an error drops that batch (counted, logged).
 type Sink interface {
 	Write(ctx context.Context, batch []Encoded) error
 }
@@ -86,7 +87,8 @@ type Logger struct {
 	cfg     Config
 	sampler sampler
 	mask    mask
-	ch      chan *record
+	ch      chan record
+	kick    chan struct{} // wakes the writer early: the buffer holds a batch
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
@@ -102,6 +104,8 @@ type Logger struct {
 	// entries' appender.
 	lastWarn time.Time
 	app      appender
+	enc      []Encoded
+	ends     []int
 }
 
 // record is a decision waiting to be written.
@@ -137,7 +141,7 @@ func New(cfg Config) (*Logger, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Logger{cfg: cfg, sampler: newSampler(cfg.Sample, cfg.Seed), mask: m,
-		ch: make(chan *record, cfg.Buffer), stop: make(chan struct{}), done: make(chan struct{}),
+		ch: make(chan record, cfg.Buffer), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		now: cfg.Now, logger: cfg.Logger}
 	if l.now == nil {
 		l.now = time.Now
@@ -175,9 +179,16 @@ func (l *Logger) LogDecision(ctx context.Context, ld *authz.LoggedDecision) {
 	if !l.sampler.keep(id) {
 		return
 	}
-	r := &record{ld: ld, id: id, at: l.now(), req: requestOf(ctx)}
 	select {
-	case l.ch <- r:
+	case l.ch <- record{ld: ld, id: id, at: l.now(), req: requestOf(ctx)}:
+		// The writer sleeps between ticks; a full batch wakes it (and
+		// only that: a wake-up per decision would cost more than the entry).
+		if len(l.ch) >= l.cfg.Batch {
+			select {
+			case l.kick <- struct{}{}:
+			default:
+			}
+		}
 	default:
 		l.dropFull.Inc()
 	}
@@ -198,57 +209,67 @@ func (l *Logger) Close(ctx context.Context) error {
 	}
 }
 
-// run is the writer: it batches records and writes a batch when it is
-// full, every FlushEvery, and on Close.
+// run is the writer: every FlushEvery, when the buffer holds a batch, and
+// on Close, it writes what is buffered, a batch at a time.
 func (l *Logger) run() {
 	defer close(l.done)
-	batch := make([]*record, 0, l.cfg.Batch)
+	batch := make([]record, 0, l.cfg.Batch)
 	tick := time.NewTicker(l.cfg.FlushEvery)
 	defer tick.Stop()
-	flush := func() {
-		if len(batch) > 0 {
+	drain := func() {
+		// What is buffered now; what comes meanwhile waits for the next
+		// round, so a flood cannot keep the writer here for ever.
+		for n := len(l.ch); n > 0; {
+			for ; n > 0 && len(batch) < cap(batch); n-- {
+				batch = append(batch, <-l.ch)
+			}
 			l.write(batch)
 			clear(batch)
 			batch = batch[:0]
 		}
 	}
-	add := func(r *record) {
-		if batch = append(batch, r); len(batch) == cap(batch) {
-			flush()
-		}
-	}
 	for {
 		select {
-		case r := <-l.ch:
-			add(r)
 		case <-tick.C:
-			flush()
 			if p, ok := l.cfg.Sink.(pruner); ok {
 				p.prune(l.now(), l.logger)
 			}
+		case <-l.kick:
 		case <-l.stop:
-			// Write what is buffered, then stop.
-			for len(l.ch) > 0 {
-				add(<-l.ch)
-			}
-			flush()
+			drain()
 			return
 		}
+		drain()
 	}
 }
 
 // write encodes and writes one batch.
-func (l *Logger) write(batch []*record) {
-	enc := make([]Encoded, 0, len(batch))
-	for _, r := range batch {
-		e, err := l.encode(r)
+func (l *Logger) write(batch []record) {
+	// The lines go to one buffer; their places are fixed once it has
+	// stopped growing.
+	l.app.b = l.app.b[:0]
+	enc, ends := l.enc[:0], l.ends[:0]
+	for i := range batch {
+		e, err := l.encode(&batch[i])
 		if err != nil {
 			l.dropEncode.Inc()
 			l.warn("a decision log entry could not be encoded", err)
 			continue
 		}
-		enc = append(enc, e)
+		enc, ends = append(enc, e), append(ends, len(l.app.b))
 	}
+	start := 0
+	for i := range enc {
+		enc[i].Line = l.app.b[start:ends[i]:ends[i]]
+		start = ends[i]
+	}
+	l.enc, l.ends = enc, ends
+	defer func() {
+		clear(l.enc)
+		if cap(l.app.b) > 16<<20 { // a batch of huge entries: let it go
+			l.app.b = nil
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := l.cfg.Sink.Write(ctx, enc); err != nil {

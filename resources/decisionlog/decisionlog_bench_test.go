@@ -38,6 +38,7 @@ func BenchmarkEncode(b *testing.B) {
 			r := &record{ld: decision(), id: "656e1f0a9d3c4b2a1f0e9d8c", at: time.Now()}
 			b.ReportAllocs()
 			for b.Loop() {
+				l.app.b = l.app.b[:0] // as write does per batch
 				if _, err := l.encode(r); err != nil {
 					b.Fatal(err)
 				}

@@ -1,7 +1,6 @@
 package decisionlog
 
 import (
-	"bytes"
 	"context"
 	"strconv"
 	"time"
@@ -123,11 +122,13 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 		e.RequestedBy = q.remote
 		e.Request = &RequestInfo{Method: q.method, Path: q.path, ID: q.id, Caller: q.caller}
 	}
-	// One appender for the writer goroutine; the line is copied out of it.
+	// One appender for the writer goroutine: the line is appended to its
+	// buffer, which holds a whole batch (write).
 	a := &l.app
-	a.b, a.erased = a.b[:0], a.erased[:0]
+	a.erased = a.erased[:0]
+	start := len(a.b)
 	a.entry(&e, &in, l.tree)
-	enc.Line = bytes.Clone(a.b)
+	enc.Line = a.b[start:len(a.b):len(a.b)]
 	return enc, nil
 }
 
