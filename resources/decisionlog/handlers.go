@@ -21,11 +21,12 @@ import (
 
 // Middleware remembers, for the entries of the request's decisions, the
 // request's method, path, id and remote address. Mount it before the
-// routes, only when the log is on: it costs a context per request.
+// routes, only when the log is on: it costs a context per request. The
+// server runs Fiber with Immutable, so the strings are the request's own
+// copies (the method is one of Fiber's constants, the address a new string).
 func Middleware() fiber.Handler {
 	return func(c fiber.Ctx) error {
-		r := &request{method: strings.Clone(c.Method()), path: strings.Clone(c.Path()),
-			id: strings.Clone(requestid.FromContext(c)), remote: strings.Clone(c.IP())}
+		r := &request{method: c.Method(), path: c.Path(), id: requestid.FromContext(c), remote: c.IP()}
 		c.SetContext(context.WithValue(c.Context(), requestKey{}, r))
 		return c.Next()
 	}
