@@ -3,6 +3,7 @@ package decisionlog_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -160,6 +161,12 @@ func TestMongoLogListedToAdmins(t *testing.T) {
 	}
 	if n := len(list(t, d, "resource=app:nothing")); n != 0 {
 		t.Errorf("an unknown resource has %d entries", n)
+	}
+	res := d.Do("admin", "GET", "/api/v1/decisions?resource=app:nothing", nil, nil)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"items":[]`) || !strings.Contains(string(body), `"next":""`) {
+		t.Errorf("an empty page is %s, want items [] and next \"\"", body)
 	}
 	if n := len(list(t, d, "resource=space:*&subject="+bob)); n != 0 {
 		t.Errorf("bob was asked nothing about spaces, %d entries", n)
