@@ -211,41 +211,15 @@ func (a *appender) entry(e *Entry, in *policyInput, m *maskNode) {
 		a.object(&f, none, "result", func(*maskNode) {
 			f := true
 			a.boolean(&f, none, "allow", d.Allow, false)
-			a.key(&f, none, "grants")
-			if d.Grants == nil {
-				a.b = append(a.b, "null"...)
-			} else {
-				a.b = append(a.b, '[')
-				for i, g := range d.Grants {
-					if i > 0 {
-						a.b = append(a.b, ',')
-					}
-					a.b = append(a.b, '{')
-					f := true
-					a.str(&f, none, "kind", g.Kind, false)
-					a.str(&f, none, "id", g.ID, false)
-					a.str(&f, none, "name", g.Name, true)
-					a.b = append(a.b, '}')
-				}
-				a.b = append(a.b, ']')
-			}
-			a.key(&f, none, "denies")
-			if d.Denies == nil {
-				a.b = append(a.b, "null"...)
-			} else {
-				a.b = append(a.b, '[')
-				for i, g := range d.Denies {
-					if i > 0 {
-						a.b = append(a.b, ',')
-					}
-					a.b = append(a.b, '{')
-					f := true
-					a.str(&f, none, "kind", g.Kind, false)
-					a.str(&f, none, "reason", g.Reason, false)
-					a.b = append(a.b, '}')
-				}
-				a.b = append(a.b, ']')
-			}
+			objects(a, &f, "grants", d.Grants, func(f *bool, g authz.Grant) {
+				a.str(f, none, "kind", g.Kind, false)
+				a.str(f, none, "id", g.ID, false)
+				a.str(f, none, "name", g.Name, true)
+			})
+			objects(a, &f, "denies", d.Denies, func(f *bool, g authz.Deny) {
+				a.str(f, none, "kind", g.Kind, false)
+				a.str(f, none, "reason", g.Reason, false)
+			})
 			a.key(&f, none, "revision")
 			a.b = strconv.AppendInt(a.b, d.Revision, 10)
 		})
@@ -287,6 +261,27 @@ func (a *appender) entry(e *Entry, in *policyInput, m *maskNode) {
 	})
 	a.strs(&f, none, "erased", a.erased, true)
 	a.b = append(a.b, '}')
+}
+
+// objects writes k: a list of objects (null when nil), each item's members
+// written by each.
+func objects[T any](a *appender, first *bool, k string, items []T, each func(first *bool, item T)) {
+	a.key(first, nil, k)
+	if items == nil {
+		a.b = append(a.b, "null"...)
+		return
+	}
+	a.b = append(a.b, '[')
+	for i, item := range items {
+		if i > 0 {
+			a.b = append(a.b, ',')
+		}
+		a.b = append(a.b, '{')
+		f := true
+		each(&f, item)
+		a.b = append(a.b, '}')
+	}
+	a.b = append(a.b, ']')
 }
 
 func appendStrings(b []byte, vs []string) []byte {
