@@ -165,13 +165,17 @@ func (m *Manager) loadedModule() string {
 // otherwise (first load, far behind, an import) it reads and compiles the
 // whole stored set. A set that does not compile leaves the old one in
 // force and is counted and logged.
+//
+// The revision is read under the manager's lock: read before it, it
+// could be older than the one a write put in force meanwhile, and the
+// poller would then load the whole set at that older revision.
 func (m *Manager) Sync(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	rev, err := m.store.Rules.Revision(ctx)
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	return m.syncLocked(ctx, rev)
 }
 
