@@ -368,6 +368,30 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 		bodies[i], _ = json.Marshal(map[string]any{"subject": map[string]string{"id": ids[i%users]}, "action": in.Action, "resource": res,
 			"context": map[string]string{"environment": in.Environment}})
 	}
+	lat, errs := drive(dur, func(hc *http.Client, i int) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", c.base+"/authz/check", bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	r.HTTPP50, r.HTTPP99, r.HTTPRate, r.HTTPErrors = Percentile(lat, .5), Percentile(lat, .99), float64(len(lat))/dur.Seconds(), errs
+	r.RSSMiB = vmRSS()
+	return nil
+}
+
+// drive calls ask with 4 connections (a client each) for dur, worker w
+// asking inputs w, w+4, …, and returns the sorted latencies of the calls
+// that succeeded and the number that failed.
+func drive(dur time.Duration, ask func(hc *http.Client, i int) error) ([]time.Duration, int) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := 0
@@ -379,18 +403,8 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 			var mine []time.Duration
 			bad := 0
 			for i := w; time.Now().Before(end); i += 4 {
-				req, _ := http.NewRequestWithContext(ctx, "POST", c.base+"/authz/check", bytes.NewReader(bodies[i%len(bodies)]))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
 				t := time.Now()
-				resp, err := hc.Do(req)
-				if err != nil {
-					bad++
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				if err := ask(hc, i); err != nil {
 					bad++
 					continue
 				}
@@ -404,9 +418,7 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	}
 	wg.Wait()
 	slices.Sort(lat)
-	r.HTTPP50, r.HTTPP99, r.HTTPRate, r.HTTPErrors = Percentile(lat, .5), Percentile(lat, .99), float64(len(lat))/dur.Seconds(), errs
-	r.RSSMiB = vmRSS()
-	return nil
+	return lat, errs
 }
 
 func vmRSS() float64 { return statusRSS("/proc/self/status") }

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -113,32 +112,10 @@ func measureOPA(ctx context.Context, r *result, bin string, rs []rules.Rule, eng
 	}
 	r.OPACompared = k
 
-	var mu sync.Mutex
-	var lat []time.Duration
-	errs := 0
-	end := time.Now().Add(dur)
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			c := &http.Client{Timeout: 30 * time.Second}
-			var mine []time.Duration
-			bad := 0
-			for i := w; time.Now().Before(end); i += 4 {
-				t := time.Now()
-				if _, err := ask(c, bodies[i%len(bodies)]); err != nil {
-					bad++
-					continue
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			errs += bad
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	slices.Sort(lat)
+	lat, errs := drive(dur, func(hc *http.Client, i int) error {
+		_, err := ask(hc, bodies[i%len(bodies)])
+		return err
+	})
 	r.OPAP50, r.OPAP99, r.OPARate, r.OPAErrors = Percentile(lat, .5), Percentile(lat, .99), float64(len(lat))/dur.Seconds(), errs
 	r.OPARSSMiB = rssOf(opa.PID())
 	return opa.Alive()
