@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,14 +41,15 @@ type Manager struct {
 	// list plans reduce the very rules that decide.
 	Planner *authz.Planner
 
-	mu         sync.Mutex // one load at a time
-	loaded     int64      // revision in force; -1 before the first load
-	index      *rules.Index
-	module     string                // the module of index in force ("": a plain compilation)
-	set        map[string]rules.Rule // the stored rules in force, by id
-	planMu     sync.Mutex            // one planner update at a time
-	planRev    int64                 // the revision the planner has
-	loadErrors prometheus.Counter
+	mu          sync.Mutex // one load at a time
+	loaded      int64      // revision in force; -1 before the first load
+	index       *rules.Index
+	module      string                // the module of index in force ("": a plain compilation)
+	set         map[string]rules.Rule // the stored rules in force, by id
+	planMu      sync.Mutex            // one planner update at a time
+	planRev     int64                 // the revision the planner has
+	planPending atomic.Bool           // a planner update is on its way
+	loadErrors  prometheus.Counter
 	// reads counts how the rule set in force was brought up to date:
 	// "all" read and compiled every stored rule, "changes" read only the
 	// rules the change log names, "write" applied this replica's own
@@ -123,10 +125,11 @@ func (m *Manager) Check(ctx context.Context, rs []store.Rule) error {
 func (m *Manager) CheckRule(ctx context.Context, r *store.Rule, del bool) error {
 	m.mu.Lock()
 	ix := m.index
-	var module string
+	var module, current string
 	var diags []rules.Diagnostic
 	if ix != nil && !del {
 		module, diags = ix.Check(toRule(r))
+		current = ix.Module()
 	}
 	m.mu.Unlock()
 	if ix == nil {
@@ -147,16 +150,13 @@ func (m *Manager) CheckRule(ctx context.Context, r *store.Rule, del bool) error 
 	if rules.HasErrors(diags) {
 		return &errRules{diags: diags}
 	}
-	if module == m.loadedModule() {
+	if module == current {
+		// The rule compiles to data (or its Rego is unchanged): the
+		// module, compiled when the set was checked, stays the same —
+		// also for a small set the engine holds compiled plainly.
 		return nil
 	}
 	return m.engine.Compile(ctx, module)
-}
-
-func (m *Manager) loadedModule() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.module
 }
 
 // Sync brings the rules in force up to the stored revision: when this
@@ -308,7 +308,7 @@ func (m *Manager) loadIndex(ctx context.Context, rev int64, ix *rules.Index, set
 		return err
 	}
 	m.index, m.module, m.loaded, m.set = ix, module, rev, set
-	m.planned(rev)
+	m.planned()
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -327,24 +327,32 @@ func (m *Manager) loadPlain(ctx context.Context, rev int64, set map[string]rules
 	return "", m.engine.Load(ctx, rev, module)
 }
 
-// planned tells the planner the rules of revision rev, in the background:
-// building its matchers for thousands of new rules takes longer than the
-// write should, and until it has them the planner knows its rules are not
-// the engine's and plans inexactly (every item decided), never wrongly.
-func (m *Manager) planned(rev int64) {
-	if m.Planner == nil {
+// planned tells the planner, in the background, that the rules in force
+// changed (m.mu is held): building its matchers for thousands of new rules
+// takes longer than the write should, and until it has them the planner
+// knows its rules are not the engine's and plans inexactly (every item
+// decided), never wrongly. Updates coalesce: while one is pending, later
+// writes add nothing, since it reads the set in force when it runs — so
+// the write path neither copies nor sorts the set.
+func (m *Manager) planned() {
+	if m.Planner == nil || !m.planPending.CompareAndSwap(false, true) {
 		return
-	}
-	rs := make([]rules.Rule, 0, len(m.set))
-	for _, id := range slices.Sorted(maps.Keys(m.set)) {
-		rs = append(rs, m.set[id])
 	}
 	go func() {
 		m.planMu.Lock()
 		defer m.planMu.Unlock()
+		m.planPending.Store(false)
+		m.mu.Lock()
+		rev := m.loaded
+		rs := make([]rules.Rule, 0, len(m.set))
+		for _, r := range m.set {
+			rs = append(rs, r)
+		}
+		m.mu.Unlock()
 		if rev <= m.planRev {
 			return // a later revision got there first
 		}
+		slices.SortFunc(rs, func(a, b rules.Rule) int { return strings.Compare(a.ID, b.ID) })
 		m.planRev = rev
 		m.Planner.SetRules(rev, rs)
 	}()
@@ -522,7 +530,7 @@ func (m *Manager) applyLocked(ctx context.Context, rev int64, puts []rules.Rule,
 		return err
 	}
 	m.loaded = rev
-	m.planned(rev)
+	m.planned()
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
