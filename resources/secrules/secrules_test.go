@@ -102,20 +102,9 @@ func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
 func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	// A second replica on the same database, polling fast.
-	replica := servicetest.Start(t, func(c *service.Config) {
-		c.MongoDB = d.Svc.Store.Database().Name()
-		c.RulesPoll = 200 * time.Millisecond
-		pub, _ := licenses.DevKeyPair()
-		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
-	})
+	replica := secondReplica(t, d, 200*time.Millisecond)
 	// Enough rules that both replicas compile to the index (not plainly).
-	var filler strings.Builder
-	filler.WriteString("rules:\n")
-	for i := range 40 {
-		fmt.Fprintf(&filler, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
-	}
-	if s := d.Call("admin", "POST", "/api/v1/rules/import", filler.String(), nil); s != 200 {
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", fillers(40), nil); s != 200 {
 		t.Fatalf("import the filler rules: %d", s)
 	}
 	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
@@ -173,6 +162,28 @@ func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 			t.Fatalf("no %s event", typ)
 		}
 	}
+}
+
+// secondReplica starts another replica on d's database, polling the rules
+// revision every poll.
+func secondReplica(t *testing.T, d *servicetest.Tenant, poll time.Duration) *service.Service {
+	return servicetest.Start(t, func(c *service.Config) {
+		c.MongoDB = d.Svc.Store.Database().Name()
+		c.RulesPoll = poll
+		pub, _ := licenses.DevKeyPair()
+		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
+	})
+}
+
+// fillers is a rule file of n rules fill-<i>, each granting the user
+// named filler<i> read on apps in the hub.
+func fillers(n int) string {
+	var file strings.Builder
+	file.WriteString("rules:\n")
+	for i := range n {
+		fmt.Fprintf(&file, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
+	}
+	return file.String()
 }
 
 func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
@@ -380,19 +391,9 @@ func TestRuleWritesReadOnlyTheChangedRule(t *testing.T) {
 	}
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	replica := servicetest.Start(t, func(c *service.Config) {
-		c.MongoDB = d.Svc.Store.Database().Name()
-		c.RulesPoll = 100 * time.Millisecond
-		pub, _ := licenses.DevKeyPair()
-		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
-	})
-	var file strings.Builder
-	file.WriteString("rules:\n")
-	for i := range n {
-		fmt.Fprintf(&file, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
-	}
+	replica := secondReplica(t, d, 100*time.Millisecond)
 	var imported struct{ Revision int64 }
-	if s := d.Call("admin", "POST", "/api/v1/rules/import", file.String(), &imported); s != 200 {
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", fillers(n), &imported); s != 200 {
 		t.Fatalf("import: %d", s)
 	}
 	engines := map[string]*authz.Engine{"writer": d.Svc.Engine, "replica": replica.Engine}
