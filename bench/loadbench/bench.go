@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 )
 
@@ -32,7 +33,7 @@ func (b *bench) run(ctx context.Context) error {
 	rep := &report{Date: began.UTC(), Conns: b.cfg.Conns, Duration: b.cfg.Duration, Warmup: b.cfg.Warmup, Rounds: b.cfg.Rounds}
 	rep.Machine, rep.LoadStart = machine(), loadAverage()
 	rep.Revision = revision(ctx, b.root)
-	version, err := opaVersion()
+	version, err := opaserver.Version()
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func (b *bench) run(ctx context.Context) error {
 		wg.Go(func() { rkBin, rkErr = buildRulekeeper(ctx, b.root, b.tmp) })
 	}
 	if opaBin == "" {
-		wg.Go(func() { opaBin, opaErr = installOPA(ctx, version) })
+		wg.Go(func() { opaBin, opaErr = opaserver.Install(ctx, version) })
 	}
 	wg.Wait()
 	if rkErr != nil {
@@ -67,79 +68,79 @@ func (b *bench) run(ctx context.Context) error {
 	rep.Workload, rep.Costs, rep.Logins, rep.Subjects = w.Profile, w.Costs, w.Logins, len(w.SubjectIDs)
 	b.log.Info("workload ready", "profile", w.Profile, "apps", strings.Join(w.Apps, ", "))
 	policyDir := filepath.Join(b.tmp, "policies")
-	if err := writePolicies(policyDir, w.RulesModule); err != nil {
+	if err := opaserver.WritePolicies(policyDir, w.RulesModule); err != nil {
 		return err
 	}
 
 	// The two servers, each a child process on a loopback port.
-	rkAddr, err := freeAddr()
+	rkAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
 	}
-	rk, err := start(ctx, "rulekeeper", rkBin,
+	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin,
 		[]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"},
 		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
 	if err != nil {
 		return err
 	}
-	defer rk.stop()
+	defer rk.Stop()
 	// The same server with the decision log on, on a copy of the data.
-	var rkLog *child
+	var rkLog *opaserver.Process
 	if b.cfg.DecisionLog != "" {
 		logData := filepath.Join(b.tmp, "data-decision-log")
 		if err := os.CopyFS(logData, os.DirFS(dataDir)); err != nil {
 			return fmt.Errorf("copy the data for the decision log server: %w", err)
 		}
-		addr, err := freeAddr()
+		addr, err := opaserver.FreeAddr()
 		if err != nil {
 			return err
 		}
-		rkLog, err = start(ctx, "rulekeeper+log", rkBin,
+		rkLog, err = opaserver.Start(ctx, "rulekeeper+log", rkBin,
 			[]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
 				"--decision-log", b.cfg.DecisionLog, "--decision-log-sample", b.cfg.DecisionLogSample},
 			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log.log"))
 		if err != nil {
 			return err
 		}
-		defer rkLog.stop()
+		defer rkLog.Stop()
 		rep.DecisionLog, rep.DecisionLogSample = b.cfg.DecisionLog, b.cfg.DecisionLogSample
 	}
-	opaAddr, err := freeAddr()
+	opaAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
 	}
-	opa, err := start(ctx, "opa", opaBin,
+	opa, err := opaserver.Start(ctx, "opa", opaBin,
 		[]string{"run", "--server", "--addr", opaAddr, "--log-level", "error", "--skip-version-check", policyDir},
 		"http://"+opaAddr, "/health", filepath.Join(b.tmp, "opa.log"))
 	if err != nil {
 		return err
 	}
-	defer opa.stop()
-	if err := checkOPAData(ctx, opa.url); err != nil {
+	defer opa.Stop()
+	if err := checkOPAData(ctx, opa.URL); err != nil {
 		return err
 	}
 
 	credential := w.APIKey
 	if b.cfg.Auth == "token" {
-		if credential, err = idp.FetchDevToken(ctx, rk.url, "admin", []string{"Admins"}, ""); err != nil {
+		if credential, err = idp.FetchDevToken(ctx, rk.URL, "admin", []string{"Admins"}, ""); err != nil {
 			return err
 		}
 	}
 	rep.Auth = b.cfg.Auth
-	rkT := &target{name: "rulekeeper", url: rk.url + "/authz/check", body: rulekeeperBody,
+	rkT := &target{name: "rulekeeper", url: rk.URL + "/authz/check", body: rulekeeperBody,
 		header: http.Header{"Authorization": {"Bearer " + credential}, "Content-Type": {"application/json"}}}
-	opaT := &target{name: "opa", url: opa.url + "/v1/data/rulekeeper/authz/decision", body: opaBody,
+	opaT := &target{name: "opa", url: opa.URL + "/v1/data/rulekeeper/authz/decision", body: opaBody,
 		header: http.Header{"Content-Type": {"application/json"}}}
 	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
 	var rkLogT *target
 	if rkLog != nil {
 		cred := w.APIKey
 		if b.cfg.Auth == "token" {
-			if cred, err = idp.FetchDevToken(ctx, rkLog.url, "admin", []string{"Admins"}, ""); err != nil {
+			if cred, err = idp.FetchDevToken(ctx, rkLog.URL, "admin", []string{"Admins"}, ""); err != nil {
 				return err
 			}
 		}
-		rkLogT = &target{name: "rulekeeper+log", url: rkLog.url + "/authz/check", body: rulekeeperBody,
+		rkLogT = &target{name: "rulekeeper+log", url: rkLog.URL + "/authz/check", body: rulekeeperBody,
 			header: http.Header{"Authorization": {"Bearer " + cred}, "Content-Type": {"application/json"}}}
 	}
 
@@ -182,9 +183,9 @@ func (b *bench) run(ctx context.Context) error {
 			var atWarm func()
 			switch t {
 			case rkT:
-				atWarm = func() { before.add(scrape(ctx, rk.url)); cpuMark = rk.cpu() }
+				atWarm = func() { before.add(scrape(ctx, rk.URL)); cpuMark = cpuOf(rk) }
 			case rkLogT:
-				atWarm = func() { logBefore.add(scrape(ctx, rkLog.url)); cpuMark = rkLog.cpu() }
+				atWarm = func() { logBefore.add(scrape(ctx, rkLog.URL)); cpuMark = cpuOf(rkLog) }
 			}
 			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
 			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
@@ -193,21 +194,21 @@ func (b *bench) run(ctx context.Context) error {
 			}
 			switch t {
 			case rkT:
-				rkCPU += rk.cpu() - cpuMark
-				after.add(scrape(ctx, rk.url))
+				rkCPU += cpuOf(rk) - cpuMark
+				after.add(scrape(ctx, rk.URL))
 				rkWins = append(rkWins, win)
 			case rkLogT:
-				logCPU += rkLog.cpu() - cpuMark
-				logAfter.add(scrape(ctx, rkLog.url))
+				logCPU += cpuOf(rkLog) - cpuMark
+				logAfter.add(scrape(ctx, rkLog.URL))
 				logWins = append(logWins, win)
 			default:
 				opaWins = append(opaWins, win)
 			}
-			for _, c := range []*child{rk, opa, rkLog} {
+			for _, c := range []*opaserver.Process{rk, opa, rkLog} {
 				if c == nil {
 					continue
 				}
-				if err := c.alive(); err != nil {
+				if err := c.Alive(); err != nil {
 					return err
 				}
 			}
