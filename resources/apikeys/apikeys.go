@@ -140,7 +140,7 @@ func parseExpiry(now time.Time, s string) (time.Time, error) {
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.APIKey, error) {
 	k, err := h.Store.APIKeys.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return nil, err
+		return nil, guard.Missing("apikey", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Hub, action, resource(k)); err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 func (h *Handlers) revoke(c fiber.Ctx) error {
 	k, err := h.Store.APIKeys.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("apikey", c.Params("id"), err)
 	}
 	// The owner may revoke their key; a tenant admin any key (console).
 	ok, err := h.Guard.Allowed(c, guard.Hub, "revoke", resource(k))

@@ -125,10 +125,10 @@ func (h *Handlers) readable(c fiber.Ctx, b *store.Bundle) error {
 
 func (h *Handlers) load(c fiber.Ctx) (*store.Bundle, error) {
 	b, err := h.repo().Get(c.Context(), c.Params("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierror.NotFound(string(h.Kind), c.Params("id"))
+	if err != nil {
+		return nil, guard.Missing(h.resource(nil).Type, c.Params("id"), err)
 	}
-	return b, err
+	return b, nil
 }
 
 // list answers a page of the bundles the caller may read, filtered in the

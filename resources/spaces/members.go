@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/guard"
 	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
@@ -126,7 +127,7 @@ func (h *Handlers) addMember(c fiber.Ctx) error {
 	ctx := c.Context()
 	sp, err := h.Store.Spaces.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("space", c.Params("id"), err)
 	}
 	if err := Require(c, h.Guard, "add_member", Resource(sp)); err != nil {
 		return err
@@ -168,7 +169,7 @@ func (h *Handlers) patchMember(c fiber.Ctx) error {
 	ctx := c.Context()
 	sp, err := h.Store.Spaces.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("space", c.Params("id"), err)
 	}
 	if err := Require(c, h.Guard, "change_role", Resource(sp)); err != nil {
 		return err

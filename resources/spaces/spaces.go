@@ -111,7 +111,7 @@ func (h *Handlers) invalidate() {
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.Space, error) {
 	sp, err := h.Store.Spaces.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return nil, err
+		return nil, guard.Missing("space", c.Params("id"), err)
 	}
 	if err := Require(c, h.Guard, action, Resource(sp)); err != nil {
 		return nil, err
