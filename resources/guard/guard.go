@@ -72,6 +72,16 @@ func (g *Guard) Require(c fiber.Ctx, env, action string, res authz.Resource) err
 	return nil
 }
 
+// RequireKnown is Require for a resource whose existence every caller
+// knows (the tenant's license): a refusal is always the explained 403.
+func (g *Guard) RequireKnown(c fiber.Ctx, env, action string, res authz.Resource) error {
+	d, err := g.Decide(c, env, action, res)
+	if err != nil || d.Allow {
+		return err
+	}
+	return Refusal(action, res, d)
+}
+
 // RequireHubOrConsole answers nil when the caller may do action on res in
 // the hub or, failing that, in the management console (where tenant
 // admins act); a refusal explains the hub decision.
