@@ -29,9 +29,9 @@ type Batch struct {
 	subjects  map[string]*Subject
 	resources map[entityKey]*Resource
 	// missing ids (ErrNotFound) and types not stored (ErrNotStored).
-	missing   map[entityKey]bool
-	unstored  map[string]bool
-	lookedUp  map[entityKey]bool
+	missing  map[entityKey]bool
+	unstored map[string]bool
+	lookedUp map[entityKey]bool
 }
 
 // Prefetch looks up, in one query per kind and resource type, the

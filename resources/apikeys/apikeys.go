@@ -106,6 +106,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Hub, "create", resource(k)); err != nil {
 		return err
 	}
+	k.ID = store.NewIDFor(ctx)
 	secret, hash, err := idp.NewAPIKeySecret()
 	if err != nil {
 		return err
@@ -123,7 +124,12 @@ func (h *Handlers) create(c fiber.Ctx) error {
 		return err
 	}
 	v := show(k)
-	v.Secret = secret
+	if k.Hash == hash {
+		v.Secret = secret
+	}
+	// Otherwise an earlier attempt under the request's Idempotency-Key made
+	// the key and its answer was lost: the key is answered, its secret
+	// (stored hashed) cannot be; revoke it and generate another.
 	return c.Status(http.StatusCreated).JSON(v)
 }
 

@@ -257,7 +257,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := spaces.Require(c, h.Guard, "create", res); err != nil {
 		return err
 	}
-	a := &store.App{Name: name, Description: body.Description, Tags: tags, SpaceID: body.SpaceID, OwnerID: caller.ID}
+	a := &store.App{ID: store.NewIDFor(ctx), Name: name, Description: body.Description, Tags: tags, SpaceID: body.SpaceID, OwnerID: caller.ID}
 	if err := h.Store.Apps.Create(ctx, a); err != nil {
 		return err
 	}
@@ -428,7 +428,7 @@ func (h *Handlers) duplicate(c fiber.Ctx) error {
 	if err := spaces.Require(c, h.Guard, "create", authz.Resource{Type: "app", Name: name, Owner: caller.ID, SpaceID: targetID}); err != nil {
 		return err
 	}
-	cp := &store.App{Name: name, Description: a.Description, Tags: slices.Clone(a.Tags), SpaceID: targetID,
+	cp := &store.App{ID: store.NewIDFor(c.Context()), Name: name, Description: a.Description, Tags: slices.Clone(a.Tags), SpaceID: targetID,
 		OwnerID: caller.ID, SectionAccess: a.SectionAccess, Attributes: a.Attributes}
 	if err := h.Store.Apps.Create(ctx, cp); err != nil {
 		return err

@@ -159,7 +159,7 @@ func (h *Handlers) createObject(c fiber.Ctx) error {
 		return err // an app the caller may not read is not found
 	}
 	caller := identity.CallerOf(c).User
-	o := &store.AppObject{AppID: a.ID, Type: body.Type, Name: name, OwnerID: caller.ID, Public: store.IsAppWide(body.Type)}
+	o := &store.AppObject{ID: store.NewIDFor(ctx), AppID: a.ID, Type: body.Type, Name: name, OwnerID: caller.ID, Public: store.IsAppWide(body.Type)}
 	res := authz.Resource{Type: "app.object", Name: name, Owner: caller.ID, ObjectType: o.Type, Public: o.Public,
 		SpaceID: a.SpaceID, App: appRelated(a)}
 	if err := spaces.Require(c, h.Guard, "create", res); err != nil {

@@ -345,7 +345,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	}
 	caller := identity.CallerOf(c).User
 	b := bundleOf(a)
-	b.ID, b.Tags, b.CreatedBy = store.NewID(), u.tags, caller.ID
+	b.ID, b.Tags, b.CreatedBy = store.NewIDFor(c.Context()), u.tags, caller.ID
 	if b.Files, err = h.storeFiles(ctx, b.ID, a); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -179,6 +180,18 @@ func (h *Handlers) assign(c fiber.Ctx) error {
 		return err
 	}
 	m, err := h.Service.Assign(c.Context(), body.UserID, body.Type, identity.CallerOf(c).User.ID)
+	var ae *apierror.Error
+	if errors.As(err, &ae) && ae.Code == "already_assigned" && idempotency.Retried(c) {
+		// An earlier attempt under this Idempotency-Key made the
+		// assignment and lost its answer: answer it now.
+		sn, serr := h.Service.state(c.Context())
+		if serr != nil {
+			return serr
+		}
+		if cur, ok := sn.members[body.UserID]; ok {
+			return c.Status(http.StatusCreated).JSON(cur)
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -194,6 +194,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	}
 	caller := identity.CallerOf(c).User
 	s := &store.Schedule{
+		ID:    store.NewIDFor(ctx),
 		AppID: app.ID, Interval: body.Interval, Start: start, Timezone: loc.String(),
 		Enabled: enabled, NextRun: next, CreatedBy: caller.ID,
 	}

@@ -162,7 +162,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.checkOne(r); err != nil {
 		return err
 	}
-	r.ID = store.NewID()
+	r.ID = store.NewIDFor(c.Context())
 	r.UpdatedBy = identity.CallerOf(c).User.ID
 	if err := h.checkSet(c, r, false); err != nil {
 		return err

@@ -227,7 +227,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 			return err
 		}
 	}
-	sp := &store.Space{Name: name, Type: body.Type, Description: body.Description, OwnerID: caller.ID}
+	sp := &store.Space{ID: store.NewIDFor(c.Context()), Name: name, Type: body.Type, Description: body.Description, OwnerID: caller.ID}
 	if err := h.Store.Spaces.Create(c.Context(), sp); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nameTaken(name)

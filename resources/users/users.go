@@ -292,6 +292,7 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "create", groupResource(g)); err != nil {
 		return err
 	}
+	g.ID = store.NewIDFor(c.Context())
 	if err := h.Store.Groups.Create(c.Context(), g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return apierror.New(http.StatusConflict, "group_exists", fmt.Sprintf("a group named %q exists", body.Name), map[string]any{"field": "name"})

@@ -120,6 +120,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 		return err
 	}
 	ctx := c.Context()
+	w.ID = store.NewIDFor(ctx)
 	if err := h.Store.WebIntegrations.Create(ctx, w); err != nil {
 		return err
 	}
