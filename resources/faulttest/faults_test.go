@@ -488,7 +488,9 @@ func sigterm(t *testing.T, tn *tenant, sc scale) {
 	onC := newClient(c.url, tn.adminA.cred)
 	run := fmt.Sprintf("term-%d", time.Now().UnixNano())
 	name := func(i int) string { return fmt.Sprintf("%s %d", run, i) }
-	key := func(i int) map[string]string { return map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)} }
+	key := func(i int) map[string]string {
+		return map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}
+	}
 	first := make([]result, sc.creates)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 50)

@@ -120,8 +120,12 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("other app %d", i)} },
 			"apps", func(i int) bson.D { return bson.D{{Key: "name", Value: fmt.Sprintf("idem app %d", i)}} }, "id"},
 		{"space", "alice", "/api/v1/spaces",
-			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("idem space %d", i), "type": "shared"} },
-			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("other space %d", i), "type": "shared"} },
+			func(i int) map[string]any {
+				return map[string]any{"name": fmt.Sprintf("idem space %d", i), "type": "shared"}
+			},
+			func(i int) map[string]any {
+				return map[string]any{"name": fmt.Sprintf("other space %d", i), "type": "shared"}
+			},
 			"spaces", func(i int) bson.D { return bson.D{{Key: "name", Value: fmt.Sprintf("idem space %d", i)}} }, "id"},
 		{"rule", "admin", "/api/v1/rules",
 			func(i int) map[string]any {
@@ -132,8 +136,12 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 			},
 			"rules", func(i int) bson.D { return bson.D{{Key: "name", Value: fmt.Sprintf("idem rule %d", i)}} }, "id"},
 		{"API key", "alice", "/api/v1/api-keys",
-			func(i int) map[string]any { return map[string]any{"description": fmt.Sprintf("idem key %d", i), "expiry": "24h"} },
-			func(i int) map[string]any { return map[string]any{"description": fmt.Sprintf("other key %d", i), "expiry": "24h"} },
+			func(i int) map[string]any {
+				return map[string]any{"description": fmt.Sprintf("idem key %d", i), "expiry": "24h"}
+			},
+			func(i int) map[string]any {
+				return map[string]any{"description": fmt.Sprintf("other key %d", i), "expiry": "24h"}
+			},
 			"apikeys", func(i int) bson.D { return bson.D{{Key: "description", Value: fmt.Sprintf("idem key %d", i)}} }, "id"},
 		{"schedule", "alice", "/api/v1/schedules",
 			func(i int) map[string]any {
