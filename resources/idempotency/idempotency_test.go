@@ -169,6 +169,14 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 				return map[string]any{"type": "user", "id": d.Users["erin"].ID, "roles": []string{"canview"}}
 			},
 			"", nil, ""},
+		{"license assignment", "admin", "/api/v1/licenses/assignments",
+			func(i int) map[string]any {
+				return map[string]any{"userId": d.Users[[]string{"grace", "dave"}[i]].ID, "type": []string{"analyzer", "professional"}[i]}
+			},
+			func(i int) map[string]any {
+				return map[string]any{"userId": d.Users[[]string{"grace", "dave"}[i]].ID, "type": "analyzer_capacity"}
+			},
+			"", nil, "userId"},
 	}
 	idem := db.Collection("idempotency")
 	for _, tt := range tests {
