@@ -18,7 +18,7 @@
 // ratios; before that a sample of decisions is asked of both and their
 // answers compared. The report is also written to bench/README.md.
 //
-//	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16]
+//	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16] [-no-decision-cache [-no-entity-cache]]
 //
 // Everything listens on 127.0.0.1 only, and the run is bounded in time.
 package main
@@ -54,6 +54,8 @@ type config struct {
 	Strict      bool
 	MaxRequests int
 	Auth        string
+	// NoDecisionCache and NoEntityCache start rulekeeper without them.
+	NoDecisionCache, NoEntityCache bool
 }
 
 func main() {
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Strict, "strict", false, "exit with an error when a target is missed")
 	fs.IntVar(&cfg.MaxRequests, "max-requests", 5_000_000, "upper bound of requests per server and round")
 	fs.StringVar(&cfg.Auth, "auth", "apikey", "how rulekeeper's caller authenticates: apikey (the tenant admin's API key) or token (the admin's dev OIDC token)")
+	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
+	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

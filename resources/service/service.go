@@ -81,6 +81,9 @@ type Config struct {
 	// NoDecisionCache evaluates every decision (benchmarks: the cost of
 	// a decision rather than of a cache hit).
 	NoDecisionCache bool
+	// NoEntityCache hydrates every decision from the store snapshots
+	// (benchmarks: the cost of hydration rather than of a cache hit).
+	NoEntityCache bool
 }
 
 // Service is a running rulekeeper.
