@@ -471,6 +471,27 @@ type client struct {
 // do sends body as JSON with a bearer token and decodes the answer into
 // out; any status but want is an error with the answer's text.
 func (c *client) do(ctx context.Context, token, method, path string, body, out any, want int) error {
+	// A loaded machine makes the embedded database miss the server's
+	// deadline (503 database_unavailable): a read is asked again, a few
+	// times, a second apart (writes are not: they may have happened).
+	for try := 1; ; try++ {
+		err := c.do1(ctx, token, method, path, body, out, want)
+		var busy errUnavailable
+		if err == nil || method != http.MethodGet || try == 5 || !errors.As(err, &busy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// errUnavailable is a 503 answer.
+type errUnavailable struct{ error }
+
+func (c *client) do1(ctx context.Context, token, method, path string, body, out any, want int) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -497,7 +518,11 @@ func (c *client) do(ctx context.Context, token, method, path string, body, out a
 		return err
 	}
 	if resp.StatusCode != want {
-		return fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, truncate(string(b), 300))
+		err := fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, truncate(string(b), 300))
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			return errUnavailable{err}
+		}
+		return err
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
