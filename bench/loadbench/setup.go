@@ -472,7 +472,7 @@ type client struct {
 // out; any status but want is an error with the answer's text.
 func (c *client) do(ctx context.Context, token, method, path string, body, out any, want int) error {
 	// A loaded machine makes the embedded database miss the server's
-	// deadline (503 database_unavailable): a read is asked again, a few
+	// deadline (503 database_unavailable, or 500): a read is asked again, a few
 	// times, a second apart (writes are not: they may have happened).
 	for try := 1; ; try++ {
 		err := c.do1(ctx, token, method, path, body, out, want)
@@ -488,7 +488,8 @@ func (c *client) do(ctx context.Context, token, method, path string, body, out a
 	}
 }
 
-// errUnavailable is a 503 answer.
+// errUnavailable is a 503 or 500 answer (under load a login has also
+// failed with 500 "the request was not applied").
 type errUnavailable struct{ error }
 
 func (c *client) do1(ctx context.Context, token, method, path string, body, out any, want int) error {
@@ -519,7 +520,7 @@ func (c *client) do1(ctx context.Context, token, method, path string, body, out 
 	}
 	if resp.StatusCode != want {
 		err := fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, truncate(string(b), 300))
-		if resp.StatusCode == http.StatusServiceUnavailable {
+		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusInternalServerError {
 			return errUnavailable{err}
 		}
 		return err
