@@ -129,6 +129,9 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc, err := service.Start(ctx, service.Config{
 		Addr: "127.0.0.1:0", DataDir: dataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
+		// The preparation is not measured: generous database deadlines keep
+		// a loaded machine from failing its logins.
+		DecisionTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start rulekeeper in-process: %w", err)
