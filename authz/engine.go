@@ -339,6 +339,9 @@ func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error
 	q := topdown.NewQuery(c.query).WithCompiler(c.compiler).WithStore(c.store).WithTransaction(txn).
 		WithInput(ast.NewTerm(input)).WithMetrics(noMetrics)
 	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
+		}
 		cancel := topdown.NewCancel()
 		q = q.WithCancel(cancel)
 		defer context.AfterFunc(ctx, cancel.Cancel)()
