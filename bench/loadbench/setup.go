@@ -144,7 +144,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 			err = fmt.Errorf("stop the in-process rulekeeper: %w", serr)
 		}
 	}()
-	c := &client{base: svc.URL(), http: &http.Client{Timeout: 30 * time.Second}}
+	c := &client{base: svc.URL(), http: &http.Client{Timeout: 2 * time.Minute}}
 	admin, err := idp.FetchDevToken(ctx, c.base, "admin", []string{"Admins"}, "")
 	if err != nil {
 		return nil, err
