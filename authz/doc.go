@@ -82,4 +82,17 @@
 // a fresh evaluation of the whole input — under the static policies, the
 // shipped rules, and rules that read the id, name, groups and attributes.
 // Options.NoProjection turns it off.
+//
+// # What one evaluation costs
+//
+// An uncached decision is one evaluation of the decision query by OPA's
+// evaluator (topdown), called directly rather than through
+// rego.PreparedEvalQuery: no goroutine per evaluation to watch the context
+// (context.AfterFunc cancels instead), no metrics, and the result read as an
+// OPA value, not converted to Go maps and back. The input is built as an OPA
+// value with shared keys, shared empty values and booleans, a shared
+// context object per environment and license object per license, and the
+// remaining terms of one input from one allocation. The static policies
+// are written for OPA's rule index (equalities on input fields first);
+// bench/README.md ("In-process decisions") has the figures.
 package authz

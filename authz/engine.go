@@ -14,9 +14,10 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
+	opametrics "github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/authz/rules"
@@ -76,7 +77,7 @@ type Options struct {
 // compiled is one policy revision, ready to evaluate.
 type compiled struct {
 	revision int64
-	query    rego.PreparedEvalQuery
+	query    ast.Body // decisionQuery, compiled
 	compiler *ast.Compiler
 	store    storage.Store
 	rules    string
@@ -242,16 +243,11 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 		data[rules.DataRoot] = rulesData
 	}
 	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
-	pq, err := rego.New(
-		rego.Query(DecisionQuery),
-		rego.Compiler(compiler),
-		rego.Store(st),
-		rego.StoreReadAST(true),
-	).PrepareForEval(ctx)
+	query, err := compiler.QueryCompiler().Compile(decisionQuery)
 	if err != nil {
 		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
 	}
-	return &compiled{revision: revision, query: pq, compiler: compiler, store: st, rules: rulesModule, proj: proj}, nil
+	return &compiled{revision: revision, query: query, compiler: compiler, store: st, rules: rulesModule, proj: proj}, nil
 }
 
 // Revision is the policy revision in force.
@@ -327,59 +323,142 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(in.value()))
+	return c.decide(ctx, in.value())
+}
+
+// decisionVar is the variable the decision query binds.
+const decisionVar = ast.Var("decision")
+
+// decisionQuery binds the decision rule's value to decisionVar.
+var decisionQuery = ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(decisionVar)), ast.MustParseTerm(DecisionQuery)))
+
+// decide is one evaluation of the decision query on input, by OPA's
+// evaluator directly: what rego.PreparedEvalQuery would do without what a
+// decision does not need (a goroutine per evaluation to watch ctx, metrics,
+// and the conversion of the result to Go maps, read here as an OPA value).
+func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error) {
+	txn, err := c.store.NewTransaction(ctx)
 	if err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+	defer c.store.Abort(ctx, txn)
+	q := topdown.NewQuery(c.query).WithCompiler(c.compiler).WithStore(c.store).WithTransaction(txn).
+		WithInput(ast.NewTerm(input)).WithMetrics(noMetrics)
+	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
+		}
+		cancel := topdown.NewCancel()
+		q = q.WithCancel(cancel)
+		defer context.AfterFunc(ctx, cancel.Cancel)()
+	}
+	var v ast.Value
+	n := 0
+	err = q.Iter(ctx, func(qr topdown.QueryResult) error {
+		n++
+		if t := qr[decisionVar]; t != nil {
+			v = t.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
+	}
+	if n != 1 || v == nil {
 		return Decision{Revision: c.revision}, errors.New("authz: the policy gave no decision (undefined)")
 	}
-	d, err := parseDecision(rs[0].Expressions[0].Value)
-	d.Revision = c.revision
+	d, err := parseDecision(v)
 	if err != nil {
 		return Decision{Revision: c.revision}, err
 	}
+	d.Revision = c.revision
 	return d, nil
 }
 
+// noMetrics is handed to every evaluation: nobody reads OPA's timers of a
+// decision, and fresh ones cost allocations.
+var noMetrics = opametrics.NoOp()
+
+var (
+	keyAllow  = ast.StringTerm("allow")
+	keyGrants = ast.StringTerm("grants")
+	keyDenies = ast.StringTerm("denies")
+	keyKind   = ast.StringTerm("kind")
+	keyID     = ast.StringTerm("id")
+	keyName   = ast.StringTerm("name")
+	keyReason = ast.StringTerm("reason")
+)
+
 // parseDecision reads the policy's decision object strictly: anything but
 // the contract's shape is an error, and allow must be literally true.
-func parseDecision(v any) (Decision, error) {
-	obj, ok := v.(map[string]any)
+func parseDecision(v ast.Value) (Decision, error) {
+	obj, ok := v.(ast.Object)
 	if !ok {
 		return Decision{}, fmt.Errorf("authz: decision is %T, not an object", v)
 	}
-	allow, ok := obj["allow"].(bool)
+	at := obj.Get(keyAllow)
+	if at == nil {
+		return Decision{}, errors.New("authz: decision.allow is not a boolean")
+	}
+	allow, ok := at.Value.(ast.Boolean)
 	if !ok {
 		return Decision{}, errors.New("authz: decision.allow is not a boolean")
 	}
-	d := Decision{Allow: allow, Grants: []Grant{}, Denies: []Deny{}}
-	grants, _ := obj["grants"].([]any)
+	grants, denies := list(obj.Get(keyGrants)), list(obj.Get(keyDenies))
+	d := Decision{Allow: bool(allow), Grants: make([]Grant, 0, len(grants)), Denies: make([]Deny, 0, len(denies))}
 	for _, g := range grants {
-		m, ok := g.(map[string]any)
+		m, ok := g.Value.(ast.Object)
 		if !ok {
 			return Decision{}, errors.New("authz: a grant is not an object")
 		}
-		d.Grants = append(d.Grants, Grant{Kind: asString(m["kind"]), ID: asString(m["id"]), Name: asString(m["name"])})
+		d.Grants = append(d.Grants, Grant{Kind: field(m, keyKind), ID: field(m, keyID), Name: field(m, keyName)})
 	}
-	denies, _ := obj["denies"].([]any)
 	for _, g := range denies {
-		m, ok := g.(map[string]any)
+		m, ok := g.Value.(ast.Object)
 		if !ok {
 			return Decision{}, errors.New("authz: a deny is not an object")
 		}
-		d.Denies = append(d.Denies, Deny{Kind: asString(m["kind"]), Reason: asString(m["reason"])})
+		d.Denies = append(d.Denies, Deny{Kind: field(m, keyKind), Reason: field(m, keyReason)})
 	}
 	if d.Allow && (len(d.Grants) == 0 || len(d.Denies) > 0) {
 		return Decision{}, errors.New("authz: the policy allowed without a grant or despite a gate")
 	}
-	slices.SortFunc(d.Grants, func(a, b Grant) int {
-		if a.Kind != b.Kind {
-			return compare(a.Kind, b.Kind)
-		}
-		return compare(a.ID, b.ID)
-	})
+	if len(d.Grants) > 1 {
+		slices.SortFunc(d.Grants, func(a, b Grant) int {
+			if a.Kind != b.Kind {
+				return compare(a.Kind, b.Kind)
+			}
+			return compare(a.ID, b.ID)
+		})
+	}
 	return d, nil
+}
+
+// list is the items of an array or set term (nil: none; anything else:
+// none, as asString reads a non-string as "").
+func list(t *ast.Term) []*ast.Term {
+	if t == nil {
+		return nil
+	}
+	switch v := t.Value.(type) {
+	case *ast.Array:
+		out := make([]*ast.Term, 0, v.Len())
+		v.Foreach(func(x *ast.Term) { out = append(out, x) })
+		return out
+	case ast.Set:
+		return v.Slice()
+	}
+	return nil
+}
+
+// field is the string under key in m ("" when absent or not a string).
+func field(m ast.Object, key *ast.Term) string {
+	if t := m.Get(key); t != nil {
+		if s, ok := t.Value.(ast.String); ok {
+			return string(s)
+		}
+	}
+	return ""
 }
 
 func compare(a, b string) int {

@@ -114,6 +114,8 @@ func TestFailsClosed(t *testing.T) {
 		{"allow not boolean", "package rulekeeper.authz\n\ndecision := {\"allow\": \"yes\", \"grants\": [], \"denies\": []}\n"},
 		{"allow without grant", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [], \"denies\": []}\n"},
 		{"allow despite a gate", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [{\"kind\": \"role\", \"id\": \"x\"}], \"denies\": [{\"kind\": \"gate\", \"reason\": \"r\"}]}\n"},
+		{"grant not an object", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [\"role\"], \"denies\": []}\n"},
+		{"deny not an object", "package rulekeeper.authz\n\ndecision := {\"allow\": false, \"grants\": [], \"denies\": [\"gate\"]}\n"},
 		{"runtime error", "package rulekeeper.authz\n\ndecision := {\"allow\": true, \"grants\": [{\"kind\": \"role\", \"id\": sprintf(\"%v\", [1/0])}], \"denies\": []}\n"},
 		{"conflicting values", "package rulekeeper.authz\n\ndecision := {\"allow\": true} if input.action == \"read\"\n\ndecision := {\"allow\": false} if input.action == \"read\"\n"},
 	}
@@ -226,5 +228,19 @@ func TestNewRejectsMissingOrBrokenPolicies(t *testing.T) {
 	}
 	if errors.Is(err, authz.ErrNotFound) {
 		t.Fatal("wrong error kind")
+	}
+}
+
+func TestCancelledContextDenies(t *testing.T) {
+	e := newEngine(t, authz.Options{CacheSize: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	in := &authz.Input{Subject: member("u1", "professional", "canview"), Action: "read", Resource: sharedApp, Environment: "hub"}
+	d, err := e.Evaluate(ctx, in)
+	if !errors.Is(err, context.Canceled) || d.Allow {
+		t.Fatalf("cancelled: %+v, %v; want a deny and context.Canceled", d, err)
+	}
+	if d, err := e.Evaluate(context.Background(), in); err != nil || !d.Allow {
+		t.Fatalf("after: %+v, %v; want an allow", d, err)
 	}
 }

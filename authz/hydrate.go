@@ -181,34 +181,63 @@ func newEntityCache(src Entities, ttl time.Duration) *entityCache {
 	return c
 }
 
-func cached[T any](ctx context.Context, c *entityCache, key entityKey, load func(context.Context) (*T, error)) (*T, error) {
+// cached is the entity of key, from the cache or loaded. A hit allocates
+// nothing (no closure: the loader is chosen by key.kind).
+func cached[T any](ctx context.Context, c *entityCache, key entityKey) (*T, error) {
 	if c.cache != nil {
-		if e, ok := c.cache.Get(key); ok && time.Since(e.at) <= c.ttl {
-			if c.metrics != nil {
-				c.metrics.entityHits.Inc()
+		if e, ok := c.cache.Get(key); ok {
+			if age := time.Since(e.at); age <= c.ttl {
+				if c.metrics != nil {
+					c.metrics.entityHits.Inc()
+				}
+				if age > c.ttl*3/4 {
+					c.refresh(ctx, key)
+				}
+				return e.v.(*T), nil
 			}
-			if time.Since(e.at) > c.ttl*3/4 {
-				c.refresh(ctx, key, func(ctx context.Context) (any, error) { return load(ctx) })
-			}
-			return e.v.(*T), nil
 		}
 	}
 	if c.metrics != nil {
 		c.metrics.entityMisses.Inc()
 	}
 	gen, at := c.gen.Load(), time.Now()
-	v, err := load(ctx)
+	v, err := c.load(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	if c.cache != nil && c.gen.Load() == gen {
 		c.cache.Add(key.owned(), entry{v: v, at: at})
 	}
-	return v, nil
+	return v.(*T), nil
+}
+
+// load reads the entity of key from the store: a *Subject, *Resource or
+// *Related, never a nil one without an error.
+func (c *entityCache) load(ctx context.Context, key entityKey) (any, error) {
+	switch key.kind {
+	case 's':
+		v, err := c.src.Subject(ctx, key.id)
+		if err == nil && v == nil {
+			err = errors.New("subject: the store answered nothing")
+		}
+		return v, err
+	case 'r':
+		v, err := c.src.Resource(ctx, key.typ, key.id)
+		if err == nil && v == nil {
+			err = fmt.Errorf("%s: the store answered nothing", key.typ)
+		}
+		return v, err
+	default:
+		v, err := c.src.Space(ctx, key.id)
+		if err == nil && v == nil {
+			err = errors.New("space: the store answered nothing")
+		}
+		return v, err
+	}
 }
 
 // refresh reloads key in the background unless a reload is under way.
-func (c *entityCache) refresh(ctx context.Context, key entityKey, load func(context.Context) (any, error)) {
+func (c *entityCache) refresh(ctx context.Context, key entityKey) {
 	key = key.owned()
 	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
 		return
@@ -217,7 +246,7 @@ func (c *entityCache) refresh(ctx context.Context, key entityKey, load func(cont
 	go func() {
 		defer c.refreshing.Delete(key)
 		gen, at := c.gen.Load(), time.Now()
-		v, err := load(ctx)
+		v, err := c.load(ctx, key)
 		if err != nil || c.gen.Load() != gen {
 			return // the entry expires as it would have
 		}
@@ -249,15 +278,15 @@ func resourceKey(typ, id string) entityKey { return entityKey{kind: 'r', typ: ty
 func relatedKey(id string) entityKey       { return entityKey{kind: 'p', id: id} }
 
 func (c *entityCache) subject(ctx context.Context, id string) (*Subject, error) {
-	return cached(ctx, c, subjectKey(id), func(ctx context.Context) (*Subject, error) { return c.src.Subject(ctx, id) })
+	return cached[Subject](ctx, c, subjectKey(id))
 }
 
 func (c *entityCache) resource(ctx context.Context, typ, id string) (*Resource, error) {
-	return cached(ctx, c, resourceKey(typ, id), func(ctx context.Context) (*Resource, error) { return c.src.Resource(ctx, typ, id) })
+	return cached[Resource](ctx, c, resourceKey(typ, id))
 }
 
 func (c *entityCache) space(ctx context.Context, id string) (*Related, error) {
-	return cached(ctx, c, relatedKey(id), func(ctx context.Context) (*Related, error) { return c.src.Space(ctx, id) })
+	return cached[Related](ctx, c, relatedKey(id))
 }
 
 func (c *entityCache) purge() {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -67,66 +69,145 @@ type Input struct {
 }
 
 // value builds the policy input as an OPA value directly, without the JSON
-// round trip rego.EvalInput would make.
+// round trip rego.EvalInput would make. The keys, empty values, booleans
+// and the context object are shared terms (OPA never changes an input) and
+// the other terms of one input come from one allocation (terms).
 func (in *Input) value() ast.Value {
+	var a terms
 	s := &in.Subject
 	subject := ast.NewObject(
-		str("id", s.ID), str("name", s.Name), str("email", s.Email), str("status", s.Status),
-		boolean("anonymous", s.Anonymous),
-		strs("roles", s.Roles), strs("groups", s.Groups), strs("groupIds", s.GroupIDs),
-		[2]*ast.Term{ast.StringTerm("license"), ast.NewTerm(ast.NewObject(
-			str("type", s.License.Type), boolean("excluded", s.License.Excluded),
-			boolean("capacityExhausted", s.License.CapacityExhausted)))},
-		multi("attributes", s.Attributes), multi("spaces", s.Spaces),
+		[2]*ast.Term{kID, a.str(s.ID)}, [2]*ast.Term{kName, a.str(s.Name)},
+		[2]*ast.Term{kEmail, a.str(s.Email)}, [2]*ast.Term{kStatus, a.str(s.Status)},
+		[2]*ast.Term{kAnonymous, ast.InternedTerm(s.Anonymous)},
+		[2]*ast.Term{kRoles, a.strs(s.Roles)}, [2]*ast.Term{kGroups, a.strs(s.Groups)},
+		[2]*ast.Term{kGroupIDs, a.strs(s.GroupIDs)},
+		[2]*ast.Term{kLicense, licenseTerm(s.License)},
+		[2]*ast.Term{kAttributes, a.multi(s.Attributes)}, [2]*ast.Term{kSpaces, a.multi(s.Spaces)},
 	)
 	r := &in.Resource
-	resource := ast.NewObject(
-		str("type", r.Type), str("id", r.ID), str("name", r.Name), str("owner", r.Owner),
-		str("spaceId", r.SpaceID), str("spaceType", r.SpaceType), str("objectType", r.ObjectType),
-		boolean("public", r.Public), boolean("sectionAccess", r.SectionAccess),
-		str("targetSpaceId", r.TargetSpaceID), str("targetSpaceType", r.TargetSpaceType),
-		multi("attributes", r.Attributes),
-	)
+	pairs := [14][2]*ast.Term{
+		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
+		{kSpaceID, a.str(r.SpaceID)}, {kSpaceType, a.str(r.SpaceType)}, {kObjectType, a.str(r.ObjectType)},
+		{kPublic, ast.InternedTerm(r.Public)}, {kSectionAccess, ast.InternedTerm(r.SectionAccess)},
+		{kTargetSpaceID, a.str(r.TargetSpaceID)}, {kTargetSpaceType, a.str(r.TargetSpaceType)},
+		{kAttributes, a.multi(r.Attributes)},
+	}
+	n := 12
 	if r.Space != nil {
-		resource.Insert(ast.StringTerm("space"), related(r.Space))
+		pairs[n] = [2]*ast.Term{kSpace, a.related(r.Space)}
+		n++
 	}
 	if r.App != nil {
-		resource.Insert(ast.StringTerm("app"), related(r.App))
+		pairs[n] = [2]*ast.Term{kApp, a.related(r.App)}
+		n++
 	}
+	resource := ast.NewObject(pairs[:n]...)
 	return ast.NewObject(
-		[2]*ast.Term{ast.StringTerm("subject"), ast.NewTerm(subject)},
-		str("action", in.Action),
-		[2]*ast.Term{ast.StringTerm("resource"), ast.NewTerm(resource)},
-		[2]*ast.Term{ast.StringTerm("context"), ast.NewTerm(ast.NewObject(str("environment", in.Environment)))},
+		[2]*ast.Term{kSubject, a.term(subject)},
+		[2]*ast.Term{kAction, a.str(in.Action)},
+		[2]*ast.Term{kResource, a.term(resource)},
+		[2]*ast.Term{kContext, contextTerm(in.Environment)},
 	)
 }
 
-func related(r *Related) *ast.Term {
-	return ast.NewTerm(ast.NewObject(str("id", r.ID), str("name", r.Name), str("type", r.Type),
-		str("owner", r.Owner), str("spaceId", r.SpaceID)))
+// The keys of the input, shared by every input.
+var (
+	kSubject, kAction, kResource, kContext, kEnvironment = ast.StringTerm("subject"), ast.StringTerm("action"), ast.StringTerm("resource"), ast.StringTerm("context"), ast.StringTerm("environment")
+	kID, kName, kEmail, kStatus, kAnonymous              = ast.StringTerm("id"), ast.StringTerm("name"), ast.StringTerm("email"), ast.StringTerm("status"), ast.StringTerm("anonymous")
+	kRoles, kGroups, kGroupIDs, kLicense                 = ast.StringTerm("roles"), ast.StringTerm("groups"), ast.StringTerm("groupIds"), ast.StringTerm("license")
+	kAttributes, kSpaces, kType, kExcluded               = ast.StringTerm("attributes"), ast.StringTerm("spaces"), ast.StringTerm("type"), ast.StringTerm("excluded")
+	kCapacityExhausted, kOwner, kSpaceID, kSpaceType     = ast.StringTerm("capacityExhausted"), ast.StringTerm("owner"), ast.StringTerm("spaceId"), ast.StringTerm("spaceType")
+	kObjectType, kPublic, kSectionAccess                 = ast.StringTerm("objectType"), ast.StringTerm("public"), ast.StringTerm("sectionAccess")
+	kTargetSpaceID, kTargetSpaceType, kSpace, kApp       = ast.StringTerm("targetSpaceId"), ast.StringTerm("targetSpaceType"), ast.StringTerm("space"), ast.StringTerm("app")
+)
+
+// contexts are the context objects of the two environments and of none.
+var contexts = map[string]*ast.Term{
+	"hub":     ast.NewTerm(ast.NewObject([2]*ast.Term{kEnvironment, ast.StringTerm("hub")})),
+	"console": ast.NewTerm(ast.NewObject([2]*ast.Term{kEnvironment, ast.StringTerm("console")})),
+	"":        ast.NewTerm(ast.NewObject([2]*ast.Term{kEnvironment, ast.InternedEmptyString})),
+}
+
+func contextTerm(env string) *ast.Term {
+	if t, ok := contexts[env]; ok {
+		return t
+	}
+	return ast.NewTerm(ast.NewObject([2]*ast.Term{kEnvironment, ast.StringTerm(env)}))
+}
+
+// licenses are the license objects built so far, shared: there are a few
+// license types. At most maxLicenses are kept (callers may name any type).
+var (
+	licenses  sync.Map // License → *ast.Term
+	nLicenses atomic.Int32
+)
+
+const maxLicenses = 64
+
+func licenseTerm(l License) *ast.Term {
+	if t, ok := licenses.Load(l); ok {
+		return t.(*ast.Term)
+	}
+	t := ast.NewTerm(ast.NewObject(
+		[2]*ast.Term{kType, ast.StringTerm(l.Type)}, [2]*ast.Term{kExcluded, ast.InternedTerm(l.Excluded)},
+		[2]*ast.Term{kCapacityExhausted, ast.InternedTerm(l.CapacityExhausted)}))
+	if nLicenses.Load() < maxLicenses {
+		if _, loaded := licenses.LoadOrStore(l, t); !loaded {
+			nLicenses.Add(1)
+		}
+	}
+	return t
+}
+
+// terms hands out the terms of one input from a few allocations.
+type terms struct{ free []ast.Term }
+
+func (a *terms) term(v ast.Value) *ast.Term {
+	if len(a.free) == 0 {
+		a.free = make([]ast.Term, 24)
+	}
+	t := &a.free[0]
+	a.free = a.free[1:]
+	t.Value = v
+	return t
+}
+
+func (a *terms) str(v string) *ast.Term {
+	if v == "" {
+		return ast.InternedEmptyString
+	}
+	return a.term(ast.String(v))
+}
+
+func (a *terms) strs(vs []string) *ast.Term {
+	if len(vs) == 0 {
+		return ast.InternedEmptyArray
+	}
+	ts := make([]*ast.Term, len(vs))
+	for i, v := range vs {
+		ts[i] = a.str(v)
+	}
+	return a.term(ast.NewArray(ts...))
+}
+
+func (a *terms) multi(m map[string][]string) *ast.Term {
+	if len(m) == 0 {
+		return ast.InternedEmptyObject
+	}
+	obj := ast.NewObjectWithCapacity(len(m))
+	for name, vs := range m {
+		obj.Insert(a.str(name), a.strs(vs))
+	}
+	return a.term(obj)
+}
+
+func (a *terms) related(r *Related) *ast.Term {
+	return a.term(ast.NewObject([2]*ast.Term{kID, a.str(r.ID)}, [2]*ast.Term{kName, a.str(r.Name)},
+		[2]*ast.Term{kType, a.str(r.Type)}, [2]*ast.Term{kOwner, a.str(r.Owner)},
+		[2]*ast.Term{kSpaceID, a.str(r.SpaceID)}))
 }
 
 func str(k, v string) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)} }
-
-func boolean(k string, v bool) [2]*ast.Term {
-	return [2]*ast.Term{ast.StringTerm(k), ast.BooleanTerm(v)}
-}
-
-func strs(k string, vs []string) [2]*ast.Term {
-	terms := make([]*ast.Term, len(vs))
-	for i, v := range vs {
-		terms[i] = ast.StringTerm(v)
-	}
-	return [2]*ast.Term{ast.StringTerm(k), ast.ArrayTerm(terms...)}
-}
-
-func multi(k string, m map[string][]string) [2]*ast.Term {
-	obj := ast.NewObject()
-	for name, vs := range m {
-		obj.Insert(ast.StringTerm(name), strs("", vs)[1])
-	}
-	return [2]*ast.Term{ast.StringTerm(k), ast.NewTerm(obj)}
-}
 
 // appendKey appends a canonical encoding of p's projection of the input to
 // b (p nil or off: the input itself). It writes the bytes that the

@@ -61,19 +61,7 @@ func (v *Evaluator) Evaluate(ctx context.Context, in *Input) (Decision, error) {
 
 // evalValue is one uncached evaluation of the decision query.
 func (v *Evaluator) evalValue(ctx context.Context, input ast.Value) (Decision, error) {
-	rs, err := v.c.query.Eval(ctx, rego.EvalParsedInput(input))
-	if err != nil {
-		return Decision{Revision: v.c.revision}, fmt.Errorf("authz: evaluate: %w", err)
-	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return Decision{Revision: v.c.revision}, errors.New("authz: the policy gave no decision (undefined)")
-	}
-	d, err := parseDecision(rs[0].Expressions[0].Value)
-	d.Revision = v.c.revision
-	if err != nil {
-		return Decision{Revision: v.c.revision}, err
-	}
-	return d, nil
+	return v.c.decide(ctx, input)
 }
 
 // RuleGrants evaluates only the security rules' grants for in: much cheaper than a decision, and enough to tell whether a rule

@@ -66,11 +66,11 @@ grants contains g if {
 
 grants contains g if {
 	input.resource.spaceType == "shared"
+	is_app_owner # first: most subjects do not own the app
 	some role in input.subject.spaces[space_id]
 	some g in data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action][object_type][role]
 	environment == "hub"
 	creator_ok
-	is_app_owner
 }
 
 # Members read their shared space and its member list: "Shared spaces are

@@ -77,8 +77,15 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin,
-		[]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"},
+	rkArgs := []string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"}
+	if b.cfg.NoDecisionCache {
+		rkArgs = append(rkArgs, "--no-decision-cache")
+	}
+	if b.cfg.NoEntityCache {
+		rkArgs = append(rkArgs, "--no-entity-cache")
+	}
+	rep.Caches = cachesText(b.cfg.NoDecisionCache, b.cfg.NoEntityCache)
+	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin, rkArgs,
 		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@
 // ratios; before that a sample of decisions is asked of both and their
 // answers compared. The report is also written to bench/README.md.
 //
-//	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16]
+//	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16] [-no-decision-cache [-no-entity-cache]]
 //
 // With -decision-log stdout (or mongo) a third server joins the rounds: a
 // second rulekeeper, on a copy of the prepared data, with that decision
@@ -63,6 +63,8 @@ type config struct {
 	// (on a copy of the data) to the rounds, to measure the log's cost.
 	DecisionLog       string
 	DecisionLogSample string
+	// NoDecisionCache and NoEntityCache start rulekeeper without them.
+	NoDecisionCache, NoEntityCache bool
 }
 
 func main() {
@@ -98,6 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Auth, "auth", "apikey", "how rulekeeper's caller authenticates: apikey (the tenant admin's API key) or token (the admin's dev OIDC token)")
 	fs.StringVar(&cfg.DecisionLog, "decision-log", "", "also measure a second rulekeeper with --decision-log=stdout or mongo, in the same alternating rounds (the cost of the decision log)")
 	fs.StringVar(&cfg.DecisionLogSample, "decision-log-sample", "1", "--decision-log-sample of that rulekeeper")
+	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
+	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

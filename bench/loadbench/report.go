@@ -39,6 +39,7 @@ type report struct {
 	Rounds     int
 	Took       time.Duration
 	Auth       string
+	Caches     string // rulekeeper's caches, as cachesText says
 	RK, OPA    summary
 	Agreement  agreement
 	Cache      counters
@@ -104,6 +105,19 @@ func authText(auth string) string {
 	return "the tenant admin's API key"
 }
 
+// cachesText says which of rulekeeper's caches a run turned off.
+func cachesText(noDecisions, noEntities bool) string {
+	switch {
+	case noDecisions && noEntities:
+		return "decision cache off, entity cache off (`--no-decision-cache --no-entity-cache`): every request hydrated from the store snapshots and fully evaluated"
+	case noDecisions:
+		return "decision cache off (`--no-decision-cache`), entity cache on: every request fully evaluated"
+	case noEntities:
+		return "decision cache on, entity cache off (`--no-entity-cache`)"
+	}
+	return "decision cache and entity cache on"
+}
+
 // markdown renders the report (also what the command prints).
 func (r *report) markdown() string {
 	var b strings.Builder
@@ -112,6 +126,9 @@ func (r *report) markdown() string {
 	p("")
 	p("- Machine: %s; load average %s at the start, %s at the end (a shared machine: only the ratios of one run are meaningful).", r.Machine, r.LoadStart, r.LoadEnd)
 	p("- Servers: rulekeeper `serve --dev` (embedded FerretDB), `POST /authz/check` by id, the caller authenticated with %s; stock OPA %s `opa run --server` with the files of `policies/`, `POST /v1/data/rulekeeper/authz/decision` with the hydrated input.", authText(r.Auth), r.OPAVersion)
+	if r.Caches != "" {
+		p("- rulekeeper's caches: %s.", r.Caches)
+	}
 	p("- Load: %d connections (one keep-alive connection per goroutine), %d alternating rounds of %s warm-up + %s measured per server; %s.", r.Conns, r.Rounds, r.Warmup, r.Duration, r.Workload)
 	p("")
 	p("| server | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | errors |")

@@ -39,6 +39,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.boolean(&cfg.AllowRemoteDev, "dev-allow-remote", false, "let dev mode listen on a non-loopback address")
 	fs.integer(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
 	fs.boolean(&cfg.NoDecisionCache, "no-decision-cache", false, "evaluate every decision (for benchmarks)")
+	fs.boolean(&cfg.NoEntityCache, "no-entity-cache", false, "hydrate every decision from the store snapshots, without the entity cache (for benchmarks)")
 	fs.str(&cfg.IssuerURL, "oidc-issuer", "", "OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration)")
 	fs.str(&cfg.ClientID, "oidc-client-id", "", "OIDC client id: the audience tokens must carry")
 	fs.str(&cfg.Claims.Subject, "claim-subject", "sub", "token claim holding the user's stable id")

@@ -91,13 +91,17 @@ func (s *Service) assemble(ctx context.Context) error {
 	} else if s.DecisionLog != nil {
 		decisionLog = s.DecisionLog
 	}
+	// The snapshots behind the entities answer from data at most half the
+	// staleness bound old; the cache keeps them a quarter more (and another
+	// replica's change shows up within about that).
+	entityTTL := cfg.StalenessBound / 4
+	if s.cfg.NoEntityCache {
+		entityTTL = -1
+	}
 	s.Engine, err = authz.New(ctx, authz.Options{
 		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
 		DecisionLog: decisionLog,
-		// The snapshots behind the entities answer from data at most half
-		// the staleness bound old; the cache keeps them a quarter more
-		// (and another replica's change shows up within about that).
-		EntityTTL: cfg.StalenessBound / 4,
+		EntityTTL:   entityTTL,
 	})
 	if err != nil {
 		return err

@@ -105,6 +105,9 @@ type Config struct {
 	// DecisionLogBuffer is the number of entries waiting to be written
 	// (0: decisionlog.DefaultBuffer).
 	DecisionLogBuffer int
+	// NoEntityCache hydrates every decision from the store snapshots
+	// (benchmarks: the cost of hydration rather than of a cache hit).
+	NoEntityCache bool
 }
 
 // EmbeddedStarter starts an in-process database keeping its files in dir.
