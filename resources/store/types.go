@@ -194,6 +194,18 @@ func (r *ExternalResources) PutMany(ctx context.Context, xs []ExternalResource) 
 	return nil
 }
 
+// Scan returns the next batch of stored resources of type typ after the
+// id after, in id order (their _id is "<typ>/<id>"), matching filter.
+func (r *ExternalResources) Scan(ctx context.Context, typ string, filter bson.D, after string, limit int) ([]ExternalResource, error) {
+	prefix := typ + "/"
+	f := append(bson.D{{Key: "type", Value: typ}}, filter...)
+	if after == "" {
+		// Every _id of the type sorts after the bare prefix.
+		return scan(ctx, r.c, f, prefix, limit)
+	}
+	return scan(ctx, r.c, f, prefix+after, limit)
+}
+
 // Delete removes the stored resource id of type typ.
 func (r *ExternalResources) Delete(ctx context.Context, typ, id string) error {
 	if err := r.c.deleteByID(ctx, ResourceKey(typ, id)); err != nil {
