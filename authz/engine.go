@@ -71,8 +71,8 @@ type Options struct {
 	// Every compilation puts the external types that take the license
 	// gates at data.rulekeeper_types (TypesDataRoot); a change of the
 	// registry takes effect at the next Load.
-	Types *Types
-	Logger    *slog.Logger
+	Types  *Types
+	Logger *slog.Logger
 }
 
 // compiled is one policy revision, ready to evaluate.

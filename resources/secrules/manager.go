@@ -45,7 +45,7 @@ type Manager struct {
 
 	vocabMu    sync.RWMutex // guards vocab
 	mu         sync.Mutex   // one load at a time
-	loaded     int64      // revision in force; -1 before the first load
+	loaded     int64        // revision in force; -1 before the first load
 	index      *rules.Index
 	module     string                // the module of index in force ("": a plain compilation)
 	set        map[string]rules.Rule // the stored rules in force, by id
