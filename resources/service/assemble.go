@@ -88,6 +88,7 @@ func (s *Service) assemble(ctx context.Context) error {
 		return err
 	}
 	types := authz.NewTypes(vocab, rules.DefaultVocabulary())
+	s.Types = types
 	src.Types = types
 	cacheSize := 0
 	if s.cfg.NoDecisionCache {
