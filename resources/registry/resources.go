@@ -51,7 +51,7 @@ type Resources struct {
 // Register mounts the routes on r (already authenticated).
 func (h *Resources) Register(r fiber.Router) {
 	r.Get("/resources/:type", h.list)
-	r.Post("/resources/:type", h.batch) // POST /resources/{type}:batch
+	r.Post("/resources/:type\\:batch", h.batch)
 	r.Get("/resources/:type/:id", h.get)
 	r.Put("/resources/:type/:id", h.put)
 	r.Delete("/resources/:type/:id", h.delete)
@@ -265,11 +265,7 @@ type batchBody struct {
 // far as validation goes: one bad item refuses the call, every bad item
 // named in details.errors (index, id, field, code, message).
 func (h *Resources) batch(c fiber.Ctx) error {
-	typ, ok := strings.CutSuffix(c.Params("type"), ":batch")
-	if !ok {
-		return apierror.New(http.StatusMethodNotAllowed, "method_not_allowed",
-			"POST /api/v1/resources/{type}:batch writes resources in bulk; PUT /api/v1/resources/{type}/{id} writes one", nil)
-	}
+	typ := c.Params("type")
 	t, err := h.externalType(typ)
 	if err != nil {
 		return err
