@@ -94,11 +94,11 @@ func schemas() map[string]any {
 			"revision": integer,
 		}, "allow", "grants", "denies"),
 		"CheckRequest": obj(map[string]any{
-			"subject":  map[string]any{"type": "object", "description": "an id to hydrate, or a full subject", "properties": map[string]any{"id": str("user id")}},
-			"action":   str("e.g. read, update, delete"),
+			"subject": map[string]any{"type": "object", "description": "an id to hydrate, or a full subject", "properties": map[string]any{"id": str("user id")}},
+			"action":  str("e.g. read, update, delete"),
 			"resource": map[string]any{"type": "object", "required": []any{"type"}, "properties": map[string]any{"type": str("e.g. app, space, or an external type"), "id": str(""),
 				"properties": map[string]any{"type": "object", "description": "inline attributes (JSON scalars or lists; ownerID names the owner); they win over the stored resource's"}}},
-			"context":  obj(map[string]any{"environment": enum("", "hub", "console")}),
+			"context": obj(map[string]any{"environment": enum("", "hub", "console")}),
 		}, "subject", "action", "resource"),
 		"AuthZENEvaluation": zEval,
 		"AuthZENEvaluations": map[string]any{"type": "object", "properties": map[string]any{
