@@ -50,6 +50,8 @@ func (t *Types) ApplyProperties(r *Resource, raw json.RawMessage, field string) 
 	for k, v := range props {
 		f := field + "." + k
 		switch {
+		case k == "type" || k == "id":
+			// The resource's own type and id come from the request.
 		case slices.Contains(ownerKeys, k):
 			s, ok := v.(string)
 			if !ok {

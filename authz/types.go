@@ -346,7 +346,7 @@ func (t *Types) Check(typ, action string) error {
 		return &TypeError{Code: "unknown_resource_type", Field: "resource.type", Known: all,
 			Message: fmt.Sprintf("unknown resource type %q; the registry has %s", typ, strings.Join(all, ", "))}
 	}
-	actions := t.Actions(typ)
+	actions := slices.Sorted(slices.Values(t.Actions(typ)))
 	if !slices.Contains(actions, action) {
 		return &TypeError{Code: "unknown_action", Field: "action", Known: actions,
 			Message: fmt.Sprintf("unknown action %q for resource type %q; it has %s", action, typ, strings.Join(actions, ", "))}
