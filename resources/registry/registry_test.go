@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
-	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -183,12 +181,7 @@ type decision struct {
 func TestTicketScenario(t *testing.T) {
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	replica := servicetest.Start(t, func(c *service.Config) {
-		c.MongoDB = d.Svc.Store.Database().Name()
-		c.RulesPoll = 200 * time.Millisecond
-		pub, _ := licenses.DevKeyPair()
-		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
-	})
+	replica := d.Replica()
 	bob, alice := d.Users["bob"].ID, d.Users["alice"].ID
 
 	// Before the type exists, a decision on it is refused, naming the types.
