@@ -47,8 +47,8 @@ type Manager struct {
 	Types *authz.Types
 
 	vocabMu     sync.RWMutex // guards vocab and checker (the type registry changes them)
-	mu          sync.Mutex // one load at a time
-	loaded      int64      // revision in force; -1 before the first load
+	mu          sync.Mutex   // one load at a time
+	loaded      int64        // revision in force; -1 before the first load
 	index       *rules.Index
 	module      string                // the module of index in force ("": a plain compilation)
 	set         map[string]rules.Rule // the stored rules in force, by id
