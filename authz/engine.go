@@ -73,6 +73,9 @@ type Options struct {
 	// registry takes effect at the next Load.
 	Types  *Types
 	Logger *slog.Logger
+	// DecisionLog receives every decision Decide takes (nil: none; the
+	// decision path then pays nothing for it).
+	DecisionLog DecisionLogger
 }
 
 // compiled is one policy revision, ready to evaluate.
@@ -272,6 +275,9 @@ func (e *Engine) Ready(context.Context) error {
 
 // Decide hydrates the request and evaluates it.
 func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
+	if e.opts.DecisionLog != nil {
+		return e.decideLogged(ctx, &req)
+	}
 	var in Input
 	if err := e.hydrate(ctx, &req, &in); err != nil {
 		e.failed.Observe(0)
