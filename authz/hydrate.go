@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,6 +87,8 @@ func (e *Engine) hydrateWith(ctx context.Context, req *Request, in *Input, b *Ba
 			r, err = e.entities.resource(ctx, req.Resource.Type, req.Resource.ID)
 		}
 		switch {
+		case err == nil && e.external(req.Resource.Type):
+			in.Resource = overlay(r, &req.Resource)
 		case err == nil:
 			in.Resource = *r
 			in.Resource.TargetSpaceID = req.Resource.TargetSpaceID
@@ -111,6 +114,38 @@ func (e *Engine) hydrateWith(ctx context.Context, req *Request, in *Input, b *Ba
 		r.TargetSpaceType = sp.Type
 	}
 	return nil
+}
+
+// external reports whether typ is an external type of the registry.
+func (e *Engine) external(typ string) bool {
+	if e.opts.Types == nil {
+		return false
+	}
+	_, ok := e.opts.Types.External(typ)
+	return ok
+}
+
+// overlay is the stored resource of an external type with what the caller
+// sent inline laid over it: inline wins, attribute by attribute, and for
+// the name, owner and space when given. (For built-in types the stored
+// entity wins: rulekeeper keeps them, the caller may be stale.)
+func overlay(stored, inline *Resource) Resource {
+	out := *stored
+	if len(inline.Attributes) > 0 {
+		out.Attributes = make(map[string][]string, len(stored.Attributes)+len(inline.Attributes))
+		maps.Copy(out.Attributes, stored.Attributes)
+		maps.Copy(out.Attributes, inline.Attributes)
+	}
+	if inline.Name != "" {
+		out.Name = inline.Name
+	}
+	if inline.Owner != "" {
+		out.Owner = inline.Owner
+	}
+	if inline.SpaceID != "" && inline.SpaceID != stored.SpaceID {
+		out.SpaceID, out.SpaceType, out.Space = inline.SpaceID, "", nil
+	}
+	return out
 }
 
 // bare reports whether only the id was given.
@@ -193,7 +228,10 @@ func cached[T any](ctx context.Context, c *entityCache, key entityKey) (*T, erro
 				if age > c.ttl*3/4 {
 					c.refresh(ctx, key)
 				}
-				return e.v.(*T), nil
+				if v := e.v.(*T); v != nil {
+					return v, nil
+				}
+				return nil, ErrNotStored
 			}
 		}
 	}
@@ -202,6 +240,12 @@ func cached[T any](ctx context.Context, c *entityCache, key entityKey) (*T, erro
 	}
 	gen, at := c.gen.Load(), time.Now()
 	v, err := c.load(ctx, key)
+	if errors.Is(err, ErrNotStored) && c.cache != nil && c.gen.Load() == gen {
+		// Remembered too: a resource of an external type that is not
+		// stored (decided on inline properties) costs no lookup per
+		// decision. Its PUT invalidates the entry.
+		c.cache.Add(key.owned(), entry{v: (*T)(nil), at: at})
+	}
 	if err != nil {
 		return nil, err
 	}

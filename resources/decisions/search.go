@@ -380,14 +380,15 @@ func (h *Handlers) searchAction(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	lister, ok := h.Vocab.(interface{ ActionNames() []string })
+	lister, ok := h.Vocab.(interface{ Actions(typ string) []string })
 	if !ok {
 		return apierror.New(http.StatusNotImplemented, "search_unavailable", "the vocabulary cannot list its actions", nil)
 	}
 	if ok, err := h.mayAsk(c, sid, env); err != nil || !ok {
 		return cmpErr(err, forbiddenSubject())
 	}
-	actions := slices.Sorted(slices.Values(lister.ActionNames()))
+	// The actions of the resource's type (an external type has its own).
+	actions := slices.Sorted(slices.Values(lister.Actions(res.Type)))
 	results := []zResult{}
 	for _, a := range actions {
 		if a <= after {

@@ -187,5 +187,9 @@ func params() map[string]any {
 		"tag":              q("tag", "string", "only bundles with this tag"),
 		"decisionSubject":  q("subject", "string", "only decisions about this subject (user id)"),
 		"decisionResource": q("resource", "string", "only decisions about this resource: type:id, type:* or an id of any type"),
+		"builtin":          q("builtin", "boolean", "false: only the external types"),
+		"action":           q("action", "string", "only the resources the subject may do this action on (planned, filtered in the database)"),
+		"subject":          q("subject", "string", "with action: whose access (default the caller; others need TenantAdmin or AuthzClient)"),
+		"environment":      q("environment", "string", "with action: hub (default) or console"),
 	}
 }

@@ -131,6 +131,8 @@ type Service struct {
 	Engine   *authz.Engine
 	Licenses *licenses.Service
 	Rules    *secrules.Manager
+	// Types is the resource type registry in force on this replica.
+	Types *authz.Types
 	// DecisionLog is the decision log (nil when off).
 	DecisionLog *decisionlog.Logger
 	app         *fiber.App
