@@ -24,7 +24,10 @@ type Options struct {
 	Steps   []int // tenant sizes in users (apps = users, spaces = users / 10)
 	Samples int   // timed operations of each kind per step
 	DataDir string
-	Logger  *slog.Logger // progress
+	// Deadline is the server's database deadline for decisions and writes
+	// (0: the defaults); the baseline needs a long one to answer at all.
+	Deadline time.Duration
+	Logger   *slog.Logger // progress
 }
 
 // Row is the curve at one step: p50 (and max) of each operation.
@@ -48,6 +51,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc, err := service.Start(ctx, service.Config{
 		Addr: "127.0.0.1:0", DataDir: o.DataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
+		DecisionTimeout: o.Deadline, WriteTimeout: o.Deadline,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start rulekeeper in-process: %w", err)

@@ -20,6 +20,7 @@ import (
 func main() {
 	steps := flag.String("steps", "1000,10000,100000", "tenant sizes in users (apps = users, spaces = users/10), comma-separated")
 	samples := flag.Int("samples", 21, "timed operations of each kind per step (at most 64)")
+	deadline := flag.Duration("deadline", 0, "the server's database deadline for decisions and writes (0: its defaults)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	var o Options
@@ -31,7 +32,7 @@ func main() {
 		}
 		o.Steps = append(o.Steps, n)
 	}
-	o.Samples, o.Logger = min(*samples, 64), log
+	o.Samples, o.Logger, o.Deadline = min(*samples, 64), log, *deadline
 	dir, err := os.MkdirTemp("", "tenantgrowth-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -93,29 +93,49 @@ func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*
 }
 
 // updateVersion is a compare-and-swap: it applies set (and bumps version)
-// only when the document id matching live still has version. It answers
-// ErrConflict when the document exists at another version and ErrNotFound
-// when it does not exist.
-func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live bson.D, set bson.D) (*T, error) {
+// only when the document id, live by live (nil: any), still has version.
+// It answers ErrConflict when the document exists at another version and
+// ErrNotFound when it does not exist (or is not live). The check and the
+// write run under the document's database lock and address the document
+// by _id alone: the embedded FerretDB pushes nothing but {_id: x} down to
+// SQLite, so a filter with the version in it would decode the collection.
+func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live func(*T) bool, set bson.D) (*T, error) {
 	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
-	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}, live...)
 	unlock, err := c.lock(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
-	unlock()
+	defer unlock()
+	var cur struct {
+		Version int64 `bson:"version"`
+	}
+	raw, err := c.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 	if err != nil {
 		return nil, MapErr(err)
 	}
-	current, err := c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, live...))
-	if err != nil {
+	if live != nil {
+		var v T
+		if err := bson.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if !live(&v) {
+			return nil, ErrNotFound
+		}
+	}
+	if err := bson.Unmarshal(raw, &cur); err != nil {
 		return nil, err
 	}
-	if res.MatchedCount == 0 {
+	if cur.Version != version {
 		return nil, ErrConflict
 	}
-	return current, nil
+	var v T
+	err = c.c.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
+	if err != nil {
+		return nil, MapErr(err)
+	}
+	return &v, nil
 }
 
 func (c collection[T]) deleteByID(ctx context.Context, id string) error {

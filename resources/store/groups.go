@@ -22,7 +22,7 @@ type Group struct {
 // Groups is the repository of groups.
 type Groups struct {
 	c   collection[Group]
-	rev *Revisions
+	rev *Changes
 }
 
 // Create stores g; ErrConflict when a group of that name (any case) exists.
@@ -35,7 +35,7 @@ func (r *Groups) Create(ctx context.Context, g *Group) error {
 	if err := r.c.insert(ctx, g); err != nil {
 		return fmt.Errorf("create group %q: %w", g.Name, err)
 	}
-	return r.rev.changed(ctx, AreaUsers)
+	return r.rev.changed(ctx, AreaGroups, g.ID)
 }
 
 // Get returns the group with id.
@@ -74,5 +74,5 @@ func (r *Groups) Delete(ctx context.Context, id string) error {
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete group %q: %w", id, err)
 	}
-	return r.rev.changed(ctx, AreaUsers)
+	return r.rev.changed(ctx, AreaGroups, id)
 }

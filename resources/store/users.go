@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -51,7 +53,7 @@ func (u *User) HasRole(role string) bool {
 // Users is the repository of users.
 type Users struct {
 	c   collection[User]
-	rev *Revisions
+	rev *Changes
 }
 
 // UserFilter narrows a user list.
@@ -76,9 +78,76 @@ func (r *Users) Create(ctx context.Context, u *User) error {
 	u.GroupIDs = nonNil(u.GroupIDs)
 	u.Version = 1
 	if err := r.c.insert(ctx, u); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// The subject exists: make sure its lookup does too (a crash
+			// between the two inserts leaves a user without one).
+			if rerr := r.repairSubject(ctx, u.Subject); rerr != nil {
+				return fmt.Errorf("create user %q: %w (and its lookup: %v)", u.Subject, err, rerr)
+			}
+		}
 		return fmt.Errorf("create user %q: %w", u.Subject, err)
 	}
-	return r.rev.changed(ctx, AreaUsers)
+	if err := r.putSubject(ctx, u.Subject, u.ID); err != nil {
+		return fmt.Errorf("create user %q: %w", u.Subject, err)
+	}
+	return r.rev.changed(ctx, AreaUsers, u.ID)
+}
+
+// The subject lookup: the collection "user_subjects" holds one document
+// {_id: subject, userId} per user, written with the user. BySubject (every
+// login) is then two reads by _id, which the embedded FerretDB answers from
+// its index; a filter on the subject field would decode every user.
+type subjectDoc struct {
+	Subject string `bson:"_id"`
+	UserID  string `bson:"userId"`
+}
+
+func (r *Users) subjects() *mongo.Collection { return r.c.c.Database().Collection("user_subjects") }
+
+func (r *Users) putSubject(ctx context.Context, sub, userID string) error {
+	_, err := r.subjects().ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub}}, subjectDoc{Subject: sub, UserID: userID}, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("the subject lookup of %q: %w", sub, err)
+	}
+	return nil
+}
+
+// repairSubject writes the lookup of sub from the user that has it (a
+// query on the subject field: only on the rare path of a conflict).
+func (r *Users) repairSubject(ctx context.Context, sub string) error {
+	u, err := r.c.get(ctx, bson.D{{Key: "subject", Value: sub}})
+	if err != nil {
+		return err
+	}
+	return r.putSubject(ctx, sub, u.ID)
+}
+
+// IndexSubjects writes the subject lookup of every user that has none, once
+// per database (a marker in the collection "tenant" remembers it): for
+// databases written before the lookup existed.
+func (r *Users) IndexSubjects(ctx context.Context) error {
+	tenant := r.c.c.Database().Collection("tenant")
+	err := tenant.FindOne(ctx, bson.D{{Key: "_id", Value: "user-subjects"}}).Err()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(MapErr(err), ErrNotFound) {
+		return fmt.Errorf("the subject lookups: %w", err)
+	}
+	users, err := r.c.find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "subject", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("the subject lookups: %w", err)
+	}
+	for _, u := range users {
+		if err := r.putSubject(ctx, u.Subject, u.ID); err != nil {
+			return err
+		}
+	}
+	_, err = tenant.InsertOne(ctx, bson.D{{Key: "_id", Value: "user-subjects"}, {Key: "at", Value: time.Now().UTC()}})
+	if err := MapErr(err); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("the subject lookups: %w", err)
+	}
+	return nil
 }
 
 // Get returns the user with id.
@@ -92,7 +161,12 @@ func (r *Users) Get(ctx context.Context, id string) (*User, error) {
 
 // BySubject returns the user with the identity provider subject sub.
 func (r *Users) BySubject(ctx context.Context, sub string) (*User, error) {
-	u, err := r.c.get(ctx, bson.D{{Key: "subject", Value: sub}})
+	var doc subjectDoc
+	err := r.subjects().FindOne(ctx, bson.D{{Key: "_id", Value: sub}}).Decode(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("user with subject %q: %w", sub, MapErr(err))
+	}
+	u, err := r.c.byID(ctx, doc.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("user with subject %q: %w", sub, err)
 	}
@@ -176,7 +250,7 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 	if err != nil {
 		return nil, fmt.Errorf("update user %q: %w", id, err)
 	}
-	if err := r.rev.changed(ctx, AreaUsers); err != nil {
+	if err := r.rev.changed(ctx, AreaUsers, id); err != nil {
 		return nil, err
 	}
 	return u, nil
