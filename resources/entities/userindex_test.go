@@ -26,7 +26,7 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := entities.NewUserIndex(s)
-	x.Poll = time.Hour
+	s.Follower.Poll, s.Follower.MaxAge = time.Hour, time.Hour
 	indexed := &entities.Source{Store: s, Users: x}
 	plain := &entities.Source{Store: s}
 	got, err := indexed.Subject(ctx, u.ID)
@@ -54,10 +54,14 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status == store.UserDisabled {
-		t.Fatal("the index was rebuilt without Invalidate (Poll is an hour)")
+		t.Fatal("the index caught up without Invalidate (Poll and MaxAge are an hour)")
 	}
 	x.Invalidate()
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status != store.UserDisabled {
 		t.Fatalf("after Invalidate: %+v", got)
+	}
+	// Applied by id: the index was built once.
+	if b := x.Builds(); b != 1 {
+		t.Fatalf("%d builds, want 1", b)
 	}
 }
