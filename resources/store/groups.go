@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Group is a named set of users, discovered from the identity provider at
@@ -33,6 +36,16 @@ func (r *Groups) Create(ctx context.Context, g *Group) error {
 	g.NameKey = strings.ToLower(g.Name)
 	g.CreatedAt = time.Now().UTC()
 	if err := r.c.insert(ctx, g); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// The name exists: make sure its lookup does too (a crash
+			// between the two writes leaves a group without one).
+			if old, rerr := r.c.get(ctx, bson.D{{Key: "nameKey", Value: g.NameKey}}); rerr == nil {
+				_ = r.putName(ctx, old.NameKey, old.ID)
+			}
+		}
+		return fmt.Errorf("create group %q: %w", g.Name, err)
+	}
+	if err := r.putName(ctx, g.NameKey, g.ID); err != nil {
 		return fmt.Errorf("create group %q: %w", g.Name, err)
 	}
 	return r.rev.changed(ctx, AreaGroups, g.ID)
@@ -49,7 +62,12 @@ func (r *Groups) Get(ctx context.Context, id string) (*Group, error) {
 
 // ByName returns the group called name (any case).
 func (r *Groups) ByName(ctx context.Context, name string) (*Group, error) {
-	g, err := r.c.get(ctx, bson.D{{Key: "nameKey", Value: strings.ToLower(name)}})
+	var doc nameDoc
+	err := r.names().FindOne(ctx, bson.D{{Key: "_id", Value: strings.ToLower(name)}}).Decode(&doc)
+	if err != nil {
+		return nil, fmt.Errorf("group %q: %w", name, MapErr(err))
+	}
+	g, err := r.c.byID(ctx, doc.ID)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", name, err)
 	}
@@ -71,8 +89,50 @@ func (r *Groups) List(ctx context.Context, p Page) ([]Group, string, error) {
 
 // Delete removes the group with id.
 func (r *Groups) Delete(ctx context.Context, id string) error {
+	g, err := r.c.byID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete group %q: %w", id, err)
+	}
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete group %q: %w", id, err)
 	}
+	if _, err := r.names().DeleteOne(ctx, bson.D{{Key: "_id", Value: g.NameKey}}); err != nil {
+		return fmt.Errorf("delete group %q: %w", id, err)
+	}
 	return r.rev.changed(ctx, AreaGroups, id)
+}
+
+// The name lookup: the collection "group_names" holds {_id: nameKey,
+// groupId} per group, written with it, so ByName (every login, once per
+// group in the token) reads by _id instead of decoding every group.
+type nameDoc struct {
+	NameKey string `bson:"_id"`
+	ID      string `bson:"groupId"`
+}
+
+func (r *Groups) names() *mongo.Collection { return r.c.c.Database().Collection("group_names") }
+
+func (r *Groups) putName(ctx context.Context, nameKey, id string) error {
+	_, err := r.names().ReplaceOne(ctx, bson.D{{Key: "_id", Value: nameKey}}, nameDoc{NameKey: nameKey, ID: id}, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("the name lookup of group %q: %w", nameKey, err)
+	}
+	return nil
+}
+
+// IndexNames writes the name lookup of every group, once per database
+// (IndexSubjects does the same for users).
+func (r *Groups) IndexNames(ctx context.Context) error {
+	return once(ctx, r.c.c.Database(), "group-names", func() error {
+		groups, err := r.c.find(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if err := r.putName(ctx, g.NameKey, g.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -84,9 +84,11 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	if err := s.Users.IndexSubjects(ctx); err != nil {
-		_ = client.Disconnect(context.WithoutCancel(ctx))
-		return nil, err
+	for _, index := range []func(context.Context) error{s.Users.IndexSubjects, s.Groups.IndexNames} {
+		if err := index(ctx); err != nil {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -133,6 +135,7 @@ func indexes() map[string][]mongo.IndexModel {
 		// Read by _id; the index creates the collection before the
 		// embedded server's _id indexes are made (Embedded.IndexIDs).
 		"user_subjects":  {plain(bson.D{{Key: "userId", Value: 1}})},
+		"group_names":    {plain(bson.D{{Key: "groupId", Value: 1}})},
 		"capacitycounts": {plain(bson.D{{Key: "n", Value: 1}})},
 		// The change log is read by _id; seq sorts it for its head.
 		"changes": {plain(bson.D{{Key: "seq", Value: 1}})},

@@ -126,26 +126,37 @@ func (r *Users) repairSubject(ctx context.Context, sub string) error {
 // per database (a marker in the collection "tenant" remembers it): for
 // databases written before the lookup existed.
 func (r *Users) IndexSubjects(ctx context.Context) error {
-	tenant := r.c.c.Database().Collection("tenant")
-	err := tenant.FindOne(ctx, bson.D{{Key: "_id", Value: "user-subjects"}}).Err()
+	return once(ctx, r.c.c.Database(), "user-subjects", func() error {
+		users, err := r.c.find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "subject", Value: 1}}))
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if err := r.putSubject(ctx, u.Subject, u.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// once runs fn unless the marker name in the collection "tenant" says it
+// ran to the end in this database before, and then writes the marker.
+func once(ctx context.Context, db *mongo.Database, name string, fn func() error) error {
+	tenant := db.Collection("tenant")
+	err := tenant.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Err()
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(MapErr(err), ErrNotFound) {
-		return fmt.Errorf("the subject lookups: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	users, err := r.c.find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "subject", Value: 1}}))
-	if err != nil {
-		return fmt.Errorf("the subject lookups: %w", err)
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
-	for _, u := range users {
-		if err := r.putSubject(ctx, u.Subject, u.ID); err != nil {
-			return err
-		}
-	}
-	_, err = tenant.InsertOne(ctx, bson.D{{Key: "_id", Value: "user-subjects"}, {Key: "at", Value: time.Now().UTC()}})
+	_, err = tenant.InsertOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "at", Value: time.Now().UTC()}})
 	if err := MapErr(err); err != nil && !errors.Is(err, ErrConflict) {
-		return fmt.Errorf("the subject lookups: %w", err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
