@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -23,7 +24,7 @@ type Bulk struct {
 
 // BulkLoad inserts b in batches, then logs one whole-area change per area
 // it touched, so every replica rebuilds its snapshots of those areas once
-// (instead of applying one change per document), and refreshes this
+// (instead of applying one change per document), and adds the apps to this
 // process's app catalog.
 func (s *Store) BulkLoad(ctx context.Context, b Bulk) error {
 	subjects := make([]subjectDoc, len(b.Users))
@@ -50,8 +51,17 @@ func (s *Store) BulkLoad(ctx context.Context, b Bulk) error {
 			}
 		}
 	}
-	if len(b.Apps) > 0 && s.Apps.catalog.Load() != nil {
-		return s.EnableAppCatalog(ctx)
+	if c := s.Apps.catalog.Load(); c != nil && len(b.Apps) > 0 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i := range b.Apps {
+			a := b.Apps[i]
+			if _, ok := c.byID[a.ID]; !ok {
+				c.ids = append(c.ids, a.ID)
+			}
+			c.byID[a.ID] = &a
+		}
+		slices.Sort(c.ids)
 	}
 	return nil
 }
