@@ -92,11 +92,21 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		row := Row{Users: p.users, Apps: p.apps, Spaces: p.spaces, Populate: time.Since(start),
 			P50: map[string]time.Duration{}, Max: map[string]time.Duration{}}
 		o.Logger.Info("populated", "users", p.users, "apps", p.apps, "spaces", p.spaces, "took", row.Populate.Round(time.Millisecond))
-		// One untimed request lets the snapshots catch up with the bulk
-		// inserts (a full build each), as a replica does once after them.
-		if err := c.do(ctx, admin, "GET", "/api/v1/users/me", nil, nil, http.StatusOK); err != nil {
-			return rows, err
+		// Untimed requests let the snapshots catch up with the bulk
+		// inserts (a full build each, in the background: requests answer
+		// 503 until it is done), as a replica does once after them.
+		t0 := time.Now()
+		for {
+			err := c.do(ctx, admin, "GET", "/api/v1/users/me", nil, nil, http.StatusOK)
+			if err == nil {
+				break
+			}
+			if time.Since(t0) > 5*time.Minute {
+				return rows, err
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
+		o.Logger.Info("snapshots rebuilt", "took", time.Since(t0).Round(time.Millisecond))
 		times, err := measure(ctx, c, admin, p, si, o.Samples)
 		if err != nil {
 			return rows, err

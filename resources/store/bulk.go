@@ -31,6 +31,7 @@ func (s *Store) BulkLoad(ctx context.Context, b Bulk) error {
 	for i, u := range b.Users {
 		subjects[i] = subjectDoc{Subject: u.Subject, UserID: u.ID}
 	}
+	var areas []string
 	for _, part := range []struct {
 		coll string
 		docs []any
@@ -46,9 +47,13 @@ func (s *Store) BulkLoad(ctx context.Context, b Bulk) error {
 			return err
 		}
 		if part.area != "" && len(part.docs) > 0 {
-			if _, err := s.Changes.Append(ctx, part.area, ""); err != nil {
-				return err
-			}
+			areas = append(areas, part.area)
+		}
+	}
+	// Logged once everything is in: replicas rebuild once, not during.
+	for _, area := range areas {
+		if _, err := s.Changes.Append(ctx, area, ""); err != nil {
+			return err
 		}
 	}
 	if c := s.Apps.catalog.Load(); c != nil && len(b.Apps) > 0 {

@@ -32,6 +32,12 @@ const DefaultMaxAge = DefaultStaleness / 2
 // stuck on a paused database must not hold later readers.
 const refreshTimeout = 5 * time.Second
 
+// buildTimeout bounds one build of a snapshot (100,000 users on a loaded
+// machine take seconds). A build runs detached from the reader that
+// started it: readers give up at their own deadline (503), the build goes
+// on, and the next reader is served from it.
+const buildTimeout = 2 * time.Minute
+
 // longGap is how long without a completed catch-up makes the next one ask
 // for the log's head (a scan of the kept entries on the embedded server):
 // entries this replica missed may have been trimmed meanwhile.
@@ -240,6 +246,7 @@ type Snapshot[T any] struct {
 
 	cur    atomic.Pointer[T]
 	builds atomic.Int64
+	flight singleflight.Group
 }
 
 // NewSnapshot returns a snapshot of build's value that follows the change
@@ -265,8 +272,18 @@ func (s *Snapshot[T]) Get(ctx context.Context) (T, error) {
 	if v := s.cur.Load(); v != nil {
 		return *v, nil
 	}
-	if err := s.Rebuild(ctx); err != nil {
-		return zero, err
+	select {
+	case r := <-s.flight.DoChan("build", func() (any, error) {
+		if s.cur.Load() != nil {
+			return nil, nil
+		}
+		return nil, s.Rebuild(context.WithoutCancel(ctx))
+	}):
+		if r.Err != nil {
+			return zero, r.Err
+		}
+	case <-ctx.Done():
+		return zero, fmt.Errorf("build the in-memory snapshot: %w", ctx.Err())
 	}
 	return *s.cur.Load(), nil
 }
@@ -279,6 +296,8 @@ func (s *Snapshot[T]) Rebuild(ctx context.Context) error {
 }
 
 func (s *Snapshot[T]) rebuild(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), buildTimeout)
+	defer cancel()
 	v, err := s.build(ctx)
 	if err != nil {
 		return err
