@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/bench/internal/apiclient"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
@@ -61,8 +60,8 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		defer cancel()
 		_ = svc.Shutdown(sctx)
 	}()
-	c := &client{base: svc.URL(), http: &http.Client{Timeout: 60 * time.Second}}
-	admin, err := idp.FetchDevToken(ctx, c.base, "admin", []string{"Admins"}, "")
+	c := &client{Base: svc.URL(), HTTP: &http.Client{Timeout: 60 * time.Second}}
+	admin, err := idp.FetchDevToken(ctx, c.Base, "admin", []string{"Admins"}, "")
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +75,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.do(ctx, admin, "PUT", "/api/v1/licenses/key", map[string]string{"key": raw}, nil, http.StatusOK); err != nil {
+	if err := c.Do(ctx, admin, "PUT", "/api/v1/licenses/key", map[string]string{"key": raw}, nil, http.StatusOK); err != nil {
 		return nil, fmt.Errorf("apply the bench license key: %w", err)
 	}
 	p := &populator{st: svc.Store, keyID: terms.KeyID, rng: rand.New(rand.NewPCG(1, 2))}
@@ -97,7 +96,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		// 503 until it is done), as a replica does once after them.
 		t0 := time.Now()
 		for {
-			err := c.do(ctx, admin, "GET", "/api/v1/users/me", nil, nil, http.StatusOK)
+			err := c.Do(ctx, admin, "GET", "/api/v1/users/me", nil, nil, http.StatusOK)
 			if err == nil {
 				break
 			}
@@ -137,15 +136,15 @@ func measure(ctx context.Context, c *client, admin string, p *populator, step, s
 		// Login: the first request of a new user's token creates the user
 		// and runs the dynamic license assignment.
 		name := fmt.Sprintf("grow-s%d-%03d", step, i)
-		tok, err := idp.FetchDevToken(ctx, c.base, name, []string{fmt.Sprintf("G%02d", i%groups)}, "")
+		tok, err := idp.FetchDevToken(ctx, c.Base, name, []string{fmt.Sprintf("G%02d", i%groups)}, "")
 		if err != nil {
 			return nil, err
 		}
-		if err := timed("login", func() error { return c.do(ctx, tok, "GET", "/api/v1/users/me", nil, nil, http.StatusOK) }); err != nil {
+		if err := timed("login", func() error { return c.Do(ctx, tok, "GET", "/api/v1/users/me", nil, nil, http.StatusOK) }); err != nil {
 			return nil, err
 		}
 		if err := timed("app create", func() error {
-			return c.do(ctx, admin, "POST", "/api/v1/apps", map[string]any{"name": name + " app"}, nil, http.StatusCreated)
+			return c.Do(ctx, admin, "POST", "/api/v1/apps", map[string]any{"name": name + " app"}, nil, http.StatusCreated)
 		}); err != nil {
 			return nil, err
 		}
@@ -153,14 +152,14 @@ func measure(ctx context.Context, c *client, admin string, p *populator, step, s
 			ID string `json:"id"`
 		}
 		if err := timed("space create", func() error {
-			return c.do(ctx, admin, "POST", "/api/v1/spaces", map[string]any{"name": name + " space", "type": "shared"}, &sp, http.StatusCreated)
+			return c.Do(ctx, admin, "POST", "/api/v1/spaces", map[string]any{"name": name + " space", "type": "shared"}, &sp, http.StatusCreated)
 		}); err != nil {
 			return nil, err
 		}
 		spaceIDs = append(spaceIDs, sp.ID)
 		member := p.userID(p.rng.IntN(p.users))
 		if err := timed("member add", func() error {
-			return c.do(ctx, admin, "POST", "/api/v1/spaces/"+spaceIDs[i/2]+"/members",
+			return c.Do(ctx, admin, "POST", "/api/v1/spaces/"+spaceIDs[i/2]+"/members",
 				map[string]any{"type": "user", "id": member, "roles": []string{"canview"}}, nil, http.StatusCreated)
 		}); err != nil {
 			return nil, err
@@ -169,7 +168,7 @@ func measure(ctx context.Context, c *client, admin string, p *populator, step, s
 		unassigned := p.unassigned[0]
 		p.unassigned = p.unassigned[1:]
 		if err := timed("license assign", func() error {
-			return c.do(ctx, admin, "POST", "/api/v1/licenses/assignments",
+			return c.Do(ctx, admin, "POST", "/api/v1/licenses/assignments",
 				map[string]any{"userId": unassigned, "type": store.LicenseAnalyzer}, nil, http.StatusCreated)
 		}); err != nil {
 			return nil, err
@@ -186,45 +185,4 @@ func fmtRow(r Row) string {
 	return strings.TrimSpace(b.String())
 }
 
-type client struct {
-	base string
-	http *http.Client
-}
-
-func (c *client) do(ctx context.Context, token, method, path string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		if len(b) > 300 {
-			b = b[:300]
-		}
-		return fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
+type client = apiclient.Client
