@@ -95,6 +95,9 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		// inserts (a full build each, in the background: requests answer
 		// 503 until it is done), as a replica does once after them.
 		t0 := time.Now()
+		if err := svc.Store.Follower.CatchUp(ctx); err != nil {
+			return rows, fmt.Errorf("catch up after the bulk load: %w", err)
+		}
 		for {
 			err := c.Do(ctx, admin, "GET", "/api/v1/users/me", nil, nil, http.StatusOK)
 			if err == nil {

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Group is a named set of users, discovered from the identity provider at
@@ -62,12 +60,11 @@ func (r *Groups) Get(ctx context.Context, id string) (*Group, error) {
 
 // ByName returns the group called name (any case).
 func (r *Groups) ByName(ctx context.Context, name string) (*Group, error) {
-	var doc nameDoc
-	err := r.names().FindOne(ctx, bson.D{{Key: "_id", Value: strings.ToLower(name)}}).Decode(&doc)
+	id, err := r.names().get(ctx, strings.ToLower(name))
 	if err != nil {
-		return nil, fmt.Errorf("group %q: %w", name, MapErr(err))
+		return nil, fmt.Errorf("group %q: %w", name, err)
 	}
-	g, err := r.c.byID(ctx, doc.ID)
+	g, err := r.c.byID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", name, err)
 	}
@@ -96,7 +93,7 @@ func (r *Groups) Delete(ctx context.Context, id string) error {
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete group %q: %w", id, err)
 	}
-	if _, err := r.names().DeleteOne(ctx, bson.D{{Key: "_id", Value: g.NameKey}}); err != nil {
+	if _, err := r.names().c.DeleteOne(ctx, bson.D{{Key: "_id", Value: g.NameKey}}); err != nil {
 		return fmt.Errorf("delete group %q: %w", id, err)
 	}
 	return r.rev.changed(ctx, AreaGroups, id)
@@ -105,19 +102,12 @@ func (r *Groups) Delete(ctx context.Context, id string) error {
 // The name lookup: the collection "group_names" holds {_id: nameKey,
 // groupId} per group, written with it, so ByName (every login, once per
 // group in the token) reads by _id instead of decoding every group.
-type nameDoc struct {
-	NameKey string `bson:"_id"`
-	ID      string `bson:"groupId"`
+func (r *Groups) names() lookup {
+	return lookup{c: r.c.c.Database().Collection("group_names"), field: "groupId"}
 }
 
-func (r *Groups) names() *mongo.Collection { return r.c.c.Database().Collection("group_names") }
-
 func (r *Groups) putName(ctx context.Context, nameKey, id string) error {
-	_, err := r.names().ReplaceOne(ctx, bson.D{{Key: "_id", Value: nameKey}}, nameDoc{NameKey: nameKey, ID: id}, options.Replace().SetUpsert(true))
-	if err != nil {
-		return fmt.Errorf("the name lookup of group %q: %w", nameKey, err)
-	}
-	return nil
+	return r.names().put(ctx, nameKey, id)
 }
 
 // IndexNames writes the name lookup of every group, once per database

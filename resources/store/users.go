@@ -102,14 +102,41 @@ type subjectDoc struct {
 	UserID  string `bson:"userId"`
 }
 
-func (r *Users) subjects() *mongo.Collection { return r.c.c.Database().Collection("user_subjects") }
+func (r *Users) subjects() lookup {
+	return lookup{c: r.c.c.Database().Collection("user_subjects"), field: "userId"}
+}
 
 func (r *Users) putSubject(ctx context.Context, sub, userID string) error {
-	_, err := r.subjects().ReplaceOne(ctx, bson.D{{Key: "_id", Value: sub}}, subjectDoc{Subject: sub, UserID: userID}, options.Replace().SetUpsert(true))
+	return r.subjects().put(ctx, sub, userID)
+}
+
+// lookup is a collection of documents {_id: key, <field>: id} that finds a
+// document by a unique value other than its _id with reads by _id.
+type lookup struct {
+	c     *mongo.Collection
+	field string
+}
+
+func (l lookup) put(ctx context.Context, key, id string) error {
+	_, err := l.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "_id", Value: key}, {Key: l.field, Value: id}},
+		options.Replace().SetUpsert(true))
 	if err != nil {
-		return fmt.Errorf("the subject lookup of %q: %w", sub, err)
+		return fmt.Errorf("the lookup %s of %q: %w", l.c.Name(), key, err)
 	}
 	return nil
+}
+
+// get returns the id stored under key; ErrNotFound when none.
+func (l lookup) get(ctx context.Context, key string) (string, error) {
+	raw, err := l.c.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Raw()
+	if err != nil {
+		return "", MapErr(err)
+	}
+	id, ok := raw.Lookup(l.field).StringValueOK()
+	if !ok {
+		return "", fmt.Errorf("the lookup %s of %q has no %s", l.c.Name(), key, l.field)
+	}
+	return id, nil
 }
 
 // repairSubject writes the lookup of sub from the user that has it (a
@@ -172,12 +199,11 @@ func (r *Users) Get(ctx context.Context, id string) (*User, error) {
 
 // BySubject returns the user with the identity provider subject sub.
 func (r *Users) BySubject(ctx context.Context, sub string) (*User, error) {
-	var doc subjectDoc
-	err := r.subjects().FindOne(ctx, bson.D{{Key: "_id", Value: sub}}).Decode(&doc)
+	id, err := r.subjects().get(ctx, sub)
 	if err != nil {
-		return nil, fmt.Errorf("user with subject %q: %w", sub, MapErr(err))
+		return nil, fmt.Errorf("user with subject %q: %w", sub, err)
 	}
-	u, err := r.c.byID(ctx, doc.UserID)
+	u, err := r.c.byID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("user with subject %q: %w", sub, err)
 	}
