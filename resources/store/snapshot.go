@@ -150,9 +150,16 @@ func (f *Follower) Run(ctx context.Context) {
 // applies them. An entry that is missing although later ones exist was
 // trimmed: only a replica that fell more than Keep entries behind sees
 // that, and then every snapshot rebuilds.
-func (f *Follower) catchUp(ctx context.Context, gen int64) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
-	defer cancel()
+func (f *Follower) catchUp(parent context.Context, gen int64) error {
+	// Each step gets refreshTimeout of its own: a rebuild before it (which
+	// has its own bound) must not leave the next read without time.
+	base := context.WithoutCancel(parent)
+	ctx, cancel := context.WithTimeout(base, refreshTimeout)
+	defer func() { cancel() }()
+	renew := func() {
+		cancel()
+		ctx, cancel = context.WithTimeout(base, refreshTimeout)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := f.Now()
@@ -172,6 +179,7 @@ func (f *Follower) catchUp(ctx context.Context, gen int64) error {
 				return err
 			}
 			f.applied.Store(head)
+			renew()
 		}
 	}
 	for {
@@ -192,10 +200,14 @@ func (f *Follower) catchUp(ctx context.Context, gen int64) error {
 		if len(batch) == 0 {
 			break
 		}
-		if err := f.deliver(ctx, batch, false); err != nil {
+		dctx, dcancel := context.WithTimeout(base, buildTimeout)
+		err := f.deliver(dctx, batch, false)
+		dcancel()
+		if err != nil {
 			return err
 		}
 		f.applied.Store(batch[len(batch)-1].Seq)
+		renew()
 	}
 	f.checked.Store(start.UnixNano())
 	for {
