@@ -70,6 +70,7 @@ type PlanRequest struct {
 type Planner struct {
 	engine *Engine
 	vocab  *rules.Vocabulary
+	mv     *matcherVocab // vocab, indexed once for the matchers
 	rules  atomic.Pointer[plannedRules]
 }
 
@@ -82,7 +83,7 @@ type plannedRules struct {
 // NewPlanner plans with e and vocabulary v (nil: rules.DefaultVocabulary),
 // for revision 0 with no security rules until SetRules.
 func NewPlanner(e *Engine, v *rules.Vocabulary) *Planner {
-	p := &Planner{engine: e, vocab: v}
+	p := &Planner{engine: e, vocab: v, mv: newMatcherVocab(v)}
 	p.rules.Store(&plannedRules{})
 	return p
 }
@@ -101,7 +102,7 @@ func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
 	for _, r := range rs {
 		m := prev[r.ID]
 		if m == nil || !sameRule(m.Rule, r) || m.Rule.Name != r.Name {
-			m = NewRuleMatcher(r, p.vocab)
+			m = p.mv.match(r)
 		}
 		byID[r.ID] = m
 		if m.Valid() {

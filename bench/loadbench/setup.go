@@ -15,11 +15,13 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/bench/internal/apiclient"
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 // item is one (action, resource) a subject is asked about.
@@ -127,7 +129,7 @@ var spaceActions = []string{"read", "update", "manage_members"}
 // data directory can be served by the child process.
 func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *workload, err error) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := service.Start(ctx, service.Config{
+	svc, err := service.Start(ctx, service.Config{Embedded: embedded.Starter,
 		Addr: "127.0.0.1:0", DataDir: dataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
 	})
 	if err != nil {
@@ -294,7 +296,7 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		if err != nil {
 			return nil, fmt.Errorf("hydrate subject %s: %w", id, err)
 		}
-		b, err := subjectJSON(s)
+		b, err := opaserver.SubjectJSON(s)
 		if err != nil {
 			return nil, err
 		}
@@ -322,7 +324,7 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		if req.ID != "" {
 			w.resources = append(w.resources, r)
 		}
-		hyd, err := resourceJSON(r)
+		hyd, err := opaserver.ResourceJSON(r)
 		if err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 // Options are the knobs of one run.
@@ -48,7 +49,7 @@ const groups = 20
 // step's size and times Samples of each operation through the HTTP API.
 func Run(ctx context.Context, o Options) ([]Row, error) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := service.Start(ctx, service.Config{
+	svc, err := service.Start(ctx, service.Config{Embedded: embedded.Starter,
 		Addr: "127.0.0.1:0", DataDir: o.DataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
 		DecisionTimeout: o.Deadline, WriteTimeout: o.Deadline,
 	})

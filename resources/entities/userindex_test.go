@@ -25,6 +25,9 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 	if err := s.Users.Create(ctx, u); err != nil {
 		t.Fatal(err)
 	}
+	// Neither the poll nor the staleness bound may refresh the index
+	// during the test (at load 35 a second passes between two lines).
+	s.Staleness = 2 * time.Hour
 	x := entities.NewUserIndex(s)
 	s.Follower.Poll, s.Follower.MaxAge = time.Hour, time.Hour
 	indexed := &entities.Source{Store: s, Users: x}

@@ -28,15 +28,21 @@ type scale struct {
 	adminTrials        int
 	propTrials         int
 	load               time.Duration
+	// propLimit fails a propagation slower than it: the 1 s in the
+	// full run; in the reduced run, which make test runs beside thirty
+	// other test binaries, the staleness bound plus a second of load.
+	propLimit time.Duration
 }
 
 func scaleOf() scale {
 	if testing.Short() || os.Getenv("RULEKEEPER_FAULTS") != "full" {
 		return scale{idle: 1500 * time.Millisecond, watch: 2500 * time.Millisecond, pause: 2500 * time.Millisecond,
-			creates: 60, casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond}
+			creates: 60, casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond,
+			propLimit: bound + time.Second}
 	}
 	return scale{idle: 10 * time.Second, watch: 30 * time.Second, pause: 8 * time.Second,
-		creates: 400, casTrials: 20, adminTrials: 10, propTrials: 10, load: 3 * time.Second}
+		creates: 400, casTrials: 20, adminTrials: 10, propTrials: 10, load: 3 * time.Second,
+		propLimit: time.Second}
 }
 
 const (
@@ -323,8 +329,8 @@ func propagation(t *testing.T, tn *tenant, sc scale) {
 		tn.setStatus(t, tn.adminA, "dave", "active")
 	}
 	tn.figure(t, "revocation propagation A→B: %s", stats(revoke))
-	if slices.Max(revoke) > time.Second {
-		t.Errorf("a revocation took %s to reach the other replica, over 1 s", slices.Max(revoke))
+	if slices.Max(revoke) > sc.propLimit {
+		t.Errorf("a revocation took %s to reach the other replica, over %s", slices.Max(revoke), sc.propLimit)
 	}
 
 	// A rule: alice (Sales) reads apps named Q* — carol's personal app.
@@ -351,8 +357,8 @@ func propagation(t *testing.T, tn *tenant, sc scale) {
 	}
 	tn.adminA.do(context.Background(), "DELETE", "/api/v1/rules/"+r.ID, nil, nil)
 	tn.figure(t, "rule propagation A→B: grant %s; revoke %s", stats(grant), stats(revokeRule))
-	if slices.Max(revokeRule) > time.Second || slices.Max(grant) > time.Second {
-		t.Errorf("a rule change took over 1 s to reach the other replica")
+	if slices.Max(revokeRule) > sc.propLimit || slices.Max(grant) > sc.propLimit {
+		t.Errorf("a rule change took over %s to reach the other replica", sc.propLimit)
 	}
 }
 
