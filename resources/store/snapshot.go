@@ -36,7 +36,7 @@ const refreshTimeout = 5 * time.Second
 // machine take seconds). A build runs detached from the reader that
 // started it: readers give up at their own deadline (503), the build goes
 // on, and the next reader is served from it.
-const buildTimeout = 2 * time.Minute
+const buildTimeout = 10 * time.Minute
 
 // longGap is how long without a completed catch-up makes the next one ask
 // for the log's head (a scan of the kept entries on the embedded server):
