@@ -33,7 +33,7 @@ const DefaultMaxAge = DefaultStaleness / 2
 const refreshTimeout = 5 * time.Second
 
 // buildTimeout bounds one build of a snapshot (100,000 users on a loaded
-// machine take seconds). A build runs detached from the reader that
+// machine take minutes). A build runs detached from the reader that
 // started it: readers give up at their own deadline (503), the build goes
 // on, and the next reader is served from it.
 const buildTimeout = 10 * time.Minute
