@@ -68,6 +68,9 @@ type Options struct {
 	EntityTTL time.Duration
 	Registry  prometheus.Registerer // nil: metrics are not registered
 	Logger    *slog.Logger
+	// DecisionLog receives every decision Decide takes (nil: none; the
+	// decision path then pays nothing for it).
+	DecisionLog DecisionLogger
 }
 
 // compiled is one policy revision, ready to evaluate.
@@ -264,6 +267,9 @@ func (e *Engine) Ready(context.Context) error {
 
 // Decide hydrates the request and evaluates it.
 func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
+	if e.opts.DecisionLog != nil {
+		return e.decideLogged(ctx, &req)
+	}
 	var in Input
 	if err := e.hydrate(ctx, &req, &in); err != nil {
 		e.failed.Observe(0)

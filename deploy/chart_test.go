@@ -307,7 +307,8 @@ func TestChartRendersValidObjects(t *testing.T) {
 		{name: "production", files: []string{filepath.Join(chartDir, "values-production.yaml")}, replicas: 3,
 			monitor: true, secretName: "rulekeeper-secrets", peers: 3, pdbMin: 2,
 			envs: []string{"RULEKEEPER_OIDC_AUDIENCE", "RULEKEEPER_OIDC_AUTHORIZED_PARTY", "RULEKEEPER_ROLE_MAP",
-				"RULEKEEPER_BOOTSTRAP_ADMIN", "RULEKEEPER_CLAIM_ROLES", "RULEKEEPER_OIDC_INTROSPECTION_CLIENT_SECRET"}},
+				"RULEKEEPER_BOOTSTRAP_ADMIN", "RULEKEEPER_CLAIM_ROLES", "RULEKEEPER_OIDC_INTROSPECTION_CLIENT_SECRET",
+				"RULEKEEPER_DECISION_LOG", "RULEKEEPER_DECISION_LOG_SAMPLE", "RULEKEEPER_DECISION_LOG_MASK", "RULEKEEPER_DECISION_LOG_TTL"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := decode(t, render(t, "rulekeeper", tt.files...))
@@ -354,6 +355,9 @@ func TestChartRendersValidObjects(t *testing.T) {
 				if _, ok := env[name]; !ok {
 					t.Errorf("env %s missing", name)
 				}
+			}
+			if v := env["RULEKEEPER_DECISION_LOG"].Value; v != "off" && v != "stdout" && v != "mongo" {
+				t.Errorf("decision log %q is not off, stdout or mongo", v)
 			}
 			if v := env["RULEKEEPER_BODY_LIMIT"].Value; strings.Trim(v, "0123456789") != "" || v == "" {
 				t.Errorf("body limit %q is not a number of bytes", v)

@@ -19,6 +19,7 @@ console_resources := {
 	"theme": ["create", "read", "update", "delete"],
 	"extension": ["create", "read", "update", "delete"],
 	"event": ["read"],
+	"decisionlog": ["read"],
 	"rule": ["create", "read", "update", "delete"],
 	"schedule": ["read", "delete"],
 }
@@ -119,6 +120,15 @@ test_a_hub_admin_administers_hub_content_in_the_hub if {
 	h.allowed(h.hub(hub_admin, "delete", h.app("a-1", h.other, "sp-1", "shared")))
 	h.allowed(h.hub(hub_admin, "read", {"type": "space", "id": "m-1", "spaceType": "managed"}))
 	h.denied(h.console(hub_admin, "delete", h.app("a-1", h.other, "sp-1", "shared")))
+}
+
+test_only_tenant_admins_read_the_decision_log if {
+	h.allowed(h.console(tenant_admin, "read", {"type": "decisionlog"}))
+	h.denied(h.console(pro, "read", {"type": "decisionlog"}))
+	h.denied(h.console(h.with_roles(pro, ["Developer"]), "read", {"type": "decisionlog"}))
+	h.denied(h.console(h.with_roles(pro, ["SecurityAdmin"]), "read", {"type": "decisionlog"}))
+	h.denied(h.console(h.with_roles(pro, ["AuthzClient"]), "read", {"type": "decisionlog"}))
+	h.denied(h.hub(tenant_admin, "read", {"type": "decisionlog"}))
 }
 
 test_an_unknown_role_grants_nothing if {

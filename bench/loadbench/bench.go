@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -83,6 +84,27 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	defer rk.Stop()
+	// The same server with the decision log on, on a copy of the data.
+	var rkLog *opaserver.Process
+	if b.cfg.DecisionLog != "" {
+		logData := filepath.Join(b.tmp, "data-decision-log")
+		if err := os.CopyFS(logData, os.DirFS(dataDir)); err != nil {
+			return fmt.Errorf("copy the data for the decision log server: %w", err)
+		}
+		addr, err := opaserver.FreeAddr()
+		if err != nil {
+			return err
+		}
+		rkLog, err = opaserver.Start(ctx, "rulekeeper+log", rkBin,
+			[]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
+				"--decision-log", b.cfg.DecisionLog, "--decision-log-sample", b.cfg.DecisionLogSample},
+			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log.log"))
+		if err != nil {
+			return err
+		}
+		defer rkLog.Stop()
+		rep.DecisionLog, rep.DecisionLogSample = b.cfg.DecisionLog, b.cfg.DecisionLogSample
+	}
 	opaAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
@@ -110,6 +132,17 @@ func (b *bench) run(ctx context.Context) error {
 	opaT := &target{name: "opa", url: opa.URL + "/v1/data/rulekeeper/authz/decision", body: opaBody,
 		header: http.Header{"Content-Type": {"application/json"}}}
 	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
+	var rkLogT *target
+	if rkLog != nil {
+		cred := w.APIKey
+		if b.cfg.Auth == "token" {
+			if cred, err = idp.FetchDevToken(ctx, rkLog.URL, "admin", []string{"Admins"}, ""); err != nil {
+				return err
+			}
+		}
+		rkLogT = &target{name: "rulekeeper+log", url: rkLog.URL + "/authz/check", body: rulekeeperBody,
+			header: http.Header{"Authorization": {"Bearer " + cred}, "Content-Type": {"application/json"}}}
+	}
 
 	// Both servers must give the same answers, or the comparison is void.
 	if b.cfg.Check > 0 {
@@ -128,30 +161,53 @@ func (b *bench) run(ctx context.Context) error {
 
 	// Alternating rounds, so that a change in the machine's background load
 	// touches both servers alike.
-	var rkWins, opaWins []*window
-	var before, after counters
+	var rkWins, opaWins, logWins []*window
+	var before, after, logBefore, logAfter counters
+	// The CPU time each rulekeeper spent in its measured windows: on a
+	// busy shared machine, CPU per request is the steadier measure of a
+	// cost than throughput.
+	var cpuMark, rkCPU, logCPU time.Duration
 	for r := range b.cfg.Rounds {
 		order := []*target{rkT, opaT}
 		if r%2 == 1 {
 			order = []*target{opaT, rkT}
 		}
+		if rkLogT != nil {
+			// Log off and on next to each other, their order alternating.
+			order = []*target{rkT, rkLogT, opaT}
+			if r%2 == 1 {
+				order = []*target{opaT, rkLogT, rkT}
+			}
+		}
 		for _, t := range order {
 			var atWarm func()
-			if t == rkT {
-				atWarm = func() { before.add(scrape(ctx, rk.URL)) }
+			switch t {
+			case rkT:
+				atWarm = func() { before.add(scrape(ctx, rk.URL)); cpuMark = cpuOf(rk) }
+			case rkLogT:
+				atWarm = func() { logBefore.add(scrape(ctx, rkLog.URL)); cpuMark = cpuOf(rkLog) }
 			}
 			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
 			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
 			if err != nil {
 				return err
 			}
-			if t == rkT {
+			switch t {
+			case rkT:
+				rkCPU += cpuOf(rk) - cpuMark
 				after.add(scrape(ctx, rk.URL))
 				rkWins = append(rkWins, win)
-			} else {
+			case rkLogT:
+				logCPU += cpuOf(rkLog) - cpuMark
+				logAfter.add(scrape(ctx, rkLog.URL))
+				logWins = append(logWins, win)
+			default:
 				opaWins = append(opaWins, win)
 			}
-			for _, c := range []*opaserver.Process{rk, opa} {
+			for _, c := range []*opaserver.Process{rk, opa, rkLog} {
+				if c == nil {
+					continue
+				}
 				if err := c.Alive(); err != nil {
 					return err
 				}
@@ -160,6 +216,10 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	rep.RK, rep.OPA = summarize("rulekeeper", rkWins), summarize("OPA server", opaWins)
 	rep.Cache = after.minus(before)
+	if rkLogT != nil {
+		rep.RKLog, rep.LogCache = summarize("rulekeeper, decision log on", logWins), logAfter.minus(logBefore)
+		rep.RKCPU, rep.LogCPU = rkCPU, logCPU
+	}
 	rep.LoadEnd = loadAverage()
 	rep.Took = time.Since(began).Round(time.Second)
 
@@ -170,6 +230,9 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		b.log.Info("report written", "file", b.cfg.Report)
+	}
+	if rep.RKLog.Errors > 0 {
+		return fmt.Errorf("requests failed during the load of rulekeeper with the decision log: %d (%s)", rep.RKLog.Errors, rep.RKLog.FirstErr)
 	}
 	if rep.RK.Errors > 0 || rep.OPA.Errors > 0 {
 		return fmt.Errorf("requests failed during the load: rulekeeper %d (%s), OPA %d (%s)",
@@ -206,6 +269,8 @@ type counters struct {
 	// Rebuilds of the in-memory snapshots (space and user indexes,
 	// license state), all kinds together.
 	Rebuilds float64
+	// The decision log's entries written and dropped (any reason).
+	LogWritten, LogDropped float64
 }
 
 func (c *counters) add(o counters) {
@@ -214,10 +279,13 @@ func (c *counters) add(o counters) {
 	c.EntityHit += o.EntityHit
 	c.EntityMiss += o.EntityMiss
 	c.Rebuilds += o.Rebuilds
+	c.LogWritten += o.LogWritten
+	c.LogDropped += o.LogDropped
 }
 
 func (c counters) minus(o counters) counters {
-	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss, c.Rebuilds - o.Rebuilds}
+	return counters{c.DecisionHit - o.DecisionHit, c.DecisionMiss - o.DecisionMiss, c.EntityHit - o.EntityHit, c.EntityMiss - o.EntityMiss,
+		c.Rebuilds - o.Rebuilds, c.LogWritten - o.LogWritten, c.LogDropped - o.LogDropped}
 }
 
 // scrape reads the cache counters; a failed scrape reads zeros.
@@ -252,6 +320,10 @@ func parseCounters(r io.Reader) counters {
 			c.Rebuilds += v
 			continue
 		}
+		if strings.HasPrefix(name, "rulekeeper_decision_log_dropped_total{") {
+			c.LogDropped += v
+			continue
+		}
 		switch name {
 		case `rulekeeper_decision_cache_total{result="hit"}`:
 			c.DecisionHit = v
@@ -261,6 +333,8 @@ func parseCounters(r io.Reader) counters {
 			c.EntityHit = v
 		case `rulekeeper_entity_cache_total{result="miss"}`:
 			c.EntityMiss = v
+		case `rulekeeper_decision_log_written_total`:
+			c.LogWritten = v
 		}
 	}
 	return c

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 )
 
@@ -17,6 +20,22 @@ import (
 // server's allocations go.
 func BenchmarkCheckHandler(b *testing.B) {
 	d := servicetest.Dev(b)
+	benchCheck(b, d)
+}
+
+// BenchmarkCheckHandlerLogged is BenchmarkCheckHandler with the decision
+// log on (stdout, to a file): with -cpuprofile, where the log's cost goes.
+func BenchmarkCheckHandlerLogged(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "decisions.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	d := servicetest.DevWith(b, func(c *service.Config) { c.DecisionLog = "stdout"; c.DecisionLogOut = f })
+	benchCheck(b, d)
+}
+
+func benchCheck(b *testing.B, d *servicetest.Tenant) {
 	var key struct {
 		Secret string `json:"secret"`
 	}

@@ -20,6 +20,11 @@
 //
 //	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16]
 //
+// With -decision-log stdout (or mongo) a third server joins the rounds: a
+// second rulekeeper, on a copy of the prepared data, with that decision
+// log on; the report compares it with the first (log off) — the cost of
+// the decision log, measured in the same run.
+//
 // Everything listens on 127.0.0.1 only, and the run is bounded in time.
 package main
 
@@ -54,6 +59,10 @@ type config struct {
 	Strict      bool
 	MaxRequests int
 	Auth        string
+	// DecisionLog, when set, adds a rulekeeper with --decision-log=DecisionLog
+	// (on a copy of the data) to the rounds, to measure the log's cost.
+	DecisionLog       string
+	DecisionLogSample string
 }
 
 func main() {
@@ -87,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Strict, "strict", false, "exit with an error when a target is missed")
 	fs.IntVar(&cfg.MaxRequests, "max-requests", 5_000_000, "upper bound of requests per server and round")
 	fs.StringVar(&cfg.Auth, "auth", "apikey", "how rulekeeper's caller authenticates: apikey (the tenant admin's API key) or token (the admin's dev OIDC token)")
+	fs.StringVar(&cfg.DecisionLog, "decision-log", "", "also measure a second rulekeeper with --decision-log=stdout or mongo, in the same alternating rounds (the cost of the decision log)")
+	fs.StringVar(&cfg.DecisionLogSample, "decision-log-sample", "1", "--decision-log-sample of that rulekeeper")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-duration: (0, 10m], -warmup: [0, 5m]")
 	case cfg.Rounds < 1 || cfg.Rounds > 20:
 		return fmt.Errorf("-rounds: between 1 and 20")
+	case cfg.DecisionLog != "" && cfg.DecisionLog != "stdout" && cfg.DecisionLog != "mongo":
+		return fmt.Errorf("-decision-log: stdout or mongo")
 	case cfg.Auth != "apikey" && cfg.Auth != "token":
 		return fmt.Errorf("-auth: apikey or token")
 	case cfg.Check < 0 || cfg.MaxRequests < 1:

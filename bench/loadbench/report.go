@@ -45,12 +45,33 @@ type report struct {
 	Costs      []cost
 	Logins     time.Duration // the bench users' logins, in the preparation
 	Subjects   int
+	// With -decision-log: the second rulekeeper's figures and counters.
+	DecisionLog, DecisionLogSample string
+	RKLog                          summary
+	LogCache                       counters
+	// The CPU time of each rulekeeper in its measured windows.
+	RKCPU, LogCPU time.Duration
 }
+
+// cpuPerRequest is a server's CPU time per request answered, in µs.
+func cpuPerRequest(cpu time.Duration, s summary) float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(s.Requests)
+}
+
+// targetDecisionLog is the least share of the throughput kept with the
+// decision log on.
+const targetDecisionLog = 0.90
+
+func (r *report) logRatio() float64 { return ratio(r.RKLog.Throughput, r.RK.Throughput) }
 
 func (r *report) throughputRatio() float64 { return ratio(r.RK.Throughput, r.OPA.Throughput) }
 
 func (r *report) targetsMet() bool {
-	return r.throughputRatio() >= targetThroughputRatio && r.RK.P99 <= targetP99
+	return r.throughputRatio() >= targetThroughputRatio && r.RK.P99 <= targetP99 &&
+		(r.DecisionLog == "" || r.logRatio() >= targetDecisionLog)
 }
 
 func ratio(a, b float64) float64 {
@@ -124,6 +145,24 @@ func (r *report) markdown() string {
 		percent(c.EntityHit, c.EntityHit+c.EntityMiss), c.EntityHit, c.EntityMiss)
 	p("")
 	p("Snapshot rebuilds during the measured windows (space index, user index, license state; `rulekeeper_snapshot_builds_total`): %.0f. They follow per-area revision counters and rebuild only after a write.", c.Rebuilds)
+	if r.DecisionLog != "" {
+		p("")
+		p("**Decision log.** A second rulekeeper, on a copy of the same data, with `--decision-log=%s --decision-log-sample %s`, asked the same stream in the same alternating rounds (log off, log on, OPA; then the reverse):", r.DecisionLog, r.DecisionLogSample)
+		p("")
+		p("| rulekeeper | requests | throughput (req/s) | p50 (ms) | p99 (ms) | errors |")
+		p("|---|---:|---:|---:|---:|---:|")
+		for _, s := range []summary{r.RK, r.RKLog} {
+			p("| %s | %d | %.0f | %s | %s | %d |", s.Name, s.Requests, s.Throughput, ms(s.P50), ms(s.P99), s.Errors)
+		}
+		p("| **on ÷ off** | | **%.3f×** | %.2f× | %.2f× | |", r.logRatio(),
+			ratio(float64(r.RKLog.P50), float64(r.RK.P50)), ratio(float64(r.RKLog.P99), float64(r.RK.P99)))
+		p("")
+		off, on := cpuPerRequest(r.RKCPU, r.RK), cpuPerRequest(r.LogCPU, r.RKLog)
+		p("- Throughput with the log on ≥ %.0f %% of off: %s — %s", 100*targetDecisionLog, percent(r.RKLog.Throughput, r.RK.Throughput), pass(r.logRatio() >= targetDecisionLog))
+		p("- Server CPU per request (user + system, `/proc/<pid>/stat`, over the measured windows): off %.0f µs, on %.0f µs — the log costs %s more CPU per decision, so a CPU-bound replica keeps %s of its throughput (off ÷ on). On a shared, loaded machine this is the steadier figure: throughput also moves with what the neighbours take.",
+			off, on, percent(on-off, off), percent(off, on))
+		p("- Entries written during its measured windows: %.0f; dropped (`rulekeeper_decision_log_dropped_total`): %.0f.", r.LogCache.LogWritten, r.LogCache.LogDropped)
+	}
 	if len(r.Costs) > 0 {
 		p("")
 		p("Where rulekeeper's time goes: the steps of one `/authz/check`, timed one call at a time in-process on the prepared tenant before the load (%d calls each):", r.Costs[0].Calls)

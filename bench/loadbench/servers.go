@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 )
 
 // goTool runs the go command in dir with extra environment.
@@ -28,4 +33,28 @@ func buildRulekeeper(ctx context.Context, root, dir string) (string, error) {
 		return "", err
 	}
 	return bin, nil
+}
+
+// cpuOf is the CPU time (user and system) process p has used so far, from
+// /proc/<pid>/stat; 0 when it cannot be read.
+func cpuOf(p *opaserver.Process) time.Duration {
+	if p == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick
 }

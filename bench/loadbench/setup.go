@@ -131,6 +131,9 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc, err := service.Start(ctx, service.Config{Embedded: embedded.Starter,
 		Addr: "127.0.0.1:0", DataDir: dataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
+		// Preparation is not measured: a busy shared machine must not
+		// fail it with 503s.
+		DecisionTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start rulekeeper in-process: %w", err)

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/server"
@@ -59,6 +61,11 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
 	fs.integer(&cfg.ListMaxDecisions, "list-max-decisions", pushdown.DefaultMaxDecisions, "most items a list page decides one by one when its plan is inexact; past it the page is short and its cursor resumes")
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
+	var sample, mask string
+	fs.str(&cfg.DecisionLog, "decision-log", "off", "log every decision: off, stdout (one JSON line each) or mongo (the decisions collection, GET /api/v1/decisions)")
+	fs.str(&sample, "decision-log-sample", "1", "share of decisions logged, more than 0 and at most 1 (kept or left out by decision id)")
+	fs.str(&mask, "decision-log-mask", "", "input fields erased from every logged decision, comma-separated, e.g. subject.email,resource.attributes.ssn")
+	fs.duration(&cfg.DecisionLogTTL, "decision-log-ttl", decisionlog.DefaultTTL, "how long --decision-log=mongo keeps an entry")
 	if pos, err := cmd.parse(fs, std, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -75,6 +82,25 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	if (cfg.IntrospectionClientID == "") != (cfg.IntrospectionClientSecret == "") {
 		return cmd.usageError("--oidc-introspection-client-id and --oidc-introspection-client-secret go together")
 	}
+	switch cfg.DecisionLog {
+	case "off", "stdout", "mongo":
+	default:
+		return cmd.usageError("--decision-log %q: want off, stdout or mongo", cfg.DecisionLog)
+	}
+	if f, err := strconv.ParseFloat(sample, 64); err != nil || !(f > 0 && f <= 1) {
+		return cmd.usageError("--decision-log-sample %q: a share more than 0 and at most 1, e.g. 0.1 (to log nothing use --decision-log=off)", sample)
+	} else {
+		cfg.DecisionLogSample = f
+	}
+	for part := range strings.SplitSeq(mask, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			cfg.DecisionLogMask = append(cfg.DecisionLogMask, part)
+		}
+	}
+	if _, err := decisionlog.ParseMask(cfg.DecisionLogMask); err != nil {
+		return cmd.usageError("--decision-log-mask: %v", err)
+	}
+	cfg.DecisionLogOut = stdout
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return cmd.usageError("--log-level %q: want debug, info, warn or error", level)
@@ -87,7 +113,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	}
 	for name, d := range map[string]time.Duration{
 		"--staleness-bound": cfg.StalenessBound, "--db-timeout-decision": cfg.DecisionTimeout,
-		"--db-timeout-write": cfg.WriteTimeout, "--shutdown-drain": cfg.ShutdownDrain,
+		"--db-timeout-write": cfg.WriteTimeout, "--shutdown-drain": cfg.ShutdownDrain, "--decision-log-ttl": cfg.DecisionLogTTL,
 	} {
 		if d <= 0 {
 			return cmd.usageError("%s must be a positive duration such as 2s", name)

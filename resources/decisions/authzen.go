@@ -125,7 +125,12 @@ func (h *Handlers) evaluations(c fiber.Ctx) error {
 		return apierror.Field("bad_semantic", "options.evaluations_semantic",
 			"evaluations_semantic is execute_all, deny_on_first_deny or permit_on_first_permit")
 	}
-	out := make([]zDecision, 0, len(b.Evaluations))
+	// Every item is checked first, then the ids the items name are looked
+	// up once for the whole batch (one query per type, see
+	// authz.Engine.Prefetch), then each item is decided.
+	reqs := make([]authz.Request, len(b.Evaluations))
+	errs := make([]error, len(b.Evaluations))
+	valid := make([]authz.Request, 0, len(b.Evaluations))
 	for i, item := range b.Evaluations {
 		merged := item
 		if merged.Subject == nil {
@@ -140,11 +145,22 @@ func (h *Handlers) evaluations(c fiber.Ctx) error {
 		if merged.Context == nil {
 			merged.Context = b.Context
 		}
+		reqs[i], errs[i] = h.zRequest(c, merged, "evaluations["+itoa(i)+"].")
+		if errs[i] == nil {
+			valid = append(valid, reqs[i])
+		}
+	}
+	decide := h.Engine.Decide
+	if p, ok := h.Engine.(Prefetcher); ok {
+		decide = p.Prefetch(c.Context(), valid).Decide
+	}
+	out := make([]zDecision, 0, len(b.Evaluations))
+	for i := range reqs {
 		var answer zDecision
-		req, err := h.zRequest(c, merged, "evaluations["+itoa(i)+"].")
+		err := errs[i]
 		if err == nil {
 			var d authz.Decision
-			if d, err = h.Engine.Decide(c.Context(), req); err == nil {
+			if d, err = decide(c.Context(), reqs[i]); err == nil {
 				answer = zAnswer(d)
 			}
 		}

@@ -33,6 +33,12 @@ type Decider interface {
 	Decide(ctx context.Context, req authz.Request) (authz.Decision, error)
 }
 
+// Prefetcher is a Decider that decides batches from ids looked up once
+// per batch (an *authz.Engine).
+type Prefetcher interface {
+	Prefetch(ctx context.Context, reqs []authz.Request) *authz.Batch
+}
+
 // Handlers holds the decision endpoints' dependencies.
 type Handlers struct {
 	Engine Decider

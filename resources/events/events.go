@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -135,17 +133,8 @@ func plainSlice(s []any) []any {
 // so that a misspelt filter never silently lists everything.
 func filter(c fiber.Ctx) (store.EventFilter, error) {
 	var f store.EventFilter
-	q := c.Queries()
-	names := make([]string, 0, len(q))
-	for k := range q {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if !slices.Contains(params, k) {
-			return f, apierror.Field("unknown_parameter", k,
-				fmt.Sprintf("unknown query parameter %q; the parameters are %s", k, strings.Join(params, ", ")))
-		}
+	if err := listing.KnownParams(c, params); err != nil {
+		return f, err
 	}
 	for _, k := range []string{"source", "type", "userId"} {
 		if v := c.Query(k); len(v) > maxFilterLen {

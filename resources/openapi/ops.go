@@ -110,6 +110,8 @@ func operations() []op {
 		// events, settings
 		{method: "GET", path: "/api/v1/events", tag: "events", summary: "Events (logins, assignments, changes), filtered and sorted; unknown parameters are refused",
 			query: with("source", "eventType", "userId", "since", "until", "sort"), response: "List"},
+		{method: "GET", path: "/api/v1/decisions", tag: "events", summary: "The decision log, newest first (tenant admins; only with --decision-log=mongo, else 404 decision_log_not_stored): OPA decision log entries",
+			query: with("decisionSubject", "decisionResource", "since"), response: "List"},
 		{method: "GET", path: "/api/v1/settings", tag: "settings", summary: "Tenant settings"},
 		{method: "PATCH", path: "/api/v1/settings", tag: "settings", summary: "Change tenant settings", body: "SettingsPatch", example: map[string]any{"dynamicAnalyzer": true}},
 		// web integrations

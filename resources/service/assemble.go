@@ -22,6 +22,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/apikeys"
 	"github.com/rulekeeper/rulekeeper/resources/apps"
 	"github.com/rulekeeper/rulekeeper/resources/bundles"
+	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/demo"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
@@ -89,8 +90,15 @@ func (s *Service) assemble(ctx context.Context) error {
 	if s.cfg.NoDecisionCache {
 		cacheSize = -1
 	}
+	var decisionLog authz.DecisionLogger
+	if s.DecisionLog, err = s.decisionLog(ctx, reg); err != nil {
+		return err
+	} else if s.DecisionLog != nil {
+		decisionLog = s.DecisionLog
+	}
 	s.Engine, err = authz.New(ctx, authz.Options{
 		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
+		DecisionLog: decisionLog,
 		// The snapshots behind the entities answer from data at most half
 		// the staleness bound old; the cache keeps them a quarter more
 		// (and another replica's change shows up within about that).
@@ -160,6 +168,10 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err := s.warnMisconfigured(ctx, pub); err != nil {
 		return err
 	}
+	requestHooks := []identity.RequestHook{s.Licenses.OnRequest}
+	if s.DecisionLog != nil {
+		requestHooks = append(requestHooks, decisionlog.OnRequest)
+	}
 	auth, err := identity.New(identity.Config{
 		RoleMap: cfg.RoleMap, BootstrapAdmins: cfg.BootstrapAdmins, BootstrapFirstLogin: cfg.BootstrapFirstLogin,
 		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: func(kind, id string) {
@@ -167,7 +179,7 @@ func (s *Service) assemble(ctx context.Context) error {
 			s.Engine.Invalidate(kind, id)
 		},
 		OnLogin:   []identity.LoginHook{s.Licenses.OnLogin},
-		OnRequest: []identity.RequestHook{s.Licenses.OnRequest},
+		OnRequest: requestHooks,
 	})
 	if err != nil {
 		return err
@@ -194,6 +206,9 @@ func (s *Service) assemble(ctx context.Context) error {
 		defer s.inflight.Add(-1)
 		return c.Next()
 	})
+	if s.DecisionLog != nil {
+		s.app.Use(decisionlog.Middleware())
+	}
 	// CORS for web integrations, before authentication: preflights carry no credentials.
 	webIntegrations := webintegrations.NewCache(s.Store, webintegrations.MaxTTL)
 	s.app.Use(webintegrations.CORS(webIntegrations, s.logger))
@@ -212,7 +227,7 @@ func (s *Service) assemble(ctx context.Context) error {
 			return cl.User.ID
 		}
 		return ""
-	}))
+	}, max(cfg.WriteTimeout, server.DefaultWriteTimeout)+time.Second))
 	// A user's change also drops the API keys identity remembers for them.
 	userChanged := func(kind, id string) {
 		userIndex.Invalidate()
@@ -245,6 +260,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)
+	(&decisionlog.Handlers{Log: s.storedDecisionLog(), Guard: g}).Register(api)
 	(&settings.Handlers{Store: s.Store, Guard: g, Changed: auth.ForgetKeys}).Register(api)
 	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules, Impact: ruleTools.ImpactOf}).Register(api)
 	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)

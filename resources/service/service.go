@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/server"
@@ -86,6 +88,23 @@ type Config struct {
 	// NoDecisionCache evaluates every decision (benchmarks: the cost of
 	// a decision rather than of a cache hit).
 	NoDecisionCache bool
+	// DecisionLog is where every decision is logged: "" or "off" (no
+	// log), "stdout" (one JSON line each, to DecisionLogOut) or "mongo"
+	// (the decisions collection, listed by GET /api/v1/decisions).
+	DecisionLog string
+	// DecisionLogSample is the share of decisions logged, (0, 1] (0: 1).
+	DecisionLogSample float64
+	// DecisionLogMask lists input fields erased from the entries
+	// (decisionlog.ParseMask).
+	DecisionLogMask []string
+	// DecisionLogTTL is how long stored entries are kept (0:
+	// decisionlog.DefaultTTL).
+	DecisionLogTTL time.Duration
+	// DecisionLogOut receives the stdout log (nil: os.Stdout).
+	DecisionLogOut io.Writer
+	// DecisionLogBuffer is the number of entries waiting to be written
+	// (0: decisionlog.DefaultBuffer).
+	DecisionLogBuffer int
 }
 
 // EmbeddedStarter starts an in-process database keeping its files in dir.
@@ -109,11 +128,13 @@ type Service struct {
 	Engine   *authz.Engine
 	Licenses *licenses.Service
 	Rules    *secrules.Manager
-	app      *fiber.App
-	ln       net.Listener
-	served   chan error
-	stopJobs func()       // stops the background jobs started by assemble and waits for them
-	inflight atomic.Int64 // requests being handled
+	// DecisionLog is the decision log (nil when off).
+	DecisionLog *decisionlog.Logger
+	app         *fiber.App
+	ln          net.Listener
+	served      chan error
+	stopJobs    func()       // stops the background jobs started by assemble and waits for them
+	inflight    atomic.Int64 // requests being handled
 	// Database says which database is in use, for the start-up banner.
 	Database string
 }
@@ -136,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	s := &Service{cfg: cfg, logger: cfg.Logger, served: make(chan error, 1)}
 	defer func() {
 		if err != nil {
-			s.closeStore(context.WithoutCancel(ctx))
+			_ = s.closeStore(context.WithoutCancel(ctx))
 		}
 	}()
 	if cfg.Dev && !cfg.AllowRemoteDev && !isLoopback(cfg.Addr) {
@@ -240,18 +261,27 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	if s.stopJobs != nil {
 		s.stopJobs()
 	}
-	s.closeStore(ctx)
+	if err := s.closeStore(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	s.logger.Info("rulekeeper stopped")
 	return errors.Join(errs...)
 }
 
-func (s *Service) closeStore(ctx context.Context) {
+// closeStore flushes the decision log, then closes the store and the
+// embedded server.
+func (s *Service) closeStore(ctx context.Context) error {
+	var err error
+	if s.DecisionLog != nil {
+		err = s.DecisionLog.Close(ctx)
+	}
 	if s.Store != nil {
 		_ = s.Store.Close(ctx)
 	}
 	if s.embedded != nil {
 		s.embedded.Close()
 	}
+	return err
 }
 
 func isLoopback(addr string) bool {

@@ -77,7 +77,18 @@ type Tenant struct {
 // Dev starts a dev-mode service and loads the demo tenant's ids.
 func Dev(t testing.TB) *Tenant {
 	t.Helper()
-	svc := Start(t, func(c *service.Config) { c.Dev = true })
+	return DevWith(t, nil)
+}
+
+// DevWith is Dev with the configuration adjusted by mutate first.
+func DevWith(t testing.TB, mutate func(*service.Config)) *Tenant {
+	t.Helper()
+	svc := Start(t, func(c *service.Config) {
+		c.Dev = true
+		if mutate != nil {
+			mutate(c)
+		}
+	})
 	d := &Tenant{t: t, Svc: svc, tokens: map[string]string{}, Users: map[string]*store.User{},
 		Apps: map[string]*store.App{}, Spaces: map[string]*store.Space{}}
 	ctx := context.Background()

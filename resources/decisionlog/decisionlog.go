@@ -1,0 +1,289 @@
+// Package decisionlog writes the decision log: every decision the engine
+// takes (the decision endpoints' and the REST API's guard alike) as one
+// JSON entry with the fields of OPA's decision log (decision_id, labels,
+// path, input, result, timestamp, metrics, erased) plus the granting
+// security rules and the policy revision, to stdout or to a MongoDB
+// collection that expires them. Entries are sampled (by decision id, so a
+// given id is always kept or always left out) and masked (input fields
+// erased, as OPA's default mask does) before they are written.
+//
+// Writing is never on a decision's path: the engine hands each decision to
+// Logger.LogDecision, which puts it in a bounded buffer and returns; a
+// background writer encodes and writes batches. A full buffer drops the
+// entry and counts it (rulekeeper_decision_log_dropped_total); neither a
+// full buffer nor a failing sink ever blocks or fails a decision. Close
+// flushes what is buffered.
+package decisionlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+)
+
+// Defaults of Config.
+const (
+	DefaultBuffer     = 10_000
+	DefaultBatch      = 500
+	DefaultFlushEvery = 200 * time.Millisecond
+	DefaultTTL        = 7 * 24 * time.Hour
+)
+
+// Path is the entry's path: the policy rule every decision evaluates
+// (authz.DecisionQuery), in OPA's slash form.
+const Path = "rulekeeper/authz/decision"
+
+// Config configures a Logger.
+type Config struct {
+	// Sink receives the encoded entries (Stdout, Mongo); required.
+	Sink Sink
+	// Sample is the share of decisions logged, 0..1 (1: every one).
+	Sample float64
+	// Seed varies which decision ids the sampler keeps.
+	Seed uint64
+	// Mask lists input fields erased from every entry, dotted
+	// ("subject.email", "resource.attributes.ssn"); see ParseMask.
+	Mask []string
+	// Labels identify this process in every entry.
+	Labels Labels
+	// Buffer is the number of decisions waiting to be written (0:
+	// DefaultBuffer); past it they are dropped.
+	Buffer int
+	// Batch is the most entries written at once (0: DefaultBatch).
+	Batch int
+	// FlushEvery bounds how long an entry waits for its batch to fill
+	// (0: DefaultFlushEvery).
+	FlushEvery time.Duration
+	Registry   prometheus.Registerer // nil: metrics not registered
+	Logger     *slog.Logger
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Labels are OPA's labels: the instance id and the server's version.
+type Labels struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+// Sink writes encoded entries. Write gets a batch at a time, from one
+// goroutine, and must not keep the batch or its lines after it returns (the
+// writer reuses them); an error drops that batch (counted, logged).
+type Sink interface {
+	Write(ctx context.Context, batch []Encoded) error
+}
+
+// Logger is the decision log; it implements authz.DecisionLogger.
+type Logger struct {
+	cfg     Config
+	sampler sampler
+	mask    mask
+	ch      chan record
+	kick    chan struct{} // wakes the writer early: the buffer holds a batch
+	stop    chan struct{}
+	done    chan struct{}
+	closed  atomic.Bool
+	once    sync.Once
+	now     func() time.Time
+	newID   func() string // the decision ids (tests set their own)
+	logger  *slog.Logger
+
+	dropFull, dropWrite, dropEncode prometheus.Counter
+	written                         prometheus.Counter
+	tree                            *maskNode // the mask as the appender walks it
+	// Of the writer goroutine only: the time of the last warning, and the
+	// entries' appender.
+	lastWarn time.Time
+	app      appender
+	enc      []Encoded
+	ends     []int
+}
+
+// record is a decision waiting to be written.
+type record struct {
+	ld  *authz.LoggedDecision
+	id  string
+	at  time.Time
+	req *request
+}
+
+// New builds a Logger and starts its writer; Close stops it.
+func New(cfg Config) (*Logger, error) {
+	if cfg.Sink == nil {
+		return nil, errors.New("decisionlog: no sink")
+	}
+	if cfg.Sample < 0 || cfg.Sample > 1 {
+		return nil, fmt.Errorf("decisionlog: the sample rate %v is not between 0 and 1", cfg.Sample)
+	}
+	m, err := ParseMask(cfg.Mask)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = DefaultBatch
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = DefaultFlushEvery
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Logger{cfg: cfg, sampler: newSampler(cfg.Sample, cfg.Seed), mask: m,
+		ch: make(chan record, cfg.Buffer), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		now: cfg.Now, logger: cfg.Logger}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	l.newID = func() string { return bson.NewObjectID().Hex() }
+	l.tree = m.tree()
+	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rulekeeper_decision_log_dropped_total",
+		Help: "Decision log entries dropped, by reason: buffer_full (the writer fell behind), write_failed (the sink refused a batch), encode_failed.",
+	}, []string{"reason"})
+	written := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "rulekeeper_decision_log_written_total", Help: "Decision log entries written to the sink.",
+	})
+	if cfg.Registry != nil {
+		for _, c := range []prometheus.Collector{dropped, written} {
+			if err := cfg.Registry.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	l.dropFull, l.dropWrite, l.dropEncode = dropped.WithLabelValues("buffer_full"), dropped.WithLabelValues("write_failed"), dropped.WithLabelValues("encode_failed")
+	l.written = written
+	go l.run()
+	return l, nil
+}
+
+// LogDecision queues a decision for the log, or drops it when the sampler
+// leaves it out, the buffer is full or the logger is closed. It never
+// blocks.
+func (l *Logger) LogDecision(ctx context.Context, ld *authz.LoggedDecision) {
+	if l.closed.Load() {
+		return
+	}
+	id := l.newID()
+	if !l.sampler.keep(id) {
+		return
+	}
+	select {
+	case l.ch <- record{ld: ld, id: id, at: l.now(), req: requestOf(ctx)}:
+		// The writer sleeps between ticks; a full batch wakes it (and
+		// only that: a wake-up per decision would cost more than the entry).
+		if len(l.ch) >= l.cfg.Batch {
+			select {
+			case l.kick <- struct{}{}:
+			default:
+			}
+		}
+	default:
+		l.dropFull.Inc()
+	}
+}
+
+// Close stops taking decisions, writes what is buffered and stops the
+// writer; ctx bounds the wait.
+func (l *Logger) Close(ctx context.Context) error {
+	l.once.Do(func() {
+		l.closed.Store(true)
+		close(l.stop)
+	})
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("decisionlog: flush on close: %w", ctx.Err())
+	}
+}
+
+// run is the writer: every FlushEvery, when the buffer holds a batch, and
+// on Close, it writes what is buffered, a batch at a time.
+func (l *Logger) run() {
+	defer close(l.done)
+	batch := make([]record, 0, l.cfg.Batch)
+	tick := time.NewTicker(l.cfg.FlushEvery)
+	defer tick.Stop()
+	drain := func() {
+		// What is buffered now; what comes meanwhile waits for the next
+		// round, so a flood cannot keep the writer here for ever.
+		for n := len(l.ch); n > 0; {
+			for ; n > 0 && len(batch) < cap(batch); n-- {
+				batch = append(batch, <-l.ch)
+			}
+			l.write(batch)
+			clear(batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		select {
+		case <-tick.C:
+			if p, ok := l.cfg.Sink.(pruner); ok {
+				p.prune(l.now(), l.logger)
+			}
+		case <-l.kick:
+		case <-l.stop:
+			drain()
+			return
+		}
+		drain()
+	}
+}
+
+// write encodes and writes one batch.
+func (l *Logger) write(batch []record) {
+	// The lines go to one buffer; their places are fixed once it has
+	// stopped growing.
+	l.app.b = l.app.b[:0]
+	enc, ends := l.enc[:0], l.ends[:0]
+	for i := range batch {
+		e, err := l.encode(&batch[i])
+		if err != nil {
+			l.dropEncode.Inc()
+			l.warn("a decision log entry could not be encoded", err)
+			continue
+		}
+		enc, ends = append(enc, e), append(ends, len(l.app.b))
+	}
+	start := 0
+	for i := range enc {
+		enc[i].Line = l.app.b[start:ends[i]:ends[i]]
+		start = ends[i]
+	}
+	l.enc, l.ends = enc, ends
+	defer func() {
+		clear(l.enc)
+		if cap(l.app.b) > 16<<20 { // a batch of huge entries: let it go
+			l.app.b = nil
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.cfg.Sink.Write(ctx, enc); err != nil {
+		l.dropWrite.Add(float64(len(enc)))
+		l.warn("the decision log sink refused a batch", err, "entries", len(enc))
+		return
+	}
+	l.written.Add(float64(len(enc)))
+}
+
+// warn logs at most one line per 10 s (writer goroutine only).
+func (l *Logger) warn(msg string, err error, args ...any) {
+	if now := l.now(); now.Sub(l.lastWarn) >= 10*time.Second {
+		l.lastWarn = now
+		l.logger.Warn(msg, append([]any{"error", err.Error()}, args...)...)
+	}
+}

@@ -1,0 +1,128 @@
+package decisionlog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/gofiber/fiber/v3/middleware/requestid"
+
+	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/listing"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/users"
+)
+
+// Middleware remembers, for the entries of the request's decisions, the
+// request's method, path, id and remote address. Mount it before the
+// routes, only when the log is on: it costs a context per request. The
+// server runs Fiber with Immutable, so the strings are the request's own
+// copies (the method is one of Fiber's constants, the address a new string).
+func Middleware() fiber.Handler {
+	return func(c fiber.Ctx) error {
+		r := &request{method: c.Method(), path: c.Path(), id: requestid.FromContext(c), remote: c.IP()}
+		c.SetContext(context.WithValue(c.Context(), requestKey{}, r))
+		return c.Next()
+	}
+}
+
+// OnRequest is an identity request hook: it names the authenticated caller
+// in the entries of the request's decisions.
+func OnRequest(ctx context.Context, u *store.User) error {
+	if r := requestOf(ctx); r != nil && u != nil {
+		r.caller = u.ID
+	}
+	return nil
+}
+
+// ResourceType is the type the guard decides GET /decisions on: the policy
+// grants reading it to tenant admins in the console.
+const ResourceType = "decisionlog"
+
+// Handlers serve GET /decisions.
+type Handlers struct {
+	// Log is the stored log; nil when the log is not kept in the database
+	// (off or stdout): the listing then answers 404 decision_log_not_stored.
+	Log   *store.DecisionLog
+	Guard *guard.Guard
+}
+
+// Register mounts the route on r (already authenticated).
+func (h *Handlers) Register(r fiber.Router) {
+	r.Get("/decisions", h.list)
+}
+
+var params = []string{"subject", "resource", "since", "limit", "cursor", "next"}
+
+const maxFilterLen = 200
+
+func (h *Handlers) list(c fiber.Ctx) error {
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
+	p, err := users.Page(c)
+	if err != nil {
+		return err
+	}
+	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: ResourceType}); err != nil {
+		return err
+	}
+	if h.Log == nil {
+		return apierror.New(http.StatusNotFound, "decision_log_not_stored",
+			"the decision log is not kept in the database: start rulekeeper with --decision-log=mongo", nil)
+	}
+	recs, next, err := h.Log.List(c.Context(), f, p)
+	if err != nil {
+		return err
+	}
+	items := make([]json.RawMessage, len(recs))
+	for i, r := range recs {
+		items[i] = json.RawMessage(r.Entry)
+	}
+	return listing.JSON(c, items, next)
+}
+
+// filter reads the query: subject (a user id), resource (type:id, type:*
+// or an id of any type), since (RFC 3339); unknown parameters are refused.
+func filter(c fiber.Ctx) (store.DecisionFilter, error) {
+	var f store.DecisionFilter
+	if err := listing.KnownParams(c, params); err != nil {
+		return f, err
+	}
+	for _, k := range []string{"subject", "resource"} {
+		if len(c.Query(k)) > maxFilterLen {
+			return f, apierror.Field("bad_"+k, k, fmt.Sprintf("%s has at most %d characters", k, maxFilterLen))
+		}
+	}
+	f.SubjectID = strings.Clone(c.Query("subject"))
+	if res := c.Query("resource"); res != "" {
+		typ, id, ok := strings.Cut(res, ":")
+		switch {
+		case !ok:
+			f.ResourceID = strings.Clone(res)
+		case typ == "":
+			return f, apierror.Field("bad_resource", "resource", "resource is type:id, type:* or an id, e.g. app:42")
+		default:
+			f.ResourceType = strings.Clone(typ)
+			if id != "*" {
+				f.ResourceID = strings.Clone(id)
+			}
+		}
+	}
+	if v := c.Query("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return f, apierror.Field("bad_since", "since",
+				fmt.Sprintf("since %q is not an RFC 3339 time such as 2026-01-31T00:00:00Z", v))
+		}
+		f.Since = t.UTC()
+	}
+	return f, nil
+}
