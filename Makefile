@@ -73,6 +73,7 @@ bench: ## run the Go benchmarks and the load benchmark in bench/
 	$(GO) test -run '^$$' -bench . -benchmem ./authz/...
 	$(GO) run ./bench/loadbench
 	$(GO) run ./bench/rulescale -report bench/rulescale/README.md
+	$(GO) run ./bench/tenantgrowth
 
 .PHONY: faults
 faults: ## run the full fault suite (FerretDB server + two replicas: pause, kill, races, propagation)

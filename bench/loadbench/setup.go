@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
+	"github.com/rulekeeper/rulekeeper/bench/internal/apiclient"
 	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
@@ -145,8 +145,8 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 			err = fmt.Errorf("stop the in-process rulekeeper: %w", serr)
 		}
 	}()
-	c := &client{base: svc.URL(), http: &http.Client{Timeout: 2 * time.Minute}}
-	admin, err := idp.FetchDevToken(ctx, c.base, "admin", []string{"Admins"}, "")
+	c := &client{Base: svc.URL(), HTTP: &http.Client{Timeout: 2 * time.Minute}}
+	admin, err := idp.FetchDevToken(ctx, c.Base, "admin", []string{"Admins"}, "")
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	if err != nil {
 		return nil, err
 	}
-	if err := c.do(ctx, admin, "PUT", "/api/v1/licenses/key", map[string]string{"key": raw}, nil, http.StatusOK); err != nil {
+	if err := c.Do(ctx, admin, "PUT", "/api/v1/licenses/key", map[string]string{"key": raw}, nil, http.StatusOK); err != nil {
 		return nil, fmt.Errorf("apply the bench license key: %w", err)
 	}
 
@@ -170,14 +170,14 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	ids := make([]string, n)
 	var done atomic.Int64
 	err = parallel(ctx, 8, n, func(i int) error {
-		tok, err := idp.FetchDevToken(ctx, c.base, benchName(i), nonNil(benchGroups(i)), "")
+		tok, err := idp.FetchDevToken(ctx, c.Base, benchName(i), nonNil(benchGroups(i)), "")
 		if err != nil {
 			return err
 		}
 		var me struct {
 			ID string `json:"id"`
 		}
-		if err := c.do(ctx, tok, "GET", "/api/v1/users/me", nil, &me, http.StatusOK); err != nil {
+		if err := c.Do(ctx, tok, "GET", "/api/v1/users/me", nil, &me, http.StatusOK); err != nil {
 			return fmt.Errorf("login of %s: %w", benchName(i), err)
 		}
 		ids[i] = me.ID
@@ -220,7 +220,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 		if !benchDisabled(i) {
 			return nil
 		}
-		if err := c.do(ctx, admin, "PATCH", "/api/v1/users/"+ids[i], map[string]string{"status": "disabled"}, nil, http.StatusOK); err != nil {
+		if err := c.Do(ctx, admin, "PATCH", "/api/v1/users/"+ids[i], map[string]string{"status": "disabled"}, nil, http.StatusOK); err != nil {
 			return fmt.Errorf("disable %s: %w", benchName(i), err)
 		}
 		return nil
@@ -274,7 +274,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	var key struct {
 		Secret string `json:"secret"`
 	}
-	if err := c.do(ctx, admin, "POST", "/api/v1/api-keys", map[string]string{"description": "loadbench"}, &key, http.StatusCreated); err != nil {
+	if err := c.Do(ctx, admin, "POST", "/api/v1/api-keys", map[string]string{"description": "loadbench"}, &key, http.StatusCreated); err != nil {
 		return nil, fmt.Errorf("create the API key: %w", err)
 	}
 
@@ -468,79 +468,6 @@ loop:
 }
 
 // client calls the rulekeeper API during the preparation.
-type client struct {
-	base string
-	http *http.Client
-}
+type client = apiclient.Client
 
-// do sends body as JSON with a bearer token and decodes the answer into
-// out; any status but want is an error with the answer's text.
-func (c *client) do(ctx context.Context, token, method, path string, body, out any, want int) error {
-	// A loaded machine makes the embedded database miss the server's
-	// deadline (503 database_unavailable, or 500): a read is asked again, a few
-	// times, a second apart (writes are not: they may have happened).
-	for try := 1; ; try++ {
-		err := c.do1(ctx, token, method, path, body, out, want)
-		var busy errUnavailable
-		if err == nil || method != http.MethodGet || try == 5 || !errors.As(err, &busy) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// errUnavailable is a 503 or 500 answer (under load a login has also
-// failed with 500 "the request was not applied").
-type errUnavailable struct{ error }
-
-func (c *client) do1(ctx context.Context, token, method, path string, body, out any, want int) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != want {
-		err := fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, truncate(string(b), 300))
-		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusInternalServerError {
-			return errUnavailable{err}
-		}
-		return err
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
-}
+func truncate(s string, n int) string { return apiclient.Truncate(s, n) }

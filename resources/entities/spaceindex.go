@@ -2,6 +2,9 @@ package entities
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
 
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
@@ -19,14 +22,16 @@ type SpaceIndex struct {
 }
 
 type spaceSnap struct {
+	mu       sync.RWMutex              // changes are applied in place
 	byMember map[string][]*store.Space // user, group or owner id → spaces
 	byID     map[string]*store.Space
+	shared   int // how many shared spaces
 }
 
 // NewSpaceIndex builds an index over s.
 func NewSpaceIndex(s *store.Store) *SpaceIndex {
 	x := &SpaceIndex{store: s}
-	x.Snapshot = store.NewSnapshot(s, x.build, store.AreaSpaces)
+	x.Snapshot = store.NewSnapshot(s, x.build, x.apply, store.AreaSpaces)
 	return x
 }
 
@@ -37,6 +42,8 @@ func (x *SpaceIndex) ForMember(ctx context.Context, userID string, groupIDs []st
 	if err != nil {
 		return nil, err
 	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
 	seen := map[string]bool{}
 	var out []store.Space
 	for _, id := range append([]string{userID}, groupIDs...) {
@@ -58,6 +65,8 @@ func (x *SpaceIndex) Space(ctx context.Context, id string) (sp *store.Space, ok 
 	if err != nil {
 		return nil, false, err
 	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
 	sp, ok = sn.byID[id]
 	return sp, ok, nil
 }
@@ -69,14 +78,68 @@ func (x *SpaceIndex) build(ctx context.Context) (*spaceSnap, error) {
 	}
 	sn := &spaceSnap{byMember: map[string][]*store.Space{}, byID: make(map[string]*store.Space, len(spaces))}
 	for i := range spaces {
-		sp := &spaces[i]
-		sn.byID[sp.ID] = sp
-		sn.byMember[sp.OwnerID] = append(sn.byMember[sp.OwnerID], sp)
-		for _, id := range sp.MemberIDs {
-			if id != sp.OwnerID {
-				sn.byMember[id] = append(sn.byMember[id], sp)
-			}
-		}
+		sn.add(&spaces[i])
 	}
 	return sn, nil
+}
+
+// SharedCount is how many shared spaces there are (the license quota).
+func (x *SpaceIndex) SharedCount(ctx context.Context) (int, error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	return sn.shared, nil
+}
+
+// apply re-reads each changed space by id: its old entries go, the live
+// space's new ones come in.
+func (x *SpaceIndex) apply(ctx context.Context, sn *spaceSnap, cs []store.Change) (*spaceSnap, error) {
+	for _, c := range cs {
+		sp, err := x.store.Spaces.Get(ctx, c.DocID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		sn.mu.Lock()
+		sn.remove(c.DocID)
+		if sp != nil {
+			sn.add(sp)
+		}
+		sn.mu.Unlock()
+	}
+	return sn, nil
+}
+
+func (sn *spaceSnap) add(sp *store.Space) {
+	sn.byID[sp.ID] = sp
+	if sp.Type == store.SpaceShared {
+		sn.shared++
+	}
+	sn.byMember[sp.OwnerID] = append(sn.byMember[sp.OwnerID], sp)
+	for i, id := range sp.MemberIDs {
+		if id != sp.OwnerID && !slices.Contains(sp.MemberIDs[:i], id) {
+			sn.byMember[id] = append(sn.byMember[id], sp)
+		}
+	}
+}
+
+func (sn *spaceSnap) remove(id string) {
+	old, ok := sn.byID[id]
+	if !ok {
+		return
+	}
+	delete(sn.byID, id)
+	if old.Type == store.SpaceShared {
+		sn.shared--
+	}
+	for _, m := range append([]string{old.OwnerID}, old.MemberIDs...) {
+		list := slices.DeleteFunc(sn.byMember[m], func(o *store.Space) bool { return o.ID == id })
+		if len(list) == 0 {
+			delete(sn.byMember, m)
+		} else {
+			sn.byMember[m] = list
+		}
+	}
 }

@@ -37,7 +37,7 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 	b := mk("B", "u2", store.Member{Type: "group", ID: "g1", Roles: []string{"canedit"}})
 	mk("C", "u3")
 	x := entities.NewSpaceIndex(s)
-	x.Poll = 50 * time.Millisecond
+	s.Follower.Poll = 50 * time.Millisecond
 	cases := []struct {
 		user   string
 		groups []string
@@ -65,7 +65,7 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 	}
 	x.Invalidate()
 	check()
-	// A write another replica made is seen after Poll (a background rebuild).
+	// A write another replica made is seen after Poll (a background catch-up).
 	if err := s.Spaces.Delete(ctx, s.Apps, b.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestSpacesByIDFromTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := entities.NewSpaceIndex(s)
-	x.Poll = 0
+	s.Follower.Poll = 0
 	indexed, plain := &entities.Source{Store: s, Spaces: x}, &entities.Source{Store: s}
 	for _, src := range []*entities.Source{indexed, plain} {
 		r, err := src.Resource(ctx, "space", a.ID)

@@ -2,23 +2,27 @@ package entities
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync"
 
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 // UserIndex keeps every user and the names of their groups in memory, so
-// hydrating a subject costs no query. Like SpaceIndex it follows a revision
-// (store.AreaUsers, bumped by every write to users and groups, logins
-// included): another replica's change shows up within about a second,
-// nothing is rebuilt while nothing changes, and Invalidate (this replica's
-// writes) makes the next read rebuild at once.
+// hydrating a subject costs no query. Like SpaceIndex it follows the
+// change log (store.AreaUsers and store.AreaGroups; every write to users
+// and groups, logins included, appends to it): each change re-reads the one
+// user or group by id, so a write costs the same at 100 users as at
+// 100,000; another replica's change shows up within the staleness bound,
+// and Invalidate (this replica's writes) makes the next read catch up first.
 type UserIndex struct {
 	*store.Snapshot[*userSnap]
 	store *store.Store
 }
 
 type userSnap struct {
+	mu     sync.RWMutex // changes are applied in place
 	users  map[string]*store.User
 	groups map[string]string // group id → name
 }
@@ -26,7 +30,7 @@ type userSnap struct {
 // NewUserIndex builds an index over s.
 func NewUserIndex(s *store.Store) *UserIndex {
 	x := &UserIndex{store: s}
-	x.Snapshot = store.NewSnapshot(s, x.build, store.AreaUsers)
+	x.Snapshot = store.NewSnapshot(s, x.build, x.apply, store.AreaUsers, store.AreaGroups)
 	return x
 }
 
@@ -37,6 +41,8 @@ func (x *UserIndex) User(ctx context.Context, id string) (u *store.User, groups 
 	if err != nil {
 		return nil, nil, false, err
 	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
 	u, ok = sn.users[id]
 	if !ok {
 		return nil, nil, false, nil
@@ -70,4 +76,55 @@ func (x *UserIndex) build(ctx context.Context) (*userSnap, error) {
 		sn.groups[g.ID] = g.Name
 	}
 	return sn, nil
+}
+
+// apply re-reads each changed user or group by id.
+func (x *UserIndex) apply(ctx context.Context, sn *userSnap, cs []store.Change) (*userSnap, error) {
+	for _, c := range cs {
+		switch c.Area {
+		case store.AreaUsers:
+			u, err := x.store.Users.Get(ctx, c.DocID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			var missing []string
+			sn.mu.Lock()
+			if u == nil {
+				delete(sn.users, c.DocID)
+			} else {
+				sn.users[u.ID] = u
+				for _, g := range u.GroupIDs {
+					if _, ok := sn.groups[g]; !ok {
+						missing = append(missing, g)
+					}
+				}
+			}
+			sn.mu.Unlock()
+			for _, g := range missing {
+				if err := x.group(ctx, sn, g); err != nil {
+					return nil, err
+				}
+			}
+		case store.AreaGroups:
+			if err := x.group(ctx, sn, c.DocID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return sn, nil
+}
+
+func (x *UserIndex) group(ctx context.Context, sn *userSnap, id string) error {
+	g, err := x.store.Groups.Get(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	if g == nil {
+		delete(sn.groups, id)
+	} else {
+		sn.groups[id] = g.Name
+	}
+	return nil
 }

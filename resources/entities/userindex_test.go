@@ -29,7 +29,7 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 	// during the test (at load 35 a second passes between two lines).
 	s.Staleness = 2 * time.Hour
 	x := entities.NewUserIndex(s)
-	x.Poll = time.Hour
+	s.Follower.Poll, s.Follower.MaxAge = time.Hour, time.Hour
 	indexed := &entities.Source{Store: s, Users: x}
 	plain := &entities.Source{Store: s}
 	got, err := indexed.Subject(ctx, u.ID)
@@ -57,10 +57,14 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status == store.UserDisabled {
-		t.Fatal("the index was rebuilt without Invalidate (poll and staleness bound are an hour)")
+		t.Fatal("the index caught up without Invalidate (Poll and MaxAge are an hour)")
 	}
 	x.Invalidate()
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status != store.UserDisabled {
 		t.Fatalf("after Invalidate: %+v", got)
+	}
+	// Applied by id: the index was built once.
+	if b := x.Builds(); b != 1 {
+		t.Fatalf("%d builds, want 1", b)
 	}
 }

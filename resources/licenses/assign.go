@@ -64,8 +64,9 @@ func (s *Service) ApplyKey(ctx context.Context, raw, by string) (*Terms, error) 
 // Assign gives userID access of typ under the key in force, or upgrades an
 // analyzer to professional (§3.3). A downgrade is refused (409
 // no_downgrade), and so is an assignment when no seat is free (409
-// no_seats_available). Decided under a lock, with the state rebuilt from
-// the database, so concurrent requests on any replica never share a seat.
+// no_seats_available). Decided under a lock, with the state caught up with
+// the change log (every assignment written before the lock was taken is in
+// it), so concurrent requests on any replica never share a seat.
 func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, error) {
 	if !validType(typ) {
 		return nil, apierror.Field("bad_type", "type", "type is professional, analyzer or analyzer_capacity")
@@ -81,7 +82,10 @@ func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, 
 		return nil, err
 	}
 	defer unlock()
-	sn, err := s.build(ctx)
+	if err := s.store.Follower.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	sn, err := s.state(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -89,14 +93,17 @@ func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, 
 		return nil, apierror.New(http.StatusConflict, "no_license_key", "apply a license key first", nil)
 	}
 	keyID := sn.terms.KeyID
-	cur, assigned := sn.members[userID]
+	sn.mu.RLock()
+	cur, assigned := sn.member(userID)
+	free := s.free(sn, typ)
+	sn.mu.RUnlock()
 	switch {
 	case assigned && cur.Type == typ:
 		return nil, apierror.New(http.StatusConflict, "already_assigned", fmt.Sprintf("the user has %s access already", typ), nil)
 	case assigned && rank(typ) < rank(cur.Type):
 		return nil, apierror.New(http.StatusConflict, "no_downgrade",
 			fmt.Sprintf("%s access cannot be downgraded to %s", cur.Type, typ), map[string]any{"field": "type"})
-	case !s.free(sn, typ):
+	case !free:
 		return nil, apierror.New(http.StatusConflict, "no_seats_available",
 			fmt.Sprintf("no %s access is available under the license", typ), map[string]any{"type": typ})
 	}
@@ -119,16 +126,17 @@ func (s *Service) Assign(ctx context.Context, userID, typ, by string) (*Member, 
 	}
 	// A seat of typ was free in the state read under the lock: fewer of
 	// typ were allocated than the total, so every assignment of typ, this
-	// one included, is allocated (seats go in assignment order). No second
-	// rebuild is needed to say so; the next read rebuilds the state.
+	// one included, is allocated (seats go in assignment order). The next
+	// read applies the change.
 	return &Member{UserID: userID, Type: typ, AssignedAt: a.AssignedAt, Status: "allocated"}, nil
 }
 
 // free reports whether a seat of typ is free: fewer allocated than the
 // total; capacity access is metered, so it is free while minutes remain.
+// The caller holds sn.mu.
 func (s *Service) free(sn *snapshot, typ string) bool {
 	if limit, limited := sn.terms.limit(typ); limited {
-		return sn.counts[typ] < limit
+		return len(sn.order[typ]) < limit
 	}
 	return sn.capacityLeft()
 }
@@ -230,11 +238,11 @@ func (s *Service) SharedSpaceAllowed(ctx context.Context) error {
 	if sn.terms == nil || sn.terms.SharedSpacesUnlimited {
 		return nil
 	}
-	n, err := s.store.Spaces.Count(ctx, store.SpaceFilter{Type: store.SpaceShared})
+	n, err := s.sharedSpaces(ctx)
 	if err != nil {
 		return err
 	}
-	if n >= int64(sn.terms.SharedSpaces) {
+	if n >= sn.terms.SharedSpaces {
 		return apierror.New(http.StatusConflict, "shared_space_quota_reached",
 			fmt.Sprintf("the license allows %d shared spaces", sn.terms.SharedSpaces), map[string]any{"quota": sn.terms.SharedSpaces})
 	}
@@ -253,4 +261,12 @@ func (s *Service) lock(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	return func() { release(); s.mu.Unlock() }, nil
+}
+
+func (s *Service) sharedSpaces(ctx context.Context) (int, error) {
+	if s.SharedSpaces != nil {
+		return s.SharedSpaces(ctx)
+	}
+	n, err := s.store.Spaces.Count(ctx, store.SpaceFilter{Type: store.SpaceShared})
+	return int(n), err
 }

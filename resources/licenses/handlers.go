@@ -63,16 +63,12 @@ func (h *Handlers) overview(c fiber.Ctx) error {
 		return c.JSON(fiber.Map{"keyId": "", "message": "no license key is applied"})
 	}
 	t := sn.terms
-	excluded := 0
-	for _, m := range sn.members {
-		if m.Status == "excluded" {
-			excluded++
-		}
-	}
-	shared, err := h.Store.Spaces.Count(ctx, store.SpaceFilter{Type: store.SpaceShared})
+	shared, err := h.Service.sharedSpaces(ctx)
 	if err != nil {
 		return err
 	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
 	quota := any(t.SharedSpaces)
 	if t.SharedSpacesUnlimited {
 		quota = "unlimited"
@@ -83,26 +79,16 @@ func (h *Handlers) overview(c fiber.Ctx) error {
 	}
 	return c.JSON(overview{
 		KeyID:        t.KeyID,
-		Professional: seats{Consumed: sn.counts[store.LicenseProfessional], Total: t.Professional},
-		Analyzer:     seats{Consumed: sn.counts[store.LicenseAnalyzer], Total: t.Analyzer},
+		Professional: seats{Consumed: sn.allocated(store.LicenseProfessional), Total: t.Professional},
+		Analyzer:     seats{Consumed: sn.allocated(store.LicenseAnalyzer), Total: t.Analyzer},
 		AnalyzerCapacity: fiber.Map{
 			"consumedMinutes": sn.minutes, "totalMinutes": t.CapacityMinutes, "overage": overage,
-			"users": countType(sn, store.LicenseAnalyzerCapacity), "exhausted": !sn.capacityLeft(),
+			"users": len(sn.order[store.LicenseAnalyzerCapacity]), "exhausted": !sn.capacityLeft(),
 		},
 		Expires:  t.ExpiresAt,
 		Quotas:   fiber.Map{"sharedSpaces": fiber.Map{"consumed": shared, "limit": quota}, "appSizeGB": t.AppSizeGB},
-		Excluded: excluded,
+		Excluded: sn.excluded(),
 	})
-}
-
-func countType(sn *snapshot, typ string) int {
-	n := 0
-	for _, m := range sn.members {
-		if m.Type == typ {
-			n++
-		}
-	}
-	return n
 }
 
 // putKey applies a license key sent as {"key": "..."} or, with
@@ -151,7 +137,9 @@ func (h *Handlers) list(c fiber.Ctx) error {
 			return err
 		}
 		for _, a := range as {
-			m, ok := sn.members[a.UserID]
+			sn.mu.RLock()
+			m, ok := sn.member(a.UserID)
+			sn.mu.RUnlock()
 			if !ok {
 				continue // assigned after the snapshot
 			}

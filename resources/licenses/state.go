@@ -1,10 +1,13 @@
 package licenses
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,14 +19,14 @@ import (
 const EventSource = "com.rulekeeper/licenses"
 
 // Service keeps the license state: the key in force and who is assigned,
-// included or excluded. Decisions read a snapshot (store.Snapshot) that
-// follows the licenses and capacity revisions: at most every second it reads
-// the two counters (point lookups) and rebuilds only when a write moved one,
-// so other replicas' writes show up within about a second and a quiet tenant
-// costs no rebuilds. A write through this process rebuilds at once
-// (Invalidate), and so does the passing of time that changes the state
-// without a write: the key's expiry and the start of a month (capacity
-// minutes are counted per month).
+// included or excluded. Decisions read a snapshot (store.Snapshot) built
+// once and then kept current from the change log: an assignment change
+// re-reads that one assignment, a capacity minute the month's counter (one
+// document each), a key change rebuilds. Other replicas' writes show up
+// within the staleness bound, and a write costs the same whatever the
+// number of assignments. Time changes the state without a write too: the
+// key's expiry and the start of a month (capacity minutes are counted per
+// month) rebuild it.
 type Service struct {
 	store *store.Store
 	pub   ed25519.PublicKey
@@ -31,6 +34,9 @@ type Service struct {
 	// Changed is called after every change of key or assignments (the
 	// engine drops cached subjects, whose license it holds).
 	Changed func()
+	// SharedSpaces counts the shared spaces for the quota (nil: ask the
+	// store, which on the embedded server decodes every space).
+	SharedSpaces func(context.Context) (int, error)
 
 	snap *store.Snapshot[*snapshot]
 	// mu queues this process's assignment changes in front of the
@@ -43,17 +49,12 @@ type Service struct {
 // New builds the service with the public key that verifies license keys.
 func New(s *store.Store, pub ed25519.PublicKey) *Service {
 	svc := &Service{store: s, pub: pub, now: time.Now}
-	svc.snap = store.NewSnapshot(s, svc.build, store.AreaLicenses, store.AreaCapacity)
-	svc.snap.Now = func() time.Time { return svc.now() }
+	svc.snap = store.NewSnapshot(s, svc.build, svc.apply, store.AreaLicenses, store.AreaCapacity)
 	return svc
 }
 
 // Rebuilds is how many times the license state was built from the store.
 func (s *Service) Rebuilds() int64 { return s.snap.Builds() }
-
-// SetPoll sets how often the revisions are read (store.DefaultPoll); call
-// it before the first decision.
-func (s *Service) SetPoll(d time.Duration) { s.snap.Poll = d }
 
 // Member is one assigned user as the overview shows it.
 type Member struct {
@@ -63,32 +64,106 @@ type Member struct {
 	Status     string    `json:"status"` // "allocated" or "excluded"
 }
 
-// snapshot is the state at one moment.
+// snapshot is the state at one moment, changed in place (under mu) as the
+// change log is applied.
 type snapshot struct {
-	until   time.Time // the state changes by itself then (zero: never)
-	terms   *Terms    // nil: no key applied
-	members map[string]Member
-	counts  map[string]int // allocated per type
-	minutes int64          // capacity minutes used this month
+	until time.Time // the state changes by itself then (zero: never)
+	terms *Terms    // nil: no key applied
+
+	mu      sync.RWMutex
+	members map[string]store.Assignment // by user id
+	// order holds each type's assignments in assignment order: seed §1.1,
+	// the earliest within the total are allocated, the rest excluded.
+	order   map[string][]orderKey
+	minutes int64 // capacity minutes used this month
 }
 
-// state returns the current snapshot. A stale one is served while one
-// background refresh runs (decisions never wait for it); only when there is
-// none (at start, right after a write here, or when time changed the
-// state) do callers wait, and then for a single shared rebuild.
+type orderKey struct {
+	seq int64
+	id  string // the user id, to break ties
+}
+
+func (k orderKey) cmp(o orderKey) int {
+	if k.seq != o.seq {
+		return cmp.Compare(k.seq, o.seq)
+	}
+	return strings.Compare(k.id, o.id)
+}
+
+func keyOf(a store.Assignment) orderKey { return orderKey{a.Seq, a.UserID} }
+
+// put adds or replaces the assignment of a.UserID; drop removes it.
+func (sn *snapshot) put(a store.Assignment) {
+	sn.drop(a.UserID)
+	sn.members[a.UserID] = a
+	list := sn.order[a.Type]
+	k, _ := slices.BinarySearchFunc(list, keyOf(a), orderKey.cmp)
+	sn.order[a.Type] = slices.Insert(list, k, keyOf(a))
+}
+
+func (sn *snapshot) drop(userID string) {
+	old, ok := sn.members[userID]
+	if !ok {
+		return
+	}
+	delete(sn.members, userID)
+	list := sn.order[old.Type]
+	if k, found := slices.BinarySearchFunc(list, keyOf(old), orderKey.cmp); found {
+		sn.order[old.Type] = slices.Delete(list, k, k+1)
+	}
+}
+
+// member is userID's assignment with its status; the caller holds mu.
+func (sn *snapshot) member(userID string) (Member, bool) {
+	a, ok := sn.members[userID]
+	if !ok {
+		return Member{}, false
+	}
+	m := Member{UserID: a.UserID, Type: a.Type, AssignedAt: a.AssignedAt, Status: "allocated"}
+	if limit, limited := sn.terms.limit(a.Type); limited {
+		if k, _ := slices.BinarySearchFunc(sn.order[a.Type], keyOf(a), orderKey.cmp); k >= limit {
+			m.Status = "excluded"
+		}
+	}
+	return m, true
+}
+
+// allocated is how many of typ hold a seat; the caller holds mu.
+func (sn *snapshot) allocated(typ string) int {
+	n := len(sn.order[typ])
+	if limit, limited := sn.terms.limit(typ); limited {
+		return min(n, limit)
+	}
+	return n
+}
+
+// excluded is how many are assigned beyond their type's total.
+func (sn *snapshot) excluded() int {
+	n := 0
+	for typ, list := range sn.order {
+		n += len(list) - sn.allocated(typ)
+	}
+	return n
+}
+
+// state returns the current snapshot (within the staleness bound), rebuilt
+// first when time changed it.
 func (s *Service) state(ctx context.Context) (*snapshot, error) {
 	sn, err := s.snap.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !sn.until.IsZero() && !s.now().Before(sn.until) {
-		s.snap.Invalidate()
+		if err := s.snap.Rebuild(ctx); err != nil {
+			return nil, err
+		}
 		return s.snap.Get(ctx)
 	}
 	return sn, nil
 }
 
-// Invalidate makes the next read rebuild the snapshot and tells Changed.
+// Invalidate makes the next read catch up with the change log and tells
+// Changed.
 func (s *Service) Invalidate() {
 	s.snap.Invalidate()
 	if s.Changed != nil {
@@ -98,7 +173,7 @@ func (s *Service) Invalidate() {
 
 func (s *Service) build(ctx context.Context) (*snapshot, error) {
 	now := s.now()
-	sn := &snapshot{members: map[string]Member{}, counts: map[string]int{}}
+	sn := &snapshot{members: map[string]store.Assignment{}, order: map[string][]orderKey{}}
 	k, err := s.store.LicenseKeys.Current(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return sn, nil
@@ -125,19 +200,57 @@ func (s *Service) build(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Seed §1.1: those most recently assigned are excluded; the earliest
-	// assignments within the totals keep their access.
 	for _, a := range as {
-		st := "allocated"
-		if limit, limited := t.limit(a.Type); limited && sn.counts[a.Type] >= limit {
-			st = "excluded"
-		} else {
-			sn.counts[a.Type]++
-		}
-		sn.members[a.UserID] = Member{UserID: a.UserID, Type: a.Type, AssignedAt: a.AssignedAt, Status: st}
+		sn.members[a.UserID] = a
+		sn.order[a.Type] = append(sn.order[a.Type], keyOf(a))
+	}
+	for _, list := range sn.order {
+		slices.SortFunc(list, orderKey.cmp)
 	}
 	if sn.minutes, err = s.store.LicenseKeys.MinutesUsed(ctx, t.KeyID, now); err != nil {
 		return nil, err
+	}
+	return sn, nil
+}
+
+// apply re-reads the changed assignments and the month's minutes; a change
+// of the key in force rebuilds.
+func (s *Service) apply(ctx context.Context, sn *snapshot, cs []store.Change) (*snapshot, error) {
+	minutes := false
+	for _, c := range cs {
+		switch {
+		case c.Area == store.AreaCapacity:
+			minutes = true
+		case c.DocID == store.KeyDocID:
+			return s.build(ctx)
+		case sn.terms == nil:
+			// No key in force: assignments do not count.
+		default:
+			keyID, userID, ok := strings.Cut(c.DocID, "/")
+			if !ok || keyID != sn.terms.KeyID {
+				continue // another key's assignment
+			}
+			a, err := s.store.Assignments.Get(ctx, keyID, userID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			sn.mu.Lock()
+			if a == nil {
+				sn.drop(userID)
+			} else {
+				sn.put(*a)
+			}
+			sn.mu.Unlock()
+		}
+	}
+	if minutes && sn.terms != nil {
+		n, err := s.store.LicenseKeys.MinutesUsed(ctx, sn.terms.KeyID, s.now())
+		if err != nil {
+			return nil, err
+		}
+		sn.mu.Lock()
+		sn.minutes = n
+		sn.mu.Unlock()
 	}
 	return sn, nil
 }
@@ -154,7 +267,7 @@ func (t *Terms) limit(typ string) (int, bool) {
 }
 
 // capacityLeft reports whether analyzer capacity minutes remain this month
-// (the monthly total plus any overage).
+// (the monthly total plus any overage); the caller holds mu.
 func (sn *snapshot) capacityLeft() bool {
 	t := sn.terms
 	if t == nil || t.CapacityMinutes == 0 && !t.OverageUnlimited && t.OverageMinutes == 0 {
@@ -169,7 +282,9 @@ func (s *Service) LicenseOf(ctx context.Context, userID string) (authz.License, 
 	if err != nil {
 		return authz.License{}, err
 	}
-	m, ok := sn.members[userID]
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	m, ok := sn.member(userID)
 	if !ok {
 		return authz.License{}, nil
 	}

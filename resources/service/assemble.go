@@ -59,12 +59,17 @@ func (s *Service) assemble(ctx context.Context) error {
 	s.Licenses = licenses.New(s.Store, pub)
 	spaceIndex := entities.NewSpaceIndex(s.Store)
 	userIndex := entities.NewUserIndex(s.Store)
+	s.Licenses.SharedSpaces = spaceIndex.SharedCount
 	src := &entities.Source{Store: s.Store, License: s.Licenses.LicenseOf, Spaces: spaceIndex, Users: userIndex}
 	// Space writes change subjects' roles: drop the index and every cached
 	// subject before answering.
 	spacesChanged := func() { spaceIndex.Invalidate(); s.Engine.InvalidateAll() }
-	// The snapshots rebuild only when a revision moved: their build
-	// counters show it.
+	// The snapshots are built once and then follow the change log: their
+	// build counters show when they rebuilt, the follower what it applied.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "rulekeeper_changes_applied_sequence",
+		Help: "The change log sequence this replica's snapshots have applied.",
+	}, func() float64 { return float64(s.Store.Follower.Applied()) }))
 	for name, builds := range map[string]func() int64{
 		"spaces": spaceIndex.Builds, "users": userIndex.Builds, "licenses": s.Licenses.Rebuilds,
 	} {
@@ -281,6 +286,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	wg.Go(func() { (&schedules.Scheduler{Store: s.Store, Decider: s.Engine, Logger: s.logger}).Run(jobs) })
 	wg.Go(func() { (&events.Retention{Store: s.Store, Logger: s.logger}).Run(jobs) })
 	wg.Go(func() { s.Rules.Run(jobs) })
+	// The snapshots follow the change log even while no request comes.
+	wg.Go(func() { s.Store.Follower.Run(jobs) })
 	s.stopJobs = func() { stopJobs(); wg.Wait() }
 	return nil
 }

@@ -98,51 +98,45 @@ func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*
 }
 
 // updateVersion is a compare-and-swap: it applies set (and bumps version)
-// only when the document id matching live still has version. It answers
-// ErrConflict when the document exists at another version and ErrNotFound
-// when it does not exist.
-//
-// Every writer of a versioned document holds its lock (update and
-// updateVersion), so under the lock the version is read by _id and the
-// document replaced by _id: the embedded FerretDB pushes down only a
-// filter that is exactly {_id} and decodes the whole collection for any
-// other, {_id, version} included. A live filter is still matched by the
-// database.
-func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live bson.D, set bson.D) (*T, error) {
+// only when the document id, live by live (nil: any), still has version.
+// It answers ErrConflict when the document exists at another version and
+// ErrNotFound when it does not exist (or is not live). The check and the
+// write run under the document's database lock and address the document
+// by _id alone: the embedded FerretDB pushes nothing but {_id: x} down to
+// SQLite, so a filter with the version in it would decode the collection.
+func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live func(*T) bool, set bson.D) (*T, error) {
 	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
 	unlock, err := c.lock(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	update := bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}}
-	if len(live) > 0 {
-		filter := append(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}, live...)
-		res, err := c.c.UpdateOne(ctx, filter, update)
-		if err != nil {
-			return nil, MapErr(err)
-		}
-		current, err := c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, live...))
-		if err != nil {
-			return nil, err
-		}
-		if res.MatchedCount == 0 {
-			return nil, ErrConflict
-		}
-		return current, nil
-	}
-	byID := bson.D{{Key: "_id", Value: id}}
 	var cur struct {
 		Version int64 `bson:"version"`
 	}
-	if err := c.c.FindOne(ctx, byID).Decode(&cur); err != nil {
+	raw, err := c.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
+	if err != nil {
 		return nil, MapErr(err)
+	}
+	if live != nil {
+		var v T
+		if err := bson.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		if !live(&v) {
+			return nil, ErrNotFound
+		}
+	}
+	if err := bson.Unmarshal(raw, &cur); err != nil {
+		return nil, err
 	}
 	if cur.Version != version {
 		return nil, ErrConflict
 	}
 	var v T
-	err = c.c.FindOneAndUpdate(ctx, byID, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
+	err = c.c.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}},
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
 	if err != nil {
 		return nil, MapErr(err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ type Group struct {
 // Groups is the repository of groups.
 type Groups struct {
 	c   collection[Group]
-	rev *Revisions
+	rev *Changes
 }
 
 // Create stores g; ErrConflict when a group of that name (any case) exists.
@@ -33,9 +34,19 @@ func (r *Groups) Create(ctx context.Context, g *Group) error {
 	g.NameKey = strings.ToLower(g.Name)
 	g.CreatedAt = time.Now().UTC()
 	if err := r.c.insert(ctx, g); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// The name exists: make sure its lookup does too (a crash
+			// between the two writes leaves a group without one).
+			if old, rerr := r.c.get(ctx, bson.D{{Key: "nameKey", Value: g.NameKey}}); rerr == nil {
+				_ = r.putName(ctx, old.NameKey, old.ID)
+			}
+		}
 		return fmt.Errorf("create group %q: %w", g.Name, err)
 	}
-	return r.rev.changed(ctx, AreaUsers)
+	if err := r.putName(ctx, g.NameKey, g.ID); err != nil {
+		return fmt.Errorf("create group %q: %w", g.Name, err)
+	}
+	return r.rev.changed(ctx, AreaGroups, g.ID)
 }
 
 // Get returns the group with id.
@@ -49,7 +60,11 @@ func (r *Groups) Get(ctx context.Context, id string) (*Group, error) {
 
 // ByName returns the group called name (any case).
 func (r *Groups) ByName(ctx context.Context, name string) (*Group, error) {
-	g, err := r.c.get(ctx, bson.D{{Key: "nameKey", Value: strings.ToLower(name)}})
+	id, err := r.names().get(ctx, strings.ToLower(name))
+	if err != nil {
+		return nil, fmt.Errorf("group %q: %w", name, err)
+	}
+	g, err := r.c.byID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("group %q: %w", name, err)
 	}
@@ -71,8 +86,43 @@ func (r *Groups) List(ctx context.Context, p Page) ([]Group, string, error) {
 
 // Delete removes the group with id.
 func (r *Groups) Delete(ctx context.Context, id string) error {
+	g, err := r.c.byID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete group %q: %w", id, err)
+	}
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete group %q: %w", id, err)
 	}
-	return r.rev.changed(ctx, AreaUsers)
+	if _, err := r.names().c.DeleteOne(ctx, bson.D{{Key: "_id", Value: g.NameKey}}); err != nil {
+		return fmt.Errorf("delete group %q: %w", id, err)
+	}
+	return r.rev.changed(ctx, AreaGroups, id)
+}
+
+// The name lookup: the collection "group_names" holds {_id: nameKey,
+// groupId} per group, written with it, so ByName (every login, once per
+// group in the token) reads by _id instead of decoding every group.
+func (r *Groups) names() lookup {
+	return lookup{c: r.c.c.Database().Collection("group_names"), field: "groupId"}
+}
+
+func (r *Groups) putName(ctx context.Context, nameKey, id string) error {
+	return r.names().put(ctx, nameKey, id)
+}
+
+// IndexNames writes the name lookup of every group, once per database
+// (IndexSubjects does the same for users).
+func (r *Groups) IndexNames(ctx context.Context) error {
+	return once(ctx, r.c.c.Database(), "group-names", func() error {
+		groups, err := r.c.find(ctx, bson.D{})
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if err := r.putName(ctx, g.NameKey, g.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

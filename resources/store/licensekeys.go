@@ -23,7 +23,7 @@ type LicenseKey struct {
 // is in force.
 type LicenseKeys struct {
 	c   collection[LicenseKey]
-	rev *Revisions
+	rev *Changes
 }
 
 func licenseKeyIndexes() map[string][]mongo.IndexModel {
@@ -45,7 +45,7 @@ func (r *LicenseKeys) Apply(ctx context.Context, k *LicenseKey) error {
 	if err != nil {
 		return fmt.Errorf("make license key %q current: %w", k.ID, err)
 	}
-	return r.rev.changed(ctx, AreaLicenses)
+	return r.rev.changed(ctx, AreaLicenses, KeyDocID)
 }
 
 // Current returns the key in force; ErrNotFound when none was applied.
@@ -79,12 +79,39 @@ func (r *LicenseKeys) RecordMinute(ctx context.Context, keyID, userID string, mi
 		}
 		return fmt.Errorf("record capacity minute: %w", err)
 	}
-	return r.rev.changed(ctx, AreaCapacity)
+	// The month's counter, so that the license state reads one document
+	// instead of counting the month's minutes. FerretDB applies $inc as
+	// read, change, write: the database lock makes it one step.
+	id := minutesID(keyID, minute)
+	err = r.c.locks.Do(ctx, "capacity/"+id, func() error {
+		_, err := r.c.c.Database().Collection("capacitycounts").UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: int64(1)}}}}, options.UpdateOne().SetUpsert(true))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("count capacity minute: %w", err)
+	}
+	return r.rev.changed(ctx, AreaCapacity, id)
+}
+
+func minutesID(keyID string, t time.Time) string {
+	return keyID + "/" + t.UTC().Format("2006-01")
 }
 
 // MinutesUsed returns the capacity minutes consumed under keyID in the
-// month of t.
+// month of t: the month's counter (one point read), or, for a month
+// recorded before counters existed, the count of its minutes.
 func (r *LicenseKeys) MinutesUsed(ctx context.Context, keyID string, t time.Time) (int64, error) {
+	var doc struct {
+		N int64 `bson:"n"`
+	}
+	err := r.c.c.Database().Collection("capacitycounts").FindOne(ctx, bson.D{{Key: "_id", Value: minutesID(keyID, t)}}).Decode(&doc)
+	if err == nil {
+		return doc.N, nil
+	}
+	if !errors.Is(MapErr(err), ErrNotFound) {
+		return 0, fmt.Errorf("capacity minutes: %w", err)
+	}
 	return r.c.c.Database().Collection("capacity").CountDocuments(ctx,
 		bson.D{{Key: "month", Value: keyID + "/" + t.UTC().Format("2006-01")}})
 }

@@ -29,7 +29,7 @@ type Assignment struct {
 // Assignments is the repository of license assignments.
 type Assignments struct {
 	c   collection[Assignment]
-	rev *Revisions
+	rev *Changes
 }
 
 func assignmentID(keyID, userID string) string { return keyID + "/" + userID }
@@ -51,7 +51,7 @@ func (r *Assignments) Add(ctx context.Context, keyID, userID, typ string) (*Assi
 	if err := r.c.insert(ctx, a); err != nil {
 		return nil, fmt.Errorf("assign %s to %q: %w", typ, userID, err)
 	}
-	if err := r.rev.changed(ctx, AreaLicenses); err != nil {
+	if err := r.rev.changed(ctx, AreaLicenses, a.ID); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -64,7 +64,7 @@ func (r *Assignments) SetType(ctx context.Context, keyID, userID, typ string) (*
 	if err != nil {
 		return nil, fmt.Errorf("change assignment of %q: %w", userID, err)
 	}
-	if err := r.rev.changed(ctx, AreaLicenses); err != nil {
+	if err := r.rev.changed(ctx, AreaLicenses, a.ID); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -75,7 +75,7 @@ func (r *Assignments) Remove(ctx context.Context, keyID, userID string) error {
 	if err := r.c.deleteByID(ctx, assignmentID(keyID, userID)); err != nil {
 		return fmt.Errorf("remove assignment of %q: %w", userID, err)
 	}
-	return r.rev.changed(ctx, AreaLicenses)
+	return r.rev.changed(ctx, AreaLicenses, assignmentID(keyID, userID))
 }
 
 // ForKey returns every assignment under keyID in assignment order.

@@ -66,7 +66,7 @@ func (s *Space) RolesOf(userID string, groupIDs []string) []string {
 // Spaces is the repository of spaces.
 type Spaces struct {
 	c   collection[Space]
-	rev *Revisions
+	rev *Changes
 }
 
 // SpaceFilter narrows a space list.
@@ -92,12 +92,16 @@ func (r *Spaces) Create(ctx context.Context, s *Space) error {
 	if err := r.c.insert(ctx, s); err != nil {
 		return fmt.Errorf("create space %q: %w", s.Name, err)
 	}
-	return r.rev.changed(ctx, AreaSpaces)
+	return r.rev.changed(ctx, AreaSpaces, s.ID)
 }
 
 // Get returns the space with id; a space being deleted is not found.
 func (r *Spaces) Get(ctx context.Context, id string) (*Space, error) {
-	s, err := r.c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, notDeleting()...))
+	// By _id alone (the embedded server's index), then the mark.
+	s, err := r.c.byID(ctx, id)
+	if err == nil && s.Deleting {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, fmt.Errorf("space %q: %w", id, err)
 	}
@@ -155,11 +159,11 @@ func (r *Spaces) Update(ctx context.Context, id string, ch SpaceChange) (*Space,
 	if ch.Members != nil {
 		set = append(set, bson.E{Key: "members", Value: ch.Members}, bson.E{Key: "memberIds", Value: memberIDs(ch.Members)})
 	}
-	s, err := r.c.updateVersion(ctx, id, ch.Version, notDeleting(), set)
+	s, err := r.c.updateVersion(ctx, id, ch.Version, func(s *Space) bool { return !s.Deleting }, set)
 	if err != nil {
 		return nil, fmt.Errorf("update space %q: %w", id, err)
 	}
-	if err := r.rev.changed(ctx, AreaSpaces); err != nil {
+	if err := r.rev.changed(ctx, AreaSpaces, id); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -176,8 +180,8 @@ func (r *Spaces) Delete(ctx context.Context, apps *Apps, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete space %q: %w", id, err)
 	}
-	// The marked space leaves the live set at once: bump before the rest.
-	if err := r.rev.changed(ctx, AreaSpaces); err != nil {
+	// The marked space leaves the live set at once: log it before the rest.
+	if err := r.rev.changed(ctx, AreaSpaces, id); err != nil {
 		return err
 	}
 	return r.finishDelete(ctx, apps, id)

@@ -41,9 +41,11 @@ type Store struct {
 	ResourceTypes     *ResourceTypes
 	ExternalResources *ExternalResources
 
-	// Revisions counts the writes to the users, spaces and licenses areas
-	// (the repositories above bump it), for snapshots that follow them.
-	Revisions *Revisions
+	// Changes is the change log every write of the users, groups, spaces
+	// and licenses areas appends to (the repositories above do it); the
+	// Follower tails it for this process's snapshots.
+	Changes  *Changes
+	Follower *Follower
 
 	// Staleness is the staleness bound of the snapshots built on this store
 	// (DefaultStaleness when 0); set it before building any.
@@ -86,21 +88,28 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
+	for _, index := range []func(context.Context) error{s.Users.IndexSubjects, s.Groups.IndexNames} {
+		if err := index(ctx); err != nil {
+			_ = client.Disconnect(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 func newStore(client *mongo.Client, db *mongo.Database) *Store {
 	locks := newLocks(db)
-	revs := &Revisions{c: db.Collection("revisions"), locks: locks}
+	revs := &Changes{c: db.Collection("changes")}
 	return &Store{
-		client:    client,
-		db:        db,
-		Locks:     locks,
-		Revisions: revs,
-		Users:     &Users{c: collection[User]{db.Collection("users"), locks}, rev: revs},
-		Groups:    &Groups{c: collection[Group]{db.Collection("groups"), locks}, rev: revs},
-		Spaces:    &Spaces{c: collection[Space]{db.Collection("spaces"), locks}, rev: revs},
-		Apps:      &Apps{c: collection[App]{db.Collection("apps"), locks}},
+		client:   client,
+		db:       db,
+		Locks:    locks,
+		Changes:  revs,
+		Follower: newFollower(revs),
+		Users:    &Users{c: collection[User]{db.Collection("users"), locks}, rev: revs},
+		Groups:   &Groups{c: collection[Group]{db.Collection("groups"), locks}, rev: revs},
+		Spaces:   &Spaces{c: collection[Space]{db.Collection("spaces"), locks}, rev: revs},
+		Apps:     &Apps{c: collection[App]{db.Collection("apps"), locks}},
 
 		Events:   &Events{c: collection[Event]{db.Collection("events"), locks}},
 		Settings: &SettingsRepo{c: collection[Settings]{db.Collection("settings"), locks}},
@@ -130,6 +139,13 @@ func indexes() map[string][]mongo.IndexModel {
 			plain(bson.D{{Key: "roles", Value: 1}}),
 		},
 		"groups": {unique(bson.D{{Key: "nameKey", Value: 1}})},
+		// Read by _id; the index creates the collection before the
+		// embedded server's _id indexes are made (Embedded.IndexIDs).
+		"user_subjects":  {plain(bson.D{{Key: "userId", Value: 1}})},
+		"group_names":    {plain(bson.D{{Key: "groupId", Value: 1}})},
+		"capacitycounts": {plain(bson.D{{Key: "n", Value: 1}})},
+		// The change log is read by _id; seq sorts it for its head.
+		"changes": {plain(bson.D{{Key: "seq", Value: 1}})},
 		"spaces": {
 			// Space names are unique in the tenant (seed 000 §1.3), whatever the case.
 			unique(bson.D{{Key: "nameKey", Value: 1}}),

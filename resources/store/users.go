@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -51,7 +53,7 @@ func (u *User) HasRole(role string) bool {
 // Users is the repository of users.
 type Users struct {
 	c   collection[User]
-	rev *Revisions
+	rev *Changes
 }
 
 // UserFilter narrows a user list.
@@ -76,9 +78,114 @@ func (r *Users) Create(ctx context.Context, u *User) error {
 	u.GroupIDs = nonNil(u.GroupIDs)
 	u.Version = 1
 	if err := r.c.insert(ctx, u); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// The subject exists: make sure its lookup does too (a crash
+			// between the two inserts leaves a user without one).
+			if rerr := r.repairSubject(ctx, u.Subject); rerr != nil {
+				return fmt.Errorf("create user %q: %w (and its lookup: %v)", u.Subject, err, rerr)
+			}
+		}
 		return fmt.Errorf("create user %q: %w", u.Subject, err)
 	}
-	return r.rev.changed(ctx, AreaUsers)
+	if err := r.putSubject(ctx, u.Subject, u.ID); err != nil {
+		return fmt.Errorf("create user %q: %w", u.Subject, err)
+	}
+	return r.rev.changed(ctx, AreaUsers, u.ID)
+}
+
+// The subject lookup: the collection "user_subjects" holds one document
+// {_id: subject, userId} per user, written with the user. BySubject (every
+// login) is then two reads by _id, which the embedded FerretDB answers from
+// its index; a filter on the subject field would decode every user.
+type subjectDoc struct {
+	Subject string `bson:"_id"`
+	UserID  string `bson:"userId"`
+}
+
+func (r *Users) subjects() lookup {
+	return lookup{c: r.c.c.Database().Collection("user_subjects"), field: "userId"}
+}
+
+func (r *Users) putSubject(ctx context.Context, sub, userID string) error {
+	return r.subjects().put(ctx, sub, userID)
+}
+
+// lookup is a collection of documents {_id: key, <field>: id} that finds a
+// document by a unique value other than its _id with reads by _id.
+type lookup struct {
+	c     *mongo.Collection
+	field string
+}
+
+func (l lookup) put(ctx context.Context, key, id string) error {
+	_, err := l.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "_id", Value: key}, {Key: l.field, Value: id}},
+		options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("the lookup %s of %q: %w", l.c.Name(), key, err)
+	}
+	return nil
+}
+
+// get returns the id stored under key; ErrNotFound when none.
+func (l lookup) get(ctx context.Context, key string) (string, error) {
+	raw, err := l.c.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Raw()
+	if err != nil {
+		return "", MapErr(err)
+	}
+	id, ok := raw.Lookup(l.field).StringValueOK()
+	if !ok {
+		return "", fmt.Errorf("the lookup %s of %q has no %s", l.c.Name(), key, l.field)
+	}
+	return id, nil
+}
+
+// repairSubject writes the lookup of sub from the user that has it (a
+// query on the subject field: only on the rare path of a conflict).
+func (r *Users) repairSubject(ctx context.Context, sub string) error {
+	u, err := r.c.get(ctx, bson.D{{Key: "subject", Value: sub}})
+	if err != nil {
+		return err
+	}
+	return r.putSubject(ctx, sub, u.ID)
+}
+
+// IndexSubjects writes the subject lookup of every user that has none, once
+// per database (a marker in the collection "tenant" remembers it): for
+// databases written before the lookup existed.
+func (r *Users) IndexSubjects(ctx context.Context) error {
+	return once(ctx, r.c.c.Database(), "user-subjects", func() error {
+		users, err := r.c.find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "subject", Value: 1}}))
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if err := r.putSubject(ctx, u.Subject, u.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// once runs fn unless the marker name in the collection "tenant" says it
+// ran to the end in this database before, and then writes the marker.
+func once(ctx context.Context, db *mongo.Database, name string, fn func() error) error {
+	tenant := db.Collection("tenant")
+	err := tenant.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Err()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(MapErr(err), ErrNotFound) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := fn(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	_, err = tenant.InsertOne(ctx, bson.D{{Key: "_id", Value: name}, {Key: "at", Value: time.Now().UTC()}})
+	if err := MapErr(err); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }
 
 // Get returns the user with id.
@@ -92,7 +199,11 @@ func (r *Users) Get(ctx context.Context, id string) (*User, error) {
 
 // BySubject returns the user with the identity provider subject sub.
 func (r *Users) BySubject(ctx context.Context, sub string) (*User, error) {
-	u, err := r.c.get(ctx, bson.D{{Key: "subject", Value: sub}})
+	id, err := r.subjects().get(ctx, sub)
+	if err != nil {
+		return nil, fmt.Errorf("user with subject %q: %w", sub, err)
+	}
+	u, err := r.c.byID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("user with subject %q: %w", sub, err)
 	}
@@ -176,7 +287,7 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 	if err != nil {
 		return nil, fmt.Errorf("update user %q: %w", id, err)
 	}
-	if err := r.rev.changed(ctx, AreaUsers); err != nil {
+	if err := r.rev.changed(ctx, AreaUsers, id); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/bench/internal/apiclient"
+	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
+)
+
+// Options are the knobs of one run.
+type Options struct {
+	Steps   []int // tenant sizes in users (apps = users, spaces = users / 10)
+	Samples int   // timed operations of each kind per step
+	DataDir string
+	// Deadline is the server's database deadline for decisions and writes
+	// (0: the defaults); the baseline needs a long one to answer at all.
+	Deadline time.Duration
+	Logger   *slog.Logger // progress
+}
+
+// Row is the curve at one step: p50 (and max) of each operation.
+type Row struct {
+	Users, Apps, Spaces int
+	Populate            time.Duration // how long the bulk inserts of this step took
+	P50                 map[string]time.Duration
+	Max                 map[string]time.Duration
+}
+
+// Ops are the timed operations, in report order.
+var Ops = []string{"login", "app create", "space create", "member add", "license assign"}
+
+const groups = 20
+
+// Run starts rulekeeper in-process in dev mode on the embedded database,
+// applies a license key with room for the largest step, then for each step
+// bulk-inserts users (with license assignments), apps and spaces up to the
+// step's size and times Samples of each operation through the HTTP API.
+func Run(ctx context.Context, o Options) ([]Row, error) {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc, err := service.Start(ctx, service.Config{Embedded: embedded.Starter,
+		Addr: "127.0.0.1:0", DataDir: o.DataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
+		DecisionTimeout: o.Deadline, WriteTimeout: o.Deadline,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start rulekeeper in-process: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = svc.Shutdown(sctx)
+	}()
+	c := &client{Base: svc.URL(), HTTP: &http.Client{Timeout: 60 * time.Second}}
+	admin, err := idp.FetchDevToken(ctx, c.Base, "admin", []string{"Admins"}, "")
+	if err != nil {
+		return nil, err
+	}
+	top := slices.Max(o.Steps)
+	_, priv := licenses.DevKeyPair()
+	terms := licenses.DevTerms(time.Now())
+	seats := 2*top + 10*o.Samples*len(o.Steps)
+	terms.Professional, terms.Analyzer = seats, seats
+	terms.CapacityMinutes, terms.SharedSpacesUnlimited = 100*seats, true
+	raw, err := licenses.Sign(priv, terms)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Do(ctx, admin, "PUT", "/api/v1/licenses/key", map[string]string{"key": raw}, nil, http.StatusOK); err != nil {
+		return nil, fmt.Errorf("apply the bench license key: %w", err)
+	}
+	p := &populator{st: svc.Store, keyID: terms.KeyID, rng: rand.New(rand.NewPCG(1, 2))}
+	if err := p.groups(ctx); err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for si, n := range o.Steps {
+		start := time.Now()
+		if err := p.grow(ctx, n, n, n/10); err != nil {
+			return rows, fmt.Errorf("populate step %d: %w", n, err)
+		}
+		row := Row{Users: p.users, Apps: p.apps, Spaces: p.spaces, Populate: time.Since(start),
+			P50: map[string]time.Duration{}, Max: map[string]time.Duration{}}
+		o.Logger.Info("populated", "users", p.users, "apps", p.apps, "spaces", p.spaces, "took", row.Populate.Round(time.Millisecond))
+		// Untimed requests let the snapshots catch up with the bulk
+		// inserts (a full build each, in the background: requests answer
+		// 503 until it is done), as a replica does once after them.
+		t0 := time.Now()
+		if err := svc.Store.Follower.CatchUp(ctx); err != nil {
+			return rows, fmt.Errorf("catch up after the bulk load: %w", err)
+		}
+		for {
+			err := c.Do(ctx, admin, "GET", "/api/v1/users/me", nil, nil, http.StatusOK)
+			if err == nil {
+				break
+			}
+			if time.Since(t0) > 5*time.Minute {
+				return rows, err
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		o.Logger.Info("snapshots rebuilt", "took", time.Since(t0).Round(time.Millisecond))
+		times, err := measure(ctx, c, admin, p, si, o.Samples)
+		if err != nil {
+			return rows, err
+		}
+		for op, ts := range times {
+			slices.Sort(ts)
+			row.P50[op], row.Max[op] = ts[len(ts)/2], ts[len(ts)-1]
+		}
+		rows = append(rows, row)
+		o.Logger.Info("measured", "users", p.users, "p50", fmtRow(row))
+	}
+	return rows, nil
+}
+
+// measure times Samples operations of each kind, one at a time.
+func measure(ctx context.Context, c *client, admin string, p *populator, step, samples int) (map[string][]time.Duration, error) {
+	out := map[string][]time.Duration{}
+	timed := func(op string, f func() error) error {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		out[op] = append(out[op], time.Since(t0))
+		return nil
+	}
+	var spaceIDs []string
+	for i := range samples {
+		// Login: the first request of a new user's token creates the user
+		// and runs the dynamic license assignment.
+		name := fmt.Sprintf("grow-s%d-%03d", step, i)
+		tok, err := idp.FetchDevToken(ctx, c.Base, name, []string{fmt.Sprintf("G%02d", i%groups)}, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := timed("login", func() error { return c.Do(ctx, tok, "GET", "/api/v1/users/me", nil, nil, http.StatusOK) }); err != nil {
+			return nil, err
+		}
+		if err := timed("app create", func() error {
+			return c.Do(ctx, admin, "POST", "/api/v1/apps", map[string]any{"name": name + " app"}, nil, http.StatusCreated)
+		}); err != nil {
+			return nil, err
+		}
+		var sp struct {
+			ID string `json:"id"`
+		}
+		if err := timed("space create", func() error {
+			return c.Do(ctx, admin, "POST", "/api/v1/spaces", map[string]any{"name": name + " space", "type": "shared"}, &sp, http.StatusCreated)
+		}); err != nil {
+			return nil, err
+		}
+		spaceIDs = append(spaceIDs, sp.ID)
+		member := p.userID(p.rng.IntN(p.users))
+		if err := timed("member add", func() error {
+			return c.Do(ctx, admin, "POST", "/api/v1/spaces/"+spaceIDs[i/2]+"/members",
+				map[string]any{"type": "user", "id": member, "roles": []string{"canview"}}, nil, http.StatusCreated)
+		}); err != nil {
+			return nil, err
+		}
+		// A bulk user that was left without an assignment.
+		unassigned := p.unassigned[0]
+		p.unassigned = p.unassigned[1:]
+		if err := timed("license assign", func() error {
+			return c.Do(ctx, admin, "POST", "/api/v1/licenses/assignments",
+				map[string]any{"userId": unassigned, "type": store.LicenseAnalyzer}, nil, http.StatusCreated)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func fmtRow(r Row) string {
+	var b strings.Builder
+	for _, op := range Ops {
+		fmt.Fprintf(&b, "%s=%s ", op, r.P50[op].Round(10*time.Microsecond))
+	}
+	return strings.TrimSpace(b.String())
+}
+
+type client = apiclient.Client
