@@ -46,7 +46,8 @@ type Request struct {
 
 // hydrate turns a request into a complete input, written to in (the
 // caller's, so that a decision allocates no input). Stored entities win
-// over what the caller says about them; the caller's target space (for a
+// over what the caller says about them, except the subject's custom
+// attributes, which the caller may override for this decision; the caller's target space (for a
 // move) and properties of unstored types are kept.
 func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	*in = Input{Subject: req.Subject, Action: req.Action, Resource: req.Resource, Environment: req.Environment}
@@ -60,6 +61,9 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	switch {
 	case err == nil:
 		in.Subject = *s
+		if len(req.Subject.Attributes) > 0 {
+			in.Subject.Attributes = overlay(s.Attributes, req.Subject.Attributes)
+		}
 	case errors.Is(err, ErrNotFound) && !req.Subject.bare():
 		// An unknown subject described in full by a privileged caller.
 	default:
@@ -93,6 +97,20 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 		r.TargetSpaceType = sp.Type
 	}
 	return nil
+}
+
+// overlay is stored with the caller's attributes in place of those of the
+// same name: inline subject attributes override stored ones for one
+// decision (the stored map, shared by the entity cache, is not touched).
+func overlay(stored, inline map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(stored)+len(inline))
+	for k, v := range stored {
+		out[k] = v
+	}
+	for k, v := range inline {
+		out[k] = v
+	}
+	return out
 }
 
 // bare reports whether only the id was given.

@@ -33,8 +33,22 @@ type Decider interface {
 	Decide(ctx context.Context, req authz.Request) (authz.Decision, error)
 }
 
+// SubjectResolver maps the ids other services know a user by (rulekeeper
+// id, IdP subject, userName, alias, email) to the rulekeeper id
+// (authz.ErrNotFound when none names a user): an *entities.Source.
+type SubjectResolver interface {
+	ResolveSubject(ctx context.Context, ref string) (string, error)
+}
+
 // Handlers holds the decision endpoints' dependencies.
 type Handlers struct {
+	// Subjects resolves subject.id (nil: only rulekeeper ids).
+	Subjects SubjectResolver
+	// PublicURL is the base URL the metadata document advertises ("": the
+	// request's); TrustedProxy honours X-Forwarded-Proto and
+	// X-Forwarded-Host when it is not set.
+	PublicURL    string
+	TrustedProxy bool
 	Engine Decider
 	Vocab  Vocabulary
 	Search Searcher // candidates of the AuthZEN searches (search.go)
@@ -99,6 +113,11 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 	case !h.Vocab.KnownType(resource.Type):
 		return authz.Request{}, apierror.Field("unknown_resource_type", "resource.type", fmt.Sprintf("unknown resource type %q", resource.Type))
 	}
+	id, err := h.resolve(c.Context(), subject.ID)
+	if err != nil {
+		return authz.Request{}, err
+	}
+	subject.ID = id
 	if env == "" {
 		env = "hub"
 	}
@@ -117,6 +136,23 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 			map[string]any{"field": "subject.id"})
 	}
 	return authz.Request{Subject: *subject, Action: action, Resource: *resource, Environment: env}, nil
+}
+
+// resolve answers the rulekeeper id of the subject ref; a ref that names
+// no stored user is answered as it is (an inline subject, or the engine's
+// unknown_entity).
+func (h *Handlers) resolve(ctx context.Context, ref string) (string, error) {
+	if h.Subjects == nil {
+		return ref, nil
+	}
+	id, err := h.Subjects.ResolveSubject(ctx, ref)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, authz.ErrNotFound):
+		return ref, nil
+	}
+	return "", decideError(err)
 }
 
 // decideError maps engine errors: unknown entities are the caller's fault

@@ -200,7 +200,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner}).Register(s.app, auth.Middleware())
+	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner,
+		Subjects: src, PublicURL: cfg.PublicURL, TrustedProxy: cfg.TrustedProxy}).Register(s.app, auth.Middleware())
 	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
 	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {
 		if cl := identity.CallerOf(c); cl != nil && cl.User != nil {
