@@ -49,9 +49,9 @@ type Handlers struct {
 	// X-Forwarded-Host when it is not set.
 	PublicURL    string
 	TrustedProxy bool
-	Engine Decider
-	Vocab  Vocabulary
-	Search Searcher // candidates of the AuthZEN searches (search.go)
+	Engine       Decider
+	Vocab        Vocabulary
+	Search       Searcher // candidates of the AuthZEN searches (search.go)
 	// Planner narrows the resource search in the database (nil: every
 	// candidate is decided).
 	Planner *authz.Planner

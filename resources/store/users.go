@@ -35,9 +35,9 @@ type User struct {
 	UserNameKey string   `bson:"userNameKey,omitempty" json:"-"`
 	Aliases     []string `bson:"aliases,omitempty" json:"aliases,omitempty"`
 	// Provisioned: created by an admin before any login.
-	Provisioned bool `bson:"provisioned,omitempty" json:"provisioned,omitempty"`
-	Status  string   `bson:"status" json:"status"`
-	Roles   []string `bson:"roles" json:"roles"`
+	Provisioned bool     `bson:"provisioned,omitempty" json:"provisioned,omitempty"`
+	Status      string   `bson:"status" json:"status"`
+	Roles       []string `bson:"roles" json:"roles"`
 	// IdpRoles are the roles among Roles that the identity provider's roles
 	// claim gave at the last login (re-applied at every login); the others
 	// were given in rulekeeper. See RoleSources.
