@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/policies"
 	"github.com/rulekeeper/rulekeeper/resources/analysis"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/apikeys"
 	"github.com/rulekeeper/rulekeeper/resources/apps"
 	"github.com/rulekeeper/rulekeeper/resources/bundles"
@@ -33,6 +35,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/openapi"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/schedules"
+	"github.com/rulekeeper/rulekeeper/resources/scim"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/settings"
@@ -217,7 +220,9 @@ func (s *Service) assemble(ctx context.Context) error {
 			auth.ForgetUser(id)
 		}
 	}
-	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged}).Register(api)
+	provision := &users.Provisioner{Store: s.Store, Invalidate: userChanged, Assign: s.assignLicense}
+	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged, Provision: provision}).Register(api)
+	(&scim.Handlers{Store: s.Store, Guard: g, Provision: provision, Invalidate: userChanged}).Register(s.app.Group("/scim/v2", scim.Errors, auth.Middleware()))
 	(&apikeys.Handlers{Store: s.Store, Guard: g, Forget: auth.ForgetKey}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
 	// The console signs in against the configured issuer (code + PKCE).
@@ -254,6 +259,25 @@ func (s *Service) assemble(ctx context.Context) error {
 	wg.Go(func() { s.Rules.Run(jobs) })
 	s.stopJobs = func() { stopJobs(); wg.Wait() }
 	return nil
+}
+
+// assignLicense gives a provisioned user a license type, or takes theirs
+// away (typ ""); what the user has already is no error.
+func (s *Service) assignLicense(ctx context.Context, userID, typ, by string) error {
+	var err error
+	if typ == "" {
+		err = s.Licenses.Remove(ctx, userID, by)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+	} else {
+		_, err = s.Licenses.Assign(ctx, userID, typ, by)
+	}
+	var e *apierror.Error
+	if errors.As(err, &e) && (e.Code == "already_assigned" || typ == "" && e.Code == "no_license_key") {
+		return nil
+	}
+	return err
 }
 
 // warnMisconfigured logs, at start, what will stop an operator later: no

@@ -76,3 +76,14 @@ func (r *Groups) Delete(ctx context.Context, id string) error {
 	}
 	return r.rev.changed(ctx, AreaUsers)
 }
+
+// Rename gives the group id a new name; ErrConflict when another group
+// has it (any case).
+func (r *Groups) Rename(ctx context.Context, id, name string) (*Group, error) {
+	g, err := r.c.update(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "name", Value: name}, {Key: "nameKey", Value: strings.ToLower(name)}}}})
+	if err != nil {
+		return nil, fmt.Errorf("rename group %q: %w", id, err)
+	}
+	return g, r.rev.changed(ctx, AreaUsers)
+}
