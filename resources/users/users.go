@@ -329,9 +329,9 @@ func (h *Handlers) importUsers(c fiber.Ctx) error {
 	}
 	ctx, by := c.Context(), identity.CallerOf(c).User.ID
 	type outcome struct {
-		Index  int            `json:"index"`
-		Status string         `json:"status"` // created, updated, failed
-		ID     string         `json:"id,omitempty"`
+		Index  int             `json:"index"`
+		Status string          `json:"status"` // created, updated, failed
+		ID     string          `json:"id,omitempty"`
 		Error  *apierror.Error `json:"error,omitempty"`
 	}
 	out := make([]outcome, 0, len(body.Users))
