@@ -77,6 +77,9 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 			in.Resource.TargetSpaceID = req.Resource.TargetSpaceID
 			in.Resource.TargetSpaceType = req.Resource.TargetSpaceType
 		case errors.Is(err, ErrNotStored):
+		case errors.Is(err, ErrNotFound) && !req.Resource.bare():
+			// A resource the store does not hold (yet), described in full
+			// by the caller: decided as described.
 		default:
 			return fmt.Errorf("%s %q: %w", req.Resource.Type, req.Resource.ID, err)
 		}
@@ -111,6 +114,13 @@ func overlay(stored, inline map[string][]string) map[string][]string {
 		out[k] = v
 	}
 	return out
+}
+
+// bare reports whether only the type and id (and a move's target) were
+// given.
+func (r *Resource) bare() bool {
+	return r.Name == "" && r.Owner == "" && r.SpaceID == "" && r.SpaceType == "" && r.ObjectType == "" &&
+		!r.Public && !r.SectionAccess && r.Attributes == nil && r.Space == nil && r.App == nil
 }
 
 // bare reports whether only the id was given.

@@ -265,7 +265,8 @@ func (ev *zEvaluation) required(prefix string) error {
 }
 
 // subjectProps reads subject.properties. The policy's own subject fields
-// (name, email, status, roles, groups, license, attributes) keep their
+// (name, email, status, anonymous, roles, groups, groupIds, license,
+// attributes, spaces) keep their
 // meaning; every other key is a custom attribute (user.@key in a rule): a
 // scalar or a list of scalars. For a stored subject only the attributes
 // count, and they override the stored ones of the same name for this
@@ -283,7 +284,7 @@ func subjectProps(raw json.RawMessage, prefix string) (authz.Subject, error) {
 	known := map[string]json.RawMessage{}
 	for k, v := range props {
 		switch k {
-		case "name", "email", "status", "roles", "groups", "license", "attributes":
+		case "name", "email", "status", "anonymous", "roles", "groups", "groupIds", "license", "attributes", "spaces":
 			known[k] = v
 			continue
 		}
