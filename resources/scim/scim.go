@@ -15,7 +15,8 @@
 // organization, costCenter, employeeNumber and manager.value become custom
 // attributes of those names; the extension
 // urn:rulekeeper:params:scim:schemas:extension:2.0:User carries every
-// custom attribute ("attributes": {name: [values]}). Groups are read-only
+// custom attribute ("attributes": {name: [values]}; on writes, the names
+// above are taken from roles and the enterprise extension only). Groups are read-only
 // on a User (RFC 7643 §4.1.2) and written through Group members.
 //
 // Errors answer RFC 7644 §3.12 bodies (schemas, status, scimType, detail)
@@ -338,6 +339,9 @@ func (s *scimUser) spec() (users.UserSpec, error) {
 		spec.Email = s.UserName
 	}
 	for k, v := range s.Rulekeeper.Attributes {
+		if k == "roles" || k == "manager" || slices.Contains(enterpriseAttrs, k) {
+			continue // owned by roles and the enterprise extension
+		}
 		vals, err := values(v)
 		if err != nil {
 			return spec, bad("invalidValue", "attribute %q: %v", k, err)
