@@ -67,7 +67,12 @@ type Options struct {
 	// DefaultEntityTTL; <0: no entity cache).
 	EntityTTL time.Duration
 	Registry  prometheus.Registerer // nil: metrics are not registered
-	Logger    *slog.Logger
+	// Types is the resource type registry (nil: the built-in types only).
+	// Every compilation puts the external types that take the license
+	// gates at data.rulekeeper_types (TypesDataRoot); a change of the
+	// registry takes effect at the next Load.
+	Types  *Types
+	Logger *slog.Logger
 }
 
 // compiled is one policy revision, ready to evaluate.
@@ -237,6 +242,9 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	maps.Copy(data, e.opts.Data)
 	if rulesData != nil {
 		data[rules.DataRoot] = rulesData
+	}
+	if e.opts.Types != nil {
+		data[TypesDataRoot] = e.opts.Types.policyData()
 	}
 	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
 	pq, err := rego.New(

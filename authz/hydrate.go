@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,7 +63,7 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	case err == nil:
 		in.Subject = *s
 		if len(req.Subject.Attributes) > 0 {
-			in.Subject.Attributes = overlay(s.Attributes, req.Subject.Attributes)
+			in.Subject.Attributes = overlayAttrs(s.Attributes, req.Subject.Attributes)
 		}
 	case errors.Is(err, ErrNotFound) && !req.Subject.bare():
 		// An unknown subject described in full by a privileged caller.
@@ -72,6 +73,8 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	if req.Resource.ID != "" {
 		r, err := e.entities.resource(ctx, req.Resource.Type, req.Resource.ID)
 		switch {
+		case err == nil && e.external(req.Resource.Type):
+			in.Resource = overlay(r, &req.Resource)
 		case err == nil:
 			in.Resource = *r
 			in.Resource.TargetSpaceID = req.Resource.TargetSpaceID
@@ -102,16 +105,48 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	return nil
 }
 
-// overlay is stored with the caller's attributes in place of those of the
+// overlayAttrs is stored with the caller's attributes in place of those of the
 // same name: inline subject attributes override stored ones for one
 // decision (the stored map, shared by the entity cache, is not touched).
-func overlay(stored, inline map[string][]string) map[string][]string {
+func overlayAttrs(stored, inline map[string][]string) map[string][]string {
 	out := make(map[string][]string, len(stored)+len(inline))
 	for k, v := range stored {
 		out[k] = v
 	}
 	for k, v := range inline {
 		out[k] = v
+	}
+	return out
+}
+
+// external reports whether typ is an external type of the registry.
+func (e *Engine) external(typ string) bool {
+	if e.opts.Types == nil {
+		return false
+	}
+	_, ok := e.opts.Types.External(typ)
+	return ok
+}
+
+// overlay is the stored resource of an external type with what the caller
+// sent inline laid over it: inline wins, attribute by attribute, and for
+// the name, owner and space when given. (For built-in types the stored
+// entity wins: rulekeeper keeps them, the caller may be stale.)
+func overlay(stored, inline *Resource) Resource {
+	out := *stored
+	if len(inline.Attributes) > 0 {
+		out.Attributes = make(map[string][]string, len(stored.Attributes)+len(inline.Attributes))
+		maps.Copy(out.Attributes, stored.Attributes)
+		maps.Copy(out.Attributes, inline.Attributes)
+	}
+	if inline.Name != "" {
+		out.Name = inline.Name
+	}
+	if inline.Owner != "" {
+		out.Owner = inline.Owner
+	}
+	if inline.SpaceID != "" && inline.SpaceID != stored.SpaceID {
+		out.SpaceID, out.SpaceType, out.Space = inline.SpaceID, "", nil
 	}
 	return out
 }

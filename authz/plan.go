@@ -69,11 +69,12 @@ type PlanRequest struct {
 // Planner plans lists with an engine and the security rules in force.
 type Planner struct {
 	engine *Engine
-	vocab  *rules.Vocabulary
+	vocab  atomic.Pointer[rules.Vocabulary]
 	rules  atomic.Pointer[plannedRules]
 }
 
 type plannedRules struct {
+	vocab    *rules.Vocabulary // the matchers' vocabulary
 	revision int64
 	matchers []*RuleMatcher
 	byID     map[string]*RuleMatcher // for reuse by the next SetRules
@@ -82,10 +83,15 @@ type plannedRules struct {
 // NewPlanner plans with e and vocabulary v (nil: rules.DefaultVocabulary),
 // for revision 0 with no security rules until SetRules.
 func NewPlanner(e *Engine, v *rules.Vocabulary) *Planner {
-	p := &Planner{engine: e, vocab: v}
+	p := &Planner{engine: e}
+	p.vocab.Store(v)
 	p.rules.Store(&plannedRules{})
 	return p
 }
+
+// SetVocabulary changes the vocabulary the next SetRules reads the rules
+// with (the resource type registry changed); every matcher is rebuilt then.
+func (p *Planner) SetVocabulary(v *rules.Vocabulary) { p.vocab.Store(v) }
 
 // SetRules records the security rules of revision (call it after the
 // engine loaded that revision). While the engine's revision and the
@@ -95,20 +101,24 @@ func NewPlanner(e *Engine, v *rules.Vocabulary) *Planner {
 // A rule unchanged since the previous call keeps its matcher, so that one
 // rule write costs one matcher, not one per rule.
 func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
+	vocab := p.vocab.Load()
 	prev := p.rules.Load().byID
+	if p.rules.Load().vocab != vocab {
+		prev = nil
+	}
 	ms := make([]*RuleMatcher, 0, len(rs))
 	byID := make(map[string]*RuleMatcher, len(rs))
 	for _, r := range rs {
 		m := prev[r.ID]
 		if m == nil || !sameRule(m.Rule, r) || m.Rule.Name != r.Name {
-			m = NewRuleMatcher(r, p.vocab)
+			m = NewRuleMatcher(r, vocab)
 		}
 		byID[r.ID] = m
 		if m.Valid() {
 			ms = append(ms, m)
 		}
 	}
-	p.rules.Store(&plannedRules{revision: revision, matchers: ms, byID: byID})
+	p.rules.Store(&plannedRules{vocab: vocab, revision: revision, matchers: ms, byID: byID})
 }
 
 // Sentinels of representative resources: ids no stored resource has.

@@ -53,6 +53,9 @@ type RuleMatcher struct {
 	cond    rules.Expr // nil: always
 	x       *vocabIndex
 	re      map[*rules.Compare]*regexp.Regexp
+	// extAttrs: the attributes of the external types the filter selects
+	// (lower-case name → name as declared), read at attributes.<name>.
+	extAttrs map[string]string
 	// HasPrivilege is true when the condition calls HasPrivilege: its
 	// grants depend on other rules' grants.
 	HasPrivilege bool
@@ -80,12 +83,15 @@ type vocabIndex struct {
 	// resource.HasPrivilege follows
 	typeNavs map[string]map[string]*rules.Navigation
 	related  map[string]*rules.Navigation
+	// external types: lower-case attribute name → name as declared
+	ext map[string]map[string]string
 }
 
 func indexVocab(v *rules.Vocabulary) *vocabIndex {
 	x := &vocabIndex{types: map[string]string{}, user: map[string][]string{}, common: map[string][]string{},
 		typed: map[string][]string{}, navs: map[string]*rules.Navigation{}, navAttr: map[string]map[string][]string{},
-		typeNavs: map[string]map[string]*rules.Navigation{}, related: map[string]*rules.Navigation{}}
+		typeNavs: map[string]map[string]*rules.Navigation{}, related: map[string]*rules.Navigation{},
+		ext: map[string]map[string]string{}}
 	put := func(m map[string][]string, a rules.Attribute) {
 		for _, n := range append([]string{a.Name}, a.Aliases...) {
 			m[strings.ToLower(n)] = a.Path
@@ -95,6 +101,13 @@ func indexVocab(v *rules.Vocabulary) *vocabIndex {
 		name := strings.ToLower(t.Name)
 		for _, n := range append([]string{t.Name}, t.Aliases...) {
 			x.types[strings.ToLower(n)] = name
+		}
+		if t.External {
+			x.ext[name] = map[string]string{}
+			for _, a := range t.Attributes {
+				x.ext[name][strings.ToLower(a.Name)] = a.Name
+			}
+			continue
 		}
 		for _, a := range t.Attributes {
 			put(x.typed, a)
@@ -167,6 +180,25 @@ func NewRuleMatcher(r rules.Rule, v *rules.Vocabulary) *RuleMatcher {
 			slices.Sort(ft.types)
 		}
 		m.terms = append(m.terms, ft)
+		var selected []string
+		switch t.Kind {
+		case rules.TermAll:
+			for typ := range m.x.ext {
+				selected = append(selected, typ)
+			}
+		case rules.TermPrefix:
+			selected = ft.types
+		default:
+			selected = []string{ft.known}
+		}
+		for _, typ := range selected {
+			for k, name := range m.x.ext[typ] {
+				if m.extAttrs == nil {
+					m.extAttrs = map[string]string{}
+				}
+				m.extAttrs[k] = name
+			}
+		}
 	}
 	seen := map[string]bool{}
 	for _, a := range r.Actions {
@@ -586,6 +618,9 @@ func (m *RuleMatcher) resourcePath(rest []rules.Segment) ([]string, bool) {
 		return nil, false
 	}
 	if len(rest) == 1 {
+		if declared, ok := m.extAttrs[name]; ok {
+			return rules.ExternalAttributePath(declared), true
+		}
 		if path, ok := m.x.typed[name]; ok {
 			return path, true
 		}

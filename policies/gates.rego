@@ -24,6 +24,13 @@
 #                       space (§1.3, §6.7) or publishing (§1.3).
 #   section_access      an app that uses section access is neither exported
 #                       nor duplicated (§6.6).
+#
+# The license gates (no_license, license_excluded, capacity_exhausted,
+# analyzer_license) guard the platform's own resource types: they do not
+# apply to the external types registered with licenseGates false
+# (data.rulekeeper_types.ungated, put there by the engine from the type
+# registry). A ticket of an external ticketing service is not a use of the
+# analytics hub. Any other type, known or not, is gated (fail closed).
 package rulekeeper.gates
 
 import data.rulekeeper.builtin
@@ -41,17 +48,20 @@ denies contains gate("no_license") if {
 	builtin.license_class == ""
 	not license_exempt
 	not admin_in_console
+	license_gated
 }
 
 denies contains gate("license_excluded") if {
 	input.subject.license.excluded == true
 	not license_exempt
+	license_gated
 }
 
 denies contains gate("capacity_exhausted") if {
 	input.subject.license.capacityExhausted == true
 	builtin.environment == "hub"
 	not license_exempt
+	license_gated
 }
 
 # analyzer_license reads the license type directly (license_class ==
@@ -62,6 +72,7 @@ denies contains gate("analyzer_license") if {
 	builtin.environment == "hub"
 	not license_exempt
 	professional_only
+	license_gated
 }
 
 denies contains gate("section_access") if {
@@ -69,6 +80,11 @@ denies contains gate("section_access") if {
 	input.action in {"export", "export_data", "duplicate"}
 	input.resource.sectionAccess == true
 }
+
+# license_gated: the request is about a type the license gates guard.
+default license_gated := true
+
+license_gated := false if data.rulekeeper_types.ungated[input.resource.type] == true
 
 # Requests that do not use a license.
 license_exempt if {

@@ -152,3 +152,59 @@ test_several_gates_are_all_reported_sorted if {
 		{"kind": "gate", "reason": "user_disabled"},
 	]
 }
+
+# External resource types (the type registry): the license gates guard the
+# platform's own types, and external types unless registered with
+# licenseGates false (data.rulekeeper_types.ungated, put there by the engine).
+
+ticket := {"type": "ticket", "id": "T-17", "owner": h.other, "attributes": {"department": ["Support"]}}
+
+ticket_types := {"ungated": {"ticket": true}}
+
+gated_ticket_types := {"ungated": {"invoice": true}}
+
+test_no_license_gate_for_an_external_type_without_license_gates if {
+	s := h.subject("", {})
+	q := h.hub(s, "close", ticket)
+	d := h.decide(q) with data.rulekeeper.rules.grants as rule_grant with data.rulekeeper_types as ticket_types
+	d.allow == true
+	d.denies == []
+}
+
+test_a_type_the_registry_does_not_exempt_is_gated if {
+	s := h.subject("", {})
+	d := h.decide(h.hub(s, "close", ticket)) with data.rulekeeper.rules.grants as rule_grant
+	d.allow == false
+	d.denies == [{"kind": "gate", "reason": "no_license"}]
+}
+
+test_excluded_and_exhausted_licenses_do_not_gate_external_types if {
+	s := h.with_license(h.subject("analyzer_capacity", {}), {"type": "analyzer_capacity", "excluded": true, "capacityExhausted": true})
+	d := h.decide(h.hub(s, "close", ticket)) with data.rulekeeper.rules.grants as rule_grant with data.rulekeeper_types as ticket_types
+	d.allow == true
+}
+
+test_an_external_type_with_license_gates_is_gated if {
+	s := h.subject("", {})
+	q := h.hub(s, "close", ticket)
+	d := h.decide(q) with data.rulekeeper.rules.grants as rule_grant with data.rulekeeper_types as gated_ticket_types
+	d.allow == false
+	d.denies == [{"kind": "gate", "reason": "no_license"}]
+	x := h.with_license(h.subject("professional", {}), {"type": "professional", "excluded": true})
+	d2 := h.decide(h.hub(x, "close", ticket)) with data.rulekeeper.rules.grants as rule_grant with data.rulekeeper_types as gated_ticket_types
+	d2.denies == [{"kind": "gate", "reason": "license_excluded"}]
+}
+
+test_a_disabled_user_is_refused_on_external_types_too if {
+	s := object.union(member, {"status": "disabled"})
+	d := h.decide(h.hub(s, "close", ticket)) with data.rulekeeper.rules.grants as rule_grant with data.rulekeeper_types as ticket_types
+	d.allow == false
+	d.denies == [{"kind": "gate", "reason": "user_disabled"}]
+}
+
+test_registering_gates_for_an_external_type_does_not_ungate_builtin_types if {
+	s := h.subject("", {"sp-1": ["owner"]})
+	q := h.hub(s, "read", own_app)
+	reasons := h.reasons(q) with data.rulekeeper_types as {"ungated": {"ticket": true, "": true}}
+	reasons == {"no_license"}
+}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -167,8 +168,8 @@ func analyze(r Rule, v *vocab) (*analysis, []Diagnostic) {
 		c.errorf(FieldType, one, "default, readonly or custom", "unknown rule type %q", r.Type)
 	}
 	c.checkContext()
-	c.checkActions()
 	c.checkFilter()
+	c.checkActions()
 
 	if c.checkLimits() {
 		sortDiagnostics(c.diags)
@@ -215,12 +216,59 @@ func (c *checker) checkActions() {
 		switch {
 		case act == "":
 			c.errorf(FieldActions, Pos{Line: 1, Column: i + 1}, "", "empty action")
-		case !c.v.actions[act]:
-			c.errorf(FieldActions, Pos{Line: 1, Column: i + 1}, didYouMean(act, c.v.actionList), "unknown action %q", raw)
+		case !c.knownAction(act):
+			c.unknownAction(i, raw, act)
 		case !slices.Contains(c.a.actions, act):
 			c.a.actions = append(c.a.actions, act)
 		}
 	}
+}
+
+// knownAction reports whether a selected type grants act: a built-in
+// type the vocabulary's actions, an external type its own. A filter too
+// unclear to tell accepts every action some type has.
+func (c *checker) knownAction(act string) bool {
+	if !c.a.filterOK || c.a.open {
+		return c.v.actions[act] || c.v.extActions[act] != nil
+	}
+	return slices.ContainsFunc(c.a.known, func(t *typeInfo) bool { return t.grants(c.v, act) })
+}
+
+// unknownAction reports action raw (act normalised), suggesting the
+// actions of the selected types.
+func (c *checker) unknownAction(i int, raw, act string) {
+	var cands []string
+	external := false
+	if !c.a.filterOK || c.a.open {
+		cands = c.v.allActions
+	} else {
+		seen := map[string]bool{}
+		for _, t := range c.a.known {
+			if t.external {
+				external = true
+				for a := range t.actions {
+					seen[a] = true
+				}
+			} else {
+				for _, a := range c.v.actionList {
+					seen[a] = true
+				}
+			}
+		}
+		cands = slices.Sorted(maps.Keys(seen))
+	}
+	p := Pos{Line: 1, Column: i + 1}
+	if where := c.v.extActions[act]; where != nil && !external {
+		c.errorf(FieldActions, p, "add the type to the resource filter", "action %q is an action of %s, which the resource filter does not select",
+			raw, strings.Join(slices.Sorted(maps.Keys(where)), ", "))
+		return
+	}
+	if external && len(cands) <= 12 {
+		c.errorf(FieldActions, p, didYouMean(act, cands), "unknown action %q: the selected types (%s) have the actions %s",
+			raw, c.selectedNames(), strings.Join(cands, ", "))
+		return
+	}
+	c.errorf(FieldActions, p, didYouMean(act, cands), "unknown action %q", raw)
 }
 
 func (c *checker) checkFilter() {
@@ -423,6 +471,9 @@ func (c *checker) resolvePath(p *Path) ([]string, bool) {
 			}
 			return bad(segs[0], didYouMean(p.String(), cands), "unknown attribute %s", p.String())
 		}
+		if path, ok, done := c.externalAttr(segs, name); done {
+			return path, ok
+		}
 		if ai := c.v.resAttrs[name]; ai != nil {
 			if !c.anyType(func(t *typeInfo) bool { return ai.types[t.name] }) {
 				var where []string
@@ -453,6 +504,11 @@ func (c *checker) resolvePath(p *Path) ([]string, bool) {
 				cands = append(cands, "resource."+a.name)
 			}
 		}
+		for _, t := range c.a.known {
+			for _, n := range t.anames {
+				cands = append(cands, "resource."+n)
+			}
+		}
 		for _, n := range c.v.navList {
 			if c.anyType(func(t *typeInfo) bool { return t.navs[n.name] != nil }) {
 				cands = append(cands, "resource."+n.name)
@@ -462,6 +518,45 @@ func (c *checker) resolvePath(p *Path) ([]string, bool) {
 		return bad(segs[0], didYouMean("resource."+s.Name, cands), "unknown attribute resource.%s", s.Name)
 	}
 	return bad(segs[0], didYouMean(segs[0].Name, []string{"user", "resource"}), "unknown attribute %s: attributes start with user or resource", p.String())
+}
+
+// externalAttr resolves resource.<name> when a selected external type
+// declares it (done true): its attributes live at
+// input.resource.attributes. A built-in type selected beside it that
+// reads the same name elsewhere makes the path ambiguous: an error.
+func (c *checker) externalAttr(segs []Segment, name string) (path []string, ok, done bool) {
+	var ext []string
+	declared := ""
+	for _, t := range c.a.known {
+		if t.external && t.attrs[name] != nil {
+			ext = append(ext, t.name)
+			if declared == "" {
+				declared = t.attrs[name].name
+			}
+		}
+	}
+	if len(ext) == 0 {
+		return nil, false, false
+	}
+	if ai := c.v.resAttrs[name]; ai != nil {
+		var clash []string
+		for _, t := range c.a.known {
+			if ai.types[t.name] {
+				clash = append(clash, t.name)
+			}
+		}
+		if len(clash) > 0 {
+			c.errorf(FieldCondition, segs[0].Pos, "narrow the resource filter, or use resource.@"+segs[1].Name+" for the external types",
+				"resource.%s means an attribute of %s and a field of %s: the rule cannot read both", segs[1].Name,
+				strings.Join(ext, ", "), strings.Join(clash, ", "))
+			return nil, false, true
+		}
+	}
+	if len(segs) > 2 {
+		c.errorf(FieldCondition, segs[2].Pos, "", "%s has no attribute %q", (&Path{Segments: segs[:2]}).String(), segs[2].Name)
+		return nil, false, true
+	}
+	return append([]string{"resource"}, ExternalAttributePath(declared)...), true, true
 }
 
 func segmentNames(segs []Segment) []string {

@@ -45,12 +45,23 @@ type Navigation struct {
 // are the type's own, besides the vocabulary's CommonAttributes.
 // Navigations names the navigations the type supports, and Related the
 // one resource.HasPrivilege(...) evaluates against ("" for none).
+//
+// An External type is one another service defines in the type registry
+// (GET /api/v1/types): it grants only its own Actions (not the
+// vocabulary's), has no navigations, and each of its Attributes is read at
+// input.resource.attributes.<name>, so resource.<attr> and resource.@<attr>
+// are the same value. Its attribute names may repeat a built-in type's
+// attribute with another path (a ticket's status is not a user's): a rule
+// selecting both reads neither (the checker says so).
 type ResourceType struct {
 	Name        string      `json:"name"`
 	Aliases     []string    `json:"aliases,omitempty"`
+	Description string      `json:"description,omitempty"`
 	Attributes  []Attribute `json:"attributes,omitempty"`
 	Navigations []string    `json:"navigations,omitempty"`
 	Related     string      `json:"related,omitempty"`
+	External    bool        `json:"external,omitempty"`
+	Actions     []string    `json:"actions,omitempty"`
 }
 
 // Vocabulary is what the checker and the compiler know about resource
@@ -99,6 +110,8 @@ func DefaultVocabulary() *Vocabulary {
 			{Name: "settings", Aliases: []string{"Settings"}},
 			{Name: "event", Aliases: []string{"Event"}, Attributes: []Attribute{attr("source", "source")}},
 			{Name: "rule", Aliases: []string{"Rule", "SecurityRule"}},
+			{Name: "resourcetype", Aliases: []string{"ResourceType"}},
+			{Name: "externalresource", Aliases: []string{"ExternalResource"}},
 		},
 		CommonAttributes: []Attribute{
 			attr("name", "name"), attr("id", "id"), alias(attr("resourcetype", "type"), "type"),
@@ -147,6 +160,10 @@ type vocab struct {
 	user       map[string]*attrInfo
 	actions    map[string]bool
 	actionList []string
+	// extActions is every action of an external type (lower case), by
+	// the types declaring it.
+	extActions map[string]map[string]bool
+	allActions []string          // actionList and the external types' actions, for hints
 	hints      map[string]string // typeHint memo: rule sets repeat their caller-defined types
 }
 
@@ -161,11 +178,15 @@ func (x *vocab) typeHint(word string) string {
 }
 
 type typeInfo struct {
-	name    string
-	aliases []string // lower case, name included
-	navs    map[string]*navInfo
-	related *navInfo
-	index   int
+	name     string
+	external bool
+	actions  map[string]bool      // external: its actions
+	attrs    map[string]*attrInfo // external: its attributes (lower-case name)
+	anames   []string             // external: attribute names as declared
+	aliases  []string             // lower case, name included
+	navs     map[string]*navInfo
+	related  *navInfo
+	index    int
 }
 
 type attrInfo struct {
@@ -210,7 +231,7 @@ func indexVocabulary(v *Vocabulary) (*vocab, error) {
 		return nil, errors.New("rules: nil vocabulary")
 	}
 	x := &vocab{types: map[string]*typeInfo{}, navs: map[string]*navInfo{}, resAttrs: map[string]*attrInfo{},
-		actions: map[string]bool{}, hints: map[string]string{}}
+		actions: map[string]bool{}, extActions: map[string]map[string]bool{}, hints: map[string]string{}}
 	var err error
 	if x.common, _, err = attrIndex(v.CommonAttributes, "common"); err != nil {
 		return nil, err
@@ -244,7 +265,7 @@ func indexVocabulary(v *Vocabulary) (*vocab, error) {
 		if !validTypeName(name) {
 			return nil, fmt.Errorf("rules: bad resource type name %q", t.Name)
 		}
-		ti := &typeInfo{name: name, navs: map[string]*navInfo{}, index: i}
+		ti := &typeInfo{name: name, navs: map[string]*navInfo{}, index: i, external: t.External}
 		for _, a := range append([]string{t.Name}, t.Aliases...) {
 			k := strings.ToLower(a)
 			if !validTypeName(k) {
@@ -260,6 +281,14 @@ func indexVocabulary(v *Vocabulary) (*vocab, error) {
 			x.types[k] = ti
 			ti.aliases = append(ti.aliases, k)
 			x.aliasNames = append(x.aliasNames, a)
+		}
+		if t.External {
+			if err := x.addExternal(ti, t); err != nil {
+				return nil, err
+			}
+			x.typeList = append(x.typeList, ti)
+			x.typeNames = append(x.typeNames, name)
+			continue
 		}
 		for _, a := range t.Attributes {
 			if len(a.Path) == 0 || a.Name == "" {
@@ -314,7 +343,67 @@ func indexVocabulary(v *Vocabulary) (*vocab, error) {
 		x.actions[k] = true
 		x.actionList = append(x.actionList, k)
 	}
+	x.allActions = append(x.allActions, x.actionList...)
+	for a := range x.extActions {
+		if !x.actions[a] {
+			x.allActions = append(x.allActions, a)
+		}
+	}
+	sort.Strings(x.allActions)
 	return x, nil
+}
+
+// addExternal indexes the actions and attributes of an external type.
+func (x *vocab) addExternal(ti *typeInfo, t ResourceType) error {
+	if len(t.Navigations) > 0 || t.Related != "" {
+		return fmt.Errorf("rules: external resource type %s has navigations", t.Name)
+	}
+	if len(t.Actions) == 0 {
+		return fmt.Errorf("rules: external resource type %s has no actions", t.Name)
+	}
+	ti.actions, ti.attrs = map[string]bool{}, map[string]*attrInfo{}
+	for _, a := range t.Actions {
+		k := strings.ToLower(a)
+		if k == "" || ti.actions[k] {
+			return fmt.Errorf("rules: action %q of %s empty or declared twice", a, t.Name)
+		}
+		ti.actions[k] = true
+		if x.extActions[k] == nil {
+			x.extActions[k] = map[string]bool{}
+		}
+		x.extActions[k][ti.name] = true
+	}
+	for _, a := range t.Attributes {
+		k := strings.ToLower(a.Name)
+		if a.Name == "" || strings.HasPrefix(a.Name, "@") {
+			return fmt.Errorf("rules: bad attribute name %q of %s", a.Name, t.Name)
+		}
+		if _, clash := x.common[k]; clash {
+			return fmt.Errorf("rules: attribute %q of %s repeats a common attribute", a.Name, t.Name)
+		}
+		if _, clash := x.navs[k]; clash {
+			return fmt.Errorf("rules: attribute %q of %s clashes with a navigation", a.Name, t.Name)
+		}
+		if ti.attrs[k] != nil {
+			return fmt.Errorf("rules: attribute %q of %s declared twice", a.Name, t.Name)
+		}
+		ti.attrs[k] = &attrInfo{name: a.Name, path: ExternalAttributePath(a.Name), types: map[string]bool{ti.name: true}}
+		ti.anames = append(ti.anames, a.Name)
+	}
+	return nil
+}
+
+// ExternalAttributePath is where the attribute name of an external type
+// lives below input.resource: its attributes, like custom properties.
+func ExternalAttributePath(name string) []string { return []string{"attributes", name} }
+
+// typeActions reports whether a type grants action: a built-in type the
+// vocabulary's actions, an external type its own.
+func (t *typeInfo) grants(x *vocab, action string) bool {
+	if t.external {
+		return t.actions[action]
+	}
+	return x.actions[action]
 }
 
 // normalizeAction maps an action as written ("Change owner", "READ") to

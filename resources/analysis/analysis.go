@@ -45,6 +45,9 @@ type Handlers struct {
 	Engine     *authz.Engine
 	Loader     *Loader
 	Vocabulary *rules.Vocabulary // nil: rules.DefaultVocabulary()
+	// Types, when set, is the resource type registry: its vocabulary in
+	// force wins over Vocabulary.
+	Types *authz.Types
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -55,6 +58,9 @@ func (h *Handlers) Register(r fiber.Router) {
 }
 
 func (h *Handlers) vocab() *rules.Vocabulary {
+	if h.Types != nil {
+		return h.Types.RulesVocabulary()
+	}
 	if h.Vocabulary == nil {
 		h.Vocabulary = rules.DefaultVocabulary()
 	}

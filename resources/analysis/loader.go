@@ -192,7 +192,25 @@ func (s *session) page(ctx context.Context, typ string, filter bson.D, after str
 			}, nil
 		})
 	default:
-		return nil, "", fmt.Errorf("%s: %w", typ, authz.ErrNotStored)
+		if s.l.Source == nil || s.l.Source.Types == nil {
+			return nil, "", fmt.Errorf("%s: %w", typ, authz.ErrNotStored)
+		}
+		if _, ok := s.l.Source.Types.External(typ); !ok {
+			return nil, "", fmt.Errorf("%s: %w", typ, authz.ErrNotStored)
+		}
+		b = scanned(st.ExternalResources.Scan(ctx, typ, filter, after, limit)).each(func(x *store.ExternalResource) (string, *authz.Resource, error) {
+			r := entities.ExternalResource(x)
+			if x.SpaceID != "" {
+				sp, err := s.space(ctx, x.SpaceID)
+				if err != nil {
+					return x.ID, nil, err
+				}
+				if sp != nil {
+					r.Space, r.SpaceType = sp, sp.Type
+				}
+			}
+			return x.ID, r, nil
+		})
 	}
 	if b.err != nil {
 		return nil, "", b.err
@@ -432,6 +450,8 @@ func fieldsOf(typ string) pushdown.Fields {
 		return pushdown.SpaceFields()
 	case "extension", "theme":
 		return pushdown.BundleFields(typ)
+	case "", "app.object", "schedule", "user", "group", "webintegration":
+		return nil
 	}
-	return nil
+	return pushdown.ExternalFields(typ)
 }

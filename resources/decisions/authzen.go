@@ -208,11 +208,9 @@ func (h *Handlers) zRequest(c fiber.Ctx, ev zEvaluation, prefix string) (authz.R
 		return authz.Request{}, err
 	}
 	subject.ID = ev.Subject.ID
-	var resource authz.Resource
-	if len(ev.Resource.Properties) > 0 {
-		if err := decodeLoose(ev.Resource.Properties, &resource); err != nil {
-			return authz.Request{}, apierror.Field("wrong_type", prefix+"resource.properties", "resource.properties has a field of the wrong type")
-		}
+	resource := authz.Resource{Type: ev.Resource.Type}
+	if err := h.properties(&resource, ev.Resource.Properties, prefix+"resource.properties"); err != nil {
+		return authz.Request{}, err
 	}
 	resource.Type, resource.ID = ev.Resource.Type, ev.Resource.ID
 	env := ""

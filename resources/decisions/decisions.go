@@ -6,8 +6,8 @@ package decisions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 
@@ -22,10 +22,16 @@ import (
 // MaxBatch is the largest number of evaluations one batch may hold.
 const MaxBatch = 1000
 
-// Vocabulary tells which actions and resource types exist.
+// Vocabulary tells which actions and resource types exist: the resource
+// type registry (*authz.Types), built-in and external types.
 type Vocabulary interface {
 	KnownAction(name string) bool
 	KnownType(name string) bool
+	// Check refuses an unknown type, or an action the type does not
+	// have, with an *authz.TypeError naming what the registry has.
+	Check(typ, action string) error
+	// ApplyProperties reads a resource's inline properties into it.
+	ApplyProperties(r *authz.Resource, raw json.RawMessage, field string) error
 }
 
 // Decider answers decisions (an *authz.Engine).
@@ -70,9 +76,9 @@ func (h *Handlers) Register(app fiber.Router, auth fiber.Handler) {
 
 // checkRequest is the body of POST /authz/check.
 type checkRequest struct {
-	Subject  *authz.Subject  `json:"subject"`
-	Action   string          `json:"action"`
-	Resource *authz.Resource `json:"resource"`
+	Subject  *authz.Subject `json:"subject"`
+	Action   string         `json:"action"`
+	Resource *checkResource `json:"resource"`
 	Context  *struct {
 		Environment string `json:"environment"`
 	} `json:"context"`
@@ -87,7 +93,14 @@ func (h *Handlers) check(c fiber.Ctx) error {
 	if body.Context != nil {
 		env = body.Context.Environment
 	}
-	req, err := h.request(c, body.Subject, body.Action, body.Resource, env)
+	var res *authz.Resource
+	if body.Resource != nil {
+		res = &body.Resource.Resource
+		if err := h.properties(res, body.Resource.Properties, "resource.properties"); err != nil {
+			return err
+		}
+	}
+	req, err := h.request(c, body.Subject, body.Action, res, env)
 	if err != nil {
 		return err
 	}
@@ -106,12 +119,11 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 		return authz.Request{}, apierror.Field("missing_subject", "subject.id", "the subject needs an id")
 	case action == "":
 		return authz.Request{}, apierror.Field("missing_action", "action", "the action is required")
-	case !h.Vocab.KnownAction(action):
-		return authz.Request{}, apierror.Field("unknown_action", "action", fmt.Sprintf("unknown action %q", action))
 	case resource == nil || resource.Type == "":
 		return authz.Request{}, apierror.Field("missing_resource", "resource.type", "the resource needs a type")
-	case !h.Vocab.KnownType(resource.Type):
-		return authz.Request{}, apierror.Field("unknown_resource_type", "resource.type", fmt.Sprintf("unknown resource type %q", resource.Type))
+	}
+	if err := h.Vocab.Check(resource.Type, action); err != nil {
+		return authz.Request{}, typeError(err)
 	}
 	id, err := h.resolve(c.Context(), subject.ID)
 	if err != nil {
@@ -153,6 +165,36 @@ func (h *Handlers) resolve(ctx context.Context, ref string) (string, error) {
 		return ref, nil
 	}
 	return "", decideError(err)
+}
+
+// checkResource is a resource of POST /authz/check: the engine's fields
+// and, as in AuthZEN, inline properties (authz.Types.ApplyProperties).
+type checkResource struct {
+	authz.Resource
+	Properties json.RawMessage `json:"properties"`
+}
+
+// properties reads inline properties into r (its type must be set first;
+// an unknown type is refused later, by request).
+func (h *Handlers) properties(r *authz.Resource, raw json.RawMessage, field string) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	return typeError(h.Vocab.ApplyProperties(r, raw, field))
+}
+
+// typeError maps the registry's *authz.TypeError to a 400 naming the
+// field and listing the names the registry has (details.known).
+func typeError(err error) error {
+	var te *authz.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	details := map[string]any{"field": te.Field}
+	if te.Known != nil {
+		details["known"] = te.Known
+	}
+	return apierror.New(http.StatusBadRequest, te.Code, te.Message, details)
 }
 
 // decideError maps engine errors: unknown entities are the caller's fault

@@ -43,13 +43,6 @@ type Searcher interface {
 	GroupBatch(ctx context.Context, after string, limit int) (gs []store.Group, next string, err error)
 }
 
-// TypeActions is what a vocabulary with a type registry adds: the actions
-// of one resource type (ok false: the vocabulary does not say, and every
-// action is tried).
-type TypeActions interface {
-	ActionsOf(typ string) (actions []string, ok bool)
-}
-
 // evaluator decides already hydrated inputs (an *authz.Engine).
 type evaluator interface {
 	Evaluate(ctx context.Context, in *authz.Input) (authz.Decision, error)
@@ -186,13 +179,12 @@ func (h *Handlers) checkResourceType(b *zSearch) error {
 	return nil
 }
 
-// resource is the request's resource with its properties.
-func (b *zSearch) resource() (authz.Resource, error) {
-	var r authz.Resource
-	if len(b.Resource.Properties) > 0 {
-		if err := decodeLoose(b.Resource.Properties, &r); err != nil {
-			return r, apierror.Field("wrong_type", "resource.properties", "resource.properties has a field of the wrong type")
-		}
+// resource is the request's resource with its properties, read as an
+// evaluation reads them (the registry's mapping for external types).
+func (h *Handlers) resource(b *zSearch) (authz.Resource, error) {
+	r := authz.Resource{Type: b.Resource.Type}
+	if err := h.properties(&r, b.Resource.Properties, "resource.properties"); err != nil {
+		return r, err
 	}
 	r.Type, r.ID = b.Resource.Type, b.Resource.ID
 	return r, nil
@@ -375,7 +367,7 @@ func (h *Handlers) searchSubject(c fiber.Ctx) error {
 	if err := h.checkResourceType(b); err != nil {
 		return err
 	}
-	res, err := b.resource()
+	res, err := h.resource(b)
 	if err != nil {
 		return err
 	}
@@ -459,8 +451,7 @@ func userResult(u *store.User) zResult {
 }
 
 // searchAction answers the actions the subject may do on the resource,
-// in name order: the actions of the resource's type when the vocabulary
-// knows them (TypeActions), else every action.
+// in name order: the actions of the resource's type.
 func (h *Handlers) searchAction(c fiber.Ctx) error {
 	b, env, err := h.searchBody(c)
 	if err != nil {
@@ -476,7 +467,7 @@ func (h *Handlers) searchAction(c fiber.Ctx) error {
 	if b.Resource.ID == "" {
 		return apierror.Field("missing_resource", "resource.id", "resource.id is required")
 	}
-	res, err := b.resource()
+	res, err := h.resource(b)
 	if err != nil {
 		return err
 	}
@@ -484,21 +475,12 @@ func (h *Handlers) searchAction(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var actions []string
-	if ta, ok := h.Vocab.(TypeActions); ok {
-		actions, ok = ta.ActionsOf(res.Type)
-		if !ok {
-			actions = nil
-		}
+	lister, ok := h.Vocab.(interface{ Actions(typ string) []string })
+	if !ok {
+		return apierror.New(http.StatusNotImplemented, "search_unavailable", "the vocabulary cannot list its actions", nil)
 	}
-	if actions == nil {
-		lister, ok := h.Vocab.(interface{ ActionNames() []string })
-		if !ok {
-			return apierror.New(http.StatusNotImplemented, "search_unavailable", "the vocabulary cannot list its actions", nil)
-		}
-		actions = lister.ActionNames()
-	}
-	actions = slices.Sorted(slices.Values(actions))
+	// The actions of the resource's type (an external type has its own).
+	actions := slices.Sorted(slices.Values(lister.Actions(res.Type)))
 	if ok, err := h.mayAsk(c, sid, env); err != nil || !ok {
 		return cmpErr(err, forbiddenSubject())
 	}

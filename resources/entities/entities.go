@@ -26,6 +26,11 @@ type Source struct {
 	Spaces *SpaceIndex
 	// Users, when set, answers users and their group names from memory.
 	Users *UserIndex
+	// Types, when set, is the resource type registry: resources of its
+	// external types are read from the stored external resources (one
+	// lookup by _id); one not stored is authz.ErrNotStored, so that the
+	// caller's inline properties decide alone.
+	Types *authz.Types
 }
 
 var _ authz.Entities = (*Source)(nil)
@@ -216,7 +221,26 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 		}
 		return r, nil
 	}
+	if s.Types != nil {
+		if _, ok := s.Types.External(typ); ok {
+			x, err := s.Store.ExternalResources.Get(ctx, typ, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, authz.ErrNotStored
+			}
+			if err != nil {
+				return nil, err
+			}
+			return ExternalResource(x), nil
+		}
+	}
 	return nil, authz.ErrNotStored
+}
+
+// ExternalResource is the policy's view of a stored resource of an
+// external type: its attributes as lists of strings (the stored Values);
+// the engine adds its space when it has one.
+func ExternalResource(x *store.ExternalResource) *authz.Resource {
+	return &authz.Resource{Type: x.Type, ID: x.ID, Name: x.Name, Owner: x.Owner, SpaceID: x.SpaceID, Attributes: x.Values}
 }
 
 // App is the policy's view of an app, with its space.

@@ -10,6 +10,9 @@ func with(ps ...string) []string { return append(append([]string{}, page...), ps
 func operations() []op {
 	rule := map[string]any{"name": "Sales reads Q apps", "resourceFilter": "App_*",
 		"condition": `user.group = "Sales" and resource.name like "Q*"`, "actions": []any{"read"}, "context": "hub"}
+	ticketType := map[string]any{"name": "ticket", "description": "A support ticket",
+		"actions":    []any{map[string]any{"name": "view"}, map[string]any{"name": "edit"}, map[string]any{"name": "close"}},
+		"attributes": []any{map[string]any{"name": "department", "kind": "string"}, map[string]any{"name": "priority", "kind": "number"}}}
 	return []op{
 		// operations
 		{method: "GET", path: "/healthz", tag: "operations", summary: "The process is up", public: true},
@@ -139,6 +142,24 @@ func operations() []op {
 		{method: "GET", path: "/api/v1/settings", tag: "settings", summary: "Tenant settings"},
 		{method: "PATCH", path: "/api/v1/settings", tag: "settings", summary: "Change tenant settings", body: "SettingsPatch", example: map[string]any{"dynamicAnalyzer": true}},
 		// web integrations
+		// resource type registry and stored external resources
+		{method: "GET", path: "/api/v1/types", tag: "types", summary: "The resource types: built-in (read-only) and external", query: []string{"builtin"}, response: "List"},
+		{method: "POST", path: "/api/v1/types", tag: "types", summary: "Register an external resource type (tenant admins)", body: "ResourceTypeInput",
+			example: ticketType, status: "201", response: "ResourceType"},
+		{method: "GET", path: "/api/v1/types/{name}", tag: "types", summary: "A resource type (ETag: its version)", response: "ResourceType"},
+		{method: "PUT", path: "/api/v1/types/{name}", tag: "types", summary: "Replace an external type (If-Match: \"<version>\", 412 when stale; 409 type_in_use when a rule needs what it drops)",
+			body: "ResourceTypeInput", example: ticketType, response: "ResourceType"},
+		{method: "DELETE", path: "/api/v1/types/{name}", tag: "types", summary: "Delete an external type (409 type_in_use while a rule uses it)", status: "204"},
+		{method: "GET", path: "/api/v1/resources/{type}", tag: "types", summary: "Stored resources of an external type; with action (and subject), only those the subject may do it on",
+			query: with("action", "subject", "environment"), response: "List"},
+		{method: "POST", path: "/api/v1/resources/{type}:batch", tag: "types", summary: "Store up to 1,000 resources of an external type; one invalid item refuses all (details.errors lists each)",
+			body: "ExternalResourceBatch", example: map[string]any{"items": []any{map[string]any{"id": "T-17", "owner": "u-bob",
+				"attributes": map[string]any{"department": "Support", "status": "open"}}}}},
+		{method: "GET", path: "/api/v1/resources/{type}/{id}", tag: "types", summary: "A stored resource of an external type (ETag: its version)", response: "ExternalResource"},
+		{method: "PUT", path: "/api/v1/resources/{type}/{id}", tag: "types", summary: "Store a resource of an external type (201 created, 200 replaced; If-Match optional)",
+			body: "ExternalResourceInput", example: map[string]any{"owner": "u-bob", "attributes": map[string]any{"department": "Support", "status": "open", "priority": 2}},
+			response: "ExternalResource"},
+		{method: "DELETE", path: "/api/v1/resources/{type}/{id}", tag: "types", summary: "Delete a stored resource", status: "204"},
 		{method: "GET", path: "/api/v1/web-integrations", tag: "web-integrations", summary: "Web integrations (allowed origins)", query: page, response: "List"},
 		{method: "POST", path: "/api/v1/web-integrations", tag: "web-integrations", summary: "Create a web integration", body: "WebIntegrationCreate",
 			example: map[string]any{"name": "Portal", "origins": []any{"https://portal.example.com"}}, status: "201"},

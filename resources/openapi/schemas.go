@@ -35,6 +35,21 @@ func schemas() map[string]any {
 		"disabled":       boolean,
 		"type":           enum("rules created through the API are custom", "custom", ""),
 	}
+	typeProps := map[string]any{
+		"name":        str("lower-case letters, digits and -; not a built-in type; rules name it Name_* (case-insensitive)"),
+		"description": str(""),
+		"actions": map[string]any{"type": "array", "minItems": 1, "items": obj(map[string]any{
+			"name": str("lower case, e.g. view"), "description": str("")}, "name")},
+		"attributes": map[string]any{"type": "array", "items": obj(map[string]any{
+			"name": str("read as resource.<name> and resource.@<name>"), "kind": enum("default string", "string", "number", "bool", "list", ""),
+			"description": str("")}, "name")},
+		"licenseGates": map[string]any{"type": "boolean", "description": "the platform's license gates apply to this type (default false)"},
+	}
+	resourceProps := map[string]any{
+		"name": str(""), "owner": str("the owner's user id (resource.owner)"), "ownerId": str("alias of owner"),
+		"spaceId":    str("a space it belongs to"),
+		"attributes": map[string]any{"type": "object", "description": "the type's declared attributes: JSON scalars or lists of them"},
+	}
 	scope := map[string]any{
 		"users":          map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "user ids (default: everybody)"},
 		"groups":         map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "group ids or names"},
@@ -61,9 +76,9 @@ func schemas() map[string]any {
 	zContext := map[string]any{"type": "object", "properties": map[string]any{"environment": enum("", "hub", "console")}}
 	userProvision := obj(map[string]any{"externalId": str("the IdP subject (sub): the first login with it binds to this user"),
 		"userName": str("unique"), "name": str(""), "email": str("without externalId, the first login with this email (naming no other user) binds"),
-		"groups": map[string]any{"type": "array", "items": str("group name; missing groups are created")},
+		"groups":     map[string]any{"type": "array", "items": str("group name; missing groups are created")},
 		"attributes": map[string]any{"type": "object", "additionalProperties": stringList, "description": "custom attributes (user.@name in rules)"},
-		"aliases": stringList, "license": enum("", "professional", "analyzer", ""), "active": boolean})
+		"aliases":    stringList, "license": enum("", "professional", "analyzer", ""), "active": boolean})
 	zEval := map[string]any{"type": "object", "properties": map[string]any{
 		"subject": zEntity("subject"), "action": zAction, "resource": zEntity("resource"), "context": zContext}}
 	return map[string]any{
@@ -84,10 +99,11 @@ func schemas() map[string]any {
 			"revision": integer,
 		}, "allow", "grants", "denies"),
 		"CheckRequest": obj(map[string]any{
-			"subject":  map[string]any{"type": "object", "description": "an id to hydrate, or a full subject", "properties": map[string]any{"id": str("user id")}},
-			"action":   str("e.g. read, update, delete"),
-			"resource": map[string]any{"type": "object", "required": []any{"type"}, "properties": map[string]any{"type": str("e.g. app, space"), "id": str("")}},
-			"context":  obj(map[string]any{"environment": enum("", "hub", "console")}),
+			"subject": map[string]any{"type": "object", "description": "an id to hydrate, or a full subject", "properties": map[string]any{"id": str("user id")}},
+			"action":  str("e.g. read, update, delete"),
+			"resource": map[string]any{"type": "object", "required": []any{"type"}, "properties": map[string]any{"type": str("e.g. app, space, or an external type"), "id": str(""),
+				"properties": map[string]any{"type": "object", "description": "inline attributes (JSON scalars or lists; ownerID names the owner); they win over the stored resource's"}}},
+			"context": obj(map[string]any{"environment": enum("", "hub", "console")}),
 		}, "subject", "action", "resource"),
 		"AuthZENEvaluation": zEval,
 		"AuthZENEvaluations": map[string]any{"type": "object", "properties": map[string]any{
@@ -101,7 +117,7 @@ func schemas() map[string]any {
 			"resource": zEntity("resource"), "context": zContext,
 			"page": map[string]any{"type": "object", "properties": map[string]any{"token": str(""), "limit": integer}},
 		}},
-		"DevTokenRequest":   obj(map[string]any{"user": str("demo user name"), "groups": stringList, "email": str("")}, "user"),
+		"DevTokenRequest": obj(map[string]any{"user": str("demo user name"), "groups": stringList, "email": str("")}, "user"),
 		"UserPatch": obj(map[string]any{"status": enum("", "active", "disabled"), "roles": stringList,
 			"externalId": str("the IdP subject (sub); fixed once the user has logged in"), "userName": str(""), "name": str(""), "email": str(""),
 			"groups": stringList, "aliases": stringList, "license": enum("", "professional", "analyzer", ""),
@@ -168,6 +184,26 @@ func schemas() map[string]any {
 			"id":   str("the rule changed (add: optional)"),
 			"rule": obj(ruleProps, "resourceFilter", "actions"),
 		}, "op")}}, "changes"),
-		"AuditRequest": withScope(nil, "actions"),
+		"AuditRequest":      withScope(nil, "actions"),
+		"ResourceTypeInput": obj(typeProps, "name", "actions"),
+		"ResourceType": map[string]any{"type": "object", "properties": withProps(typeProps, map[string]any{
+			"builtin": boolean, "version": integer, "updatedBy": str("user id")})},
+		"ExternalResourceInput": obj(resourceProps),
+		"ExternalResourceBatch": obj(map[string]any{"items": map[string]any{"type": "array", "maxItems": 1000,
+			"items": obj(withProps(resourceProps, map[string]any{"id": str("the resource's id in its service")}), "id")}}, "items"),
+		"ExternalResource": map[string]any{"type": "object", "properties": withProps(resourceProps, map[string]any{
+			"type": str(""), "id": str(""), "version": integer, "updatedAt": str("RFC 3339"), "updatedBy": str("user id")})},
 	}
+}
+
+// withProps is props with more properties.
+func withProps(props, more map[string]any) map[string]any {
+	out := make(map[string]any, len(props)+len(more))
+	for k, v := range props {
+		out[k] = v
+	}
+	for k, v := range more {
+		out[k] = v
+	}
+	return out
 }

@@ -113,6 +113,19 @@ func AppFields() Fields {
 	})
 }
 
+// ExternalFields maps the policy's view of a stored resource of the
+// external type typ (entities.ExternalResource): its attributes are the
+// document's values, lists of strings as the policy sees them.
+func ExternalFields(typ string) Fields {
+	return with(unmappable(constants(typ), "spaceType", "space.*"), Fields{
+		"id":           {Docs: []string{"id"}},
+		"name":         {Docs: []string{"name"}},
+		"owner":        {Docs: []string{"owner"}},
+		"spaceId":      {Docs: []string{"spaceId"}},
+		"attributes.*": {Docs: []string{"values.*"}, Kind: Strings},
+	})
+}
+
 // SpaceFields maps the policy's view of a space (entities.SpaceResource):
 // the space is its own spaceId and its own related space.
 func SpaceFields() Fields {

@@ -264,7 +264,7 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "create", authz.Resource{Type: "rule"}); err != nil {
 		return err
 	}
-	if ps := f.Validate(h.Manager.vocab); ps.HasErrors() {
+	if ps := f.Validate(h.Manager.Vocabulary()); ps.HasErrors() {
 		return fileError("invalid_rule", ps)
 	}
 	ctx := c.Context()

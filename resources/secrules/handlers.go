@@ -90,7 +90,7 @@ func (h *Handlers) checkOne(r *store.Rule) error {
 	if strings.TrimSpace(r.Name) == "" {
 		return apierror.Field("missing_name", "name", "a rule needs a name")
 	}
-	if diags := rules.Check(toRule(r), h.Manager.vocab); rules.HasErrors(diags) {
+	if diags := rules.Check(toRule(r), h.Manager.Vocabulary()); rules.HasErrors(diags) {
 		return invalid(diags)
 	}
 	return nil
@@ -280,7 +280,7 @@ func (h *Handlers) validate(c fiber.Ctx) error {
 	if r.Name == "" {
 		r.Name = "unsaved rule"
 	}
-	rego, diags := rules.CompileRule(toRule(r), h.Manager.vocab)
+	rego, diags := rules.CompileRule(toRule(r), h.Manager.Vocabulary())
 	if diags == nil {
 		diags = []rules.Diagnostic{}
 	}
@@ -297,7 +297,7 @@ func (h *Handlers) vocabulary(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: "rule"}); err != nil {
 		return err
 	}
-	return c.JSON(h.Manager.vocab)
+	return c.JSON(h.Manager.Vocabulary())
 }
 
 func (h *Handlers) templates(c fiber.Ctx) error {

@@ -37,9 +37,15 @@ type Manager struct {
 	// Planner, when set, learns every rule set the engine loads, so that
 	// list plans reduce the very rules that decide.
 	Planner *authz.Planner
+	// Types, when set, is the resource type registry: every Sync reads the
+	// stored external types into it before compiling the rules with its
+	// vocabulary (a type write bumps the rules revision, so replicas
+	// follow type changes as they follow rule changes).
+	Types *authz.Types
 
-	mu         sync.Mutex // one load at a time
-	loaded     int64      // revision in force; -1 before the first load
+	vocabMu    sync.RWMutex // guards vocab
+	mu         sync.Mutex   // one load at a time
+	loaded     int64        // revision in force; -1 before the first load
 	index      *rules.Index
 	module     string                // the module of index in force ("": a plain compilation)
 	set        map[string]rules.Rule // the stored rules in force, by id
@@ -74,6 +80,77 @@ func NewManager(s *store.Store, e *authz.Engine, v *rules.Vocabulary, logger *sl
 	return m, nil
 }
 
+// Vocabulary is the rule language's vocabulary in force (built-in and
+// external resource types).
+func (m *Manager) Vocabulary() *rules.Vocabulary {
+	m.vocabMu.RLock()
+	defer m.vocabMu.RUnlock()
+	return m.vocab
+}
+
+// CheckVocabulary proves that the stored rule set still compiles with the
+// vocabulary v (a proposed change of the resource types): a type write
+// that would break a rule is refused with the rule's diagnostics.
+func (m *Manager) CheckVocabulary(ctx context.Context, v *rules.Vocabulary) error {
+	all, err := m.store.Rules.All(ctx)
+	if err != nil {
+		return err
+	}
+	ix, err := rules.NewIndex(v)
+	if err != nil {
+		return err
+	}
+	if diags := ix.Build(toRules(all)); rules.HasErrors(diags) {
+		return &errRules{diags: diags}
+	}
+	return nil
+}
+
+// RuleDiagnostics are the diagnostics of err when it is a rule set that
+// does not compile (CheckVocabulary, Check), else nil.
+func RuleDiagnostics(err error) []rules.Diagnostic {
+	var er *errRules
+	if errors.As(err, &er) {
+		return er.diags
+	}
+	return nil
+}
+
+// syncTypes reads the stored external types into the registry; true when
+// the vocabulary changed (the caller then rebuilds the whole rule set).
+func (m *Manager) syncTypes(ctx context.Context) (bool, error) {
+	if m.Types == nil {
+		return false, nil
+	}
+	stored, err := m.store.ResourceTypes.All(ctx)
+	if err != nil {
+		return false, err
+	}
+	exts := make([]authz.ExternalType, 0, len(stored))
+	for _, t := range stored {
+		exts = append(exts, t.ExternalType)
+	}
+	if slices.EqualFunc(exts, m.Types.Externals(), sameType) && m.Vocabulary() == m.Types.RulesVocabulary() {
+		return false, nil
+	}
+	if err := m.Types.Set(exts); err != nil {
+		return false, fmt.Errorf("the stored resource types: %w", err)
+	}
+	v := m.Types.RulesVocabulary()
+	m.vocabMu.Lock()
+	m.vocab = v
+	m.vocabMu.Unlock()
+	if m.Planner != nil {
+		m.Planner.SetVocabulary(v)
+	}
+	return true, nil
+}
+
+func sameType(a, b authz.ExternalType) bool {
+	return a.Name == b.Name && a.Description == b.Description && a.LicenseGates == b.LicenseGates &&
+		slices.Equal(a.Actions, b.Actions) && slices.Equal(a.Attributes, b.Attributes)
+}
+
 // toRules converts stored rules for the compiler.
 func toRules(rs []store.Rule) []rules.Rule {
 	out := make([]rules.Rule, 0, len(rs))
@@ -101,7 +178,7 @@ func (e *errRules) Error() string {
 // Check compiles a proposed rule set all the way through the engine without
 // putting it in force: what a write must pass before it is stored.
 func (m *Manager) Check(ctx context.Context, rs []store.Rule) error {
-	ix, err := rules.NewIndex(m.vocab)
+	ix, err := rules.NewIndex(m.Vocabulary())
 	if err != nil {
 		return err
 	}
@@ -167,6 +244,14 @@ func (m *Manager) Sync(ctx context.Context) error {
 	if rev == m.loaded {
 		return nil
 	}
+	typesChanged, err := m.syncTypes(ctx)
+	if err != nil {
+		return err
+	}
+	if typesChanged {
+		// The module and the registry's policy data must be compiled anew.
+		m.index, m.module = nil, ""
+	}
 	all, err := m.store.Rules.All(ctx)
 	if err != nil {
 		return err
@@ -193,7 +278,7 @@ const plainUpTo = 32
 // document changes when the module stays the same.
 func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) error {
 	start := time.Now()
-	ix, err := rules.NewIndex(m.vocab)
+	ix, err := rules.NewIndex(m.Vocabulary())
 	if err != nil {
 		return err
 	}
@@ -229,7 +314,7 @@ func (m *Manager) loadPlain(ctx context.Context, rev int64, set map[string]rules
 	for _, id := range slices.Sorted(maps.Keys(set)) {
 		rs = append(rs, set[id])
 	}
-	module, diags := rules.CompileModule(rs, m.vocab)
+	module, diags := rules.CompileModule(rs, m.Vocabulary())
 	if rules.HasErrors(diags) {
 		return "", &errRules{diags: diags}
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/openapi"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
+	"github.com/rulekeeper/rulekeeper/resources/registry"
 	"github.com/rulekeeper/rulekeeper/resources/schedules"
 	"github.com/rulekeeper/rulekeeper/resources/scim"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
@@ -83,6 +84,15 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The resource type registry: the built-in types and the external ones,
+	// read from the store by the rules manager (below) at every revision.
+	vocab, err := authz.VocabularyFrom(data)
+	if err != nil {
+		return err
+	}
+	types := authz.NewTypes(vocab, rules.DefaultVocabulary())
+	s.Types = types
+	src.Types = types
 	cacheSize := 0
 	if s.cfg.NoDecisionCache {
 		cacheSize = -1
@@ -93,6 +103,7 @@ func (s *Service) assemble(ctx context.Context) error {
 		// the staleness bound old; the cache keeps them a quarter more
 		// (and another replica's change shows up within about that).
 		EntityTTL: cfg.StalenessBound / 4,
+		Types:     types,
 	})
 	if err != nil {
 		return err
@@ -100,11 +111,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	s.Licenses.Changed = s.Engine.InvalidateAll
 	// Security rules: install the defaults once, load the stored set before
 	// serving, then follow the revision (polled below).
-	ruleVocab := rules.DefaultVocabulary()
+	ruleVocab := types.RulesVocabulary()
 	s.Rules, err = secrules.NewManager(s.Store, s.Engine, ruleVocab, s.logger, cfg.RulesPoll, reg)
 	if err != nil {
 		return err
 	}
+	s.Rules.Types = types
 	planner := authz.NewPlanner(s.Engine, ruleVocab)
 	s.Rules.Planner = planner
 	if _, err := s.Rules.InstallDefaults(ctx); err != nil {
@@ -112,10 +124,6 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	if err := s.Rules.Sync(ctx); err != nil {
 		s.logger.Error("the stored rules do not compile; serving without them", "error", err.Error())
-	}
-	vocab, err := authz.VocabularyFrom(data)
-	if err != nil {
-		return err
 	}
 
 	issuer, clientID := cfg.IssuerURL, cfg.ClientID
@@ -203,7 +211,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	(&decisions.Handlers{Engine: s.Engine, Vocab: vocab, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner,
+	(&decisions.Handlers{Engine: s.Engine, Vocab: types, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner,
 		Subjects: src, PublicURL: cfg.PublicURL, TrustedProxy: cfg.TrustedProxy}).Register(s.app, auth.Middleware())
 	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
 	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {
@@ -238,7 +246,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	})
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
-	ruleTools := &analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Vocabulary: ruleVocab}
+	ruleTools := &analysis.Handlers{Store: s.Store, Guard: g, Engine: s.Engine, Loader: &analysis.Loader{Store: s.Store, Source: src}, Types: types}
 	ruleTools.Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
@@ -249,6 +257,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&settings.Handlers{Store: s.Store, Guard: g, Changed: auth.ForgetKeys}).Register(api)
 	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules, Impact: ruleTools.ImpactOf}).Register(api)
 	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)
+	(&registry.Handlers{Store: s.Store, Guard: g, Types: types, Manager: s.Rules}).Register(api)
+	(&registry.Resources{Store: s.Store, Guard: g, Types: types, Invalidate: s.Engine.Invalidate, Planner: planner, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	s.app.Use(server.NotFound)
 
 	// Background jobs (reload schedules, event retention) run until Shutdown.

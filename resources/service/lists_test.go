@@ -80,6 +80,8 @@ func TestListsAnswerArrays(t *testing.T) {
 		{"/api/v1/rules", []string{"", "?q=nobody-by-that-name"}, nil, false},
 		{"/api/v1/rules/templates", []string{""}, nil, true},
 		{"/api/v1/web-integrations", []string{""}, nil, false},
+		{"/api/v1/types", []string{"", "?builtin=false"}, nil, true},
+		{"/api/v1/resources/:type", []string{"", "?action=view"}, nil, false},
 	}
 	// GET routes that answer one resource, not a list.
 	single := []string{
@@ -88,7 +90,7 @@ func TestListsAnswerArrays(t *testing.T) {
 		"/api/v1/apps/:id/objects/:objectId", "/api/v1/schedules/:id", "/api/v1/extensions/:id", "/api/v1/themes/:id",
 		"/api/v1/extensions/:id/files/*", "/api/v1/themes/:id/files/*", "/api/v1/rules/:id", "/api/v1/rules/vocabulary", "/api/v1/rules/schema",
 		"/api/v1/rules/export", "/api/v1/settings",
-		"/api/v1/web-integrations/:id",
+		"/api/v1/web-integrations/:id", "/api/v1/types/:name", "/api/v1/resources/:type/:id",
 	}
 	listed := map[string]bool{}
 	for _, l := range lists {
@@ -100,7 +102,12 @@ func TestListsAnswerArrays(t *testing.T) {
 		}
 	}
 
-	ids := map[string]string{"/api/v1/spaces/:id/members": sp.ID, "/api/v1/apps/:id/reloads": app.ID, "/api/v1/apps/:id/objects": app.ID}
+	// An external type without stored resources.
+	if s := d.Call("admin", "POST", "/api/v1/types", map[string]any{"name": "ticket", "actions": []any{map[string]any{"name": "view"}}}, nil); s != 201 {
+		t.Fatalf("create type: %d", s)
+	}
+	ids := map[string]string{"/api/v1/spaces/:id/members": sp.ID, "/api/v1/apps/:id/reloads": app.ID, "/api/v1/apps/:id/objects": app.ID,
+		"/api/v1/resources/:type": "ticket"}
 	checkGets(t, d, ids, lists)
 	// Again with the app catalog that serve keeps when it owns the embedded
 	// database (lists of apps are then answered from memory).
@@ -177,7 +184,7 @@ func checkGets(t *testing.T, d *servicetest.Tenant, ids map[string]string, lists
 		empty, answered := 0, 0
 		for _, q := range l.queries {
 			for _, user := range []string{"grace", "bob", "carol", "admin", "alice"} {
-				path := strings.Replace(l.route, ":id", ids[l.route], 1) + q
+				path := strings.NewReplacer(":id", ids[l.route], ":type", ids[l.route]).Replace(l.route) + q
 				res := d.Do(user, "GET", path, nil, nil)
 				raw, _ := io.ReadAll(res.Body)
 				res.Body.Close()

@@ -97,6 +97,8 @@ type Service struct {
 	Engine   *authz.Engine
 	Licenses *licenses.Service
 	Rules    *secrules.Manager
+	// Types is the resource type registry in force on this replica.
+	Types    *authz.Types
 	app      *fiber.App
 	ln       net.Listener
 	served   chan error

@@ -36,6 +36,10 @@ type Store struct {
 	Extensions      *Bundles
 	Themes          *Bundles
 	Rules           *Rules
+	// ResourceTypes and ExternalResources: the external types of the
+	// registry and the resources of those types stored here.
+	ResourceTypes     *ResourceTypes
+	ExternalResources *ExternalResources
 
 	// Revisions counts the writes to the users, spaces and licenses areas
 	// (the repositories above bump it), for snapshots that follow them.
@@ -111,6 +115,9 @@ func newStore(client *mongo.Client, db *mongo.Database) *Store {
 		Extensions:      newBundles(db, "extensions", locks),
 		Themes:          newBundles(db, "themes", locks),
 		Rules:           &Rules{c: collection[Rule]{db.Collection("rules"), locks}, db: db},
+
+		ResourceTypes:     &ResourceTypes{c: collection[ResourceType]{db.Collection("resourcetypes"), locks}},
+		ExternalResources: &ExternalResources{c: collection[ExternalResource]{db.Collection("extresources"), locks}},
 	}
 }
 
@@ -156,7 +163,7 @@ func indexes() map[string][]mongo.IndexModel {
 	}
 	// Repositories in their own files declare their indexes there.
 	for _, more := range []map[string][]mongo.IndexModel{
-		objectIndexes(), scheduleIndexes(), webIntegrationIndexes(), bundleIndexes(), ruleIndexes(), licenseKeyIndexes(), reloadIndexes(),
+		objectIndexes(), scheduleIndexes(), webIntegrationIndexes(), bundleIndexes(), ruleIndexes(), licenseKeyIndexes(), reloadIndexes(), typeIndexes(),
 	} {
 		for coll, models := range more {
 			all[coll] = append(all[coll], models...)
