@@ -351,3 +351,114 @@ func TestExternalSubjectScenario(t *testing.T) {
 		t.Fatal("the bound subject does not resolve")
 	}
 }
+
+// The issue's scenario as a ticketing service would run it: its own type
+// with its own actions, users provisioned by SCIM with departments and
+// roles, tickets inline and stored, rules "owners edit their tickets,
+// the ticket's department views it, admins delete anything" — and every
+// single, batch and search question asked with IdP ids only.
+func TestTicketScenarioOverSCIM(t *testing.T) {
+	d := servicetest.Dev(t)
+	ticket := obj("name", "ticket", "description", "A support ticket",
+		"actions", []any{obj("name", "view"), obj("name", "edit"), obj("name", "close"), obj("name", "delete")},
+		"attributes", []any{obj("name", "department", "kind", "string"), obj("name", "status", "kind", "string")})
+	if s := d.Call("admin", "POST", "/api/v1/types", ticket, nil); s != 201 {
+		t.Fatalf("type: %d", s)
+	}
+	ids := map[string]string{}
+	for name, u := range map[string]map[string]any{
+		"sam": scimUser("sam@acme.test", "idp|sam", "sam@acme.test", "Support"),
+		"sue": scimUser("sue@acme.test", "", "sue@acme.test", "Sales"),
+		"ada": scimUser("ada@acme.test", "idp|ada", "ada@acme.test", "IT", "admin"),
+	} {
+		a := do(t, d, "admin", "POST", "/scim/v2/Users", u)
+		if a.status != 201 {
+			t.Fatalf("provision %s: %d %s", name, a.status, a.raw)
+		}
+		ids[name] = a.body["id"].(string)
+	}
+	for _, r := range []map[string]any{
+		{"name": "Owners edit their tickets", "resourceFilter": "Ticket_*", "condition": "resource.owner = user", "actions": []string{"edit"}, "context": "both"},
+		{"name": "Departments view their tickets", "resourceFilter": "Ticket_*", "condition": "resource.department = user.@department", "actions": []string{"view"}, "context": "both"},
+		{"name": "Admins delete anything", "resourceFilter": "Ticket_*", "condition": `user.@roles = "admin"`, "actions": []string{"delete"}, "context": "both"},
+	} {
+		var e servicetest.Error
+		if s := d.Call("admin", "POST", "/api/v1/rules", r, &e); s != 201 {
+			t.Fatalf("rule %s: %d %+v", r["name"], s, e)
+		}
+	}
+	// T-2 is stored (owner: sam, by the id SCIM gave him); T-1 is inline.
+	if s := d.Call("admin", "PUT", "/api/v1/resources/ticket/T-2", obj("owner", ids["sam"], "attributes", obj("department", "Support", "status", "open")), nil); s != 201 && s != 200 {
+		t.Fatalf("store T-2: %d", s)
+	}
+	t1 := obj("type", "ticket", "id", "T-1", "properties", obj("ownerID", ids["sue"], "department", "Sales"))
+	t2 := obj("type", "ticket", "id", "T-2")
+	user := func(id string, props ...any) map[string]any {
+		u := obj("type", "user", "id", id)
+		if len(props) > 0 {
+			u["properties"] = obj(props...)
+		}
+		return u
+	}
+	for _, tc := range []struct {
+		subject  map[string]any
+		action   string
+		resource map[string]any
+		want     bool
+	}{
+		{user("idp|sam"), "edit", t2, true},                        // owner, by IdP subject
+		{user("sam@acme.test"), "view", t2, true},                  // Support views Support's ticket, by email
+		{user("sue@acme.test"), "view", t2, false},                 // Sales does not
+		{user("sue@acme.test"), "edit", t2, false},                 // nor edits
+		{user("sue@acme.test"), "edit", t1, true},                  // her own inline ticket
+		{user("sue@acme.test"), "view", t1, true},                  // in her department
+		{user("idp|sam"), "view", t1, false},                       // Support does not view Sales'
+		{user("idp|sam", "department", "Sales"), "view", t1, true}, // inline properties win for this decision
+		{user("idp|ada"), "delete", t2, true},                      // admins (SCIM roles) delete
+		{user("idp|sam"), "delete", t2, false},                     // owners do not
+		{user("idp|sam"), "close", t2, false},                      // nobody closes
+	} {
+		a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", tc.subject, "action", obj("name", tc.action), "resource", tc.resource))
+		if a.status != 200 || a.body["decision"] != tc.want {
+			t.Fatalf("%v %s %v: %d %s, want %v", tc.subject["id"], tc.action, tc.resource["id"], a.status, a.raw, tc.want)
+		}
+	}
+	// Batch: sam on T-2, stopping at the first deny.
+	b := do(t, d, "admin", "POST", "/access/v1/evaluations", obj("subject", user("idp|sam"), "resource", t2,
+		"options", obj("evaluations_semantic", "deny_on_first_deny"),
+		"evaluations", []any{obj("action", obj("name", "view")), obj("action", obj("name", "edit")), obj("action", obj("name", "delete")), obj("action", obj("name", "view"))}))
+	evs, _ := b.body["evaluations"].([]any)
+	if len(evs) != 3 || evs[2].(map[string]any)["decision"] != false || evs[1].(map[string]any)["decision"] != true {
+		t.Fatalf("batch: %s", b.raw)
+	}
+	// Searches: which tickets may sam view; who may view T-2; what may sam do on T-2.
+	rs := do(t, d, "admin", "POST", "/access/v1/search/resource", obj("subject", user("sam@acme.test"), "action", obj("name", "view"), "resource", obj("type", "ticket")))
+	if res, _ := rs.body["results"].([]any); len(res) != 1 || res[0].(map[string]any)["id"] != "T-2" {
+		t.Fatalf("resource search: %s", rs.raw)
+	}
+	ss := do(t, d, "admin", "POST", "/access/v1/search/subject", obj("subject", obj("type", "user"), "action", obj("name", "view"), "resource", t2))
+	var who []string
+	for _, r := range ss.body["results"].([]any) {
+		who = append(who, r.(map[string]any)["id"].(string))
+	}
+	if !slices.Contains(who, "idp|sam") || slices.Contains(who, "sue@acme.test") || slices.Contains(who, "idp|ada") {
+		t.Fatalf("subject search: %v", who)
+	}
+	as := do(t, d, "admin", "POST", "/access/v1/search/action", obj("subject", user("idp|sam"), "resource", t2))
+	var can []string
+	for _, r := range as.body["results"].([]any) {
+		can = append(can, r.(map[string]any)["name"].(string))
+	}
+	if !slices.Equal(can, []string{"edit", "view"}) {
+		t.Fatalf("action search: %v (%s)", can, as.raw)
+	}
+	// SCIM moves sam to Sales: T-2 is no longer his department's to view,
+	// still his to edit.
+	do(t, d, "admin", "PATCH", "/scim/v2/Users/"+ids["sam"], patch(obj("op", "replace", "path", enterprise+":department", "value", "Sales")))
+	for action, want := range map[string]bool{"view": false, "edit": true} {
+		a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", user("idp|sam"), "action", obj("name", action), "resource", t2))
+		if a.body["decision"] != want {
+			t.Fatalf("after the move, %s: %s", action, a.raw)
+		}
+	}
+}
