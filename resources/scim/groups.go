@@ -41,19 +41,11 @@ func (h *Handlers) groupResource(c fiber.Ctx, g *store.Group) (map[string]any, e
 }
 
 func (h *Handlers) answerGroup(c fiber.Ctx, g *store.Group) error {
-	r, err := h.groupResource(c, g)
-	if err != nil {
-		return err
-	}
-	return send(c, r)
+	return sendResource(c)(h.groupResource(c, g))
 }
 
-func (h *Handlers) group(c fiber.Ctx) (*store.Group, error) {
-	g, err := h.Store.Groups.Get(c.Context(), c.Params("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no Group has id %q", c.Params("id"))}
-	}
-	return g, err
+func (h *Handlers) group(c fiber.Ctx, action string) (*store.Group, error) {
+	return load(h, c, action, "Group", h.Store.Groups.Get)
 }
 
 func memberIDs(ms []member) ([]string, error) {
@@ -94,20 +86,32 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 	g := &store.Group{Name: name, Source: "scim"}
 	if err := h.Store.Groups.Create(c.Context(), g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("a Group named %q exists", name)}
+			return groupExists(name)
 		}
 		return err
 	}
-	if err := h.Provision.SetMembers(c.Context(), g.ID, ids, nil, nil); err != nil {
+	if err := h.setMembers(c, g.ID, ids, nil, nil); err != nil {
 		return err
 	}
-	h.changed(g.ID)
 	if err := h.Store.Events.Add(c.Context(), "com.rulekeeper/users", "group.created", by(c), map[string]any{"groupId": g.ID, "name": g.Name, "source": "scim"}); err != nil {
 		return err
 	}
 	c.Location(base(c) + "/Groups/" + g.ID)
 	c.Status(http.StatusCreated)
 	return h.answerGroup(c, g)
+}
+
+func groupExists(name string) *Error {
+	return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("a Group named %q exists", name)}
+}
+
+// setMembers changes the group's members (users.Provisioner.SetMembers).
+func (h *Handlers) setMembers(c fiber.Ctx, groupID string, set, add, remove []string) error {
+	if err := h.Provision.SetMembers(c.Context(), groupID, set, add, remove); err != nil {
+		return err
+	}
+	h.changed(groupID)
+	return nil
 }
 
 func (h *Handlers) changed(groupID string) {
@@ -117,10 +121,7 @@ func (h *Handlers) changed(groupID string) {
 }
 
 func (h *Handlers) getGroup(c fiber.Ctx) error {
-	if err := h.require(c, "read", "group"); err != nil {
-		return err
-	}
-	g, err := h.group(c)
+	g, err := h.group(c, "read")
 	if err != nil {
 		return err
 	}
@@ -128,10 +129,7 @@ func (h *Handlers) getGroup(c fiber.Ctx) error {
 }
 
 func (h *Handlers) replaceGroup(c fiber.Ctx) error {
-	if err := h.require(c, "update", "group"); err != nil {
-		return err
-	}
-	g, err := h.group(c)
+	g, err := h.group(c, "update")
 	if err != nil {
 		return err
 	}
@@ -146,10 +144,9 @@ func (h *Handlers) replaceGroup(c fiber.Ctx) error {
 	if g, err = h.rename(c, g, sg.DisplayName); err != nil {
 		return err
 	}
-	if err := h.Provision.SetMembers(c.Context(), g.ID, ids, nil, nil); err != nil {
+	if err := h.setMembers(c, g.ID, ids, nil, nil); err != nil {
 		return err
 	}
-	h.changed(g.ID)
 	return h.answerGroup(c, g)
 }
 
@@ -160,7 +157,7 @@ func (h *Handlers) rename(c fiber.Ctx, g *store.Group, to string) (*store.Group,
 	}
 	ng, err := h.Store.Groups.Rename(c.Context(), g.ID, name)
 	if errors.Is(err, store.ErrConflict) {
-		return nil, &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: fmt.Sprintf("a Group named %q exists", name)}
+		return nil, groupExists(name)
 	}
 	return ng, err
 }
@@ -169,10 +166,7 @@ func (h *Handlers) rename(c fiber.Ctx, g *store.Group, to string) (*store.Group,
 // remove members (all, or those a `members[value eq "id"]` path names),
 // replace members or displayName.
 func (h *Handlers) patchGroup(c fiber.Ctx) error {
-	if err := h.require(c, "update", "group"); err != nil {
-		return err
-	}
-	g, err := h.group(c)
+	g, err := h.group(c, "update")
 	if err != nil {
 		return err
 	}
@@ -250,18 +244,14 @@ func (h *Handlers) patchGroup(c fiber.Ctx) error {
 	if g, err = h.rename(c, g, name); err != nil {
 		return err
 	}
-	if err := h.Provision.SetMembers(c.Context(), g.ID, set, add, remove); err != nil {
+	if err := h.setMembers(c, g.ID, set, add, remove); err != nil {
 		return err
 	}
-	h.changed(g.ID)
 	return h.answerGroup(c, g)
 }
 
 func (h *Handlers) deleteGroup(c fiber.Ctx) error {
-	if err := h.require(c, "delete", "group"); err != nil {
-		return err
-	}
-	g, err := h.group(c)
+	g, err := h.group(c, "delete")
 	if err != nil {
 		return err
 	}

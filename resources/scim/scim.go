@@ -402,19 +402,34 @@ func values(v any) ([]string, error) {
 }
 
 func (h *Handlers) answerUser(c fiber.Ctx, u *store.User) error {
-	r, err := h.userResource(c.Context(), c, u)
-	if err != nil {
-		return err
-	}
-	return send(c, r)
+	return sendResource(c)(h.userResource(c.Context(), c, u))
 }
 
-func (h *Handlers) user(c fiber.Ctx) (*store.User, error) {
-	u, err := h.Store.Users.Get(c.Context(), c.Params("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no User has id %q", c.Params("id"))}
+// sendResource sends a resource representation, or its error.
+func sendResource(c fiber.Ctx) func(map[string]any, error) error {
+	return func(r map[string]any, err error) error {
+		if err != nil {
+			return err
+		}
+		return send(c, r)
 	}
-	return u, err
+}
+
+// load checks that the caller may do action on resources of typ and
+// loads the one the path names (a SCIM 404 when there is none).
+func load[T any](h *Handlers, c fiber.Ctx, action, typ string, get func(context.Context, string) (*T, error)) (*T, error) {
+	if err := h.require(c, action, strings.ToLower(typ)); err != nil {
+		return nil, err
+	}
+	v, err := get(c.Context(), c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &Error{Status: http.StatusNotFound, Detail: fmt.Sprintf("no %s has id %q", typ, c.Params("id"))}
+	}
+	return v, err
+}
+
+func (h *Handlers) user(c fiber.Ctx, action string) (*store.User, error) {
+	return load(h, c, action, "User", h.Store.Users.Get)
 }
 
 func (h *Handlers) createUser(c fiber.Ctx) error {
@@ -443,10 +458,7 @@ func (h *Handlers) createUser(c fiber.Ctx) error {
 }
 
 func (h *Handlers) getUser(c fiber.Ctx) error {
-	if err := h.require(c, "read", "user"); err != nil {
-		return err
-	}
-	u, err := h.user(c)
+	u, err := h.user(c, "read")
 	if err != nil {
 		return err
 	}
@@ -456,10 +468,7 @@ func (h *Handlers) getUser(c fiber.Ctx) error {
 // replaceUser is PUT: the user becomes what the body says (attributes
 // not given are cleared; groups, read-only here, stay).
 func (h *Handlers) replaceUser(c fiber.Ctx) error {
-	if err := h.require(c, "update", "user"); err != nil {
-		return err
-	}
-	u, err := h.user(c)
+	u, err := h.user(c, "update")
 	if err != nil {
 		return err
 	}
@@ -492,10 +501,7 @@ func (h *Handlers) replace(c fiber.Ctx, u *store.User, su *scimUser) (*store.Use
 }
 
 func (h *Handlers) patchUser(c fiber.Ctx) error {
-	if err := h.require(c, "update", "user"); err != nil {
-		return err
-	}
-	u, err := h.user(c)
+	u, err := h.user(c, "update")
 	if err != nil {
 		return err
 	}
@@ -525,10 +531,7 @@ func (h *Handlers) patchUser(c fiber.Ctx) error {
 }
 
 func (h *Handlers) deleteUser(c fiber.Ctx) error {
-	if err := h.require(c, "delete", "user"); err != nil {
-		return err
-	}
-	u, err := h.user(c)
+	u, err := h.user(c, "delete")
 	if err != nil {
 		return err
 	}
