@@ -56,17 +56,23 @@ func (s *Source) Subject(ctx context.Context, id string) (*authz.Subject, error)
 // ResolveSubject answers the rulekeeper id of the user that ref names: a
 // rulekeeper id, the identity provider subject (sub), a userName or alias,
 // or an email that only one user has. authz.ErrNotFound when none does.
-// With a UserIndex every lookup is a map read; without one, each is an
-// indexed query (subject, userNameKey, aliases, emailKey).
+// With a UserIndex every lookup is a map read (and a miss costs nothing);
+// without one, each is an indexed query (subject, userNameKey, aliases,
+// emailKey).
 func (s *Source) ResolveSubject(ctx context.Context, ref string) (string, error) {
 	if ref == "" {
 		return "", fmt.Errorf("subject: %w: no id", authz.ErrNotFound)
 	}
 	if s.Users != nil {
+		// The index follows the users' revision (within the staleness
+		// bound): a miss is a miss, and costs no query — an unknown or
+		// inline subject is asked about at full speed. Hydration still
+		// reads a rulekeeper id it misses from the store.
 		id, ok, err := s.Users.Resolve(ctx, ref)
 		if err != nil || ok {
 			return id, err
 		}
+		return "", fmt.Errorf("subject %q: %w", ref, authz.ErrNotFound)
 	}
 	lookups := []func() (*store.User, error){
 		func() (*store.User, error) { return s.Store.Users.Get(ctx, ref) },
