@@ -235,7 +235,10 @@ func cached[T any](ctx context.Context, c *entityCache, key entityKey, load func
 			if time.Since(e.at) > c.ttl*3/4 {
 				c.refresh(ctx, key, func(ctx context.Context) (any, error) { return load(ctx) })
 			}
-			return e.v.(*T), nil
+			if v := e.v.(*T); v != nil {
+				return v, nil
+			}
+			return nil, ErrNotStored
 		}
 	}
 	if c.metrics != nil {
@@ -243,6 +246,12 @@ func cached[T any](ctx context.Context, c *entityCache, key entityKey, load func
 	}
 	gen, at := c.gen.Load(), time.Now()
 	v, err := load(ctx)
+	if errors.Is(err, ErrNotStored) && c.cache != nil && c.gen.Load() == gen {
+		// Remembered too: a resource of an external type that is not
+		// stored (decided on inline properties) costs no lookup per
+		// decision. Its PUT invalidates the entry.
+		c.cache.Add(key.owned(), entry{v: (*T)(nil), at: at})
+	}
 	if err != nil {
 		return nil, err
 	}

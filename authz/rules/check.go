@@ -258,7 +258,7 @@ func (c *checker) unknownAction(i int, raw, act string) {
 		cands = slices.Sorted(maps.Keys(seen))
 	}
 	p := Pos{Line: 1, Column: i + 1}
-	if where := c.v.extActions[act]; where != nil && !external {
+	if where := c.v.extActions[act]; where != nil {
 		c.errorf(FieldActions, p, "add the type to the resource filter", "action %q is an action of %s, which the resource filter does not select",
 			raw, strings.Join(slices.Sorted(maps.Keys(where)), ", "))
 		return

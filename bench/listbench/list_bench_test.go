@@ -15,6 +15,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 // BenchmarkListPage: the first page of 50 readable apps for a member of
@@ -169,7 +170,7 @@ func open(b *testing.B) *store.Store {
 	uri := os.Getenv("RULEKEEPER_MONGO_URI")
 	if uri == "" {
 		dir := b.TempDir()
-		emb, err := store.StartEmbedded(ctx, dir, slog.New(slog.DiscardHandler))
+		emb, err := embedded.Start(ctx, dir, slog.New(slog.DiscardHandler))
 		if err != nil {
 			b.Fatal(err)
 		}

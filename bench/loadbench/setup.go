@@ -20,6 +20,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 // item is one (action, resource) a subject is asked about.
@@ -127,7 +128,7 @@ var spaceActions = []string{"read", "update", "manage_members"}
 // data directory can be served by the child process.
 func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *workload, err error) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	svc, err := service.Start(ctx, service.Config{
+	svc, err := service.Start(ctx, service.Config{Embedded: embedded.Starter,
 		Addr: "127.0.0.1:0", DataDir: dataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
 	})
 	if err != nil {

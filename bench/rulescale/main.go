@@ -32,6 +32,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 // result is what one size measured.
@@ -246,7 +247,7 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 		return err
 	}
 	defer os.RemoveAll(dir)
-	svc, err := service.Start(ctx, service.Config{Addr: "127.0.0.1:0", DataDir: dir, Dev: true, BodyLimit: 64 << 20,
+	svc, err := service.Start(ctx, service.Config{Addr: "127.0.0.1:0", DataDir: dir, Embedded: embedded.Starter, Dev: true, BodyLimit: 64 << 20,
 		NoDecisionCache: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err

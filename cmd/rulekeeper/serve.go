@@ -14,6 +14,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 var serveCmd = &command{name: "serve", short: "run the service",
@@ -25,7 +26,7 @@ var serveCmd = &command{name: "serve", short: "run the service",
 
 func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	stdout, stderr := std.out, std.err
-	var cfg service.Config
+	cfg := service.Config{Embedded: embedded.Starter}
 	var level, roleMap string
 	fs := newFlags("serve", stderr)
 	fs.str(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")

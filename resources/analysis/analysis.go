@@ -98,6 +98,31 @@ func toRule(r *store.Rule) rules.Rule {
 		Condition: r.Condition, Actions: r.Actions, Context: r.Context, Disabled: r.Disabled, Type: r.Type}
 }
 
+// storedTypes are the types an analysis can load: the platform's stored
+// types and the external types of the registry (their stored resources).
+func (h *Handlers) storedTypes() []string {
+	out := StoredTypes()
+	if h.Types != nil {
+		for _, e := range h.Types.Externals() {
+			out = append(out, e.Name)
+		}
+	}
+	return out
+}
+
+// knownActions are the platform's actions and the external types'.
+func (h *Handlers) knownActions() []string {
+	known := slices.Clone(h.vocab().Actions)
+	if h.Types != nil {
+		for _, e := range h.Types.Externals() {
+			for _, a := range e.Actions {
+				known = append(known, a.Name)
+			}
+		}
+	}
+	return known
+}
+
 // scopeBody narrows the population of a preview, an impact or an audit.
 type scopeBody struct {
 	Users          []string `json:"users"`
@@ -126,7 +151,7 @@ func invalidRule(prefix string, diags []rules.Diagnostic) error {
 // validate checks the scope fields and answers the normalised actions and
 // a matcher for resourceFilter (nil when absent).
 func (h *Handlers) validate(b *scopeBody) ([]string, *authz.RuleMatcher, error) {
-	known := h.vocab().Actions
+	known := h.knownActions()
 	var actions []string
 	for i, a := range b.Actions {
 		n := authz.NormalizeAction(a)
@@ -140,10 +165,10 @@ func (h *Handlers) validate(b *scopeBody) ([]string, *authz.RuleMatcher, error) 
 	default:
 		return nil, nil, apierror.Field("bad_environment", "environment", "the environment is hub or console")
 	}
-	if b.ResourceType != "" && !slices.Contains(storedTypes, b.ResourceType) {
+	if stored := h.storedTypes(); b.ResourceType != "" && !slices.Contains(stored, b.ResourceType) {
 		return nil, nil, apierror.New(http.StatusBadRequest, "unknown_resource_type",
 			fmt.Sprintf("resourceType %q is not a stored resource type", b.ResourceType),
-			map[string]any{"field": "resourceType", "allowed": storedTypes})
+			map[string]any{"field": "resourceType", "allowed": stored})
 	}
 	var filter *authz.RuleMatcher
 	if strings.TrimSpace(b.ResourceFilter) != "" {
@@ -173,7 +198,7 @@ func (h *Handlers) scope(ctx context.Context, b *scopeBody, filter *authz.RuleMa
 		return nil, err
 	}
 	var types []string
-	for _, t := range storedTypes {
+	for _, t := range h.storedTypes() {
 		if b.ResourceType != "" && t != b.ResourceType {
 			continue
 		}

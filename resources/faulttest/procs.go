@@ -24,11 +24,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// ferretVersion is the FerretDB module version in go.mod; the cached
-// binary is keyed by it.
-const ferretVersion = "v1.24.0"
+	"github.com/rulekeeper/rulekeeper/resources/ferretserver"
+)
 
 // repoRoot is the module root, two levels above this package.
 func repoRoot(t testing.TB) string {
@@ -49,52 +47,12 @@ func run(t testing.TB, dir string, name string, args ...string) {
 	}
 }
 
-// ferretBinary builds FerretDB's server from the module in go.mod, once per
-// version: cmd/ferretdb embeds build/version/version.txt, which the module
-// zip lacks, so the module is copied into a temporary directory with that
-// file written and built through a go.mod that replaces the module by the
-// copy. The binary is cached under the user's cache directory.
+// ferretBinary is FerretDB's server built from the module in go.mod
+// (resources/ferretserver caches it).
 func ferretBinary(t testing.TB) string {
 	t.Helper()
-	cache, err := os.UserCacheDir()
+	bin, err := ferretserver.Binary(context.Background(), repoRoot(t))
 	if err != nil {
-		cache = os.TempDir()
-	}
-	bin := filepath.Join(cache, "rulekeeper-faulttest", "ferretdb-"+ferretVersion)
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	root := repoRoot(t)
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/FerretDB/FerretDB").Output()
-	if err != nil {
-		t.Fatalf("find the FerretDB module: %v", err)
-	}
-	tmp := t.TempDir()
-	src := filepath.Join(tmp, "ferretdb")
-	run(t, root, "cp", "-r", strings.TrimSpace(string(out)), src)
-	run(t, root, "chmod", "-R", "u+w", src)
-	if err := os.WriteFile(filepath.Join(src, "build", "version", "version.txt"), []byte(ferretVersion+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod = append(mod, []byte("\nreplace github.com/FerretDB/FerretDB => "+src+"\n")...)
-	sum, _ := os.ReadFile(filepath.Join(root, "go.sum"))
-	fsum, _ := os.ReadFile(filepath.Join(src, "go.sum"))
-	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), mod, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), append(sum, fsum...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	part := bin + fmt.Sprintf(".%d.part", os.Getpid())
-	run(t, root, "go", "build", "-mod=mod", "-modfile", filepath.Join(tmp, "go.mod"), "-o", part, "github.com/FerretDB/FerretDB/cmd/ferretdb")
-	if err := os.Rename(part, bin); err != nil {
 		t.Fatal(err)
 	}
 	return bin
@@ -189,11 +147,11 @@ func (f *ferret) uri() string { return fmt.Sprintf("mongodb://127.0.0.1:%d/", f.
 
 func (f *ferret) start() {
 	f.t.Helper()
-	data := filepath.Join(f.dir, "data")
-	_ = os.MkdirAll(data, 0o755)
-	f.cmd = exec.Command(f.bin, "--handler=sqlite", "--sqlite-url=file:"+data+"/",
-		fmt.Sprintf("--listen-addr=127.0.0.1:%d", f.port), fmt.Sprintf("--debug-addr=127.0.0.1:%d", freePort(f.t)), "--state-dir="+f.dir,
-		"--telemetry=disable", "--log-level=error")
+	cmd, err := ferretserver.Command(f.bin, f.dir, f.port)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.cmd = cmd
 	if err := f.cmd.Start(); err != nil {
 		f.t.Fatalf("start FerretDB: %v", err)
 	}

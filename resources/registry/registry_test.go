@@ -3,16 +3,14 @@ package registry_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"encoding/base64"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
-	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -183,12 +181,7 @@ type decision struct {
 func TestTicketScenario(t *testing.T) {
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	replica := servicetest.Start(t, func(c *service.Config) {
-		c.MongoDB = d.Svc.Store.Database().Name()
-		c.RulesPoll = 200 * time.Millisecond
-		pub, _ := licenses.DevKeyPair()
-		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
-	})
+	replica := d.Replica()
 	bob, alice := d.Users["bob"].ID, d.Users["alice"].ID
 
 	// Before the type exists, a decision on it is refused, naming the types.
@@ -406,6 +399,51 @@ func TestTicketScenario(t *testing.T) {
 	}
 	if want := []string{"T-10", "T-11", "T-12", "T-13", "T-14", "T-2"}; !slices.Equal(ids, want) || page.Next != "" {
 		t.Fatalf("bob may edit %v, want %v", ids, want)
+	}
+	// The AuthZEN resource search and the audit read the same stored tickets.
+	var search struct {
+		Results []struct{ Type, ID string }
+	}
+	if s := d.Call("admin", "POST", "/access/v1/search/resource", map[string]any{"subject": map[string]any{"type": "user", "id": bob},
+		"action": map[string]any{"name": "edit"}, "resource": map[string]any{"type": "ticket"}}, &search); s != 200 {
+		t.Fatalf("resource search: %d", s)
+	}
+	ids = nil
+	for _, r := range search.Results {
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"T-10", "T-11", "T-12", "T-13", "T-14", "T-2"}; !slices.Equal(ids, want) {
+		t.Fatalf("search: bob may edit %v, want %v", ids, want)
+	}
+	var audit struct {
+		Cells []struct {
+			ResourceID string `json:"resourceId"`
+			Action     string `json:"action"`
+			Allow      bool   `json:"allow"`
+		}
+	}
+	if s := d.Call("admin", "POST", "/api/v1/audit", map[string]any{"users": []string{alice}, "resourceType": "ticket",
+		"actions": []string{"view", "edit"}, "environment": "hub"}, &audit); s != 200 || len(audit.Cells) != 14 {
+		var ae servicetest.Error
+		d.Call("admin", "POST", "/api/v1/audit", map[string]any{"users": []string{alice}, "resourceType": "ticket",
+			"actions": []string{"view", "edit"}, "environment": "hub"}, &ae)
+		t.Fatalf("audit: %d, %d cells %+v", s, len(audit.Cells), ae)
+	}
+	for _, c := range audit.Cells {
+		if c.Allow != (c.ResourceID == "T-20" && c.Action == "edit") {
+			t.Fatalf("audit cell %+v", c)
+		}
+	}
+	var preview struct {
+		Items []struct {
+			ResourceID string `json:"resourceId"`
+			New        bool   `json:"new"`
+		}
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules/preview", map[string]any{"users": []string{alice}, "rule": map[string]any{
+		"resourceFilter": "Ticket_*", "condition": `resource.department = "Support"`, "actions": []string{"view"}, "context": "hub"}}, &preview); s != 200 || len(preview.Items) != 6 {
+		t.Fatalf("preview: %d %+v", s, preview)
 	}
 	if s := d.Call("admin", "GET", "/api/v1/resources/ticket?action=read", nil, &e); s != 400 || e.Code != "unknown_action" {
 		t.Fatalf("list with a platform action: %d %+v", s, e)

@@ -2,7 +2,6 @@ package secrules_test
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
-	"github.com/rulekeeper/rulekeeper/resources/licenses"
-	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
@@ -100,12 +97,7 @@ func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	// A second replica on the same database, polling fast.
-	replica := servicetest.Start(t, func(c *service.Config) {
-		c.MongoDB = d.Svc.Store.Database().Name()
-		c.RulesPoll = 200 * time.Millisecond
-		pub, _ := licenses.DevKeyPair()
-		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
-	})
+	replica := d.Replica()
 	// Enough rules that both replicas compile to the index (not plainly).
 	var filler strings.Builder
 	filler.WriteString("rules:\n")

@@ -28,7 +28,12 @@ import (
 type Config struct {
 	Addr     string // listen address, e.g. 127.0.0.1:8080 (":0" picks a free port)
 	DataDir  string // embedded database files and dev keys
-	MongoURI string // "" starts the embedded FerretDB
+	MongoURI string // "" starts the embedded database (Embedded)
+	// Embedded starts the in-process database when MongoURI is "": the
+	// binary passes embedded.Start (resources/store/embedded). It is passed
+	// in rather than imported so that what links the service without it
+	// (every test binary) does not link FerretDB and SQLite.
+	Embedded EmbeddedStarter
 	MongoDB  string // database name
 	Dev      bool   // dev issuer and demo tenant
 	// AllowRemoteDev lets dev mode listen on a non-loopback address.
@@ -88,11 +93,23 @@ type Config struct {
 	NoDecisionCache bool
 }
 
+// EmbeddedStarter starts an in-process database keeping its files in dir.
+type EmbeddedStarter func(ctx context.Context, dir string, logger *slog.Logger) (EmbeddedDB, error)
+
+// EmbeddedDB is a running in-process database (embedded.Server).
+type EmbeddedDB interface {
+	URI() string
+	// IndexIDs adds the indexes the embedded server's own lookups by _id
+	// lack, on the collections of database dbName.
+	IndexIDs(ctx context.Context, dbName string) error
+	Close()
+}
+
 // Service is a running rulekeeper.
 type Service struct {
 	cfg      Config
 	logger   *slog.Logger
-	embedded *store.Embedded
+	embedded EmbeddedDB
 	Store    *store.Store
 	Engine   *authz.Engine
 	Licenses *licenses.Service
@@ -134,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 	}
 
 	uri := cfg.MongoURI
+	if uri == "" && cfg.Embedded == nil {
+		return nil, errors.New("no database: give --mongo-uri (this build has no embedded database)")
+	}
 	if uri == "" {
 		dir, aerr := filepath.Abs(cfg.DataDir)
 		if aerr != nil {
@@ -141,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		}
 		// FerretDB logs every refused command at warn level; keep only errors.
 		ferretLog := slog.New(cfg.Logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "ferretdb")}))
-		s.embedded, err = store.StartEmbedded(ctx, dir, quieter(ferretLog, slog.LevelError))
+		s.embedded, err = cfg.Embedded(ctx, dir, quieter(ferretLog, slog.LevelError))
 		if err != nil {
 			return nil, err
 		}

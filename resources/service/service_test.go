@@ -13,6 +13,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
 
@@ -106,7 +107,7 @@ func TestReadyzFailsWhenTheStoreIsGone(t *testing.T) {
 }
 
 func TestDevModeRefusesANonLoopbackAddress(t *testing.T) {
-	_, err := service.Start(context.Background(), service.Config{
+	_, err := service.Start(context.Background(), service.Config{Embedded: embedded.Starter,
 		Addr: "0.0.0.0:0", Dev: true, DataDir: t.TempDir(), MongoURI: storetest.URI(t),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
@@ -120,7 +121,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		t.Skip("embedded server only")
 	}
 	dir := t.TempDir()
-	cfg := service.Config{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	cfg := service.Config{Embedded: embedded.Starter, Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		IssuerURL: "http://127.0.0.1:1/no-issuer", ClientID: "rulekeeper"}
 	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {

@@ -15,6 +15,7 @@ package servicetest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -98,6 +100,19 @@ func Dev(t testing.TB) *Tenant {
 		d.Spaces[spaces[i].Name] = &spaces[i]
 	}
 	return d
+}
+
+// Replica starts a second service on d's database, as another replica
+// behind the same load balancer: not in dev mode, polling the rules
+// revision every 200 ms, verifying the dev license key.
+func (d *Tenant) Replica() *service.Service {
+	d.t.Helper()
+	return Start(d.t, func(c *service.Config) {
+		c.MongoDB = d.Svc.Store.Database().Name()
+		c.RulesPoll = 200 * time.Millisecond
+		pub, _ := licenses.DevKeyPair()
+		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
+	})
 }
 
 // URL is the service's base URL.

@@ -3,7 +3,7 @@
 //
 // One implementation serves two servers: a real MongoDB named by a URI, and
 // the embedded FerretDB (a MongoDB wire-protocol server on SQLite) that
-// StartEmbedded runs inside the process when no URI is given. The embedded
+// resources/store/embedded runs inside the process when no URI is given. The embedded
 // server has no multi-document transactions, no change streams and no
 // $elemMatch on sub-documents, so the data is modelled for single-document
 // atomic writes: a space keeps a flat memberIds array beside its member

@@ -1,7 +1,7 @@
 // Check access: one decision with its explanation.
 import { h, button, field, select, errorBox, put, add } from './dom.js';
 import { api, all, get } from './api.js';
-import { vocabulary } from './vocab.js';
+import { vocabulary, allActions } from './vocab.js';
 
 const LISTS = { app: 'apps', space: 'spaces', user: 'users', group: 'groups', schedule: 'schedules', apikey: 'api-keys' };
 const GATES = {
@@ -19,7 +19,7 @@ export async function render(main) {
   const users = await all('users');
   const userList = h('datalist', { id: 'check-users' }, users.map((u) => h('option', { value: u.name })));
   const subject = h('input', { list: 'check-users', autocomplete: 'off', placeholder: 'search users…' });
-  const action = select(v.actions, 'read');
+  const action = select(allActions(v), 'read');
   const type = select(v.resourceTypes.map((t) => t.name), 'app');
   const resList = h('datalist', { id: 'check-resources' });
   const resource = h('input', { list: 'check-resources', autocomplete: 'off', placeholder: 'empty: a new or any resource of the type' });

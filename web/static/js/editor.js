@@ -3,7 +3,7 @@
 // enable/disable and delete.
 import { h, button, field, select, toast, errorBox, confirmDialog, debounce, uid, put, add } from './dom.js';
 import { api, get, post } from './api.js';
-import { vocabulary, attributes, filterName, FUNCTIONS } from './vocab.js';
+import { vocabulary, attributes, filterName, allActions, FUNCTIONS } from './vocab.js';
 import { conditionEditor, parseRows, rowsToText } from './condition.js';
 
 const CONTEXTS = [['both', 'Both (hub and console)'], ['hub', 'Hub'], ['console', 'Management console']];
@@ -37,7 +37,7 @@ export async function edit(main, id) {
   const enabled = h('input', { type: 'checkbox', id: uid(), checked: !rule.disabled, onchange: () => { rule.disabled = !enabled.checked; } });
   const ctx = select(CONTEXTS, rule.context, { onchange: () => { rule.context = ctx.value; validateSoon(); } });
   const actions = h('fieldset', { class: 'actions' }, h('legend', {}, 'Actions'),
-    v.actions.map((a) => {
+    allActions(v).map((a) => {
       const cb = h('input', { type: 'checkbox', id: uid('a'), value: a, checked: rule.actions.includes(a),
         onchange: () => { rule.actions = [...actions.querySelectorAll('input:checked')].map((x) => x.value); validateSoon(); } });
       return h('span', { class: 'check' }, cb, h('label', { for: cb.id }, a));

@@ -36,3 +36,13 @@ export function attributes(v) {
   out.push('user.@customProperty', 'resource.@customProperty');
   return out;
 }
+
+// allActions lists the platform's actions and those of the external
+// resource types of the registry (a ticket's close), without repeats.
+export function allActions(v) {
+  const out = [...(v.actions || [])];
+  for (const t of v.resourceTypes || []) {
+    for (const a of (t.external && t.actions) || []) if (!out.includes(a)) out.push(a);
+  }
+  return out;
+}

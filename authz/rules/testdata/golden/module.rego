@@ -147,7 +147,7 @@ _rel_1 := r if {
 	r := object.union(object.union(object.filter(input.resource, ["space", "spaceType"]), n), {"type": "app"})
 }
 
-_known_types := {"apikey", "app", "app.object", "event", "extension", "group", "license", "rule", "schedule", "settings", "space", "theme", "user", "webintegration"}
+_known_types := {"apikey", "app", "app.object", "event", "extension", "externalresource", "group", "license", "resourcetype", "rule", "schedule", "settings", "space", "theme", "user", "webintegration"}
 
 # values of input.subject.groups
 _lv0 := [lower(s) | some y in _arr(input.subject.groups); s := _str(y)]

@@ -1,4 +1,4 @@
-package store_test
+package embedded_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 // TestEmbeddedLookupsByIDUseAnIndex: FerretDB v1.24's lookup by _id scans
@@ -21,7 +22,7 @@ func TestEmbeddedLookupsByIDUseAnIndex(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	e, err := store.StartEmbedded(ctx, dir, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	e, err := embedded.Start(ctx, dir, slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,36 +1,42 @@
-package store
+// Package embedded runs FerretDB inside the rulekeeper process (SQLite
+// handler, files in the data directory): the database of `rulekeeper serve`
+// when no --mongo-uri is given. Only the binary links it; the service gets
+// it passed in (service.Config.Embedded), so that test binaries, which use
+// FerretDB's server as a process (resources/ferretserver), do not.
+package embedded
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	_ "modernc.org/sqlite" // the driver FerretDB's SQLite handler uses, for IndexIDs
+
+	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
-// Embedded is a FerretDB server running inside this process on a loopback
+// Server is a FerretDB server running inside this process on a loopback
 // port, storing its data as SQLite files in a directory.
-type Embedded struct {
+type Server struct {
 	uri    string
 	dir    string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// StartEmbedded starts FerretDB with the SQLite handler on 127.0.0.1 with a
+// Start starts FerretDB with the SQLite handler on 127.0.0.1 with a
 // free port, keeping its files in dir (created when missing). FerretDB's own
 // logs go to logger, which should be at warn level or quieter.
-func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embedded, error) {
+func Start(ctx context.Context, dir string, logger *slog.Logger) (*Server, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("data dir %q: %w", dir, err)
 	}
-	if err := CheckWritableDir(abs); err != nil {
+	if err := store.CheckWritableDir(abs); err != nil {
 		return nil, err
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
@@ -43,7 +49,7 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 		return nil, fmt.Errorf("start embedded FerretDB in %s: %w", abs, err)
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	e := &Embedded{uri: f.MongoDBURI(), dir: abs, cancel: cancel, done: make(chan struct{})}
+	e := &Server{uri: f.MongoDBURI(), dir: abs, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx)
@@ -57,7 +63,7 @@ func StartEmbedded(ctx context.Context, dir string, logger *slog.Logger) (*Embed
 // `_ferretdb_sjson->"_id"`, an expression SQLite does not see as the same,
 // so without this every lookup by _id scans its table. Call it after the
 // collections exist (Store.EnsureIndexes); it is idempotent.
-func (e *Embedded) IndexIDs(ctx context.Context, dbName string) error {
+func (e *Server) IndexIDs(ctx context.Context, dbName string) error {
 	return IndexSQLiteIDs(ctx, filepath.Join(e.dir, dbName+".sqlite"))
 }
 
@@ -98,25 +104,19 @@ func IndexSQLiteIDs(ctx context.Context, file string) error {
 const sqliteIDExpr = `_ferretdb_sjson->'$._id'`
 
 // URI is the mongodb:// address of the embedded server.
-func (e *Embedded) URI() string { return e.uri }
+func (e *Server) URI() string { return e.uri }
 
 // Close stops the server and waits until its SQLite files are closed.
-func (e *Embedded) Close() {
+func (e *Server) Close() {
 	e.cancel()
 	<-e.done
 }
 
-// CheckWritableDir creates dir when missing and proves a file can be written
-// there, so a bad data dir fails at start with its path in the message.
-func CheckWritableDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("data dir %s cannot be created: %w", dir, err)
-	}
-	probe, err := os.CreateTemp(dir, ".write-probe-*")
+// Starter is Start as the service takes it (service.Config.Embedded).
+func Starter(ctx context.Context, dir string, logger *slog.Logger) (service.EmbeddedDB, error) {
+	s, err := Start(ctx, dir, logger)
 	if err != nil {
-		return fmt.Errorf("data dir %s is not writable: %w", dir, errors.Unwrap(err))
+		return nil, err // not a nil *Server in a non-nil interface
 	}
-	name := probe.Name()
-	_ = probe.Close()
-	return os.Remove(name)
+	return s, nil
 }

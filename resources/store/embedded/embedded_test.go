@@ -1,4 +1,4 @@
-package store_test
+package embedded_test
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
 )
 
 func TestEmbeddedDataSurvivesARestart(t *testing.T) {
@@ -21,9 +21,9 @@ func TestEmbeddedDataSurvivesARestart(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 	starts := 0
-	start := func() (*store.Embedded, *store.Store) {
+	start := func() (*embedded.Server, *store.Store) {
 		starts++
-		e, err := store.StartEmbedded(ctx, dir, logger)
+		e, err := embedded.Start(ctx, dir, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,26 +61,11 @@ func TestUnwritableDataDirIsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(file, "data")
-	_, err := store.StartEmbedded(context.Background(), dir, slog.Default())
+	_, err := embedded.Start(context.Background(), dir, slog.Default())
 	if err == nil {
 		t.Fatal("started with a data dir below a regular file")
 	}
 	if !strings.Contains(err.Error(), dir) {
 		t.Fatalf("error %q does not name %s", err, dir)
-	}
-}
-
-func TestUnreachableMongoFailsFast(t *testing.T) {
-	start := time.Now()
-	_, err := store.Connect(context.Background(), "mongodb://127.0.0.1:1/?connectTimeoutMS=500&serverSelectionTimeoutMS=500", "x")
-	if err == nil {
-		t.Fatal("connected to a closed port")
-	}
-	if !strings.Contains(err.Error(), "not reachable") || !strings.Contains(err.Error(), "127.0.0.1:1") {
-		t.Fatalf("unclear error: %v", err)
-	}
-	// The URI's serverSelectionTimeoutMS wins over the 10 s default.
-	if d := time.Since(start); d >= store.ConnectTimeout {
-		t.Fatalf("took %v to give up: the URI's serverSelectionTimeoutMS=500 was not applied", d)
 	}
 }
