@@ -537,8 +537,9 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 	}
 	wantActions := normalizeAll(req.Actions)
 	var aff []*affected
+	mv := newMatcherVocab(vocab)
 	add := func(r rules.Rule, old, new bool) {
-		m := NewRuleMatcher(r, vocab)
+		m := mv.match(r)
 		if !m.Valid() {
 			return
 		}
@@ -570,7 +571,7 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 		if isChanged[r.ID] {
 			continue
 		}
-		if m := NewRuleMatcher(r, vocab); m.Valid() && m.HasPrivilege {
+		if m := mv.match(r); m.Valid() && m.HasPrivilege {
 			add(r, true, true)
 		}
 	}

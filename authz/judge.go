@@ -135,8 +135,9 @@ func newJudge(ctx context.Context, ev *Evaluator, set []rules.Rule, vocab *rules
 		}
 	}
 	ms := make([]*RuleMatcher, 0, len(set))
+	mv := newMatcherVocab(vocab)
 	for _, r := range set {
-		if m := NewRuleMatcher(r, vocab); m.Valid() && !left[r.ID] {
+		if m := mv.match(r); m.Valid() && !left[r.ID] {
 			ms = append(ms, m)
 		}
 	}

@@ -69,12 +69,12 @@ type PlanRequest struct {
 // Planner plans lists with an engine and the security rules in force.
 type Planner struct {
 	engine *Engine
-	vocab  atomic.Pointer[rules.Vocabulary]
+	mv     atomic.Pointer[matcherVocab] // the vocabulary, indexed once for the matchers
 	rules  atomic.Pointer[plannedRules]
 }
 
 type plannedRules struct {
-	vocab    *rules.Vocabulary // the matchers' vocabulary
+	vocab    *matcherVocab // the matchers' vocabulary
 	revision int64
 	matchers []*RuleMatcher
 	byID     map[string]*RuleMatcher // for reuse by the next SetRules
@@ -84,14 +84,14 @@ type plannedRules struct {
 // for revision 0 with no security rules until SetRules.
 func NewPlanner(e *Engine, v *rules.Vocabulary) *Planner {
 	p := &Planner{engine: e}
-	p.vocab.Store(v)
+	p.mv.Store(newMatcherVocab(v))
 	p.rules.Store(&plannedRules{})
 	return p
 }
 
 // SetVocabulary changes the vocabulary the next SetRules reads the rules
 // with (the resource type registry changed); every matcher is rebuilt then.
-func (p *Planner) SetVocabulary(v *rules.Vocabulary) { p.vocab.Store(v) }
+func (p *Planner) SetVocabulary(v *rules.Vocabulary) { p.mv.Store(newMatcherVocab(v)) }
 
 // SetRules records the security rules of revision (call it after the
 // engine loaded that revision). While the engine's revision and the
@@ -101,9 +101,9 @@ func (p *Planner) SetVocabulary(v *rules.Vocabulary) { p.vocab.Store(v) }
 // A rule unchanged since the previous call keeps its matcher, so that one
 // rule write costs one matcher, not one per rule.
 func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
-	vocab := p.vocab.Load()
+	mv := p.mv.Load()
 	prev := p.rules.Load().byID
-	if p.rules.Load().vocab != vocab {
+	if p.rules.Load().vocab != mv {
 		prev = nil
 	}
 	ms := make([]*RuleMatcher, 0, len(rs))
@@ -111,14 +111,14 @@ func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
 	for _, r := range rs {
 		m := prev[r.ID]
 		if m == nil || !sameRule(m.Rule, r) || m.Rule.Name != r.Name {
-			m = NewRuleMatcher(r, vocab)
+			m = mv.match(r)
 		}
 		byID[r.ID] = m
 		if m.Valid() {
 			ms = append(ms, m)
 		}
 	}
-	p.rules.Store(&plannedRules{vocab: vocab, revision: revision, matchers: ms, byID: byID})
+	p.rules.Store(&plannedRules{vocab: mv, revision: revision, matchers: ms, byID: byID})
 }
 
 // Sentinels of representative resources: ids no stored resource has.

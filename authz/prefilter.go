@@ -151,11 +151,27 @@ func indexVocab(v *rules.Vocabulary) *vocabIndex {
 // A rule with errors never grants (CompileModule leaves it out) and its
 // matcher says False to everything.
 func NewRuleMatcher(r rules.Rule, v *rules.Vocabulary) *RuleMatcher {
+	return newMatcherVocab(v).match(r)
+}
+
+// matcherVocab is a vocabulary indexed once for many matchers, which
+// share it (an index of its own per matcher would cost thousands of
+// indexings and copies for thousands of rules).
+type matcherVocab struct {
+	x  *vocabIndex
+	ck *rules.Checker
+}
+
+func newMatcherVocab(v *rules.Vocabulary) *matcherVocab {
 	if v == nil {
 		v = rules.DefaultVocabulary()
 	}
-	m := &RuleMatcher{Rule: r, x: indexVocab(v), re: map[*rules.Compare]*regexp.Regexp{}}
-	if r.Disabled || rules.HasErrors(rules.Check(r, v)) {
+	return &matcherVocab{x: indexVocab(v), ck: rules.NewChecker(v)}
+}
+
+func (mv *matcherVocab) match(r rules.Rule) *RuleMatcher {
+	m := &RuleMatcher{Rule: r, x: mv.x, re: map[*rules.Compare]*regexp.Regexp{}}
+	if r.Disabled || rules.HasErrors(mv.ck.Check(r)) {
 		return m
 	}
 	terms, diags := rules.ParseFilter(r.ResourceFilter)

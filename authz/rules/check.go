@@ -74,11 +74,29 @@ type callInfo struct {
 // diagnostics (errors and warnings), sorted by field and position. A nil
 // vocabulary means DefaultVocabulary().
 func Check(r Rule, v *Vocabulary) []Diagnostic {
+	return NewChecker(v).Check(r)
+}
+
+// Checker is Check for many rules against one vocabulary, indexed once
+// (indexing a vocabulary costs more than checking a rule). It is safe for
+// concurrent use.
+type Checker struct {
+	x   *vocab
+	err error
+}
+
+// NewChecker indexes v (nil: DefaultVocabulary()) for Check.
+func NewChecker(v *Vocabulary) *Checker {
 	x, err := indexOrDefault(v)
-	if err != nil {
-		return []Diagnostic{vocabularyDiag(err)}
+	return &Checker{x: x, err: err}
+}
+
+// Check is the package's Check against the checker's vocabulary.
+func (c *Checker) Check(r Rule) []Diagnostic {
+	if c.err != nil {
+		return []Diagnostic{vocabularyDiag(c.err)}
 	}
-	_, diags := analyze(r, x)
+	_, diags := analyze(r, c.x)
 	return diags
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 )
 
@@ -31,7 +32,7 @@ func (b *bench) run(ctx context.Context) error {
 	rep := &report{Date: began.UTC(), Conns: b.cfg.Conns, Duration: b.cfg.Duration, Warmup: b.cfg.Warmup, Rounds: b.cfg.Rounds}
 	rep.Machine, rep.LoadStart = machine(), loadAverage()
 	rep.Revision = revision(ctx, b.root)
-	version, err := opaVersion()
+	version, err := opaserver.Version()
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func (b *bench) run(ctx context.Context) error {
 		wg.Go(func() { rkBin, rkErr = buildRulekeeper(ctx, b.root, b.tmp) })
 	}
 	if opaBin == "" {
-		wg.Go(func() { opaBin, opaErr = installOPA(ctx, version) })
+		wg.Go(func() { opaBin, opaErr = opaserver.Install(ctx, version) })
 	}
 	wg.Wait()
 	if rkErr != nil {
@@ -66,47 +67,47 @@ func (b *bench) run(ctx context.Context) error {
 	rep.Workload, rep.Costs, rep.Logins, rep.Subjects = w.Profile, w.Costs, w.Logins, len(w.SubjectIDs)
 	b.log.Info("workload ready", "profile", w.Profile, "apps", strings.Join(w.Apps, ", "))
 	policyDir := filepath.Join(b.tmp, "policies")
-	if err := writePolicies(policyDir, w.RulesModule); err != nil {
+	if err := opaserver.WritePolicies(policyDir, w.RulesModule); err != nil {
 		return err
 	}
 
 	// The two servers, each a child process on a loopback port.
-	rkAddr, err := freeAddr()
+	rkAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
 	}
-	rk, err := start(ctx, "rulekeeper", rkBin,
+	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin,
 		[]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"},
 		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
 	if err != nil {
 		return err
 	}
-	defer rk.stop()
-	opaAddr, err := freeAddr()
+	defer rk.Stop()
+	opaAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
 	}
-	opa, err := start(ctx, "opa", opaBin,
+	opa, err := opaserver.Start(ctx, "opa", opaBin,
 		[]string{"run", "--server", "--addr", opaAddr, "--log-level", "error", "--skip-version-check", policyDir},
 		"http://"+opaAddr, "/health", filepath.Join(b.tmp, "opa.log"))
 	if err != nil {
 		return err
 	}
-	defer opa.stop()
-	if err := checkOPAData(ctx, opa.url); err != nil {
+	defer opa.Stop()
+	if err := checkOPAData(ctx, opa.URL); err != nil {
 		return err
 	}
 
 	credential := w.APIKey
 	if b.cfg.Auth == "token" {
-		if credential, err = idp.FetchDevToken(ctx, rk.url, "admin", []string{"Admins"}, ""); err != nil {
+		if credential, err = idp.FetchDevToken(ctx, rk.URL, "admin", []string{"Admins"}, ""); err != nil {
 			return err
 		}
 	}
 	rep.Auth = b.cfg.Auth
-	rkT := &target{name: "rulekeeper", url: rk.url + "/authz/check", body: rulekeeperBody,
+	rkT := &target{name: "rulekeeper", url: rk.URL + "/authz/check", body: rulekeeperBody,
 		header: http.Header{"Authorization": {"Bearer " + credential}, "Content-Type": {"application/json"}}}
-	opaT := &target{name: "opa", url: opa.url + "/v1/data/rulekeeper/authz/decision", body: opaBody,
+	opaT := &target{name: "opa", url: opa.URL + "/v1/data/rulekeeper/authz/decision", body: opaBody,
 		header: http.Header{"Content-Type": {"application/json"}}}
 	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
 
@@ -137,7 +138,7 @@ func (b *bench) run(ctx context.Context) error {
 		for _, t := range order {
 			var atWarm func()
 			if t == rkT {
-				atWarm = func() { before.add(scrape(ctx, rk.url)) }
+				atWarm = func() { before.add(scrape(ctx, rk.URL)) }
 			}
 			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
 			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
@@ -145,13 +146,13 @@ func (b *bench) run(ctx context.Context) error {
 				return err
 			}
 			if t == rkT {
-				after.add(scrape(ctx, rk.url))
+				after.add(scrape(ctx, rk.URL))
 				rkWins = append(rkWins, win)
 			} else {
 				opaWins = append(opaWins, win)
 			}
-			for _, c := range []*child{rk, opa} {
-				if err := c.alive(); err != nil {
+			for _, c := range []*opaserver.Process{rk, opa} {
+				if err := c.Alive(); err != nil {
 					return err
 				}
 			}

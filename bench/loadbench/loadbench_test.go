@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/policies"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -158,7 +159,7 @@ func TestBodiesAreJSON(t *testing.T) {
 }
 
 func mustSubject(t *testing.T, s *authz.Subject) []byte {
-	b, err := subjectJSON(s)
+	b, err := opaserver.SubjectJSON(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func mustSubject(t *testing.T, s *authz.Subject) []byte {
 }
 
 func mustResource(t *testing.T, r *authz.Resource) []byte {
-	b, err := resourceJSON(r)
+	b, err := opaserver.ResourceJSON(r)
 	if err != nil {
 		t.Fatal(err)
 	}

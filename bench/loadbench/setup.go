@@ -15,6 +15,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
@@ -295,7 +296,7 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		if err != nil {
 			return nil, fmt.Errorf("hydrate subject %s: %w", id, err)
 		}
-		b, err := subjectJSON(s)
+		b, err := opaserver.SubjectJSON(s)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +324,7 @@ func buildWorkload(ctx context.Context, st *store.Store, lic entities.LicenseFun
 		if req.ID != "" {
 			w.resources = append(w.resources, r)
 		}
-		hyd, err := resourceJSON(r)
+		hyd, err := opaserver.ResourceJSON(r)
 		if err != nil {
 			return err
 		}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
+	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store/embedded"
@@ -56,6 +57,14 @@ type result struct {
 	HTTPRate               float64
 	RSSMiB                 float64
 	HTTPErrors             int
+
+	// The stock OPA server given the plain compilation (the baseline).
+	OPAPut                        time.Duration // PUT /v1/policies until answered
+	OPAP50, OPAP99                time.Duration
+	OPARate, OPARSSMiB            float64
+	OPAErrors                     int
+	OPADisagreements, OPACompared int
+	OPASkipped                    string // why there is no OPA figure
 }
 
 func main() {
@@ -63,16 +72,28 @@ func main() {
 	child := flag.Int("child", 0, "internal: measure one size, print JSON")
 	dur := flag.Duration("duration", 2*time.Second, "time per latency measurement")
 	reportPath := flag.String("report", "", "README whose report section is replaced (empty: print only)")
+	opaBin := flag.String("opa", "", "the stock OPA binary of the baseline (empty: go.mod's version, installed; none: no OPA baseline)")
 	flag.Parse()
 	ctx := context.Background()
 	if *child > 0 {
-		r, err := measure(ctx, *child, *dur)
+		r, err := measure(ctx, *child, *dur, *opaBin)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "rulescale:", err)
 			os.Exit(1)
 		}
 		_ = json.NewEncoder(os.Stdout).Encode(r)
 		return
+	}
+	if *opaBin == "" {
+		version, err := opaserver.Version()
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "rulescale: installing OPA %s...\n", version)
+			*opaBin, err = opaserver.Install(ctx, version)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rulescale: the OPA baseline:", err)
+			os.Exit(1)
+		}
 	}
 	var results []result
 	for _, s := range strings.Split(*sizes, ",") {
@@ -82,7 +103,7 @@ func main() {
 			os.Exit(2)
 		}
 		fmt.Fprintf(os.Stderr, "rulescale: %d rules...\n", n)
-		cmd := exec.CommandContext(ctx, os.Args[0], "-child", strconv.Itoa(n), "-duration", dur.String())
+		cmd := exec.CommandContext(ctx, os.Args[0], "-child", strconv.Itoa(n), "-duration", dur.String(), "-opa", *opaBin)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		if err != nil {
@@ -106,7 +127,7 @@ func main() {
 	}
 }
 
-func measure(ctx context.Context, n int, dur time.Duration) (*result, error) {
+func measure(ctx context.Context, n int, dur time.Duration, opaBin string) (*result, error) {
 	r := &result{Rules: n}
 	rs := Rules(n, 1)
 	if err := measureService(ctx, r, rs, dur); err != nil {
@@ -169,6 +190,11 @@ func measure(ctx context.Context, n int, dur time.Duration) (*result, error) {
 		return nil, err
 	}
 	r.PlainP50, r.PlainP99, r.PlainAllocs = Percentile(lat, .5), Percentile(lat, .99), allocs
+	if opaBin == "none" {
+		r.OPASkipped = "-opa none"
+	} else if err := measureOPA(ctx, r, opaBin, rs, plain, ins, dur); err != nil {
+		return nil, fmt.Errorf("the stock OPA server: %w", err)
+	}
 	// The write path before the index: check (compile the whole set) then
 	// load (compile it again).
 	start = time.Now()
@@ -343,6 +369,30 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 		bodies[i], _ = json.Marshal(map[string]any{"subject": map[string]string{"id": ids[i%users]}, "action": in.Action, "resource": res,
 			"context": map[string]string{"environment": in.Environment}})
 	}
+	lat, errs := drive(dur, func(hc *http.Client, i int) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", c.base+"/authz/check", bytes.NewReader(bodies[i%len(bodies)]))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	r.HTTPP50, r.HTTPP99, r.HTTPRate, r.HTTPErrors = Percentile(lat, .5), Percentile(lat, .99), float64(len(lat))/dur.Seconds(), errs
+	r.RSSMiB = vmRSS()
+	return nil
+}
+
+// drive calls ask with 4 connections (a client each) for dur, worker w
+// asking inputs w, w+4, …, and returns the sorted latencies of the calls
+// that succeeded and the number that failed.
+func drive(dur time.Duration, ask func(hc *http.Client, i int) error) ([]time.Duration, int) {
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := 0
@@ -354,18 +404,8 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 			var mine []time.Duration
 			bad := 0
 			for i := w; time.Now().Before(end); i += 4 {
-				req, _ := http.NewRequestWithContext(ctx, "POST", c.base+"/authz/check", bytes.NewReader(bodies[i%len(bodies)]))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				req.Header.Set("Content-Type", "application/json")
 				t := time.Now()
-				resp, err := hc.Do(req)
-				if err != nil {
-					bad++
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
+				if err := ask(hc, i); err != nil {
 					bad++
 					continue
 				}
@@ -379,13 +419,14 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	}
 	wg.Wait()
 	slices.Sort(lat)
-	r.HTTPP50, r.HTTPP99, r.HTTPRate, r.HTTPErrors = Percentile(lat, .5), Percentile(lat, .99), float64(len(lat))/dur.Seconds(), errs
-	r.RSSMiB = vmRSS()
-	return nil
+	return lat, errs
 }
 
-func vmRSS() float64 {
-	raw, err := os.ReadFile("/proc/self/status")
+func vmRSS() float64 { return statusRSS("/proc/self/status") }
+
+// statusRSS reads VmRSS from a /proc status file, in MiB.
+func statusRSS(path string) float64 {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

@@ -42,6 +42,21 @@ func report(rs []result, dur time.Duration) string {
 			ratio(r.PlainP50, r.IndexedP50), r.IndexedAllocs, r.PlainAllocs, ms(r.IndexedCompile), ms(r.PlainCompile),
 			ms(r.IndexedWrite), ms(r.PlainWrite), r.Disagreements, r.Compared)
 	}
+	b.WriteString("\nThe stock OPA server of the same run (`opa run --server`, go.mod's version, rulekeeper's static policies and data, the plain compilation of the same rules put with `PUT /v1/policies/generated_rules`; `POST /v1/data/rulekeeper/authz/decision` with the same inputs fully described, 4 connections) beside rulekeeper over HTTP:\n\n")
+	b.WriteString("| rules | OPA policy PUT (until in force) | rulekeeper import (until in force) | OPA req/s | rulekeeper /authz/check req/s | rulekeeper / OPA | OPA p50 / p99 | OPA RSS | agreement with rulekeeper (allow + rule grants) |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		if r.OPASkipped != "" {
+			fmt.Fprintf(&b, "| %d | not measured (%s) | | | | | | | |\n", r.Rules, r.OPASkipped)
+			continue
+		}
+		x := "–"
+		if r.OPARate > 0 {
+			x = fmt.Sprintf("%.2f×", r.HTTPRate/r.OPARate)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %.0f | %.0f | %s | %s / %s | %.0f MB | %d of %d differ |\n", r.Rules, ms(r.OPAPut), ms(r.Import),
+			r.OPARate, r.HTTPRate, x, ms(r.OPAP50), ms(r.OPAP99), r.OPARSSMiB, r.OPADisagreements, r.OPACompared)
+	}
 	if len(rs) > 1 {
 		first, last := rs[0], rs[len(rs)-1]
 		fmt.Fprintf(&b, "\nFlatness: uncached decision at %d rules / at %d rules = %s indexed (target ≤ 1.3×), %s plain.\n",
@@ -50,6 +65,9 @@ func report(rs []result, dur time.Duration) string {
 	for _, r := range rs {
 		if r.HTTPErrors > 0 {
 			fmt.Fprintf(&b, "\n%d rules: %d HTTP decisions failed.\n", r.Rules, r.HTTPErrors)
+		}
+		if r.OPAErrors > 0 {
+			fmt.Fprintf(&b, "\n%d rules: %d OPA decisions failed.\n", r.Rules, r.OPAErrors)
 		}
 	}
 	return b.String()

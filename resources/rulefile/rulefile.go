@@ -384,6 +384,7 @@ func (f *File) Validate(v *rules.Vocabulary) Problems {
 	var out Problems
 	ids := map[string]int{}
 	names := map[string]int{}
+	ck := rules.NewChecker(v)
 	for i := range f.Entries {
 		e := &f.Entries[i]
 		at := func(field string) (int, int) { return e.pos(field, 1, 1) }
@@ -404,7 +405,7 @@ func (f *File) Validate(v *rules.Vocabulary) Problems {
 			}
 			names[name] = i
 		}
-		for _, d := range rules.Check(toRule(&e.Rule), v) {
+		for _, d := range ck.Check(toRule(&e.Rule)) {
 			out = append(out, e.problem(d))
 		}
 	}
@@ -423,8 +424,14 @@ func (f *File) Validate(v *rules.Vocabulary) Problems {
 			return append(out, Problem{Line: 1, Column: 1, Field: "vocabulary", Message: err.Error(), Severity: rules.SeverityError})
 		}
 		diags := ix.Build(rs)
+		at := make(map[string]int, len(rs))
+		for i, r := range rs {
+			if _, dup := at[r.ID]; !dup {
+				at[r.ID] = i
+			}
+		}
 		for _, d := range diags {
-			if i := slices.IndexFunc(rs, func(r rules.Rule) bool { return r.ID == d.RuleID }); i >= 0 {
+			if i, ok := at[d.RuleID]; ok {
 				out = append(out, f.Entries[i].problem(d))
 			} else {
 				out = append(out, Problem{Line: 1, Column: 1, Field: d.Field, Message: d.Message, Hint: d.Hint, Severity: d.Severity})

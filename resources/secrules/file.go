@@ -268,6 +268,10 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 		return fileError("invalid_rule", ps)
 	}
 	ctx := c.Context()
+	prep, err := h.Manager.Prepare(ctx)
+	if err != nil {
+		return err
+	}
 	current, err := h.Store.Rules.All(ctx)
 	if err != nil {
 		return err
@@ -276,7 +280,7 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Manager.Check(ctx, p.proposed); err != nil {
+	if err := h.Manager.CheckPrepared(ctx, prep, p.proposed); err != nil {
 		var er *errRules
 		if errors.As(err, &er) {
 			return invalid(er.diags)
@@ -306,7 +310,7 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err := h.apply(ctx, p, by); err != nil {
 		return err
 	}
-	rev, err := h.Manager.Changed(ctx)
+	rev, err := h.Manager.ChangedSet(ctx, prep)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (h *Handlers) checkOne(r *store.Rule) error {
 	if strings.TrimSpace(r.Name) == "" {
 		return apierror.Field("missing_name", "name", "a rule needs a name")
 	}
-	if diags := rules.Check(toRule(r), h.Manager.Vocabulary()); rules.HasErrors(diags) {
+	if diags := h.Manager.Checker().Check(toRule(r)); rules.HasErrors(diags) {
 		return invalid(diags)
 	}
 	return nil

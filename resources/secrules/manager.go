@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,7 @@ type Manager struct {
 	store    *store.Store
 	engine   *authz.Engine
 	vocab    *rules.Vocabulary
+	checker  *rules.Checker // vocab, indexed once
 	logger   *slog.Logger
 	interval time.Duration
 
@@ -43,15 +46,22 @@ type Manager struct {
 	// follow type changes as they follow rule changes).
 	Types *authz.Types
 
-	vocabMu    sync.RWMutex // guards vocab
-	mu         sync.Mutex   // one load at a time
-	loaded     int64        // revision in force; -1 before the first load
-	index      *rules.Index
-	module     string                // the module of index in force ("": a plain compilation)
-	set        map[string]rules.Rule // the stored rules in force, by id
-	planMu     sync.Mutex            // one planner update at a time
-	planRev    int64                 // the revision the planner has
-	loadErrors prometheus.Counter
+	vocabMu     sync.RWMutex // guards vocab and checker (the type registry changes them)
+	mu          sync.Mutex   // one load at a time
+	loaded      int64        // revision in force; -1 before the first load
+	index       *rules.Index
+	module      string                // the module of index in force ("": a plain compilation)
+	set         map[string]rules.Rule // the stored rules in force, by id
+	planMu      sync.Mutex            // one planner update at a time
+	planRev     int64                 // the revision the planner has
+	planPending atomic.Bool           // a planner update is on its way
+	loadErrors  prometheus.Counter
+	// reads counts how the rule set in force was brought up to date:
+	// "all" read and compiled every stored rule, "changes" read only the
+	// rules the change log names, "write" applied this replica's own
+	// write without reading.
+	reads     *prometheus.CounterVec
+	fullLoads atomic.Int64
 	// compileSeconds is the time a rule set (or one rule's change) took
 	// to index, compile and put in force.
 	compileSeconds prometheus.Histogram
@@ -60,7 +70,11 @@ type Manager struct {
 // NewManager builds a manager polling every interval (≤ 1 s keeps the
 // propagation promise).
 func NewManager(s *store.Store, e *authz.Engine, v *rules.Vocabulary, logger *slog.Logger, interval time.Duration, reg prometheus.Registerer) (*Manager, error) {
-	m := &Manager{store: s, engine: e, vocab: v, logger: logger, interval: interval, loaded: -1, planRev: -1,
+	m := &Manager{store: s, engine: e, vocab: v, checker: rules.NewChecker(v), logger: logger, interval: interval, loaded: -1, planRev: -1,
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rulekeeper_rules_updates_total",
+			Help: "Rule set updates put in force, by how: all (every stored rule read and compiled), changes (only the rules the change log names read), write (this replica's own write, nothing read).",
+		}, []string{"read"}),
 		loadErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rulekeeper_rules_load_errors_total",
 			Help: "Rule sets read from the database that did not compile; the previous set stayed in force.",
@@ -71,7 +85,7 @@ func NewManager(s *store.Store, e *authz.Engine, v *rules.Vocabulary, logger *sl
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		})}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.loadErrors, m.compileSeconds} {
+		for _, c := range []prometheus.Collector{m.loadErrors, m.compileSeconds, m.reads} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
@@ -86,6 +100,13 @@ func (m *Manager) Vocabulary() *rules.Vocabulary {
 	m.vocabMu.RLock()
 	defer m.vocabMu.RUnlock()
 	return m.vocab
+}
+
+// Checker checks rules against the vocabulary in force (indexed once).
+func (m *Manager) Checker() *rules.Checker {
+	m.vocabMu.RLock()
+	defer m.vocabMu.RUnlock()
+	return m.checker
 }
 
 // CheckVocabulary proves that the stored rule set still compiles with the
@@ -138,7 +159,7 @@ func (m *Manager) syncTypes(ctx context.Context) (bool, error) {
 	}
 	v := m.Types.RulesVocabulary()
 	m.vocabMu.Lock()
-	m.vocab = v
+	m.vocab, m.checker = v, rules.NewChecker(v)
 	m.vocabMu.Unlock()
 	if m.Planner != nil {
 		m.Planner.SetVocabulary(v)
@@ -178,14 +199,7 @@ func (e *errRules) Error() string {
 // Check compiles a proposed rule set all the way through the engine without
 // putting it in force: what a write must pass before it is stored.
 func (m *Manager) Check(ctx context.Context, rs []store.Rule) error {
-	ix, err := rules.NewIndex(m.Vocabulary())
-	if err != nil {
-		return err
-	}
-	if diags := ix.Build(toRules(rs)); rules.HasErrors(diags) {
-		return &errRules{diags: diags}
-	}
-	return m.engine.Compile(ctx, ix.Module())
+	return m.CheckPrepared(ctx, &Prepared{}, rs)
 }
 
 // CheckRule proves that the rule set in force with r put (or, with del,
@@ -195,10 +209,11 @@ func (m *Manager) Check(ctx context.Context, rs []store.Rule) error {
 func (m *Manager) CheckRule(ctx context.Context, r *store.Rule, del bool) error {
 	m.mu.Lock()
 	ix := m.index
-	var module string
+	var module, current string
 	var diags []rules.Diagnostic
 	if ix != nil && !del {
 		module, diags = ix.Check(toRule(r))
+		current = ix.Module()
 	}
 	m.mu.Unlock()
 	if ix == nil {
@@ -219,38 +234,52 @@ func (m *Manager) CheckRule(ctx context.Context, r *store.Rule, del bool) error 
 	if rules.HasErrors(diags) {
 		return &errRules{diags: diags}
 	}
-	if module == m.loadedModule() {
+	if module == current {
+		// The rule compiles to data (or its Rego is unchanged): the
+		// module, compiled when the set was checked, stays the same —
+		// also for a small set the engine holds compiled plainly.
 		return nil
 	}
 	return m.engine.Compile(ctx, module)
 }
 
-func (m *Manager) loadedModule() string {
+// Sync brings the rules in force up to the stored revision: when this
+// replica holds a recent revision, it reads only the rules the change log
+// names (one lookup by id each) and puts their changes in force;
+// otherwise (first load, far behind, an import) it reads and compiles the
+// whole stored set. A set that does not compile leaves the old one in
+// force and is counted and logged.
+//
+// The revision is read under the manager's lock: read before it, it
+// could be older than the one a write put in force meanwhile, and the
+// poller would then load the whole set at that older revision.
+func (m *Manager) Sync(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.module
-}
-
-// Sync loads the stored rule set when the stored revision differs from the
-// one in force. A set that does not compile leaves the old one in force and
-// is counted and logged.
-func (m *Manager) Sync(ctx context.Context) error {
 	rev, err := m.store.Rules.Revision(ctx)
 	if err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	return m.syncLocked(ctx, rev)
+}
+
+// syncLocked is Sync to the stored revision rev; m.mu is held.
+func (m *Manager) syncLocked(ctx context.Context, rev int64) error {
 	if rev == m.loaded {
 		return nil
 	}
+	// A type write bumps the revision too: the registry is read first,
+	// and when it changed the whole set is compiled anew (its vocabulary
+	// and the registry's policy data), not only the rules the change log
+	// names.
 	typesChanged, err := m.syncTypes(ctx)
 	if err != nil {
 		return err
 	}
 	if typesChanged {
-		// The module and the registry's policy data must be compiled anew.
 		m.index, m.module = nil, ""
+	} else if done, err := m.syncChanges(ctx, rev); done || err != nil {
+		return err
 	}
 	all, err := m.store.Rules.All(ctx)
 	if err != nil {
@@ -264,9 +293,74 @@ func (m *Manager) Sync(ctx context.Context) error {
 		m.loaded = rev // do not retry the same broken revision every tick
 		return err
 	}
+	m.counted("all")
 	m.logger.Info("rules loaded", "revision", rev, "rules", len(all))
 	return nil
 }
+
+// maxChanges is how many revisions behind a replica still catches up
+// through the change log rather than by reading the whole set.
+const maxChanges = 100
+
+// syncChanges puts the revisions after the one in force up to rev in
+// force by reading the rules their change log entries name. done is false
+// when they cannot be followed that way (nothing indexed yet, too far
+// behind, an entry missing or naming all rules): the caller reads the
+// whole set. m.mu is held.
+func (m *Manager) syncChanges(ctx context.Context, rev int64) (done bool, err error) {
+	if m.index == nil || m.loaded < 0 || rev <= m.loaded || rev-m.loaded > maxChanges {
+		return false, nil
+	}
+	changes, err := m.store.Rules.Changes(ctx, m.loaded, rev)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, ch := range changes {
+		if ch.All {
+			return false, nil
+		}
+		for _, id := range ch.RuleIDs {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	var puts []rules.Rule
+	var dels []string
+	for _, id := range ids {
+		r, err := m.store.Rules.Get(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			dels = append(dels, id)
+		case err != nil:
+			return false, err
+		default:
+			puts = append(puts, toRule(r))
+		}
+	}
+	if err := m.applyLocked(ctx, rev, puts, dels); err != nil {
+		return true, err
+	}
+	m.counted("changes")
+	return true, nil
+}
+
+func (m *Manager) counted(how string) {
+	m.reads.WithLabelValues(how).Inc()
+	if how == "all" {
+		m.fullLoads.Add(1)
+	}
+}
+
+// FullLoads is how many times this manager read and compiled the whole
+// stored rule set (rulekeeper_rules_updates_total{read="all"}).
+func (m *Manager) FullLoads() int64 { return m.fullLoads.Load() }
 
 // plainUpTo is the largest rule set compiled plainly (rules.CompileModule)
 // rather than to the index: below it the index's fixed cost per decision
@@ -274,8 +368,7 @@ func (m *Manager) Sync(ctx context.Context) error {
 // compile is as quick as a patch.
 const plainUpTo = 32
 
-// loadAll indexes the whole set and puts it in force: only the data
-// document changes when the module stays the same.
+// loadAll indexes the whole set and puts it in force.
 func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) error {
 	start := time.Now()
 	ix, err := rules.NewIndex(m.Vocabulary())
@@ -289,7 +382,14 @@ func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) erro
 	for i := range all {
 		set[all[i].ID] = toRule(&all[i])
 	}
+	return m.loadIndex(ctx, rev, ix, set, start)
+}
+
+// loadIndex puts an index of the whole set in force: only the data
+// document changes when the module stays the same. m.mu is held.
+func (m *Manager) loadIndex(ctx context.Context, rev int64, ix *rules.Index, set map[string]rules.Rule, start time.Time) error {
 	module := ix.Module()
+	var err error
 	switch {
 	case ix.Len() <= plainUpTo:
 		module, err = m.loadPlain(ctx, rev, set)
@@ -302,7 +402,7 @@ func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) erro
 		return err
 	}
 	m.index, m.module, m.loaded, m.set = ix, module, rev, set
-	m.planned(rev)
+	m.planned()
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -321,24 +421,32 @@ func (m *Manager) loadPlain(ctx context.Context, rev int64, set map[string]rules
 	return "", m.engine.Load(ctx, rev, module)
 }
 
-// planned tells the planner the rules of revision rev, in the background:
-// building its matchers for thousands of new rules takes longer than the
-// write should, and until it has them the planner knows its rules are not
-// the engine's and plans inexactly (every item decided), never wrongly.
-func (m *Manager) planned(rev int64) {
-	if m.Planner == nil {
+// planned tells the planner, in the background, that the rules in force
+// changed (m.mu is held): building its matchers for thousands of new rules
+// takes longer than the write should, and until it has them the planner
+// knows its rules are not the engine's and plans inexactly (every item
+// decided), never wrongly. Updates coalesce: while one is pending, later
+// writes add nothing, since it reads the set in force when it runs — so
+// the write path neither copies nor sorts the set.
+func (m *Manager) planned() {
+	if m.Planner == nil || !m.planPending.CompareAndSwap(false, true) {
 		return
-	}
-	rs := make([]rules.Rule, 0, len(m.set))
-	for _, id := range slices.Sorted(maps.Keys(m.set)) {
-		rs = append(rs, m.set[id])
 	}
 	go func() {
 		m.planMu.Lock()
 		defer m.planMu.Unlock()
+		m.planPending.Store(false)
+		m.mu.Lock()
+		rev := m.loaded
+		rs := make([]rules.Rule, 0, len(m.set))
+		for _, r := range m.set {
+			rs = append(rs, r)
+		}
+		m.mu.Unlock()
 		if rev <= m.planRev {
 			return // a later revision got there first
 		}
+		slices.SortFunc(rs, func(a, b rules.Rule) int { return strings.Compare(a.ID, b.ID) })
 		m.planRev = rev
 		m.Planner.SetRules(rev, rs)
 	}()
@@ -363,8 +471,9 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// Changed bumps the revision after a write and loads it here at once, so
-// the writing replica answers with the new rules before it responds.
+// Changed bumps the revision after a write of any number of rules and
+// loads it here at once, so the writing replica answers with the new
+// rules before it responds.
 func (m *Manager) Changed(ctx context.Context) (int64, error) {
 	rev, err := m.store.Rules.Bump(ctx)
 	if err != nil {
@@ -376,40 +485,122 @@ func (m *Manager) Changed(ctx context.Context) (int64, error) {
 	return rev, nil
 }
 
-// ChangedRule is Changed after a write of one rule — r stored, or with
-// del the rule r.ID deleted — and puts only that rule's contribution in
-// force when this replica holds the revision before the write: the data
-// document is patched and the module recompiled only when the rules
-// compiled to Rego changed. Otherwise it loads the whole stored set.
-func (m *Manager) ChangedRule(ctx context.Context, r *store.Rule, del bool) (int64, error) {
+// Prepared is a whole rule set checked (indexed and compiled) by Prepare,
+// ready to be put in force once stored, without reading it back.
+type Prepared struct {
+	base int64 // the stored revision before the set was read
+	ix   *rules.Index
+	set  map[string]rules.Rule
+}
+
+// Prepare starts a whole-set write (an import): it reads the stored
+// revision, before the caller reads the stored rules its proposed set is
+// made of; CheckPrepared then checks that set and keeps it for ChangedSet.
+func (m *Manager) Prepare(ctx context.Context) (*Prepared, error) {
+	rev, err := m.store.Rules.Revision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{base: rev}, nil
+}
+
+// CheckPrepared is Check of the proposed set rs, kept in p (indexed) for
+// ChangedSet.
+func (m *Manager) CheckPrepared(ctx context.Context, p *Prepared, rs []store.Rule) error {
+	ix, err := rules.NewIndex(m.Vocabulary())
+	if err != nil {
+		return err
+	}
+	if diags := ix.Build(toRules(rs)); rules.HasErrors(diags) {
+		return &errRules{diags: diags}
+	}
+	if err := m.engine.Compile(ctx, ix.Module()); err != nil {
+		return err
+	}
+	p.ix, p.set = ix, make(map[string]rules.Rule, len(rs))
+	for i := range rs {
+		p.set[rs[i].ID] = toRule(&rs[i])
+	}
+	return nil
+}
+
+// ChangedSet bumps the revision after the prepared set was stored (an
+// import) and puts it in force here without reading it back, when no
+// other write came between its reading and the bump; otherwise it loads
+// the stored set. The bump happens under the manager's lock, so this
+// replica's poller does not read the set meanwhile.
+func (m *Manager) ChangedSet(ctx context.Context, p *Prepared) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	rev, err := m.store.Rules.Bump(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if err := m.apply(ctx, rev, r, del); err != nil {
+	if p.ix == nil || rev != p.base+1 || m.loaded >= rev {
+		if err := m.syncLocked(ctx, rev); err != nil {
+			return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
+		}
+		return rev, nil
+	}
+	if err := m.loadIndex(ctx, rev, p.ix, p.set, time.Now()); err != nil {
+		m.index, m.module, m.loaded = nil, "", -1 // the next sync reads the set
+		m.loadErrors.Inc()
 		return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
 	}
+	m.counted("write")
 	return rev, nil
 }
 
-func (m *Manager) apply(ctx context.Context, rev int64, r *store.Rule, del bool) error {
+// ChangedRule is Changed after a write of one rule — r stored, or with
+// del the rule r.ID deleted: the change log names r.ID, so other
+// replicas read just r. Here only r's contribution is put in force when
+// this replica holds the revision before the write: the data document is
+// patched and the module recompiled only when the rules compiled to Rego
+// changed. Otherwise it syncs.
+func (m *Manager) ChangedRule(ctx context.Context, r *store.Rule, del bool) (int64, error) {
 	m.mu.Lock()
-	if m.index == nil || m.loaded != rev-1 {
-		m.mu.Unlock()
-		return m.Sync(ctx)
-	}
 	defer m.mu.Unlock()
+	rev, err := m.store.Rules.BumpRules(ctx, r.ID)
+	if err != nil {
+		return 0, err
+	}
+	if m.index == nil || m.loaded != rev-1 {
+		if err := m.syncLocked(ctx, rev); err != nil {
+			return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
+		}
+		return rev, nil
+	}
+	var puts []rules.Rule
+	var dels []string
+	if del {
+		dels = []string{r.ID}
+	} else {
+		puts = []rules.Rule{toRule(r)}
+	}
+	if err := m.applyLocked(ctx, rev, puts, dels); err != nil {
+		return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
+	}
+	m.counted("write")
+	return rev, nil
+}
+
+// applyLocked puts the rules puts (stored) and dels (deleted) in force as
+// revision rev on the index in force. m.mu is held.
+func (m *Manager) applyLocked(ctx context.Context, rev int64, puts []rules.Rule, dels []string) error {
 	start := time.Now()
 	var patches []rules.Patch
-	var changed bool
+	changed := false
 	var diags []rules.Diagnostic
-	if del {
-		patches, changed = m.index.Delete(r.ID)
-		delete(m.set, r.ID)
-	} else {
-		rule := toRule(r)
-		patches, changed, diags = m.index.Put(rule)
-		m.set[r.ID] = rule
+	for _, id := range dels {
+		ps, ch := m.index.Delete(id)
+		patches, changed = append(patches, ps...), changed || ch
+		delete(m.set, id)
+	}
+	for _, rule := range puts {
+		ps, ch, ds := m.index.Put(rule)
+		patches, changed = append(patches, ps...), changed || ch
+		diags = append(diags, ds...)
+		m.set[rule.ID] = rule
 	}
 	var err error
 	switch {
@@ -427,13 +618,13 @@ func (m *Manager) apply(ctx context.Context, rev int64, r *store.Rule, del bool)
 		// The index no longer matches the engine: the next sync rebuilds.
 		m.index, m.module = nil, ""
 		m.loadErrors.Inc()
-		m.logger.Error("a rule write did not load; the rules are reloaded at the next sync",
-			"revision", rev, "rule", r.ID, "error", err.Error())
+		m.logger.Error("a rule change did not load; the rules are reloaded at the next sync",
+			"revision", rev, "error", err.Error())
 		m.loaded = -1
 		return err
 	}
 	m.loaded = rev
-	m.planned(rev)
+	m.planned()
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }

@@ -2,15 +2,21 @@ package secrules_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/authz/rules"
+	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/secrules"
+	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
@@ -96,15 +102,9 @@ func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
 func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	// A second replica on the same database, polling fast.
-	replica := d.Replica()
+	replica := secondReplica(t, d, 200*time.Millisecond)
 	// Enough rules that both replicas compile to the index (not plainly).
-	var filler strings.Builder
-	filler.WriteString("rules:\n")
-	for i := range 40 {
-		fmt.Fprintf(&filler, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
-	}
-	if s := d.Call("admin", "POST", "/api/v1/rules/import", filler.String(), nil); s != 200 {
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", fillers(40), nil); s != 200 {
 		t.Fatalf("import the filler rules: %d", s)
 	}
 	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
@@ -162,6 +162,28 @@ func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
 			t.Fatalf("no %s event", typ)
 		}
 	}
+}
+
+// secondReplica starts another replica on d's database, polling the rules
+// revision every poll.
+func secondReplica(t *testing.T, d *servicetest.Tenant, poll time.Duration) *service.Service {
+	return servicetest.Start(t, func(c *service.Config) {
+		c.MongoDB = d.Svc.Store.Database().Name()
+		c.RulesPoll = poll
+		pub, _ := licenses.DevKeyPair()
+		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
+	})
+}
+
+// fillers is a rule file of n rules fill-<i>, each granting the user
+// named filler<i> read on apps in the hub.
+func fillers(n int) string {
+	var file strings.Builder
+	file.WriteString("rules:\n")
+	for i := range n {
+		fmt.Fprintf(&file, "  - {id: fill-%d, name: filler %d, resourceFilter: App_*, condition: 'user.name = \"filler%d\"', actions: [read], context: hub}\n", i, i, i)
+	}
+	return file.String()
 }
 
 func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
@@ -354,4 +376,127 @@ func nextPageByNextOrCursor(t *testing.T, d *servicetest.Tenant) {
 	if s := d.Call("admin", "GET", "/api/v1/rules?cursor="+first.Next+"&next=other", nil, nil); s != 400 {
 		t.Fatalf("two different cursors: %d", s)
 	}
+}
+
+// TestRuleWritesReadOnlyTheChangedRule: with a few hundred rules in force
+// on two replicas, creating, updating and deleting one rule puts exactly
+// that change in force on both — every other rule still grants as
+// before, the revision moves by one per write — and neither replica
+// reads the whole rule set again: the writer applies its own write, the
+// other reads the rule the change log names.
+func TestRuleWritesReadOnlyTheChangedRule(t *testing.T) {
+	n := 300
+	if testing.Short() {
+		n = 120
+	}
+	d := servicetest.Dev(t)
+	ctx := context.Background()
+	replica := secondReplica(t, d, 100*time.Millisecond)
+	var imported struct{ Revision int64 }
+	if s := d.Call("admin", "POST", "/api/v1/rules/import", fillers(n), &imported); s != 200 {
+		t.Fatalf("import: %d", s)
+	}
+	engines := map[string]*authz.Engine{"writer": d.Svc.Engine, "replica": replica.Engine}
+	// grants answers the rules granting user name read on an app, per replica.
+	grants := func(e *authz.Engine, name string) []string {
+		dec, err := e.Evaluate(ctx, &authz.Input{Action: "read", Environment: "hub",
+			Subject:  authz.Subject{ID: "u-" + name, Name: name, Status: "active", License: authz.License{Type: "professional"}},
+			Resource: authz.Resource{Type: "app", ID: "a-1", Name: "Report", Owner: "u-other", SpaceID: "sp-1", SpaceType: "shared"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, g := range dec.Grants {
+			if g.Kind == "rule" {
+				ids = append(ids, g.ID)
+			}
+		}
+		return ids
+	}
+	// settled waits until both replicas hold revision rev, then checks
+	// what grants: want maps a user name to the one rule id granting it
+	// ("" for none), and every 7th filler still grants exactly.
+	settled := func(step string, rev int64, want map[string]string) {
+		t.Helper()
+		waitFor(t, 3*time.Second, func() bool { return replica.Engine.Revision() == rev })
+		if got := d.Svc.Engine.Revision(); got != rev {
+			t.Fatalf("%s: the writer is at revision %d, want %d", step, got, rev)
+		}
+		for i := 0; i < n; i += 7 {
+			want[fmt.Sprintf("filler%d", i)] = fmt.Sprintf("fill-%d", i)
+		}
+		for where, e := range engines {
+			for name, id := range want {
+				got := grants(e, name)
+				if id == "" && len(got) != 0 || id != "" && (len(got) != 1 || got[0] != id) {
+					t.Fatalf("%s, %s: %s is granted by %v, want %q", step, where, name, got, id)
+				}
+			}
+		}
+	}
+	settled("import", imported.Revision, map[string]string{})
+	full := map[string]int64{"writer": d.Svc.Rules.FullLoads(), "replica": replica.Rules.FullLoads()}
+
+	body := map[string]any{"name": "writer's rule", "resourceFilter": "App_*", "condition": `user.name = "writer"`,
+		"actions": []string{"read"}, "context": "hub"}
+	res := d.Do("admin", "POST", "/api/v1/rules", body, nil)
+	var r rule
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != 201 {
+		t.Fatalf("create: %d %v", res.StatusCode, err)
+	}
+	res.Body.Close()
+	rev := revisionOf(t, res)
+	if rev != imported.Revision+1 {
+		t.Fatalf("create: revision %d, want %d", rev, imported.Revision+1)
+	}
+	settled("create", rev, map[string]string{"writer": r.ID, "writer2": ""})
+
+	body["condition"] = `user.name = "writer2"`
+	res = d.Do("admin", "PUT", "/api/v1/rules/"+r.ID, body, map[string]string{"If-Match": `"1"`})
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("ETag") != `"2"` || revisionOf(t, res) != rev+1 {
+		t.Fatalf("update: %d etag %s revision %s", res.StatusCode, res.Header.Get("ETag"), res.Header.Get("X-Rules-Revision"))
+	}
+	settled("update", rev+1, map[string]string{"writer": "", "writer2": r.ID})
+
+	if s := d.Call("admin", "DELETE", "/api/v1/rules/"+r.ID, nil, nil); s != 204 {
+		t.Fatalf("delete: %d", s)
+	}
+	settled("delete", rev+2, map[string]string{"writer": "", "writer2": ""})
+	// A filler rule updated on the other replica (what its handler does:
+	// store, then ChangedRule) comes back the same way.
+	fill, err := replica.Store.Rules.Get(ctx, "fill-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill.Condition = `user.name = "seven"`
+	if fill, err = replica.Store.Rules.Replace(ctx, fill.ID, fill.Version, fill); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := replica.Rules.ChangedRule(ctx, fill, false); err != nil || got != rev+3 {
+		t.Fatalf("the replica's write: revision %d, %v", got, err)
+	}
+	waitFor(t, 3*time.Second, func() bool { return d.Svc.Engine.Revision() == rev+3 })
+	for where, e := range engines {
+		if got := grants(e, "seven"); len(got) != 1 || got[0] != "fill-7" {
+			t.Fatalf("%s: seven is granted by %v", where, got)
+		}
+		if got := grants(e, "filler7"); len(got) != 0 {
+			t.Fatalf("%s: filler7 is still granted by %v", where, got)
+		}
+	}
+	for where, m := range map[string]*secrules.Manager{"writer": d.Svc.Rules, "replica": replica.Rules} {
+		if got := m.FullLoads(); got != full[where] {
+			t.Errorf("%s read the whole rule set %d more times for four one-rule writes", where, got-full[where])
+		}
+	}
+}
+
+func revisionOf(t *testing.T, res *http.Response) int64 {
+	t.Helper()
+	rev, err := strconv.ParseInt(res.Header.Get("X-Rules-Revision"), 10, 64)
+	if err != nil {
+		t.Fatalf("X-Rules-Revision %q: %v", res.Header.Get("X-Rules-Revision"), err)
+	}
+	return rev
 }

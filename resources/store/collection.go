@@ -96,26 +96,52 @@ func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*
 // only when the document id matching live still has version. It answers
 // ErrConflict when the document exists at another version and ErrNotFound
 // when it does not exist.
+//
+// Every writer of a versioned document holds its lock (update and
+// updateVersion), so under the lock the version is read by _id and the
+// document replaced by _id: the embedded FerretDB pushes down only a
+// filter that is exactly {_id} and decodes the whole collection for any
+// other, {_id, version} included. A live filter is still matched by the
+// database.
 func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live bson.D, set bson.D) (*T, error) {
 	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
-	filter := append(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}, live...)
 	unlock, err := c.lock(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	res, err := c.c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}})
-	unlock()
+	defer unlock()
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$inc", Value: bson.D{{Key: "version", Value: 1}}}}
+	if len(live) > 0 {
+		filter := append(bson.D{{Key: "_id", Value: id}, {Key: "version", Value: version}}, live...)
+		res, err := c.c.UpdateOne(ctx, filter, update)
+		if err != nil {
+			return nil, MapErr(err)
+		}
+		current, err := c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, live...))
+		if err != nil {
+			return nil, err
+		}
+		if res.MatchedCount == 0 {
+			return nil, ErrConflict
+		}
+		return current, nil
+	}
+	byID := bson.D{{Key: "_id", Value: id}}
+	var cur struct {
+		Version int64 `bson:"version"`
+	}
+	if err := c.c.FindOne(ctx, byID).Decode(&cur); err != nil {
+		return nil, MapErr(err)
+	}
+	if cur.Version != version {
+		return nil, ErrConflict
+	}
+	var v T
+	err = c.c.FindOneAndUpdate(ctx, byID, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&v)
 	if err != nil {
 		return nil, MapErr(err)
 	}
-	current, err := c.get(ctx, append(bson.D{{Key: "_id", Value: id}}, live...))
-	if err != nil {
-		return nil, err
-	}
-	if res.MatchedCount == 0 {
-		return nil, ErrConflict
-	}
-	return current, nil
+	return &v, nil
 }
 
 func (c collection[T]) deleteByID(ctx context.Context, id string) error {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -109,7 +110,7 @@ func TestRevisionBumpsAreNotLostAcrossReplicas(t *testing.T) {
 	for i := range 10 {
 		s := []*store.Store{a, b}[i%2]
 		wg.Go(func() {
-			if _, err := s.Rules.Bump(ctx); err != nil {
+			if _, err := s.Rules.BumpRules(ctx, fmt.Sprintf("r%d", i)); err != nil {
 				t.Error(err)
 			}
 		})
@@ -117,5 +118,26 @@ func TestRevisionBumpsAreNotLostAcrossReplicas(t *testing.T) {
 	wg.Wait()
 	if n, err := a.Rules.Revision(ctx); err != nil || n != 10 {
 		t.Fatalf("rules revision = %d, %v; want 10", n, err)
+	}
+	// The change log has one entry per revision, each naming its rule.
+	changes, err := b.Rules.Changes(ctx, 0, 10)
+	if err != nil || len(changes) != 10 {
+		t.Fatalf("changes 1..10: %d, %v", len(changes), err)
+	}
+	named := map[string]bool{}
+	for i, ch := range changes {
+		if ch.Revision != int64(i+1) || ch.All || len(ch.RuleIDs) != 1 || named[ch.RuleIDs[0]] {
+			t.Fatalf("change %d: %+v", i+1, ch)
+		}
+		named[ch.RuleIDs[0]] = true
+	}
+	if _, err := a.Rules.Bump(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err := a.Rules.Changes(ctx, 10, 11); err != nil || len(ch) != 1 || !ch[0].All {
+		t.Fatalf("a bump of every rule: %+v, %v", ch, err)
+	}
+	if _, err := a.Rules.Changes(ctx, 10, 12); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a revision not reached yet: %v, want ErrNotFound", err)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -42,8 +43,18 @@ type Rules struct {
 }
 
 func ruleIndexes() map[string][]mongo.IndexModel {
-	return map[string][]mongo.IndexModel{"rules": {plain(bson.D{{Key: "disabled", Value: 1}})}}
+	return map[string][]mongo.IndexModel{
+		"rules": {plain(bson.D{{Key: "disabled", Value: 1}})},
+		// Declared so that the collection exists at start-up, when the
+		// embedded database's _id index is added to every table.
+		"rulechanges": {plain(bson.D{{Key: "revision", Value: 1}})},
+	}
 }
+
+// setLock is the database lock that orders a compare-and-swap of one rule
+// (Replace) against the bulk writes of an import (PutMany), which write
+// without the rules' own locks.
+const setLock = "rules-set"
 
 // Create stores a new rule at version 1.
 func (r *Rules) Create(ctx context.Context, rule *Rule) error {
@@ -89,6 +100,11 @@ func (r *Rules) Replace(ctx context.Context, id string, version int64, rule *Rul
 		{Key: "actions", Value: rule.Actions}, {Key: "context", Value: rule.Context},
 		{Key: "disabled", Value: rule.Disabled}, {Key: "type", Value: rule.Type}, {Key: "updatedBy", Value: rule.UpdatedBy},
 	}
+	unlock, err := r.c.locks.Acquire(ctx, setLock)
+	if err != nil {
+		return nil, fmt.Errorf("replace rule %q: %w", id, err)
+	}
+	defer unlock()
 	out, err := r.c.updateVersion(ctx, id, version, nil, set)
 	if err != nil {
 		return nil, fmt.Errorf("replace rule %q: %w", id, err)
@@ -108,6 +124,11 @@ func (r *Rules) Put(ctx context.Context, rule *Rule) error {
 // on the embedded database a whole-collection scan) per rule. On error
 // some rules may be written or deleted; the caller undoes.
 func (r *Rules) PutMany(ctx context.Context, rules []Rule) error {
+	unlock, err := r.c.locks.Acquire(ctx, setLock)
+	if err != nil {
+		return fmt.Errorf("write %d rules: %w", len(rules), err)
+	}
+	defer unlock()
 	ids := make([]string, len(rules))
 	docs := make([]any, len(rules))
 	for i := range rules {
@@ -148,22 +169,86 @@ func (r *Rules) Revision(ctx context.Context) (int64, error) {
 	return doc.Revision, nil
 }
 
-// Bump increments the rules revision and returns the new one; every
-// replica polls it and recompiles when it moves.
+// RuleChange is one entry of the rules change log: the rules revision
+// Revision changed the rules RuleIDs (stored or deleted: read them to
+// know), or with All any number of them (an import). Entries are kept by
+// revision ("<revision>" as _id, a point lookup on every backend), so a
+// replica that holds revision n learns what n+1..m changed without reading
+// the rule set.
+type RuleChange struct {
+	ID       string   `bson:"_id"`
+	Revision int64    `bson:"revision"`
+	RuleIDs  []string `bson:"ruleIds"`
+	All      bool     `bson:"all"`
+}
+
+// KeepChanges is how many entries of the rules change log are kept: a
+// replica further behind reads the whole rule set.
+const KeepChanges = 1000
+
+func changeID(rev int64) string { return strconv.FormatInt(rev, 10) }
+
+// Bump increments the rules revision after a change of any number of
+// rules and returns the new one; every replica polls it and reloads the
+// rule set when it moves.
 func (r *Rules) Bump(ctx context.Context) (int64, error) {
-	var doc struct {
-		Revision int64 `bson:"revision"`
-	}
+	return r.bump(ctx, RuleChange{All: true})
+}
+
+// BumpRules is Bump after a change of the rules ids only (stored or
+// deleted): replicas then read just those rules.
+func (r *Rules) BumpRules(ctx context.Context, ids ...string) (int64, error) {
+	return r.bump(ctx, RuleChange{RuleIDs: ids})
+}
+
+// bump writes the change log entry of the next revision, then the
+// revision: a replica that reads revision n finds its entry. Both happen
+// under the revision's lock, so revisions are not lost across replicas;
+// an entry left by a writer that died before its revision moved is
+// overwritten by the next writer. Every step is a lookup by _id.
+func (r *Rules) bump(ctx context.Context, ch RuleChange) (int64, error) {
 	unlock, err := r.c.locks.Acquire(ctx, "tenant/rules-revision")
 	if err != nil {
 		return 0, fmt.Errorf("bump the rules revision: %w", err)
 	}
 	defer unlock()
-	err = r.db.Collection("tenant").FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: "rules-revision"}},
-		bson.D{{Key: "$inc", Value: bson.D{{Key: "revision", Value: int64(1)}}}},
-		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+	cur, err := r.Revision(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("bump the rules revision: %w", err)
 	}
-	return doc.Revision, nil
+	next := cur + 1
+	ch.ID, ch.Revision = changeID(next), next
+	if ch.RuleIDs == nil {
+		ch.RuleIDs = []string{}
+	}
+	changes := r.db.Collection("rulechanges")
+	if _, err := changes.ReplaceOne(ctx, bson.D{{Key: "_id", Value: ch.ID}}, ch, options.Replace().SetUpsert(true)); err != nil {
+		return 0, fmt.Errorf("bump the rules revision: %w", MapErr(err))
+	}
+	_, err = r.db.Collection("tenant").UpdateOne(ctx, bson.D{{Key: "_id", Value: "rules-revision"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "revision", Value: next}}}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return 0, fmt.Errorf("bump the rules revision: %w", MapErr(err))
+	}
+	if old := next - KeepChanges; old > 0 {
+		// Best effort: a missed entry only stays behind.
+		_, _ = changes.DeleteOne(ctx, bson.D{{Key: "_id", Value: changeID(old)}})
+	}
+	return next, nil
+}
+
+// Changes returns the change log entries of the revisions after..upTo, in
+// order; ErrNotFound when one of them is not kept (the caller reads the
+// whole rule set instead).
+func (r *Rules) Changes(ctx context.Context, after, upTo int64) ([]RuleChange, error) {
+	out := make([]RuleChange, 0, max(0, upTo-after))
+	changes := r.db.Collection("rulechanges")
+	for rev := after + 1; rev <= upTo; rev++ {
+		var ch RuleChange
+		if err := changes.FindOne(ctx, bson.D{{Key: "_id", Value: changeID(rev)}}).Decode(&ch); err != nil {
+			return nil, fmt.Errorf("rules change %d: %w", rev, MapErr(err))
+		}
+		out = append(out, ch)
+	}
+	return out, nil
 }
