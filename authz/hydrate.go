@@ -51,6 +51,12 @@ type Request struct {
 // attributes, which the caller may override for this decision; the caller's target space (for a
 // move) and properties of unstored types are kept.
 func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
+	return e.hydrateWith(ctx, req, in, nil)
+}
+
+// hydrateWith is hydrate with subjects and resources looked up through b
+// (a prefetched batch) when b is not nil.
+func (e *Engine) hydrateWith(ctx context.Context, req *Request, in *Input, b *Batch) error {
 	*in = Input{Subject: req.Subject, Action: req.Action, Resource: req.Resource, Environment: req.Environment}
 	if e.entities == nil {
 		return nil
@@ -58,7 +64,13 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	if req.Subject.ID == "" {
 		return fmt.Errorf("subject: %w: no id", ErrNotFound)
 	}
-	s, err := e.entities.subject(ctx, req.Subject.ID)
+	var s *Subject
+	var err error
+	if b != nil {
+		s, err = b.subject(ctx, req.Subject.ID)
+	} else {
+		s, err = e.entities.subject(ctx, req.Subject.ID)
+	}
 	switch {
 	case err == nil:
 		in.Subject = *s
@@ -71,7 +83,13 @@ func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 		return fmt.Errorf("subject %q: %w", req.Subject.ID, err)
 	}
 	if req.Resource.ID != "" {
-		r, err := e.entities.resource(ctx, req.Resource.Type, req.Resource.ID)
+		var r *Resource
+		var err error
+		if b != nil {
+			r, err = b.resource(ctx, req.Resource.Type, req.Resource.ID)
+		} else {
+			r, err = e.entities.resource(ctx, req.Resource.Type, req.Resource.ID)
+		}
 		switch {
 		case err == nil && e.external(req.Resource.Type):
 			in.Resource = overlay(r, &req.Resource)

@@ -106,6 +106,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Hub, "create", resource(k)); err != nil {
 		return err
 	}
+	k.ID = store.NewIDFor(ctx)
 	secret, hash, err := idp.NewAPIKeySecret()
 	if err != nil {
 		return err
@@ -123,7 +124,12 @@ func (h *Handlers) create(c fiber.Ctx) error {
 		return err
 	}
 	v := show(k)
-	v.Secret = secret
+	if k.Hash == hash {
+		v.Secret = secret
+	}
+	// Otherwise an earlier attempt under the request's Idempotency-Key made
+	// the key and its answer was lost: the key is answered, its secret
+	// (stored hashed) cannot be; revoke it and generate another.
 	return c.Status(http.StatusCreated).JSON(v)
 }
 
@@ -140,7 +146,7 @@ func parseExpiry(now time.Time, s string) (time.Time, error) {
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.APIKey, error) {
 	k, err := h.Store.APIKeys.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return nil, err
+		return nil, guard.Missing("apikey", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Hub, action, resource(k)); err != nil {
 		return nil, err
@@ -208,7 +214,7 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 func (h *Handlers) revoke(c fiber.Ctx) error {
 	k, err := h.Store.APIKeys.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("apikey", c.Params("id"), err)
 	}
 	// The owner may revoke their key; a tenant admin any key (console).
 	ok, err := h.Guard.Allowed(c, guard.Hub, "revoke", resource(k))

@@ -11,6 +11,7 @@
 package apps
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,7 +101,7 @@ func (h *Handlers) invalidate() {
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.App, error) {
 	a, err := h.Store.Apps.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return nil, err
+		return nil, guard.Missing("app", c.Params("id"), err)
 	}
 	if err := spaces.Require(c, h.Guard, action, Resource(a)); err != nil {
 		return nil, err
@@ -195,16 +196,23 @@ func checkTags(tags []string) ([]string, error) {
 }
 
 // space returns the space with id, "" being the personal space (nil); an
-// unknown id is a 400 naming field.
-func (h *Handlers) space(ctx context.Context, id, field string) (*store.Space, error) {
+// unknown id, or a space the caller may not read, is a 400 naming field.
+func (h *Handlers) space(c fiber.Ctx, id, field string) (*store.Space, error) {
 	if id == "" {
 		return nil, nil
 	}
-	sp, err := h.Store.Spaces.Get(ctx, id)
+	unknown := apierror.Field("unknown_space", field, fmt.Sprintf("there is no space %q", id))
+	sp, err := h.Store.Spaces.Get(c.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierror.Field("unknown_space", field, fmt.Sprintf("there is no space %q", id))
+		return nil, unknown
 	}
-	return sp, err
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := spaces.Allowed(c, h.Guard, "read", spaces.Resource(sp)); err != nil || !ok {
+		return nil, cmp.Or(err, error(unknown))
+	}
+	return sp, nil
 }
 
 func spaceType(sp *store.Space) string {
@@ -240,7 +248,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 		return err
 	}
 	ctx := c.Context()
-	sp, err := h.space(ctx, body.SpaceID, "spaceId")
+	sp, err := h.space(c, body.SpaceID, "spaceId")
 	if err != nil {
 		return err
 	}
@@ -249,7 +257,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := spaces.Require(c, h.Guard, "create", res); err != nil {
 		return err
 	}
-	a := &store.App{Name: name, Description: body.Description, Tags: tags, SpaceID: body.SpaceID, OwnerID: caller.ID}
+	a := &store.App{ID: store.NewIDFor(ctx), Name: name, Description: body.Description, Tags: tags, SpaceID: body.SpaceID, OwnerID: caller.ID}
 	if err := h.Store.Apps.Create(ctx, a); err != nil {
 		return err
 	}
@@ -345,7 +353,7 @@ func (h *Handlers) move(c fiber.Ctx) error {
 		return err
 	}
 	ctx := c.Context()
-	target, err := h.space(ctx, *body.SpaceID, "spaceId")
+	target, err := h.space(c, *body.SpaceID, "spaceId")
 	if err != nil {
 		return err
 	}
@@ -420,7 +428,7 @@ func (h *Handlers) duplicate(c fiber.Ctx) error {
 	if err := spaces.Require(c, h.Guard, "create", authz.Resource{Type: "app", Name: name, Owner: caller.ID, SpaceID: targetID}); err != nil {
 		return err
 	}
-	cp := &store.App{Name: name, Description: a.Description, Tags: slices.Clone(a.Tags), SpaceID: targetID,
+	cp := &store.App{ID: store.NewIDFor(c.Context()), Name: name, Description: a.Description, Tags: slices.Clone(a.Tags), SpaceID: targetID,
 		OwnerID: caller.ID, SectionAccess: a.SectionAccess, Attributes: a.Attributes}
 	if err := h.Store.Apps.Create(ctx, cp); err != nil {
 		return err

@@ -181,10 +181,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatalf("app %+v", a)
 	}
 	tests := []struct{ user, reason string }{
-		{"admin", "no_grant"},        // professional, Can view
-		{"bob", "analyzer_license"},  // analyzer, Can view
-		{"dave", "analyzer_license"}, // not a member, and an analyzer
-		{"erin", ""},                 // not a member
+		{"admin", "no_grant"},       // professional, Can view
+		{"bob", "analyzer_license"}, // analyzer, Can view
 	}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
@@ -196,6 +194,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 				t.Fatalf("reason %v, want %s", e.Details["reason"], tt.reason)
 			}
 		})
+	}
+	// Non-members are told the space does not exist, as for an unknown id.
+	for _, user := range []string{"dave", "erin"} {
+		expect(t, call(t, d, user, "POST", "/api/v1/apps", map[string]any{"name": "Refused", "spaceId": sp.ID}, 400, nil), "unknown_space", "spaceId")
 	}
 	// Can view members open the app.
 	call(t, d, "admin", "GET", "/api/v1/apps/"+a.ID, nil, 200, nil)
@@ -267,9 +269,10 @@ func TestGetApp(t *testing.T) {
 	}{
 		{"bob", "Q4 report", 200, ""},
 		{"erin", "Company KPIs", 200, ""},
-		{"bob", "Budget 2027", 403, "no_grant"},
-		{"carol", "Alice's sandbox", 403, "no_grant"}, // personal apps are their owner's
-		{"admin", "Q4 report", 403, "no_grant"},
+		// An app the caller may not read is not found (ids cannot be probed).
+		{"bob", "Budget 2027", 404, ""},
+		{"carol", "Alice's sandbox", 404, ""}, // personal apps are their owner's
+		{"admin", "Q4 report", 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.user+" "+tt.app, func(t *testing.T) {
@@ -278,8 +281,8 @@ func TestGetApp(t *testing.T) {
 			if tt.status == 200 && a.Name != tt.app {
 				t.Fatalf("got %+v", a)
 			}
-			if tt.status == 403 {
-				expect(t, e, "forbidden", tt.reason)
+			if tt.status == 404 {
+				expect(t, e, "not_found", "")
 			}
 		})
 	}
@@ -304,7 +307,7 @@ func TestEditAppAttributes(t *testing.T) {
 		{"analyzer Can edit edits the app they own", "dave", pipeline, map[string]any{"name": "Pipeline (dave)"}, 200, "", ""},
 		{"analyzer Can edit may not edit others' apps", "dave", q4, map[string]any{"name": "Dave's"}, 403, "forbidden", "no_grant"},
 		{"Can view may not edit", "bob", q4, map[string]any{"name": "Bob's"}, 403, "forbidden", ""},
-		{"non-member may not edit", "admin", q4, map[string]any{"name": "Admin's"}, 403, "forbidden", "no_grant"},
+		{"non-member may not edit: not found", "admin", q4, map[string]any{"name": "Admin's"}, 404, "not_found", ""},
 		{"nothing to change", "alice", q4, map[string]any{}, 400, "nothing_to_change", "body"},
 		{"blank name", "alice", q4, map[string]any{"name": ""}, 400, "bad_name", "name"},
 		{"unknown field", "alice", q4, map[string]any{"spaceId": ""}, 400, "unknown_field", "spaceId"},
@@ -379,7 +382,7 @@ func TestMoveApp(t *testing.T) {
 	}
 	// The move reached the policy at once: Finance's Can view members open
 	// Q4 report no more, now that it is alice's personal app.
-	call(t, d, "dave", "GET", "/api/v1/apps/"+d.Apps["Q4 report"].ID, nil, 403, nil)
+	call(t, d, "dave", "GET", "/api/v1/apps/"+d.Apps["Q4 report"].ID, nil, 404, nil)
 	expect(t, call(t, d, "alice", "POST", "/api/v1/apps/nope/move", map[string]any{"spaceId": ""}, 404, nil), "not_found", "")
 	ev := events(t, d, "app.moved")
 	if len(ev) != 5 || ev[0].Data["fromSpaceId"] != "" || ev[0].Data["toSpaceId"] != sales {
@@ -503,7 +506,7 @@ func TestExportApp(t *testing.T) {
 		{"analyzer Can edit exports (analyzer table)", "dave", "Q4 report", map[string]any{"data": true}, 200, "", "", true},
 		{"analyzer owner of a personal app", "bob", "Bob's notes", map[string]any{}, 200, "", "", false},
 		{"Can view may not export", "bob", "Q4 report", map[string]any{"data": false}, 403, "forbidden", "", false},
-		{"non-member may not export", "admin", "Q4 report", nil, 403, "forbidden", "no_grant", false},
+		{"non-member may not export: not found", "admin", "Q4 report", nil, 404, "not_found", "", false},
 		{"section access apps are never exported", "carol", "Budget 2027", map[string]any{"data": true}, 403, "forbidden", "section_access", false},
 		{"section access, without data either", "carol", "Budget 2027", nil, 403, "forbidden", "section_access", false},
 		{"data of the wrong type", "alice", "Q4 report", map[string]any{"data": "yes"}, 400, "wrong_type", "data", false},
@@ -554,7 +557,7 @@ func TestReloadAndHistory(t *testing.T) {
 		{"the owner of a personal app reloads", "alice", "/api/v1/apps/" + d.Apps["Alice's sandbox"].ID + "/reload", 201, "", ""},
 		{"Can view may not reload", "bob", q4 + "/reload", 403, "forbidden", "analyzer_license"},
 		{"analyzer app owner may not reload (professional row)", "dave", "/api/v1/apps/" + d.Apps["Pipeline"].ID + "/reload", 403, "forbidden", "analyzer_license"},
-		{"non-member may not reload", "admin", q4 + "/reload", 403, "forbidden", "no_grant"},
+		{"non-member may not reload: not found", "admin", q4 + "/reload", 404, "not_found", ""},
 		{"unknown app", "alice", "/api/v1/apps/nope/reload", 404, "not_found", ""},
 	}
 	for _, tt := range tests {
@@ -580,7 +583,7 @@ func TestReloadAndHistory(t *testing.T) {
 	if len(h.Items) != 1 || h.Next == "" {
 		t.Fatalf("first page %+v", h)
 	}
-	call(t, d, "admin", "GET", q4+"/reloads", nil, 403, nil)
+	call(t, d, "admin", "GET", q4+"/reloads", nil, 404, nil)
 	if n := len(events(t, d, "app.reloaded")); n != 3 {
 		t.Fatalf("%d app.reloaded events", n)
 	}
@@ -612,7 +615,7 @@ func TestAppObjects(t *testing.T) {
 		{"analyzer Can view adds a bookmark", "bob", map[string]any{"type": "bookmark", "name": "bob bookmark"}, 201, "", "", false},
 		{"analyzer Can view takes a snapshot", "bob", map[string]any{"type": "snapshot", "name": "bob snapshot"}, 201, "", "", false},
 		{"Can view may not add sheets", "bob", map[string]any{"type": "sheet", "name": "bob sheet"}, 403, "forbidden", "analyzer_license", false},
-		{"non-member may not add", "admin", map[string]any{"type": "story", "name": "admin story"}, 403, "forbidden", "no_grant", false},
+		{"non-member may not add: the app is not found", "admin", map[string]any{"type": "story", "name": "admin story"}, 404, "not_found", "", false},
 		{"unknown type", "alice", map[string]any{"type": "chart", "name": "c"}, 400, "bad_type", "type", false},
 		{"missing type", "alice", map[string]any{"name": "c"}, 400, "bad_type", "type", false},
 		{"missing name", "alice", map[string]any{"type": "sheet"}, 400, "bad_name", "name", false},
@@ -652,7 +655,7 @@ func TestAppObjects(t *testing.T) {
 		"bob":   "bob bookmark, bob snapshot, logo, revenue, vRate",
 		"dave":  "dave bookmark, logo, revenue, vRate",
 	})
-	call(t, d, "admin", "GET", objects, nil, 403, nil)
+	call(t, d, "admin", "GET", objects, nil, 404, nil)
 	var sheets list[object]
 	call(t, d, "carol", "GET", objects+"?type=sheet", nil, 200, &sheets)
 	if objectNames(sheets.Items) != "carol sheet" {
@@ -671,8 +674,8 @@ func TestAppObjects(t *testing.T) {
 		code   string
 		detail string
 	}{
-		{"others do not see a private sheet", "alice", "GET", sheet, nil, 403, "forbidden", "no_grant"},
-		{"others may not publish it", "alice", "PATCH", sheet, map[string]any{"public": true}, 403, "forbidden", ""},
+		{"others do not see a private sheet", "alice", "GET", sheet, nil, 404, "not_found", ""},
+		{"others may not publish it", "alice", "PATCH", sheet, map[string]any{"public": true}, 404, "not_found", ""},
 		{"the creator publishes it", "carol", "PATCH", sheet, map[string]any{"public": true}, 200, "", ""},
 		{"now everyone who opens the app sees it", "bob", "GET", sheet, nil, 200, "", ""},
 		{"others may not make it private", "alice", "PATCH", sheet, map[string]any{"public": false}, 403, "forbidden", ""},
@@ -736,9 +739,9 @@ func TestDeleteApp(t *testing.T) {
 		status int
 		reason string
 	}{
-		{"bob", "Pipeline", 403, ""},           // Can view
-		{"admin", "Pipeline", 403, "no_grant"}, // not a member
-		{"carol", "Alice's sandbox", 403, "no_grant"},
+		{"bob", "Pipeline", 403, ""},   // Can view
+		{"admin", "Pipeline", 404, ""}, // not a member: not found
+		{"carol", "Alice's sandbox", 404, ""},
 		{"carol", "Pipeline", 204, ""}, // Is admin
 		{"alice", "Pipeline", 404, ""},
 		{"bob", "Bob's notes", 204, ""}, // owner of a personal app
@@ -778,7 +781,7 @@ func TestSampleWorkflow(t *testing.T) {
 	var draft object
 	call(t, d, "alice", "POST", appPath+"/objects", map[string]any{"type": "sheet", "name": "draft"}, 201, &draft)
 	call(t, d, "alice", "POST", appPath+"/reload", nil, 201, nil)
-	call(t, d, "carol", "GET", appPath, nil, 403, nil) // personal: only its owner
+	call(t, d, "carol", "GET", appPath, nil, 404, nil) // personal: only its owner
 
 	// Create a shared space and move the app there.
 	var sp struct{ ID string }

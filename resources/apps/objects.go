@@ -52,16 +52,19 @@ func storedObject(o *store.AppObject, a *store.App) authz.Resource {
 // another app is not found) and asks for action on the object.
 func (h *Handlers) loadObject(c fiber.Ctx, action string) (*store.App, *store.AppObject, error) {
 	ctx := c.Context()
+	// A missing app, a missing object and an object of another app all
+	// answer as a hidden object does.
+	missing := authz.Resource{Type: "app.object", ID: c.Params("objectId")}
 	a, err := h.Store.Apps.Get(ctx, c.Params("id"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, guard.Missing(missing.Type, missing.ID, err)
 	}
-	o, err := h.Store.Objects.Get(ctx, c.Params("objectId"))
+	o, err := h.Store.Objects.Get(ctx, missing.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, guard.Missing(missing.Type, missing.ID, err)
 	}
 	if o.AppID != a.ID {
-		return nil, nil, apierror.NotFound("app object", o.ID)
+		return nil, nil, guard.NotFound(missing)
 	}
 	if err := spaces.Require(c, h.Guard, action, storedObject(o, a)); err != nil {
 		return nil, nil, err
@@ -150,10 +153,13 @@ func (h *Handlers) createObject(c fiber.Ctx) error {
 	ctx := c.Context()
 	a, err := h.Store.Apps.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("app", c.Params("id"), err)
+	}
+	if err := spaces.Require(c, h.Guard, "read", Resource(a)); err != nil {
+		return err // an app the caller may not read is not found
 	}
 	caller := identity.CallerOf(c).User
-	o := &store.AppObject{AppID: a.ID, Type: body.Type, Name: name, OwnerID: caller.ID, Public: store.IsAppWide(body.Type)}
+	o := &store.AppObject{ID: store.NewIDFor(ctx), AppID: a.ID, Type: body.Type, Name: name, OwnerID: caller.ID, Public: store.IsAppWide(body.Type)}
 	res := authz.Resource{Type: "app.object", Name: name, Owner: caller.ID, ObjectType: o.Type, Public: o.Public,
 		SpaceID: a.SpaceID, App: appRelated(a)}
 	if err := spaces.Require(c, h.Guard, "create", res); err != nil {

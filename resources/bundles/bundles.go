@@ -125,10 +125,10 @@ func (h *Handlers) readable(c fiber.Ctx, b *store.Bundle) error {
 
 func (h *Handlers) load(c fiber.Ctx) (*store.Bundle, error) {
 	b, err := h.repo().Get(c.Context(), c.Params("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierror.NotFound(string(h.Kind), c.Params("id"))
+	if err != nil {
+		return nil, guard.Missing(h.resource(nil).Type, c.Params("id"), err)
 	}
-	return b, err
+	return b, nil
 }
 
 // list answers a page of the bundles the caller may read, filtered in the
@@ -345,7 +345,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	}
 	caller := identity.CallerOf(c).User
 	b := bundleOf(a)
-	b.ID, b.Tags, b.CreatedBy = store.NewID(), u.tags, caller.ID
+	b.ID, b.Tags, b.CreatedBy = store.NewIDFor(c.Context()), u.tags, caller.ID
 	if b.Files, err = h.storeFiles(ctx, b.ID, a); err != nil {
 		return err
 	}

@@ -594,8 +594,8 @@ func TestPermissions(t *testing.T) {
 				{"alice", "GET", one, 200, ""},
 				{"bob", "GET", one, 200, ""},
 				{"carol", "GET", filePath, 200, ""},
-				{"grace", "GET", one, 403, "forbidden"},
-				{"grace", "GET", filePath, 403, "forbidden"},
+				{"grace", "GET", one, 404, "not_found"}, // no license: may read no bundle, one is not found
+				{"grace", "GET", filePath, 404, "not_found"},
 				{"frank", "GET", one, 403, "user_disabled"},
 				{"", "GET", one, 401, "missing_credentials"},
 				{"alice", "PATCH", one, 403, "forbidden"},

@@ -142,8 +142,13 @@ func (h *Handlers) evaluations(c fiber.Ctx) error {
 	}
 	// Every item inherits the top-level defaults it does not override
 	// (§7.1.1); an item that still lacks a required key fails the whole
-	// request, before anything is decided.
-	items := make([]zEvaluation, len(b.Evaluations))
+	// request, before anything is decided. Every item is checked first,
+	// then the ids the items name are looked up once for the whole batch
+	// (one query per type, see authz.Engine.Prefetch), then each item is
+	// decided.
+	reqs := make([]authz.Request, len(b.Evaluations))
+	errs := make([]error, len(b.Evaluations))
+	valid := make([]authz.Request, 0, len(b.Evaluations))
 	for i, item := range b.Evaluations {
 		merged := item
 		merged.Subject = cmp.Or(merged.Subject, b.Subject)
@@ -153,15 +158,22 @@ func (h *Handlers) evaluations(c fiber.Ctx) error {
 		if err := merged.required("evaluations[" + strconv.Itoa(i) + "]."); err != nil {
 			return err
 		}
-		items[i] = merged
+		reqs[i], errs[i] = h.zRequest(c, merged, "evaluations["+strconv.Itoa(i)+"].")
+		if errs[i] == nil {
+			valid = append(valid, reqs[i])
+		}
 	}
-	out := make([]zDecision, 0, len(items))
-	for i, item := range items {
+	decide := h.Engine.Decide
+	if p, ok := h.Engine.(Prefetcher); ok {
+		decide = p.Prefetch(c.Context(), valid).Decide
+	}
+	out := make([]zDecision, 0, len(b.Evaluations))
+	for i := range reqs {
 		var answer zDecision
-		req, err := h.zRequest(c, item, "evaluations["+strconv.Itoa(i)+"].")
+		err := errs[i]
 		if err == nil {
 			var d authz.Decision
-			if d, err = h.Engine.Decide(c.Context(), req); err == nil {
+			if d, err = decide(c.Context(), reqs[i]); err == nil {
 				answer = zAnswer(d)
 			}
 		}

@@ -46,6 +46,12 @@ type SubjectResolver interface {
 	ResolveSubject(ctx context.Context, ref string) (string, error)
 }
 
+// Prefetcher is a Decider that decides batches from ids looked up once
+// per batch (an *authz.Engine).
+type Prefetcher interface {
+	Prefetch(ctx context.Context, reqs []authz.Request) *authz.Batch
+}
+
 // Handlers holds the decision endpoints' dependencies.
 type Handlers struct {
 	// Subjects resolves subject.id (nil: only rulekeeper ids).

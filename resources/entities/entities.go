@@ -33,7 +33,10 @@ type Source struct {
 	Types *authz.Types
 }
 
-var _ authz.Entities = (*Source)(nil)
+var (
+	_ authz.Entities      = (*Source)(nil)
+	_ authz.BatchEntities = (*Source)(nil)
+)
 
 // Subject loads the user, their groups, license and space roles.
 func (s *Source) Subject(ctx context.Context, id string) (*authz.Subject, error) {
@@ -169,7 +172,7 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		return &authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes}, nil
+		return userResource(u), nil
 	case "app.object":
 		o, err := s.Store.Objects.Get(ctx, id)
 		if err != nil {
@@ -181,51 +184,25 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		return &authz.Resource{Type: "group", ID: g.ID, Name: g.Name}, nil
+		return groupResource(g), nil
 	case "schedule":
-		// A schedule is content of its app (policies/common.rego): the
-		// app's owner, space and the app itself. A schedule whose app is
-		// gone belongs to nobody; tenant admins still see and delete it.
 		sch, err := s.Store.Schedules.Get(ctx, id)
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		a, err := s.Store.Apps.Get(ctx, sch.AppID)
-		if errors.Is(err, store.ErrNotFound) {
-			return &authz.Resource{Type: "schedule", ID: sch.ID}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		ar, err := s.App(ctx, a)
-		if err != nil {
-			return nil, err
-		}
-		return &authz.Resource{
-			Type: "schedule", ID: sch.ID, Name: a.Name, Owner: a.OwnerID,
-			SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
-			App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
-		}, nil
+		return s.schedule(ctx, sch)
 	case "webintegration":
 		w, err := s.Store.WebIntegrations.Get(ctx, id)
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		return &authz.Resource{Type: "webintegration", ID: w.ID, Name: w.Name}, nil
+		return webIntegrationResource(w), nil
 	case "extension", "theme":
-		repo := s.Store.Extensions
-		if typ == "theme" {
-			repo = s.Store.Themes
-		}
-		b, err := repo.Get(ctx, id)
+		b, err := s.bundles(typ).Get(ctx, id)
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		r := &authz.Resource{Type: typ, ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
-		if len(b.Tags) > 0 {
-			r.Attributes = map[string][]string{"tags": b.Tags}
-		}
-		return r, nil
+		return bundleResource(typ, b), nil
 	}
 	if s.Types != nil {
 		if _, ok := s.Types.External(typ); ok {
@@ -247,6 +224,56 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 // the engine adds its space when it has one.
 func ExternalResource(x *store.ExternalResource) *authz.Resource {
 	return &authz.Resource{Type: x.Type, ID: x.ID, Name: x.Name, Owner: x.Owner, SpaceID: x.SpaceID, Attributes: x.Values}
+}
+
+func (s *Source) bundles(typ string) *store.Bundles {
+	if typ == "theme" {
+		return s.Store.Themes
+	}
+	return s.Store.Extensions
+}
+
+func userResource(u *store.User) *authz.Resource {
+	return &authz.Resource{Type: "user", ID: u.ID, Name: u.Name, Owner: u.ID, Attributes: u.Attributes}
+}
+
+func groupResource(g *store.Group) *authz.Resource {
+	return &authz.Resource{Type: "group", ID: g.ID, Name: g.Name}
+}
+
+func webIntegrationResource(w *store.WebIntegration) *authz.Resource {
+	return &authz.Resource{Type: "webintegration", ID: w.ID, Name: w.Name}
+}
+
+func bundleResource(typ string, b *store.Bundle) *authz.Resource {
+	r := &authz.Resource{Type: typ, ID: b.ID, Name: b.Name, Owner: b.CreatedBy}
+	if len(b.Tags) > 0 {
+		r.Attributes = map[string][]string{"tags": b.Tags}
+	}
+	return r
+}
+
+// schedule is the policy's view of a schedule: content of its app
+// (policies/common.rego), with the app's owner, space and the app itself. A
+// schedule whose app is gone belongs to nobody; tenant admins still see and
+// delete it.
+func (s *Source) schedule(ctx context.Context, sch *store.Schedule) (*authz.Resource, error) {
+	a, err := s.Store.Apps.Get(ctx, sch.AppID)
+	if errors.Is(err, store.ErrNotFound) {
+		return &authz.Resource{Type: "schedule", ID: sch.ID}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ar, err := s.App(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &authz.Resource{
+		Type: "schedule", ID: sch.ID, Name: a.Name, Owner: a.OwnerID,
+		SpaceID: a.SpaceID, SpaceType: ar.SpaceType, Space: ar.Space,
+		App: &authz.Related{ID: a.ID, Name: a.Name, Owner: a.OwnerID, SpaceID: a.SpaceID},
+	}, nil
 }
 
 // App is the policy's view of an app, with its space.

@@ -25,6 +25,9 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 	if err := s.Users.Create(ctx, u); err != nil {
 		t.Fatal(err)
 	}
+	// Neither the poll nor the staleness bound may refresh the index
+	// during the test (at load 35 a second passes between two lines).
+	s.Staleness = 2 * time.Hour
 	x := entities.NewUserIndex(s)
 	x.Poll = time.Hour
 	indexed := &entities.Source{Store: s, Users: x}
@@ -54,7 +57,7 @@ func TestUserIndexHydratesAsTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status == store.UserDisabled {
-		t.Fatal("the index was rebuilt without Invalidate (Poll is an hour)")
+		t.Fatal("the index was rebuilt without Invalidate (poll and staleness bound are an hour)")
 	}
 	x.Invalidate()
 	if got, _ := indexed.Subject(ctx, u.ID); got.Status != store.UserDisabled {

@@ -28,15 +28,21 @@ type scale struct {
 	adminTrials        int
 	propTrials         int
 	load               time.Duration
+	// propLimit fails a propagation slower than it: the issue's 1 s in the
+	// full run; in the reduced run, which make test runs beside thirty
+	// other test binaries, the staleness bound plus a second of load.
+	propLimit time.Duration
 }
 
 func scaleOf() scale {
 	if testing.Short() || os.Getenv("RULEKEEPER_FAULTS") != "full" {
 		return scale{idle: 1500 * time.Millisecond, watch: 2500 * time.Millisecond, pause: 2500 * time.Millisecond,
-			creates: 60, casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond}
+			creates: 60, casTrials: 5, adminTrials: 2, propTrials: 2, load: 700 * time.Millisecond,
+			propLimit: bound + time.Second}
 	}
 	return scale{idle: 10 * time.Second, watch: 30 * time.Second, pause: 8 * time.Second,
-		creates: 400, casTrials: 20, adminTrials: 10, propTrials: 10, load: 3 * time.Second}
+		creates: 400, casTrials: 20, adminTrials: 10, propTrials: 10, load: 3 * time.Second,
+		propLimit: time.Second}
 }
 
 const (
@@ -323,8 +329,8 @@ func propagation(t *testing.T, tn *tenant, sc scale) {
 		tn.setStatus(t, tn.adminA, "dave", "active")
 	}
 	tn.figure(t, "revocation propagation A→B: %s", stats(revoke))
-	if slices.Max(revoke) > time.Second {
-		t.Errorf("a revocation took %s to reach the other replica, over 1 s", slices.Max(revoke))
+	if slices.Max(revoke) > sc.propLimit {
+		t.Errorf("a revocation took %s to reach the other replica, over %s", slices.Max(revoke), sc.propLimit)
 	}
 
 	// A rule: alice (Sales) reads apps named Q* — carol's personal app.
@@ -351,8 +357,8 @@ func propagation(t *testing.T, tn *tenant, sc scale) {
 	}
 	tn.adminA.do(context.Background(), "DELETE", "/api/v1/rules/"+r.ID, nil, nil)
 	tn.figure(t, "rule propagation A→B: grant %s; revoke %s", stats(grant), stats(revokeRule))
-	if slices.Max(revokeRule) > time.Second || slices.Max(grant) > time.Second {
-		t.Errorf("a rule change took over 1 s to reach the other replica")
+	if slices.Max(revokeRule) > sc.propLimit || slices.Max(grant) > sc.propLimit {
+		t.Errorf("a rule change took over %s to reach the other replica", sc.propLimit)
 	}
 }
 
@@ -476,15 +482,22 @@ func pauseAndKill(t *testing.T, tn *tenant, sc scale) {
 	}
 }
 
-// sigterm: a third replica gets concurrent creates, each with its own
-// Idempotency-Key, and is sent SIGTERM among them; every create that did
-// not answer 201 is retried with its key on replica A. Acknowledged creates
-// must all be there, and no create may exist twice.
+// sigterm: a third replica, with a drain short enough to run out under
+// load, gets concurrent creates, each with its own Idempotency-Key, and is
+// sent SIGTERM among them; every create not answered 201 is retried with
+// its key on replica A (again while A answers 409 "still running" or 503).
+// Acknowledged creates must all be there, no create may exist twice, and a
+// 5xx for a create that was applied must be resolved by its key's replay:
+// the retry answers 201 with the document that exists.
 func sigterm(t *testing.T, tn *tenant, sc scale) {
-	c := startReplica(t, tn.rbin, tn.ferret.uri())
+	c := startReplica(t, tn.rbin, tn.ferret.uri(), "--shutdown-drain", "150ms")
 	onC := newClient(c.url, tn.adminA.cred)
 	run := fmt.Sprintf("term-%d", time.Now().UnixNano())
-	status := make([]int, sc.creates)
+	name := func(i int) string { return fmt.Sprintf("%s %d", run, i) }
+	key := func(i int) map[string]string {
+		return map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}
+	}
+	first := make([]result, sc.creates)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 50)
 	for i := range sc.creates {
@@ -494,57 +507,83 @@ func sigterm(t *testing.T, tn *tenant, sc scale) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r := onC.do(context.Background(), "POST", "/api/v1/apps", map[string]any{"name": fmt.Sprintf("%s %d", run, i)},
-				map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)})
-			status[i] = r.status
+			first[i] = onC.do(context.Background(), "POST", "/api/v1/apps", map[string]any{"name": name(i)}, key(i))
 		})
 	}
 	wg.Wait()
-	acked, retried, fiveHundreds := 0, 0, 0
-	for i, st := range status {
-		if st == 201 {
+	idOf := func(r result) string {
+		var a struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(r.body, &a)
+		return a.ID
+	}
+	acked, retried, fiveHundreds, cutOff, waited := 0, 0, 0, 0, 0
+	retryID := map[int]string{}
+	for i, r := range first {
+		if r.status == 201 {
 			acked++
 			continue
 		}
-		if st >= 500 {
+		switch {
+		case r.status >= 500:
 			fiveHundreds++
+		case r.status == 0:
+			cutOff++
 		}
 		retried++
-		r := tn.adminA.do(context.Background(), "POST", "/api/v1/apps", map[string]any{"name": fmt.Sprintf("%s %d", run, i)},
-			map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)})
-		if r.status != 201 {
-			t.Errorf("retry of create %d on A: %d %s", i, r.status, r.body)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			rr := tn.adminA.do(context.Background(), "POST", "/api/v1/apps", map[string]any{"name": name(i)}, key(i))
+			if (rr.status == http.StatusConflict || rr.status == http.StatusServiceUnavailable) && time.Now().Before(deadline) {
+				waited++
+				time.Sleep(250 * time.Millisecond) // the key is held until its lease runs out
+				continue
+			}
+			if rr.status != 201 {
+				t.Errorf("retry of create %d on A: %d %s", i, rr.status, rr.body)
+			}
+			retryID[i] = idOf(rr)
+			break
 		}
 	}
-	names := map[string]int{}
+	ids := map[string][]string{}
 	cursor := ""
 	for {
 		var page struct {
 			Items []struct {
+				ID   string `json:"id"`
 				Name string `json:"name"`
 			} `json:"items"`
 			Next string `json:"next"`
 		}
 		tn.adminA.must(t, "GET", "/api/v1/apps?limit=1000&cursor="+cursor, nil, &page)
 		for _, a := range page.Items {
-			names[a.Name]++
+			ids[a.Name] = append(ids[a.Name], a.ID)
 		}
 		if cursor = page.Next; cursor == "" {
 			break
 		}
 	}
-	missing, dups := 0, 0
+	missing, dups, ackedMissing, unresolved := 0, 0, 0, 0
 	for i := range sc.creates {
-		switch n := names[fmt.Sprintf("%s %d", run, i)]; {
-		case n == 0:
+		got := ids[name(i)]
+		switch {
+		case len(got) == 0:
 			missing++
-		case n > 1:
+		case len(got) > 1:
 			dups++
 		}
+		if first[i].status == 201 && !slices.Contains(got, idOf(first[i])) {
+			ackedMissing++
+		}
+		if id, ok := retryID[i]; ok && len(got) == 1 && id != got[0] {
+			unresolved++ // the replay did not answer the document that exists
+		}
 	}
-	tn.figure(t, "SIGTERM among %d concurrent creates with Idempotency-Key: %d answered 201 before the replica stopped, %d retried on the other replica (%d had answered 5xx), %d missing, %d duplicated",
-		sc.creates, acked, retried, fiveHundreds, missing, dups)
-	if missing > 0 || dups > 0 {
-		t.Errorf("%d creates missing, %d duplicated", missing, dups)
+	tn.figure(t, "SIGTERM (drain 150ms) among %d concurrent creates with Idempotency-Key: %d answered 201 before the replica stopped (%d of them missing), %d retried on the other replica (%d had answered 5xx, %d were cut off; %d waits for a held key), %d missing, %d duplicated, %d replays not answering the stored document",
+		sc.creates, acked, ackedMissing, retried, fiveHundreds, cutOff, waited, missing, dups, unresolved)
+	if missing > 0 || dups > 0 || ackedMissing > 0 || unresolved > 0 {
+		t.Errorf("%d creates missing, %d duplicated, %d acknowledged but missing, %d replays not answering the stored document", missing, dups, ackedMissing, unresolved)
 	}
 }

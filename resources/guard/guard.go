@@ -2,19 +2,25 @@
 // same engine and policy as the external decision endpoints, so the REST API
 // and external callers always agree. A refusal is a 403 carrying the
 // decision's explanation; an engine error is a 500 and never an allow.
+//
+// A caller who may not read a resource learns nothing of it: a refusal
+// about a stored resource (one with an id) that the caller may read
+// neither in the hub nor in the console is the same 404 as an id that does
+// not exist (Missing), so ids cannot be probed. The 403 and its explanation
+// are kept for callers who may read the resource but not do the action.
 package guard
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 // Environments of a decision (QMC context).
@@ -46,7 +52,7 @@ func (g *Guard) Decide(c fiber.Ctx, env, action string, res authz.Resource) (aut
 	})
 	if err != nil {
 		if errors.Is(err, authz.ErrNotFound) {
-			return d, apierror.New(http.StatusNotFound, "not_found", err.Error(), nil)
+			return d, NotFound(res)
 		}
 		return d, fmt.Errorf("decide %s on %s: %w", action, res.Type, err)
 	}
@@ -61,22 +67,83 @@ func (g *Guard) Require(c fiber.Ctx, env, action string, res authz.Resource) err
 		return err
 	}
 	if !d.Allow {
-		return Refusal(action, res, d)
+		return g.refuse(c, env, action, res, d)
 	}
 	return nil
+}
+
+// RequireKnown is Require for a resource whose existence every caller
+// knows (the tenant's license): a refusal is always the explained 403.
+func (g *Guard) RequireKnown(c fiber.Ctx, env, action string, res authz.Resource) error {
+	d, err := g.Decide(c, env, action, res)
+	if err != nil || d.Allow {
+		return err
+	}
+	return Refusal(action, res, d)
 }
 
 // RequireHubOrConsole answers nil when the caller may do action on res in
 // the hub or, failing that, in the management console (where tenant
 // admins act); a refusal explains the hub decision.
 func (g *Guard) RequireHubOrConsole(c fiber.Ctx, action string, res authz.Resource) error {
-	err := g.Require(c, Hub, action, res)
-	var ae *apierror.Error
-	if err == nil || !errors.As(err, &ae) || ae.Status != http.StatusForbidden {
+	d, err := g.Decide(c, Hub, action, res)
+	if err != nil || d.Allow {
 		return err
 	}
 	if ok, cerr := g.Allowed(c, Console, action, res); cerr != nil || ok {
 		return cerr
+	}
+	if action == "read" && res.ID != "" {
+		return NotFound(res) // refused in both: nothing else to ask
+	}
+	return g.refuse(c, Hub, action, res, d)
+}
+
+// refuse is the answer to a refused decision d (action on res in env): the
+// 404 of a missing resource when res is stored and the caller may read it
+// nowhere, the 403 explaining d otherwise.
+func (g *Guard) refuse(c fiber.Ctx, env, action string, res authz.Resource, d authz.Decision) error {
+	if res.ID == "" {
+		return Refusal(action, res, d) // a kind of resource, not one that could be hidden
+	}
+	readable := false
+	if action != "read" {
+		ok, err := g.AllowedHubOrConsole(c, "read", res)
+		if err != nil {
+			return err
+		}
+		readable = ok
+	} else {
+		other := Console
+		if env == Console {
+			other = Hub
+		}
+		ok, err := g.Allowed(c, other, "read", res)
+		if err != nil {
+			return err
+		}
+		readable = ok
+	}
+	if !readable {
+		return NotFound(res)
+	}
+	return Refusal(action, res, d)
+}
+
+// NotFound is the 404 of a stored resource that does not exist, or that
+// exists but that the caller may not read: the same status, code, message
+// and details in both cases.
+func NotFound(res authz.Resource) *apierror.Error {
+	return apierror.NotFound(res.Type, res.ID)
+}
+
+// Missing is err, read from the store for the resource of type typ and id
+// named by the request, with a missing document turned into NotFound: what
+// every handler returns when the id of its path does not exist, so that it
+// answers exactly as for a resource the caller may not read.
+func Missing(typ, id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return NotFound(authz.Resource{Type: typ, ID: id})
 	}
 	return err
 }

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gofiber/fiber/v3"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
@@ -169,7 +172,8 @@ func TestRequireAllowsOrExplainsTheRefusal(t *testing.T) {
 		{"the space owner opens an app", "alice", "/t/require/hub/read?type=app&id=" + q4, 200, ""},
 		{"a Can view analyzer may not reload it: the license gate", "bob", "/t/require/hub/reload?type=app&id=" + q4, 403, "analyzer_license"},
 		{"a Can view member may not delete it: nothing grants it", "bob", "/t/require/hub/delete?type=app&id=" + q4, 403, "no_grant"},
-		{"a stranger may not open it: nothing grants it", "admin", "/t/require/hub/read?type=app&id=" + q4, 403, "no_grant"},
+		{"a stranger may not open it: it is not found", "admin", "/t/require/hub/read?type=app&id=" + q4, 404, ""},
+		{"a stranger may not delete it: it is not found", "admin", "/t/require/hub/delete?type=app&id=" + q4, 404, ""},
 		{"a disabled user may not", "frank", "/t/require/hub/read?type=app&id=" + q4, 401, ""},
 		{"the tenant admin reads users in the console", "admin", "/t/require/console/read?type=user&id=" + r.d.Users["bob"].ID, 200, ""},
 		{"but not in the hub", "admin", "/t/require/hub/read?type=user&id=" + r.d.Users["bob"].ID, 403, "no_grant"},
@@ -226,7 +230,8 @@ func TestHubOrConsole(t *testing.T) {
 	}{
 		{"the app owner in the hub", "alice", "/t/either/read?type=app&id=" + kpis, 200},
 		{"the tenant admin in the console", "admin", "/t/either/read?type=user&id=" + bob, 200},
-		{"neither", "bob", "/t/either/read?type=user&id=" + r.d.Users["carol"].ID, 403},
+		{"neither: not found", "bob", "/t/either/read?type=user&id=" + r.d.Users["carol"].ID, 404},
+		{"readable in the hub, not deletable in either", "bob", "/t/either/delete?type=app&id=" + r.d.Apps["Q4 report"].ID, 403},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,5 +336,125 @@ func TestPlanWithoutAPlannerIsOpaque(t *testing.T) {
 	}
 	if s, e := r.get(t, "alice", "/t/plan", &got); s != 200 || got.Exact {
 		t.Fatalf("%d %+v %+v: want an inexact filter", s, e, got)
+	}
+}
+
+// TestHiddenIsNotFound: a caller who may not read a resource gets, for
+// every path that names it, exactly the answer of an id that does not
+// exist (status, code, message and details, the id aside), in every
+// resource family; a caller who may read it but not do the action still
+// gets the 403 that explains why.
+func TestHiddenIsNotFound(t *testing.T) {
+	d := servicetest.Dev(t)
+	ctx := context.Background()
+	sandbox := d.Apps["Alice's sandbox"].ID
+	obj := &store.AppObject{AppID: sandbox, Type: store.ObjectSheet, Name: "private sheet", OwnerID: d.Users["alice"].ID}
+	if err := d.Svc.Store.Objects.Create(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	mustCreate := func(user, path string, body any) string {
+		t.Helper()
+		created.ID = ""
+		if st := d.Call(user, "POST", path, body, &created); st != 201 || created.ID == "" {
+			t.Fatalf("POST %s as %s: %d", path, user, st)
+		}
+		return created.ID
+	}
+	rule := mustCreate("admin", "/api/v1/rules", map[string]any{"name": "hidden", "resourceFilter": "App_*",
+		"condition": `user.name = "nobody"`, "actions": []string{"read"}, "context": "hub"})
+	web := mustCreate("admin", "/api/v1/web-integrations", map[string]any{"name": "hidden", "origins": []string{"https://hidden.example.com"}})
+	sched := mustCreate("alice", "/api/v1/schedules", map[string]any{"appId": sandbox, "interval": "daily", "start": "2026-01-01T02:30:00Z"})
+	key := mustCreate("alice", "/api/v1/api-keys", map[string]any{"description": "hidden", "expiry": "24h"})
+	var groups struct {
+		Items []store.Group `json:"items"`
+	}
+	if st := d.Call("admin", "GET", "/api/v1/groups?limit=100", nil, &groups); st != 200 || len(groups.Items) == 0 {
+		t.Fatalf("groups: %d %+v", st, groups)
+	}
+	group := groups.Items[0].ID
+
+	// Each case names a request by a path with ID where the hidden
+	// resource's id goes; it is sent with that id and with an unknown one.
+	tests := []struct {
+		family, method, path string
+		body                 any
+		id                   string
+	}{
+		{"app", "GET", "/api/v1/apps/ID", nil, sandbox},
+		{"app", "PATCH", "/api/v1/apps/ID", map[string]any{"name": "mine"}, sandbox},
+		{"app", "DELETE", "/api/v1/apps/ID", nil, sandbox},
+		{"app", "POST", "/api/v1/apps/ID/duplicate", map[string]any{}, sandbox},
+		{"app", "GET", "/api/v1/apps/ID/objects", nil, sandbox},
+		{"app object", "GET", "/api/v1/apps/" + sandbox + "/objects/ID", nil, obj.ID},
+		{"app object", "DELETE", "/api/v1/apps/" + sandbox + "/objects/ID", nil, obj.ID},
+		{"space", "GET", "/api/v1/spaces/ID", nil, d.Spaces["Finance"].ID},
+		{"space", "DELETE", "/api/v1/spaces/ID", nil, d.Spaces["Finance"].ID},
+		{"space", "POST", "/api/v1/spaces/ID/members", map[string]any{"type": "user", "id": d.Users["bob"].ID, "roles": []string{"canview"}}, d.Spaces["Finance"].ID},
+		{"user", "GET", "/api/v1/users/ID", nil, d.Users["carol"].ID},
+		{"user", "PATCH", "/api/v1/users/ID", map[string]any{"status": "disabled"}, d.Users["carol"].ID},
+		{"group", "GET", "/api/v1/groups/ID", nil, group},
+		{"group", "DELETE", "/api/v1/groups/ID", nil, group},
+		{"rule", "GET", "/api/v1/rules/ID", nil, rule},
+		{"rule", "DELETE", "/api/v1/rules/ID", nil, rule},
+		{"schedule", "GET", "/api/v1/schedules/ID", nil, sched},
+		{"schedule", "PATCH", "/api/v1/schedules/ID", map[string]any{"enabled": false}, sched},
+		{"schedule", "DELETE", "/api/v1/schedules/ID", nil, sched},
+		{"api key", "GET", "/api/v1/api-keys/ID", nil, key},
+		{"api key", "POST", "/api/v1/api-keys/ID/revoke", map[string]any{}, key},
+		{"api key", "DELETE", "/api/v1/api-keys/ID", nil, key},
+		{"web integration", "GET", "/api/v1/web-integrations/ID", nil, web},
+		{"web integration", "DELETE", "/api/v1/web-integrations/ID", nil, web},
+		// Ids named in a body: the app of a schedule, the space of an app.
+		{"schedule's app", "POST", "/api/v1/schedules", map[string]any{"appId": "ID", "interval": "daily", "start": "2026-01-01T02:30:00Z"}, sandbox},
+		{"app's space", "POST", "/api/v1/apps", map[string]any{"name": "probe", "spaceId": "ID"}, d.Spaces["Finance"].ID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.family+" "+tt.method+" "+tt.path, func(t *testing.T) {
+			answer := func(id string) (int, string) {
+				path := strings.ReplaceAll(tt.path, "ID", id)
+				var body any
+				if tt.body != nil {
+					raw, _ := json.Marshal(tt.body)
+					body = strings.ReplaceAll(string(raw), `"ID"`, strconv.Quote(id))
+				}
+				res := d.Do("bob", tt.method, path, body, map[string]string{"Content-Type": "application/json"})
+				defer res.Body.Close()
+				raw, _ := io.ReadAll(res.Body)
+				return res.StatusCode, strings.ReplaceAll(string(raw), id, "ID")
+			}
+			hidden, hiddenBody := answer(tt.id)
+			missing, missingBody := answer(bson.NewObjectID().Hex())
+			if hidden != missing || hiddenBody != missingBody {
+				t.Fatalf("a hidden id answers %d %s\nan unknown id answers %d %s", hidden, hiddenBody, missing, missingBody)
+			}
+			if hidden != http.StatusNotFound && hidden != http.StatusBadRequest {
+				t.Fatalf("both answer %d %s, want a 404 (or the 400 of an unknown id in a body)", hidden, hiddenBody)
+			}
+		})
+	}
+	// Still there, and readable by those who may.
+	if st := d.Call("alice", "GET", "/api/v1/apps/"+sandbox, nil, nil); st != 200 {
+		t.Fatalf("alice reads her sandbox: %d", st)
+	}
+
+	// Readable but not allowed: the 403 with its explanation stays.
+	refused := []struct {
+		name, user, method, path string
+		body                     any
+	}{
+		{"a Can view member deletes an app of the space", "bob", "DELETE", "/api/v1/apps/" + d.Apps["Q4 report"].ID, nil},
+		{"a Can view member renames the space", "bob", "PATCH", "/api/v1/spaces/" + d.Spaces["Sales"].ID, map[string]any{"name": "renamed"}},
+		{"a user reads their own record but may not disable it", "bob", "PATCH", "/api/v1/users/" + d.Users["bob"].ID, map[string]any{"status": "disabled"}},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			var e servicetest.Error
+			if st := d.Call(tt.user, tt.method, tt.path, tt.body, &e); st != http.StatusForbidden || e.Code != "forbidden" || e.Details["reason"] == nil {
+				t.Fatalf("%d %+v, want the explained 403", st, e)
+			}
+		})
 	}
 }

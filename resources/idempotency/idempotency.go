@@ -4,15 +4,21 @@
 // body is 422, and a key whose first request still runs is 409. The record
 // lives in the database under a unique key, so it holds across replicas.
 //
-// A first request that fails with a 5xx gives its key up: a retry runs
-// again (its outcome was not an answer worth replaying).
+// A request that fails with a 5xx (or whose replica stops before it
+// answers) leaves its key to the next attempt, which runs the request again
+// — safely: the document a create makes under a key has an id derived from
+// the key (store.Idempotent.SeededID), so a create that the failed attempt
+// did apply is found by the retry and answered (201, the stored record),
+// never made twice. A key whose request still runs is held for Lease.
 package idempotency
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode"
 
@@ -31,9 +37,29 @@ const MaxKeyLength = 255
 // CallerFunc names who is calling (keys are scoped to a caller).
 type CallerFunc func(c fiber.Ctx) string
 
-// Middleware applies Idempotency-Key to the POSTs of the routes after it.
-func Middleware(s *store.Store, caller CallerFunc) fiber.Handler {
+// DefaultLease is how long a running request holds its key when the
+// server names no lease: past the write deadline, a request that has not
+// answered never will.
+const DefaultLease = 6 * time.Second
+
+type retriedKey struct{}
+
+// Retried reports whether the request of c is a later attempt of a key
+// whose earlier attempt ended without an answer: a create that finds what
+// it was asked to make (a member, an assignment) may then answer it as
+// made.
+func Retried(c fiber.Ctx) bool {
+	r, _ := c.Locals(retriedKey{}).(bool)
+	return r
+}
+
+// Middleware applies Idempotency-Key to the POSTs of the routes after it;
+// a request holds its key for lease (0: DefaultLease) while it runs.
+func Middleware(s *store.Store, caller CallerFunc, lease time.Duration) fiber.Handler {
 	repo := s.Idempotency()
+	if lease <= 0 {
+		lease = DefaultLease
+	}
 	return func(c fiber.Ctx) error {
 		key := c.Get(Header)
 		if key == "" || c.Method() != fiber.MethodPost {
@@ -50,16 +76,18 @@ func Middleware(s *store.Store, caller CallerFunc) fiber.Handler {
 		id := hex.EncodeToString(h.Sum(nil))
 		sum := sha256.Sum256(c.Body())
 		bodyHash := hex.EncodeToString(sum[:])
-		old, err := repo.Begin(c.Context(), id, bodyHash, time.Now())
+		rec, owned, err := repo.Begin(c.Context(), id, bodyHash, time.Now(), lease)
 		if err != nil {
 			return err
 		}
-		if old != nil {
+		if !owned {
+			old := rec
 			switch {
 			case old.BodyHash != bodyHash:
 				return apierror.New(http.StatusUnprocessableEntity, "idempotency_key_reused",
 					"this Idempotency-Key was used with another request body", map[string]any{"header": Header})
 			case !old.Done:
+				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(max(1, int(math.Ceil(time.Until(old.LeaseUntil).Seconds())))))
 				return apierror.New(http.StatusConflict, "idempotency_key_in_use",
 					"the first request with this Idempotency-Key is still running; retry later", map[string]any{"header": Header})
 			}
@@ -69,6 +97,10 @@ func Middleware(s *store.Store, caller CallerFunc) fiber.Handler {
 			}
 			return c.Status(old.Status).Send(old.Body)
 		}
+		c.SetContext(store.WithSeededID(c.Context(), rec.SeededID()))
+		if rec.Attempt > 1 {
+			c.Locals(retriedKey{}, true)
+		}
 		err = c.Next()
 		status, ctype, body := c.Response().StatusCode(), string(c.Response().Header.ContentType()), c.Response().Body()
 		if err != nil {
@@ -77,7 +109,7 @@ func Middleware(s *store.Store, caller CallerFunc) fiber.Handler {
 			body, _ = json.Marshal(e)
 		}
 		if status >= 500 {
-			repo.Abort(c.Context(), id)
+			repo.Release(c.Context(), id)
 			return err
 		}
 		if ferr := repo.Finish(c.Context(), id, status, ctype, append([]byte(nil), body...)); ferr != nil && err == nil {

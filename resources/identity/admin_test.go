@@ -20,14 +20,14 @@ func TestTenantAdminProtections(t *testing.T) {
 		code   string
 	}
 	steps := []step{
-		{"a non-admin changes roles", "alice", bob, `{"roles":["Developer"]}`, 403, "forbidden"},
+		{"a non-admin changes roles: bob is not found", "alice", bob, `{"roles":["Developer"]}`, 404, "not_found"},
 		{"unknown role", "admin", bob, `{"roles":["Wizard"]}`, 400, "unknown_role"},
 		{"bad status", "admin", bob, `{"status":"sleeping"}`, 400, "bad_status"},
 		{"admin drops own admin role", "admin", admin, `{"roles":["Developer"]}`, 409, "cannot_remove_own_admin"},
 		{"the last admin cannot be disabled", "admin", admin, `{"status":"disabled"}`, 409, "last_tenant_admin"},
 		{"admin makes alice an admin", "admin", alice, `{"roles":["TenantAdmin","Developer"]}`, 200, ""},
 		{"alice removes admin's admin role", "alice", admin, `{"roles":["Developer"]}`, 200, ""},
-		{"admin is not an admin any more", "admin", bob, `{"status":"disabled"}`, 403, "forbidden"},
+		{"admin is not an admin any more: bob is not found", "admin", bob, `{"status":"disabled"}`, 404, "not_found"},
 		{"alice cannot drop her own role", "alice", alice, `{"roles":[]}`, 409, "cannot_remove_own_admin"},
 		{"alice disables bob", "alice", bob, `{"status":"disabled"}`, 200, ""},
 	}

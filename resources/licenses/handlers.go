@@ -11,6 +11,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -50,7 +51,7 @@ type overview struct {
 }
 
 func (h *Handlers) overview(c fiber.Ctx) error {
-	if err := h.Guard.Require(c, guard.Console, "read", licenseResource); err != nil {
+	if err := h.Guard.RequireKnown(c, guard.Console, "read", licenseResource); err != nil {
 		return err
 	}
 	ctx := c.Context()
@@ -118,7 +119,7 @@ func (h *Handlers) putKey(c fiber.Ctx) error {
 	if body.Key == "" {
 		return apierror.Field("missing_key", "key", "the signed license key is required")
 	}
-	if err := h.Guard.Require(c, guard.Console, "update", licenseResource); err != nil {
+	if err := h.Guard.RequireKnown(c, guard.Console, "update", licenseResource); err != nil {
 		return err
 	}
 	t, err := h.Service.ApplyKey(c.Context(), body.Key, identity.CallerOf(c).User.ID)
@@ -135,7 +136,7 @@ type assignedUser struct {
 }
 
 func (h *Handlers) list(c fiber.Ctx) error {
-	if err := h.Guard.Require(c, guard.Console, "read", licenseResource); err != nil {
+	if err := h.Guard.RequireKnown(c, guard.Console, "read", licenseResource); err != nil {
 		return err
 	}
 	ctx := c.Context()
@@ -175,10 +176,22 @@ func (h *Handlers) assign(c fiber.Ctx) error {
 	if body.UserID == "" {
 		return apierror.Field("missing_user", "userId", "userId is required")
 	}
-	if err := h.Guard.Require(c, guard.Console, "create", licenseResource); err != nil {
+	if err := h.Guard.RequireKnown(c, guard.Console, "create", licenseResource); err != nil {
 		return err
 	}
 	m, err := h.Service.Assign(c.Context(), body.UserID, body.Type, identity.CallerOf(c).User.ID)
+	var ae *apierror.Error
+	if errors.As(err, &ae) && ae.Code == "already_assigned" && idempotency.Retried(c) {
+		// An earlier attempt under this Idempotency-Key made the
+		// assignment and lost its answer: answer it now.
+		sn, serr := h.Service.state(c.Context())
+		if serr != nil {
+			return serr
+		}
+		if cur, ok := sn.members[body.UserID]; ok {
+			return c.Status(http.StatusCreated).JSON(cur)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -186,7 +199,7 @@ func (h *Handlers) assign(c fiber.Ctx) error {
 }
 
 func (h *Handlers) remove(c fiber.Ctx) error {
-	if err := h.Guard.Require(c, guard.Console, "delete", licenseResource); err != nil {
+	if err := h.Guard.RequireKnown(c, guard.Console, "delete", licenseResource); err != nil {
 		return err
 	}
 	err := h.Service.Remove(c.Context(), c.Params("userId"), identity.CallerOf(c).User.ID)

@@ -11,6 +11,7 @@
 package schedules
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -126,7 +127,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 func (h *Handlers) get(c fiber.Ctx) error {
 	s, err := h.Store.Schedules.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("schedule", c.Params("id"), err)
 	}
 	if err := h.Guard.RequireHubOrConsole(c, "read", stored(s)); err != nil {
 		return err
@@ -172,13 +173,18 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	}
 
 	ctx := c.Context()
+	appNotFound := apierror.New(http.StatusNotFound, "app_not_found", fmt.Sprintf("app %q does not exist", body.AppID),
+		map[string]any{"field": "appId", "id": body.AppID})
 	app, err := h.Store.Apps.Get(ctx, body.AppID)
 	if errors.Is(err, store.ErrNotFound) {
-		return apierror.New(http.StatusNotFound, "app_not_found", fmt.Sprintf("app %q does not exist", body.AppID),
-			map[string]any{"field": "appId", "id": body.AppID})
+		return appNotFound
 	}
 	if err != nil {
 		return err
+	}
+	// An app the caller may not read answers as one that does not exist.
+	if ok, err := h.Guard.AllowedHubOrConsole(c, "read", authz.Resource{Type: "app", ID: app.ID}); err != nil || !ok {
+		return cmp.Or(err, error(appNotFound))
 	}
 	if err := h.Guard.Require(c, guard.Hub, "create", authz.Resource{
 		Type: "schedule", Name: app.Name, Owner: app.OwnerID, SpaceID: app.SpaceID,
@@ -188,6 +194,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	}
 	caller := identity.CallerOf(c).User
 	s := &store.Schedule{
+		ID:    store.NewIDFor(ctx),
 		AppID: app.ID, Interval: body.Interval, Start: start, Timezone: loc.String(),
 		Enabled: enabled, NextRun: next, CreatedBy: caller.ID,
 	}
@@ -243,7 +250,7 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 	ctx := c.Context()
 	s, err := h.Store.Schedules.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("schedule", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Hub, "update", stored(s)); err != nil {
 		return err
@@ -305,7 +312,7 @@ func (h *Handlers) delete(c fiber.Ctx) error {
 	ctx := c.Context()
 	s, err := h.Store.Schedules.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("schedule", c.Params("id"), err)
 	}
 	if err := h.Guard.RequireHubOrConsole(c, "delete", stored(s)); err != nil {
 		return err

@@ -64,10 +64,10 @@ func TestWhoCreatesSchedules(t *testing.T) {
 		{"Can view member, not the owner", "bob", "Q4 report", 403, "analyzer_license"},
 		{"owner with an analyzer license (no reload row)", "dave", "Pipeline", 403, "analyzer_license"},
 		{"owner of a personal app with an analyzer license", "bob", "Bob's notes", 403, "analyzer_license"},
-		{"tenant admin: views and deletes, does not create", "admin", "Q4 report", 403, "no_grant"},
+		{"tenant admin: views and deletes, does not create (the app is not found to them)", "admin", "Q4 report", 404, ""},
 		{"Has restricted view in the managed space", "erin", "Company KPIs", 403, ""},
 		{"Can operate without a professional license", "grace", "Company KPIs", 403, ""},
-		{"member of another space", "carol", "Alice's sandbox", 403, "no_grant"},
+		{"member of another space: the app is not found", "carol", "Alice's sandbox", 404, ""},
 		{"disabled user", "frank", "Q4 report", 403, ""},
 	}
 	for _, tt := range tests {
@@ -141,15 +141,16 @@ func TestWhoSeesEditsAndDeletesSchedules(t *testing.T) {
 	}{
 		{"owner views", "alice", "GET", q4.ID, nil, 200},
 		{"tenant admin views", "admin", "GET", q4.ID, nil, 200},
-		{"Can view member does not view", "bob", "GET", q4.ID, nil, 403},
-		{"Can operate without a license does not view", "grace", "GET", kpis.ID, nil, 403},
+		// A schedule the caller may not read is not found to them.
+		{"Can view member does not view", "bob", "GET", q4.ID, nil, 404},
+		{"Can operate without a license does not view", "grace", "GET", kpis.ID, nil, 404},
 		{"unknown schedule", "admin", "GET", "nope", nil, 404},
 		{"owner edits", "alice", "PATCH", q4.ID, map[string]any{"interval": "weekly"}, 200},
 		{"tenant admin does not edit", "admin", "PATCH", q4.ID, map[string]any{"enabled": false}, 403},
-		{"Can view member does not edit", "bob", "PATCH", q4.ID, map[string]any{"enabled": false}, 403},
-		{"Can edit member with an analyzer license does not edit", "dave", "PATCH", q4.ID, map[string]any{"enabled": false}, 403},
-		{"Can view member does not delete", "bob", "DELETE", q4.ID, nil, 403},
-		{"Has restricted view does not delete", "erin", "DELETE", kpis.ID, nil, 403},
+		{"Can view member does not edit", "bob", "PATCH", q4.ID, map[string]any{"enabled": false}, 404},
+		{"Can edit member with an analyzer license does not edit", "dave", "PATCH", q4.ID, map[string]any{"enabled": false}, 404},
+		{"Can view member does not delete", "bob", "DELETE", q4.ID, nil, 404},
+		{"Has restricted view does not delete", "erin", "DELETE", kpis.ID, nil, 404},
 		{"tenant admin deletes", "admin", "DELETE", sandbox.ID, nil, 204},
 		{"deleted schedule is gone", "admin", "GET", sandbox.ID, nil, 404},
 		{"owner deletes", "alice", "DELETE", kpis.ID, nil, 204},
@@ -425,7 +426,7 @@ func TestOrphanedSchedulesStayVisibleToTenantAdmins(t *testing.T) {
 		user, method string
 		status       int
 	}{
-		{"alice", "GET", 403}, {"alice", "PATCH", 403}, {"alice", "DELETE", 403}, {"admin", "DELETE", 204},
+		{"alice", "GET", 404}, {"alice", "PATCH", 404}, {"alice", "DELETE", 404}, {"admin", "DELETE", 204},
 	} {
 		var body any
 		if tt.method == "PATCH" {

@@ -133,7 +133,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 func (h *Handlers) get(c fiber.Ctx) error {
 	r, err := h.Store.Rules.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("rule", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, "read", ruleResource(r)); err != nil {
 		return err
@@ -162,7 +162,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.checkOne(r); err != nil {
 		return err
 	}
-	r.ID = store.NewID()
+	r.ID = store.NewIDFor(c.Context())
 	r.UpdatedBy = identity.CallerOf(c).User.ID
 	if err := h.checkSet(c, r, false); err != nil {
 		return err
@@ -216,7 +216,7 @@ func (h *Handlers) replace(c fiber.Ctx) error {
 	}
 	cur, err := h.Store.Rules.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("rule", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, "update", ruleResource(cur)); err != nil {
 		return err
@@ -252,7 +252,7 @@ func (h *Handlers) replace(c fiber.Ctx) error {
 func (h *Handlers) delete(c fiber.Ctx) error {
 	cur, err := h.Store.Rules.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("rule", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, "delete", ruleResource(cur)); err != nil {
 		return err

@@ -219,7 +219,7 @@ func (s *Service) assemble(ctx context.Context) error {
 			return cl.User.ID
 		}
 		return ""
-	}))
+	}, max(cfg.WriteTimeout, server.DefaultWriteTimeout)+time.Second))
 	// A user's change also drops the API keys identity remembers for them.
 	userChanged := func(kind, id string) {
 		userIndex.Invalidate()

@@ -10,6 +10,8 @@ import (
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
@@ -111,6 +113,9 @@ type addMemberBody struct {
 	Roles []string `json:"roles"`
 }
 
+// errAlreadyDone ends a mutation that finds its change already made.
+var errAlreadyDone = errors.New("already done")
+
 // addMember adds a user or group (seed §6.2; the policy's add_member).
 func (h *Handlers) addMember(c fiber.Ctx) error {
 	var body addMemberBody
@@ -126,7 +131,7 @@ func (h *Handlers) addMember(c fiber.Ctx) error {
 	ctx := c.Context()
 	sp, err := h.Store.Spaces.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("space", c.Params("id"), err)
 	}
 	if err := Require(c, h.Guard, "add_member", Resource(sp)); err != nil {
 		return err
@@ -139,7 +144,15 @@ func (h *Handlers) addMember(c fiber.Ctx) error {
 		return err
 	}
 	m := store.Member{Type: body.Type, ID: body.ID, Roles: roles}
+	done := false
 	_, nsp, err := h.mutate(ctx, sp.ID, func(cur *store.Space) (store.SpaceChange, error) {
+		if i := memberIndex(cur, m.ID); i >= 0 && idempotency.Retried(c) &&
+			cur.Members[i].Type == m.Type && slices.Equal(cur.Members[i].Roles, m.Roles) {
+			// An earlier attempt under this Idempotency-Key added the
+			// member and lost its answer: answer it now.
+			done = true
+			return store.SpaceChange{}, errAlreadyDone
+		}
 		if memberIndex(cur, m.ID) >= 0 {
 			return store.SpaceChange{}, apierror.New(http.StatusConflict, "member_exists",
 				fmt.Sprintf("%s %q is already a member; change their roles instead", m.Type, m.ID),
@@ -147,6 +160,12 @@ func (h *Handlers) addMember(c fiber.Ctx) error {
 		}
 		return store.SpaceChange{Members: append(slices.Clone(cur.Members), m)}, nil
 	})
+	if done {
+		if nsp, err = h.Store.Spaces.Get(ctx, sp.ID); err != nil {
+			return err
+		}
+		return c.Status(http.StatusCreated).JSON(fiber.Map{"space": nsp, "member": m})
+	}
 	if err != nil {
 		return err
 	}
@@ -168,7 +187,7 @@ func (h *Handlers) patchMember(c fiber.Ctx) error {
 	ctx := c.Context()
 	sp, err := h.Store.Spaces.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("space", c.Params("id"), err)
 	}
 	if err := Require(c, h.Guard, "change_role", Resource(sp)); err != nil {
 		return err

@@ -111,7 +111,7 @@ func (h *Handlers) invalidate() {
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.Space, error) {
 	sp, err := h.Store.Spaces.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return nil, err
+		return nil, guard.Missing("space", c.Params("id"), err)
 	}
 	if err := Require(c, h.Guard, action, Resource(sp)); err != nil {
 		return nil, err
@@ -227,7 +227,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 			return err
 		}
 	}
-	sp := &store.Space{Name: name, Type: body.Type, Description: body.Description, OwnerID: caller.ID}
+	sp := &store.Space{ID: store.NewIDFor(c.Context()), Name: name, Type: body.Type, Description: body.Description, OwnerID: caller.ID}
 	if err := h.Store.Spaces.Create(c.Context(), sp); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nameTaken(name)

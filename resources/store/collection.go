@@ -53,9 +53,14 @@ func (c collection[T]) byID(ctx context.Context, id string) (*T, error) {
 	return c.get(ctx, bson.D{{Key: "_id", Value: id}})
 }
 
+// insert stores v; the retry of an applied create answers the stored
+// document (see WithSeededID).
 func (c collection[T]) insert(ctx context.Context, v *T) error {
 	_, err := c.c.InsertOne(ctx, v)
-	return MapErr(err)
+	if err = MapErr(err); alreadyCreated(ctx, c, v, err) {
+		return nil
+	}
+	return err
 }
 
 func (c collection[T]) find(ctx context.Context, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {

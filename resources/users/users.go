@@ -95,7 +95,7 @@ func userResource(u *store.User) authz.Resource {
 func (h *Handlers) get(c fiber.Ctx) error {
 	u, err := h.Store.Users.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("user", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, "read", userResource(u)); err != nil {
 		return err
@@ -215,7 +215,7 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 	defer unlock()
 	u, err := h.Store.Users.Get(ctx, c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("user", c.Params("id"), err)
 	}
 	res := userResource(u)
 	if body.Status != nil {
@@ -397,7 +397,7 @@ func (h *Handlers) listGroups(c fiber.Ctx) error {
 func (h *Handlers) getGroup(c fiber.Ctx) error {
 	g, err := h.Store.Groups.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("group", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, "read", groupResource(g)); err != nil {
 		return err
@@ -421,6 +421,7 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "create", groupResource(g)); err != nil {
 		return err
 	}
+	g.ID = store.NewIDFor(c.Context())
 	if err := h.Store.Groups.Create(c.Context(), g); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return apierror.New(http.StatusConflict, "group_exists", fmt.Sprintf("a group named %q exists", body.Name), map[string]any{"field": "name"})
@@ -436,7 +437,7 @@ func (h *Handlers) createGroup(c fiber.Ctx) error {
 func (h *Handlers) deleteGroup(c fiber.Ctx) error {
 	g, err := h.Store.Groups.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return err
+		return guard.Missing("group", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, "delete", groupResource(g)); err != nil {
 		return err

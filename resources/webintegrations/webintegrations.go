@@ -81,7 +81,7 @@ func (h *Handlers) list(c fiber.Ctx) error {
 func (h *Handlers) load(c fiber.Ctx, action string) (*store.WebIntegration, error) {
 	w, err := h.Store.WebIntegrations.Get(c.Context(), c.Params("id"))
 	if err != nil {
-		return nil, err
+		return nil, guard.Missing("webintegration", c.Params("id"), err)
 	}
 	if err := h.Guard.Require(c, guard.Console, action, resource(w)); err != nil {
 		return nil, err
@@ -120,6 +120,7 @@ func (h *Handlers) create(c fiber.Ctx) error {
 		return err
 	}
 	ctx := c.Context()
+	w.ID = store.NewIDFor(ctx)
 	if err := h.Store.WebIntegrations.Create(ctx, w); err != nil {
 		return err
 	}

@@ -52,9 +52,10 @@ func TestWebIntegrationsAreForTenantAdmins(t *testing.T) {
 	}{
 		{"member creates", "alice", "POST", "/api/v1/web-integrations", map[string]any{"name": "x", "origins": []string{"https://x.example.com"}}, 403},
 		{"analyzer creates", "bob", "POST", "/api/v1/web-integrations", map[string]any{"name": "x", "origins": []string{"https://x.example.com"}}, 403},
-		{"member reads", "alice", "GET", path, nil, 403},
-		{"member edits", "carol", "PATCH", path, map[string]any{"name": "mine"}, 403},
-		{"member deletes", "alice", "DELETE", path, nil, 403},
+		// Members may not read integrations: one is not found to them.
+		{"member reads", "alice", "GET", path, nil, 404},
+		{"member edits", "carol", "PATCH", path, map[string]any{"name": "mine"}, 404},
+		{"member deletes", "alice", "DELETE", path, nil, 404},
 		{"nobody unauthenticated", "", "GET", "/api/v1/web-integrations", nil, 401},
 		{"tenant admin reads", "admin", "GET", path, nil, 200},
 		{"tenant admin edits", "admin", "PATCH", path, map[string]any{"name": "Customer portal"}, 200},
