@@ -47,7 +47,8 @@ type Request struct {
 
 // hydrate turns a request into a complete input, written to in (the
 // caller's, so that a decision allocates no input). Stored entities win
-// over what the caller says about them; the caller's target space (for a
+// over what the caller says about them, except the subject's custom
+// attributes, which the caller may override for this decision; the caller's target space (for a
 // move) and properties of unstored types are kept.
 func (e *Engine) hydrate(ctx context.Context, req *Request, in *Input) error {
 	return e.hydrateWith(ctx, req, in, nil)
@@ -73,6 +74,9 @@ func (e *Engine) hydrateWith(ctx context.Context, req *Request, in *Input, b *Ba
 	switch {
 	case err == nil:
 		in.Subject = *s
+		if len(req.Subject.Attributes) > 0 {
+			in.Subject.Attributes = overlayAttrs(s.Attributes, req.Subject.Attributes)
+		}
 	case errors.Is(err, ErrNotFound) && !req.Subject.bare():
 		// An unknown subject described in full by a privileged caller.
 	default:
@@ -94,6 +98,9 @@ func (e *Engine) hydrateWith(ctx context.Context, req *Request, in *Input, b *Ba
 			in.Resource.TargetSpaceID = req.Resource.TargetSpaceID
 			in.Resource.TargetSpaceType = req.Resource.TargetSpaceType
 		case errors.Is(err, ErrNotStored):
+		case errors.Is(err, ErrNotFound) && !req.Resource.bare():
+			// A resource the store does not hold (yet), described in full
+			// by the caller: decided as described.
 		default:
 			return fmt.Errorf("%s %q: %w", req.Resource.Type, req.Resource.ID, err)
 		}
@@ -114,6 +121,20 @@ func (e *Engine) hydrateWith(ctx context.Context, req *Request, in *Input, b *Ba
 		r.TargetSpaceType = sp.Type
 	}
 	return nil
+}
+
+// overlayAttrs is stored with the caller's attributes in place of those of the
+// same name: inline subject attributes override stored ones for one
+// decision (the stored map, shared by the entity cache, is not touched).
+func overlayAttrs(stored, inline map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(stored)+len(inline))
+	for k, v := range stored {
+		out[k] = v
+	}
+	for k, v := range inline {
+		out[k] = v
+	}
+	return out
 }
 
 // external reports whether typ is an external type of the registry.
@@ -146,6 +167,13 @@ func overlay(stored, inline *Resource) Resource {
 		out.SpaceID, out.SpaceType, out.Space = inline.SpaceID, "", nil
 	}
 	return out
+}
+
+// bare reports whether only the type and id (and a move's target) were
+// given.
+func (r *Resource) bare() bool {
+	return r.Name == "" && r.Owner == "" && r.SpaceID == "" && r.SpaceType == "" && r.ObjectType == "" &&
+		!r.Public && !r.SectionAccess && r.Attributes == nil && r.Space == nil && r.App == nil
 }
 
 // bare reports whether only the id was given.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
+	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/server"
@@ -61,6 +62,8 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.duration(&cfg.DecisionTimeout, "db-timeout-decision", server.DefaultDecisionTimeout, "deadline of a decision's or read's database work (then 503 database_unavailable)")
 	fs.duration(&cfg.WriteTimeout, "db-timeout-write", server.DefaultWriteTimeout, "deadline of a write's database work (then 503 database_unavailable)")
 	fs.integer(&cfg.ListMaxDecisions, "list-max-decisions", pushdown.DefaultMaxDecisions, "most items a list page decides one by one when its plan is inexact; past it the page is short and its cursor resumes")
+	fs.str(&cfg.PublicURL, "public-url", "", "the URL clients reach this service at, e.g. https://pdp.example.com: the AuthZEN metadata's policy_decision_point (empty: the request's own URL)")
+	fs.boolean(&cfg.TrustedProxy, "trusted-proxy", false, "behind a reverse proxy that sets X-Forwarded-Proto and X-Forwarded-Host: honour them when --public-url is not set")
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
 	var sample, mask string
 	fs.str(&cfg.DecisionLog, "decision-log", "off", "log every decision: off, stdout (one JSON line each) or mongo (the decisions collection, GET /api/v1/decisions)")
@@ -102,6 +105,11 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 		return cmd.usageError("--decision-log-mask: %v", err)
 	}
 	cfg.DecisionLogOut = stdout
+	if u, err := decisions.CheckPublicURL(cfg.PublicURL); err != nil {
+		return cmd.usageError("%v", err)
+	} else {
+		cfg.PublicURL = u
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return cmd.usageError("--log-level %q: want debug, info, warn or error", level)

@@ -330,23 +330,33 @@ func (l *Loader) Subject(ctx context.Context, id string) (*authz.Subject, error)
 	return l.Source.Subject(ctx, id)
 }
 
-// UserIDs is one batch of user ids after the id after, in id order; next is
+// UserBatch is one batch of users after the id after, in id order; next is
 // "" after the last.
-func (l *Loader) UserIDs(ctx context.Context, after string, limit int) (ids []string, next string, err error) {
+func (l *Loader) UserBatch(ctx context.Context, after string, limit int) (us []store.User, next string, err error) {
 	if limit <= 0 || limit > batch {
 		limit = batch
 	}
-	us, err := l.Store.Users.Scan(ctx, nil, after, limit)
-	if err != nil {
+	if us, err = l.Store.Users.Scan(ctx, nil, after, limit); err != nil {
 		return nil, "", err
-	}
-	for _, u := range us {
-		ids = append(ids, u.ID)
 	}
 	if len(us) == limit {
 		next = us[len(us)-1].ID
 	}
-	return ids, next, nil
+	return us, next, nil
+}
+
+// GroupBatch is one batch of groups after the id after, in id order.
+func (l *Loader) GroupBatch(ctx context.Context, after string, limit int) (gs []store.Group, next string, err error) {
+	if limit <= 0 || limit > batch {
+		limit = batch
+	}
+	if gs, err = l.Store.Groups.Scan(ctx, nil, after, limit); err != nil {
+		return nil, "", err
+	}
+	if len(gs) == limit {
+		next = gs[len(gs)-1].ID
+	}
+	return gs, next, nil
 }
 
 // Users reads the stored users: those named (ids), the members of the

@@ -124,6 +124,10 @@ func Handler(logger *slog.Logger) fiber.ErrorHandler {
 		if e.Code == "database_unavailable" {
 			c.Set(fiber.HeaderRetryAfter, RetryAfter)
 		}
+		if e.Status == http.StatusUnauthorized {
+			// RFC 6750 §3; AuthZEN §11.3 asks for it on every 401.
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="rulekeeper"`)
+		}
 		return c.Status(e.Status).JSON(e)
 	}
 }

@@ -90,7 +90,7 @@ func checkCell(t *testing.T, d *servicetest.Tenant, name, typ, action, license, 
 	s := d.Call("admin", "POST", "/access/v1/evaluation", map[string]any{
 		"subject":  map[string]any{"type": "user", "id": "cell-subject", "properties": subject},
 		"action":   map[string]any{"name": action},
-		"resource": map[string]any{"type": typ, "properties": resource},
+		"resource": map[string]any{"type": typ, "id": "cell-resource", "properties": resource},
 	}, &z)
 	if s != 200 || z.Decision != want {
 		t.Errorf("%s: AuthZEN %d decision %v, want %v (%v)", name, s, z.Decision, want, z.Context["reason"])

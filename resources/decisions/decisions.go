@@ -39,6 +39,13 @@ type Decider interface {
 	Decide(ctx context.Context, req authz.Request) (authz.Decision, error)
 }
 
+// SubjectResolver maps the ids other services know a user by (rulekeeper
+// id, IdP subject, userName, alias, email) to the rulekeeper id
+// (authz.ErrNotFound when none names a user): an *entities.Source.
+type SubjectResolver interface {
+	ResolveSubject(ctx context.Context, ref string) (string, error)
+}
+
 // Prefetcher is a Decider that decides batches from ids looked up once
 // per batch (an *authz.Engine).
 type Prefetcher interface {
@@ -47,9 +54,16 @@ type Prefetcher interface {
 
 // Handlers holds the decision endpoints' dependencies.
 type Handlers struct {
-	Engine Decider
-	Vocab  Vocabulary
-	Search Searcher // candidates of the AuthZEN searches (search.go)
+	// Subjects resolves subject.id (nil: only rulekeeper ids).
+	Subjects SubjectResolver
+	// PublicURL is the base URL the metadata document advertises ("": the
+	// request's); TrustedProxy honours X-Forwarded-Proto and
+	// X-Forwarded-Host when it is not set.
+	PublicURL    string
+	TrustedProxy bool
+	Engine       Decider
+	Vocab        Vocabulary
+	Search       Searcher // candidates of the AuthZEN searches (search.go)
 	// Planner narrows the resource search in the database (nil: every
 	// candidate is decided).
 	Planner *authz.Planner
@@ -117,6 +131,11 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 	if err := h.Vocab.Check(resource.Type, action); err != nil {
 		return authz.Request{}, typeError(err)
 	}
+	id, err := h.resolve(c.Context(), subject.ID)
+	if err != nil {
+		return authz.Request{}, err
+	}
+	subject.ID = id
 	if env == "" {
 		env = "hub"
 	}
@@ -135,6 +154,23 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 			map[string]any{"field": "subject.id"})
 	}
 	return authz.Request{Subject: *subject, Action: action, Resource: *resource, Environment: env}, nil
+}
+
+// resolve answers the rulekeeper id of the subject ref; a ref that names
+// no stored user is answered as it is (an inline subject, or the engine's
+// unknown_entity).
+func (h *Handlers) resolve(ctx context.Context, ref string) (string, error) {
+	if h.Subjects == nil {
+		return ref, nil
+	}
+	id, err := h.Subjects.ResolveSubject(ctx, ref)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, authz.ErrNotFound):
+		return ref, nil
+	}
+	return "", decideError(err)
 }
 
 // checkResource is a resource of POST /authz/check: the engine's fields

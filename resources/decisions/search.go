@@ -1,7 +1,9 @@
 package decisions
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
+	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 // Search page sizes (AuthZEN page.limit).
@@ -34,8 +37,10 @@ type Searcher interface {
 	// (otherwise they are a superset of those that do).
 	// authz.ErrNotStored for types the store does not keep.
 	Filtered(ctx context.Context, typ string, plan *authz.Filter, after string, limit int) (rs []authz.Resource, next string, exact bool, err error)
-	// UserIDs is a batch of user ids after the id after, in id order.
-	UserIDs(ctx context.Context, after string, limit int) (ids []string, next string, err error)
+	// UserBatch is a batch of users after the id after, in id order.
+	UserBatch(ctx context.Context, after string, limit int) (us []store.User, next string, err error)
+	// GroupBatch is a batch of groups after the id after, in id order.
+	GroupBatch(ctx context.Context, after string, limit int) (gs []store.Group, next string, err error)
 }
 
 // evaluator decides already hydrated inputs (an *authz.Engine).
@@ -62,6 +67,13 @@ type zPage struct {
 	Count     int    `json:"count"`
 }
 
+// zSearchAnswer is a search answer: page first (§8.3 recommends it), then
+// the results, and nothing else.
+type zSearchAnswer struct {
+	Page    zPage     `json:"page"`
+	Results []zResult `json:"results"`
+}
+
 type zResult struct {
 	Type       string         `json:"type,omitempty"`
 	ID         string         `json:"id,omitempty"`
@@ -70,28 +82,48 @@ type zResult struct {
 }
 
 // searchToken is the opaque continuation: the id (or action) after which
-// the next page starts.
+// the next page starts, and a digest of the request it continues.
 type searchToken struct {
 	After string `json:"a"`
+	Query string `json:"q"`
 }
 
-func (b *zSearch) token() (string, int, error) {
-	limit := DefaultSearchLimit
-	if b.Page == nil {
-		return "", limit, nil
-	}
-	if b.Page.Limit != nil {
-		if *b.Page.Limit < 1 || *b.Page.Limit > MaxSearchLimit {
-			return "", 0, apierror.Field("bad_limit", "page.limit", fmt.Sprintf("page.limit is a number from 1 to %d", MaxSearchLimit))
+// digest identifies a search request apart from its page token: the
+// entities, context and limit, whatever the order of their keys. A token
+// only continues the request that issued it (§8.2: everything but the
+// token stays the same across pages).
+func digest(body []byte, limit int) string {
+	var m map[string]any
+	_ = json.Unmarshal(body, &m) // the body already decoded once
+	delete(m, "page")
+	m["limit"] = limit
+	canon, _ := json.Marshal(m) // map keys are sorted
+	sum := sha256.Sum256(canon)
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// token reads the page: the id to resume after and the limit. A limit of
+// 0 (AuthZEN allows any non-negative limit) is the default page size.
+func (b *zSearch) token(body []byte) (after string, limit int, query string, err error) {
+	limit = DefaultSearchLimit
+	if b.Page != nil && b.Page.Limit != nil {
+		if *b.Page.Limit < 0 || *b.Page.Limit > MaxSearchLimit {
+			return "", 0, "", apierror.Field("bad_limit", "page.limit", fmt.Sprintf("page.limit is a number from 0 to %d", MaxSearchLimit))
 		}
-		limit = *b.Page.Limit
+		if *b.Page.Limit > 0 {
+			limit = *b.Page.Limit
+		}
+	}
+	query = digest(body, limit)
+	if b.Page == nil {
+		return "", limit, query, nil
 	}
 	tok := b.Page.Token
 	if tok == "" {
 		tok = b.Page.NextToken
 	}
 	if tok == "" {
-		return "", limit, nil
+		return "", limit, query, nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	var t searchToken
@@ -99,13 +131,17 @@ func (b *zSearch) token() (string, int, error) {
 		err = json.Unmarshal(raw, &t)
 	}
 	if err != nil || t.After == "" {
-		return "", 0, apierror.Field("bad_token", "page.token", "the page token is not one this server issued")
+		return "", 0, "", apierror.Field("bad_token", "page.token", "the page token is not one this server issued")
 	}
-	return t.After, limit, nil
+	if t.Query != query {
+		return "", 0, "", apierror.Field("page_changed", "page.token",
+			"the request changed since the page token was issued: every key but page.token must stay the same")
+	}
+	return t.After, limit, query, nil
 }
 
-func nextToken(after string) string {
-	raw, _ := json.Marshal(searchToken{After: after})
+func nextToken(after, query string) string {
+	raw, _ := json.Marshal(searchToken{After: after, Query: query})
 	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
@@ -143,26 +179,31 @@ func (h *Handlers) checkResourceType(b *zSearch) error {
 	return nil
 }
 
-// resource is the request's resource with its properties.
-func (b *zSearch) resource() (authz.Resource, error) {
-	var r authz.Resource
-	if len(b.Resource.Properties) > 0 {
-		if err := decodeLoose(b.Resource.Properties, &r); err != nil {
-			return r, apierror.Field("wrong_type", "resource.properties", "resource.properties has a field of the wrong type")
-		}
+// resource is the request's resource with its properties, read as an
+// evaluation reads them (the registry's mapping for external types).
+func (h *Handlers) resource(b *zSearch) (authz.Resource, error) {
+	r := authz.Resource{Type: b.Resource.Type}
+	if err := h.properties(&r, b.Resource.Properties, "resource.properties"); err != nil {
+		return r, err
 	}
 	r.Type, r.ID = b.Resource.Type, b.Resource.ID
 	return r, nil
 }
 
-func (b *zSearch) subjectID() (string, error) {
-	if b.Subject == nil || b.Subject.ID == "" {
-		return "", apierror.Field("missing_subject", "subject.id", "the subject needs an id")
+// subjectID is the rulekeeper id of the request's subject (any id
+// SubjectResolver knows).
+func (h *Handlers) subjectID(c fiber.Ctx, b *zSearch) (string, error) {
+	switch {
+	case b.Subject == nil:
+		return "", apierror.Field("missing_subject", "subject", "the subject is required")
+	case b.Subject.Type == "":
+		return "", apierror.Field("missing_subject", "subject.type", "subject.type is required")
+	case b.Subject.ID == "":
+		return "", apierror.Field("missing_subject", "subject.id", "subject.id is required")
+	case b.Subject.Type != "user":
+		return "", apierror.Field("unknown_subject_type", "subject.type", fmt.Sprintf("the subject type is user, not %q", b.Subject.Type))
 	}
-	if b.Subject.Type != "" && b.Subject.Type != "user" {
-		return "", apierror.Field("unknown_subject_type", "subject.type", "the subject type is user")
-	}
-	return b.Subject.ID, nil
+	return h.resolve(c.Context(), b.Subject.ID)
 }
 
 // mayAsk asks the policy whether the caller may ask decisions about the
@@ -212,7 +253,7 @@ func (h *Handlers) searchResource(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sid, err := b.subjectID()
+	sid, err := h.subjectID(c, b)
 	if err != nil {
 		return err
 	}
@@ -223,7 +264,7 @@ func (h *Handlers) searchResource(c fiber.Ctx) error {
 	if err := h.checkResourceType(b); err != nil {
 		return err
 	}
-	after, limit, err := b.token()
+	after, limit, query, err := b.token(c.Body())
 	if err != nil {
 		return err
 	}
@@ -275,8 +316,8 @@ func (h *Handlers) searchResource(c fiber.Ctx) error {
 			}
 			if len(results) == limit {
 				// One more allowed resource exists: the page is full.
-				next = nextToken(results[len(results)-1].ID)
-				return c.JSON(fiber.Map{"page": zPage{NextToken: next, Count: len(results)}, "results": results})
+				next = nextToken(results[len(results)-1].ID, query)
+				return c.JSON(zSearchAnswer{Page: zPage{NextToken: next, Count: len(results)}, Results: results})
 			}
 			results = append(results, zResult{Type: r.Type, ID: r.ID, Properties: map[string]any{"name": r.Name}})
 		}
@@ -285,7 +326,7 @@ func (h *Handlers) searchResource(c fiber.Ctx) error {
 		}
 		after = more
 	}
-	return c.JSON(fiber.Map{"page": zPage{NextToken: next, Count: len(results)}, "results": results})
+	return c.JSON(zSearchAnswer{Page: zPage{NextToken: next, Count: len(results)}, Results: results})
 }
 
 func cmpErr(err, otherwise error) error {
@@ -295,8 +336,14 @@ func cmpErr(err, otherwise error) error {
 	return otherwise
 }
 
-// searchSubject answers the users who may do the action on the resource,
-// among those the caller may ask about, in id order.
+// searchSubject answers the users (subject.type "user") or groups
+// ("group") who may do the action on the resource, among those the caller
+// may ask about, in rulekeeper id order. A user is answered by the id the
+// identity provider knows (their subject, else their email), with the
+// rulekeeper id, email and name in its properties. A group is answered
+// when the group alone lets a member do it: the subject decided is an
+// unstored one whose only attribute is membership of the group (so the
+// license gates of platform types refuse it).
 func (h *Handlers) searchSubject(c fiber.Ctx) error {
 	if err := h.searchUnavailable(); err != nil {
 		return err
@@ -305,8 +352,13 @@ func (h *Handlers) searchSubject(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if b.Subject == nil || (b.Subject.Type != "" && b.Subject.Type != "user") {
-		return apierror.Field("unknown_subject_type", "subject.type", "the subject type is user")
+	switch {
+	case b.Subject == nil:
+		return apierror.Field("missing_subject", "subject", "the subject is required")
+	case b.Subject.Type == "":
+		return apierror.Field("missing_subject", "subject.type", "subject.type is required")
+	case b.Subject.Type != "user" && b.Subject.Type != "group":
+		return apierror.Field("unknown_subject_type", "subject.type", fmt.Sprintf("the subject type is user or group, not %q", b.Subject.Type))
 	}
 	action, err := h.checkAction(b)
 	if err != nil {
@@ -315,30 +367,55 @@ func (h *Handlers) searchSubject(c fiber.Ctx) error {
 	if err := h.checkResourceType(b); err != nil {
 		return err
 	}
-	res, err := b.resource()
+	res, err := h.resource(b)
 	if err != nil {
 		return err
 	}
-	after, limit, err := b.token()
+	after, limit, query, err := b.token(c.Body())
 	if err != nil {
 		return err
 	}
 	ctx := c.Context()
 	results := []zResult{}
+	// candidate decides one subject; ok false: skip it.
+	type candidate struct {
+		key     string // rulekeeper id: the order and the token
+		ask     string // the id mayAsk is asked about
+		subject authz.Subject
+		result  zResult
+	}
+	batch := func(after string) ([]candidate, string, error) {
+		var out []candidate
+		if b.Subject.Type == "group" {
+			gs, next, err := h.Search.GroupBatch(ctx, after, searchBatch)
+			for _, g := range gs {
+				out = append(out, candidate{key: g.ID, ask: "group:" + g.ID,
+					subject: authz.Subject{ID: "group:" + g.ID, Groups: []string{g.Name}, GroupIDs: []string{g.ID}, Status: store.UserActive},
+					result:  zResult{Type: "group", ID: g.ID, Properties: map[string]any{"name": g.Name}}})
+			}
+			return out, next, err
+		}
+		us, next, err := h.Search.UserBatch(ctx, after, searchBatch)
+		for i := range us {
+			u := &us[i]
+			out = append(out, candidate{key: u.ID, ask: u.ID, subject: authz.Subject{ID: u.ID}, result: userResult(u)})
+		}
+		return out, next, err
+	}
 	for {
-		ids, more, err := h.Search.UserIDs(ctx, after, searchBatch)
+		cands, more, err := batch(after)
 		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			ok, err := h.mayAsk(c, id, env)
+		for _, cand := range cands {
+			ok, err := h.mayAsk(c, cand.ask, env)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				continue
 			}
-			d, err := h.Engine.Decide(ctx, authz.Request{Subject: authz.Subject{ID: id}, Action: action, Resource: res, Environment: env})
+			d, err := h.Engine.Decide(ctx, authz.Request{Subject: cand.subject, Action: action, Resource: res, Environment: env})
 			if err != nil {
 				return decideError(err)
 			}
@@ -346,37 +423,55 @@ func (h *Handlers) searchSubject(c fiber.Ctx) error {
 				continue
 			}
 			if len(results) == limit {
-				return c.JSON(fiber.Map{"page": zPage{NextToken: nextToken(results[len(results)-1].ID), Count: len(results)}, "results": results})
+				return c.JSON(zSearchAnswer{Page: zPage{NextToken: nextToken(after, query), Count: len(results)}, Results: results})
 			}
-			results = append(results, zResult{Type: "user", ID: id})
+			results = append(results, cand.result)
+			after = cand.key
 		}
 		if more == "" {
 			break
 		}
 		after = more
 	}
-	return c.JSON(fiber.Map{"page": zPage{Count: len(results)}, "results": results})
+	return c.JSON(zSearchAnswer{Page: zPage{Count: len(results)}, Results: results})
 }
 
-// searchAction answers the vocabulary's actions the subject may do on the
-// resource, in name order.
+// userResult is a user as subject search answers it: by the id the
+// identity provider knows.
+func userResult(u *store.User) zResult {
+	id := u.Subject
+	if !u.Bound() {
+		id = cmp.Or(u.Email, u.UserName, u.ID)
+	}
+	props := map[string]any{"rulekeeper_id": u.ID, "name": u.Name}
+	if u.Email != "" {
+		props["email"] = u.Email
+	}
+	return zResult{Type: "user", ID: id, Properties: props}
+}
+
+// searchAction answers the actions the subject may do on the resource,
+// in name order: the actions of the resource's type.
 func (h *Handlers) searchAction(c fiber.Ctx) error {
 	b, env, err := h.searchBody(c)
 	if err != nil {
 		return err
 	}
-	sid, err := b.subjectID()
+	sid, err := h.subjectID(c, b)
 	if err != nil {
 		return err
 	}
 	if err := h.checkResourceType(b); err != nil {
 		return err
 	}
-	res, err := b.resource()
+	if b.Resource.ID == "" {
+		return apierror.Field("missing_resource", "resource.id", "resource.id is required")
+	}
+	res, err := h.resource(b)
 	if err != nil {
 		return err
 	}
-	after, limit, err := b.token()
+	after, limit, query, err := b.token(c.Body())
 	if err != nil {
 		return err
 	}
@@ -384,11 +479,11 @@ func (h *Handlers) searchAction(c fiber.Ctx) error {
 	if !ok {
 		return apierror.New(http.StatusNotImplemented, "search_unavailable", "the vocabulary cannot list its actions", nil)
 	}
+	// The actions of the resource's type (an external type has its own).
+	actions := slices.Sorted(slices.Values(lister.Actions(res.Type)))
 	if ok, err := h.mayAsk(c, sid, env); err != nil || !ok {
 		return cmpErr(err, forbiddenSubject())
 	}
-	// The actions of the resource's type (an external type has its own).
-	actions := slices.Sorted(slices.Values(lister.Actions(res.Type)))
 	results := []zResult{}
 	for _, a := range actions {
 		if a <= after {
@@ -402,9 +497,9 @@ func (h *Handlers) searchAction(c fiber.Ctx) error {
 			continue
 		}
 		if len(results) == limit {
-			return c.JSON(fiber.Map{"page": zPage{NextToken: nextToken(results[len(results)-1].Name), Count: len(results)}, "results": results})
+			return c.JSON(zSearchAnswer{Page: zPage{NextToken: nextToken(results[len(results)-1].Name, query), Count: len(results)}, Results: results})
 		}
 		results = append(results, zResult{Name: a})
 	}
-	return c.JSON(fiber.Map{"page": zPage{Count: len(results)}, "results": results})
+	return c.JSON(zSearchAnswer{Page: zPage{Count: len(results)}, Results: results})
 }

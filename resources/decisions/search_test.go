@@ -119,20 +119,29 @@ func TestSubjectSearchAgreesWithEvaluations(t *testing.T) {
 	d := servicetest.Dev(t)
 	app := d.Apps["Q4 report"]
 	for _, action := range []string{"read", "update"} {
-		var want []string
+		// Subject search answers users by their IdP subject, in rulekeeper id order.
+		var wantIDs []string
 		for _, u := range d.Users {
 			if allowed(t, d, u.ID, action, "app", app.ID) {
-				want = append(want, u.ID)
+				wantIDs = append(wantIDs, u.ID)
 			}
 		}
-		slices.Sort(want)
+		slices.Sort(wantIDs)
+		want := []string{}
+		for _, id := range wantIDs {
+			for _, u := range d.Users {
+				if u.ID == id {
+					want = append(want, u.Subject)
+				}
+			}
+		}
 		body := map[string]any{"subject": map[string]any{"type": "user"}, "action": map[string]any{"name": action},
 			"resource": map[string]any{"type": "app", "id": app.ID}}
 		if got := search(t, d, "admin", "subject", body, 2); !slices.Equal(got, want) || len(want) == 0 || len(want) == len(d.Users) {
 			t.Fatalf("%s: %v, want %v", action, got, want)
 		}
 		// Without a role, a caller only ever finds itself.
-		if got := search(t, d, "bob", "subject", body, 10); len(got) > 1 || len(got) == 1 && got[0] != d.Users["bob"].ID {
+		if got := search(t, d, "bob", "subject", body, 10); len(got) > 1 || len(got) == 1 && got[0] != d.Users["bob"].Subject {
 			t.Fatalf("bob's subject search: %v", got)
 		}
 	}
@@ -175,7 +184,7 @@ func TestSearchRefusesBadInputAndOtherSubjects(t *testing.T) {
 		{"unknown action", "admin", "subject", map[string]any{"subject": map[string]any{"type": "user"},
 			"action": map[string]any{"name": "fly"}, "resource": map[string]any{"type": "app", "id": app}}, 400, "action.name"},
 		{"no subject", "admin", "resource", map[string]any{"action": map[string]any{"name": "read"},
-			"resource": map[string]any{"type": "app"}}, 400, "subject.id"},
+			"resource": map[string]any{"type": "app"}}, 400, "subject"},
 		{"unknown type", "admin", "resource", map[string]any{"subject": map[string]any{"type": "user", "id": bob},
 			"action": map[string]any{"name": "read"}, "resource": map[string]any{"type": "spaceship"}}, 400, "resource.type"},
 		{"unstored type", "admin", "resource", map[string]any{"subject": map[string]any{"type": "user", "id": bob},
@@ -183,8 +192,8 @@ func TestSearchRefusesBadInputAndOtherSubjects(t *testing.T) {
 		{"bad token", "admin", "resource", map[string]any{"subject": map[string]any{"type": "user", "id": bob},
 			"action": map[string]any{"name": "read"}, "resource": map[string]any{"type": "app"}, "page": map[string]any{"token": "!!"}}, 400, "page.token"},
 		{"bad limit", "admin", "resource", map[string]any{"subject": map[string]any{"type": "user", "id": bob},
-			"action": map[string]any{"name": "read"}, "resource": map[string]any{"type": "app"}, "page": map[string]any{"limit": 0}}, 400, "page.limit"},
-		{"group subjects", "admin", "subject", map[string]any{"subject": map[string]any{"type": "group"},
+			"action": map[string]any{"name": "read"}, "resource": map[string]any{"type": "app"}, "page": map[string]any{"limit": -1}}, 400, "page.limit"},
+		{"robot subjects", "admin", "subject", map[string]any{"subject": map[string]any{"type": "robot"},
 			"action": map[string]any{"name": "read"}, "resource": map[string]any{"type": "app", "id": app}}, 400, "subject.type"},
 		{"bad environment", "admin", "action", map[string]any{"subject": map[string]any{"type": "user", "id": bob},
 			"resource": map[string]any{"type": "app", "id": app}, "context": map[string]any{"environment": "moon"}}, 400, "context.environment"},

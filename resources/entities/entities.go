@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -53,6 +54,59 @@ func (s *Source) Subject(ctx context.Context, id string) (*authz.Subject, error)
 		return nil, mapErr(err)
 	}
 	return s.SubjectOf(ctx, u)
+}
+
+// ResolveSubject answers the rulekeeper id of the user that ref names: a
+// rulekeeper id, the identity provider subject (sub), a userName or alias,
+// or an email that only one user has. authz.ErrNotFound when none does.
+// With a UserIndex every lookup is a map read (and a miss costs nothing);
+// without one, each is an indexed query (subject, userNameKey, aliases,
+// emailKey).
+func (s *Source) ResolveSubject(ctx context.Context, ref string) (string, error) {
+	if ref == "" {
+		return "", fmt.Errorf("subject: %w: no id", authz.ErrNotFound)
+	}
+	if s.Users != nil {
+		// The index follows the users' revision (within the staleness
+		// bound): a miss is a miss, and costs no query — an unknown or
+		// inline subject is asked about at full speed. Hydration still
+		// reads a rulekeeper id it misses from the store.
+		id, ok, err := s.Users.Resolve(ctx, ref)
+		if err != nil || ok {
+			return id, err
+		}
+		return "", fmt.Errorf("subject %q: %w", ref, authz.ErrNotFound)
+	}
+	lookups := []func() (*store.User, error){
+		func() (*store.User, error) { return s.Store.Users.Get(ctx, ref) },
+		func() (*store.User, error) { return s.Store.Users.BySubject(ctx, ref) },
+		func() (*store.User, error) { return s.Store.Users.ByUserName(ctx, ref) },
+		func() (*store.User, error) { return s.Store.Users.ByAlias(ctx, strings.ToLower(ref)) },
+		func() (*store.User, error) {
+			us, err := s.Store.Users.ByEmail(ctx, ref)
+			if err != nil || len(us) != 1 {
+				return nil, cmpOr(err, store.ErrNotFound)
+			}
+			return &us[0], nil
+		},
+	}
+	for _, look := range lookups {
+		u, err := look()
+		if err == nil {
+			return u.ID, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("subject %q: %w", ref, authz.ErrNotFound)
+}
+
+func cmpOr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
 }
 
 // SubjectOf builds the policy's view of a user already loaded.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -25,6 +26,29 @@ type userSnap struct {
 	mu     sync.RWMutex // changes are applied in place
 	users  map[string]*store.User
 	groups map[string]string // group id → name
+	// refs maps the other ids of a user (IdP subject, userName, alias,
+	// lower-case email) to rulekeeper ids; an id two users share maps to "".
+	refs map[string]string
+}
+
+// Resolve answers the rulekeeper id of the user that ref names: a
+// rulekeeper id, an identity provider subject, a userName or alias, or an
+// email (any case), in that order. ok is false when no user, or more than
+// one, has that id.
+func (x *UserIndex) Resolve(ctx context.Context, ref string) (id string, ok bool, err error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	if _, ok := sn.users[ref]; ok {
+		return ref, true, nil
+	}
+	for _, k := range []string{"sub:" + ref, "name:" + strings.ToLower(ref), "email:" + strings.ToLower(ref)} {
+		if id, ok := sn.refs[k]; ok {
+			return id, id != "", nil
+		}
+	}
+	return "", false, nil
 }
 
 // NewUserIndex builds an index over s.
@@ -61,11 +85,31 @@ func (x *UserIndex) build(ctx context.Context) (*userSnap, error) {
 	if err != nil {
 		return nil, err
 	}
-	sn := &userSnap{users: make(map[string]*store.User, len(users)), groups: map[string]string{}}
+	sn := &userSnap{users: make(map[string]*store.User, len(users)), groups: map[string]string{},
+		refs: make(map[string]string, 3*len(users))}
 	var ids []string
+	ref := func(k, id string) {
+		if old, dup := sn.refs[k]; dup && old != id {
+			id = "" // ambiguous: names nobody
+		}
+		sn.refs[k] = id
+	}
 	for i := range users {
-		sn.users[users[i].ID] = &users[i]
-		ids = append(ids, users[i].GroupIDs...)
+		u := &users[i]
+		sn.users[u.ID] = u
+		ids = append(ids, u.GroupIDs...)
+		if u.Bound() {
+			ref("sub:"+u.Subject, u.ID)
+		}
+		if u.UserName != "" {
+			ref("name:"+strings.ToLower(u.UserName), u.ID)
+		}
+		for _, a := range u.Aliases {
+			ref("name:"+strings.ToLower(a), u.ID)
+		}
+		if u.Email != "" {
+			ref("email:"+strings.ToLower(u.Email), u.ID)
+		}
 	}
 	slices.Sort(ids)
 	groups, err := x.store.Groups.ByIDs(ctx, slices.Compact(ids))

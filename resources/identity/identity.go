@@ -428,6 +428,16 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 	created := false
 	u, err := a.store.Users.BySubject(ctx, id.Subject)
 	if errors.Is(err, store.ErrNotFound) {
+		// A user provisioned before their first login, without the IdP
+		// subject, is bound by their email.
+		var bound *store.User
+		if bound, err = a.bindProvisioned(ctx, id); err == nil && bound != nil {
+			u = bound
+		} else if err == nil {
+			err = store.ErrNotFound
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		u = &store.User{Subject: id.Subject, Name: name, Email: id.Email, GroupIDs: nonNil(groupIDs),
 			Roles: nonNil(idpRoles), IdpRoles: idpRoles}
 		err = a.store.Users.Create(ctx, u)
@@ -462,6 +472,30 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 		map[string]any{"subject": u.Subject, "created": created, "tokenKind": tokenKind(id)}); err != nil {
 		return nil, err
 	}
+	return u, nil
+}
+
+// bindProvisioned gives the identity's subject to the provisioned user
+// still waiting for one whose email is the token's, when that email names
+// no other user; nil when there is none. A concurrent login of the same
+// subject that bound it first is found by its subject.
+func (a *Authenticator) bindProvisioned(ctx context.Context, id idp.Identity) (*store.User, error) {
+	if id.Email == "" {
+		return nil, nil
+	}
+	us, err := a.store.Users.ByEmail(ctx, id.Email)
+	if err != nil || len(us) != 1 || us[0].Bound() {
+		return nil, err
+	}
+	sub := id.Subject
+	u, err := a.store.Users.Update(ctx, us[0].ID, store.UserChange{Version: us[0].Version, Subject: &sub})
+	if errors.Is(err, store.ErrConflict) {
+		return a.store.Users.BySubject(ctx, id.Subject)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.logger.Info("provisioned user bound at first login", "userId", u.ID, "subject", sub)
 	return u, nil
 }
 

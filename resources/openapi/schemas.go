@@ -74,6 +74,11 @@ func schemas() map[string]any {
 	}
 	zAction := map[string]any{"type": "object", "properties": map[string]any{"name": str("action name"), "properties": anyObj}, "required": []any{"name"}}
 	zContext := map[string]any{"type": "object", "properties": map[string]any{"environment": enum("", "hub", "console")}}
+	userProvision := obj(map[string]any{"externalId": str("the IdP subject (sub): the first login with it binds to this user"),
+		"userName": str("unique"), "name": str(""), "email": str("without externalId, the first login with this email (naming no other user) binds"),
+		"groups":     map[string]any{"type": "array", "items": str("group name; missing groups are created")},
+		"attributes": map[string]any{"type": "object", "additionalProperties": stringList, "description": "custom attributes (user.@name in rules)"},
+		"aliases":    stringList, "license": enum("", "professional", "analyzer", ""), "active": boolean})
 	zEval := map[string]any{"type": "object", "properties": map[string]any{
 		"subject": zEntity("subject"), "action": zAction, "resource": zEntity("resource"), "context": zContext}}
 	return map[string]any{
@@ -112,8 +117,24 @@ func schemas() map[string]any {
 			"resource": zEntity("resource"), "context": zContext,
 			"page": map[string]any{"type": "object", "properties": map[string]any{"token": str(""), "limit": integer}},
 		}},
-		"DevTokenRequest":   obj(map[string]any{"user": str("demo user name"), "groups": stringList, "email": str("")}, "user"),
-		"UserPatch":         obj(map[string]any{"status": enum("", "active", "disabled"), "roles": stringList}),
+		"DevTokenRequest": obj(map[string]any{"user": str("demo user name"), "groups": stringList, "email": str("")}, "user"),
+		"UserPatch": obj(map[string]any{"status": enum("", "active", "disabled"), "roles": stringList,
+			"externalId": str("the IdP subject (sub); fixed once the user has logged in"), "userName": str(""), "name": str(""), "email": str(""),
+			"groups": stringList, "aliases": stringList, "license": enum("", "professional", "analyzer", ""),
+			"attributes": map[string]any{"type": "object", "description": "merged: each named attribute is replaced (a list of strings), null removes it",
+				"additionalProperties": map[string]any{"type": []any{"array", "null"}, "items": map[string]any{"type": "string"}}}}),
+		"UserProvision": userProvision,
+		"UserImport": obj(map[string]any{"users": map[string]any{"type": "array", "items": userProvision, "maxItems": 1000,
+			"description": "each is created, or updated when a user has its externalId or userName"}}, "users"),
+		"SCIMUser": map[string]any{"type": "object", "description": "RFC 7643 §4.1 User (with the enterprise extension and urn:rulekeeper:params:scim:schemas:extension:2.0:User {attributes})",
+			"required": []any{"userName"}, "additionalProperties": false, "properties": map[string]any{"schemas": stringList, "userName": str(""), "externalId": str("the IdP subject (sub)"),
+				"displayName": str(""), "name": anyObj, "active": boolean, "emails": map[string]any{"type": "array"}, "roles": map[string]any{"type": "array"},
+				"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": anyObj, "urn:rulekeeper:params:scim:schemas:extension:2.0:User": anyObj}},
+		"SCIMGroup": map[string]any{"type": "object", "description": "RFC 7643 §4.2 Group", "required": []any{"displayName"}, "additionalProperties": false,
+			"properties": map[string]any{"schemas": stringList, "displayName": str(""), "members": map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": map[string]any{"value": str("user id")}}}}},
+		"SCIMPatchOp": map[string]any{"type": "object", "description": "RFC 7644 §3.5.2 PatchOp", "required": []any{"schemas", "Operations"}, "additionalProperties": false,
+			"properties": map[string]any{"schemas": stringList, "Operations": map[string]any{"type": "array", "items": map[string]any{"type": "object",
+				"required": []any{"op"}, "properties": map[string]any{"op": str("add, replace or remove (any case)"), "path": str(""), "value": map[string]any{}}}}}},
 		"NameBody":          obj(map[string]any{"name": str("")}, "name"),
 		"DescriptionBody":   obj(map[string]any{"description": str("")}),
 		"APIKeyCreate":      obj(map[string]any{"description": str(""), "expiry": str("a duration (720h) or an RFC 3339 time; capped by the tenant setting")}),

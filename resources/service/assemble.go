@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/policies"
 	"github.com/rulekeeper/rulekeeper/resources/analysis"
+	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/apikeys"
 	"github.com/rulekeeper/rulekeeper/resources/apps"
 	"github.com/rulekeeper/rulekeeper/resources/bundles"
@@ -35,6 +37,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/pushdown"
 	"github.com/rulekeeper/rulekeeper/resources/registry"
 	"github.com/rulekeeper/rulekeeper/resources/schedules"
+	"github.com/rulekeeper/rulekeeper/resources/scim"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/settings"
@@ -232,7 +235,8 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	(&decisions.Handlers{Engine: s.Engine, Vocab: types, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner}).Register(s.app, auth.Middleware())
+	(&decisions.Handlers{Engine: s.Engine, Vocab: types, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner,
+		Subjects: src, PublicURL: cfg.PublicURL, TrustedProxy: cfg.TrustedProxy}).Register(s.app, auth.Middleware())
 	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
 	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {
 		if cl := identity.CallerOf(c); cl != nil && cl.User != nil {
@@ -248,7 +252,9 @@ func (s *Service) assemble(ctx context.Context) error {
 			auth.ForgetUser(id)
 		}
 	}
-	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged}).Register(api)
+	provision := &users.Provisioner{Store: s.Store, Invalidate: userChanged, Assign: s.assignLicense}
+	(&users.Handlers{Store: s.Store, Guard: g, Subject: src.SubjectOf, Invalidate: userChanged, Provision: provision}).Register(api)
+	(&scim.Handlers{Store: s.Store, Guard: g, Provision: provision, Invalidate: userChanged}).Register(s.app.Group("/scim/v2", scim.Errors, auth.Middleware()))
 	(&apikeys.Handlers{Store: s.Store, Guard: g, Forget: auth.ForgetKey}).Register(api)
 	(&licenses.Handlers{Service: s.Licenses, Store: s.Store, Guard: g}).Register(api)
 	// The console signs in against the configured issuer (code + PKCE).
@@ -290,6 +296,25 @@ func (s *Service) assemble(ctx context.Context) error {
 	wg.Go(func() { s.Store.Follower.Run(jobs) })
 	s.stopJobs = func() { stopJobs(); wg.Wait() }
 	return nil
+}
+
+// assignLicense gives a provisioned user a license type, or takes theirs
+// away (typ ""); what the user has already is no error.
+func (s *Service) assignLicense(ctx context.Context, userID, typ, by string) error {
+	var err error
+	if typ == "" {
+		err = s.Licenses.Remove(ctx, userID, by)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+	} else {
+		_, err = s.Licenses.Assign(ctx, userID, typ, by)
+	}
+	var e *apierror.Error
+	if errors.As(err, &e) && (e.Code == "already_assigned" || typ == "" && e.Code == "no_license_key") {
+		return nil
+	}
+	return err
 }
 
 // warnMisconfigured logs, at start, what will stop an operator later: no

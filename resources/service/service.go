@@ -81,6 +81,11 @@ type Config struct {
 	// ListMaxDecisions bounds the items a list page decides one by one
 	// when its plan is inexact (0: pushdown.DefaultMaxDecisions).
 	ListMaxDecisions int
+	// PublicURL is the base URL clients reach the service at (AuthZEN
+	// policy_decision_point); "" uses the request's, with X-Forwarded-Proto
+	// and X-Forwarded-Host only when TrustedProxy is set.
+	PublicURL    string
+	TrustedProxy bool
 	// ShutdownDrain is what cmd gives Shutdown for in-flight requests.
 	ShutdownDrain time.Duration
 	// Version is the build's version, shown in /openapi.json.

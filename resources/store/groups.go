@@ -126,3 +126,28 @@ func (r *Groups) IndexNames(ctx context.Context) error {
 		return nil
 	})
 }
+
+// Rename gives the group id a new name; ErrConflict when another group
+// has it (any case).
+func (r *Groups) Rename(ctx context.Context, id, name string) (*Group, error) {
+	old, err := r.c.byID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("rename group %q: %w", id, err)
+	}
+	key := strings.ToLower(name)
+	g, err := r.c.update(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "name", Value: name}, {Key: "nameKey", Value: key}}}})
+	if err != nil {
+		return nil, fmt.Errorf("rename group %q: %w", id, err)
+	}
+	// The name lookup follows: the new name first, then the old one goes.
+	if err := r.putName(ctx, key, id); err != nil {
+		return nil, fmt.Errorf("rename group %q: %w", id, err)
+	}
+	if old.NameKey != key {
+		if _, err := r.names().c.DeleteOne(ctx, bson.D{{Key: "_id", Value: old.NameKey}}); err != nil {
+			return nil, fmt.Errorf("rename group %q: %w", id, err)
+		}
+	}
+	return g, r.rev.changed(ctx, AreaGroups, id)
+}

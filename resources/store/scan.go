@@ -68,3 +68,25 @@ func (r *Groups) Scan(ctx context.Context, filter bson.D, after string, limit in
 func (r *WebIntegrations) Scan(ctx context.Context, filter bson.D, after string, limit int) ([]WebIntegration, error) {
 	return scan(ctx, r.c, filter, after, limit)
 }
+
+// Offset returns up to limit users after skipping skip of them, in _id
+// order, and how many there are (SCIM's startIndex paging).
+func (r *Users) Offset(ctx context.Context, skip, limit int) ([]User, int64, error) {
+	total, err := r.c.count(ctx, bson.D{})
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := r.c.find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetSkip(int64(skip)).SetLimit(int64(limit)))
+	return out, total, err
+}
+
+// Offset returns up to limit groups after skipping skip, in _id order, and
+// how many there are.
+func (r *Groups) Offset(ctx context.Context, skip, limit int) ([]Group, int64, error) {
+	total, err := r.c.count(ctx, bson.D{})
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := r.c.find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetSkip(int64(skip)).SetLimit(int64(limit)))
+	return out, total, err
+}

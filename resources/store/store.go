@@ -137,6 +137,13 @@ func indexes() map[string][]mongo.IndexModel {
 			unique(bson.D{{Key: "subject", Value: 1}}),
 			plain(bson.D{{Key: "nameKey", Value: 1}}),
 			plain(bson.D{{Key: "roles", Value: 1}}),
+			// Secondary ids of a decision's subject.id and of SCIM filters.
+			// (The embedded FerretDB pushes only _id lookups down; serve
+			// answers these from entities.UserIndex in memory.)
+			plain(bson.D{{Key: "emailKey", Value: 1}}),
+			plain(bson.D{{Key: "userNameKey", Value: 1}}),
+			plain(bson.D{{Key: "aliases", Value: 1}}),
+			plain(bson.D{{Key: "groupIds", Value: 1}}),
 		},
 		"groups": {unique(bson.D{{Key: "nameKey", Value: 1}})},
 		// Read by _id; the index creates the collection before the

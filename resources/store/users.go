@@ -19,15 +19,27 @@ const (
 	UserDisabled = "disabled"
 )
 
-// User is a person known to the tenant, created at their first login.
+// User is a person known to the tenant, created at their first login or
+// provisioned by an admin (API or SCIM) before it.
 type User struct {
-	ID      string   `bson:"_id" json:"id"`
-	Subject string   `bson:"subject" json:"subject"`
-	Name    string   `bson:"name" json:"name"`
-	NameKey string   `bson:"nameKey" json:"-"`
-	Email   string   `bson:"email" json:"email"`
-	Status  string   `bson:"status" json:"status"`
-	Roles   []string `bson:"roles" json:"roles"`
+	ID string `bson:"_id" json:"id"`
+	// Subject is the identity provider's subject (`sub`). A user provisioned
+	// without one holds PendingSubject+ID until their first login binds it.
+	Subject  string `bson:"subject" json:"subject"`
+	Name     string `bson:"name" json:"name"`
+	NameKey  string `bson:"nameKey" json:"-"`
+	Email    string `bson:"email" json:"email"`
+	EmailKey string `bson:"emailKey,omitempty" json:"-"` // lower case, indexed
+	// UserName is the provisioning client's unique name (SCIM userName);
+	// Aliases are further ids other services know the user by. Both, like
+	// Subject and Email, name the user in a decision's subject.id.
+	UserName    string   `bson:"userName,omitempty" json:"userName,omitempty"`
+	UserNameKey string   `bson:"userNameKey,omitempty" json:"-"`
+	Aliases     []string `bson:"aliases,omitempty" json:"aliases,omitempty"`
+	// Provisioned: created by an admin before any login.
+	Provisioned bool     `bson:"provisioned,omitempty" json:"provisioned,omitempty"`
+	Status      string   `bson:"status" json:"status"`
+	Roles       []string `bson:"roles" json:"roles"`
 	// IdpRoles are the roles among Roles that the identity provider's roles
 	// claim gave at the last login (re-applied at every login); the others
 	// were given in rulekeeper. See RoleSources.
@@ -39,6 +51,13 @@ type User struct {
 	LastLoginAt time.Time           `bson:"lastLoginAt,omitempty" json:"lastLoginAt,omitzero"`
 	Version     int64               `bson:"version" json:"version"`
 }
+
+// PendingSubject prefixes the placeholder subject of a provisioned user
+// whose identity provider subject is not known yet.
+const PendingSubject = "pending:"
+
+// Bound reports whether the user's identity provider subject is known.
+func (u *User) Bound() bool { return !strings.HasPrefix(u.Subject, PendingSubject) }
 
 // HasRole reports whether the user holds role.
 func (u *User) HasRole(role string) bool {
@@ -69,7 +88,12 @@ func (r *Users) Create(ctx context.Context, u *User) error {
 	if u.ID == "" {
 		u.ID = NewID()
 	}
+	if u.Subject == "" {
+		u.Subject = PendingSubject + u.ID
+	}
 	u.NameKey = strings.ToLower(u.Name)
+	u.EmailKey = strings.ToLower(u.Email)
+	u.UserNameKey = strings.ToLower(u.UserName)
 	u.CreatedAt, u.UpdatedAt = now, now
 	if u.Status == "" {
 		u.Status = UserActive
@@ -210,6 +234,52 @@ func (r *Users) BySubject(ctx context.Context, sub string) (*User, error) {
 	return u, nil
 }
 
+// ByEmail returns the users whose email is email (any case), at most two:
+// an email names a user only when it is unique.
+func (r *Users) ByEmail(ctx context.Context, email string) ([]User, error) {
+	return r.c.find(ctx, bson.D{{Key: "emailKey", Value: strings.ToLower(email)}}, options.Find().SetLimit(2))
+}
+
+// ByUserName returns the user with the provisioning user name (any case).
+func (r *Users) ByUserName(ctx context.Context, name string) (*User, error) {
+	u, err := r.c.get(ctx, bson.D{{Key: "userNameKey", Value: strings.ToLower(name)}})
+	if err != nil {
+		return nil, fmt.Errorf("user with userName %q: %w", name, err)
+	}
+	return u, nil
+}
+
+// ByAlias returns the user with alias.
+func (r *Users) ByAlias(ctx context.Context, alias string) (*User, error) {
+	u, err := r.c.get(ctx, bson.D{{Key: "aliases", Value: alias}})
+	if err != nil {
+		return nil, fmt.Errorf("user with alias %q: %w", alias, err)
+	}
+	return u, nil
+}
+
+// InGroup returns the users that belong to the group id.
+func (r *Users) InGroup(ctx context.Context, groupID string) ([]User, error) {
+	return r.c.find(ctx, bson.D{{Key: "groupIds", Value: groupID}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+}
+
+// Delete removes the user with id.
+func (r *Users) Delete(ctx context.Context, id string) error {
+	u, err := r.c.byID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", id, err)
+	}
+	if err := r.c.deleteByID(ctx, id); err != nil {
+		return fmt.Errorf("delete user %q: %w", id, err)
+	}
+	if u.Subject != "" {
+		if _, err := r.subjects().c.DeleteOne(ctx, bson.D{{Key: "_id", Value: u.Subject}, {Key: "userId", Value: id}}); err != nil {
+			return fmt.Errorf("delete user %q: %w", id, err)
+		}
+	}
+	return r.rev.changed(ctx, AreaUsers, id)
+}
+
 // List returns one page of users matching f.
 func (r *Users) List(ctx context.Context, f UserFilter, p Page) ([]User, string, error) {
 	filter := bson.D{}
@@ -245,8 +315,11 @@ func (r *Users) Count(ctx context.Context, f UserFilter) (int64, error) {
 // version is still Version.
 type UserChange struct {
 	Version    int64
+	Subject    *string // binds a provisioned user at their first login
 	Name       *string
 	Email      *string
+	UserName   *string
+	Aliases    []string // nil: unchanged
 	Status     *string
 	Roles      []string // nil: unchanged
 	IdpRoles   []string // nil: unchanged
@@ -263,7 +336,16 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 		set = append(set, bson.E{Key: "name", Value: *ch.Name}, bson.E{Key: "nameKey", Value: strings.ToLower(*ch.Name)})
 	}
 	if ch.Email != nil {
-		set = append(set, bson.E{Key: "email", Value: *ch.Email})
+		set = append(set, bson.E{Key: "email", Value: *ch.Email}, bson.E{Key: "emailKey", Value: strings.ToLower(*ch.Email)})
+	}
+	if ch.Subject != nil {
+		set = append(set, bson.E{Key: "subject", Value: *ch.Subject})
+	}
+	if ch.UserName != nil {
+		set = append(set, bson.E{Key: "userName", Value: *ch.UserName}, bson.E{Key: "userNameKey", Value: strings.ToLower(*ch.UserName)})
+	}
+	if ch.Aliases != nil {
+		set = append(set, bson.E{Key: "aliases", Value: ch.Aliases})
 	}
 	if ch.Status != nil {
 		set = append(set, bson.E{Key: "status", Value: *ch.Status})

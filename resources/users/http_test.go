@@ -129,7 +129,7 @@ func TestPatchUsers(t *testing.T) {
 	}{
 		{"bad status", "admin", bob, map[string]any{"status": "asleep"}, 400, "status"},
 		{"unknown role", "admin", bob, map[string]any{"roles": []string{"Developer", "Wizard"}}, 400, "roles[1]"},
-		{"unknown field", "admin", bob, map[string]any{"name": "robert"}, 400, "name"},
+		{"unknown field", "admin", bob, map[string]any{"nickname": "robert"}, 400, "nickname"},
 		{"not an admin: not found", "carol", bob, map[string]any{"status": "disabled"}, 404, ""},
 		{"unknown user", "admin", "nobody", map[string]any{"status": "disabled"}, 404, ""},
 		{"roles, deduplicated", "admin", carol, map[string]any{"roles": []string{"Developer", "Developer"}}, 200, ""},

@@ -35,12 +35,17 @@ type Handlers struct {
 	Guard      *guard.Guard
 	Subject    SubjectFunc
 	Invalidate func(kind, id string)
+	// Provision creates users before their first login (nil: POST /users
+	// and the provisioning fields of PATCH are not served).
+	Provision *Provisioner
 }
 
 // Register mounts the routes on r (already authenticated).
 func (h *Handlers) Register(r fiber.Router) {
 	r.Get("/users/me", h.me)
 	r.Get("/users", h.list)
+	r.Post("/users", h.create)
+	r.Post("/users/import", h.importUsers)
 	r.Get("/users/:id", h.get)
 	r.Patch("/users/:id", h.patch)
 	r.Get("/groups", h.listGroups)
@@ -145,12 +150,48 @@ func (h *Handlers) list(c fiber.Ctx) error {
 type patchUser struct {
 	Status *string   `json:"status"`
 	Roles  *[]string `json:"roles"`
+	// Provisioning fields (Provisioner.Update): attributes are merged (a
+	// null value removes one), the others replaced.
+	ExternalID *string             `json:"externalId"`
+	UserName   *string             `json:"userName"`
+	Name       *string             `json:"name"`
+	Email      *string             `json:"email"`
+	Groups     *[]string           `json:"groups"`
+	Aliases    *[]string           `json:"aliases"`
+	Attributes map[string][]string `json:"attributes"`
+	License    *string             `json:"license"`
+}
+
+func (b *patchUser) provisioning() bool {
+	return b.ExternalID != nil || b.UserName != nil || b.Name != nil || b.Email != nil || b.Groups != nil ||
+		b.Aliases != nil || b.Attributes != nil || b.License != nil
 }
 
 func (h *Handlers) patch(c fiber.Ctx) error {
 	var body patchUser
 	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 		return err
+	}
+	if body.provisioning() {
+		if h.Provision == nil {
+			return apierror.New(http.StatusNotImplemented, "provisioning_unavailable", "provisioning is not configured", nil)
+		}
+		u, err := h.Store.Users.Get(c.Context(), c.Params("id"))
+		if err != nil {
+			return err
+		}
+		if err := h.Guard.Require(c, guard.Console, "update", userResource(u)); err != nil {
+			return err
+		}
+		nu, err := h.Provision.Update(c.Context(), u.ID, Change{ExternalID: body.ExternalID, UserName: body.UserName,
+			Name: body.Name, Email: body.Email, Groups: body.Groups, Aliases: body.Aliases, Attributes: body.Attributes,
+			License: body.License}, identity.CallerOf(c).User.ID)
+		if err != nil {
+			return err
+		}
+		if body.Status == nil && body.Roles == nil {
+			return h.respond(c, nu)
+		}
 	}
 	if body.Status != nil && *body.Status != store.UserActive && *body.Status != store.UserDisabled {
 		return apierror.Field("bad_status", "status", "status is active or disabled")
@@ -233,6 +274,94 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(nu)
+}
+
+// create provisions one user before their first login (POST /users).
+func (h *Handlers) create(c fiber.Ctx) error {
+	if h.Provision == nil {
+		return apierror.New(http.StatusNotImplemented, "provisioning_unavailable", "provisioning is not configured", nil)
+	}
+	var spec UserSpec
+	if err := apierror.DecodeJSON(c.Body(), &spec); err != nil {
+		return err
+	}
+	if err := h.Guard.Require(c, guard.Console, "create", authz.Resource{Type: "user"}); err != nil {
+		return err
+	}
+	u, err := h.Provision.Create(c.Context(), spec, identity.CallerOf(c).User.ID)
+	if err != nil {
+		return err
+	}
+	c.Location("/api/v1/users/" + u.ID)
+	c.Status(http.StatusCreated)
+	return h.respond(c, u)
+}
+
+// respond answers the profile of u.
+func (h *Handlers) respond(c fiber.Ctx, u *store.User) error {
+	p, err := h.profile(c.Context(), u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(p)
+}
+
+// importUsers provisions up to MaxImport users in one call: each is
+// created, or, when a user with its externalId or userName exists,
+// updated. The answer lists every item's outcome in order; one item's
+// error does not stop the others.
+func (h *Handlers) importUsers(c fiber.Ctx) error {
+	if h.Provision == nil {
+		return apierror.New(http.StatusNotImplemented, "provisioning_unavailable", "provisioning is not configured", nil)
+	}
+	var body struct {
+		Users []UserSpec `json:"users"`
+	}
+	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if len(body.Users) == 0 || len(body.Users) > MaxImport {
+		return apierror.New(http.StatusBadRequest, "bad_import", fmt.Sprintf("an import holds 1 to %d users", MaxImport),
+			map[string]any{"field": "users", "max": MaxImport, "got": len(body.Users)})
+	}
+	if err := h.Guard.Require(c, guard.Console, "create", authz.Resource{Type: "user"}); err != nil {
+		return err
+	}
+	ctx, by := c.Context(), identity.CallerOf(c).User.ID
+	type outcome struct {
+		Index  int             `json:"index"`
+		Status string          `json:"status"` // created, updated, failed
+		ID     string          `json:"id,omitempty"`
+		Error  *apierror.Error `json:"error,omitempty"`
+	}
+	out := make([]outcome, 0, len(body.Users))
+	counts := map[string]int{"created": 0, "updated": 0, "failed": 0}
+	for i, spec := range body.Users {
+		o := outcome{Index: i}
+		existing, err := h.Provision.Find(ctx, spec)
+		var u *store.User
+		switch {
+		case err != nil:
+		case existing != nil:
+			o.Status = "updated"
+			u, err = h.Provision.Update(ctx, existing.ID, spec.Change(), by)
+		default:
+			o.Status = "created"
+			u, err = h.Provision.Create(ctx, spec, by)
+		}
+		if err != nil {
+			e := apierror.From(err)
+			if e.Status >= 500 {
+				return err
+			}
+			o.Status, o.Error = "failed", e
+		} else {
+			o.ID = u.ID
+		}
+		counts[o.Status]++
+		out = append(out, o)
+	}
+	return c.JSON(fiber.Map{"counts": counts, "items": out})
 }
 
 func dedupe(s []string) []string {
