@@ -27,8 +27,46 @@ type userSnap struct {
 	users  map[string]*store.User
 	groups map[string]string // group id → name
 	// refs maps the other ids of a user (IdP subject, userName, alias,
-	// lower-case email) to rulekeeper ids; an id two users share maps to "".
-	refs map[string]string
+	// lower-case email) to the rulekeeper ids that have them; an id two
+	// users share names nobody. Kept up to date change by change.
+	refs map[string][]string
+}
+
+// refKeys are the keys of refs that name u.
+func refKeys(u *store.User) []string {
+	var ks []string
+	if u.Bound() {
+		ks = append(ks, "sub:"+u.Subject)
+	}
+	if u.UserName != "" {
+		ks = append(ks, "name:"+strings.ToLower(u.UserName))
+	}
+	for _, a := range u.Aliases {
+		ks = append(ks, "name:"+strings.ToLower(a))
+	}
+	if u.Email != "" {
+		ks = append(ks, "email:"+strings.ToLower(u.Email))
+	}
+	return ks
+}
+
+func (sn *userSnap) addRefs(u *store.User) {
+	for _, k := range refKeys(u) {
+		if !slices.Contains(sn.refs[k], u.ID) {
+			sn.refs[k] = append(sn.refs[k], u.ID)
+		}
+	}
+}
+
+func (sn *userSnap) dropRefs(u *store.User) {
+	for _, k := range refKeys(u) {
+		ids := slices.DeleteFunc(slices.Clone(sn.refs[k]), func(id string) bool { return id == u.ID })
+		if len(ids) == 0 {
+			delete(sn.refs, k)
+		} else {
+			sn.refs[k] = ids
+		}
+	}
 }
 
 // Resolve answers the rulekeeper id of the user that ref names: a
@@ -40,12 +78,17 @@ func (x *UserIndex) Resolve(ctx context.Context, ref string) (id string, ok bool
 	if err != nil {
 		return "", false, err
 	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
 	if _, ok := sn.users[ref]; ok {
 		return ref, true, nil
 	}
 	for _, k := range []string{"sub:" + ref, "name:" + strings.ToLower(ref), "email:" + strings.ToLower(ref)} {
-		if id, ok := sn.refs[k]; ok {
-			return id, id != "", nil
+		if ids, ok := sn.refs[k]; ok {
+			if len(ids) != 1 {
+				return "", false, nil // ambiguous: names nobody
+			}
+			return ids[0], true, nil
 		}
 	}
 	return "", false, nil
@@ -86,30 +129,13 @@ func (x *UserIndex) build(ctx context.Context) (*userSnap, error) {
 		return nil, err
 	}
 	sn := &userSnap{users: make(map[string]*store.User, len(users)), groups: map[string]string{},
-		refs: make(map[string]string, 3*len(users))}
+		refs: make(map[string][]string, 3*len(users))}
 	var ids []string
-	ref := func(k, id string) {
-		if old, dup := sn.refs[k]; dup && old != id {
-			id = "" // ambiguous: names nobody
-		}
-		sn.refs[k] = id
-	}
 	for i := range users {
 		u := &users[i]
 		sn.users[u.ID] = u
 		ids = append(ids, u.GroupIDs...)
-		if u.Bound() {
-			ref("sub:"+u.Subject, u.ID)
-		}
-		if u.UserName != "" {
-			ref("name:"+strings.ToLower(u.UserName), u.ID)
-		}
-		for _, a := range u.Aliases {
-			ref("name:"+strings.ToLower(a), u.ID)
-		}
-		if u.Email != "" {
-			ref("email:"+strings.ToLower(u.Email), u.ID)
-		}
+		sn.addRefs(u)
 	}
 	slices.Sort(ids)
 	groups, err := x.store.Groups.ByIDs(ctx, slices.Compact(ids))
@@ -133,10 +159,14 @@ func (x *UserIndex) apply(ctx context.Context, sn *userSnap, cs []store.Change) 
 			}
 			var missing []string
 			sn.mu.Lock()
+			if old, ok := sn.users[c.DocID]; ok {
+				sn.dropRefs(old)
+			}
 			if u == nil {
 				delete(sn.users, c.DocID)
 			} else {
 				sn.users[u.ID] = u
+				sn.addRefs(u)
 				for _, g := range u.GroupIDs {
 					if _, ok := sn.groups[g]; !ok {
 						missing = append(missing, g)

@@ -231,6 +231,9 @@ func (r *Users) BySubject(ctx context.Context, sub string) (*User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("user with subject %q: %w", sub, err)
 	}
+	if u.Subject != sub { // a lookup left behind by an interrupted change
+		return nil, fmt.Errorf("user with subject %q: %w", sub, ErrNotFound)
+	}
 	return u, nil
 }
 
@@ -365,9 +368,27 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 	if ch.Attributes != nil {
 		set = append(set, bson.E{Key: "attributes", Value: ch.Attributes})
 	}
+	oldSubject := ""
+	if ch.Subject != nil {
+		old, err := r.c.byID(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("update user %q: %w", id, err)
+		}
+		oldSubject = old.Subject
+	}
 	u, err := r.c.updateVersion(ctx, id, ch.Version, nil, set)
 	if err != nil {
 		return nil, fmt.Errorf("update user %q: %w", id, err)
+	}
+	if ch.Subject != nil && *ch.Subject != oldSubject {
+		// The subject lookup follows the user (a provisioned user bound
+		// at their first login): the new subject first, then the old one.
+		if err := r.putSubject(ctx, *ch.Subject, id); err != nil {
+			return nil, fmt.Errorf("update user %q: %w", id, err)
+		}
+		if _, err := r.subjects().c.DeleteOne(ctx, bson.D{{Key: "_id", Value: oldSubject}}); err != nil {
+			return nil, fmt.Errorf("update user %q: %w", id, err)
+		}
 	}
 	if err := r.rev.changed(ctx, AreaUsers, id); err != nil {
 		return nil, err
