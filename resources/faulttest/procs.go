@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,12 +117,11 @@ func rulekeeperBinary(t testing.TB) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ferretserver.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // ferret is a FerretDB server process on a fixed port and data directory,
@@ -178,16 +176,9 @@ func (f *ferret) stop() { f.kill() }
 
 func waitTCP(t testing.TB, addr string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := ferretserver.WaitTCP(context.Background(), addr, within); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("nothing listens on %s after %s", addr, within)
 }
 
 // replica is one `rulekeeper serve` process.
