@@ -9,6 +9,7 @@ import (
 // Every item of an answer names its user and resource beside their ids,
 // even those the caller could not read one by one (carol's personal app).
 func TestAnswersNameTheirUsersAndResources(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	alice, draft := d.Users["alice"].ID, d.Apps["Q2 draft"].ID
 	rule := map[string]any{"name": "Alice reads drafts", "resourceFilter": "App_*",

@@ -103,6 +103,7 @@ func createSalesRule(t *testing.T, d *servicetest.Tenant) string {
 // the Q* apps loses exactly what only that rule granted, and the audit
 // before and after the change agrees with the impact.
 func TestImpactOfDisablingTheSalesRuleAgreesWithTheAudit(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	n := names(d)
 	id := createSalesRule(t, d)
@@ -180,6 +181,7 @@ func maps(m map[string]any, k string, v any) map[string]any {
 }
 
 func TestImpactOfEveryKindOfChange(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	n := names(d)
 	id := createSalesRule(t, d)
@@ -233,6 +235,7 @@ type previewAnswer struct {
 }
 
 func TestPreviewMarksNewAndAlreadyGranted(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	n := names(d)
 	var all previewAnswer
@@ -299,6 +302,7 @@ func TestPreviewMarksNewAndAlreadyGranted(t *testing.T) {
 }
 
 func TestBadInputNamesTheField(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	bad := maps(salesRule, "condition", `user.group = "Sales" and`)
 	tests := []struct {
@@ -336,6 +340,7 @@ func TestBadInputNamesTheField(t *testing.T) {
 }
 
 func TestRuleToolsNeedTheRightToReadRules(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	for _, path := range []string{"/api/v1/rules/preview", "/api/v1/rules/impact", "/api/v1/audit"} {
 		var e servicetest.Error
@@ -346,6 +351,7 @@ func TestRuleToolsNeedTheRightToReadRules(t *testing.T) {
 }
 
 func TestAuditAsCSV(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	body := map[string]any{"users": []string{d.Users["alice"].ID, d.Users["bob"].ID}, "resourceType": "app", "actions": []string{"read", "delete"}}
 	read := func(query string) ([][]string, string) {
@@ -400,6 +406,7 @@ func TestAuditAsCSV(t *testing.T) {
 
 // The loader hydrates in bulk exactly as the engine hydrates one by one.
 func TestLoaderHydratesLikeTheEngine(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	st := d.Svc.Store

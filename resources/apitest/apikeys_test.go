@@ -37,6 +37,7 @@ func create(t *testing.T, d *servicetest.Tenant, user, body string) key {
 // TestCreateValidatesItsInput: every refusal names its field; an expiry is
 // a duration or an RFC 3339 time in the future, within the tenant maximum.
 func TestCreateValidatesItsInput(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		name   string
@@ -79,6 +80,7 @@ func TestCreateValidatesItsInput(t *testing.T) {
 
 // TestTheTenantSwitch: with API keys switched off nobody generates one.
 func TestTheTenantSwitch(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	if s := d.Call("admin", "PATCH", "/api/v1/settings", map[string]any{"apiKeysEnabled": false}, nil); s != 200 {
 		t.Fatalf("switch off: %d", s)
@@ -97,6 +99,7 @@ func TestTheTenantSwitch(t *testing.T) {
 // own keys (never a secret), renames, revokes (once: revocation is
 // irreversible and recorded once) and deletes them.
 func TestOwnersManageTheirKeys(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	a := create(t, d, "alice", `{"description":"alice ci"}`)
 	b := create(t, d, "admin", `{"description":"admin ci"}`)

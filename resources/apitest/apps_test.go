@@ -104,6 +104,7 @@ func storedEvents(t *testing.T, d *servicetest.Tenant, typ string) []store.Event
 }
 
 func TestCreateApp(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales, finance, reports := d.Spaces["Sales"].ID, d.Spaces["Finance"].ID, d.Spaces["Company Reports"].ID
 	tests := []struct {
@@ -163,6 +164,7 @@ func TestCreateApp(t *testing.T) {
 // The README walk-through: in a shared space, a Can edit member creates an
 // app while Can view members are refused with an explanation.
 func TestReadmeWalkthrough(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var sp struct{ ID string }
 	call(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Walkthrough", "type": "shared"}, 201, &sp)
@@ -205,6 +207,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 var seeded = []string{"Q4 report", "Pipeline", "Budget 2027", "Company KPIs", "Alice's sandbox", "Bob's notes"}
 
 func TestListAppsShowsOnlyReadableApps(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales, finance := d.Spaces["Sales"].ID, d.Spaces["Finance"].ID
 	personal := ""
@@ -256,6 +259,7 @@ func TestListAppsShowsOnlyReadableApps(t *testing.T) {
 }
 
 func TestGetApp(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		user, app string
@@ -285,6 +289,7 @@ func TestGetApp(t *testing.T) {
 }
 
 func TestEditAppAttributes(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	q4 := "/api/v1/apps/" + d.Apps["Q4 report"].ID
 	pipeline := "/api/v1/apps/" + d.Apps["Pipeline"].ID
@@ -328,6 +333,7 @@ func TestEditAppAttributes(t *testing.T) {
 }
 
 func TestMoveApp(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales, finance, reports := d.Spaces["Sales"].ID, d.Spaces["Finance"].ID, d.Spaces["Company Reports"].ID
 	move := func(name string) string { return "/api/v1/apps/" + d.Apps[name].ID + "/move" }
@@ -397,6 +403,7 @@ func addObjects(t *testing.T, d *servicetest.Tenant, appID string, objs ...store
 }
 
 func TestDuplicateApp(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	alice, carol := d.Users["alice"].ID, d.Users["carol"].ID
@@ -474,6 +481,7 @@ type export struct {
 }
 
 func TestExportApp(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	alice, carol, dave := d.Users["alice"].ID, d.Users["carol"].ID, d.Users["dave"].ID
 	q4 := d.Apps["Q4 report"]
@@ -538,6 +546,7 @@ type reload struct {
 }
 
 func TestReloadAndHistory(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	q4 := "/api/v1/apps/" + d.Apps["Q4 report"].ID
 	tests := []struct {
@@ -585,6 +594,7 @@ func TestReloadAndHistory(t *testing.T) {
 }
 
 func TestAppObjects(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	q4 := "/api/v1/apps/" + d.Apps["Q4 report"].ID
@@ -721,6 +731,7 @@ func TestAppObjects(t *testing.T) {
 }
 
 func TestDeleteApp(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	pipeline := d.Apps["Pipeline"]
@@ -765,6 +776,7 @@ func TestDeleteApp(t *testing.T) {
 // public content, edits, a duplicate, an export, and retiring the app and
 // the space.
 func TestSampleWorkflow(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 
@@ -854,6 +866,7 @@ func TestSampleWorkflow(t *testing.T) {
 // one decision per stored app: every page but the last is full, nothing
 // repeats, and the union is exactly what GET /apps/{id} lets the user read.
 func TestListedAppsAreTheReadableApps(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	for i, name := range []string{"Quarterly sales", "quota plan", "Annual"} {

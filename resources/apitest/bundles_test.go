@@ -193,6 +193,7 @@ func extZip(t *testing.T, qextName, version string, files ...bundletest.Entry) [
 }
 
 func TestUploadListDownload(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		kind    bundles.Kind
@@ -257,6 +258,7 @@ func TestUploadListDownload(t *testing.T) {
 }
 
 func TestFileDownloadDetails(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	archive := extZip(t, "deep", "1", bundletest.Plain("deep/img/a b.png", bundletest.PNG), bundletest.Plain("deep/big.js", strings.Repeat("x", 600<<10)))
 	var b bundle
@@ -299,6 +301,7 @@ func TestFileDownloadDetails(t *testing.T) {
 }
 
 func TestUploadRefusals(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ok := bundletest.QEXTFile("e.qext", `{"name": "E", "type": "visualization"}`)
 	themeOK := bundletest.QEXTFile("t.qext", `{"name": "T", "type": "theme"}`)
@@ -353,6 +356,7 @@ func TestUploadRefusals(t *testing.T) {
 }
 
 func TestQEXTFilenameIsUnique(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	first := extZip(t, "Bars", "1", bundletest.Plain("Bars/a.js", "1"))
 	again := bundletest.Zip(t, bundletest.QEXTFile("other/bars.QEXT", `{"name": "Other bars"}`), bundletest.Plain("other/b.js", "2"))
@@ -389,6 +393,7 @@ func TestQEXTFilenameIsUnique(t *testing.T) {
 }
 
 func TestConcurrentUploadsOfOneName(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	d.Token("admin") // minted before the goroutines share it
 	for round := range 3 {
@@ -426,6 +431,7 @@ func TestConcurrentUploadsOfOneName(t *testing.T) {
 }
 
 func TestReplace(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	v1 := extZip(t, "bars", "1.0", bundletest.Plain("bars/a.js", "one"), bundletest.Plain("bars/old.css", "old{}"))
 	v2 := extZip(t, "bars", "2.0", bundletest.Plain("bars/a.js", "two"), bundletest.Plain("bars/new.js", "new"))
@@ -521,6 +527,7 @@ func manyTags(n int) []string {
 }
 
 func TestDelete(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	for _, kind := range []bundles.Kind{bundles.Extension, bundles.Theme} {
 		t.Run(string(kind), func(t *testing.T) {
@@ -572,6 +579,7 @@ func unlicense(t *testing.T, d *servicetest.Tenant, user string) {
 }
 
 func TestPermissions(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	unlicense(t, d, "grace")
 	for _, kind := range []bundles.Kind{bundles.Extension, bundles.Theme} {

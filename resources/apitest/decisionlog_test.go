@@ -95,6 +95,7 @@ func byPath(es []entry, path string) []entry {
 }
 
 func TestMongoLogListedToAdmins(t *testing.T) {
+	t.Parallel()
 	d := servicetest.DevWith(t, func(c *service.Config) {
 		c.DecisionLog = "mongo"
 		c.DecisionLogMask = []string{"subject.email"}
@@ -236,6 +237,7 @@ func TestMongoLogListedToAdmins(t *testing.T) {
 }
 
 func TestPruneWhereNoTTLIndex(t *testing.T) {
+	t.Parallel()
 	s := storetest.New(t)
 	ctx := context.Background()
 	m, err := decisionlog.NewMongo(ctx, s.DecisionLog(), time.Hour)
@@ -297,6 +299,7 @@ func (w *lines) String() string {
 }
 
 func TestStdoutAndOff(t *testing.T) {
+	t.Parallel()
 	out := &lines{}
 	d := servicetest.DevWith(t, func(c *service.Config) { c.DecisionLog = "stdout"; c.DecisionLogOut = out })
 	bob := d.Users["bob"].ID

@@ -28,6 +28,7 @@ type sharedTables struct {
 // request one row decides (moves need two spaces and are covered by the
 // Rego tests): each answer must be the cell's, and an allow must name the row.
 func TestEveryCellOfTheSharedSpaceTables(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../policies/shared_spaces.json")
 	if err != nil {
 		t.Fatal(err)

@@ -58,6 +58,7 @@ func keys(m map[string]any) []string {
 }
 
 func TestAuthZENConformance(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	bob := d.Users["bob"]
 	q4 := d.Apps["Q4 report"].ID
@@ -492,6 +493,7 @@ func TestAuthZENConformance(t *testing.T) {
 // asked at, from --public-url or, with --trusted-proxy, from the
 // forwarded headers — never the internal http URL.
 func TestAuthZENMetadataBehindProxy(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		cfg     func(*service.Config)

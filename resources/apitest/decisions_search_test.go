@@ -72,6 +72,7 @@ func search(t *testing.T, d *servicetest.Tenant, caller, kind string, body map[s
 }
 
 func TestResourceSearchAgreesWithEvaluations(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ids := map[string][]string{}
 	for _, a := range d.Apps {
@@ -113,6 +114,7 @@ func TestResourceSearchAgreesWithEvaluations(t *testing.T) {
 }
 
 func TestSubjectSearchAgreesWithEvaluations(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	app := d.Apps["Q4 report"]
 	for _, action := range []string{"read", "update"} {
@@ -145,6 +147,7 @@ func TestSubjectSearchAgreesWithEvaluations(t *testing.T) {
 }
 
 func TestActionSearchAgreesWithEvaluations(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct{ user, app string }{{"bob", "Q4 report"}, {"alice", "Q4 report"}, {"carol", "Budget 2027"}}
 	for _, tt := range tests {
@@ -163,6 +166,7 @@ func TestActionSearchAgreesWithEvaluations(t *testing.T) {
 }
 
 func TestSearchRefusesBadInputAndOtherSubjects(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	bob := d.Users["bob"].ID
 	app := d.Apps["Q4 report"].ID
@@ -206,6 +210,7 @@ func TestSearchRefusesBadInputAndOtherSubjects(t *testing.T) {
 }
 
 func TestMetadataNamesTheSearchEndpoints(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var md map[string]string
 	if s := d.Call("", "GET", "/.well-known/authzen-configuration", nil, &md); s != 200 {

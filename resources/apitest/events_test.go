@@ -73,6 +73,7 @@ func eventsList(t *testing.T, d *servicetest.Tenant, query string) []event {
 }
 
 func TestOnlyTenantAdminsReadEvents(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	for _, tt := range []struct {
 		user   string
@@ -89,6 +90,7 @@ func TestOnlyTenantAdminsReadEvents(t *testing.T) {
 }
 
 func TestEventFiltersSortAndCursor(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	alice, bob := d.Users["alice"].ID, d.Users["bob"].ID
 	// Keep the events below from the service's retention job, which may
@@ -171,6 +173,7 @@ func TestEventFiltersSortAndCursor(t *testing.T) {
 }
 
 func TestEventParametersAreValidated(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		query string
@@ -204,6 +207,7 @@ func TestEventParametersAreValidated(t *testing.T) {
 }
 
 func TestRetentionDeletesOldEvents(t *testing.T) {
+	t.Parallel()
 	s := storetest.New(t)
 	ctx := context.Background()
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)

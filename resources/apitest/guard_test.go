@@ -159,6 +159,7 @@ func (r *rig) get(t *testing.T, user, path string, out any) (int, apierror.Error
 // gate that refused (or no_grant) and the policy revision; an unknown
 // resource is a 404.
 func TestRequireAllowsOrExplainsTheRefusal(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	q4 := r.d.Apps["Q4 report"].ID
 	tests := []struct {
@@ -199,6 +200,7 @@ func TestRequireAllowsOrExplainsTheRefusal(t *testing.T) {
 // TestDecideReportsGrantsAndGates: the guard asks about the request's
 // caller, never another subject, and passes the decision's explanation on.
 func TestDecideReportsGrantsAndGates(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	q4 := r.d.Apps["Q4 report"].ID
 	var a answer
@@ -218,6 +220,7 @@ func TestDecideReportsGrantsAndGates(t *testing.T) {
 // TestHubOrConsole: the console is asked when the hub refuses; the
 // refusal explains the hub's decision; both forms agree.
 func TestHubOrConsole(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	kpis := r.d.Apps["Company KPIs"].ID
 	bob := r.d.Users["bob"].ID
@@ -261,6 +264,7 @@ func (r *rig) logUserRead(t *testing.T, user, id string) {
 
 // TestReadableKeepsWhatTheCallerMayRead: one decision per item, in order.
 func TestReadableKeepsWhatTheCallerMayRead(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	var alice, carol []string
 	if s, e := r.get(t, "alice", "/t/readable", &alice); s != 200 {
@@ -310,6 +314,7 @@ func (failing) Decide(context.Context, authz.Request) (authz.Decision, error) {
 // when the failed decision says allow), and a request without a caller is
 // a 401.
 func TestFailsClosed(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, failing{})
 	q4 := r.d.Apps["Q4 report"].ID
 	for _, path := range []string{"/t/require/hub/read?type=app&id=" + q4, "/t/either/read?type=app&id=" + q4, "/t/readable"} {
@@ -327,6 +332,7 @@ func TestFailsClosed(t *testing.T) {
 // TestPlanWithoutAPlannerIsOpaque: without a planner the list filter is
 // opaque, so that lists decide every item one by one.
 func TestPlanWithoutAPlannerIsOpaque(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, nil)
 	var got struct {
 		Exact bool `json:"exact"`
@@ -342,6 +348,7 @@ func TestPlanWithoutAPlannerIsOpaque(t *testing.T) {
 // resource family; a caller who may read it but not do the action still
 // gets the 403 that explains why.
 func TestHiddenIsNotFound(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	sandbox := d.Apps["Alice's sandbox"].ID

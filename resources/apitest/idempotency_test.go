@@ -37,6 +37,7 @@ func post(t *testing.T, d *servicetest.Tenant, key string, body map[string]any) 
 }
 
 func TestIdempotencyKey(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	body := map[string]any{"name": "Idempotent app"}
 	first := post(t, d, "k-1", body)
@@ -92,6 +93,7 @@ func TestIdempotencyKey(t *testing.T) {
 // before recording it, or answered 5xx), the retry answers 201 with what the
 // first attempt created — one document, never two.
 func TestEveryCreateHonoursTheKey(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	sandbox := d.Apps["Alice's sandbox"].ID

@@ -9,6 +9,7 @@ import (
 )
 
 func TestTenantAdminProtections(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	admin, alice, bob := d.Users["admin"].ID, d.Users["alice"].ID, d.Users["bob"].ID
 	type step struct {

@@ -16,6 +16,7 @@ type identityKey struct {
 }
 
 func TestAPIKeyLifecycle(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 
@@ -107,6 +108,7 @@ func TestAPIKeyLifecycle(t *testing.T) {
 }
 
 func TestExpiredAPIKeyIsRefused(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var k identityKey
 	if s := d.Call("alice", "POST", "/api/v1/api-keys", `{"expiry":"2s"}`, &k); s != 201 {
@@ -135,6 +137,7 @@ func TestExpiredAPIKeyIsRefused(t *testing.T) {
 // route needs, switching API keys off — takes effect on the very next
 // request, within the cache's TTL.
 func TestCachedAPIKeyFollowsWrites(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var e servicetest.Error
 	newKey := func() string {
@@ -195,6 +198,7 @@ func TestCachedAPIKeyFollowsWrites(t *testing.T) {
 // keys, and stops working when its owner loses the Developer role (and
 // works again when the role comes back).
 func TestAPIKeyNeedsADeveloperOwnerAndMintsNoKeys(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var k identityKey
 	if s := d.Call("alice", "POST", "/api/v1/api-keys", `{"description":"ci"}`, &k); s != 201 {

@@ -15,6 +15,7 @@ import (
 // replica (another handle on the database, no Invalidate here) is seen
 // after a background catch-up, applied by id without a rebuild.
 func TestLicenseStateFollowsTheChangeLog(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := storetest.DatabaseName(t)
 	here, there := storetest.Open(t, db), storetest.Open(t, db)

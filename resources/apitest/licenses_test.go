@@ -45,6 +45,7 @@ type assigned struct {
 }
 
 func TestOverviewMatchesTheAssignedUsers(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var ov overview
 	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); s != 200 {
@@ -66,6 +67,7 @@ func TestOverviewMatchesTheAssignedUsers(t *testing.T) {
 }
 
 func TestBadKeysAreRefused(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	forged, err := licenses.Sign(other, licenses.DevTerms(time.Now()))
@@ -109,6 +111,7 @@ func evaluate(t *testing.T, d *servicetest.Tenant, user, app string) (bool, stri
 }
 
 func TestOverAllocationExcludesTheMostRecentlyAssigned(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	// Demo professional assignments in order: admin, alice, carol, frank.
 	if ok, _ := evaluate(t, d, "carol", "Budget 2027"); !ok {
@@ -151,6 +154,7 @@ func TestOverAllocationExcludesTheMostRecentlyAssigned(t *testing.T) {
 }
 
 func TestAssignmentsBelongToTheKey(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	devRaw := devKey(t, nil)
 	other := devKey(t, func(tm *licenses.Terms) { tm.KeyID = "other-key" })
@@ -170,6 +174,7 @@ func TestAssignmentsBelongToTheKey(t *testing.T) {
 }
 
 func TestUpgradeButNeverDowngrade(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var e servicetest.Error
 	bob, alice := d.Users["bob"].ID, d.Users["alice"].ID
@@ -192,6 +197,7 @@ func TestUpgradeButNeverDowngrade(t *testing.T) {
 }
 
 func TestConcurrentAssignmentsNeverExceedTheSeats(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	// 4 professional seats are in use; allow 5.
@@ -234,6 +240,7 @@ func TestConcurrentAssignmentsNeverExceedTheSeats(t *testing.T) {
 }
 
 func TestDynamicAssignmentAtLogin(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name                    string
 		professional, analyzer  bool
@@ -280,6 +287,7 @@ func TestDynamicAssignmentAtLogin(t *testing.T) {
 }
 
 func TestCapacityExhaustion(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	key := devKey(t, func(tm *licenses.Terms) { tm.CapacityMinutes, tm.OverageMinutes = 1, 0 })
 	if s := d.Call("admin", "PUT", "/api/v1/licenses/key", map[string]string{"key": key}, nil); s != 200 {
@@ -306,6 +314,7 @@ func TestCapacityExhaustion(t *testing.T) {
 }
 
 func TestLicenseSharedSpacesQuota(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	// The demo tenant has 2 shared spaces.
@@ -325,6 +334,7 @@ func TestLicenseSharedSpacesQuota(t *testing.T) {
 }
 
 func TestPutKeyAsPlainText(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	key := devKey(t, func(tm *licenses.Terms) { tm.KeyID, tm.Professional = "plain-text", 7 })
 	res := d.Do("admin", "PUT", "/api/v1/licenses/key", "\n"+key+"\n", map[string]string{"Content-Type": "text/plain; charset=utf-8"})
@@ -339,6 +349,7 @@ func TestPutKeyAsPlainText(t *testing.T) {
 }
 
 func TestApplyKeyWithoutPublicKey(t *testing.T) {
+	t.Parallel()
 	svc := licenses.New(storetest.New(t), nil)
 	_, err := svc.ApplyKey(context.Background(), devKey(t, nil), "")
 	e := apierror.From(err)

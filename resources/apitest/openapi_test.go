@@ -34,6 +34,7 @@ var ignored = map[string]bool{"HEAD": true, "OPTIONS": true, "CONNECT": true, "T
 // and every documented route is registered; the served document is the
 // package's.
 func TestEveryRouteIsDocumented(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	res, err := http.Get(d.URL() + "/openapi.json")
 	if err != nil {
@@ -120,6 +121,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 // Every example request is valid against its schema, and every JSON body
 // has an example.
 func TestExamplesMatchTheirSchemas(t *testing.T) {
+	t.Parallel()
 	raw := openapi.Document("test")
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -181,6 +183,7 @@ func escape(s string) string {
 
 // The examples are not only valid on paper: the server takes them.
 func TestTheServerTakesTheRuleExamples(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var doc struct {
 		Paths map[string]map[string]struct {
@@ -206,6 +209,7 @@ func TestTheServerTakesTheRuleExamples(t *testing.T) {
 // Every schema of the document compiles (no dangling $ref), and operation
 // ids are unique.
 func TestDocumentIsWellFormed(t *testing.T) {
+	t.Parallel()
 	raw := openapi.Document("test")
 	var doc struct {
 		Components struct {

@@ -49,6 +49,7 @@ func with(base map[string]any, k string, v any) map[string]any {
 }
 
 func TestTypesAPI(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	if s := d.Call("admin", "POST", "/api/v1/types", ticketType(), nil); s != 201 {
 		t.Fatalf("create ticket: %d", s)
@@ -176,6 +177,7 @@ type decision struct {
 // TestTicketScenario is the ticketing service of issue 14: its own type,
 // rules on it, resources inline and stored, on two replicas.
 func TestTicketScenario(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	replica := d.Replica()

@@ -25,6 +25,7 @@ import (
 //   - personal: §5.2 "You can only reload apps you own" (professional).
 //   - managed: Owner, Can manage and Can operate (managed_spaces.json).
 func TestReloadAndSchedulesByRoleLicenseAndSpaceType(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	s := d.Svc.Store

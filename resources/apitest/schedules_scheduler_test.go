@@ -52,6 +52,7 @@ func reloadsOf(t *testing.T, s *store.Store, scheduleID string) []store.Reload {
 // embedded FerretDB, whose updates are not atomic across connections, only
 // the unique run claims hold the line there); "one process" shares them.
 func TestSchedulersRunEachOccurrenceExactlyOnce(t *testing.T) {
+	t.Parallel()
 	for _, twoProcesses := range []bool{true, false} {
 		name := "one process"
 		if twoProcesses {
@@ -170,6 +171,7 @@ func raceSchedulers(t *testing.T, twoProcesses bool) {
 // than a lease the others wait; after that one of them records it as failed
 // and moves the schedule on, without reloading that occurrence again.
 func TestAStoppedReplicasRunIsTakenOver(t *testing.T) {
+	t.Parallel()
 	s := storetest.New(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -224,6 +226,7 @@ func TestAStoppedReplicasRunIsTakenOver(t *testing.T) {
 }
 
 func TestRunsOfSchedulesAndTheirOutcome(t *testing.T) {
+	t.Parallel()
 	s := storetest.New(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
@@ -285,6 +288,7 @@ func TestRunsOfSchedulesAndTheirOutcome(t *testing.T) {
 }
 
 func TestRunStopsWithItsContext(t *testing.T) {
+	t.Parallel()
 	s := storetest.New(t)
 	_, sch := seedDue(t, s, "looped", time.Now().UTC().Add(-time.Minute))
 	ctx, cancel := context.WithCancel(context.Background())

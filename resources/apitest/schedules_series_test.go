@@ -29,6 +29,7 @@ func mustTime(t *testing.T, s string) time.Time {
 // Europe/Berlin 2026: clocks jump 02:00 → 03:00 on 29 March and fall back
 // 03:00 → 02:00 on 25 October. America/New_York 2026: 8 March and 1 November.
 func TestSeriesRunsAcrossDST(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		interval string
@@ -93,6 +94,7 @@ func TestSeriesRunsAcrossDST(t *testing.T) {
 }
 
 func TestDailyRunsKeepTheirLocalTimeAllYear(t *testing.T) {
+	t.Parallel()
 	for _, tz := range []string{"Europe/Berlin", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe"} {
 		t.Run(tz, func(t *testing.T) {
 			l := loc(t, tz)
@@ -124,6 +126,7 @@ func TestDailyRunsKeepTheirLocalTimeAllYear(t *testing.T) {
 }
 
 func TestNextRun(t *testing.T) {
+	t.Parallel()
 	berlin := loc(t, "Europe/Berlin")
 	tests := []struct {
 		name     string
@@ -160,6 +163,7 @@ func TestNextRun(t *testing.T) {
 }
 
 func TestLoadLocation(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		ok   bool

@@ -50,6 +50,7 @@ func schedulesCreate(t *testing.T, d *servicetest.Tenant, user string, body any)
 // Who creates reload schedules (seed 000 §1.4, §5.2: app owners create and
 // edit them in the hub; §6.7 "Reload the app" is a professional row).
 func TestWhoCreatesSchedules(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		name   string
@@ -87,6 +88,7 @@ func TestWhoCreatesSchedules(t *testing.T) {
 // Tenant admins see, view and delete every schedule in the console; app
 // owners see and edit theirs; other members see none.
 func TestWhoSeesEditsAndDeletesSchedules(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	q4 := schedulesCreate(t, d, "alice", daily(d.Apps["Q4 report"].ID))
 	sandbox := schedulesCreate(t, d, "alice", daily(d.Apps["Alice's sandbox"].ID))
@@ -187,6 +189,7 @@ func TestWhoSeesEditsAndDeletesSchedules(t *testing.T) {
 }
 
 func TestScheduleInputIsValidated(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	app := d.Apps["Q4 report"].ID
 	with := func(k string, v any) map[string]any {
@@ -271,6 +274,7 @@ func TestScheduleInputIsValidated(t *testing.T) {
 
 // nextRun is computed in the schedule's time zone, from now on.
 func TestScheduleNextRunAndState(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	app := d.Apps["Q4 report"].ID
 	berlin, _ := time.LoadLocation("Europe/Berlin")
@@ -343,6 +347,7 @@ func TestScheduleNextRunAndState(t *testing.T) {
 // reload history; once the owner may no longer reload (disabled), the run
 // fails and says why.
 func TestScheduledRunsAsTheAppOwner(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	at := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
@@ -412,6 +417,7 @@ func waitRun(t *testing.T, sc *schedules.Scheduler, s *store.Store, id string, n
 // A schedule whose app was deleted belongs to nobody: its owner no longer
 // sees it, tenant admins still see and delete it.
 func TestOrphanedSchedulesStayVisibleToTenantAdmins(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	s := schedulesCreate(t, d, "alice", daily(d.Apps["Alice's sandbox"].ID))
 	if err := d.Svc.Store.Apps.Delete(context.Background(), d.Apps["Alice's sandbox"].ID); err != nil {

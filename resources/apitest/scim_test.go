@@ -86,6 +86,7 @@ func isError(t *testing.T, a scimAnswer, status int, scimType string) {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestSCIMUsersAndGroups(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 
 	// Create (RFC 7644 §3.3): 201, Location, the resource with its id.
@@ -237,6 +238,7 @@ func urlq(s string) string {
 // rulekeeper id; then the first login of a user provisioned without a
 // subject binds to them.
 func TestExternalSubjectScenario(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	q4 := d.Apps["Q4 report"].ID
 	for _, u := range []map[string]any{
@@ -355,6 +357,7 @@ func TestExternalSubjectScenario(t *testing.T) {
 // the ticket's department views it, admins delete anything" — and every
 // single, batch and search question asked with IdP ids only.
 func TestTicketScenarioOverSCIM(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ticket := scimObj("name", "ticket", "description", "A support ticket",
 		"actions", []any{scimObj("name", "view"), scimObj("name", "edit"), scimObj("name", "close"), scimObj("name", "delete")},

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRuleListSearchSortAndPage(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	for _, name := range []string{"Zeta readers", "alpha readers", "Mid writers"} {
 		body := map[string]any{"name": name, "resourceFilter": "App_*", "condition": `user.group = "Pilots"`, "actions": []string{"read"}}
@@ -80,6 +81,7 @@ func TestRuleListSearchSortAndPage(t *testing.T) {
 }
 
 func TestRuleVocabulary(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var v struct {
 		ResourceTypes []struct{ Name string } `json:"resourceTypes"`

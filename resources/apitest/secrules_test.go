@@ -47,6 +47,7 @@ func (c check) namesRule(id string) bool {
 }
 
 func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	cond := `user.group = "Sales" and resource.name like "Q*`
 	var got struct {
@@ -97,6 +98,7 @@ func TestValidatePointsAtTheUnclosedQuote(t *testing.T) {
 }
 
 func TestRuleGrantsAndPropagatesToAnotherReplica(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	replica := secondReplica(t, d, 200*time.Millisecond)
@@ -195,6 +197,7 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 }
 
 func TestDefaultAndReadOnlyRules(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var list struct{ Items []rule }
 	if s := d.Call("admin", "GET", "/api/v1/rules", nil, &list); s != 200 || len(list.Items) < 3 {
@@ -239,6 +242,7 @@ func TestDefaultAndReadOnlyRules(t *testing.T) {
 }
 
 func TestImportIsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	good := "rules:\n  - id: imp-1\n    name: one\n    resourceFilter: App_*\n    condition: user.name = \"alice\"\n    actions: [read]\n    context: hub\n"
 	bad := good + "  - id: imp-2\n    name: two\n    resourceFilter: App_*\n    condition: user.nosuch = \"x\"\n    actions: [read]\n    context: hub\n"
@@ -258,6 +262,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 }
 
 func TestImportUpsertReplaceAndDryRun(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	export := func() string {
 		res := d.Do("admin", "GET", "/api/v1/rules/export", nil, nil)
@@ -382,6 +387,7 @@ func nextPageByNextOrCursor(t *testing.T, d *servicetest.Tenant) {
 // reads the whole rule set again: the writer applies its own write, the
 // other reads the rule the change log names.
 func TestRuleWritesReadOnlyTheChangedRule(t *testing.T) {
+	t.Parallel()
 	n := 300
 	if testing.Short() {
 		n = 120

@@ -13,6 +13,7 @@ import (
 )
 
 func TestDevLoginShowsTheSeededProfile(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var me struct {
 		Name    string                `json:"name"`
@@ -44,6 +45,7 @@ func TestDevLoginShowsTheSeededProfile(t *testing.T) {
 }
 
 func TestAuthenticationFailures(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		name   string
@@ -89,6 +91,7 @@ type serviceDecision struct {
 }
 
 func TestCheckDecidesFromTheSeedTables(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	// Q4 report is alice's app in the shared space Sales, where bob (analyzer)
 	// can view, dave (analyzer) can edit and grace has no license.
@@ -133,6 +136,7 @@ func TestCheckDecidesFromTheSeedTables(t *testing.T) {
 }
 
 func TestCheckRefusesBadQuestions(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	bob := d.Users["bob"].ID
 	tests := []struct {
@@ -164,6 +168,7 @@ func TestCheckRefusesBadQuestions(t *testing.T) {
 }
 
 func TestAuthZENEvaluation(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	q4 := d.Apps["Q4 report"].ID
 	bob := d.Users["bob"].ID
@@ -206,6 +211,7 @@ func TestAuthZENEvaluation(t *testing.T) {
 }
 
 func TestAuthZENBatchSemantics(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	q4 := d.Apps["Q4 report"].ID
 	bob := d.Users["bob"].ID
@@ -268,6 +274,7 @@ func TestAuthZENBatchSemantics(t *testing.T) {
 }
 
 func TestAuthZENMetadata(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var md map[string]string
 	if s := d.Call("", "GET", "/.well-known/authzen-configuration", nil, &md); s != 200 {
@@ -281,6 +288,7 @@ func TestAuthZENMetadata(t *testing.T) {
 // A space asked about directly and the same space as an app's space are
 // cached apart: the second question must not trip over the first.
 func TestSpaceThenAppInThatSpace(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	alice := d.Users["alice"].ID
 	sales := d.Spaces["Sales"].ID

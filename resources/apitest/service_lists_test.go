@@ -44,6 +44,7 @@ func nulls(v any, path string, nullable []string) []string {
 // every GET route of the API is either listed here or named as a single
 // resource, so a new list endpoint cannot be left out.
 func TestListsAnswerArrays(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	// An app with no reloads and no objects, in a new shared space of alice.
 	var sp, app struct {

@@ -32,6 +32,7 @@ func get(t *testing.T, d *servicetest.Tenant) tenantSettings {
 }
 
 func TestOnlyTenantAdminsReadAndChangeSettings(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	for _, tt := range []struct {
 		user       string
@@ -57,6 +58,7 @@ func TestOnlyTenantAdminsReadAndChangeSettings(t *testing.T) {
 }
 
 func TestSettingsChangeAndAreRecorded(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	before := get(t, d)
 	def := store.DefaultSettings()
@@ -130,6 +132,7 @@ func TestSettingsChangeAndAreRecorded(t *testing.T) {
 }
 
 func TestSettingsInputIsValidated(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		name  string
@@ -165,6 +168,7 @@ func TestSettingsInputIsValidated(t *testing.T) {
 }
 
 func TestSettingsChangesAreCompareAndSwap(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	v := get(t, d).Version
 	var e servicetest.Error
@@ -200,6 +204,7 @@ func TestSettingsChangesAreCompareAndSwap(t *testing.T) {
 // The settings are what the rest of the service obeys: with the API key
 // switch off nobody generates a key.
 func TestTheAPIKeySwitchIsObeyed(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	steps := []struct {
 		enabled bool

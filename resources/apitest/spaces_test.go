@@ -68,6 +68,7 @@ func rolesOf(t *testing.T, d *servicetest.Tenant, user, spaceID string) []string
 }
 
 func TestCreateSpace(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	long := strings.Repeat("x", 2001)
 	tests := []struct {
@@ -142,6 +143,7 @@ func spacesNames(spaces []space) []string {
 }
 
 func TestListSpacesShowsOnlyReadableSpaces(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		user, query string
@@ -196,6 +198,7 @@ func TestListSpacesShowsOnlyReadableSpaces(t *testing.T) {
 }
 
 func TestGetSpace(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales, finance := d.Spaces["Sales"].ID, d.Spaces["Finance"].ID
 	tests := []struct {
@@ -226,6 +229,7 @@ func TestGetSpace(t *testing.T) {
 }
 
 func TestRenameSpace(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales := "/api/v1/spaces/" + d.Spaces["Sales"].ID
 	tests := []struct {
@@ -275,6 +279,7 @@ func TestRenameSpace(t *testing.T) {
 }
 
 func TestChangeOwnerIsForTenantAdmins(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales := d.Spaces["Sales"].ID
 	path := "/api/v1/spaces/" + sales + "/owner"
@@ -331,6 +336,7 @@ type member struct {
 }
 
 func TestMembers(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	sales, reports := d.Spaces["Sales"].ID, d.Spaces["Company Reports"].ID
 	members := func(id string) string { return "/api/v1/spaces/" + id + "/members" }
@@ -427,6 +433,7 @@ func TestMembers(t *testing.T) {
 // Two members editing one space's members at once lose no change: every
 // write is a compare-and-swap on the space's version, retried on conflict.
 func TestConcurrentMemberEditsLoseNothing(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	sales := d.Spaces["Sales"].ID
@@ -488,6 +495,7 @@ func TestConcurrentMemberEditsLoseNothing(t *testing.T) {
 }
 
 func TestDeleteSpaceDeletesItsApps(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
 	sales := d.Spaces["Sales"].ID
@@ -533,6 +541,7 @@ func TestDeleteSpaceDeletesItsApps(t *testing.T) {
 }
 
 func TestOverviewIsForTenantAdmins(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	type overview struct {
 		Shared          int64      `json:"shared"`
@@ -574,6 +583,7 @@ func TestOverviewIsForTenantAdmins(t *testing.T) {
 // The license key's shared-spaces quota refuses one shared space too many;
 // managed spaces do not count.
 func TestSharedSpacesQuota(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	_, priv := licenses.DevKeyPair()
 	terms := licenses.DevTerms(time.Now())

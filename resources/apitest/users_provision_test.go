@@ -25,6 +25,7 @@ type provisioned struct {
 // TestProvisioning: users made before their first login by the admin
 // API, bulk import and attribute PATCHes; the first login binds to them.
 func TestProvisioning(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var zoe provisioned
 	s := d.Call("admin", "POST", "/api/v1/users", map[string]any{"externalId": idp.DevSubject("zoe"), "email": "zoe@acme.test",

@@ -33,6 +33,7 @@ func usersNames(us []user) string {
 
 // TestProfile: /users/me is the caller with what the policy knows of them.
 func TestProfile(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	var me user
 	if s := d.Call("carol", "GET", "/api/v1/users/me", nil, &me); s != 200 {
@@ -52,6 +53,7 @@ func TestProfile(t *testing.T) {
 // TestListAndGetUsers: tenant admins list, filter and page users in the
 // console; other users see only themselves.
 func TestListAndGetUsers(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		name, as, query string
@@ -116,6 +118,7 @@ func TestListAndGetUsers(t *testing.T) {
 // field; a disabled user is locked out and enabled again; every change is
 // an event.
 func TestPatchUsers(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	bob, carol := d.Users["bob"].ID, d.Users["carol"].ID
 	tests := []struct {
@@ -170,6 +173,7 @@ func TestPatchUsers(t *testing.T) {
 
 // TestGroups: tenant admins create (unique names), read and delete groups.
 func TestGroups(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	type group struct {
 		ID     string `json:"id"`

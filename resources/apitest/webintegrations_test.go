@@ -34,6 +34,7 @@ func createIntegration(t *testing.T, d *servicetest.Tenant, name string, origins
 }
 
 func TestWebIntegrationsAreForTenantAdmins(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	w := createIntegration(t, d, "Portal", "https://portal.example.com")
 	if w.ID == "" || w.Name != "Portal" || w.CreatedBy != d.Users["admin"].ID || w.CreatedAt.IsZero() || w.Version != 1 {
@@ -98,6 +99,7 @@ func TestWebIntegrationsAreForTenantAdmins(t *testing.T) {
 }
 
 func TestWebIntegrationInputIsValidated(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	tests := []struct {
 		name   string
@@ -196,6 +198,7 @@ func webintegrationsCall(t *testing.T, d *servicetest.Tenant, user, method strin
 }
 
 func TestCORSAdmitsOnlyListedOrigins(t *testing.T) {
+	t.Parallel()
 	d := servicetest.Dev(t)
 	w := createIntegration(t, d, "Portal", portal, "http://localhost:3000")
 	other := createIntegration(t, d, "Other", "https://other.example.com")
@@ -294,6 +297,7 @@ func TestCORSAdmitsOnlyListedOrigins(t *testing.T) {
 
 // Another replica's change reaches this one's cache within its TTL.
 func TestCacheSeesOtherReplicasChangesWithinItsTTL(t *testing.T) {
+	t.Parallel()
 	s := storetest.New(t)
 	ctx := context.Background()
 	w := &store.WebIntegration{Name: "Portal", Origins: []string{portal}}
