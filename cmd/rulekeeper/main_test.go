@@ -247,6 +247,32 @@ func TestRulesToolsAgainstAServer(t *testing.T) {
 	if r := rk(t, "", "rules", "export", srv, "--token=nonsense"); r.code != 1 || !strings.Contains(r.errout, "the server answered 401") {
 		t.Fatalf("bad token: %v", r)
 	}
+
+	// Rules on a type registered on the server: the tools check a file
+	// against the server's types, so an export still imports back.
+	if s := d.Call("admin", "POST", "/api/v1/types", map[string]any{"name": "ticket", "actions": []any{map[string]any{"name": "edit"}}}, nil); s != 201 {
+		t.Fatalf("register a type: %d", s)
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules", map[string]any{"name": "Owners edit their tickets", "resourceFilter": "Ticket_*",
+		"condition": "resource.owner = user", "actions": []string{"edit"}}, nil); s != 201 {
+		t.Fatalf("a rule on the type: %d", s)
+	}
+	exported = rk(t, "", "rules", "export", srv, admin)
+	if r := rk(t, exported.out, "rules", "import", srv, admin); r.code != 0 || !strings.Contains(r.out, "0 created, 0 updated, 0 deleted, 5 unchanged") {
+		t.Fatalf("import of an export with a rule on an external type: %v", r)
+	}
+	if err := os.WriteFile(file, []byte(exported.out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"impact", srv, admin, "--replace", "--protect", "*:*:*", file}, {"preview", srv, admin, file}, {"validate", srv, admin, file}} {
+		if r := rk(t, "", args...); r.code != 0 || strings.Contains(r.out+r.errout, "unknown action") {
+			t.Fatalf("%s of an export with a rule on an external type: %v", args[0], r)
+		}
+	}
+	// Offline only the built-in types are known: the rule's action is not.
+	if r := rk(t, "", "validate", file); r.code != 1 || !strings.Contains(r.out, `actions: unknown action "edit"`) || !strings.Contains(r.errout, "1 error(s)") {
+		t.Fatalf("validate offline: %v", r)
+	}
 }
 
 func TestServeRefusesAnUnreachableMongoQuickly(t *testing.T) {
