@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -337,6 +338,23 @@ func TestPutKeyAsPlainText(t *testing.T) {
 	var ov overview
 	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); s != 200 || ov.KeyID != "plain-text" || ov.Professional.Total != 7 {
 		t.Fatalf("overview after a text/plain key: %d %+v", s, ov)
+	}
+	// The raw key with what curl --data-binary sends by default (a form),
+	// or with no type at all, is the key too; declared JSON must be JSON.
+	for i, ct := range []string{"application/x-www-form-urlencoded", "", "application/octet-stream"} {
+		key := devKey(t, func(tm *licenses.Terms) { tm.KeyID, tm.Professional = fmt.Sprintf("raw-%d", i), 8+i })
+		res := d.Do("admin", "PUT", "/api/v1/licenses/key", key, map[string]string{"Content-Type": ct})
+		res.Body.Close()
+		if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); res.StatusCode != 200 || s != 200 || ov.Professional.Total != 8+i {
+			t.Fatalf("raw key as %q: %d, overview %+v", ct, res.StatusCode, ov)
+		}
+	}
+	var e servicetest.Error
+	res = d.Do("admin", "PUT", "/api/v1/licenses/key", key, map[string]string{"Content-Type": "application/json"})
+	_ = json.NewDecoder(res.Body).Decode(&e)
+	res.Body.Close()
+	if res.StatusCode != 400 || e.Code != "malformed_json" {
+		t.Fatalf("a raw key declared JSON: %d %+v", res.StatusCode, e)
 	}
 }
 
