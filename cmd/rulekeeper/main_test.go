@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -393,6 +394,89 @@ func TestREADMESkipsOnlyWhatCannotRun(t *testing.T) {
 		"/api/v1/audit", "/api/v1/licenses/key", "cursor=", "license sign"} {
 		if !strings.Contains(run, cmd) {
 			t.Errorf("the walk-through no longer runs %q", cmd)
+		}
+	}
+}
+
+// `make run` says it is compiling before the first (minutes long) build.
+func TestMakeRunSaysItCompiles(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	out, err := exec.Command("make", "-n", "-C", "../..", "run").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n run: %v\n%s", err, out)
+	}
+	text := string(out)
+	say, build := strings.Index(text, "compiling bin/rulekeeper"), strings.Index(text, " build ")
+	if say < 0 || build < 0 || say > build {
+		t.Fatalf("make run does not say it compiles before building:\n%s", text)
+	}
+}
+
+// The README's "In production" section names only flags, files, values
+// and variables that exist: a renamed flag or chart value fails here.
+func TestInProductionNamesExist(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, _, _ := strings.Cut(string(readme)[strings.Index(string(readme), "## In production"):][3:], "\n## ")
+	flags := map[string]bool{"build-arg": true, "from-literal": true, "from-file": true, "data-binary": true, "replSet": true} // docker, kubectl, curl, mongod
+	serveEnv := map[string]bool{}
+	for _, c := range [][]string{{"serve"}, {"license", "keygen"}, {"license", "sign"}} {
+		r := rk(t, "", append(c, "--help")...)
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(r.out, -1) {
+			flags[m[1]] = true
+		}
+		if c[0] == "serve" {
+			for _, m := range regexp.MustCompile(`\$(RULEKEEPER_[A-Z_]+)`).FindAllStringSubmatch(r.out, -1) {
+				serveEnv[m[1]] = true
+			}
+		}
+	}
+	for _, m := range regexp.MustCompile(`--([a-zA-Z][a-zA-Z-]*)`).FindAllStringSubmatch(section, -1) {
+		if !flags[m[1]] {
+			t.Errorf("In production names --%s, which no command has", m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile("`rulekeeper ([a-z]+(?: [a-z]+)?)").FindAllStringSubmatch(section, -1) {
+		if _, ok := commands[m[1]]; !ok {
+			if _, ok := commands[strings.Fields(m[1])[0]]; !ok {
+				t.Errorf("In production names the command %q, which does not exist", m[1])
+			}
+		}
+	}
+	for _, path := range []string{"deploy/helm/rulekeeper", "deploy/rulekeeper.yaml", "deploy/helm/rulekeeper/values-production.yaml", "Dockerfile"} {
+		if !strings.Contains(section, strings.TrimPrefix(path, "deploy/helm/rulekeeper/")) {
+			t.Errorf("In production no longer names %s", path)
+		}
+		if _, err := os.Stat("../../" + path); err != nil {
+			t.Errorf("In production names %s: %v", path, err)
+		}
+	}
+	values, err := os.ReadFile("../../deploy/helm/rulekeeper/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^serviceMonitor:\n  enabled:`).Match(values) || !strings.Contains(section, "serviceMonitor.enabled") {
+		t.Error("In production names serviceMonitor.enabled, which values.yaml lacks")
+	}
+	// Every variable the chart sets is one serve reads (the chart's own
+	// test decodes the objects, but a misspelt variable is valid YAML).
+	tpl, err := os.ReadFile("../../deploy/helm/rulekeeper/templates/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`RULEKEEPER_[A-Z_]+`).FindAllString(string(tpl), -1)
+	if len(vars) < 5 || len(serveEnv) < 20 {
+		t.Fatalf("chart variables %v, serve variables %d", vars, len(serveEnv))
+	}
+	for _, v := range vars {
+		if !serveEnv[v] {
+			t.Errorf("the chart sets %s, which serve does not read", v)
 		}
 	}
 }
