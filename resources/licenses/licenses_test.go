@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
@@ -364,5 +366,35 @@ func TestApplyKeyWithoutPublicKey(t *testing.T) {
 	e := apierror.From(err)
 	if e.Status != 409 || e.Code != "license_public_key_missing" || !strings.Contains(e.Message, "--license-public-key") {
 		t.Fatalf("%+v", e)
+	}
+}
+
+// Dev mode with a production public key (an operator trying their key
+// pair): the server starts, the demo tenant without a license, and the
+// production key applies while the dev key is refused.
+func TestDevModeWithAProductionPublicKey(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := servicetest.DevWith(t, func(c *service.Config) { c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub) })
+	var ov overview
+	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); s != 200 || ov.KeyID != "" || ov.Professional.Consumed != 0 {
+		t.Fatalf("overview before a key: %d %+v", s, ov)
+	}
+	var e servicetest.Error
+	if s := d.Call("admin", "PUT", "/api/v1/licenses/key", map[string]string{"key": devKey(t, nil)}, &e); s != 400 || e.Code != "license_key_bad_signature" {
+		t.Fatalf("the dev key: %d %+v", s, e)
+	}
+	terms := licenses.DevTerms(time.Now())
+	terms.KeyID, terms.Professional = "acme-2027", 50
+	key, err := licenses.Sign(priv, terms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := d.Do("admin", "PUT", "/api/v1/licenses/key", key+"\n", map[string]string{"Content-Type": "text/plain"})
+	res.Body.Close()
+	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); res.StatusCode != 200 || s != 200 || ov.KeyID != "acme-2027" || ov.Professional.Total != 50 {
+		t.Fatalf("the production key: %d, overview %+v", res.StatusCode, ov)
 	}
 }
