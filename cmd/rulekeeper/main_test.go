@@ -270,6 +270,13 @@ func TestRulesToolsAgainstAServer(t *testing.T) {
 			t.Fatalf("%s of an export with a rule on an external type: %v", args[0], r)
 		}
 	}
+	// A file with errors fails impact and preview (exit 1), with the problem
+	// at its line and column, before anything is asked of the server.
+	for _, c := range []string{"impact", "preview"} {
+		if r := rk(t, "", c, srv, admin, "testdata/bad.yaml"); r.code != 1 || !strings.Contains(r.out, "testdata/bad.yaml:5:60:") {
+			t.Fatalf("%s of a bad file: %v", c, r)
+		}
+	}
 	// Offline only the built-in types are known: the rule's action is not.
 	if r := rk(t, "", "validate", file); r.code != 1 || !strings.Contains(r.out, `actions: unknown action "edit"`) || !strings.Contains(r.errout, "1 error(s)") {
 		t.Fatalf("validate offline: %v", r)
