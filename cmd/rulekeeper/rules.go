@@ -86,7 +86,7 @@ func (cl *client) vocabulary(ctx context.Context) (*rules.Vocabulary, error) {
 }
 
 var validateCmd = &command{name: "validate", short: "check a rule file offline",
-	args: "[--json] FILE",
+	args: "[--server URL --token T] [--json] FILE",
 	summary: "Check a rule file offline: its format and every rule's filter, condition, actions and context,\n" +
 		"with the file's line and column for each problem. Exit 1 on errors. FILE - reads standard input.\n" +
 		"Offline, only the built-in resource types are known; with --token the file is checked against the\n" +
