@@ -382,6 +382,7 @@ func TestApplyKeyWithoutPublicKey(t *testing.T) {
 // pair): the server starts, the demo tenant without a license, and the
 // production key applies while the dev key is refused.
 func TestDevModeWithAProductionPublicKey(t *testing.T) {
+	t.Parallel()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
