@@ -102,6 +102,7 @@ type Engine struct {
 	// resolved once (a label lookup per decision costs as much as a hit).
 	allowed, denied, failed prometheus.Observer
 	logger                  *slog.Logger
+	strs                    interned // the strings of inputs (input.go)
 }
 
 // New builds an engine and compiles revision 0 with no security rules.
@@ -357,7 +358,7 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	return c.decide(ctx, in.value())
+	return c.decideTerm(ctx, in.valueWith(&e.strs))
 }
 
 // decisionVar is the variable the decision query binds.
@@ -371,6 +372,11 @@ var decisionQuery = ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(decisionVar
 // decision does not need (a goroutine per evaluation to watch ctx, metrics,
 // and the conversion of the result to Go maps, read here as an OPA value).
 func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error) {
+	return c.decideTerm(ctx, ast.NewTerm(input))
+}
+
+// decideTerm is decide on an input term.
+func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, error) {
 	txn, err := c.store.NewTransaction(ctx)
 	if err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
@@ -378,8 +384,9 @@ func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error
 	defer c.store.Abort(ctx, txn)
 	rc := getRuleCache()
 	defer rc.release()
+	res := &rc.result
 	q := topdown.NewQuery(c.query).WithCompiler(c.compiler).WithStore(c.store).WithTransaction(txn).
-		WithInput(ast.NewTerm(input)).WithMetrics(noMetrics).WithBaseCache(c.data).WithVirtualCache(rc).
+		WithInput(input).WithMetrics(noMetrics).WithBaseCache(c.data).WithVirtualCache(rc).
 		WithRequestMetadata(noRequestMetadata)
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
@@ -389,18 +396,11 @@ func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error
 		q = q.WithCancel(cancel)
 		defer context.AfterFunc(ctx, cancel.Cancel)()
 	}
-	var v ast.Value
-	n := 0
-	err = q.Iter(ctx, func(qr topdown.QueryResult) error {
-		n++
-		if t := qr[decisionVar]; t != nil {
-			v = t.Value
-		}
-		return nil
-	})
+	err = q.Iter(ctx, res.iter)
 	if err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
+	v, n := res.v, res.n
 	if n != 1 || v == nil {
 		return Decision{Revision: c.revision}, errors.New("authz: the policy gave no decision (undefined)")
 	}

@@ -55,6 +55,25 @@ func (dataCache) Put(ast.Ref, ast.Value) {}
 type ruleCache struct {
 	frames []ruleFrame
 	n      int // frames in use (≥ 1)
+	// result collects the results of the evaluation the cache serves,
+	// with its iterator bound once (a closure per decision would
+	// allocate).
+	result results
+}
+
+// results counts the results of a query and keeps the decision's value.
+type results struct {
+	v    ast.Value
+	n    int
+	iter func(topdown.QueryResult) error
+}
+
+func (r *results) add(qr topdown.QueryResult) error {
+	r.n++
+	if t := qr[decisionVar]; t != nil {
+		r.v = t.Value
+	}
+	return nil
 }
 
 var _ topdown.VirtualCache = (*ruleCache)(nil)
@@ -76,7 +95,11 @@ type ruleEntry struct {
 // indexAfter is the length of a frame from which it is indexed by a map.
 const indexAfter = 32
 
-var ruleCaches = sync.Pool{New: func() any { return &ruleCache{frames: make([]ruleFrame, 1, 2), n: 1} }}
+var ruleCaches = sync.Pool{New: func() any {
+	c := &ruleCache{frames: make([]ruleFrame, 1, 2), n: 1}
+	c.result.iter = c.result.add
+	return c
+}}
 
 // getRuleCache is an empty rule cache, to be given back with release once
 // the evaluation is over (nothing of it may be kept).
@@ -88,6 +111,7 @@ func (c *ruleCache) release() {
 		c.frames[i].reset()
 	}
 	c.n = 1
+	c.result.v, c.result.n = nil, 0
 	ruleCaches.Put(c)
 }
 
