@@ -455,13 +455,14 @@ func (e *emitter) valueLists(out *strings.Builder) {
 	out.WriteString(valueHelpers)
 }
 
-// valueList is the comprehension listing the values at ref (lower-cased
-// if ci).
+// valueList is the value (after ":=") listing the values at ref
+// (lower-cased if ci): a string's list directly, else (an array, a
+// number, a boolean, nothing) the comprehension, [] for none.
 func valueList(ref string, ci bool) string {
 	if ci {
-		return fmt.Sprintf("[lower(s) | some y in _arr(%s); s := _str(y)]", ref)
+		return fmt.Sprintf("[lower(x)] if {\n\tx := %s\n\tis_string(x)\n} else := [lower(s) | some y in _arr(%s); s := _str(y)]", ref, ref)
 	}
-	return fmt.Sprintf("[s | some y in _arr(%s); s := _str(y)]", ref)
+	return fmt.Sprintf("[x] if {\n\tx := %s\n\tis_string(x)\n} else := [s | some y in _arr(%s); s := _str(y)]", ref, ref)
 }
 
 func setLit(ss []string) string {

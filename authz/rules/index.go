@@ -24,7 +24,7 @@ const maxDisjuncts = 32
 // decision looks up its values' prefixes of these lengths only. Cutting
 // only widens the candidates; the rule's conjunction still tests the whole
 // prefix.
-var prefixLens = []int{1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32}
+var prefixLens = []int{1, 2, 4, 8, 16, 32}
 
 // Patch is one change to the data document DataRoot: the value at Path
 // (relative to DataRoot) becomes Value, or is removed when Value is nil.
