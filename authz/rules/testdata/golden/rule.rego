@@ -54,28 +54,16 @@ _c0_0 if {
 }
 
 # values of input.subject.groups
-_lv0 := [lower(x)] if {
-	x := input.subject.groups
-	is_string(x)
-} else := [lower(s) | some y in _arr(input.subject.groups); s := _str(y)]
+_lv0 := [lower(s) | some y in _arr(input.subject.groups); s := _str(y)]
 
 # values of input.resource.name
-_lv1 := [lower(x)] if {
-	x := input.resource.name
-	is_string(x)
-} else := [lower(s) | some y in _arr(input.resource.name); s := _str(y)]
+_lv1 := [lower(s) | some y in _arr(input.resource.name); s := _str(y)]
 
 # values of input.resource.attributes.tag
-_v2 := [x] if {
-	x := input.resource.attributes.tag
-	is_string(x)
-} else := [s | some y in _arr(input.resource.attributes.tag); s := _str(y)]
+_v2 := [s | some y in _arr(input.resource.attributes.tag); s := _str(y)]
 
 # values of input.resource.space.id
-_v3 := [x] if {
-	x := input.resource.space.id
-	is_string(x)
-} else := [s | some y in _arr(input.resource.space.id); s := _str(y)]
+_v3 := [s | some y in _arr(input.resource.space.id); s := _str(y)]
 
 # An attribute's values: a string is one value, an array holds several,
 # booleans and numbers count as their text; anything else has none.
