@@ -493,6 +493,25 @@ func TestRuleWritesReadOnlyTheChangedRule(t *testing.T) {
 			t.Errorf("%s read the whole rule set %d more times for four one-rule writes", where, got-full[where])
 		}
 	}
+	// The time to compile the rule set (and each rule's change) is
+	// exported (issue 12 item 5): one observation per update put in force.
+	metrics := d.Do("", "GET", "/metrics", nil, nil)
+	raw, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	for _, name := range []string{"rulekeeper_rules_load_seconds_count", "rulekeeper_rules_compile_seconds_count"} {
+		found := false
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				found = true
+				if n, err := strconv.ParseFloat(v, 64); err != nil || n < 4 {
+					t.Errorf("%s = %q, want at least the import and three writes", name, v)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
 }
 
 func revisionOf(t *testing.T, res *http.Response) int64 {
