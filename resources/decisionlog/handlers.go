@@ -21,15 +21,31 @@ import (
 
 // Middleware remembers, for the entries of the request's decisions, the
 // request's method, path, id and remote address. Mount it before the
-// routes, only when the log is on: it costs a context per request. The
-// server runs Fiber with Immutable, so the strings are the request's own
-// copies (the method is one of Fiber's constants, the address a new string).
+// routes, only when the log is on: it costs one allocation per request (the
+// context and the record together). The server runs Fiber with Immutable,
+// so the strings are the request's own copies (the method is one of
+// Fiber's constants, the address a new string).
 func Middleware() fiber.Handler {
 	return func(c fiber.Ctx) error {
-		r := &request{method: c.Method(), path: c.Path(), id: requestid.FromContext(c), remote: c.IP()}
-		c.SetContext(context.WithValue(c.Context(), requestKey{}, r))
+		rc := &requestContext{Context: c.Context()}
+		rc.r = request{method: c.Method(), path: c.Path(), id: requestid.FromContext(c), remote: c.IP()}
+		c.SetContext(rc)
 		return c.Next()
 	}
+}
+
+// requestContext is the request's context with its record: one object
+// where context.WithValue and the record would be two.
+type requestContext struct {
+	context.Context
+	r request
+}
+
+func (c *requestContext) Value(key any) any {
+	if _, ok := key.(requestKey); ok {
+		return &c.r
+	}
+	return c.Context.Value(key)
 }
 
 // OnRequest is an identity request hook: it names the authenticated caller
