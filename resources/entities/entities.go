@@ -213,10 +213,35 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 			if err != nil {
 				return nil, err
 			}
-			return ExternalResource(x), nil
+			r := ExternalResource(x)
+			// An owner stored by another id than rulekeeper's (written
+			// before the user was provisioned) is resolved now.
+			if r.Owner, err = s.Owner(ctx, r.Owner); err != nil {
+				return nil, err
+			}
+			return r, nil
 		}
 	}
 	return nil, authz.ErrNotStored
+}
+
+// Owner answers the rulekeeper id of the user that owner names by any id
+// ResolveSubject knows (IdP subject, userName, alias, email), so that
+// `resource.owner = user` holds for the owner of an external resource
+// however the calling service names them; an owner that names no user (or
+// "") is answered as it is.
+func (s *Source) Owner(ctx context.Context, owner string) (string, error) {
+	if owner == "" {
+		return "", nil
+	}
+	id, err := s.ResolveSubject(ctx, owner)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, authz.ErrNotFound):
+		return owner, nil
+	}
+	return "", err
 }
 
 // ExternalResource is the policy's view of a stored resource of an
