@@ -5,19 +5,26 @@ import (
 	"time"
 )
 
-// DecisionLogger receives every decision Decide takes (Options.DecisionLog),
+// DecisionLogger receives the decisions Decide takes (Options.DecisionLog),
 // allowed, denied or failed, with the hydrated input the policy saw.
 //
-// LogDecision runs on the decision's own goroutine, inside Decide: it must
-// return at once (queue the entry; encode and write it elsewhere) and must
-// not fail the decision. The entry's maps and slices are shared with the
-// engine's caches: read them, never change them.
+// Both methods run on the decision's own goroutine, inside Decide, and must
+// return at once. Sample is asked before the decision is taken: it answers
+// the entry to fill (the logger's own, typically reused) when this decision
+// is to be logged, nil when not — a decision the sampler leaves out then
+// costs nothing more than that question. LogDecision gets the filled entry
+// back; from then on the logger owns it (queue it; encode and write it
+// elsewhere) and it must not fail the decision. The entry's maps and slices
+// are shared with the engine's caches: read them, never change them.
 type DecisionLogger interface {
+	Sample(ctx context.Context) *LoggedDecision
 	LogDecision(ctx context.Context, e *LoggedDecision)
 }
 
 // LoggedDecision is one decision as Decide took it.
 type LoggedDecision struct {
+	// ID is the decision id the logger gave in Sample.
+	ID       string
 	Input    Input    // hydrated (partly, when hydration failed)
 	Decision Decision // Allow is false when Err is set
 	Err      error
@@ -26,10 +33,9 @@ type LoggedDecision struct {
 	Hydrate, Evaluate time.Duration
 }
 
-// decideLogged is Decide with a decision logger: it times the two steps and
-// hands the decision to the logger before answering.
-func (e *Engine) decideLogged(ctx context.Context, req *Request) (Decision, error) {
-	var ld LoggedDecision
+// decideLogged is Decide for a decision the logger samples: it times the
+// two steps, fills ld and hands it to the logger before answering.
+func (e *Engine) decideLogged(ctx context.Context, req *Request, ld *LoggedDecision) (Decision, error) {
 	start := time.Now()
 	err := e.hydrate(ctx, req, &ld.Input)
 	ld.Hydrate = time.Since(start)
@@ -40,6 +46,7 @@ func (e *Engine) decideLogged(ctx context.Context, req *Request) (Decision, erro
 		ld.Decision, ld.Err = e.Evaluate(ctx, &ld.Input)
 		ld.Evaluate = time.Since(start) - ld.Hydrate
 	}
-	e.opts.DecisionLog.LogDecision(ctx, &ld)
-	return ld.Decision, ld.Err
+	d, derr := ld.Decision, ld.Err
+	e.opts.DecisionLog.LogDecision(ctx, ld) // ld is the logger's from here
+	return d, derr
 }

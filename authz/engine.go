@@ -298,8 +298,10 @@ func (e *Engine) Ready(context.Context) error {
 
 // Decide hydrates the request and evaluates it.
 func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
-	if e.opts.DecisionLog != nil {
-		return e.decideLogged(ctx, &req)
+	if l := e.opts.DecisionLog; l != nil {
+		if ld := l.Sample(ctx); ld != nil {
+			return e.decideLogged(ctx, &req, ld)
+		}
 	}
 	var in Input
 	if err := e.hydrate(ctx, &req, &in); err != nil {

@@ -124,9 +124,22 @@ func (c ClaimNames) identity(payload []byte) (Identity, *Error) {
 	}
 	id.Name = strings.TrimSpace(scalar(lookup(m, c.Name)))
 	id.Email = strings.TrimSpace(scalar(lookup(m, c.Email)))
+	id.EmailUnverified = isFalse(m["email_verified"])
 	id.Groups = list(lookup(m, c.Groups))
 	id.Roles = list(lookup(m, c.Roles))
 	return id, nil
+}
+
+// isFalse reports whether a claim is false: the boolean, or the string
+// "false" that some identity providers send.
+func isFalse(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	return false
 }
 
 // lookup finds a claim by its name, or else by a dotted path into nested

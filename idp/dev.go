@@ -157,6 +157,9 @@ func (d *DevIssuer) Mint(id Identity, ttl time.Duration) (string, error) {
 	if len(id.Roles) > 0 {
 		claims["roles"] = id.Roles
 	}
+	if id.EmailUnverified {
+		claims["email_verified"] = false
+	}
 	tok, err := jwt.Signed(d.signer).Claims(claims).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("dev issuer: sign: %w", err)

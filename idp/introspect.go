@@ -151,7 +151,7 @@ func (v *Verifier) fillFromUserinfo(ctx context.Context, iss *issuer, raw string
 		id.Name = got.Name
 	}
 	if id.Email == "" {
-		id.Email = got.Email
+		id.Email, id.EmailUnverified = got.Email, got.EmailUnverified
 	}
 	if id.Groups == nil {
 		id.Groups = got.Groups

@@ -128,6 +128,11 @@ type Identity struct {
 	Subject string
 	Name    string
 	Email   string
+	// EmailUnverified is set when the token (or userinfo) says
+	// `email_verified: false` (true or "false" as a string alike): the
+	// address is then not the user's to be found or bound by. A token
+	// without the claim leaves it unset.
+	EmailUnverified bool
 	// Groups is nil when the token has no groups claim (the caller keeps
 	// what it knew) and empty when the claim is an empty list.
 	Groups []string

@@ -243,6 +243,21 @@ func TestClaimNames(t *testing.T) {
 			want:   idp.Identity{Subject: "user-123", Name: "Alice Example"},
 		},
 		{
+			name:   "email_verified false: the email is marked unverified",
+			claims: map[string]any{"email_verified": false, "groups": nil},
+			want:   idp.Identity{Subject: "user-123", Name: "Alice Example", Email: "alice@example.com", EmailUnverified: true},
+		},
+		{
+			name:   "email_verified as the string false (some providers)",
+			claims: map[string]any{"email_verified": "False", "groups": nil},
+			want:   idp.Identity{Subject: "user-123", Name: "Alice Example", Email: "alice@example.com", EmailUnverified: true},
+		},
+		{
+			name:   "email_verified true or absent: as given",
+			claims: map[string]any{"email_verified": true, "groups": nil},
+			want:   idp.Identity{Subject: "user-123", Name: "Alice Example", Email: "alice@example.com"},
+		},
+		{
 			name:   "custom subject missing",
 			names:  idp.ClaimNames{Subject: "oid"},
 			claims: nil,

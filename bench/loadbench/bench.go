@@ -91,10 +91,11 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	defer rk.Stop()
-	// The same server with the decision log on, on a copy of the data.
-	var rkLog *opaserver.Process
-	if b.cfg.DecisionLog != "" {
-		logData := filepath.Join(b.tmp, "data-decision-log")
+	// The same server with the decision log on, one per mode, each on a
+	// copy of the data.
+	var logs []*logServer
+	for _, mode := range b.cfg.LogModes {
+		logData := filepath.Join(b.tmp, "data-decision-log-"+mode)
 		if err := os.CopyFS(logData, os.DirFS(dataDir)); err != nil {
 			return fmt.Errorf("copy the data for the decision log server: %w", err)
 		}
@@ -102,16 +103,17 @@ func (b *bench) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		rkLog, err = opaserver.Start(ctx, "rulekeeper+log", rkBin,
+		p, err := opaserver.Start(ctx, "rulekeeper+log-"+mode, rkBin,
 			[]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
-				"--decision-log", b.cfg.DecisionLog, "--decision-log-sample", b.cfg.DecisionLogSample},
-			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log.log"))
+				"--decision-log", mode, "--decision-log-sample", b.cfg.DecisionLogSample},
+			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log-"+mode+".log"))
 		if err != nil {
 			return err
 		}
-		defer rkLog.Stop()
-		rep.DecisionLog, rep.DecisionLogSample = b.cfg.DecisionLog, b.cfg.DecisionLogSample
+		defer p.Stop()
+		logs = append(logs, &logServer{mode: mode, proc: p})
 	}
+	rep.DecisionLog, rep.DecisionLogSample = b.cfg.DecisionLog, b.cfg.DecisionLogSample
 	opaAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
@@ -139,18 +141,16 @@ func (b *bench) run(ctx context.Context) error {
 	opaT := &target{name: "opa", url: opa.URL + "/v1/data/rulekeeper/authz/decision", body: opaBody,
 		header: http.Header{"Content-Type": {"application/json"}}}
 	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
-	var rkLogT *target
-	if rkLog != nil {
+	for _, l := range logs {
 		cred := w.APIKey
 		if b.cfg.Auth == "token" {
-			if cred, err = idp.FetchDevToken(ctx, rkLog.URL, "admin", []string{"Admins"}, ""); err != nil {
+			if cred, err = idp.FetchDevToken(ctx, l.proc.URL, "admin", []string{"Admins"}, ""); err != nil {
 				return err
 			}
 		}
-		rkLogT = &target{name: "rulekeeper+log", url: rkLog.URL + "/authz/check", body: rulekeeperBody,
+		l.target = &target{name: "rulekeeper+log-" + l.mode, url: l.proc.URL + "/authz/check", body: rulekeeperBody,
 			header: http.Header{"Authorization": {"Bearer " + cred}, "Content-Type": {"application/json"}}}
 	}
-
 	// Both servers must give the same answers, or the comparison is void.
 	if b.cfg.Check > 0 {
 		b.log.Info("comparing answers", "sample", b.cfg.Check)
@@ -167,65 +167,52 @@ func (b *bench) run(ctx context.Context) error {
 	}
 
 	// Alternating rounds, so that a change in the machine's background load
-	// touches both servers alike.
-	var rkWins, opaWins, logWins []*window
-	var before, after, logBefore, logAfter counters
-	// The CPU time each rulekeeper spent in its measured windows: on a
-	// busy shared machine, CPU per request is the steadier measure of a
-	// cost than throughput.
-	var cpuMark, rkCPU, logCPU time.Duration
+	// touches both servers alike. With decision logs, the servers' order
+	// rotates from round to round (off, stdout, mongo, OPA; then stdout,
+	// mongo, OPA, off; …) so that each takes every place in turn.
+	off := &logServer{mode: "off", proc: rk, target: rkT}
+	var opaWins []*window
 	for r := range b.cfg.Rounds {
-		order := []*target{rkT, opaT}
+		order := []*logServer{off, {target: opaT}}
 		if r%2 == 1 {
-			order = []*target{opaT, rkT}
+			order = []*logServer{{target: opaT}, off}
 		}
-		if rkLogT != nil {
-			// Log off and on next to each other, their order alternating.
-			order = []*target{rkT, rkLogT, opaT}
-			if r%2 == 1 {
-				order = []*target{opaT, rkLogT, rkT}
-			}
+		if len(logs) > 0 {
+			all := append(append([]*logServer{off}, logs...), &logServer{target: opaT})
+			order = append(all[r%len(all):], all[:r%len(all)]...)
 		}
-		for _, t := range order {
-			var atWarm func()
-			switch t {
-			case rkT:
-				atWarm = func() { before.add(scrape(ctx, rk.URL)); cpuMark = cpuOf(rk) }
-			case rkLogT:
-				atWarm = func() { logBefore.add(scrape(ctx, rkLog.URL)); cpuMark = cpuOf(rkLog) }
+		for _, s := range order {
+			b.log.Info("load", "round", r+1, "server", s.target.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
+			var before counters
+			var cpuMark time.Duration
+			atWarm := func() {}
+			if s.proc != nil {
+				atWarm = func() { before = scrape(ctx, s.proc.URL); cpuMark = cpuOf(s.proc) }
 			}
-			b.log.Info("load", "round", r+1, "server", t.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
-			win, err := drive(ctx, t, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
+			win, err := drive(ctx, s.target, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
 			if err != nil {
 				return err
 			}
-			switch t {
-			case rkT:
-				rkCPU += cpuOf(rk) - cpuMark
-				after.add(scrape(ctx, rk.URL))
-				rkWins = append(rkWins, win)
-			case rkLogT:
-				logCPU += cpuOf(rkLog) - cpuMark
-				logAfter.add(scrape(ctx, rkLog.URL))
-				logWins = append(logWins, win)
-			default:
+			if s.proc == nil {
 				opaWins = append(opaWins, win)
+			} else {
+				s.cpu = append(s.cpu, cpuOf(s.proc)-cpuMark)
+				s.counters.add(scrape(ctx, s.proc.URL).minus(before))
+				s.wins = append(s.wins, win)
 			}
-			for _, c := range []*opaserver.Process{rk, opa, rkLog} {
-				if c == nil {
-					continue
-				}
-				if err := c.Alive(); err != nil {
+			for _, c := range append([]*logServer{off, {proc: opa}}, logs...) {
+				if err := c.proc.Alive(); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	rep.RK, rep.OPA = summarize("rulekeeper", rkWins), summarize("OPA server", opaWins)
-	rep.Cache = after.minus(before)
-	if rkLogT != nil {
-		rep.RKLog, rep.LogCache = summarize("rulekeeper, decision log on", logWins), logAfter.minus(logBefore)
-		rep.RKCPU, rep.LogCPU = rkCPU, logCPU
+	rep.RK, rep.OPA = summarize("rulekeeper", off.wins), summarize("OPA server", opaWins)
+	rep.Cache = off.counters
+	rep.Off = off.rounds()
+	for _, l := range logs {
+		rep.Logs = append(rep.Logs, logReport{Mode: l.mode, Summary: summarize("rulekeeper, decision log "+l.mode, l.wins),
+			Counters: l.counters, Rounds: l.rounds()})
 	}
 	rep.LoadEnd = loadAverage()
 	rep.Took = time.Since(began).Round(time.Second)
@@ -238,8 +225,10 @@ func (b *bench) run(ctx context.Context) error {
 		}
 		b.log.Info("report written", "file", b.cfg.Report)
 	}
-	if rep.RKLog.Errors > 0 {
-		return fmt.Errorf("requests failed during the load of rulekeeper with the decision log: %d (%s)", rep.RKLog.Errors, rep.RKLog.FirstErr)
+	for _, l := range rep.Logs {
+		if l.Summary.Errors > 0 {
+			return fmt.Errorf("requests failed during the load of rulekeeper with the decision log %s: %d (%s)", l.Mode, l.Summary.Errors, l.Summary.FirstErr)
+		}
 	}
 	if rep.RK.Errors > 0 || rep.OPA.Errors > 0 {
 		return fmt.Errorf("requests failed during the load: rulekeeper %d (%s), OPA %d (%s)",
@@ -249,6 +238,29 @@ func (b *bench) run(ctx context.Context) error {
 		return fmt.Errorf("a target was missed")
 	}
 	return nil
+}
+
+// logServer is a rulekeeper of the rounds (the log off, or on in mode)
+// with what its measured windows gave; proc nil: the OPA server.
+type logServer struct {
+	mode     string
+	proc     *opaserver.Process
+	target   *target
+	wins     []*window
+	cpu      []time.Duration // the server's CPU time in each window
+	counters counters        // over all its measured windows
+}
+
+// rounds are the server's figures window by window.
+func (l *logServer) rounds() []roundFigures {
+	out := make([]roundFigures, len(l.wins))
+	for i, w := range l.wins {
+		out[i] = roundFigures{Throughput: float64(w.Requests) / w.Elapsed.Seconds()}
+		if w.Requests > 0 {
+			out[i].CPUPerRequest = float64(l.cpu[i].Microseconds()) / float64(w.Requests)
+		}
+	}
+	return out
 }
 
 // checkOPAData makes sure the data documents landed at data.rulekeeper.

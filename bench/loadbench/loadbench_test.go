@@ -352,3 +352,34 @@ func TestReportNamesTargets(t *testing.T) {
 		t.Error("a 3 ms p99 should miss the target")
 	}
 }
+
+// The decision log's cost is the ratio of the medians over the rounds, per
+// mode; a mode under the target misses it.
+func TestReportDecisionLogMedians(t *testing.T) {
+	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000, P99: time.Millisecond},
+		OPA:         summary{Name: "OPA server", Throughput: 1000, P99: time.Millisecond},
+		DecisionLog: "stdout,mongo", DecisionLogSample: "1",
+		Off: []roundFigures{{1000, 50}, {3000, 40}, {2000, 45}},
+		Logs: []logReport{
+			{Mode: "stdout", Rounds: []roundFigures{{1900, 48}, {950, 52}, {2800, 47}}},
+			{Mode: "mongo", Rounds: []roundFigures{{500, 90}, {2000, 80}, {1000, 85}}},
+		}}
+	if got := r.logRatio(r.Logs[0]); got != 0.95 {
+		t.Errorf("stdout: median on ÷ median off = %v, want 0.95", got)
+	}
+	if got := r.cpuKept(r.Logs[0]); got != 45.0/48 {
+		t.Errorf("stdout: CPU kept %v, want %v", got, 45.0/48)
+	}
+	if got := r.logRatio(r.Logs[1]); got != 0.5 || r.targetsMet() {
+		t.Errorf("mongo: ratio %v, targets met %v; want 0.5 and missed", got, r.targetsMet())
+	}
+	md := r.markdown()
+	for _, s := range []string{"| **median** | **2000** | **45.0** | **1900** | **0.950** | **48.0** |", "`stdout`: median throughput on ÷ off 0.950", "`mongo`: median throughput on ÷ off 0.500"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("the report lacks %q:\n%s", s, md)
+		}
+	}
+	if median([]float64{4, 1, 3, 2}) != 2.5 {
+		t.Error("median of an even count")
+	}
+}

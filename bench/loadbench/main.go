@@ -20,10 +20,10 @@
 //
 //	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16] [-no-decision-cache [-no-entity-cache]]
 //
-// With -decision-log stdout (or mongo) a third server joins the rounds: a
-// second rulekeeper, on a copy of the prepared data, with that decision
-// log on; the report compares it with the first (log off) — the cost of
-// the decision log, measured in the same run.
+// With -decision-log stdout, mongo or stdout,mongo one more rulekeeper per
+// mode joins the rounds, each on its own copy of the prepared data, with
+// that decision log on; the report compares each with the first (log off),
+// round by round — the cost of the decision log, measured in the same run.
 //
 // Everything listens on 127.0.0.1 only, and the run is bounded in time.
 package main
@@ -38,6 +38,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -59,9 +61,11 @@ type config struct {
 	Strict      bool
 	MaxRequests int
 	Auth        string
-	// DecisionLog, when set, adds a rulekeeper with --decision-log=DecisionLog
-	// (on a copy of the data) to the rounds, to measure the log's cost.
+	// DecisionLog, when set, adds a rulekeeper per mode listed
+	// (--decision-log=stdout, mongo; on a copy of the data each) to the
+	// rounds, to measure the log's cost.
 	DecisionLog       string
+	LogModes          []string
 	DecisionLogSample string
 	// NoDecisionCache and NoEntityCache start rulekeeper without them.
 	NoDecisionCache, NoEntityCache bool
@@ -98,8 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Strict, "strict", false, "exit with an error when a target is missed")
 	fs.IntVar(&cfg.MaxRequests, "max-requests", 5_000_000, "upper bound of requests per server and round")
 	fs.StringVar(&cfg.Auth, "auth", "apikey", "how rulekeeper's caller authenticates: apikey (the tenant admin's API key) or token (the admin's dev OIDC token)")
-	fs.StringVar(&cfg.DecisionLog, "decision-log", "", "also measure a second rulekeeper with --decision-log=stdout or mongo, in the same alternating rounds (the cost of the decision log)")
-	fs.StringVar(&cfg.DecisionLogSample, "decision-log-sample", "1", "--decision-log-sample of that rulekeeper")
+	fs.StringVar(&cfg.DecisionLog, "decision-log", "", "also measure a rulekeeper with --decision-log=MODE for each MODE listed (stdout, mongo or stdout,mongo), in the same rotating rounds (the cost of the decision log)")
+	fs.StringVar(&cfg.DecisionLogSample, "decision-log-sample", "1", "--decision-log-sample of those rulekeepers")
 	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
 	if err := fs.Parse(args); err != nil {
@@ -114,8 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-duration: (0, 10m], -warmup: [0, 5m]")
 	case cfg.Rounds < 1 || cfg.Rounds > 20:
 		return fmt.Errorf("-rounds: between 1 and 20")
-	case cfg.DecisionLog != "" && cfg.DecisionLog != "stdout" && cfg.DecisionLog != "mongo":
-		return fmt.Errorf("-decision-log: stdout or mongo")
+	case !validLogModes(&cfg):
+		return fmt.Errorf("-decision-log: stdout, mongo or stdout,mongo")
 	case cfg.Auth != "apikey" && cfg.Auth != "token":
 		return fmt.Errorf("-auth: apikey or token")
 	case cfg.Check < 0 || cfg.MaxRequests < 1:
@@ -159,4 +163,21 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// validLogModes splits -decision-log into cfg.LogModes: stdout and mongo,
+// each at most once.
+func validLogModes(cfg *config) bool {
+	cfg.LogModes = nil
+	if cfg.DecisionLog == "" {
+		return true
+	}
+	for m := range strings.SplitSeq(cfg.DecisionLog, ",") {
+		m = strings.TrimSpace(m)
+		if (m != "stdout" && m != "mongo") || slices.Contains(cfg.LogModes, m) {
+			return false
+		}
+		cfg.LogModes = append(cfg.LogModes, m)
+	}
+	return true
 }

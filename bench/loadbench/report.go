@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,33 +47,80 @@ type report struct {
 	Costs      []cost
 	Logins     time.Duration // the bench users' logins, in the preparation
 	Subjects   int
-	// With -decision-log: the second rulekeeper's figures and counters.
+	// With -decision-log: the log-off rulekeeper's rounds, and each
+	// log-on rulekeeper's figures.
 	DecisionLog, DecisionLogSample string
-	RKLog                          summary
-	LogCache                       counters
-	// The CPU time of each rulekeeper in its measured windows.
-	RKCPU, LogCPU time.Duration
+	Off                            []roundFigures
+	Logs                           []logReport
 }
 
-// cpuPerRequest is a server's CPU time per request answered, in µs.
-func cpuPerRequest(cpu time.Duration, s summary) float64 {
-	if s.Requests == 0 {
+// roundFigures are one server's figures in one round's measured window.
+type roundFigures struct {
+	Throughput    float64 // req/s
+	CPUPerRequest float64 // µs of the server's CPU (user + system) per request
+}
+
+// logReport is a rulekeeper with the decision log on in Mode.
+type logReport struct {
+	Mode     string
+	Summary  summary
+	Counters counters
+	Rounds   []roundFigures
+}
+
+// median of xs (0 for none).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
 		return 0
 	}
-	return float64(cpu.Microseconds()) / float64(s.Requests)
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func throughputs(rs []roundFigures) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.Throughput
+	}
+	return out
+}
+
+func cpus(rs []roundFigures) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.CPUPerRequest
+	}
+	return out
+}
+
+// logRatio is the median throughput with the log on ÷ the median off.
+func (r *report) logRatio(l logReport) float64 {
+	return ratio(median(throughputs(l.Rounds)), median(throughputs(r.Off)))
+}
+
+// cpuKept is the median CPU per request off ÷ on: the share of its
+// throughput a CPU-bound replica keeps with the log on.
+func (r *report) cpuKept(l logReport) float64 {
+	return ratio(median(cpus(r.Off)), median(cpus(l.Rounds)))
 }
 
 // targetDecisionLog is the least share of the throughput kept with the
 // decision log on.
 const targetDecisionLog = 0.90
 
-func (r *report) logRatio() float64 { return ratio(r.RKLog.Throughput, r.RK.Throughput) }
-
 func (r *report) throughputRatio() float64 { return ratio(r.RK.Throughput, r.OPA.Throughput) }
 
 func (r *report) targetsMet() bool {
-	return r.throughputRatio() >= targetThroughputRatio && r.RK.P99 <= targetP99 &&
-		(r.DecisionLog == "" || r.logRatio() >= targetDecisionLog)
+	for _, l := range r.Logs {
+		if r.logRatio(l) < targetDecisionLog {
+			return false
+		}
+	}
+	return r.throughputRatio() >= targetThroughputRatio && r.RK.P99 <= targetP99
 }
 
 func ratio(a, b float64) float64 {
@@ -162,23 +210,8 @@ func (r *report) markdown() string {
 		percent(c.EntityHit, c.EntityHit+c.EntityMiss), c.EntityHit, c.EntityMiss)
 	p("")
 	p("Snapshot rebuilds during the measured windows (space index, user index, license state; `rulekeeper_snapshot_builds_total`): %.0f. They follow per-area revision counters and rebuild only after a write.", c.Rebuilds)
-	if r.DecisionLog != "" {
-		p("")
-		p("**Decision log.** A second rulekeeper, on a copy of the same data, with `--decision-log=%s --decision-log-sample %s`, asked the same stream in the same alternating rounds (log off, log on, OPA; then the reverse):", r.DecisionLog, r.DecisionLogSample)
-		p("")
-		p("| rulekeeper | requests | throughput (req/s) | p50 (ms) | p99 (ms) | errors |")
-		p("|---|---:|---:|---:|---:|---:|")
-		for _, s := range []summary{r.RK, r.RKLog} {
-			p("| %s | %d | %.0f | %s | %s | %d |", s.Name, s.Requests, s.Throughput, ms(s.P50), ms(s.P99), s.Errors)
-		}
-		p("| **on ÷ off** | | **%.3f×** | %.2f× | %.2f× | |", r.logRatio(),
-			ratio(float64(r.RKLog.P50), float64(r.RK.P50)), ratio(float64(r.RKLog.P99), float64(r.RK.P99)))
-		p("")
-		off, on := cpuPerRequest(r.RKCPU, r.RK), cpuPerRequest(r.LogCPU, r.RKLog)
-		p("- Throughput with the log on ≥ %.0f %% of off: %s — %s", 100*targetDecisionLog, percent(r.RKLog.Throughput, r.RK.Throughput), pass(r.logRatio() >= targetDecisionLog))
-		p("- Server CPU per request (user + system, `/proc/<pid>/stat`, over the measured windows): off %.0f µs, on %.0f µs — the log costs %s more CPU per decision, so a CPU-bound replica keeps %s of its throughput (off ÷ on). On a shared, loaded machine this is the steadier figure: throughput also moves with what the neighbours take.",
-			off, on, percent(on-off, off), percent(off, on))
-		p("- Entries written during its measured windows: %.0f; dropped (`rulekeeper_decision_log_dropped_total`): %.0f.", r.LogCache.LogWritten, r.LogCache.LogDropped)
+	if len(r.Logs) > 0 {
+		r.logMarkdown(p)
 	}
 	if len(r.Costs) > 0 {
 		p("")
@@ -195,6 +228,42 @@ func (r *report) markdown() string {
 		p("Preparation: the %d logins took %s (8 at a time).", r.Subjects, r.Logins.Round(time.Second))
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// logMarkdown renders the decision log's cost: each mode against the log
+// off, round by round, and the ratios of the medians.
+func (r *report) logMarkdown(p func(string, ...any)) {
+	p("")
+	p("**Decision log.** One more rulekeeper per mode, each on a copy of the same data, with `--decision-log=<mode> --decision-log-sample %s`, asked the same stream in the same rounds; the servers' order rotates from round to round. Throughput (req/s) and server CPU per request (µs, user + system from `/proc/<pid>/stat` over the measured window) per round:", r.DecisionLogSample)
+	p("")
+	head, sep := "| round | off req/s | off CPU µs/req |", "|---:|---:|---:|"
+	for _, l := range r.Logs {
+		head += fmt.Sprintf(" %s req/s | %s ÷ off | %s CPU µs/req |", l.Mode, l.Mode, l.Mode)
+		sep += "---:|---:|---:|"
+	}
+	p("%s", head)
+	p("%s", sep)
+	for i, o := range r.Off {
+		row := fmt.Sprintf("| %d | %.0f | %.1f |", i+1, o.Throughput, o.CPUPerRequest)
+		for _, l := range r.Logs {
+			if i < len(l.Rounds) {
+				row += fmt.Sprintf(" %.0f | %.3f | %.1f |", l.Rounds[i].Throughput, ratio(l.Rounds[i].Throughput, o.Throughput), l.Rounds[i].CPUPerRequest)
+			}
+		}
+		p("%s", row)
+	}
+	row := fmt.Sprintf("| **median** | **%.0f** | **%.1f** |", median(throughputs(r.Off)), median(cpus(r.Off)))
+	for _, l := range r.Logs {
+		row += fmt.Sprintf(" **%.0f** | **%.3f** | **%.1f** |", median(throughputs(l.Rounds)), r.logRatio(l), median(cpus(l.Rounds)))
+	}
+	p("%s", row)
+	p("")
+	for _, l := range r.Logs {
+		off, on := median(cpus(r.Off)), median(cpus(l.Rounds))
+		p("- `%s`: median throughput on ÷ off %.3f (target ≥ %.2f: %s); median CPU per decision %.1f → %.1f µs (%s more), so a CPU-bound replica keeps %s of its throughput; p50 %s → %s ms, p99 %s → %s ms; entries written %.0f, dropped %.0f.",
+			l.Mode, r.logRatio(l), targetDecisionLog, pass(r.logRatio(l) >= targetDecisionLog), off, on, percent(on-off, off),
+			fmt.Sprintf("%.1f %%", 100*r.cpuKept(l)), ms(r.RK.P50), ms(l.Summary.P50), ms(r.RK.P99), ms(l.Summary.P99), l.Counters.LogWritten, l.Counters.LogDropped)
+	}
 }
 
 // writeReport replaces the generated section of the README at path.

@@ -3,6 +3,7 @@ package apitest_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -254,6 +255,57 @@ func TestDocumentIsWellFormed(t *testing.T) {
 				t.Errorf("operationId %s: %s %s and %s", o.OperationID, method, path, other)
 			}
 			ids[o.OperationID] = method + " " + path
+		}
+	}
+}
+
+// The document's refusals are the server's: a read of one resource the
+// caller may not read is the 404 of an unknown id (never a 403), a write
+// to it too; a refused action on a readable resource, or an endpoint the
+// caller may not use, is the explained 403.
+func TestRefusalsAreDocumentedAsAnswered(t *testing.T) {
+	var doc document
+	if err := json.Unmarshal(openapi.Document("test"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := func(method, path, status string) bool {
+		_, ok := doc.Paths[path][strings.ToLower(method)]["responses"].(map[string]any)[status]
+		return ok
+	}
+	for path, item := range doc.Paths {
+		for method, o := range item {
+			_, public := o["security"]
+			if public || !strings.Contains(path, "{") || method != "get" || strings.HasPrefix(path, "/scim/") {
+				continue
+			}
+			if documented(method, path, "403") || !documented(method, path, "404") {
+				t.Errorf("GET %s: a hidden resource answers 404, never 403: %v", path, o["responses"])
+			}
+		}
+	}
+	d := servicetest.Dev(t)
+	sandbox, q4 := d.Apps["Alice's sandbox"].ID, d.Apps["Q4 report"].ID
+	for _, tc := range []struct {
+		method, path, doc string
+		body              any
+		status            int
+	}{
+		{"GET", "/api/v1/apps/" + sandbox, "/api/v1/apps/{id}", nil, 404},                           // hidden
+		{"PATCH", "/api/v1/apps/" + sandbox, "/api/v1/apps/{id}", map[string]any{"name": "x"}, 404}, // hidden
+		{"GET", "/api/v1/apps/" + sandbox + "/objects", "/api/v1/apps/{id}/objects", nil, 404},      // hidden
+		{"DELETE", "/api/v1/apps/" + q4, "/api/v1/apps/{id}", nil, 403},                             // readable, not deletable
+		{"GET", "/api/v1/rules", "/api/v1/rules", nil, 403},                                         // not for bob
+		{"GET", "/scim/v2/Users/" + d.Users["alice"].ID, "/scim/v2/Users/{id}", nil, 403},           // provisioning clients only
+		{"GET", "/api/v1/users/" + d.Users["alice"].ID, "/api/v1/users/{id}", nil, 404},             // console admins only: hidden
+		{"GET", "/api/v1/apps/no-such-app", "/api/v1/apps/{id}", nil, 404},                          // unknown: the same
+	} {
+		var e servicetest.Error
+		s := d.Call("bob", tc.method, tc.path, tc.body, &e)
+		if s != tc.status {
+			t.Errorf("bob %s %s: %d %+v, want %d", tc.method, tc.path, s, e, tc.status)
+		}
+		if !documented(tc.method, tc.doc, fmt.Sprint(s)) {
+			t.Errorf("%s %s answers %d, which the document does not list", tc.method, tc.doc, s)
 		}
 	}
 }

@@ -387,11 +387,24 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 			t.Fatalf("rule %s: %d %+v", r["name"], s, e)
 		}
 	}
-	// T-2 is stored (owner: sam, by the id SCIM gave him); T-1 is inline.
-	if s := d.Call("admin", "PUT", "/api/v1/resources/ticket/T-2", scimObj("owner", ids["sam"], "attributes", scimObj("department", "Support", "status", "open")), nil); s != 201 && s != 200 {
+	// T-2 is stored (owner: sam, by his IdP subject), T-3 stored by the
+	// batch (owner: sam, by his email), T-4 stored for zed before zed is
+	// provisioned; T-1 is inline (owner: sue, by her email). Owners are
+	// kept as the users' rulekeeper ids, so that resource.owner = user.
+	if s := d.Call("admin", "PUT", "/api/v1/resources/ticket/T-2", scimObj("owner", "idp|sam", "attributes", scimObj("department", "Support", "status", "open")), nil); s != 201 && s != 200 {
 		t.Fatalf("store T-2: %d", s)
 	}
-	t1 := scimObj("type", "ticket", "id", "T-1", "properties", scimObj("ownerID", ids["sue"], "department", "Sales"))
+	if a := do(t, d, "admin", "POST", "/api/v1/resources/ticket:batch", scimObj("items", []any{
+		scimObj("id", "T-3", "owner", "SAM@acme.test", "attributes", scimObj("department", "IT")),
+		scimObj("id", "T-4", "owner", "idp|zed", "attributes", scimObj("department", "IT"))})); a.status != 200 {
+		t.Fatalf("batch: %d %s", a.status, a.raw)
+	}
+	for id, want := range map[string]string{"T-2": ids["sam"], "T-3": ids["sam"], "T-4": "idp|zed"} {
+		if a := do(t, d, "admin", "GET", "/api/v1/resources/ticket/"+id, nil); a.body["owner"] != want {
+			t.Fatalf("%s stored with owner %v, want %s", id, a.body["owner"], want)
+		}
+	}
+	t1 := scimObj("type", "ticket", "id", "T-1", "properties", scimObj("ownerID", "sue@acme.test", "department", "Sales"))
 	t2 := scimObj("type", "ticket", "id", "T-2")
 	user := func(id string, props ...any) map[string]any {
 		u := scimObj("type", "user", "id", id)
@@ -406,17 +419,20 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 		resource map[string]any
 		want     bool
 	}{
-		{user("idp|sam"), "edit", t2, true},                        // owner, by IdP subject
-		{user("sam@acme.test"), "view", t2, true},                  // Support views Support's ticket, by email
-		{user("sue@acme.test"), "view", t2, false},                 // Sales does not
-		{user("sue@acme.test"), "edit", t2, false},                 // nor edits
-		{user("sue@acme.test"), "edit", t1, true},                  // her own inline ticket
-		{user("sue@acme.test"), "view", t1, true},                  // in her department
-		{user("idp|sam"), "view", t1, false},                       // Support does not view Sales'
-		{user("idp|sam", "department", "Sales"), "view", t1, true}, // inline properties win for this decision
-		{user("idp|ada"), "delete", t2, true},                      // admins (SCIM roles) delete
-		{user("idp|sam"), "delete", t2, false},                     // owners do not
-		{user("idp|sam"), "close", t2, false},                      // nobody closes
+		{user("idp|sam"), "edit", t2, true},                                     // owner, by IdP subject
+		{user("sam@acme.test"), "view", t2, true},                               // Support views Support's ticket, by email
+		{user("sue@acme.test"), "view", t2, false},                              // Sales does not
+		{user("sue@acme.test"), "edit", t2, false},                              // nor edits
+		{user("sue@acme.test"), "edit", t1, true},                               // her own inline ticket
+		{user("sue@acme.test"), "view", t1, true},                               // in her department
+		{user("idp|sam"), "view", t1, false},                                    // Support does not view Sales'
+		{user("idp|sam", "department", "Sales"), "view", t1, true},              // inline properties win for this decision
+		{user("idp|ada"), "delete", t2, true},                                   // admins (SCIM roles) delete
+		{user("idp|sam"), "delete", t2, false},                                  // owners do not
+		{user("idp|sam"), "close", t2, false},                                   // nobody closes
+		{user("idp|sam"), "edit", scimObj("type", "ticket", "id", "T-3"), true}, // owner by email, stored by the batch
+		{user("sue@acme.test"), "edit", scimObj("type", "ticket", "id", "T-3"), false},
+		{user("sam@acme.test"), "edit", scimObj("type", "ticket", "id", "T-9", "properties", scimObj("ownerID", "idp|sam")), true}, // inline owner by IdP subject
 	} {
 		a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", tc.subject, "action", scimObj("name", tc.action), "resource", tc.resource))
 		if a.status != 200 || a.body["decision"] != tc.want {
@@ -451,6 +467,24 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 	}
 	if !slices.Equal(can, []string{"edit", "view"}) {
 		t.Fatalf("action search: %v (%s)", can, as.raw)
+	}
+	// The tickets sam may edit, planned and filtered in the database: his
+	// by whichever id they were stored with.
+	re := do(t, d, "admin", "POST", "/access/v1/search/resource", scimObj("subject", user("idp|sam"), "action", scimObj("name", "edit"), "resource", scimObj("type", "ticket")))
+	var editable []string
+	for _, r := range re.body["results"].([]any) {
+		editable = append(editable, r.(map[string]any)["id"].(string))
+	}
+	if slices.Sort(editable); !slices.Equal(editable, []string{"T-2", "T-3"}) {
+		t.Fatalf("tickets sam may edit: %v (%s)", editable, re.raw)
+	}
+	// zed, provisioned after T-4 was stored for "idp|zed", owns it.
+	if a := do(t, d, "admin", "POST", "/scim/v2/Users", scimUser("zed@acme.test", "idp|zed", "zed@acme.test", "IT")); a.status != 201 {
+		t.Fatalf("provision zed: %d %s", a.status, a.raw)
+	}
+	if a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", user("zed@acme.test"), "action", scimObj("name", "edit"),
+		"resource", scimObj("type", "ticket", "id", "T-4"))); a.body["decision"] != true {
+		t.Fatalf("zed edits T-4, stored for him before he was provisioned: %s", a.raw)
 	}
 	// SCIM moves sam to Sales: T-2 is no longer his department's to view,
 	// still his to edit.

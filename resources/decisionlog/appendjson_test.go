@@ -61,10 +61,10 @@ func TestAppendMatchesEncodingJSON(t *testing.T) {
 	empty := &authz.LoggedDecision{}
 	at := time.Date(2026, 12, 4, 22, 0, 0, 120_000_000, time.UTC)
 	for name, r := range map[string]*record{
-		"full":    {ld: full, id: "id-1", at: at, req: &request{method: "GET", path: "/p", id: "r", remote: "1.2.3.4", caller: "c"}},
-		"demo":    {ld: decision(), id: "id-2", at: at},
-		"failed":  {ld: failed, id: "id-3", at: at.Add(time.Nanosecond)},
-		"nothing": {ld: empty, id: "", at: time.Time{}},
+		"full":    {ld: withID(full, "id-1"), at: at, req: &request{method: "GET", path: "/p", id: "r", remote: "1.2.3.4", caller: "c"}},
+		"demo":    {ld: withID(decision(), "id-2"), at: at},
+		"failed":  {ld: withID(failed, "id-3"), at: at.Add(time.Nanosecond)},
+		"nothing": {ld: withID(empty, ""), at: time.Time{}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			l := &Logger{cfg: Config{Labels: Labels{ID: "h/1", Version: "v\"1"}}}

@@ -100,6 +100,10 @@ type Logger struct {
 	dropFull, dropWrite, dropEncode prometheus.Counter
 	written                         prometheus.Counter
 	tree                            *maskNode // the mask as the appender walks it
+	pool                            sync.Pool // *authz.LoggedDecision, for Sample
+	// full counts the buffer_full drops since the writer last warned of
+	// them (decisions add, the writer takes).
+	full atomic.Int64
 	// Of the writer goroutine only: the time of the last warning, and the
 	// entries' appender.
 	lastWarn time.Time
@@ -110,8 +114,7 @@ type Logger struct {
 
 // record is a decision waiting to be written.
 type record struct {
-	ld  *authz.LoggedDecision
-	id  string
+	ld  *authz.LoggedDecision // the pool's: released once encoded
 	at  time.Time
 	req *request
 }
@@ -147,6 +150,7 @@ func New(cfg Config) (*Logger, error) {
 		l.now = time.Now
 	}
 	l.newID = func() string { return bson.NewObjectID().Hex() }
+	l.pool.New = func() any { return new(authz.LoggedDecision) }
 	l.tree = m.tree()
 	dropped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rulekeeper_decision_log_dropped_total",
@@ -168,19 +172,38 @@ func New(cfg Config) (*Logger, error) {
 	return l, nil
 }
 
-// LogDecision queues a decision for the log, or drops it when the sampler
-// leaves it out, the buffer is full or the logger is closed. It never
-// blocks.
+// Sample decides whether the decision about to be taken is logged: it
+// gives it an id and asks the sampler, and answers an entry to fill (from a
+// pool: the writer hands it back once encoded), or nil when the decision is
+// left out or the logger is closed. A decision left out costs an id and a
+// hash; nothing of it is copied.
+func (l *Logger) Sample(context.Context) *authz.LoggedDecision {
+	if l.closed.Load() {
+		return nil
+	}
+	id := l.newID()
+	if !l.sampler.keep(id) {
+		return nil
+	}
+	ld := l.pool.Get().(*authz.LoggedDecision)
+	ld.ID = id
+	return ld
+}
+
+// LogDecision queues a decision for the log, or drops it (counted) when the
+// buffer is full or the logger is closed. It never blocks. ld is normally
+// one Sample gave; one without an id (ld.ID "") is sampled here.
 func (l *Logger) LogDecision(ctx context.Context, ld *authz.LoggedDecision) {
 	if l.closed.Load() {
 		return
 	}
-	id := l.newID()
-	if !l.sampler.keep(id) {
-		return
+	if ld.ID == "" {
+		if ld.ID = l.newID(); !l.sampler.keep(ld.ID) {
+			return
+		}
 	}
 	select {
-	case l.ch <- record{ld: ld, id: id, at: l.now(), req: requestOf(ctx)}:
+	case l.ch <- record{ld: ld, at: l.now(), req: requestOf(ctx)}:
 		// The writer sleeps between ticks; a full batch wakes it (and
 		// only that: a wake-up per decision would cost more than the entry).
 		if len(l.ch) >= l.cfg.Batch {
@@ -191,7 +214,15 @@ func (l *Logger) LogDecision(ctx context.Context, ld *authz.LoggedDecision) {
 		}
 	default:
 		l.dropFull.Inc()
+		l.full.Add(1)
+		l.release(ld)
 	}
+}
+
+// release hands an entry back to the pool Sample takes from.
+func (l *Logger) release(ld *authz.LoggedDecision) {
+	*ld = authz.LoggedDecision{}
+	l.pool.Put(ld)
 }
 
 // Close stops taking decisions, writes what is buffered and stops the
@@ -234,9 +265,11 @@ func (l *Logger) run() {
 			if p, ok := l.cfg.Sink.(pruner); ok {
 				p.prune(l.now(), l.logger)
 			}
+			l.warnDropped()
 		case <-l.kick:
 		case <-l.stop:
 			drain()
+			l.warnDropped()
 			return
 		}
 		drain()
@@ -251,6 +284,7 @@ func (l *Logger) write(batch []record) {
 	enc, ends := l.enc[:0], l.ends[:0]
 	for i := range batch {
 		e, err := l.encode(&batch[i])
+		l.release(batch[i].ld)
 		if err != nil {
 			l.dropEncode.Inc()
 			l.warn("a decision log entry could not be encoded", err)
@@ -280,9 +314,22 @@ func (l *Logger) write(batch []record) {
 	l.written.Add(float64(len(enc)))
 }
 
-// warn logs at most one line per 10 s (writer goroutine only).
+// warnDropped warns (at most once per warnEvery) of the entries a full
+// buffer dropped since the last warning.
+func (l *Logger) warnDropped() {
+	if n := l.full.Load(); n > 0 && l.now().Sub(l.lastWarn) >= warnEvery {
+		l.full.Add(-n)
+		l.warn("the decision log's buffer was full: entries dropped (rulekeeper_decision_log_dropped_total{reason=\"buffer_full\"})",
+			errors.New("the writer fell behind"), "dropped", n, "buffer", l.cfg.Buffer)
+	}
+}
+
+// warnEvery is the least time between two warnings of the writer.
+const warnEvery = 10 * time.Second
+
+// warn logs at most one line per warnEvery (writer goroutine only).
 func (l *Logger) warn(msg string, err error, args ...any) {
-	if now := l.now(); now.Sub(l.lastWarn) >= 10*time.Second {
+	if now := l.now(); now.Sub(l.lastWarn) >= warnEvery {
 		l.lastWarn = now
 		l.logger.Warn(msg, append([]any{"error", err.Error()}, args...)...)
 	}

@@ -94,11 +94,11 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 	in := policyInput{Subject: ld.Input.Subject, Action: ld.Input.Action, Resource: ld.Input.Resource}
 	in.Context.Environment = ld.Input.Environment
 	in.Subject.Spaces = relevantSpaces(&ld.Input)
-	enc := Encoded{ID: r.id, Time: r.at.UTC(), SubjectID: in.Subject.ID, ResourceType: in.Resource.Type,
+	enc := Encoded{ID: ld.ID, Time: r.at.UTC(), SubjectID: in.Subject.ID, ResourceType: in.Resource.Type,
 		ResourceID: in.Resource.ID, Allow: ld.Err == nil && ld.Decision.Allow}
 	rev := ld.Decision.Revision
 	e := Entry{
-		DecisionID: r.id, Labels: l.cfg.Labels, Path: Path, Input: &in,
+		DecisionID: ld.ID, Labels: l.cfg.Labels, Path: Path, Input: &in,
 		Revision: rev, RuleIDs: []string{}, Timestamp: enc.Time,
 		Metrics: Metrics{Hydrate: ld.Hydrate.Nanoseconds(), Eval: ld.Evaluate.Nanoseconds(),
 			Decision: (ld.Hydrate + ld.Evaluate).Nanoseconds()},

@@ -3,10 +3,8 @@ package decisionlog
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/requestid"
@@ -21,15 +19,31 @@ import (
 
 // Middleware remembers, for the entries of the request's decisions, the
 // request's method, path, id and remote address. Mount it before the
-// routes, only when the log is on: it costs a context per request. The
-// server runs Fiber with Immutable, so the strings are the request's own
-// copies (the method is one of Fiber's constants, the address a new string).
+// routes, only when the log is on: it costs one allocation per request (the
+// context and the record together). The server runs Fiber with Immutable,
+// so the strings are the request's own copies (the method is one of
+// Fiber's constants, the address a new string).
 func Middleware() fiber.Handler {
 	return func(c fiber.Ctx) error {
-		r := &request{method: c.Method(), path: c.Path(), id: requestid.FromContext(c), remote: c.IP()}
-		c.SetContext(context.WithValue(c.Context(), requestKey{}, r))
+		rc := &requestContext{Context: c.Context()}
+		rc.r = request{method: c.Method(), path: c.Path(), id: requestid.FromContext(c), remote: c.IP()}
+		c.SetContext(rc)
 		return c.Next()
 	}
+}
+
+// requestContext is the request's context with its record: one object
+// where context.WithValue and the record would be two.
+type requestContext struct {
+	context.Context
+	r request
+}
+
+func (c *requestContext) Value(key any) any {
+	if _, ok := key.(requestKey); ok {
+		return &c.r
+	}
+	return c.Context.Value(key)
 }
 
 // OnRequest is an identity request hook: it names the authenticated caller
@@ -96,33 +110,27 @@ func filter(c fiber.Ctx) (store.DecisionFilter, error) {
 	if err := listing.KnownParams(c, params); err != nil {
 		return f, err
 	}
-	for _, k := range []string{"subject", "resource"} {
-		if len(c.Query(k)) > maxFilterLen {
-			return f, apierror.Field("bad_"+k, k, fmt.Sprintf("%s has at most %d characters", k, maxFilterLen))
-		}
+	texts, err := listing.Texts(c, maxFilterLen, "subject", "resource")
+	if err != nil {
+		return f, err
 	}
-	f.SubjectID = strings.Clone(c.Query("subject"))
-	if res := c.Query("resource"); res != "" {
+	f.SubjectID = texts[0]
+	if res := texts[1]; res != "" {
 		typ, id, ok := strings.Cut(res, ":")
 		switch {
 		case !ok:
-			f.ResourceID = strings.Clone(res)
+			f.ResourceID = res
 		case typ == "":
 			return f, apierror.Field("bad_resource", "resource", "resource is type:id, type:* or an id, e.g. app:42")
 		default:
-			f.ResourceType = strings.Clone(typ)
+			f.ResourceType = typ
 			if id != "*" {
-				f.ResourceID = strings.Clone(id)
+				f.ResourceID = id
 			}
 		}
 	}
-	if v := c.Query("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return f, apierror.Field("bad_since", "since",
-				fmt.Sprintf("since %q is not an RFC 3339 time such as 2026-01-31T00:00:00Z", v))
-		}
-		f.Since = t.UTC()
+	if f.Since, err = listing.Time(c, "since"); err != nil {
+		return f, err
 	}
 	return f, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -175,7 +176,7 @@ func TestMask(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLogger(t, Config{Sink: &Stdout{W: &Lines{}}, Sample: 1, Mask: tc.mask})
-			enc, err := l.encode(&record{ld: decision(), id: "x", at: time.Now()})
+			enc, err := l.encode(&record{ld: withID(decision(), "x"), at: time.Now()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,7 +251,7 @@ func FuzzParseMask(f *testing.F) {
 		}
 		// Whatever parses erases cleanly from any input.
 		l := &Logger{cfg: Config{Sink: &Stdout{W: &Lines{}}}, mask: m, tree: m.tree()}
-		enc, err := l.encode(&record{ld: decision(), id: "x", at: time.Now()})
+		enc, err := l.encode(&record{ld: withID(decision(), "x"), at: time.Now()})
 		if err != nil || !json.Valid(enc.Line) {
 			t.Fatalf("mask %q: %v %s", s, err, enc.Line)
 		}
@@ -329,7 +330,9 @@ func (g *gate) Write(_ context.Context, batch []Encoded) error {
 func TestFullBufferDropsNeverBlocks(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g := &gate{open: make(chan struct{})}
-	l := newLogger(t, Config{Sink: g, Sample: 1, Buffer: 8, Batch: 1, Registry: reg})
+	logs := &Lines{}
+	l := newLogger(t, Config{Sink: g, Sample: 1, Buffer: 8, Batch: 1, Registry: reg,
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	const n = 1000
 	done := make(chan struct{})
 	go func() {
@@ -355,6 +358,53 @@ func TestFullBufferDropsNeverBlocks(t *testing.T) {
 	}
 	if got := value(t, reg, ""); int(got) != g.written {
 		t.Errorf("written_total %v, sink got %d", got, g.written)
+	}
+	// Never silently: one warning (rate-limited) says how many.
+	warnings := logs.entries(t)
+	if len(warnings) != 1 || warnings[0]["level"] != "WARN" || warnings[0]["dropped"] != dropped {
+		t.Errorf("warnings about the full buffer: %v (dropped %v)", warnings, dropped)
+	}
+}
+
+// Sample decides before the decision is taken: a decision it leaves out
+// gets no entry (the engine takes its plain path); one it keeps gets an
+// entry with its id, filled by the engine and handed back to LogDecision.
+func TestSampleBeforeTheDecision(t *testing.T) {
+	out := &Lines{}
+	l := newLogger(t, Config{Sink: &Stdout{W: out}, Sample: 0.5, Seed: 3})
+	l.newID = ids()
+	s := newSampler(0.5, 3)
+	kept := 0
+	for i := range 200 {
+		ld := l.Sample(context.Background())
+		id := fmt.Sprintf("d-%d", i)
+		if (ld != nil) != s.keep(id) {
+			t.Fatalf("%s: Sample gave an entry: %v, the sampler keeps it: %v", id, ld != nil, s.keep(id))
+		}
+		if ld == nil {
+			continue
+		}
+		if ld.ID != id || ld.Input.Subject.ID != "" {
+			t.Fatalf("Sample's entry: id %q (want %q), subject %q (want a clean entry)", ld.ID, id, ld.Input.Subject.ID)
+		}
+		d := decision()
+		d.ID = ld.ID
+		*ld = *d
+		l.LogDecision(context.Background(), ld)
+		kept++
+	}
+	closeNow(t, l)
+	got := out.entries(t)
+	if len(got) != kept || kept == 0 || kept == 200 {
+		t.Fatalf("%d entries written, %d kept by the sampler", len(got), kept)
+	}
+	for _, e := range got {
+		if id, _ := e["decision_id"].(string); !s.keep(id) {
+			t.Errorf("entry %s was written but the sampler leaves it out", id)
+		}
+	}
+	if ld := l.Sample(context.Background()); ld != nil {
+		t.Error("Sample gave an entry after Close")
 	}
 }
 
@@ -405,4 +455,10 @@ func value(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 		}
 	}
 	return 0
+}
+
+// withID gives ld the decision id Sample would have.
+func withID(ld *authz.LoggedDecision, id string) *authz.LoggedDecision {
+	ld.ID = id
+	return ld
 }

@@ -136,6 +136,13 @@ func (h *Handlers) request(c fiber.Ctx, subject *authz.Subject, action string, r
 		return authz.Request{}, err
 	}
 	subject.ID = id
+	// The resource's owner, named inline by any id of the user, is the
+	// user's rulekeeper id, as the subject is (resource.owner = user).
+	if resource.Owner != "" {
+		if resource.Owner, err = h.resolve(c.Context(), resource.Owner); err != nil {
+			return authz.Request{}, err
+		}
+	}
 	if env == "" {
 		env = "hub"
 	}

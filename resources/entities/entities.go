@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -58,7 +59,9 @@ func (s *Source) Subject(ctx context.Context, id string) (*authz.Subject, error)
 
 // ResolveSubject answers the rulekeeper id of the user that ref names: a
 // rulekeeper id, the identity provider subject (sub), a userName or alias,
-// or an email that only one user has. authz.ErrNotFound when none does.
+// or an email that only one user has (and that the identity provider did
+// not call unverified: store.User.EmailUnverified). authz.ErrNotFound when
+// none does.
 // With a UserIndex every lookup is a map read (and a miss costs nothing);
 // without one, each is an indexed query (subject, userNameKey, aliases,
 // emailKey).
@@ -84,6 +87,8 @@ func (s *Source) ResolveSubject(ctx context.Context, ref string) (string, error)
 		func() (*store.User, error) { return s.Store.Users.ByAlias(ctx, strings.ToLower(ref)) },
 		func() (*store.User, error) {
 			us, err := s.Store.Users.ByEmail(ctx, ref)
+			// An unverified email names nobody.
+			us = slices.DeleteFunc(us, func(u store.User) bool { return u.EmailUnverified })
 			if err != nil || len(us) != 1 {
 				return nil, cmpOr(err, store.ErrNotFound)
 			}
@@ -213,10 +218,35 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 			if err != nil {
 				return nil, err
 			}
-			return ExternalResource(x), nil
+			r := ExternalResource(x)
+			// An owner stored by another id than rulekeeper's (written
+			// before the user was provisioned) is resolved now.
+			if r.Owner, err = s.Owner(ctx, r.Owner); err != nil {
+				return nil, err
+			}
+			return r, nil
 		}
 	}
 	return nil, authz.ErrNotStored
+}
+
+// Owner answers the rulekeeper id of the user that owner names by any id
+// ResolveSubject knows (IdP subject, userName, alias, email), so that
+// `resource.owner = user` holds for the owner of an external resource
+// however the calling service names them; an owner that names no user (or
+// "") is answered as it is.
+func (s *Source) Owner(ctx context.Context, owner string) (string, error) {
+	if owner == "" {
+		return "", nil
+	}
+	id, err := s.ResolveSubject(ctx, owner)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, authz.ErrNotFound):
+		return owner, nil
+	}
+	return "", err
 }
 
 // ExternalResource is the policy's view of a stored resource of an

@@ -44,7 +44,7 @@ func refKeys(u *store.User) []string {
 	for _, a := range u.Aliases {
 		ks = append(ks, "name:"+strings.ToLower(a))
 	}
-	if u.Email != "" {
+	if u.Email != "" && !u.EmailUnverified { // an unverified email names nobody
 		ks = append(ks, "email:"+strings.ToLower(u.Email))
 	}
 	return ks

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -136,17 +135,15 @@ func filter(c fiber.Ctx) (store.EventFilter, error) {
 	if err := listing.KnownParams(c, params); err != nil {
 		return f, err
 	}
-	for _, k := range []string{"source", "type", "userId"} {
-		if v := c.Query(k); len(v) > maxFilterLen {
-			return f, apierror.Field("bad_"+strings.ToLower(k), k, fmt.Sprintf("%s has at most %d characters", k, maxFilterLen))
-		}
-	}
-	f.Source, f.Type, f.UserID = strings.Clone(c.Query("source")), strings.Clone(c.Query("type")), strings.Clone(c.Query("userId"))
-	var err error
-	if f.Since, err = timeParam(c, "since"); err != nil {
+	texts, err := listing.Texts(c, maxFilterLen, "source", "type", "userId")
+	if err != nil {
 		return f, err
 	}
-	if f.Until, err = timeParam(c, "until"); err != nil {
+	f.Source, f.Type, f.UserID = texts[0], texts[1], texts[2]
+	if f.Since, err = listing.Time(c, "since"); err != nil {
+		return f, err
+	}
+	if f.Until, err = listing.Time(c, "until"); err != nil {
 		return f, err
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
@@ -160,19 +157,6 @@ func filter(c fiber.Ctx) (store.EventFilter, error) {
 		return f, apierror.Field("bad_sort", "sort", "sort is time (oldest first) or -time (newest first, the default)")
 	}
 	return f, nil
-}
-
-func timeParam(c fiber.Ctx, name string) (time.Time, error) {
-	v := c.Query(name)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, apierror.Field("bad_"+name, name,
-			fmt.Sprintf("%s %q is not an RFC 3339 time such as 2026-01-31T00:00:00Z", name, v))
-	}
-	return t.UTC(), nil
 }
 
 // Retention deletes events older than the tenant's eventRetentionDays (0

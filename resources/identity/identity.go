@@ -438,7 +438,7 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		u = &store.User{Subject: id.Subject, Name: name, Email: id.Email, GroupIDs: nonNil(groupIDs),
+		u = &store.User{Subject: id.Subject, Name: name, Email: id.Email, EmailUnverified: id.EmailUnverified, GroupIDs: nonNil(groupIDs),
 			Roles: nonNil(idpRoles), IdpRoles: idpRoles}
 		err = a.store.Users.Create(ctx, u)
 		if err == nil {
@@ -455,7 +455,7 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 	if err != nil {
 		return nil, err
 	}
-	if u, err = a.refresh(ctx, u, name, id.Email, groupIDs, idpRoles); err != nil {
+	if u, err = a.refresh(ctx, u, name, id.Email, id.EmailUnverified, groupIDs, idpRoles); err != nil {
 		return nil, err
 	}
 	if u, err = a.bootstrapAdmin(ctx, u, id, created); err != nil {
@@ -477,10 +477,12 @@ func (a *Authenticator) Login(ctx context.Context, id idp.Identity) (*store.User
 
 // bindProvisioned gives the identity's subject to the provisioned user
 // still waiting for one whose email is the token's, when that email names
-// no other user; nil when there is none. A concurrent login of the same
-// subject that bound it first is found by its subject.
+// no other user; nil when there is none. An email the identity provider
+// says is not verified binds nobody (anybody may claim any address at some
+// providers). A concurrent login of the same subject that bound it first
+// is found by its subject.
 func (a *Authenticator) bindProvisioned(ctx context.Context, id idp.Identity) (*store.User, error) {
-	if id.Email == "" {
+	if id.Email == "" || id.EmailUnverified {
 		return nil, nil
 	}
 	us, err := a.store.Users.ByEmail(ctx, id.Email)
@@ -552,8 +554,9 @@ func (a *Authenticator) bootstrapAdmin(ctx context.Context, u *store.User, id id
 
 func (a *Authenticator) isBootstrapAdmin(u *store.User, id idp.Identity) bool {
 	for _, b := range a.bootstrap {
-		if b == id.Subject || (id.Email != "" && strings.EqualFold(b, id.Email)) ||
-			(u.Email != "" && strings.EqualFold(b, u.Email)) {
+		// An unverified email names nobody, bootstrap admins included.
+		if b == id.Subject || (id.Email != "" && !id.EmailUnverified && strings.EqualFold(b, id.Email)) ||
+			(u.Email != "" && !u.EmailUnverified && strings.EqualFold(b, u.Email)) {
 			return true
 		}
 	}
@@ -653,7 +656,7 @@ func ParseRoleMap(s string) (map[string]string, error) {
 // refresh brings u in line with the login: name, email, groups (nil:
 // unchanged) and the IdP's roles (nil: unchanged), which replace the roles
 // the IdP gave before while keeping those given in rulekeeper.
-func (a *Authenticator) refresh(ctx context.Context, u *store.User, name, email string, groupIDs, idpRoles []string) (*store.User, error) {
+func (a *Authenticator) refresh(ctx context.Context, u *store.User, name, email string, emailUnverified bool, groupIDs, idpRoles []string) (*store.User, error) {
 	for range 5 {
 		groups := groupIDs
 		if groups == nil {
@@ -670,11 +673,11 @@ func (a *Authenticator) refresh(ctx context.Context, u *store.User, name, email 
 			newIdp = idpRoles
 		}
 		rolesSame := slices.Equal(roles, u.Roles) && slices.Equal(nonNil(newIdp), nonNil(u.IdpRoles))
-		if u.Name == name && u.Email == email && slices.Equal(u.GroupIDs, groups) && rolesSame {
+		if u.Name == name && u.Email == email && u.EmailUnverified == emailUnverified && slices.Equal(u.GroupIDs, groups) && rolesSame {
 			return u, nil
 		}
 		now := time.Now()
-		ch := store.UserChange{Version: u.Version, Name: &name, Email: &email, GroupIDs: groups, LastLogin: &now}
+		ch := store.UserChange{Version: u.Version, Name: &name, Email: &email, EmailUnverified: &emailUnverified, GroupIDs: groups, LastLogin: &now}
 		if !rolesSame {
 			ch.Roles, ch.IdpRoles = nonNil(roles), nonNil(newIdp)
 		}

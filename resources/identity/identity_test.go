@@ -2,13 +2,16 @@ package identity_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 
+	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -137,5 +140,55 @@ func TestGroupsAreCreatedOnlyWhenTheSettingIsOn(t *testing.T) {
 	events, _ := s.Events.All(ctx, "user-session.begin")
 	if len(events) != 3 {
 		t.Fatalf("%d user-session.begin events, want 3", len(events))
+	}
+}
+
+// An email the identity provider says is not verified (email_verified:
+// false) names nobody: it binds no provisioned user at the first login,
+// makes nobody a bootstrap admin, and a decision's subject.id does not
+// resolve by it (through the user index or the store); once the provider
+// verifies it, it does.
+func TestUnverifiedEmailNamesNobody(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	a := newAuth(t, s, func(c *identity.Config) { c.BootstrapAdmins = []string{"boss@acme.test"} })
+	pat := &store.User{Subject: store.PendingSubject + "pat", Name: "Pat", Email: "pat@acme.test", Provisioned: true,
+		GroupIDs: []string{}, Roles: []string{}}
+	if err := s.Users.Create(ctx, pat); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := a.Login(ctx, idp.Identity{Subject: "idp|mallory", Name: "Mallory", Email: "pat@acme.test", EmailUnverified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claim.ID == pat.ID || !claim.EmailUnverified {
+		t.Fatalf("an unverified email bound the provisioned user (or was not marked): %+v", claim)
+	}
+	boss, err := a.Login(ctx, idp.Identity{Subject: "idp|boss?", Name: "Boss", Email: "boss@acme.test", EmailUnverified: true})
+	if err != nil || boss.HasRole(identity.RoleTenantAdmin) {
+		t.Fatalf("an unverified bootstrap email made %+v TenantAdmin (%v)", boss, err)
+	}
+	eve, err := a.Login(ctx, idp.Identity{Subject: "idp|eve", Name: "Eve", Email: "eve@acme.test", EmailUnverified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := entities.NewUserIndex(s)
+	for name, src := range map[string]*entities.Source{"index": {Store: s, Users: x}, "store": {Store: s}} {
+		for ref, want := range map[string]string{"pat@acme.test": pat.ID, "PAT@acme.test": pat.ID, "eve@acme.test": "", "idp|eve": eve.ID} {
+			got, err := src.ResolveSubject(ctx, ref)
+			if want == "" && !errors.Is(err, authz.ErrNotFound) || want != "" && got != want {
+				t.Errorf("%s: %s resolved to %q (%v), want %q", name, ref, got, err, want)
+			}
+		}
+	}
+	// The provider verifies eve's email: her next login makes it hers.
+	if eve, err = a.Login(ctx, idp.Identity{Subject: "idp|eve", Name: "Eve", Email: "eve@acme.test"}); err != nil || eve.EmailUnverified {
+		t.Fatalf("verified login: %+v %v", eve, err)
+	}
+	x.Invalidate()
+	for name, src := range map[string]*entities.Source{"index": {Store: s, Users: x}, "store": {Store: s}} {
+		if got, err := src.ResolveSubject(ctx, "eve@acme.test"); got != eve.ID {
+			t.Errorf("%s: the verified email resolved to %q (%v)", name, got, err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -45,4 +46,34 @@ func Array[T any](items []T) []T {
 		return []T{}
 	}
 	return items
+}
+
+// Texts reads the text filters names of the query, in order: each the
+// caller's own copy (Fiber's are the request buffer's), at most maxLen
+// long (400 bad_<name> beyond).
+func Texts(c fiber.Ctx, maxLen int, names ...string) ([]string, error) {
+	out := make([]string, len(names))
+	for i, k := range names {
+		v := c.Query(k)
+		if len(v) > maxLen {
+			return nil, apierror.Field("bad_"+strings.ToLower(k), k, fmt.Sprintf("%s has at most %d characters", k, maxLen))
+		}
+		out[i] = strings.Clone(v)
+	}
+	return out, nil
+}
+
+// Time reads the query parameter name as an RFC 3339 time, in UTC (zero
+// when absent; 400 bad_<name> when not such a time).
+func Time(c fiber.Ctx, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, apierror.Field("bad_"+name, name,
+			fmt.Sprintf("%s %q is not an RFC 3339 time such as 2026-01-31T00:00:00Z", name, v))
+	}
+	return t.UTC(), nil
 }

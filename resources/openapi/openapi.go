@@ -73,6 +73,14 @@ func Document(version string) []byte {
 			"responses": map[string]any{
 				"Error": map[string]any{"description": "An error: what and where (details.field).",
 					"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}},
+				"Unauthenticated": map[string]any{"description": "Missing or invalid credentials (code missing_credentials, token_invalid, api_key_…).",
+					"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}},
+				"Refused": map[string]any{"description": "Refused, with the decision's explanation (details.reason, details.denies, details.revision): " +
+					"the caller may read the resource but not do this action, or may not use this endpoint.",
+					"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}},
+				"NotFound": map[string]any{"description": "No such resource — or one the caller may not read: both answer this same 404 " +
+					"(code not_found), so that ids cannot be probed; a read of one resource is never a 403.",
+					"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}},
 			},
 		},
 	}
@@ -131,8 +139,38 @@ func (o op) operation() map[string]any {
 		}
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": schema}}
 	}
-	m["responses"] = map[string]any{status: ok, "default": map[string]any{"$ref": "#/components/responses/Error"}}
+	responses := map[string]any{status: ok, "default": map[string]any{"$ref": "#/components/responses/Error"}}
+	for _, code := range o.refusals() {
+		responses[code] = map[string]any{"$ref": "#/components/responses/" + refusalNames[code]}
+	}
+	m["responses"] = responses
 	return m
+}
+
+// refusalNames are the shared responses of the refusals.
+var refusalNames = map[string]string{"401": "Unauthenticated", "403": "Refused", "404": "NotFound"}
+
+// refusals are the statuses by which the operation refuses its caller, as
+// package guard answers them: 401 without credentials; 404 for an id of
+// the path that does not exist or that the caller may not read (the same
+// answer: an id cannot be probed); 403 with the decision's explanation
+// for a caller who may read the resource but not do the action, or may
+// not use the endpoint at all. So a read of one resource (a GET with an
+// id in its path) never answers 403 — except where the refusal is about
+// the endpoint, not the resource (SCIM: provisioning clients only).
+func (o op) refusals() []string {
+	if o.public {
+		return nil
+	}
+	codes := []string{"401"}
+	byID := pathParam.MatchString(o.path)
+	if byID {
+		codes = append(codes, "404")
+	}
+	if !byID || o.method != "GET" || strings.HasPrefix(o.path, "/scim/") {
+		codes = append(codes, "403")
+	}
+	return codes
 }
 
 func operationID(method, path string) string {

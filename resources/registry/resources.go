@@ -41,6 +41,12 @@ type Resources struct {
 	Guard      *guard.Guard
 	Types      *authz.Types
 	Invalidate func(kind, id string) // the engine's entity cache
+	// Owners resolves a resource's owner, named by any id of the user
+	// (IdP subject, userName, alias, email), to the rulekeeper id it is
+	// stored with (nil: stored as given); an entities.Source.
+	Owners interface {
+		Owner(ctx context.Context, ref string) (string, error)
+	}
 	// Planner, Lists and MaxDecisions serve GET /resources/{type}?action=:
 	// the resources the caller may act on, planned like app lists.
 	Planner      *authz.Planner
@@ -218,6 +224,9 @@ func (h *Resources) put(c fiber.Ctx) error {
 	if fe != nil {
 		return fe.api()
 	}
+	if x.Owner, err = h.owner(c.Context(), x.Owner); err != nil {
+		return err
+	}
 	x.UpdatedBy = identity.CallerOf(c).User.ID
 	out, err := h.Store.ExternalResources.Put(c.Context(), x, want)
 	switch {
@@ -233,6 +242,15 @@ func (h *Resources) put(c fiber.Ctx) error {
 		status = http.StatusCreated
 	}
 	return c.Status(status).JSON(out)
+}
+
+// owner is the rulekeeper id of the user ref names (ref itself when it
+// names none).
+func (h *Resources) owner(ctx context.Context, ref string) (string, error) {
+	if h.Owners == nil || ref == "" {
+		return ref, nil
+	}
+	return h.Owners.Owner(ctx, ref)
 }
 
 func (h *Resources) changed(typ, id string) {
@@ -303,6 +321,9 @@ func (h *Resources) batch(c fiber.Ctx) error {
 			continue
 		}
 		seen[it.ID] = i
+		if x.Owner, err = h.owner(c.Context(), x.Owner); err != nil {
+			return err
+		}
 		x.UpdatedBy = by
 		xs = append(xs, *x)
 	}

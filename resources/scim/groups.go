@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -269,54 +270,21 @@ func (h *Handlers) deleteGroup(c fiber.Ctx) error {
 }
 
 func (h *Handlers) listGroups(c fiber.Ctx) error {
-	if err := h.require(c, "read", "group"); err != nil {
-		return err
-	}
-	f, err := parseFilter(c.Query("filter"), "displayName", "id")
-	if err != nil {
-		return err
-	}
-	start, count, err := paging(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Context()
-	var found []store.Group
-	var total int64
-	if f == nil {
-		if found, total, err = h.Store.Groups.Offset(ctx, start-1, count); err != nil {
-			return err
-		}
-	} else {
-		var g *store.Group
-		if f.attr == "id" {
-			g, err = h.Store.Groups.Get(ctx, f.value)
-		} else {
-			g, err = h.Store.Groups.ByName(ctx, f.value)
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if g != nil {
-			found = []store.Group{*g}
-		}
-		total = int64(len(found))
-		found = found[min(start-1, len(found)):]
-		found = found[:min(count, len(found))]
-	}
 	// excludedAttributes=members is what Entra ID asks for; the answer
 	// then leaves members out.
 	noMembers := strings.Contains(strings.ToLower(c.Query("excludedAttributes")), "members")
-	out := make([]map[string]any, 0, len(found))
-	for i := range found {
-		r, err := h.groupResource(c, &found[i])
-		if err != nil {
-			return err
-		}
-		if noMembers {
-			delete(r, "members")
-		}
-		out = append(out, r)
-	}
-	return send(c, listResponse(total, start, out))
+	return list(c, h, "group", []string{"displayName", "id"}, h.Store.Groups.Offset,
+		func(ctx context.Context, f *filter) ([]store.Group, error) {
+			if f.attr == "id" {
+				return listOf(h.Store.Groups.Get(ctx, f.value))
+			}
+			return listOf(h.Store.Groups.ByName(ctx, f.value))
+		},
+		func(g *store.Group) (map[string]any, error) {
+			r, err := h.groupResource(c, g)
+			if err == nil && noMembers {
+				delete(r, "members")
+			}
+			return r, err
+		})
 }

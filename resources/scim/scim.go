@@ -551,10 +551,37 @@ func (h *Handlers) deleteUser(c fiber.Ctx) error {
 }
 
 func (h *Handlers) listUsers(c fiber.Ctx) error {
-	if err := h.require(c, "read", "user"); err != nil {
+	return list(c, h, "user", []string{"userName", "externalId", "id", "emails.value", "emails"}, h.Store.Users.Offset,
+		func(ctx context.Context, f *filter) ([]store.User, error) {
+			var one *store.User
+			var err error
+			switch f.attr {
+			case "userName":
+				one, err = h.Store.Users.ByUserName(ctx, f.value)
+			case "externalId":
+				one, err = h.Store.Users.BySubject(ctx, f.value)
+			case "id":
+				one, err = h.Store.Users.Get(ctx, f.value)
+			default:
+				return h.Store.Users.ByEmail(ctx, f.value)
+			}
+			return listOf(one, err)
+		},
+		func(u *store.User) (map[string]any, error) { return h.userResource(c.Context(), c, u) })
+}
+
+// list answers GET /Users or /Groups: the caller must read typ; without a
+// filter every resource a page at a time (startIndex, count), with one
+// (on an attribute of attrs) those lookup finds, paged the same way; each
+// answered as resource makes it.
+func list[T any](c fiber.Ctx, h *Handlers, typ string, attrs []string,
+	all func(ctx context.Context, skip, limit int) ([]T, int64, error),
+	lookup func(ctx context.Context, f *filter) ([]T, error),
+	resource func(*T) (map[string]any, error)) error {
+	if err := h.require(c, "read", typ); err != nil {
 		return err
 	}
-	f, err := parseFilter(c.Query("filter"), "userName", "externalId", "id", "emails.value", "emails")
+	f, err := parseFilter(c.Query("filter"), attrs...)
 	if err != nil {
 		return err
 	}
@@ -563,29 +590,15 @@ func (h *Handlers) listUsers(c fiber.Ctx) error {
 		return err
 	}
 	ctx := c.Context()
-	var found []store.User
+	var found []T
 	var total int64
 	if f == nil {
-		if found, total, err = h.Store.Users.Offset(ctx, start-1, count); err != nil {
+		if found, total, err = all(ctx, start-1, count); err != nil {
 			return err
 		}
 	} else {
-		var one *store.User
-		switch f.attr {
-		case "userName":
-			one, err = h.Store.Users.ByUserName(ctx, f.value)
-		case "externalId":
-			one, err = h.Store.Users.BySubject(ctx, f.value)
-		case "id":
-			one, err = h.Store.Users.Get(ctx, f.value)
-		default:
-			found, err = h.Store.Users.ByEmail(ctx, f.value)
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if found, err = lookup(ctx, f); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
-		}
-		if one != nil {
-			found = []store.User{*one}
 		}
 		total = int64(len(found))
 		found = found[min(start-1, len(found)):]
@@ -593,11 +606,19 @@ func (h *Handlers) listUsers(c fiber.Ctx) error {
 	}
 	out := make([]map[string]any, 0, len(found))
 	for i := range found {
-		r, err := h.userResource(ctx, c, &found[i])
+		r, err := resource(&found[i])
 		if err != nil {
 			return err
 		}
 		out = append(out, r)
 	}
 	return send(c, listResponse(total, start, out))
+}
+
+// listOf is the one resource a lookup found, as a list (none for a miss).
+func listOf[T any](one *T, err error) ([]T, error) {
+	if one == nil || err != nil {
+		return nil, err
+	}
+	return []T{*one}, nil
 }

@@ -284,7 +284,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	(&secrules.Handlers{Store: s.Store, Guard: g, Manager: s.Rules, Impact: ruleTools.ImpactOf}).Register(api)
 	(&webintegrations.Handlers{Store: s.Store, Guard: g, Cache: webIntegrations, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&registry.Handlers{Store: s.Store, Guard: g, Types: types, Manager: s.Rules}).Register(api)
-	(&registry.Resources{Store: s.Store, Guard: g, Types: types, Invalidate: s.Engine.Invalidate, Planner: planner, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
+	(&registry.Resources{Store: s.Store, Guard: g, Types: types, Invalidate: s.Engine.Invalidate, Owners: src, Planner: planner, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	s.app.Use(server.NotFound)
 
 	// Background jobs (reload schedules, event retention) run until Shutdown.

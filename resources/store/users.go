@@ -30,6 +30,11 @@ type User struct {
 	NameKey  string `bson:"nameKey" json:"-"`
 	Email    string `bson:"email" json:"email"`
 	EmailKey string `bson:"emailKey,omitempty" json:"-"` // lower case, indexed
+	// EmailUnverified: the identity provider said email_verified false at
+	// the last login. Such an email names nobody in a decision's
+	// subject.id and binds no provisioned user; an email set by an admin
+	// or SCIM, or by a token without the claim, is taken as given.
+	EmailUnverified bool `bson:"emailUnverified,omitempty" json:"emailUnverified,omitempty"`
 	// UserName is the provisioning client's unique name (SCIM userName);
 	// Aliases are further ids other services know the user by. Both, like
 	// Subject and Email, name the user in a decision's subject.id.
@@ -317,18 +322,21 @@ func (r *Users) Count(ctx context.Context, f UserFilter) (int64, error) {
 // UserChange is a compare-and-swap update: it applies only when the stored
 // version is still Version.
 type UserChange struct {
-	Version    int64
-	Subject    *string // binds a provisioned user at their first login
-	Name       *string
-	Email      *string
-	UserName   *string
-	Aliases    []string // nil: unchanged
-	Status     *string
-	Roles      []string // nil: unchanged
-	IdpRoles   []string // nil: unchanged
-	GroupIDs   []string // nil: unchanged
-	LastLogin  *time.Time
-	Attributes map[string][]string
+	Version int64
+	Subject *string // binds a provisioned user at their first login
+	Name    *string
+	Email   *string
+	// EmailUnverified goes with Email: set by logins (nil: unchanged; an
+	// Email change without it marks the email as given, not unverified).
+	EmailUnverified *bool
+	UserName        *string
+	Aliases         []string // nil: unchanged
+	Status          *string
+	Roles           []string // nil: unchanged
+	IdpRoles        []string // nil: unchanged
+	GroupIDs        []string // nil: unchanged
+	LastLogin       *time.Time
+	Attributes      map[string][]string
 }
 
 // Update applies ch to the user id. ErrConflict when the version moved on,
@@ -340,6 +348,9 @@ func (r *Users) Update(ctx context.Context, id string, ch UserChange) (*User, er
 	}
 	if ch.Email != nil {
 		set = append(set, bson.E{Key: "email", Value: *ch.Email}, bson.E{Key: "emailKey", Value: strings.ToLower(*ch.Email)})
+		set = append(set, bson.E{Key: "emailUnverified", Value: ch.EmailUnverified != nil && *ch.EmailUnverified})
+	} else if ch.EmailUnverified != nil {
+		set = append(set, bson.E{Key: "emailUnverified", Value: *ch.EmailUnverified})
 	}
 	if ch.Subject != nil {
 		set = append(set, bson.E{Key: "subject", Value: *ch.Subject})
