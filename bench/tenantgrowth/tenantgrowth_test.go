@@ -41,3 +41,50 @@ func TestCurve(t *testing.T) {
 		t.Errorf("report has %d lines:\n%s", got, b.String())
 	}
 }
+
+// TestRoundTripsStayFlat is the load-independent proof of the curve: the
+// database commands a request sends, and the documents they return, are
+// counted (the server's dbCommands and dbDocs) for every operation at two
+// tenant sizes; a request whose work grows with the tenant (a query that
+// decodes a collection, a lookup per member) fails it.
+func TestRoundTripsStayFlat(t *testing.T) {
+	small, large := 100, 2000
+	rows, err := Run(context.Background(), Options{Steps: []int{small, large}, Samples: 5, DataDir: t.TempDir(),
+		Trace: testing.Verbose(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, l := rows[0], rows[1]
+	for _, op := range Ops {
+		t.Logf("%s: %d commands / %d docs at %d users, %d / %d at %d", op,
+			s.Commands[op], s.Docs[op], small, l.Commands[op], l.Docs[op], large)
+		if testing.Verbose() {
+			t.Logf("%s at %d users:\n  %s", op, large, strings.Join(l.Trace[op], "\n  "))
+		}
+		if s.Commands[op] == 0 {
+			t.Errorf("%s: no database command counted", op)
+		}
+		// A catch-up that finds one more change log entry at one size
+		// than at the other is the only expected difference.
+		if l.Commands[op] > s.Commands[op]+2 {
+			t.Errorf("%s: %d database commands at %d users, %d at %d: the round trips grow with the tenant",
+				op, l.Commands[op], large, s.Commands[op], small)
+		}
+		if l.Docs[op] > s.Docs[op]+2 {
+			t.Errorf("%s: %d documents read at %d users, %d at %d: a read grows with the tenant",
+				op, l.Docs[op], large, s.Docs[op], small)
+		}
+		// The embedded server decodes the whole collection for any filter
+		// but {_id: x}: such a read costs the same round trip at every
+		// size and grows all the same. Only the locks collection, which
+		// holds the locks held at the moment, may be read so.
+		for _, r := range rows {
+			for _, coll := range r.Scans[op] {
+				if coll != "locks" {
+					t.Errorf("%s at %d users reads the collection %s with a filter other than {_id}: the embedded server scans it",
+						op, r.Users, coll)
+				}
+			}
+		}
+	}
+}
