@@ -51,6 +51,8 @@ type Row struct {
 	// Scans are the collections any sample of the operation read with a
 	// filter the embedded server does not push down (dbScans).
 	Scans map[string][]string
+	// Calls are the database figures of every sample, in time order.
+	Calls map[string][]calls
 }
 
 // Ops are the timed operations, in report order.
@@ -106,7 +108,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		}
 		row := Row{Users: p.users, Apps: p.apps, Spaces: p.spaces, Populate: time.Since(start),
 			P50: map[string]time.Duration{}, Max: map[string]time.Duration{},
-			Commands: map[string]int64{}, Docs: map[string]int64{}, Trace: map[string][]string{}, Scans: map[string][]string{}}
+			Commands: map[string]int64{}, Docs: map[string]int64{}, Trace: map[string][]string{}, Scans: map[string][]string{}, Calls: map[string][]calls{}}
 		o.Logger.Info("populated", "users", p.users, "apps", p.apps, "spaces", p.spaces, "took", row.Populate.Round(time.Millisecond))
 		// Untimed requests let the snapshots catch up with the bulk
 		// inserts (a full build each, in the background: requests answer
@@ -140,6 +142,9 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			return rows, err
 		}
 		for op, ts := range times {
+			for _, x := range ts {
+				row.Calls[op] = append(row.Calls[op], x.calls)
+			}
 			slices.SortFunc(ts, func(a, b sample) int { return int(a.took - b.took) })
 			row.P50[op], row.Max[op] = ts[len(ts)/2].took, ts[len(ts)-1].took
 			row.Commands[op] = median(ts, func(s sample) int64 { return s.Commands })
