@@ -134,7 +134,8 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 				return rows, err
 			}
 		}
-		times, err := measure(ctx, c, reqs, admin, p, si, o.Samples)
+		settle := func() error { return svc.Store.Follower.CatchUp(ctx) }
+		times, err := measure(ctx, c, reqs, settle, admin, p, si, o.Samples)
 		if perr := stop(); err == nil {
 			err = perr
 		}
@@ -179,10 +180,17 @@ func median(ss []sample, f func(sample) int64) int64 {
 	return v[len(v)/2]
 }
 
-// measure times Samples operations of each kind, one at a time.
-func measure(ctx context.Context, c *client, reqs *requestLog, admin string, p *populator, step, samples int) (map[string][]sample, error) {
+// measure times Samples operations of each kind, one at a time. Before
+// each, settle (untimed) applies the change log entries the previous
+// operation left, as the background tail of a server does between
+// requests: each operation pays for its own catch-ups only, so its round
+// trips do not depend on which operation ran before it.
+func measure(ctx context.Context, c *client, reqs *requestLog, settle func() error, admin string, p *populator, step, samples int) (map[string][]sample, error) {
 	out := map[string][]sample{}
 	timed := func(op string, f func() error) error {
+		if err := settle(); err != nil {
+			return err
+		}
 		t0 := time.Now()
 		if err := f(); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
