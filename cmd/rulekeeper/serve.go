@@ -39,6 +39,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.boolean(&cfg.Dev, "dev", false, "dev mode: built-in OIDC issuer and demo tenant")
 	fs.boolean(&cfg.AllowRemoteDev, "dev-allow-remote", false, "let dev mode listen on a non-loopback address")
 	fs.integer(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
+	fs.integer(&cfg.BulkBodyLimit, "bulk-body-limit", 32<<20, "largest body of a bulk write (rule and user import, :batch) in bytes")
 	fs.boolean(&cfg.NoDecisionCache, "no-decision-cache", false, "evaluate every decision (for benchmarks)")
 	fs.boolean(&cfg.NoEntityCache, "no-entity-cache", false, "hydrate every decision from the store snapshots, without the entity cache (for benchmarks)")
 	fs.str(&cfg.IssuerURL, "oidc-issuer", "", "OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration)")
@@ -47,7 +48,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&cfg.Claims.Name, "claim-name", "name", "token claim holding the display name")
 	fs.str(&cfg.Claims.Email, "claim-email", "email", "token claim holding the email address")
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
-	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
+	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key that verifies license keys: the key itself, base64 or PEM (\"$(cat license-public.pem)\"), as license keygen writes it; dev mode defaults to the dev key")
 	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles, applied at every login (empty: roles are managed in rulekeeper only)")
 	fs.list(&cfg.Audiences, "oidc-audience", "further accepted token audience, e.g. the API audience of JWT access tokens; repeatable")
 	fs.list(&cfg.AuthorizedParties, "oidc-authorized-party", "only accept tokens issued to this client (azp / client_id); repeatable")
@@ -116,6 +117,9 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	}
 	if cfg.BodyLimit <= 0 {
 		return cmd.usageError("--body-limit must be a positive number of bytes")
+	}
+	if cfg.BulkBodyLimit <= 0 {
+		return cmd.usageError("--bulk-body-limit must be a positive number of bytes")
 	}
 	if cfg.ReadBufferSize < 4096 {
 		return cmd.usageError("--read-buffer-size must be at least 4096 bytes")
