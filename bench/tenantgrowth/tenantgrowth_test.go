@@ -89,9 +89,11 @@ func TestRoundTripsStayFlat(t *testing.T) {
 		if s.Commands[op] == 0 {
 			t.Errorf("%s: no database command counted", op)
 		}
-		// A catch-up that finds one more change log entry at one size
-		// than at the other is the only expected difference.
-		if l.Commands[op] > s.Commands[op]+2 {
+		// Catch-ups with the change log inside the request find more or
+		// fewer entries depending on whether the background tail applied
+		// them first (up to 4 commands of a login): the expected
+		// difference. Work per user, group or space grows tenfold here.
+		if l.Commands[op] > s.Commands[op]+max(4, s.Commands[op]/4) {
 			t.Errorf("%s: %d database commands at %d users, %d at %d: the round trips grow with the tenant",
 				op, l.Commands[op], large, s.Commands[op], small)
 		}
