@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,12 @@ type Options struct {
 	// (0: the defaults); the baseline needs a long one to answer at all.
 	Deadline time.Duration
 	Logger   *slog.Logger // progress
+	// Trace keeps the database commands of each operation's last sample
+	// (Row.Trace).
+	Trace bool
+	// CPUProfile, when set, is where the CPU profile of the last step's
+	// measured requests is written.
+	CPUProfile string
 }
 
 // Row is the curve at one step: p50 (and max) of each operation.
@@ -36,6 +43,16 @@ type Row struct {
 	Populate            time.Duration // how long the bulk inserts of this step took
 	P50                 map[string]time.Duration
 	Max                 map[string]time.Duration
+	// Commands and Docs: the median database round trips of each
+	// operation and the documents they returned (the server's dbCommands
+	// and dbDocs); Trace the commands of its last sample (Options.Trace).
+	Commands, Docs map[string]int64
+	Trace          map[string][]string
+	// Scans are the collections any sample of the operation read with a
+	// filter the embedded server does not push down (dbScans).
+	Scans map[string][]string
+	// Calls are the database figures of every sample, in time order.
+	Calls map[string][]calls
 }
 
 // Ops are the timed operations, in report order.
@@ -48,9 +65,9 @@ const groups = 20
 // bulk-inserts users (with license assignments), apps and spaces up to the
 // step's size and times Samples of each operation through the HTTP API.
 func Run(ctx context.Context, o Options) ([]Row, error) {
-	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	reqs := &requestLog{trace: o.Trace}
 	svc, err := service.Start(ctx, service.Config{Embedded: embedded.Starter,
-		Addr: "127.0.0.1:0", DataDir: o.DataDir, Dev: true, BodyLimit: 1 << 20, Logger: quiet,
+		Addr: "127.0.0.1:0", DataDir: o.DataDir, Dev: true, BodyLimit: 1 << 20, Logger: slog.New(reqs),
 		DecisionTimeout: o.Deadline, WriteTimeout: o.Deadline,
 	})
 	if err != nil {
@@ -90,7 +107,8 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			return rows, fmt.Errorf("populate step %d: %w", n, err)
 		}
 		row := Row{Users: p.users, Apps: p.apps, Spaces: p.spaces, Populate: time.Since(start),
-			P50: map[string]time.Duration{}, Max: map[string]time.Duration{}}
+			P50: map[string]time.Duration{}, Max: map[string]time.Duration{},
+			Commands: map[string]int64{}, Docs: map[string]int64{}, Trace: map[string][]string{}, Scans: map[string][]string{}, Calls: map[string][]calls{}}
 		o.Logger.Info("populated", "users", p.users, "apps", p.apps, "spaces", p.spaces, "took", row.Populate.Round(time.Millisecond))
 		// Untimed requests let the snapshots catch up with the bulk
 		// inserts (a full build each, in the background: requests answer
@@ -110,13 +128,36 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			time.Sleep(500 * time.Millisecond)
 		}
 		o.Logger.Info("snapshots rebuilt", "took", time.Since(t0).Round(time.Millisecond))
-		times, err := measure(ctx, c, admin, p, si, o.Samples)
+		stop := func() error { return nil }
+		if o.CPUProfile != "" && si == len(o.Steps)-1 {
+			if stop, err = profile(o.CPUProfile); err != nil {
+				return rows, err
+			}
+		}
+		settle := func() error { return svc.Store.Follower.CatchUp(ctx) }
+		times, err := measure(ctx, c, reqs, settle, admin, p, si, o.Samples)
+		if perr := stop(); err == nil {
+			err = perr
+		}
 		if err != nil {
 			return rows, err
 		}
 		for op, ts := range times {
-			slices.Sort(ts)
-			row.P50[op], row.Max[op] = ts[len(ts)/2], ts[len(ts)-1]
+			for _, x := range ts {
+				row.Calls[op] = append(row.Calls[op], x.calls)
+			}
+			slices.SortFunc(ts, func(a, b sample) int { return int(a.took - b.took) })
+			row.P50[op], row.Max[op] = ts[len(ts)/2].took, ts[len(ts)-1].took
+			row.Commands[op] = median(ts, func(s sample) int64 { return s.Commands })
+			row.Docs[op] = median(ts, func(s sample) int64 { return s.Docs })
+			row.Trace[op] = ts[len(ts)-1].Trace
+			for _, x := range ts {
+				for _, coll := range x.Scans {
+					if !slices.Contains(row.Scans[op], coll) {
+						row.Scans[op] = append(row.Scans[op], coll)
+					}
+				}
+			}
 		}
 		rows = append(rows, row)
 		o.Logger.Info("measured", "users", p.users, "p50", fmtRow(row))
@@ -124,15 +165,37 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	return rows, nil
 }
 
-// measure times Samples operations of each kind, one at a time.
-func measure(ctx context.Context, c *client, admin string, p *populator, step, samples int) (map[string][]time.Duration, error) {
-	out := map[string][]time.Duration{}
+// sample is one timed operation with its database figures.
+type sample struct {
+	took time.Duration
+	calls
+}
+
+func median(ss []sample, f func(sample) int64) int64 {
+	v := make([]int64, len(ss))
+	for i, s := range ss {
+		v[i] = f(s)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// measure times Samples operations of each kind, one at a time. Before
+// each, settle (untimed) applies the change log entries the previous
+// operation left, as the background tail of a server does between
+// requests: each operation pays for its own catch-ups only, so its round
+// trips do not depend on which operation ran before it.
+func measure(ctx context.Context, c *client, reqs *requestLog, settle func() error, admin string, p *populator, step, samples int) (map[string][]sample, error) {
+	out := map[string][]sample{}
 	timed := func(op string, f func() error) error {
+		if err := settle(); err != nil {
+			return err
+		}
 		t0 := time.Now()
 		if err := f(); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		out[op] = append(out[op], time.Since(t0))
+		out[op] = append(out[op], sample{took: time.Since(t0), calls: reqs.Last()})
 		return nil
 	}
 	var spaceIDs []string
@@ -190,3 +253,20 @@ func fmtRow(r Row) string {
 }
 
 type client = apiclient.Client
+
+// profile starts a CPU profile written to path; the function it returns
+// stops it.
+func profile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}

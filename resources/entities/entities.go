@@ -116,6 +116,15 @@ func cmpOr(err, otherwise error) error {
 
 // SubjectOf builds the policy's view of a user already loaded.
 func (s *Source) SubjectOf(ctx context.Context, u *store.User) (*authz.Subject, error) {
+	if s.Users != nil {
+		names, ok, err := s.Users.GroupNames(ctx, u.GroupIDs)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return s.subjectOf(ctx, u, names)
+		}
+	}
 	groups, err := s.Store.Groups.ByIDs(ctx, u.GroupIDs)
 	if err != nil {
 		return nil, err

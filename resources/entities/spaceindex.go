@@ -94,6 +94,31 @@ func (x *SpaceIndex) SharedCount(ctx context.Context) (int, error) {
 	return sn.shared, nil
 }
 
+// Overview is the console's spaces Overview (store.Spaces.Overview) from
+// memory: the store counts and sorts every space.
+func (x *SpaceIndex) Overview(ctx context.Context) (*store.SpaceOverview, error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	o := &store.SpaceOverview{}
+	for _, sp := range sn.byID {
+		switch sp.Type {
+		case store.SpaceShared:
+			o.Shared++
+		case store.SpaceManaged:
+			o.Managed++
+		}
+		if o.LatestCreatedAt == nil || sp.CreatedAt.After(*o.LatestCreatedAt) {
+			t := sp.CreatedAt.UTC()
+			o.LatestCreatedAt = &t
+		}
+	}
+	return o, nil
+}
+
 // apply re-reads each changed space by id: its old entries go, the live
 // space's new ones come in.
 func (x *SpaceIndex) apply(ctx context.Context, sn *spaceSnap, cs []store.Change) (*spaceSnap, error) {

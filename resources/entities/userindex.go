@@ -94,6 +94,39 @@ func (x *UserIndex) Resolve(ctx context.Context, ref string) (id string, ok bool
 	return "", false, nil
 }
 
+// ByEmail returns the ids of the users whose email is email (any case),
+// from memory: the store would decode every user on the embedded server.
+func (x *UserIndex) ByEmail(ctx context.Context, email string) ([]string, error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	return slices.Clone(sn.refs["email:"+strings.ToLower(email)]), nil
+}
+
+// GroupNames returns the names of the groups with ids that the index
+// holds, in the order of ids; known is false when one of them is missing
+// (the caller asks the store).
+func (x *UserIndex) GroupNames(ctx context.Context, ids []string) (names []string, known bool, err error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	names = make([]string, 0, len(ids))
+	for _, id := range ids {
+		name, ok := sn.groups[id]
+		if !ok {
+			return nil, false, nil
+		}
+		names = append(names, name)
+	}
+	return names, true, nil
+}
+
 // NewUserIndex builds an index over s.
 func NewUserIndex(s *store.Store) *UserIndex {
 	x := &UserIndex{store: s}

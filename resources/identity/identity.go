@@ -90,10 +90,11 @@ type Authenticator struct {
 	keyFlight     singleflight.Group
 	keyRefreshing sync.Map
 
-	roleMap    map[string]string
-	bootstrap  []string
-	firstLogin bool
-	refusals   *refusalLog
+	usersByEmail func(ctx context.Context, email string) ([]string, error)
+	roleMap      map[string]string
+	bootstrap    []string
+	firstLogin   bool
+	refusals     *refusalLog
 }
 
 // KeyCacheTTL bounds how long a verified API key, its owner and the
@@ -124,6 +125,11 @@ type Config struct {
 	OnLogin    []LoginHook
 	OnRequest  []RequestHook
 	Invalidate func(kind, id string)
+	// UsersByEmail answers the ids of the users with an email (any case)
+	// without a query (the in-memory user index): a new user's login asks
+	// it, and the store's ByEmail decodes every user on the embedded
+	// server. nil asks the store.
+	UsersByEmail func(ctx context.Context, email string) ([]string, error)
 	// KeyCacheTTL: 0 is KeyCacheTTL; negative disables the API key cache.
 	KeyCacheTTL time.Duration
 	// RoleMap maps IdP role names (of the verifier's roles claim) to
@@ -169,7 +175,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
 		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv,
-		keys: keys, keysTTL: ttl, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
+		keys: keys, keysTTL: ttl, usersByEmail: cfg.UsersByEmail, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
 		refusals: newRefusalLog(cfg.Logger)}, nil
 }
 
@@ -485,7 +491,7 @@ func (a *Authenticator) bindProvisioned(ctx context.Context, id idp.Identity) (*
 	if id.Email == "" || id.EmailUnverified {
 		return nil, nil
 	}
-	us, err := a.store.Users.ByEmail(ctx, id.Email)
+	us, err := a.byEmail(ctx, id.Email)
 	if err != nil || len(us) != 1 || us[0].Bound() {
 		return nil, err
 	}
@@ -499,6 +505,32 @@ func (a *Authenticator) bindProvisioned(ctx context.Context, id idp.Identity) (*
 	}
 	a.logger.Info("provisioned user bound at first login", "userId", u.ID, "subject", sub)
 	return u, nil
+}
+
+// byEmail returns the users with email, at most two (an email that names
+// more than one user names nobody).
+func (a *Authenticator) byEmail(ctx context.Context, email string) ([]store.User, error) {
+	if a.usersByEmail == nil {
+		return a.store.Users.ByEmail(ctx, email)
+	}
+	ids, err := a.usersByEmail(ctx, email)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	var us []store.User
+	for _, id := range ids[:min(len(ids), 2)] {
+		u, err := a.store.Users.Get(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted since the index saw it
+		}
+		if err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(u.Email, email) {
+			us = append(us, *u)
+		}
+	}
+	return us, nil
 }
 
 func tokenKind(id idp.Identity) string {

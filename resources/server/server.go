@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/dbcalls"
 )
 
 // Check is one readiness condition; nil means ready.
@@ -204,6 +205,9 @@ func IsDecisionPath(path string) bool {
 func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		start := time.Now()
+		// At debug level the log line lists the commands (no values).
+		calls := &dbcalls.Counter{Trace: logger.Enabled(c.Context(), slog.LevelDebug)}
+		c.SetContext(dbcalls.With(c.Context(), calls))
 		err := c.Next()
 		status := c.Response().StatusCode()
 		route := "unmatched"
@@ -220,14 +224,23 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 		elapsed := time.Since(start)
 		m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
-		logger.LogAttrs(c.Context(), slog.LevelInfo, "http",
-			slog.String("requestId", c.GetRespHeader(fiber.HeaderXRequestID)),
+		m.dbCommands.WithLabelValues(route, c.Method()).Observe(float64(calls.Commands()))
+		attrs := []slog.Attr{slog.String("requestId", c.GetRespHeader(fiber.HeaderXRequestID)),
 			slog.String("method", c.Method()),
 			slog.String("path", c.Path()),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Float64("ms", float64(elapsed.Microseconds())/1000),
-			slog.String("ip", c.IP()))
+			slog.Int64("dbCommands", calls.Commands()),
+			slog.Int64("dbDocs", calls.Docs()),
+			slog.String("ip", c.IP())}
+		if scans := calls.Scans(); len(scans) > 0 {
+			attrs = append(attrs, slog.Any("dbScans", scans))
+		}
+		if calls.Trace {
+			attrs = append(attrs, slog.Any("dbTrace", calls.Lines()))
+		}
+		logger.LogAttrs(c.Context(), slog.LevelInfo, "http", attrs...)
 		return err
 	}
 }

@@ -189,7 +189,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	auth, err := identity.New(identity.Config{
 		RoleMap: cfg.RoleMap, BootstrapAdmins: cfg.BootstrapAdmins, BootstrapFirstLogin: cfg.BootstrapFirstLogin,
-		Store: s.Store, Verifier: verifier, Logger: s.logger, Invalidate: func(kind, id string) {
+		Store: s.Store, Verifier: verifier, Logger: s.logger, UsersByEmail: userIndex.ByEmail, Invalidate: func(kind, id string) {
 			userIndex.Invalidate() // a login may change the user and create groups
 			s.Engine.Invalidate(kind, id)
 		},
@@ -275,7 +275,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	ruleTools.Register(api)
 	(&bundles.Handlers{Kind: bundles.Extension, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	(&bundles.Handlers{Kind: bundles.Theme, Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate, MaxFileBytes: 250 << 20, Logger: s.logger, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
-	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
+	(&spaces.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, SharedSpaceQuota: s.Licenses.SharedSpaceAllowed, Lists: lists, MaxDecisions: cfg.ListMaxDecisions, Overview: spaceIndex.Overview}).Register(api)
 	(&apps.Handlers{Store: s.Store, Guard: g, Invalidate: spacesChanged, Lists: lists, MaxDecisions: cfg.ListMaxDecisions}).Register(api)
 	(&schedules.Handlers{Store: s.Store, Guard: g, Invalidate: s.Engine.Invalidate}).Register(api)
 	(&events.Handlers{Store: s.Store, Guard: g}).Register(api)

@@ -145,7 +145,7 @@ func (h *Handlers) addMember(c fiber.Ctx) error {
 	}
 	m := store.Member{Type: body.Type, ID: body.ID, Roles: roles}
 	done := false
-	_, nsp, err := h.mutate(ctx, sp.ID, func(cur *store.Space) (store.SpaceChange, error) {
+	_, nsp, err := h.mutate(ctx, sp, func(cur *store.Space) (store.SpaceChange, error) {
 		if i := memberIndex(cur, m.ID); i >= 0 && idempotency.Retried(c) &&
 			cur.Members[i].Type == m.Type && slices.Equal(cur.Members[i].Roles, m.Roles) {
 			// An earlier attempt under this Idempotency-Key added the
@@ -198,7 +198,7 @@ func (h *Handlers) patchMember(c fiber.Ctx) error {
 	}
 	id := c.Params("memberId")
 	var previous store.Member
-	_, nsp, err := h.mutate(ctx, sp.ID, func(cur *store.Space) (store.SpaceChange, error) {
+	_, nsp, err := h.mutate(ctx, sp, func(cur *store.Space) (store.SpaceChange, error) {
 		i := memberIndex(cur, id)
 		if i < 0 {
 			return store.SpaceChange{}, memberNotFound(sp.ID, id)
@@ -227,7 +227,7 @@ func (h *Handlers) removeMember(c fiber.Ctx) error {
 	}
 	id := c.Params("memberId")
 	var removed store.Member
-	_, _, err = h.mutate(c.Context(), sp.ID, func(cur *store.Space) (store.SpaceChange, error) {
+	_, _, err = h.mutate(c.Context(), sp, func(cur *store.Space) (store.SpaceChange, error) {
 		i := memberIndex(cur, id)
 		if i < 0 {
 			return store.SpaceChange{}, memberNotFound(sp.ID, id)

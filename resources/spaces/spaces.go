@@ -64,6 +64,9 @@ type Handlers struct {
 	// MaxDecisions bounds the items a list page decides one by one
 	// (pushdown.Query.MaxDecisions; 0: pushdown.DefaultMaxDecisions).
 	MaxDecisions int
+	// Overview, when set, answers the Overview tab from memory
+	// (entities.SpaceIndex.Overview) instead of counting in the store.
+	Overview func(ctx context.Context) (*store.SpaceOverview, error)
 }
 
 // Register mounts the routes on r (already authenticated).
@@ -168,7 +171,11 @@ func (h *Handlers) overview(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "read", authz.Resource{Type: "space"}); err != nil {
 		return err
 	}
-	o, err := h.Store.Spaces.Overview(c.Context())
+	overview := h.Store.Spaces.Overview
+	if h.Overview != nil {
+		overview = h.Overview
+	}
+	o, err := overview(c.Context())
 	if err != nil {
 		return err
 	}
@@ -248,11 +255,17 @@ var errRetry = errors.New("retry")
 // again and retrying when somebody else changed it in between (the
 // compare-and-swap of Spaces.Update). change sees the space as stored and
 // returns the change to make; its errors end the loop.
-func (h *Handlers) mutate(ctx context.Context, id string, change func(sp *store.Space) (store.SpaceChange, error)) (before, after *store.Space, err error) {
+func (h *Handlers) mutate(ctx context.Context, read *store.Space, change func(sp *store.Space) (store.SpaceChange, error)) (before, after *store.Space, err error) {
+	id := read.ID
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		sp, err := h.Store.Spaces.Get(ctx, id)
-		if err != nil {
-			return nil, nil, err
+		// The first attempt starts from the space the handler read (the
+		// version check under the lock catches a change since); a retry
+		// reads it again.
+		sp := read
+		if attempt > 0 {
+			if sp, err = h.Store.Spaces.Get(ctx, id); err != nil {
+				return nil, nil, err
+			}
 		}
 		ch, err := change(sp)
 		if err != nil {
@@ -311,7 +324,7 @@ func (h *Handlers) patch(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	_, nsp, err := h.mutate(c.Context(), sp.ID, func(*store.Space) (store.SpaceChange, error) {
+	_, nsp, err := h.mutate(c.Context(), sp, func(*store.Space) (store.SpaceChange, error) {
 		return store.SpaceChange{Name: body.Name, Description: body.Description}, nil
 	})
 	if err != nil {
@@ -368,7 +381,7 @@ func (h *Handlers) changeOwner(c fiber.Ctx) error {
 		}
 		return err
 	}
-	before, nsp, err := h.mutate(ctx, sp.ID, func(*store.Space) (store.SpaceChange, error) {
+	before, nsp, err := h.mutate(ctx, sp, func(*store.Space) (store.SpaceChange, error) {
 		return store.SpaceChange{OwnerID: &body.UserID}, nil
 	})
 	if err != nil {

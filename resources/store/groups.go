@@ -76,7 +76,7 @@ func (r *Groups) ByIDs(ctx context.Context, ids []string) ([]Group, error) {
 	if len(ids) == 0 {
 		return []Group{}, nil
 	}
-	return r.c.find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	return r.c.byIDs(ctx, ids)
 }
 
 // List returns one page of groups.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/rulekeeper/rulekeeper/resources/dbcalls"
 )
 
 // DefaultStaleness is the default staleness bound of a replica: a
@@ -108,7 +110,9 @@ func (f *Follower) Sync(ctx context.Context) error {
 		age := f.Now().Sub(time.Unix(0, f.checked.Load()))
 		if age < f.MaxAge {
 			if age >= f.Poll {
-				f.flight.DoChan(strconv.FormatInt(gen, 10), func() (any, error) { return nil, f.catchUp(ctx, gen) })
+				// Not waited for: not this request's round trips.
+				bg := dbcalls.Without(ctx)
+				f.flight.DoChan(strconv.FormatInt(gen, 10), func() (any, error) { return nil, f.catchUp(bg, gen) })
 			}
 			return nil
 		}

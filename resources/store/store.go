@@ -11,6 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/rulekeeper/rulekeeper/resources/dbcalls"
 )
 
 // Store is the handle on one rulekeeper database and its repositories.
@@ -72,6 +74,7 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 		SetServerSelectionTimeout(ConnectTimeout).
 		SetConnectTimeout(ConnectTimeout).
 		SetAppName("rulekeeper").
+		SetMonitor(dbcalls.Monitor()).
 		ApplyURI(uri)
 	client, err := mongo.Connect(opts)
 	if err != nil {
