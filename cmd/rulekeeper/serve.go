@@ -39,6 +39,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.boolean(&cfg.Dev, "dev", false, "dev mode: built-in OIDC issuer and demo tenant")
 	fs.boolean(&cfg.AllowRemoteDev, "dev-allow-remote", false, "let dev mode listen on a non-loopback address")
 	fs.integer(&cfg.BodyLimit, "body-limit", 1<<20, "largest request body in bytes")
+	fs.integer(&cfg.BulkBodyLimit, "bulk-body-limit", 32<<20, "largest body of a bulk write (rule and user import, :batch) in bytes")
 	fs.boolean(&cfg.NoDecisionCache, "no-decision-cache", false, "evaluate every decision (for benchmarks)")
 	fs.boolean(&cfg.NoEntityCache, "no-entity-cache", false, "hydrate every decision from the store snapshots, without the entity cache (for benchmarks)")
 	fs.str(&cfg.IssuerURL, "oidc-issuer", "", "OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration)")
@@ -116,6 +117,9 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	}
 	if cfg.BodyLimit <= 0 {
 		return cmd.usageError("--body-limit must be a positive number of bytes")
+	}
+	if cfg.BulkBodyLimit <= 0 {
+		return cmd.usageError("--bulk-body-limit must be a positive number of bytes")
 	}
 	if cfg.ReadBufferSize < 4096 {
 		return cmd.usageError("--read-buffer-size must be at least 4096 bytes")

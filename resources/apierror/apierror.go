@@ -63,6 +63,11 @@ func From(err error) *Error {
 	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
+		if fe.Code == http.StatusRequestEntityTooLarge {
+			// Refused by the HTTP server before routing: the body is
+			// above the larger of the server's two limits.
+			return TooLarge(-1, -1, "--body-limit, or --bulk-body-limit for bulk writes")
+		}
 		return New(fe.Code, codeForStatus(fe.Code), fe.Message, nil)
 	}
 	switch {
@@ -76,6 +81,22 @@ func From(err error) *Error {
 		return Unavailable()
 	}
 	return New(http.StatusInternalServerError, "internal", "the server failed to answer; the request was not applied", nil)
+}
+
+// TooLarge is the 413 of a body of size bytes above limit bytes, which
+// flag raises (-1: unknown).
+func TooLarge(size, limit int, flag string) *Error {
+	details := map[string]any{"flag": flag}
+	accepts := "this server accepts"
+	if limit >= 0 {
+		details["limitBytes"] = limit
+		accepts = fmt.Sprintf("the %d bytes this server accepts for this request", limit)
+	}
+	if size >= 0 {
+		details["sizeBytes"] = size
+	}
+	return New(http.StatusRequestEntityTooLarge, "body_too_large",
+		fmt.Sprintf("the request body is larger than %s (raise %s)", accepts, flag), details)
 }
 
 // RetryAfter is the Retry-After (seconds) of a database_unavailable answer.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -123,11 +124,40 @@ func (h *Handlers) list(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := h.Store.Rules.List(c.Context(), p)
+	all, _, err := h.listCache.rules(c.Context(), h.Store)
+	if err != nil {
+		return err
+	}
+	items, next, err := idPage(all, p)
 	if err != nil {
 		return err
 	}
 	return listing.JSON(c, items, next)
+}
+
+// idPage is the page p of rules in _id order (all is), as
+// store.Rules.List would answer it: the embedded database does not push a
+// sort down and would decode the whole collection for every page.
+func idPage(all []store.Rule, p store.Page) ([]store.Rule, string, error) {
+	start := 0
+	if p.Cursor != "" {
+		after, err := store.DecodeCursor(p.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		start = sort.Search(len(all), func(i int) bool { return all[i].ID > after })
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = store.DefaultPageSize
+	}
+	limit = min(limit, store.MaxPageSize)
+	end := min(start+limit, len(all))
+	next := ""
+	if end < len(all) {
+		next = store.EncodeCursor(all[end-1].ID)
+	}
+	return all[start:end], next, nil
 }
 
 func (h *Handlers) get(c fiber.Ctx) error {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -27,11 +28,14 @@ var ruleOrders = map[string]func(a, b *store.Rule) int{
 	"updatedAt": func(a, b *store.Rule) int { return a.UpdatedAt.Compare(b.UpdatedAt) },
 }
 
-// matches reports whether the rule's text fields contain every word of q
-// (case-insensitive).
-func matches(r *store.Rule, words []string) bool {
-	text := strings.ToLower(strings.Join([]string{r.ID, r.Name, r.Description, r.ResourceFilter, r.Condition,
+// searchText is a rule's text fields, lower-cased, as ?q= searches them.
+func searchText(r *store.Rule) string {
+	return strings.ToLower(strings.Join([]string{r.ID, r.Name, r.Description, r.ResourceFilter, r.Condition,
 		strings.Join(r.Actions, " "), r.Context, r.Type}, "\n"))
+}
+
+// matches reports whether text contains every word (lower-cased).
+func matches(text string, words []string) bool {
 	for _, w := range words {
 		if !strings.Contains(text, w) {
 			return false
@@ -40,33 +44,87 @@ func matches(r *store.Rule, words []string) bool {
 	return true
 }
 
-// listCache keeps the rule set read for searches until the rules revision
-// moves (every rule write bumps it, on any replica): a search then costs one
-// _id lookup, not a decode of the whole collection. The slice is shared and
-// never modified.
+// listCache keeps the rule set read for searches, with each rule's search
+// text, until the rules revision moves (every rule write bumps it, on any
+// replica): a search then costs one _id lookup, not a decode of the whole
+// collection. The slices are shared and never modified.
+//
+// The set is read by one background fill at a time, bounded by
+// fillTimeout rather than by the request's deadline: at 10,000 rules on a
+// loaded machine the read can outlast a read's 2 s deadline, and a fill
+// cut short by every request's deadline would never complete. A request
+// that cannot wait answers 503 and the fill goes on for the next one.
 type listCache struct {
-	mu    sync.Mutex
-	rev   int64
-	valid bool
-	all   []store.Rule
+	mu      sync.Mutex
+	rev     int64
+	valid   bool
+	all     []store.Rule
+	text    []string
+	filling chan struct{} // closed when the running fill ends; nil: none runs
+	fillErr error         // of the last fill, when it failed
 }
 
-func (lc *listCache) rules(ctx context.Context, s *store.Store) ([]store.Rule, error) {
+const fillTimeout = time.Minute
+
+func (lc *listCache) rules(ctx context.Context, s *store.Store) ([]store.Rule, []string, error) {
 	rev, err := s.Rules.Revision(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	for started := false; ; {
+		lc.mu.Lock()
+		if lc.valid && lc.rev >= rev {
+			all, text := lc.all, lc.text
+			lc.mu.Unlock()
+			return all, text, nil
+		}
+		if lc.filling == nil {
+			if started && lc.fillErr != nil {
+				// The fill this request waited for failed.
+				err := lc.fillErr
+				lc.mu.Unlock()
+				return nil, nil, err
+			}
+			lc.filling = make(chan struct{})
+			go lc.fill(context.WithoutCancel(ctx), s, lc.filling)
+		}
+		started = true
+		wait := lc.filling
+		lc.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// fill reads the rule set and its revision (the revision first: a write
+// between the two reads leaves the cache at the older revision, and the
+// next request reads again).
+func (lc *listCache) fill(ctx context.Context, s *store.Store, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(ctx, fillTimeout)
+	defer cancel()
+	rev, err := s.Rules.Revision(ctx)
+	var all []store.Rule
+	if err == nil {
+		all, err = s.Rules.All(ctx)
+	}
+	var text []string
+	if err == nil {
+		text = make([]string, len(all))
+		for i := range all {
+			text[i] = searchText(&all[i])
+		}
 	}
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	if lc.valid && lc.rev == rev {
-		return lc.all, nil
+	lc.fillErr = err
+	if err == nil && (!lc.valid || rev >= lc.rev) {
+		lc.rev, lc.valid, lc.all, lc.text = rev, true, all, text
 	}
-	all, err := s.Rules.All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	lc.rev, lc.valid, lc.all = rev, true, all
-	return all, nil
+	lc.filling = nil
+	close(done)
 }
 
 // search serves GET /rules with ?q= (words, all must occur), ?sort= (a
@@ -98,14 +156,14 @@ func (h *Handlers) search(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	all, err := h.listCache.rules(c.Context(), h.Store)
+	all, text, err := h.listCache.rules(c.Context(), h.Store)
 	if err != nil {
 		return err
 	}
 	words := strings.Fields(strings.ToLower(c.Query("q")))
 	hits := make([]*store.Rule, 0, len(all))
 	for i := range all { // pointers into the shared slice: read only
-		if matches(&all[i], words) {
+		if matches(text[i], words) {
 			hits = append(hits, &all[i])
 		}
 	}

@@ -25,9 +25,10 @@ import (
 func app(t *testing.T, logs *bytes.Buffer, ready *error) *fiber.App {
 	t.Helper()
 	a, err := server.New(server.Config{
-		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-		Registry:  prometheus.NewRegistry(),
-		BodyLimit: 64,
+		Logger:        slog.New(slog.NewJSONHandler(logs, nil)),
+		Registry:      prometheus.NewRegistry(),
+		BodyLimit:     64,
+		BulkBodyLimit: 128,
 		Ready: []server.Check{
 			{Name: "store", Func: func(context.Context) error { return *ready }},
 			{Name: "policies", Func: func(context.Context) error { return nil }},
@@ -38,6 +39,7 @@ func app(t *testing.T, logs *bytes.Buffer, ready *error) *fiber.App {
 	}
 	a.Get("/api/v1/things/:id", func(c fiber.Ctx) error { return c.JSON(fiber.Map{"id": c.Params("id")}) })
 	a.Post("/api/v1/things", func(c fiber.Ctx) error { return c.Status(201).JSON(fiber.Map{"n": len(c.Body())}) })
+	a.Post("/api/v1/things/import", func(c fiber.Ctx) error { return c.Status(201).JSON(fiber.Map{"n": len(c.Body())}) })
 	a.Get("/api/v1/refused", func(fiber.Ctx) error { return apierror.Forbidden("no", nil) })
 	a.Get("/api/v1/panics", func(fiber.Ctx) error { panic("handler bug") })
 	a.Use(server.NotFound)
@@ -185,8 +187,10 @@ func TestEveryRequestIsLoggedAndCounted(t *testing.T) {
 	}
 }
 
-// TestBodyLimit: a body over BodyLimit is refused with 413 and the error
-// contract, over a real connection (fasthttp refuses it while reading).
+// TestBodyLimit: a body over its route's limit (BodyLimit, or BulkBodyLimit
+// for an import or :batch) is refused with 413 and the error contract
+// naming the flag that raises it, over a real connection (fasthttp refuses
+// a body over both limits while reading).
 func TestBodyLimit(t *testing.T) {
 	var logs bytes.Buffer
 	var ready error
@@ -198,10 +202,17 @@ func TestBodyLimit(t *testing.T) {
 	go func() { _ = a.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
 	t.Cleanup(func() { _ = a.Shutdown() })
 	for _, tt := range []struct {
+		path   string
 		size   int
 		status int
-	}{{64, 201}, {65, 413}} {
-		res, err := http.Post("http://"+ln.Addr().String()+"/api/v1/things", "text/plain", strings.NewReader(strings.Repeat("x", tt.size)))
+		flag   string
+	}{
+		{"/api/v1/things", 64, 201, ""},
+		{"/api/v1/things", 65, 413, `"flag":"--body-limit"`},
+		{"/api/v1/things/import", 128, 201, ""},
+		{"/api/v1/things/import", 129, 413, `"flag":"--body-limit, or --bulk-body-limit for bulk writes"`},
+	} {
+		res, err := http.Post("http://"+ln.Addr().String()+tt.path, "text/plain", strings.NewReader(strings.Repeat("x", tt.size)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,8 +221,8 @@ func TestBodyLimit(t *testing.T) {
 		if res.StatusCode != tt.status {
 			t.Fatalf("%d bytes: %d %s, want %d", tt.size, res.StatusCode, raw, tt.status)
 		}
-		if tt.status == 413 && !strings.Contains(string(raw), `"code":"body_too_large"`) {
-			t.Fatalf("413 body %s", raw)
+		if tt.status == 413 && (!strings.Contains(string(raw), `"code":"body_too_large"`) || !strings.Contains(string(raw), tt.flag)) {
+			t.Fatalf("%s, %d bytes: 413 body %s, want the code and %s", tt.path, tt.size, raw, tt.flag)
 		}
 	}
 }

@@ -34,7 +34,11 @@ type Config struct {
 	Logger    *slog.Logger
 	Registry  *prometheus.Registry // metrics are registered here and served at /metrics
 	BodyLimit int                  // bytes; 0 means 1 MiB
-	Ready     []Check
+	// BulkBodyLimit is the largest body of a bulk write (IsBulk: rule
+	// import, user import, :batch), in bytes; 0 means DefaultBulkBodyLimit.
+	// A backup of 10,000 rules is about 2 MB, beyond BodyLimit's default.
+	BulkBodyLimit int
+	Ready         []Check
 	// ReadyInfo adds informational entries to the /readyz body (e.g. the
 	// OIDC issuer's state); they do not decide readiness.
 	ReadyInfo map[string]func() any
@@ -52,6 +56,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultReadBufferSize  = 16 << 10
+	DefaultBulkBodyLimit   = 32 << 20
 	DefaultDecisionTimeout = 2 * time.Second
 	DefaultWriteTimeout    = 5 * time.Second
 	// uploadTimeout bounds a multipart upload (extensions, themes), whose
@@ -76,6 +81,9 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	if cfg.BulkBodyLimit == 0 {
+		cfg.BulkBodyLimit = DefaultBulkBodyLimit
+	}
 	if cfg.ReadBufferSize == 0 {
 		cfg.ReadBufferSize = DefaultReadBufferSize
 	}
@@ -94,8 +102,10 @@ func New(cfg Config) (*fiber.App, error) {
 		// Values from Params, Query and headers are copies: they reach
 		// caches and background work that outlive the request, and
 		// Fiber's zero-copy strings alias a buffer reused by the next one.
-		Immutable:      true,
-		BodyLimit:      cfg.BodyLimit,
+		Immutable: true,
+		// The larger of the two limits; bodyLimits below applies the
+		// route's own.
+		BodyLimit:      max(cfg.BodyLimit, cfg.BulkBodyLimit),
 		ReadBufferSize: cfg.ReadBufferSize,
 		ErrorHandler:   apierror.Handler(cfg.Logger),
 		ReadTimeout:    30 * time.Second,
@@ -104,6 +114,7 @@ func New(cfg Config) (*fiber.App, error) {
 	})
 	app.Use(requestid.New())
 	app.Use(observe(cfg.Logger, m))
+	app.Use(bodyLimits(cfg.BodyLimit, cfg.BulkBodyLimit))
 	app.Use(Deadline(cfg.DecisionTimeout, cfg.WriteTimeout))
 	app.Use(recover.New(recover.Config{
 		EnableStackTrace: true,
@@ -218,5 +229,28 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 			slog.Float64("ms", float64(elapsed.Microseconds())/1000),
 			slog.String("ip", c.IP()))
 		return err
+	}
+}
+
+// IsBulk reports whether a request is a bulk write, whose body may be as
+// large as Config.BulkBodyLimit: a POST to an import route
+// (`/api/v1/rules/import`, `/api/v1/users/import`) or to a `:batch` route.
+func IsBulk(method, path string) bool {
+	return method == fiber.MethodPost && (strings.HasSuffix(path, "/import") || strings.HasSuffix(path, ":batch"))
+}
+
+// bodyLimits refuses a body above the request's limit: bulk for IsBulk
+// requests, body for the others. Fiber reads the body up to the larger of
+// the two before routing.
+func bodyLimits(body, bulk int) fiber.Handler {
+	return func(c fiber.Ctx) error {
+		limit, flag := body, "--body-limit"
+		if IsBulk(c.Method(), c.Path()) {
+			limit, flag = bulk, "--bulk-body-limit"
+		}
+		if n := len(c.Request().Body()); n > limit {
+			return apierror.TooLarge(n, limit, flag)
+		}
+		return c.Next()
 	}
 }

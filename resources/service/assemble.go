@@ -212,6 +212,7 @@ func (s *Service) assemble(ctx context.Context) error {
 		Logger:          s.logger,
 		Registry:        reg,
 		BodyLimit:       cfg.BodyLimit,
+		BulkBodyLimit:   cfg.BulkBodyLimit,
 		ReadBufferSize:  cfg.ReadBufferSize,
 		DecisionTimeout: cfg.DecisionTimeout,
 		WriteTimeout:    cfg.WriteTimeout,

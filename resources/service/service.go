@@ -41,6 +41,7 @@ type Config struct {
 	// AllowRemoteDev lets dev mode listen on a non-loopback address.
 	AllowRemoteDev bool
 	BodyLimit      int
+	BulkBodyLimit  int // bulk writes (server.IsBulk); 0: server.DefaultBulkBodyLimit
 	Logger         *slog.Logger
 	// OIDC: the issuer and client id (audience) of tokens, and the claim
 	// names; dev mode uses its own issuer.
