@@ -298,7 +298,7 @@ var previewCmd = &command{name: "preview", short: "what each rule of a file woul
 		if limit < 1 || limit > 1000 {
 			return cmd.usageError("--limit is from 1 to 1000")
 		}
-		_, _, f, err := cl.loadFile(std, pos)
+		_, _, f, err := cl.loadFile(ctx, std, pos)
 		if err != nil {
 			return err
 		}

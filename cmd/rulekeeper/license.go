@@ -40,7 +40,7 @@ func license(_ context.Context, cmd *command, std *stdio, args []string) error {
 	fs.integer(&t.AppSizeGB, "app-size-gb", 5, "in-memory app size (GB)")
 	fs.str(&expires, "expires", "8760h", "expiry: an RFC 3339 time or a duration from now")
 	fs.str(&seed, "private-key", "", "Ed25519 private key: PEM or a base64 32-byte seed; default: the dev key")
-	fs.str(&seedFile, "private-key-file", "", "file holding the private key (as written by `license keygen`)")
+	fs.str(&seedFile, "private-key-file", "", "file holding the private key (as written by rulekeeper license keygen)")
 	if _, err := cmd.parse(fs, std, args); err != nil {
 		return err
 	}

@@ -44,6 +44,10 @@ func TestLicenseKeygenThenSign(t *testing.T) {
 					t.Fatalf("verify with %q: %+v %v", given, terms, err)
 				}
 			}
+			// The file's name instead of its contents is named as the mistake.
+			if _, err := licenses.ParsePublicKey(pub); err == nil || !strings.Contains(err.Error(), "not a file name") {
+				t.Fatalf("a file name as the public key: %v", err)
+			}
 			dev, _ := licenses.DevKeyPair()
 			if _, err := licenses.Verify(dev, key.String(), time.Now()); err == nil {
 				t.Fatal("the dev key verified a production license key")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -247,6 +248,39 @@ func TestRulesToolsAgainstAServer(t *testing.T) {
 	if r := rk(t, "", "rules", "export", srv, "--token=nonsense"); r.code != 1 || !strings.Contains(r.errout, "the server answered 401") {
 		t.Fatalf("bad token: %v", r)
 	}
+
+	// Rules on a type registered on the server: the tools check a file
+	// against the server's types, so an export still imports back.
+	if s := d.Call("admin", "POST", "/api/v1/types", map[string]any{"name": "ticket", "actions": []any{map[string]any{"name": "edit"}}}, nil); s != 201 {
+		t.Fatalf("register a type: %d", s)
+	}
+	if s := d.Call("admin", "POST", "/api/v1/rules", map[string]any{"name": "Owners edit their tickets", "resourceFilter": "Ticket_*",
+		"condition": "resource.owner = user", "actions": []string{"edit"}}, nil); s != 201 {
+		t.Fatalf("a rule on the type: %d", s)
+	}
+	exported = rk(t, "", "rules", "export", srv, admin)
+	if r := rk(t, exported.out, "rules", "import", srv, admin); r.code != 0 || !strings.Contains(r.out, "0 created, 0 updated, 0 deleted, 5 unchanged") {
+		t.Fatalf("import of an export with a rule on an external type: %v", r)
+	}
+	if err := os.WriteFile(file, []byte(exported.out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"impact", srv, admin, "--replace", "--protect", "*:*:*", file}, {"preview", srv, admin, file}, {"validate", srv, admin, file}} {
+		if r := rk(t, "", args...); r.code != 0 || strings.Contains(r.out+r.errout, "unknown action") {
+			t.Fatalf("%s of an export with a rule on an external type: %v", args[0], r)
+		}
+	}
+	// A file with errors fails impact and preview (exit 1), with the problem
+	// at its line and column, before anything is asked of the server.
+	for _, c := range []string{"impact", "preview"} {
+		if r := rk(t, "", c, srv, admin, "testdata/bad.yaml"); r.code != 1 || !strings.Contains(r.out, "testdata/bad.yaml:5:60:") {
+			t.Fatalf("%s of a bad file: %v", c, r)
+		}
+	}
+	// Offline only the built-in types are known: the rule's action is not.
+	if r := rk(t, "", "validate", file); r.code != 1 || !strings.Contains(r.out, `actions: unknown action "edit"`) || !strings.Contains(r.errout, "1 error(s)") {
+		t.Fatalf("validate offline: %v", r)
+	}
 }
 
 func TestServeRefusesAnUnreachableMongoQuickly(t *testing.T) {
@@ -298,6 +332,12 @@ func TestREADMEWalkThrough(t *testing.T) {
 			`protected access lost (alice:read:app/Q2 draft)`,
 			`bob read Q4 report: true Open an app (Can view)`,
 			`(replace): 0 created, 0 updated, 1 deleted`,
+			`/ticket-rules.yaml: 2 rules, valid`,
+			`{"id":"T-17","version":`,
+			`unknown action \"read\" for resource type \"ticket\"; it has close, delete, edit, view`,
+			`{"externalId":"idp|zoe","active":true,"department":["Support"]}`,
+			`["erin","analyzer_capacity"]`,
+			`{"professional":{"consumed":3,"total":5},"analyzer":{"consumed":2,"total":20}}`,
 		} {
 			if !strings.Contains(text, want) {
 				t.Fatalf("run %d of the README lacks %q:\n%s", run, want, text)
@@ -314,6 +354,13 @@ func TestREADMEWalkThrough(t *testing.T) {
 // readmeBlocks joins the README's ```sh blocks, leaving out those after a
 // `<!-- readme-test: skip -->` line.
 func readmeBlocks(readme string) string {
+	run, _ := readmeSplit(readme)
+	return run
+}
+
+// readmeSplit answers the README's ```sh blocks to run, joined, and the
+// skipped ones.
+func readmeSplit(readme string) (run string, skipped []string) {
 	var b strings.Builder
 	lines := strings.Split(readme, "\n")
 	for i := 0; i < len(lines); i++ {
@@ -321,11 +368,122 @@ func readmeBlocks(readme string) string {
 			continue
 		}
 		skip := i > 0 && strings.TrimSpace(lines[i-1]) == "<!-- readme-test: skip -->"
+		var block strings.Builder
 		for i++; i < len(lines) && lines[i] != "```"; i++ {
-			if !skip {
-				b.WriteString(lines[i] + "\n")
+			block.WriteString(lines[i] + "\n")
+		}
+		if skip {
+			skipped = append(skipped, block.String())
+		} else {
+			b.WriteString(block.String())
+		}
+	}
+	return b.String(), skipped
+}
+
+// Only the blocks that cannot run against the test's server are skipped:
+// `make run` (it starts a server) and the decision log listing (it needs
+// --decision-log=mongo). Every other command of the README is run by
+// TestREADMEWalkThrough, twice.
+func TestREADMESkipsOnlyWhatCannotRun(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, skipped := readmeSplit(string(readme))
+	for _, b := range skipped {
+		if !strings.HasPrefix(b, "make run") && !strings.Contains(b, "/api/v1/decisions?") {
+			t.Errorf("a README block is skipped by TestREADMEWalkThrough; make it re-runnable instead:\n%s", b)
+		}
+	}
+	for _, cmd := range []string{"rules export", "rules import", "--dry-run", "--replace", "validate", "check", "impact", "/api/v1/rules/preview",
+		"/api/v1/audit", "/api/v1/licenses/key", "cursor=", "license sign"} {
+		if !strings.Contains(run, cmd) {
+			t.Errorf("the walk-through no longer runs %q", cmd)
+		}
+	}
+}
+
+// `make run` says it is compiling before the first (minutes long) build.
+func TestMakeRunSaysItCompiles(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	out, err := exec.Command("make", "-n", "-C", "../..", "run").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n run: %v\n%s", err, out)
+	}
+	text := string(out)
+	say, build := strings.Index(text, "compiling bin/rulekeeper"), strings.Index(text, " build ")
+	if say < 0 || build < 0 || say > build {
+		t.Fatalf("make run does not say it compiles before building:\n%s", text)
+	}
+}
+
+// The README's "In production" section names only flags, files, values
+// and variables that exist: a renamed flag or chart value fails here.
+func TestInProductionNamesExist(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section, _, _ := strings.Cut(string(readme)[strings.Index(string(readme), "## In production"):][3:], "\n## ")
+	flags := map[string]bool{"build-arg": true, "from-literal": true, "from-file": true, "data-binary": true, "replSet": true} // docker, kubectl, curl, mongod
+	serveEnv := map[string]bool{}
+	for _, c := range [][]string{{"serve"}, {"license", "keygen"}, {"license", "sign"}} {
+		r := rk(t, "", append(c, "--help")...)
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(r.out, -1) {
+			flags[m[1]] = true
+		}
+		if c[0] == "serve" {
+			for _, m := range regexp.MustCompile(`\$(RULEKEEPER_[A-Z_]+)`).FindAllStringSubmatch(r.out, -1) {
+				serveEnv[m[1]] = true
 			}
 		}
 	}
-	return b.String()
+	for _, m := range regexp.MustCompile(`--([a-zA-Z][a-zA-Z-]*)`).FindAllStringSubmatch(section, -1) {
+		if !flags[m[1]] {
+			t.Errorf("In production names --%s, which no command has", m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile("`rulekeeper ([a-z]+(?: [a-z]+)?)").FindAllStringSubmatch(section, -1) {
+		if _, ok := commands[m[1]]; !ok {
+			if _, ok := commands[strings.Fields(m[1])[0]]; !ok {
+				t.Errorf("In production names the command %q, which does not exist", m[1])
+			}
+		}
+	}
+	for _, path := range []string{"deploy/helm/rulekeeper", "deploy/rulekeeper.yaml", "deploy/helm/rulekeeper/values-production.yaml", "Dockerfile"} {
+		if !strings.Contains(section, strings.TrimPrefix(path, "deploy/helm/rulekeeper/")) {
+			t.Errorf("In production no longer names %s", path)
+		}
+		if _, err := os.Stat("../../" + path); err != nil {
+			t.Errorf("In production names %s: %v", path, err)
+		}
+	}
+	values, err := os.ReadFile("../../deploy/helm/rulekeeper/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^serviceMonitor:\n  enabled:`).Match(values) || !strings.Contains(section, "serviceMonitor.enabled") {
+		t.Error("In production names serviceMonitor.enabled, which values.yaml lacks")
+	}
+	// Every variable the chart sets is one serve reads (the chart's own
+	// test decodes the objects, but a misspelt variable is valid YAML).
+	tpl, err := os.ReadFile("../../deploy/helm/rulekeeper/templates/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := regexp.MustCompile(`RULEKEEPER_[A-Z_]+`).FindAllString(string(tpl), -1)
+	if len(vars) < 5 || len(serveEnv) < 20 {
+		t.Fatalf("chart variables %v, serve variables %d", vars, len(serveEnv))
+	}
+	for _, v := range vars {
+		if !serveEnv[v] {
+			t.Errorf("the chart sets %s, which serve does not read", v)
+		}
+	}
 }

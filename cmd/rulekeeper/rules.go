@@ -30,9 +30,11 @@ func readInput(c *command, pos []string) (name string, data []byte, err error) {
 	return name, data, err
 }
 
-// checkFile parses and validates a rule file offline; problems are printed
-// as FILE:LINE:COLUMN lines (or JSON) and make the error.
-func checkFile(std *stdio, name string, data []byte, asJSON bool) (*rulefile.File, error) {
+// checkFile parses and validates a rule file against vocab (the built-in
+// types, or the server's, which include the external types registered
+// there); problems are printed as FILE:LINE:COLUMN lines (or JSON) and
+// make the error.
+func checkFile(std *stdio, name string, data []byte, vocab *rules.Vocabulary, asJSON bool) (*rulefile.File, error) {
 	f, err := rulefile.Parse(data)
 	var ps rulefile.Problems
 	if err != nil {
@@ -41,7 +43,7 @@ func checkFile(std *stdio, name string, data []byte, asJSON bool) (*rulefile.Fil
 			return nil, err
 		}
 	} else {
-		ps = f.Validate(rules.DefaultVocabulary())
+		ps = f.Validate(vocab)
 	}
 	if asJSON {
 		if ps == nil {
@@ -61,19 +63,42 @@ func checkFile(std *stdio, name string, data []byte, asJSON bool) (*rulefile.Fil
 		if asJSON {
 			return nil, errQuiet
 		}
-		return nil, fmt.Errorf("%s: %d problem(s)", name, len(ps))
+		errs := 0
+		for _, p := range ps {
+			if p.Severity != rules.SeverityWarning {
+				errs++
+			}
+		}
+		return nil, fmt.Errorf("%s: %d error(s)", name, errs)
 	}
 	return f, nil
 }
 
+// vocabulary is the rule language's vocabulary in force on the server:
+// the built-in resource types and the external ones registered there
+// (rules on those, such as an export's, are valid only against it).
+func (cl *client) vocabulary(ctx context.Context) (*rules.Vocabulary, error) {
+	var v rules.Vocabulary
+	if _, err := cl.call(ctx, "GET", "/api/v1/rules/vocabulary", nil, &v); err != nil {
+		return nil, fmt.Errorf("reading the server's resource types: %w", err)
+	}
+	return &v, nil
+}
+
 var validateCmd = &command{name: "validate", short: "check a rule file offline",
-	args: "[--json] FILE",
+	args: "[--server URL --token T] [--json] FILE",
 	summary: "Check a rule file offline: its format and every rule's filter, condition, actions and context,\n" +
-		"with the file's line and column for each problem. Exit 1 on errors. FILE - reads standard input.",
-	example: "rulekeeper validate rules.yaml\n#   rules.yaml: 3 rules, valid\n#   rules.yaml:4:56: rule \"Sales reads Q apps\": condition: unterminated string",
-	run: func(_ context.Context, cmd *command, std *stdio, args []string) error {
+		"with the file's line and column for each problem. Exit 1 on errors. FILE - reads standard input.\n" +
+		"Offline, only the built-in resource types are known; with --token the file is checked against the\n" +
+		"server's types too (the external types registered there, e.g. a ticket's actions).",
+	example: "rulekeeper validate rules.yaml\n#   rules.yaml: 3 rules, valid\n#   rules.yaml:4:56: rule \"Sales reads Q apps\": condition: unterminated string\n" +
+		"rulekeeper validate --token \"$ADMIN\" ticket-rules.yaml   # rules on types registered on the server",
+	run: func(ctx context.Context, cmd *command, std *stdio, args []string) error {
+		cl := &client{cmd: cmd}
 		var asJSON bool
 		fs := newFlags("validate", std.err)
+		fs.str(&cl.server, "server", "http://127.0.0.1:8080", "base URL of rulekeeper (only with --token)")
+		fs.str(&cl.token, "token", "", "check against the server's resource types (external ones included); empty: offline, built-in types only")
 		fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 		pos, err := cmd.parseFile(fs, std, args)
 		if err != nil {
@@ -83,7 +108,13 @@ var validateCmd = &command{name: "validate", short: "check a rule file offline",
 		if err != nil {
 			return err
 		}
-		f, err := checkFile(std, name, data, asJSON)
+		vocab := rules.DefaultVocabulary()
+		if strings.TrimSpace(cl.token) != "" {
+			if vocab, err = cl.vocabulary(ctx); err != nil {
+				return err
+			}
+		}
+		f, err := checkFile(std, name, data, vocab, asJSON)
 		if err != nil {
 			return err
 		}
@@ -140,10 +171,10 @@ type importResult struct {
 	Revision int64         `json:"revision"`
 }
 
-// loadFile reads the rule file named by pos and checks it offline first
-// (problems with the file's positions, no round trip), once the server
-// flags are complete.
-func (cl *client) loadFile(std *stdio, pos []string) (string, []byte, *rulefile.File, error) {
+// loadFile reads the rule file named by pos and checks it first against
+// the server's vocabulary (problems with the file's positions), once the
+// server flags are complete.
+func (cl *client) loadFile(ctx context.Context, std *stdio, pos []string) (string, []byte, *rulefile.File, error) {
 	name, data, err := readInput(cl.cmd, pos)
 	if err != nil {
 		return "", nil, nil, err
@@ -151,13 +182,17 @@ func (cl *client) loadFile(std *stdio, pos []string) (string, []byte, *rulefile.
 	if err := cl.ready(); err != nil {
 		return "", nil, nil, err
 	}
-	f, err := checkFile(std, name, data, false)
+	vocab, err := cl.vocabulary(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	f, err := checkFile(std, name, data, vocab, false)
 	return name, data, f, err
 }
 
 // importFile loads a rule file and posts it to the import endpoint.
 func (cl *client) importFile(ctx context.Context, std *stdio, pos []string, replace, dryRun bool) (string, *importResult, []byte, error) {
-	name, data, _, err := cl.loadFile(std, pos)
+	name, data, _, err := cl.loadFile(ctx, std, pos)
 	if err != nil {
 		return "", nil, nil, err
 	}

@@ -48,7 +48,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&cfg.Claims.Name, "claim-name", "name", "token claim holding the display name")
 	fs.str(&cfg.Claims.Email, "claim-email", "email", "token claim holding the email address")
 	fs.str(&cfg.Claims.Groups, "claim-groups", "groups", "token claim holding the group names")
-	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key (base64) that verifies license keys; dev mode defaults to the dev key")
+	fs.str(&cfg.LicensePublicKey, "license-public-key", "", "Ed25519 public key that verifies license keys: the key itself, base64 or PEM (\"$(cat license-public.pem)\"), as license keygen writes it; dev mode defaults to the dev key")
 	fs.str(&cfg.Claims.Roles, "claim-roles", "", "token claim holding roles, applied at every login (empty: roles are managed in rulekeeper only)")
 	fs.list(&cfg.Audiences, "oidc-audience", "further accepted token audience, e.g. the API audience of JWT access tokens; repeatable")
 	fs.list(&cfg.AuthorizedParties, "oidc-authorized-party", "only accept tokens issued to this client (azp / client_id); repeatable")

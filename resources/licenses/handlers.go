@@ -91,14 +91,19 @@ func (h *Handlers) overview(c fiber.Ctx) error {
 	})
 }
 
-// putKey applies a license key sent as {"key": "..."} or, with
-// Content-Type text/plain, as the raw key itself.
+// putKey applies a license key sent as {"key": "..."} or as the raw key
+// itself: with Content-Type text/plain, or any body that is not declared
+// JSON and is not a JSON object (curl --data-binary @license.key sends
+// the key as a form, which is no JSON either). A key never starts with "{".
 func (h *Handlers) putKey(c fiber.Ctx) error {
 	var body struct {
 		Key string `json:"key"`
 	}
-	if ct, _, _ := strings.Cut(c.Get(fiber.HeaderContentType), ";"); strings.EqualFold(strings.TrimSpace(ct), fiber.MIMETextPlain) {
-		body.Key = strings.TrimSpace(string(c.Body()))
+	ct, _, _ := strings.Cut(c.Get(fiber.HeaderContentType), ";")
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	raw := strings.TrimSpace(string(c.Body()))
+	if ct == fiber.MIMETextPlain || (ct != fiber.MIMEApplicationJSON && !strings.HasPrefix(raw, "{")) {
+		body.Key = raw
 	} else if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 			return ed25519.PublicKey(b), nil
 		}
 	}
-	return nil, errors.New("license public key: want 32 bytes of Ed25519 key in base64")
+	return nil, errors.New("license public key: want the key itself, a PEM block or 32 bytes of Ed25519 key in base64, not a file name (give the contents of the license-public.pem that rulekeeper license keygen wrote)")
 }
 
 // ParsePrivateKey reads an Ed25519 private key given as a base64 32-byte

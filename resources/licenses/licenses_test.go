@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
+	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
 )
@@ -338,6 +341,23 @@ func TestPutKeyAsPlainText(t *testing.T) {
 	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); s != 200 || ov.KeyID != "plain-text" || ov.Professional.Total != 7 {
 		t.Fatalf("overview after a text/plain key: %d %+v", s, ov)
 	}
+	// The raw key with what curl --data-binary sends by default (a form),
+	// or with no type at all, is the key too; declared JSON must be JSON.
+	for i, ct := range []string{"application/x-www-form-urlencoded", "", "application/octet-stream"} {
+		key := devKey(t, func(tm *licenses.Terms) { tm.KeyID, tm.Professional = fmt.Sprintf("raw-%d", i), 8+i })
+		res := d.Do("admin", "PUT", "/api/v1/licenses/key", key, map[string]string{"Content-Type": ct})
+		res.Body.Close()
+		if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); res.StatusCode != 200 || s != 200 || ov.Professional.Total != 8+i {
+			t.Fatalf("raw key as %q: %d, overview %+v", ct, res.StatusCode, ov)
+		}
+	}
+	var e servicetest.Error
+	res = d.Do("admin", "PUT", "/api/v1/licenses/key", key, map[string]string{"Content-Type": "application/json"})
+	_ = json.NewDecoder(res.Body).Decode(&e)
+	res.Body.Close()
+	if res.StatusCode != 400 || e.Code != "malformed_json" {
+		t.Fatalf("a raw key declared JSON: %d %+v", res.StatusCode, e)
+	}
 }
 
 func TestApplyKeyWithoutPublicKey(t *testing.T) {
@@ -346,5 +366,35 @@ func TestApplyKeyWithoutPublicKey(t *testing.T) {
 	e := apierror.From(err)
 	if e.Status != 409 || e.Code != "license_public_key_missing" || !strings.Contains(e.Message, "--license-public-key") {
 		t.Fatalf("%+v", e)
+	}
+}
+
+// Dev mode with a production public key (an operator trying their key
+// pair): the server starts, the demo tenant without a license, and the
+// production key applies while the dev key is refused.
+func TestDevModeWithAProductionPublicKey(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := servicetest.DevWith(t, func(c *service.Config) { c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub) })
+	var ov overview
+	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); s != 200 || ov.KeyID != "" || ov.Professional.Consumed != 0 {
+		t.Fatalf("overview before a key: %d %+v", s, ov)
+	}
+	var e servicetest.Error
+	if s := d.Call("admin", "PUT", "/api/v1/licenses/key", map[string]string{"key": devKey(t, nil)}, &e); s != 400 || e.Code != "license_key_bad_signature" {
+		t.Fatalf("the dev key: %d %+v", s, e)
+	}
+	terms := licenses.DevTerms(time.Now())
+	terms.KeyID, terms.Professional = "acme-2027", 50
+	key, err := licenses.Sign(priv, terms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := d.Do("admin", "PUT", "/api/v1/licenses/key", key+"\n", map[string]string{"Content-Type": "text/plain"})
+	res.Body.Close()
+	if s := d.Call("admin", "GET", "/api/v1/licenses/overview", nil, &ov); res.StatusCode != 200 || s != 200 || ov.KeyID != "acme-2027" || ov.Professional.Total != 50 {
+		t.Fatalf("the production key: %d, overview %+v", res.StatusCode, ov)
 	}
 }

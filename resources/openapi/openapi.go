@@ -23,6 +23,7 @@ type op struct {
 	query        []string // names of query parameters (see params)
 	body         string   // schema name of a JSON body ("" for none)
 	bodyType     string   // media type of the body when not JSON
+	plainBody    string   // when set, the body may also be text/plain: what that text is
 	example      any      // an example body, checked against the schema
 	response     string   // schema name of the 2xx answer ("" for a generic object)
 	status       string   // success status, default "200"
@@ -112,7 +113,11 @@ func (o op) operation() map[string]any {
 		if o.example != nil {
 			content["example"] = o.example
 		}
-		m["requestBody"] = map[string]any{"required": true, "content": map[string]any{media: content}}
+		contents := map[string]any{media: content}
+		if o.plainBody != "" {
+			contents["text/plain"] = map[string]any{"schema": map[string]any{"type": "string", "description": o.plainBody}}
+		}
+		m["requestBody"] = map[string]any{"required": true, "content": contents}
 	}
 	status := o.status
 	if status == "" {

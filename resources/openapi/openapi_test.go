@@ -48,6 +48,16 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	if err := json.Unmarshal(raw, &doc); err != nil || res.StatusCode != 200 || doc.OpenAPI != "3.1.0" {
 		t.Fatalf("GET /openapi.json: %d %v", res.StatusCode, err)
 	}
+	// The console links to it.
+	res, err = http.Get(d.URL() + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(page), `href="/openapi.json"`) {
+		t.Fatalf("the console does not link /openapi.json: %d", res.StatusCode)
+	}
 	documented := map[string]bool{} // "METHOD path" with {} for parameters
 	for path, item := range doc.Paths {
 		for method := range item {

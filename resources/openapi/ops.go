@@ -91,8 +91,8 @@ func operations() []op {
 		// licenses
 		{method: "GET", path: "/api/v1/licenses/overview", tag: "licenses", summary: "Consumed and total seats, capacity, quotas, expiry"},
 		{method: "PUT", path: "/api/v1/licenses/key", tag: "licenses", summary: "Apply a signed license key",
-			description: "The body is `{\"key\": \"<the key>\"}`; `rulekeeper license sign` makes one in dev mode. Assignments belong to the key in force.",
-			body:        "LicenseKey", example: map[string]any{"key": "eyJrZXlJZCI6ImRldiJ9.c2lnbmF0dXJl"}},
+			description: "The body is `{\"key\": \"<the key>\"}`, or the key itself as `text/plain` (also taken without a declared type: `curl --data-binary @license.key`); `rulekeeper license sign` makes one in dev mode. Assignments belong to the key in force: a new key starts with none.",
+			body:        "LicenseKey", plainBody: "the signed key as `rulekeeper license sign` prints it", example: map[string]any{"key": "eyJrZXlJZCI6ImRldiJ9.c2lnbmF0dXJl"}},
 		{method: "GET", path: "/api/v1/licenses/assignments", tag: "licenses", summary: "License assignments", query: page, response: "List"},
 		{method: "POST", path: "/api/v1/licenses/assignments", tag: "licenses", summary: "Assign a license to a user", body: "LicenseAssignment",
 			example: map[string]any{"userId": "u-bob", "type": "analyzer"}, status: "201"},

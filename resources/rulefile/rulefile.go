@@ -506,7 +506,7 @@ type fileRule struct {
 
 // Header is the comment Marshal starts a file with.
 const Header = "# rulekeeper rule file: https://github.com/rulekeeper/rulekeeper#rule-files\n" +
-	"# schema: GET /api/v1/rules/schema; check offline with `rulekeeper validate FILE`\n"
+	"# schema: GET /api/v1/rules/schema; check with `rulekeeper validate FILE` (add --token for rules on types registered on the server)\n"
 
 // Marshal writes rules as a rule file (`rules:` with a list), the form
 // `rulekeeper rules export` prints; Parse reads it back to the same rules.

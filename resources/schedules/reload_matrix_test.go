@@ -30,7 +30,8 @@ func TestReloadAndSchedulesByRoleLicenseAndSpaceType(t *testing.T) {
 	s := d.Svc.Store
 	id := func(name string) string { return d.Users[name].ID }
 
-	// Two shared spaces, so that each professional holds each role once:
+	// Three shared spaces, so that each professional holds each role once
+	// (and has none in one):
 	// licenses in the demo tenant are alice, carol, admin professional;
 	// bob, dave analyzer; erin analyzer capacity; grace none.
 	type member struct {
@@ -42,7 +43,7 @@ func TestReloadAndSchedulesByRoleLicenseAndSpaceType(t *testing.T) {
 	}{
 		{"Reload A", "carol", []member{{"alice", "admin"}, {"bob", "admin"}, {"dave", "canedit"}, {"erin", "canview"}, {"grace", "canedit"}}},
 		{"Reload B", "alice", []member{{"carol", "canedit"}, {"dave", "admin"}, {"bob", "canview"}, {"erin", "canedit"}}},
-		{"Reload C", "admin", []member{{"alice", "canview"}, {"carol", "canview"}, {"dave", "canview"}}},
+		{"Reload C", "admin", []member{{"alice", "canview"}, {"dave", "canview"}}}, // carol: a professional with no role there
 	}
 	license := map[string]string{"alice": "professional", "carol": "professional", "bob": "analyzer", "dave": "analyzer",
 		"erin": "analyzer_capacity", "grace": ""}

@@ -358,7 +358,10 @@ func (s *Service) licensePublicKey() (ed25519.PublicKey, error) {
 }
 
 // devLicense applies the dev license key on first start (dev mode only)
-// and returns the id of the key in force.
+// and returns the id of the key in force. With a --license-public-key of
+// its own (trying a production key pair in dev mode) the dev key is not
+// accepted: the demo tenant starts without a license, which the operator
+// applies, instead of the server not starting.
 func (s *Service) devLicense(ctx context.Context) (string, error) {
 	if id, err := s.Licenses.KeyID(ctx); err != nil || id != "" {
 		return id, err
@@ -367,6 +370,12 @@ func (s *Service) devLicense(ctx context.Context) (string, error) {
 	raw, err := licenses.Sign(priv, licenses.DevTerms(time.Now()))
 	if err != nil {
 		return "", err
+	}
+	if pub, err := s.licensePublicKey(); err == nil && s.cfg.LicensePublicKey != "" {
+		if _, err := licenses.Verify(pub, raw, time.Now()); errors.Is(err, licenses.ErrBadSignature) {
+			s.logger.Warn("dev mode with --license-public-key: the demo tenant has no license (the dev license key is not signed by that key); apply yours with PUT /api/v1/licenses/key")
+			return "", nil
+		}
 	}
 	t, err := s.Licenses.ApplyKey(ctx, raw, "")
 	if err != nil {
