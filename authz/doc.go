@@ -89,10 +89,19 @@
 // evaluator (topdown), called directly rather than through
 // rego.PreparedEvalQuery: no goroutine per evaluation to watch the context
 // (context.AfterFunc cancels instead), no metrics, and the result read as an
-// OPA value, not converted to Go maps and back. The input is built as an OPA
-// value with shared keys, shared empty values and booleans, a shared
-// context object per environment and license object per license, and the
-// remaining terms of one input from one allocation. The static policies
-// are written for OPA's rule index (equalities on input fields first);
-// bench/README.md ("In-process decisions") has the figures.
+// OPA value, not converted to Go maps and back. The evaluator's two
+// per-evaluation caches are the engine's (evalcache.go): the rule cache
+// (values of the rules evaluated so far) comes from a pool instead of a
+// fresh trie of hash maps, and the base-document cache is the revision's
+// data document, read from the store once per compilation or Patch, so a
+// table read is a lookup in that value (decisions still hold a read
+// transaction: a Patch cannot commit under them). Neither changes what
+// OPA evaluates. The input is built as an OPA value with shared keys,
+// shared empty values and booleans, a shared context object per
+// environment and license object per license, the strings, one-item lists
+// and related spaces and apps that recur taken from an engine-wide
+// interned set (bounded, by content, strings copied), and the remaining
+// terms of one input from one allocation. The static policies are written
+// for OPA's rule index (equalities on input fields first); bench/README.md
+// ("In-process decisions") has the figures.
 package authz

@@ -92,6 +92,7 @@ type compiled struct {
 	store    storage.Store
 	rules    string
 	proj     *projection // what the revision reads of the subject
+	data     dataCache   // the store's data document, for the evaluator
 }
 
 // Engine evaluates decisions. It is safe for concurrent use; Load swaps the
@@ -106,6 +107,7 @@ type Engine struct {
 	// resolved once (a label lookup per decision costs as much as a hit).
 	allowed, denied, failed prometheus.Observer
 	logger                  *slog.Logger
+	strs                    interned // the strings of inputs (input.go)
 }
 
 // New builds an engine and compiles revision 0 with no security rules.
@@ -206,6 +208,9 @@ func (e *Engine) Patch(ctx context.Context, revision int64, patches []rules.Patc
 	}
 	next := *c
 	next.revision = revision
+	if next.data, err = readData(ctx, c.store); err != nil {
+		return fmt.Errorf("authz: patch rules data: %w", err)
+	}
 	e.swap(&next)
 	e.metrics.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
@@ -260,7 +265,29 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
 	}
-	return &compiled{revision: revision, query: query, compiler: compiler, store: st, rules: rulesModule, proj: proj}, nil
+	dc, err := readData(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("authz: read policy data: %w", err)
+	}
+	return &compiled{revision: revision, query: query, compiler: compiler, store: st, rules: rulesModule, proj: proj, data: dc}, nil
+}
+
+// readData is the data document of st, as the evaluator reads it.
+func readData(ctx context.Context, st storage.Store) (dataCache, error) {
+	txn, err := st.NewTransaction(ctx)
+	if err != nil {
+		return dataCache{}, err
+	}
+	defer st.Abort(ctx, txn)
+	v, err := st.Read(ctx, txn, storage.Path{})
+	if err != nil {
+		return dataCache{}, err
+	}
+	root, ok := v.(ast.Value)
+	if !ok {
+		return dataCache{}, fmt.Errorf("the store answered %T, not an OPA value", v)
+	}
+	return dataCache{root: root}, nil
 }
 
 // Revision is the policy revision in force.
@@ -342,7 +369,7 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	return c.decide(ctx, in.value())
+	return c.decideTerm(ctx, in.valueWith(&e.strs))
 }
 
 // decisionVar is the variable the decision query binds.
@@ -356,13 +383,22 @@ var decisionQuery = ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(decisionVar
 // decision does not need (a goroutine per evaluation to watch ctx, metrics,
 // and the conversion of the result to Go maps, read here as an OPA value).
 func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error) {
+	return c.decideTerm(ctx, ast.NewTerm(input))
+}
+
+// decideTerm is decide on an input term.
+func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, error) {
 	txn, err := c.store.NewTransaction(ctx)
 	if err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
 	defer c.store.Abort(ctx, txn)
+	rc := getRuleCache()
+	defer rc.release()
+	res := &rc.result
 	q := topdown.NewQuery(c.query).WithCompiler(c.compiler).WithStore(c.store).WithTransaction(txn).
-		WithInput(ast.NewTerm(input)).WithMetrics(noMetrics)
+		WithInput(input).WithMetrics(noMetrics).WithBaseCache(c.data).WithVirtualCache(rc).
+		WithRequestMetadata(noRequestMetadata)
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
 			return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
@@ -371,18 +407,11 @@ func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error
 		q = q.WithCancel(cancel)
 		defer context.AfterFunc(ctx, cancel.Cancel)()
 	}
-	var v ast.Value
-	n := 0
-	err = q.Iter(ctx, func(qr topdown.QueryResult) error {
-		n++
-		if t := qr[decisionVar]; t != nil {
-			v = t.Value
-		}
-		return nil
-	})
+	err = q.Iter(ctx, res.iter)
 	if err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
+	v, n := res.v, res.n
 	if n != 1 || v == nil {
 		return Decision{Revision: c.revision}, errors.New("authz: the policy gave no decision (undefined)")
 	}
@@ -397,6 +426,11 @@ func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error
 // noMetrics is handed to every evaluation: nobody reads OPA's timers of a
 // decision, and fresh ones cost allocations.
 var noMetrics = opametrics.NoOp()
+
+// noRequestMetadata is handed to every evaluation for the same reason: OPA
+// passes it to builtins for projects that add their own, and the engine
+// adds none (no builtin writes it).
+var noRequestMetadata = map[string]any{}
 
 var (
 	keyAllow  = ast.StringTerm("allow")

@@ -3,7 +3,10 @@ package authz_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -270,4 +273,47 @@ func TestFreshGatesEveryDecision(t *testing.T) {
 			t.Fatalf("%s: allow %v, error %v", tt.name, d.Allow, err)
 		}
 	}
+}
+
+// TestConcurrentDecisionsAgree: decisions taken side by side (sharing the
+// pooled evaluator caches and the interned input terms) equal the same
+// decisions taken one at a time. Run with -race.
+func TestConcurrentDecisionsAgree(t *testing.T) {
+	e := newEngine(t, authz.Options{CacheSize: -1})
+	ctx := context.Background()
+	roles := []string{"canview", "canedit", "admin", "owner", ""}
+	actions := []string{"read", "delete", "update", "export", "reload"}
+	var ins []*authz.Input
+	for i := range 60 {
+		s := member(fmt.Sprintf("u-%d", i%7), []string{"professional", "analyzer", ""}[i%3], roles[i%len(roles)])
+		ins = append(ins, &authz.Input{Subject: s, Action: actions[(i/5)%len(actions)], Resource: sharedApp, Environment: []string{"hub", "console"}[i%2]})
+	}
+	want := make([]authz.Decision, len(ins))
+	for i, in := range ins {
+		d, err := e.Evaluate(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = d
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 3 * len(ins) {
+				i := (k*7 + w) % len(ins)
+				d, err := e.Evaluate(ctx, ins[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !reflect.DeepEqual(d, want[i]) {
+					t.Errorf("input %d side by side: %+v, alone %+v", i, d, want[i])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

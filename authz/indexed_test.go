@@ -104,3 +104,58 @@ func TestPatchedRulesDecideAsAFreshLoad(t *testing.T) {
 		t.Fatal("no decision was granted by a rule: the test checks nothing")
 	}
 }
+
+// TestPatchIsSeenByTheNextDecision: a rule write applied as a data patch
+// is in force for the very next decision (the evaluator's copy of the data
+// document follows the patch), and so is its removal.
+func TestPatchIsSeenByTheNextDecision(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, authz.Options{CacheSize: -1})
+	ix, err := rules.NewIndex(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(rev int64, patches []rules.Patch, changed bool) {
+		t.Helper()
+		if changed {
+			err = e.LoadIndexed(ctx, rev, ix.Module(), ix.Data())
+		} else {
+			err = e.Patch(ctx, rev, patches)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(rev int64, id, group string) bool {
+		t.Helper()
+		patches, changed, diags := ix.Put(rules.Rule{ID: id, Name: id, ResourceFilter: "App_*",
+			Condition: `user.group = "` + group + `"`, Actions: []string{"read"}, Context: "hub"})
+		if rules.HasErrors(diags) {
+			t.Fatal(diags)
+		}
+		apply(rev, patches, changed)
+		return changed
+	}
+	granted := func(group string) bool {
+		t.Helper()
+		in := &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{group}},
+			Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
+		d, err := e.Evaluate(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Allow
+	}
+	put(1, "r1", "Sales")
+	if put(2, "r2", "EMEA") {
+		t.Skip("the second rule of the same shape changed the module: no data patch to test")
+	}
+	if !granted("EMEA") || !granted("Sales") {
+		t.Fatal("a rule put by a data patch does not grant")
+	}
+	patches, changed := ix.Delete("r2")
+	apply(3, patches, changed)
+	if granted("EMEA") || !granted("Sales") {
+		t.Fatal("a rule deleted by a data patch still grants (or the other stopped)")
+	}
+}

@@ -72,8 +72,13 @@ type Input struct {
 // round trip rego.EvalInput would make. The keys, empty values, booleans
 // and the context object are shared terms (OPA never changes an input) and
 // the other terms of one input come from one allocation (terms).
-func (in *Input) value() ast.Value {
-	var a terms
+func (in *Input) value() ast.Value { return in.valueWith(nil).Value }
+
+// valueWith is value with the strings of the input taken from strs (nil:
+// none), so that the ids and names that recur from one decision to the
+// next are not boxed anew every time.
+func (in *Input) valueWith(strs *interned) *ast.Term {
+	a := terms{pool: strs}
 	s := &in.Subject
 	subject := ast.NewObject(
 		[2]*ast.Term{kID, a.str(s.ID)}, [2]*ast.Term{kName, a.str(s.Name)},
@@ -102,12 +107,12 @@ func (in *Input) value() ast.Value {
 		n++
 	}
 	resource := ast.NewObject(pairs[:n]...)
-	return ast.NewObject(
+	return a.term(ast.NewObject(
 		[2]*ast.Term{kSubject, a.term(subject)},
 		[2]*ast.Term{kAction, a.str(in.Action)},
 		[2]*ast.Term{kResource, a.term(resource)},
 		[2]*ast.Term{kContext, contextTerm(in.Environment)},
-	)
+	))
 }
 
 // The keys of the input, shared by every input.
@@ -160,7 +165,10 @@ func licenseTerm(l License) *ast.Term {
 }
 
 // terms hands out the terms of one input from a few allocations.
-type terms struct{ free []ast.Term }
+type terms struct {
+	free []ast.Term
+	pool *interned // nil: none
+}
 
 func (a *terms) term(v ast.Value) *ast.Term {
 	if len(a.free) == 0 {
@@ -176,12 +184,18 @@ func (a *terms) str(v string) *ast.Term {
 	if v == "" {
 		return ast.InternedEmptyString
 	}
+	if a.pool != nil {
+		return a.pool.term(v)
+	}
 	return a.term(ast.String(v))
 }
 
 func (a *terms) strs(vs []string) *ast.Term {
 	if len(vs) == 0 {
 		return ast.InternedEmptyArray
+	}
+	if len(vs) == 1 && a.pool != nil {
+		return a.pool.list(vs[0])
 	}
 	ts := make([]*ast.Term, len(vs))
 	for i, v := range vs {
@@ -202,9 +216,90 @@ func (a *terms) multi(m map[string][]string) *ast.Term {
 }
 
 func (a *terms) related(r *Related) *ast.Term {
+	if a.pool != nil {
+		return a.pool.related(r)
+	}
 	return a.term(ast.NewObject([2]*ast.Term{kID, a.str(r.ID)}, [2]*ast.Term{kName, a.str(r.Name)},
 		[2]*ast.Term{kType, a.str(r.Type)}, [2]*ast.Term{kOwner, a.str(r.Owner)},
 		[2]*ast.Term{kSpaceID, a.str(r.SpaceID)}))
+}
+
+// interned are string terms shared by the inputs of an engine: the ids,
+// names, types and actions that recur from one decision to the next. A hit
+// costs a map read under a read lock and no allocation. At most
+// maxInterned are kept; past that the set starts again empty, so that it
+// follows the strings in use. OPA never changes an input, so a term may be
+// in many inputs at once. The strings are copied: callers' strings may
+// alias request buffers that are reused (see entityKey.owned).
+//
+// Lists of one string (a subject's roles in a space, most often) and
+// related spaces and apps are interned the same way, by content.
+type interned struct {
+	mu    sync.RWMutex
+	m     map[string]*ast.Term  // string → its term
+	lists map[string]*ast.Term  // s → the term of [s]
+	rels  map[Related]*ast.Term // space or app → its object
+}
+
+const maxInterned = 1 << 15
+
+func (s *interned) term(v string) *ast.Term {
+	s.mu.RLock()
+	t, ok := s.m[v]
+	s.mu.RUnlock()
+	if ok {
+		return t
+	}
+	c := strings.Clone(v)
+	t = ast.StringTerm(c)
+	s.mu.Lock()
+	if len(s.m) >= maxInterned || s.m == nil {
+		s.m = make(map[string]*ast.Term, 1024)
+	}
+	s.m[c] = t
+	s.mu.Unlock()
+	return t
+}
+
+func (s *interned) list(v string) *ast.Term {
+	s.mu.RLock()
+	t, ok := s.lists[v]
+	s.mu.RUnlock()
+	if ok {
+		return t
+	}
+	item := s.term(v)
+	c := string(item.Value.(ast.String))
+	t = ast.ArrayTerm(item)
+	s.mu.Lock()
+	if len(s.lists) >= maxInterned || s.lists == nil {
+		s.lists = make(map[string]*ast.Term, 256)
+	}
+	s.lists[c] = t
+	s.mu.Unlock()
+	return t
+}
+
+func (s *interned) related(r *Related) *ast.Term {
+	s.mu.RLock()
+	t, ok := s.rels[*r]
+	s.mu.RUnlock()
+	if ok {
+		return t
+	}
+	k := Related{ID: strings.Clone(r.ID), Name: strings.Clone(r.Name), Type: strings.Clone(r.Type),
+		Owner: strings.Clone(r.Owner), SpaceID: strings.Clone(r.SpaceID)}
+	a := terms{pool: s}
+	t = ast.NewTerm(ast.NewObject([2]*ast.Term{kID, a.str(k.ID)}, [2]*ast.Term{kName, a.str(k.Name)},
+		[2]*ast.Term{kType, a.str(k.Type)}, [2]*ast.Term{kOwner, a.str(k.Owner)},
+		[2]*ast.Term{kSpaceID, a.str(k.SpaceID)}))
+	s.mu.Lock()
+	if len(s.rels) >= maxInterned || s.rels == nil {
+		s.rels = make(map[Related]*ast.Term, 256)
+	}
+	s.rels[k] = t
+	s.mu.Unlock()
+	return t
 }
 
 func str(k, v string) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(v)} }

@@ -52,8 +52,16 @@ func (r *Apps) Create(ctx context.Context, a *App) error {
 	return nil
 }
 
-// Get returns the app with id.
+// Get returns the app with id: from the app catalog when there is one
+// (the embedded server: this process sees every write and the catalog holds
+// what the database holds once a write returns, catalog.go), a copy the
+// caller may change; otherwise, or when the catalog does not hold it, from
+// the database. Hydrating a decision's app is then a map read, not a
+// FerretDB query (each of which decodes the document through SQLite).
 func (r *Apps) Get(ctx context.Context, id string) (*App, error) {
+	if a, ok := r.cached(id); ok {
+		return a, nil
+	}
 	a, err := r.c.byID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("app %q: %w", id, err)

@@ -90,6 +90,30 @@ func (r *Apps) refresh(ctx context.Context, id string) error {
 	return nil
 }
 
+// cached is a copy of the catalog's app id; ok is false when there is no
+// catalog or it does not hold the app (the caller asks the database).
+func (r *Apps) cached(id string) (a *App, ok bool) {
+	c := r.catalog.Load()
+	if c == nil {
+		return nil, false
+	}
+	c.mu.RLock()
+	held, ok := c.byID[id]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	cp := *held
+	cp.Tags = slices.Clone(held.Tags)
+	if held.Attributes != nil {
+		cp.Attributes = make(map[string][]string, len(held.Attributes))
+		for k, v := range held.Attributes {
+			cp.Attributes[k] = slices.Clone(v)
+		}
+	}
+	return &cp, true
+}
+
 // Match answers, from the catalog, up to limit apps for which keep holds,
 // with an _id greater than after, in _id order; served is false when there
 // is no catalog (the caller then asks the database). keep must not call

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -98,5 +99,39 @@ func TestAppCatalogFollowsEveryWrite(t *testing.T) {
 	page, _, _ := s.Apps.Match(ctx, all, db[2].ID, 3)
 	if len(page) != 3 || page[0].ID != db[3].ID || page[2].ID != db[5].ID {
 		t.Fatalf("page after %s: %v", db[2].ID, key(page))
+	}
+}
+
+// TestAppGetFromTheCatalog: with the catalog, Get answers every write at
+// once (what hydration of a decision reads), a deleted app is not found,
+// and what Get returns is the caller's to change.
+func TestAppGetFromTheCatalog(t *testing.T) {
+	s := storetest.New(t)
+	ctx := context.Background()
+	if err := s.EnableAppCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := &store.App{Name: "Q4", SpaceID: "s1", OwnerID: "u1", Tags: []string{"t1"}, Attributes: map[string][]string{"dept": {"x"}}}
+	if err := s.Apps.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Apps.Get(ctx, a.ID)
+	if err != nil || got.Name != "Q4" || got.Version != a.Version {
+		t.Fatalf("Get after Create: %+v, %v", got, err)
+	}
+	got.Tags[0], got.Attributes["dept"][0], got.Name = "changed", "changed", "changed"
+	name, owner := "Q5", "u2"
+	if _, err := s.Apps.Update(ctx, a.ID, store.AppChange{Version: a.Version, Name: &name, OwnerID: &owner}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Apps.Get(ctx, a.ID)
+	if err != nil || got.Name != "Q5" || got.OwnerID != "u2" || got.Tags[0] != "t1" || got.Attributes["dept"][0] != "x" {
+		t.Fatalf("Get after Update: %+v, %v", got, err)
+	}
+	if err := s.Apps.Delete(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Apps.Get(ctx, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after Delete: %v, want ErrNotFound", err)
 	}
 }

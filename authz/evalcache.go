@@ -1,0 +1,237 @@
+package authz
+
+import (
+	"sync"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// The two caches OPA's evaluator keeps per evaluation, supplied by the
+// engine so that a decision does not build them anew.
+//
+// OPA's own caches are tries of hash maps allocated for every evaluation:
+// about 60 allocations per decision for the results of the 20-odd rules a
+// decision evaluates (the virtual cache), and 25 more plus a store read for
+// every table read (the base cache). Neither changes what is evaluated:
+// they only remember, within one evaluation, what was already computed or
+// read.
+
+// dataCache is a topdown.BaseCache over the data document of one policy
+// revision, read once from the store when the revision is compiled (or
+// patched): a read of data.rulekeeper.tables.… is a lookup in that value,
+// not a store read. It is what the store would answer: the engine's store
+// is built from the same value, only Patch writes to it, and Patch gives
+// the new revision a new dataCache read after its commit. Decisions still
+// open a read transaction, which keeps a Patch from committing while they
+// read. Put does nothing: what is not in the document is read from the
+// store as before (it is not there either).
+type dataCache struct{ root ast.Value }
+
+var _ topdown.BaseCache = dataCache{}
+
+// Get is the value at ref (data.…) or nil when the document has none. The
+// root itself is left to the store (which hides its system document).
+func (c dataCache) Get(ref ast.Ref) ast.Value {
+	if c.root == nil || len(ref) < 2 {
+		return nil
+	}
+	v, err := c.root.Find(ref[1:])
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+// Put does nothing: the document is complete.
+func (dataCache) Put(ast.Ref, ast.Value) {}
+
+// ruleCache is a topdown.VirtualCache reused from one evaluation to the
+// next (ruleCaches): the values of the rules evaluated so far, by ref, in
+// frames (OPA pushes one per "with"). A decision caches a few dozen refs,
+// so each frame is a list scanned by hash, indexed by a map only when it
+// grows long; the refs are copied into an arena that is kept between
+// evaluations.
+type ruleCache struct {
+	frames []ruleFrame
+	n      int // frames in use (≥ 1)
+	// result collects the results of the evaluation the cache serves,
+	// with its iterator bound once (a closure per decision would
+	// allocate).
+	result results
+}
+
+// results counts the results of a query and keeps the decision's value.
+type results struct {
+	v    ast.Value
+	n    int
+	iter func(topdown.QueryResult) error
+}
+
+func (r *results) add(qr topdown.QueryResult) error {
+	r.n++
+	if t := qr[decisionVar]; t != nil {
+		r.v = t.Value
+	}
+	return nil
+}
+
+var _ topdown.VirtualCache = (*ruleCache)(nil)
+
+type ruleFrame struct {
+	entries []ruleEntry
+	arena   []*ast.Term
+	index   map[int]int32 // hash → last entry with it, once the frame is long
+}
+
+type ruleEntry struct {
+	hash      int
+	ref       ast.Ref
+	value     *ast.Term
+	undefined bool
+	prev      int32 // previous entry with the same hash (index only), -1: none
+}
+
+// indexAfter is the length of a frame from which it is indexed by a map.
+const indexAfter = 32
+
+var ruleCaches = sync.Pool{New: func() any {
+	c := &ruleCache{frames: make([]ruleFrame, 1, 2), n: 1}
+	c.result.iter = c.result.add
+	return c
+}}
+
+// getRuleCache is an empty rule cache, to be given back with release once
+// the evaluation is over (nothing of it may be kept).
+func getRuleCache() *ruleCache { return ruleCaches.Get().(*ruleCache) }
+
+// release empties c and returns it to the pool.
+func (c *ruleCache) release() {
+	for i := range c.frames {
+		c.frames[i].reset()
+	}
+	c.n = 1
+	c.result.v, c.result.n = nil, 0
+	ruleCaches.Put(c)
+}
+
+func (f *ruleFrame) reset() {
+	clear(f.entries)
+	f.entries = f.entries[:0]
+	clear(f.arena)
+	f.arena = f.arena[:0]
+	if f.index != nil {
+		clear(f.index)
+	}
+}
+
+func (c *ruleCache) top() *ruleFrame { return &c.frames[c.n-1] }
+
+// Push starts an empty frame.
+func (c *ruleCache) Push() {
+	if c.n == len(c.frames) {
+		c.frames = append(c.frames, ruleFrame{})
+	}
+	c.n++
+}
+
+// Pop drops the top frame and what it holds.
+func (c *ruleCache) Pop() {
+	if c.n == 1 {
+		// OPA never pops the frame it did not push; keep one anyway.
+		c.top().reset()
+		return
+	}
+	c.top().reset()
+	c.n--
+}
+
+// find is the index of ref in f, or -1.
+func (f *ruleFrame) find(ref ast.Ref, h int) int {
+	if f.index != nil {
+		i, ok := f.index[h]
+		for ok && i >= 0 {
+			if f.entries[i].ref.Equal(ref) {
+				return int(i)
+			}
+			i = f.entries[i].prev
+		}
+		return -1
+	}
+	for i := len(f.entries) - 1; i >= 0; i-- {
+		if f.entries[i].hash == h && f.entries[i].ref.Equal(ref) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Get is the value cached for ref: (nil, true) when it was found
+// undefined, (nil, false) when nothing is cached.
+func (c *ruleCache) Get(ref ast.Ref) (*ast.Term, bool) {
+	f := c.top()
+	if len(f.entries) == 0 {
+		return nil, false
+	}
+	i := f.find(ref, ref.Hash())
+	if i < 0 {
+		return nil, false
+	}
+	e := &f.entries[i]
+	if e.undefined {
+		return nil, true
+	}
+	return e.value, false
+}
+
+// Put caches value for ref (nil: ref is undefined).
+func (c *ruleCache) Put(ref ast.Ref, value *ast.Term) {
+	f := c.top()
+	h := ref.Hash()
+	if i := f.find(ref, h); i >= 0 {
+		e := &f.entries[i]
+		if value != nil {
+			e.value = value
+		} else {
+			e.undefined = true
+		}
+		return
+	}
+	// The evaluator reuses the ref's slice: keep a copy of it.
+	start := len(f.arena)
+	f.arena = append(f.arena, ref...)
+	e := ruleEntry{hash: h, ref: ast.Ref(f.arena[start:len(f.arena):len(f.arena)]), value: value, undefined: value == nil, prev: -1}
+	f.entries = append(f.entries, e)
+	switch {
+	case f.index != nil:
+		f.add(len(f.entries) - 1)
+	case len(f.entries) > indexAfter:
+		f.index = make(map[int]int32, 2*indexAfter)
+		for i := range f.entries {
+			f.add(i)
+		}
+	}
+}
+
+// add indexes entry i.
+func (f *ruleFrame) add(i int) {
+	e := &f.entries[i]
+	if j, ok := f.index[e.hash]; ok {
+		e.prev = j
+	} else {
+		e.prev = -1
+	}
+	f.index[e.hash] = int32(i)
+}
+
+// Keys are the refs with a value in the top frame.
+func (c *ruleCache) Keys() []ast.Ref {
+	f := c.top()
+	var keys []ast.Ref
+	for _, e := range f.entries {
+		if e.value != nil {
+			keys = append(keys, e.ref.Copy())
+		}
+	}
+	return keys
+}

@@ -1,0 +1,173 @@
+package authz
+
+import (
+	"fmt"
+	"testing"
+	"unsafe"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// TestRuleCache checks the rule cache against what OPA's own virtual cache
+// promises: values and undefined results by ref, frames that hide and drop
+// what was put above them, the same answers once the frame is indexed, and
+// nothing left over for the next evaluation.
+func TestRuleCache(t *testing.T) {
+	ref := func(s string) ast.Ref { return ast.MustParseRef(s) }
+	tests := []struct {
+		name string
+		run  func(t *testing.T, c *ruleCache)
+	}{
+		{"value and undefined", func(t *testing.T, c *ruleCache) {
+			c.Put(ref("data.a.b"), ast.StringTerm("x"))
+			c.Put(ref("data.a.c"), nil)
+			want(t, c, "data.a.b", `"x"`, false)
+			want(t, c, "data.a.c", "", true)
+			want(t, c, "data.a", "", false)
+			want(t, c, "data.a.b.c", "", false)
+		}},
+		{"the ref is copied", func(t *testing.T, c *ruleCache) {
+			r := ref("data.a.b")
+			c.Put(r, ast.StringTerm("x"))
+			r[2] = ast.StringTerm("z") // the evaluator reuses its slices
+			want(t, c, "data.a.b", `"x"`, false)
+			want(t, c, "data.a.z", "", false)
+		}},
+		{"keys with variable parts", func(t *testing.T, c *ruleCache) {
+			c.Put(ast.Ref{ast.DefaultRootDocument, ast.StringTerm("f"), ast.IntNumberTerm(1)}, ast.BooleanTerm(true))
+			c.Put(ast.Ref{ast.DefaultRootDocument, ast.StringTerm("f"), ast.StringTerm("1")}, ast.BooleanTerm(false))
+			want(t, c, "data.f[1]", "true", false)
+			want(t, c, `data.f["1"]`, "false", false)
+		}},
+		{"frames", func(t *testing.T, c *ruleCache) {
+			c.Put(ref("data.a"), ast.StringTerm("outer"))
+			c.Push()
+			want(t, c, "data.a", "", false)
+			c.Put(ref("data.a"), ast.StringTerm("inner"))
+			c.Push()
+			c.Put(ref("data.b"), nil)
+			want(t, c, "data.b", "", true)
+			c.Pop()
+			want(t, c, "data.a", `"inner"`, false)
+			want(t, c, "data.b", "", false)
+			c.Pop()
+			want(t, c, "data.a", `"outer"`, false)
+			// The frame popped is empty when pushed again.
+			c.Push()
+			want(t, c, "data.a", "", false)
+			c.Pop()
+		}},
+		{"put again", func(t *testing.T, c *ruleCache) {
+			c.Put(ref("data.a"), nil)
+			c.Put(ref("data.a"), ast.StringTerm("x"))
+			want(t, c, "data.a", "", true) // as OPA's: undefined stays
+			c.Put(ref("data.b"), ast.StringTerm("x"))
+			c.Put(ref("data.b"), ast.StringTerm("y"))
+			want(t, c, "data.b", `"y"`, false)
+		}},
+		{"indexed beyond indexAfter entries", func(t *testing.T, c *ruleCache) {
+			const n = 3 * indexAfter
+			for i := range n {
+				c.Put(ref(fmt.Sprintf("data.p.r%d", i)), ast.IntNumberTerm(i))
+			}
+			for i := range n {
+				want(t, c, fmt.Sprintf("data.p.r%d", i), fmt.Sprint(i), false)
+			}
+			want(t, c, "data.p.other", "", false)
+			if got := len(c.Keys()); got != n {
+				t.Fatalf("Keys: %d refs, want %d", got, n)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := getRuleCache()
+			tt.run(t, c)
+			c.release()
+			// What the pool hands out next holds nothing.
+			c = getRuleCache()
+			defer c.release()
+			if len(c.Keys()) != 0 || c.n != 1 {
+				t.Fatalf("a released cache keeps %v (%d frames)", c.Keys(), c.n)
+			}
+			want(t, c, "data.a", "", false)
+		})
+	}
+}
+
+func want(t *testing.T, c *ruleCache, r, value string, undefined bool) {
+	t.Helper()
+	got, undef := c.Get(ast.MustParseRef(r))
+	gotS := ""
+	if got != nil {
+		gotS = got.String()
+	}
+	if gotS != value || undef != undefined {
+		t.Fatalf("Get(%s) = %q, %v; want %q, %v", r, gotS, undef, value, undefined)
+	}
+}
+
+// TestDataCacheReadsAsTheStore: the data document answers what is in it,
+// and leaves the root and what is missing to the store.
+func TestDataCacheReadsAsTheStore(t *testing.T) {
+	c := dataCache{root: ast.MustParseTerm(`{"t": {"a": {"b": [1, 2]}, "e": {}}}`).Value}
+	tests := []struct {
+		ref  string
+		want string // "" : nil
+	}{
+		{"data.t.a.b", "[1, 2]"},
+		{"data.t.a.b[1]", "2"},
+		{"data.t.e", "{}"},
+		{"data.t.missing", ""},
+		{"data.t.a.b.c", ""},
+		{"data", ""},
+	}
+	for _, tt := range tests {
+		got := c.Get(ast.MustParseRef(tt.ref))
+		gotS := ""
+		if got != nil {
+			gotS = got.String()
+		}
+		if gotS != tt.want {
+			t.Errorf("Get(%s) = %q, want %q", tt.ref, gotS, tt.want)
+		}
+	}
+	if (dataCache{}).Get(ast.MustParseRef("data.t")) != nil {
+		t.Error("an empty data cache answered")
+	}
+}
+
+// TestInternedTermsOwnTheirStrings: interned terms do not change when the
+// caller's buffer does (Fiber reuses request memory), equal contents share
+// a term, and the set starts again when full.
+func TestInternedTermsOwnTheirStrings(t *testing.T) {
+	var s interned
+	buf := []byte("user-1")
+	id := string(buf) // a copy; alias shares buf as Fiber's strings do
+	alias := unsafe.String(&buf[0], len(buf))
+	tm := s.term(alias)
+	lst := s.list(alias)
+	rel := s.related(&Related{ID: alias, Type: "shared"})
+	copy(buf, "user-2")
+	if got := string(tm.Value.(ast.String)); got != id {
+		t.Fatalf("interned string changed with the caller's buffer: %q", got)
+	}
+	if got := lst.String(); got != `["user-1"]` {
+		t.Fatalf("interned list = %s", got)
+	}
+	if got := rel.Value.(ast.Object).Get(kID).String(); got != `"user-1"` {
+		t.Fatalf("interned related id = %s", got)
+	}
+	if s.term("user-1") != tm || s.list("user-1") != lst || s.related(&Related{ID: "user-1", Type: "shared"}) != rel {
+		t.Fatal("equal contents did not share a term")
+	}
+	if s.related(&Related{ID: "user-1", Type: "managed"}) == rel {
+		t.Fatal("different related objects shared a term")
+	}
+	for i := range maxInterned {
+		s.term(fmt.Sprint("x", i))
+	}
+	if n := len(s.m); n > maxInterned {
+		t.Fatalf("%d interned strings, bound %d", n, maxInterned)
+	}
+}
