@@ -120,7 +120,8 @@
 // matches, attribute~attribute for two attributes that must share a value,
 // "*" for none — then resource type ("*" any, "?" unknown types), action and
 // environment ("*" both). The module computes the input's keys once
-// (_inkeys: its values, their prefixes of a few fixed lengths, the pairs
+// (_inkeys: its values, their prefixes of the lengths some rule is keyed on
+// — a rule's prefix is cut to 1, 2, 4, 8, 16 or 32 characters —, the pairs
 // that hold), looks each up and evaluates only the conjunctions found
 // (_lit/_atom: the same tests as the plain compilation's, on the same value
 // lists). Rules using HasPrivilege, or whose normal form would exceed

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // DataRoot is the top-level data document the indexed compilation reads
@@ -23,7 +24,7 @@ const maxDisjuncts = 32
 // decision looks up its values' prefixes of these lengths only. Cutting
 // only widens the candidates; the rule's conjunction still tests the whole
 // prefix.
-var prefixLens = []int{1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32}
+var prefixLens = []int{1, 2, 4, 8, 16, 32}
 
 // Patch is one change to the data document DataRoot: the value at Path
 // (relative to DataRoot) becomes Value, or is removed when Value is nil.
@@ -215,15 +216,19 @@ func (d *dnf) compare(x *Compare, neg bool) []conj {
 }
 
 // A keyDef is how entries are keyed: on each value of an attribute
-// ("val"), each prefix of a value of the prefixLens lengths ("pfx"),
+// ("val"), each value's prefix of length n ("pfx": the decision looks up
+// only the lengths some rule's prefix is cut to),
 // whether two attributes share a value ("pair"), or not at all ("scan":
 // always a candidate).
 type keyDef struct {
 	kind string
 	a, b attrRef
+	n    int // pfx: the prefix's length in characters
 }
 
-func (k keyDef) sortKey() string { return k.kind + "\x00" + k.a.id() + "\x00" + k.b.id() }
+func (k keyDef) sortKey() string {
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%03d", k.kind, k.a.id(), k.b.id(), k.n)
+}
 
 // chooseKey picks the most selective indexable atom of a conjunction and
 // the key an entry is stored under.
@@ -251,10 +256,11 @@ func chooseKey(c conj) (keyDef, string) {
 			}
 			consider(keyDef{kind: "val", a: t.a}, t.a.id()+"="+t.v, score)
 		case "pre":
-			consider(keyDef{kind: "pfx", a: t.a}, t.a.id()+"^"+cut(t.v), 2)
+			p := cut(t.v)
+			consider(keyDef{kind: "pfx", a: t.a, n: utf8.RuneCountInString(p)}, t.a.id()+"^"+p, 2)
 		case "re":
-			if p := literalPrefix(t.v); p != "" && !t.a.ci {
-				consider(keyDef{kind: "pfx", a: t.a}, t.a.id()+"^"+cut(p), 2)
+			if p := cut(literalPrefix(t.v)); p != "" && !t.a.ci {
+				consider(keyDef{kind: "pfx", a: t.a, n: utf8.RuneCountInString(p)}, t.a.id()+"^"+p, 2)
 			}
 		case "pair":
 			consider(keyDef{kind: "pair", a: t.a, b: t.b}, t.a.id()+"~"+t.b.id(), 1)
@@ -690,9 +696,10 @@ func (ix *Index) fill(ps []Patch) []Patch {
 	return ps
 }
 
-// kdsData lists the key definitions of a kind: attribute ids (val, pfx)
-// or {a, b} pairs.
-func (ix *Index) kdsData(kind string) []any {
+// kdsData lists the key definitions of a kind: attribute ids (val), {a,
+// b} pairs (pair), or for pfx an object of the prefix lengths by
+// attribute id.
+func (ix *Index) kdsData(kind string) any {
 	var kds []keyDef
 	for k := range ix.kds {
 		if k.kind == kind {
@@ -700,6 +707,14 @@ func (ix *Index) kdsData(kind string) []any {
 		}
 	}
 	slices.SortFunc(kds, func(x, y keyDef) int { return strings.Compare(x.sortKey(), y.sortKey()) })
+	if kind == "pfx" {
+		lens := map[string]any{}
+		for _, k := range kds {
+			ns, _ := lens[k.a.id()].([]any)
+			lens[k.a.id()] = append(ns, k.n)
+		}
+		return lens
+	}
 	out := make([]any, len(kds))
 	for i, k := range kds {
 		if kind == "pair" {

@@ -51,8 +51,12 @@ type result struct {
 	IndexedWrite, PlainWrite time.Duration
 
 	// The service over HTTP (embedded database, decision cache off).
-	Import                 time.Duration
+	Import, ImportCPU      time.Duration // CPU: the whole process's (service, database, client)
+	Writes                 int           // writes of each kind
 	Create, Update, Delete time.Duration // medians
+	CreateP99, UpdateP99   time.Duration
+	DeleteP99              time.Duration
+	WriteCPU               time.Duration // the process's CPU time per write
 	HTTPP50, HTTPP99       time.Duration
 	HTTPRate               float64
 	RSSMiB                 float64
@@ -65,6 +69,8 @@ type result struct {
 	OPAErrors                     int
 	OPADisagreements, OPACompared int
 	OPASkipped                    string // why there is no OPA figure
+
+	LoadBefore, LoadAfter string // /proc/loadavg's 1-minute figure
 }
 
 func main() {
@@ -72,6 +78,8 @@ func main() {
 	child := flag.Int("child", 0, "internal: measure one size, print JSON")
 	dur := flag.Duration("duration", 2*time.Second, "time per latency measurement")
 	reportPath := flag.String("report", "", "README whose report section is replaced (empty: print only)")
+	flat := flag.String("flat", "10,10000", "the two rule counts whose uncached decisions are measured interleaved in one process (empty: not measured)")
+	flatChild := flag.String("child-flat", "", "internal: measure flatness, print JSON")
 	opaBin := flag.String("opa", "", "the stock OPA binary of the baseline (empty: go.mod's version, installed; none: no OPA baseline)")
 	flag.Parse()
 	ctx := context.Background()
@@ -82,6 +90,19 @@ func main() {
 			os.Exit(1)
 		}
 		_ = json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+	if *flatChild != "" {
+		a, b, err := twoSizes(*flatChild)
+		var f *flatness
+		if err == nil {
+			f, err = measureFlatness(ctx, a, b, 4**dur)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rulescale: flatness:", err)
+			os.Exit(1)
+		}
+		_ = json.NewEncoder(os.Stdout).Encode(f)
 		return
 	}
 	if *opaBin == "" {
@@ -117,7 +138,21 @@ func main() {
 		}
 		results = append(results, r)
 	}
-	text := report(results, *dur)
+	var flatRes *flatness
+	if *flat != "" {
+		fmt.Fprintf(os.Stderr, "rulescale: flatness %s...\n", *flat)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-child-flat", *flat, "-duration", dur.String())
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err == nil {
+			err = json.Unmarshal(out, &flatRes)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rulescale: flatness:", err)
+			os.Exit(1)
+		}
+	}
+	text := report(results, flatRes, *dur)
 	fmt.Print(text)
 	if *reportPath != "" {
 		if err := splice(*reportPath, text); err != nil {
@@ -127,8 +162,20 @@ func main() {
 	}
 }
 
+// twoSizes parses "a,b".
+func twoSizes(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, ",")
+	x, err1 := strconv.Atoi(strings.TrimSpace(a))
+	y, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("want two rule counts a,b, not %q", s)
+	}
+	return x, y, nil
+}
+
 func measure(ctx context.Context, n int, dur time.Duration, opaBin string) (*result, error) {
-	r := &result{Rules: n}
+	r := &result{Rules: n, LoadBefore: loadAvg()}
+	defer func() { r.LoadAfter = loadAvg() }()
 	rs := Rules(n, 1)
 	if err := measureService(ctx, r, rs, dur); err != nil {
 		return nil, err
@@ -305,14 +352,16 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	for _, x := range rs {
 		file.Rules = append(file.Rules, fileRule{x.ID, x.Name, x.ResourceFilter, x.Condition, x.Actions, x.Context})
 	}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	if _, err := c.do(ctx, "POST", "/api/v1/rules/import", file, nil); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	r.Import = time.Since(start)
+	r.Import, r.ImportCPU = time.Since(start), processCPU()-cpu
 
 	var creates, updates, deletes []time.Duration
-	for i := range 7 {
+	r.Writes = writes
+	cpu = processCPU()
+	for i := range writes {
 		body := map[string]any{"name": fmt.Sprintf("bench write %d", i), "resourceFilter": "App_*",
 			"condition": fmt.Sprintf(`user.group = "W%d"`, i), "actions": []string{"read"}, "context": "hub"}
 		var created struct {
@@ -335,8 +384,12 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 		}
 		deletes = append(deletes, time.Since(t))
 	}
-	median := func(ds []time.Duration) time.Duration { slices.Sort(ds); return ds[len(ds)/2] }
-	r.Create, r.Update, r.Delete = median(creates), median(updates), median(deletes)
+	r.WriteCPU = (processCPU() - cpu) / time.Duration(3*writes)
+	for _, ds := range [][]time.Duration{creates, updates, deletes} {
+		slices.Sort(ds)
+	}
+	r.Create, r.Update, r.Delete = Percentile(creates, .5), Percentile(updates, .5), Percentile(deletes, .5)
+	r.CreateP99, r.UpdateP99, r.DeleteP99 = Percentile(creates, .99), Percentile(updates, .99), Percentile(deletes, .99)
 
 	// Decisions over HTTP: stored users (logged in with the groups,
 	// names and emails of the inputs, hydrated by the server) asking about
@@ -420,6 +473,23 @@ func drive(dur time.Duration, ask func(hc *http.Client, i int) error) ([]time.Du
 	wg.Wait()
 	slices.Sort(lat)
 	return lat, errs
+}
+
+// writes is how many rules are created, updated and deleted through the
+// API at each size (p99 of 15 is the slowest).
+const writes = 15
+
+// loadAvg is the machine's 1-minute load average.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func vmRSS() float64 { return statusRSS("/proc/self/status") }

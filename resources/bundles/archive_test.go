@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rulekeeper/rulekeeper/resources/bundles/bundletest"
 )
 
 const (
@@ -31,36 +33,36 @@ func TestReadBundleAccepts(t *testing.T) {
 	tests := []struct {
 		name     string
 		kind     Kind
-		zip      []Entry
+		zip      []bundletest.Entry
 		filename string
 		root     string
 		files    map[string]string // path → content type
 	}{
 		{
 			name: "extension at the top", kind: Extension,
-			zip:      []Entry{QEXTFile("bar.qext", extQEXT), Plain("bar.js", "define([], function(){})"), Plain("preview.png", PNG)},
+			zip:      []bundletest.Entry{bundletest.QEXTFile("bar.qext", extQEXT), bundletest.Plain("bar.js", "define([], function(){})"), bundletest.Plain("preview.png", bundletest.PNG)},
 			filename: "bar",
 			files:    map[string]string{"bar.qext": "application/json", "bar.js": "text/javascript; charset=utf-8", "preview.png": "image/png"},
 		},
 		{
 			name: "extension in a nested folder, with OS junk", kind: Extension,
-			zip: []Entry{
-				{Name: "dist/", Mode: fs.ModeDir | 0o755}, QEXTFile("dist/Bar-Chart.QEXT", extQEXT),
-				Plain("dist/lib/d3.min.js", "!function(){}()"), Plain("dist/data.bin", "\x00\x01\x02\x03"),
-				Plain("__MACOSX/dist/._Bar-Chart.QEXT", "junk"), Plain("dist/.DS_Store", "junk"),
+			zip: []bundletest.Entry{
+				{Name: "dist/", Mode: fs.ModeDir | 0o755}, bundletest.QEXTFile("dist/Bar-Chart.QEXT", extQEXT),
+				bundletest.Plain("dist/lib/d3.min.js", "!function(){}()"), bundletest.Plain("dist/data.bin", "\x00\x01\x02\x03"),
+				bundletest.Plain("__MACOSX/dist/._Bar-Chart.QEXT", "junk"), bundletest.Plain("dist/.DS_Store", "junk"),
 			},
 			filename: "Bar-Chart", root: "dist",
 			files: map[string]string{"Bar-Chart.QEXT": "application/json", "lib/d3.min.js": "text/javascript; charset=utf-8", "data.bin": "application/octet-stream"},
 		},
 		{
 			name: "theme with every allowed type", kind: Theme,
-			zip: []Entry{
-				QEXTFile("dark/dark.qext", "\xef\xbb\xbf"+themeQEXT), Plain("dark/theme.json", `{"_inherit": true}`),
-				Plain("dark/style.css", "body{}"), Plain("dark/index.html", "<!doctype html><p>x"),
-				Plain("dark/logo.png", PNG), Plain("dark/a.jpg", JPEG), Plain("dark/b.jpeg", JPEG), Plain("dark/c.gif", GIF),
-				Plain("dark/d.svg", `<svg xmlns="http://www.w3.org/2000/svg"/>`),
-				Plain("dark/f.woff", WOFF), Plain("dark/f.woff2", "wOF2\x00\x01"), Plain("dark/f.ttf", "\x00\x01\x00\x00\x00\x10"),
-				Plain("dark/f.otf", "OTTO\x00\x10"), Plain("dark/apple.ttf", "true\x00\x10\x00\x00"),
+			zip: []bundletest.Entry{
+				bundletest.QEXTFile("dark/dark.qext", "\xef\xbb\xbf"+themeQEXT), bundletest.Plain("dark/theme.json", `{"_inherit": true}`),
+				bundletest.Plain("dark/style.css", "body{}"), bundletest.Plain("dark/index.html", "<!doctype html><p>x"),
+				bundletest.Plain("dark/logo.png", bundletest.PNG), bundletest.Plain("dark/a.jpg", bundletest.JPEG), bundletest.Plain("dark/b.jpeg", bundletest.JPEG), bundletest.Plain("dark/c.gif", bundletest.GIF),
+				bundletest.Plain("dark/d.svg", `<svg xmlns="http://www.w3.org/2000/svg"/>`),
+				bundletest.Plain("dark/f.woff", bundletest.WOFF), bundletest.Plain("dark/f.woff2", "wOF2\x00\x01"), bundletest.Plain("dark/f.ttf", "\x00\x01\x00\x00\x00\x10"),
+				bundletest.Plain("dark/f.otf", "OTTO\x00\x10"), bundletest.Plain("dark/apple.ttf", "true\x00\x10\x00\x00"),
 			},
 			filename: "dark", root: "dark",
 			files: map[string]string{
@@ -73,7 +75,7 @@ func TestReadBundleAccepts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := read(t, Zip(t, tt.zip...), tt.kind, smallLimits())
+			a, err := read(t, bundletest.Zip(t, tt.zip...), tt.kind, smallLimits())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +94,7 @@ func TestReadBundleAccepts(t *testing.T) {
 }
 
 func TestQEXTMetadata(t *testing.T) {
-	a, err := read(t, Zip(t, QEXTFile("x/bar.qext", `{"name": " Bar chart ", "type": "visualization", "version": "1.2.0",
+	a, err := read(t, bundletest.Zip(t, bundletest.QEXTFile("x/bar.qext", `{"name": " Bar chart ", "type": "visualization", "version": "1.2.0",
 		"author": "Ann", "description": "Bars", "icon": "bar-chart", "preview": "preview.png",
 		"homepage": "https://example.com", "license": "MIT", "keywords": ["a", "b"], "dependencies": {"qlik-sense": ">=3"}}`)), Extension, smallLimits())
 	if err != nil {
@@ -106,8 +108,8 @@ func TestQEXTMetadata(t *testing.T) {
 }
 
 func TestReadBundleRefuses(t *testing.T) {
-	ok := QEXTFile("e.qext", extQEXT)
-	themeOK := QEXTFile("t.qext", themeQEXT)
+	ok := bundletest.QEXTFile("e.qext", extQEXT)
+	themeOK := bundletest.QEXTFile("t.qext", themeQEXT)
 	zeros := strings.Repeat("\x00", 3<<20)
 	tests := []struct {
 		name string
@@ -118,52 +120,52 @@ func TestReadBundleRefuses(t *testing.T) {
 	}{
 		{"not a zip", Extension, []byte("hello, not a zip archive"), CodeBadArchive, ""},
 		{"empty upload", Extension, []byte{}, CodeBadArchive, ""},
-		{"empty archive", Extension, Zip(t), CodeNoQEXT, ""},
-		{"no qext", Extension, Zip(t, Plain("a.js", "x")), CodeNoQEXT, ""},
-		{"two qext", Extension, Zip(t, ok, QEXTFile("sub/other.qext", extQEXT)), CodeSeveralQEXT, "sub/other.qext"},
-		{"qext not JSON", Extension, Zip(t, QEXTFile("e.qext", "name: x")), CodeBadQEXT, "e.qext"},
-		{"qext is an array", Extension, Zip(t, QEXTFile("e.qext", `[{"name": "x"}]`)), CodeBadQEXT, "e.qext"},
-		{"qext without name", Extension, Zip(t, QEXTFile("e.qext", `{"type": "visualization"}`)), CodeBadQEXT, "e.qext"},
-		{"qext name not a string", Extension, Zip(t, QEXTFile("e.qext", `{"name": 3}`)), CodeBadQEXT, "e.qext"},
-		{"qext too large", Extension, Zip(t, QEXTFile("e.qext", `{"name": "x", "description": "`+strings.Repeat("a", maxQEXTBytes)+`"}`)), CodeBadQEXT, "e.qext"},
-		{"qext without file name", Extension, Zip(t, QEXTFile(".qext", extQEXT)), CodeBadQEXT, ".qext"},
-		{"theme qext of another type", Theme, Zip(t, QEXTFile("t.qext", extQEXT)), CodeBadQEXT, "t.qext"},
-		{"extension qext of a theme", Extension, Zip(t, QEXTFile("t.qext", themeQEXT)), CodeBadQEXT, "t.qext"},
-		{"dot dot", Extension, Zip(t, ok, Plain("../evil.js", "x")), CodeUnsafePath, "../evil.js"},
-		{"dot dot inside", Extension, Zip(t, ok, Plain("a/../../evil.js", "x")), CodeUnsafePath, "a/../../evil.js"},
-		{"absolute path", Extension, Zip(t, ok, Plain("/etc/passwd", "x")), CodeUnsafePath, "/etc/passwd"},
-		{"backslash", Extension, Zip(t, ok, Plain(`..\evil.js`, "x")), CodeUnsafePath, `..\evil.js`},
-		{"drive letter", Extension, Zip(t, ok, Plain("C:/evil.js", "x")), CodeUnsafePath, "C:/evil.js"},
-		{"empty segment", Extension, Zip(t, ok, Plain("a//b.js", "x")), CodeUnsafePath, "a//b.js"},
-		{"symlink", Extension, Zip(t, ok, Entry{Name: "link", Data: []byte("/etc/passwd"), Mode: fs.ModeSymlink | 0o777}), CodeUnsafePath, "link"},
-		{"junk is still checked", Extension, Zip(t, ok, Plain("__MACOSX/../../x", "x")), CodeUnsafePath, "__MACOSX/../../x"},
-		{"duplicate path", Extension, Zip(t, ok, Plain("a.js", "1"), Plain("A.js", "2")), CodeBadArchive, "A.js"},
-		{"outside the qext folder", Extension, Zip(t, QEXTFile("ext/e.qext", extQEXT), Plain("other/a.js", "x")), CodeBadArchive, "other/a.js"},
-		{"encrypted", Extension, Zip(t, ok, Entry{Name: "a.js", Data: []byte("x"), Raw: true, Flags: 0x1}), CodeBadArchive, "a.js"},
-		{"unknown compression", Extension, Zip(t, ok, Entry{Name: "a.js", Data: []byte("x"), Raw: true, Method: 99}), CodeBadArchive, "a.js"},
-		{"header lies about the size", Extension, Zip(t, ok, Entry{Name: "a.js", Data: []byte("0123456789"), Raw: true, Declared: 3}), CodeBadArchive, "a.js"},
-		{"theme with javascript", Theme, Zip(t, themeOK, Plain("a.js", "x")), CodeTypeNotAllowed, "a.js"},
-		{"theme with a text file", Theme, Zip(t, themeOK, Plain("README.md", "x")), CodeTypeNotAllowed, "README.md"},
-		{"theme png that is text", Theme, Zip(t, themeOK, Plain("logo.png", "<script>alert(1)</script>")), CodeTypeNotAllowed, "logo.png"},
-		{"theme jpeg that is a png", Theme, Zip(t, themeOK, Plain("a.jpg", PNG)), CodeTypeNotAllowed, "a.jpg"},
-		{"theme css that is an ELF", Theme, Zip(t, themeOK, Plain("a.css", ELF)), CodeTypeNotAllowed, "a.css"},
-		{"theme font that is a png", Theme, Zip(t, themeOK, Plain("f.woff", PNG)), CodeTypeNotAllowed, "f.woff"},
-		{"extension .exe", Extension, Zip(t, ok, Plain("setup.exe", "x")), CodeTypeNotAllowed, "setup.exe"},
-		{"extension .DLL", Extension, Zip(t, ok, Plain("x.DLL", "x")), CodeTypeNotAllowed, "x.DLL"},
-		{"extension .so", Extension, Zip(t, ok, Plain("lib/x.so", "x")), CodeTypeNotAllowed, "lib/x.so"},
-		{"extension .sh", Extension, Zip(t, ok, Plain("run.sh", "echo")), CodeTypeNotAllowed, "run.sh"},
-		{"extension .bat", Extension, Zip(t, ok, Plain("run.bat", "echo")), CodeTypeNotAllowed, "run.bat"},
-		{"extension .cmd", Extension, Zip(t, ok, Plain("run.cmd", "echo")), CodeTypeNotAllowed, "run.cmd"},
-		{"extension .ps1", Extension, Zip(t, ok, Plain("run.ps1", "echo")), CodeTypeNotAllowed, "run.ps1"},
-		{"extension .msi", Extension, Zip(t, ok, Plain("x.msi", "x")), CodeTypeNotAllowed, "x.msi"},
-		{"extension .jar", Extension, Zip(t, ok, Plain("x.jar", "x")), CodeTypeNotAllowed, "x.jar"},
-		{"extension ELF named .js", Extension, Zip(t, ok, Plain("a.js", ELF)), CodeTypeNotAllowed, "a.js"},
-		{"extension PE named .dat", Extension, Zip(t, ok, Plain("a.dat", PE)), CodeTypeNotAllowed, "a.dat"},
-		{"extension Mach-O", Extension, Zip(t, ok, Plain("tool", MACH)), CodeTypeNotAllowed, "tool"},
-		{"extension script with #!", Extension, Zip(t, ok, Plain("cli.js", "#!/usr/bin/env node\n")), CodeTypeNotAllowed, "cli.js"},
-		{"file declared too large", Extension, Zip(t, ok, Entry{Name: "big.js", Data: []byte("x"), Raw: true, Declared: 4<<20 + 1}), CodeFileTooLarge, "big.js"},
-		{"too many entries", Extension, Zip(t, append([]Entry{ok}, manyFiles(20)...)...), CodeArchiveTooLarge, ""},
-		{"compression ratio (zip bomb)", Extension, Zip(t, ok, Plain("bomb.js", zeros)), CodeArchiveTooLarge, "bomb.js"},
+		{"empty archive", Extension, bundletest.Zip(t), CodeNoQEXT, ""},
+		{"no qext", Extension, bundletest.Zip(t, bundletest.Plain("a.js", "x")), CodeNoQEXT, ""},
+		{"two qext", Extension, bundletest.Zip(t, ok, bundletest.QEXTFile("sub/other.qext", extQEXT)), CodeSeveralQEXT, "sub/other.qext"},
+		{"qext not JSON", Extension, bundletest.Zip(t, bundletest.QEXTFile("e.qext", "name: x")), CodeBadQEXT, "e.qext"},
+		{"qext is an array", Extension, bundletest.Zip(t, bundletest.QEXTFile("e.qext", `[{"name": "x"}]`)), CodeBadQEXT, "e.qext"},
+		{"qext without name", Extension, bundletest.Zip(t, bundletest.QEXTFile("e.qext", `{"type": "visualization"}`)), CodeBadQEXT, "e.qext"},
+		{"qext name not a string", Extension, bundletest.Zip(t, bundletest.QEXTFile("e.qext", `{"name": 3}`)), CodeBadQEXT, "e.qext"},
+		{"qext too large", Extension, bundletest.Zip(t, bundletest.QEXTFile("e.qext", `{"name": "x", "description": "`+strings.Repeat("a", maxQEXTBytes)+`"}`)), CodeBadQEXT, "e.qext"},
+		{"qext without file name", Extension, bundletest.Zip(t, bundletest.QEXTFile(".qext", extQEXT)), CodeBadQEXT, ".qext"},
+		{"theme qext of another type", Theme, bundletest.Zip(t, bundletest.QEXTFile("t.qext", extQEXT)), CodeBadQEXT, "t.qext"},
+		{"extension qext of a theme", Extension, bundletest.Zip(t, bundletest.QEXTFile("t.qext", themeQEXT)), CodeBadQEXT, "t.qext"},
+		{"dot dot", Extension, bundletest.Zip(t, ok, bundletest.Plain("../evil.js", "x")), CodeUnsafePath, "../evil.js"},
+		{"dot dot inside", Extension, bundletest.Zip(t, ok, bundletest.Plain("a/../../evil.js", "x")), CodeUnsafePath, "a/../../evil.js"},
+		{"absolute path", Extension, bundletest.Zip(t, ok, bundletest.Plain("/etc/passwd", "x")), CodeUnsafePath, "/etc/passwd"},
+		{"backslash", Extension, bundletest.Zip(t, ok, bundletest.Plain(`..\evil.js`, "x")), CodeUnsafePath, `..\evil.js`},
+		{"drive letter", Extension, bundletest.Zip(t, ok, bundletest.Plain("C:/evil.js", "x")), CodeUnsafePath, "C:/evil.js"},
+		{"empty segment", Extension, bundletest.Zip(t, ok, bundletest.Plain("a//b.js", "x")), CodeUnsafePath, "a//b.js"},
+		{"symlink", Extension, bundletest.Zip(t, ok, bundletest.Entry{Name: "link", Data: []byte("/etc/passwd"), Mode: fs.ModeSymlink | 0o777}), CodeUnsafePath, "link"},
+		{"junk is still checked", Extension, bundletest.Zip(t, ok, bundletest.Plain("__MACOSX/../../x", "x")), CodeUnsafePath, "__MACOSX/../../x"},
+		{"duplicate path", Extension, bundletest.Zip(t, ok, bundletest.Plain("a.js", "1"), bundletest.Plain("A.js", "2")), CodeBadArchive, "A.js"},
+		{"outside the qext folder", Extension, bundletest.Zip(t, bundletest.QEXTFile("ext/e.qext", extQEXT), bundletest.Plain("other/a.js", "x")), CodeBadArchive, "other/a.js"},
+		{"encrypted", Extension, bundletest.Zip(t, ok, bundletest.Entry{Name: "a.js", Data: []byte("x"), Raw: true, Flags: 0x1}), CodeBadArchive, "a.js"},
+		{"unknown compression", Extension, bundletest.Zip(t, ok, bundletest.Entry{Name: "a.js", Data: []byte("x"), Raw: true, Method: 99}), CodeBadArchive, "a.js"},
+		{"header lies about the size", Extension, bundletest.Zip(t, ok, bundletest.Entry{Name: "a.js", Data: []byte("0123456789"), Raw: true, Declared: 3}), CodeBadArchive, "a.js"},
+		{"theme with javascript", Theme, bundletest.Zip(t, themeOK, bundletest.Plain("a.js", "x")), CodeTypeNotAllowed, "a.js"},
+		{"theme with a text file", Theme, bundletest.Zip(t, themeOK, bundletest.Plain("README.md", "x")), CodeTypeNotAllowed, "README.md"},
+		{"theme png that is text", Theme, bundletest.Zip(t, themeOK, bundletest.Plain("logo.png", "<script>alert(1)</script>")), CodeTypeNotAllowed, "logo.png"},
+		{"theme jpeg that is a png", Theme, bundletest.Zip(t, themeOK, bundletest.Plain("a.jpg", bundletest.PNG)), CodeTypeNotAllowed, "a.jpg"},
+		{"theme css that is an ELF", Theme, bundletest.Zip(t, themeOK, bundletest.Plain("a.css", bundletest.ELF)), CodeTypeNotAllowed, "a.css"},
+		{"theme font that is a png", Theme, bundletest.Zip(t, themeOK, bundletest.Plain("f.woff", bundletest.PNG)), CodeTypeNotAllowed, "f.woff"},
+		{"extension .exe", Extension, bundletest.Zip(t, ok, bundletest.Plain("setup.exe", "x")), CodeTypeNotAllowed, "setup.exe"},
+		{"extension .DLL", Extension, bundletest.Zip(t, ok, bundletest.Plain("x.DLL", "x")), CodeTypeNotAllowed, "x.DLL"},
+		{"extension .so", Extension, bundletest.Zip(t, ok, bundletest.Plain("lib/x.so", "x")), CodeTypeNotAllowed, "lib/x.so"},
+		{"extension .sh", Extension, bundletest.Zip(t, ok, bundletest.Plain("run.sh", "echo")), CodeTypeNotAllowed, "run.sh"},
+		{"extension .bat", Extension, bundletest.Zip(t, ok, bundletest.Plain("run.bat", "echo")), CodeTypeNotAllowed, "run.bat"},
+		{"extension .cmd", Extension, bundletest.Zip(t, ok, bundletest.Plain("run.cmd", "echo")), CodeTypeNotAllowed, "run.cmd"},
+		{"extension .ps1", Extension, bundletest.Zip(t, ok, bundletest.Plain("run.ps1", "echo")), CodeTypeNotAllowed, "run.ps1"},
+		{"extension .msi", Extension, bundletest.Zip(t, ok, bundletest.Plain("x.msi", "x")), CodeTypeNotAllowed, "x.msi"},
+		{"extension .jar", Extension, bundletest.Zip(t, ok, bundletest.Plain("x.jar", "x")), CodeTypeNotAllowed, "x.jar"},
+		{"extension ELF named .js", Extension, bundletest.Zip(t, ok, bundletest.Plain("a.js", bundletest.ELF)), CodeTypeNotAllowed, "a.js"},
+		{"extension PE named .dat", Extension, bundletest.Zip(t, ok, bundletest.Plain("a.dat", bundletest.PE)), CodeTypeNotAllowed, "a.dat"},
+		{"extension Mach-O", Extension, bundletest.Zip(t, ok, bundletest.Plain("tool", bundletest.MACH)), CodeTypeNotAllowed, "tool"},
+		{"extension script with #!", Extension, bundletest.Zip(t, ok, bundletest.Plain("cli.js", "#!/usr/bin/env node\n")), CodeTypeNotAllowed, "cli.js"},
+		{"file declared too large", Extension, bundletest.Zip(t, ok, bundletest.Entry{Name: "big.js", Data: []byte("x"), Raw: true, Declared: 4<<20 + 1}), CodeFileTooLarge, "big.js"},
+		{"too many entries", Extension, bundletest.Zip(t, append([]bundletest.Entry{ok}, manyFiles(20)...)...), CodeArchiveTooLarge, ""},
+		{"compression ratio (zip bomb)", Extension, bundletest.Zip(t, ok, bundletest.Plain("bomb.js", zeros)), CodeArchiveTooLarge, "bomb.js"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -179,17 +181,17 @@ func TestReadBundleRefuses(t *testing.T) {
 	}
 }
 
-func manyFiles(n int) []Entry {
-	out := make([]Entry, n)
+func manyFiles(n int) []bundletest.Entry {
+	out := make([]bundletest.Entry, n)
 	for i := range out {
-		out[i] = Plain(fmt.Sprintf("f%d.js", i), "x")
+		out[i] = bundletest.Plain(fmt.Sprintf("f%d.js", i), "x")
 	}
 	return out
 }
 
 // The sizes that count are the ones read, whatever the headers say.
 func TestLimitsAreMeasured(t *testing.T) {
-	ok := QEXTFile("e.qext", extQEXT)
+	ok := bundletest.QEXTFile("e.qext", extQEXT)
 	random := func(n int) string {
 		b := make([]byte, n)
 		x := uint32(2463534242)
@@ -208,11 +210,11 @@ func TestLimitsAreMeasured(t *testing.T) {
 		code string
 	}{
 		{"file too large", Limits{MaxFileBytes: 1000, MaxTotalBytes: 1 << 20, MaxEntries: 10, MaxRatio: 100},
-			Zip(t, ok, Plain("a.bin", random(1001))), CodeFileTooLarge},
+			bundletest.Zip(t, ok, bundletest.Plain("a.bin", random(1001))), CodeFileTooLarge},
 		{"archive too large in total", Limits{MaxFileBytes: 1000, MaxTotalBytes: 2000, MaxEntries: 10, MaxRatio: 100},
-			Zip(t, ok, Plain("a.bin", random(900)), Plain("b.bin", random(900)), Plain("c.bin", random(900))), CodeArchiveTooLarge},
+			bundletest.Zip(t, ok, bundletest.Plain("a.bin", random(900)), bundletest.Plain("b.bin", random(900)), bundletest.Plain("c.bin", random(900))), CodeArchiveTooLarge},
 		{"compression ratio", Limits{MaxFileBytes: 4 << 20, MaxTotalBytes: 64 << 20, MaxEntries: 10, MaxRatio: 2},
-			Zip(t, ok, Plain("a.txt", strings.Repeat("abcd", 1<<19)), Plain("b.txt", strings.Repeat("efgh", 1<<19))), CodeArchiveTooLarge},
+			bundletest.Zip(t, ok, bundletest.Plain("a.txt", strings.Repeat("abcd", 1<<19)), bundletest.Plain("b.txt", strings.Repeat("efgh", 1<<19))), CodeArchiveTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,12 +230,12 @@ func TestLimitsAreMeasured(t *testing.T) {
 }
 
 func TestOpenReadsTheFilesBack(t *testing.T) {
-	content := map[string]string{"e.qext": extQEXT, "a.js": "alert(1)", "img/p.png": PNG, "empty.txt": ""}
-	var entries []Entry
+	content := map[string]string{"e.qext": extQEXT, "a.js": "alert(1)", "img/p.png": bundletest.PNG, "empty.txt": ""}
+	var entries []bundletest.Entry
 	for name, data := range content {
-		entries = append(entries, Plain("root/"+name, data))
+		entries = append(entries, bundletest.Plain("root/"+name, data))
 	}
-	a, err := read(t, Zip(t, entries...), Extension, smallLimits())
+	a, err := read(t, bundletest.Zip(t, entries...), Extension, smallLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,9 +287,9 @@ func TestFixtures(t *testing.T) {
 // FuzzReadBundle: no input makes the reader panic, and whatever it accepts
 // respects its promises.
 func FuzzReadBundle(f *testing.F) {
-	f.Add(Zip(f, QEXTFile("e.qext", extQEXT), Plain("a.js", "x")))
-	f.Add(Zip(f, QEXTFile("t/t.qext", themeQEXT), Plain("t/a.css", "body{}"), Plain("t/p.png", PNG)))
-	f.Add(Zip(f, QEXTFile("e.qext", extQEXT), Plain("../x", "x")))
+	f.Add(bundletest.Zip(f, bundletest.QEXTFile("e.qext", extQEXT), bundletest.Plain("a.js", "x")))
+	f.Add(bundletest.Zip(f, bundletest.QEXTFile("t/t.qext", themeQEXT), bundletest.Plain("t/a.css", "body{}"), bundletest.Plain("t/p.png", bundletest.PNG)))
+	f.Add(bundletest.Zip(f, bundletest.QEXTFile("e.qext", extQEXT), bundletest.Plain("../x", "x")))
 	f.Add([]byte("PK\x03\x04"))
 	lim := Limits{MaxFileBytes: 1 << 16, MaxTotalBytes: 1 << 18, MaxEntries: 50, MaxRatio: 100}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -15,12 +15,19 @@ package servicetest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,9 +42,10 @@ import (
 // mutate adjusts the configuration first.
 func Start(t testing.TB, mutate func(*service.Config)) *service.Service {
 	t.Helper()
+	dataDir := t.TempDir()
 	cfg := service.Config{
 		Addr:     "127.0.0.1:0",
-		DataDir:  t.TempDir(),
+		DataDir:  dataDir,
 		MongoURI: storetest.URI(t),
 		MongoDB:  storetest.DatabaseName(t),
 		Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -53,6 +61,9 @@ func Start(t testing.TB, mutate func(*service.Config)) *service.Service {
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	if cfg.Dev && cfg.DataDir == dataDir {
+		shareDevKey(t, dataDir)
+	}
 	svc, err := service.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +75,36 @@ func Start(t testing.TB, mutate func(*service.Config)) *service.Service {
 		_ = svc.Shutdown(ctx)
 	})
 	return svc
+}
+
+// devKey is the dev issuer's signing key of every dev-mode service this
+// test binary starts in a directory of its own: generating a 2048-bit RSA
+// key for each was a tenth of a service's start-up CPU. Each service still
+// has its own issuer URL, so a token of one is refused by another.
+var devKey struct {
+	once sync.Once
+	pem  []byte
+	err  error
+}
+
+// shareDevKey writes the binary's dev signing key into dataDir.
+func shareDevKey(t testing.TB, dataDir string) {
+	t.Helper()
+	devKey.once.Do(func() {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			devKey.err = err
+			return
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		devKey.pem, devKey.err = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), err
+	})
+	if devKey.err != nil {
+		t.Fatalf("servicetest: dev signing key: %v", devKey.err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, idp.DevKeyFile), devKey.pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Tenant is a dev-mode service with the demo tenant seeded.

@@ -105,12 +105,18 @@ func (c collection[T]) update(ctx context.Context, filter bson.D, update any) (*
 // by _id alone: the embedded FerretDB pushes nothing but {_id: x} down to
 // SQLite, so a filter with the version in it would decode the collection.
 func (c collection[T]) updateVersion(ctx context.Context, id string, version int64, live func(*T) bool, set bson.D) (*T, error) {
-	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
 	unlock, err := c.lock(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	return c.updateVersionHeld(ctx, id, version, live, set)
+}
+
+// updateVersionHeld is updateVersion for a caller that holds a database
+// lock every writer of the document takes (two round trips fewer).
+func (c collection[T]) updateVersionHeld(ctx context.Context, id string, version int64, live func(*T) bool, set bson.D) (*T, error) {
+	set = append(set, bson.E{Key: "updatedAt", Value: time.Now().UTC()})
 	var cur struct {
 		Version int64 `bson:"version"`
 	}

@@ -102,7 +102,9 @@ func (r *Rules) Replace(ctx context.Context, id string, version int64, rule *Rul
 		return nil, fmt.Errorf("replace rule %q: %w", id, err)
 	}
 	defer unlock()
-	out, err := r.c.updateVersion(ctx, id, version, nil, set)
+	// Every compare-and-swap of a rule holds setLock: the rule's own
+	// lock would only add two round trips.
+	out, err := r.c.updateVersionHeld(ctx, id, version, nil, set)
 	if err != nil {
 		return nil, fmt.Errorf("replace rule %q: %w", id, err)
 	}

@@ -67,13 +67,16 @@ _v3 := [s | some y in _arr(input.resource.space.id); s := _str(y)]
 
 # An attribute's values: a string is one value, an array holds several,
 # booleans and numbers count as their text; anything else has none.
-_arr(x) := x if is_array(x)
+# (else: the common case, a string, evaluates one body.)
+_arr(x) := x if {
+	is_array(x)
+} else := [x]
 
-_arr(x) := [x] if not is_array(x)
-
-_str(x) := x if is_string(x)
-
-_str(x) := sprintf("%v", [x]) if type_name(x) in {"boolean", "number"}
+_str(x) := x if {
+	is_string(x)
+} else := sprintf("%v", [x]) if {
+	type_name(x) in {"boolean", "number"}
+}
 
 _ne(xs) if {
 	some s in xs

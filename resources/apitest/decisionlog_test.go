@@ -1,0 +1,346 @@
+package apitest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
+	"github.com/rulekeeper/rulekeeper/resources/service"
+	"github.com/rulekeeper/rulekeeper/resources/servicetest"
+	"github.com/rulekeeper/rulekeeper/resources/store"
+	"github.com/rulekeeper/rulekeeper/resources/storetest"
+)
+
+// entry is what the tests read of a decision log entry.
+type entry struct {
+	DecisionID string `json:"decision_id"`
+	Path       string `json:"path"`
+	Input      struct {
+		Subject  map[string]any `json:"subject"`
+		Action   string         `json:"action"`
+		Resource map[string]any `json:"resource"`
+	} `json:"input"`
+	Result *struct {
+		Allow bool `json:"allow"`
+	} `json:"result"`
+	Request *decisionlog.RequestInfo `json:"request"`
+	Erased  []string                 `json:"erased"`
+	Metrics map[string]int64         `json:"metrics"`
+}
+
+type decisionlogPage struct {
+	Items []entry `json:"items"`
+	Next  string  `json:"next"`
+}
+
+// list answers every entry of the query as admin, following the cursor.
+func decisionlogList(t *testing.T, d *servicetest.Tenant, query string) []entry {
+	t.Helper()
+	var all []entry
+	cursor := ""
+	for range 100 {
+		q := query
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		var p decisionlogPage
+		if st := d.Call("admin", "GET", "/api/v1/decisions?"+q, nil, &p); st != 200 {
+			var e servicetest.Error
+			d.Call("admin", "GET", "/api/v1/decisions?"+q, nil, &e)
+			t.Fatalf("GET /decisions?%s = %d %+v", q, st, e)
+		}
+		all = append(all, p.Items...)
+		if p.Next == "" {
+			return all
+		}
+		cursor = p.Next
+	}
+	t.Fatal("the cursor never ends")
+	return nil
+}
+
+// await lists until want holds (the writer flushes in the background).
+func await(t *testing.T, d *servicetest.Tenant, query string, want func([]entry) bool) []entry {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := decisionlogList(t, d, query)
+		if want(got) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /decisions?%s: %d entries, not what the test waits for", query, len(got))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func byPath(es []entry, path string) []entry {
+	var out []entry
+	for _, e := range es {
+		if e.Request != nil && e.Request.Path == path {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestMongoLogListedToAdmins(t *testing.T) {
+	t.Parallel()
+	d := servicetest.DevWith(t, func(c *service.Config) {
+		c.DecisionLog = "mongo"
+		c.DecisionLogMask = []string{"subject.email"}
+	})
+	bob, admin, alice := d.Users["bob"].ID, d.Users["admin"].ID, d.Users["alice"].ID
+	q4 := d.Apps["Q4 report"].ID
+	ask := map[string]any{"subject": map[string]any{"id": bob}, "action": "read", "resource": map[string]any{"type": "app", "id": q4}}
+	var answer struct{ Allow bool }
+	if st := d.Call("admin", "POST", "/authz/check", ask, &answer); st != 200 || !answer.Allow {
+		t.Fatalf("check = %d %+v", st, answer)
+	}
+	zask := map[string]any{"subject": map[string]any{"type": "user", "id": bob}, "action": map[string]any{"name": "delete"},
+		"resource": map[string]any{"type": "app", "id": q4}}
+	if st := d.Call("admin", "POST", "/access/v1/evaluation", zask, nil); st != 200 {
+		t.Fatalf("evaluation = %d", st)
+	}
+	// The guard's decisions: alice opens her app.
+	if st := d.Call("alice", "GET", "/api/v1/apps/"+q4, nil, nil); st != 200 {
+		t.Fatalf("GET app = %d", st)
+	}
+
+	got := await(t, d, "subject="+bob, func(es []entry) bool {
+		return len(byPath(es, "/authz/check")) == 1 && len(byPath(es, "/access/v1/evaluation")) == 1
+	})
+	for _, e := range got {
+		if e.Input.Subject["id"] != bob || e.Path != "rulekeeper/authz/decision" || len(e.DecisionID) != 24 || e.Result == nil {
+			t.Errorf("entry %+v", e)
+		}
+		if _, ok := e.Input.Subject["email"]; ok || !slices.Contains(e.Erased, "/input/subject/email") {
+			t.Errorf("the email is not erased: %v, erased %v", e.Input.Subject, e.Erased)
+		}
+		if e.Request.Caller != admin || e.Request.Method != "POST" {
+			t.Errorf("request %+v, want POST by admin %s", e.Request, admin)
+		}
+		if _, ok := e.Metrics["timer_rego_query_eval_ns"]; !ok {
+			t.Errorf("metrics %v", e.Metrics)
+		}
+	}
+	if c := byPath(got, "/authz/check")[0]; !c.Result.Allow || c.Input.Action != "read" {
+		t.Errorf("the check's entry: %+v", c)
+	}
+	if z := byPath(got, "/access/v1/evaluation")[0]; z.Result.Allow || z.Input.Action != "delete" {
+		t.Errorf("the evaluation's entry: %+v", z)
+	}
+	guarded := await(t, d, "subject="+alice, func(es []entry) bool { return len(byPath(es, "/api/v1/apps/"+q4)) > 0 })
+	for _, e := range byPath(guarded, "/api/v1/apps/"+q4) {
+		if e.Request.Method != "GET" || e.Request.Caller != alice || e.Input.Resource["id"] != q4 {
+			t.Errorf("the guard's entry: %+v", e)
+		}
+	}
+
+	// Filters and paging.
+	onApp := decisionlogList(t, d, "resource=app:"+q4)
+	if len(onApp) < 3 {
+		t.Errorf("resource=app:%s: %d entries, want the check, the evaluation and the guard's", q4, len(onApp))
+	}
+	for _, e := range onApp {
+		if e.Input.Resource["id"] != q4 || e.Input.Resource["type"] != "app" {
+			t.Errorf("resource filter let through %v", e.Input.Resource)
+		}
+	}
+	if n := len(decisionlogList(t, d, "resource="+q4)); n != len(onApp) {
+		t.Errorf("resource=<id> %d entries, resource=app:<id> %d", n, len(onApp))
+	}
+	if n := len(decisionlogList(t, d, "resource=app:nothing")); n != 0 {
+		t.Errorf("an unknown resource has %d entries", n)
+	}
+	res := d.Do("admin", "GET", "/api/v1/decisions?resource=app:nothing", nil, nil)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"items":[]`) || !strings.Contains(string(body), `"next":""`) {
+		t.Errorf("an empty page is %s, want items [] and next \"\"", body)
+	}
+	if n := len(decisionlogList(t, d, "resource=space:*&subject="+bob)); n != 0 {
+		t.Errorf("bob was asked nothing about spaces, %d entries", n)
+	}
+	if n := len(decisionlogList(t, d, "since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339))); n != 0 {
+		t.Errorf("since an hour ahead: %d entries", n)
+	}
+	if n := len(decisionlogList(t, d, "subject="+bob+"&since="+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))); n != len(got) {
+		t.Errorf("since an hour ago: %d entries, want %d", n, len(got))
+	}
+	all := decisionlogList(t, d, "limit=1")
+	seen := map[string]bool{}
+	for _, e := range all {
+		if seen[e.DecisionID] {
+			t.Errorf("decision %s listed twice across pages", e.DecisionID)
+		}
+		seen[e.DecisionID] = true
+	}
+
+	// Only tenant admins; bad queries are 400.
+	for _, tc := range []struct {
+		user, query string
+		status      int
+		code        string
+	}{
+		{"alice", "", 403, "forbidden"},
+		{"bob", "subject=" + bob, 403, "forbidden"},
+		{"admin", "user=" + bob, 400, "unknown_parameter"},
+		{"admin", "since=yesterday", 400, "bad_since"},
+		{"admin", "resource=:x", 400, "bad_resource"},
+		{"admin", "limit=0", 400, "bad_limit"},
+		{"", "", 401, "missing_credentials"},
+	} {
+		var e servicetest.Error
+		if st := d.Call(tc.user, "GET", "/api/v1/decisions?"+tc.query, nil, &e); st != tc.status || e.Code != tc.code {
+			t.Errorf("%s GET /decisions?%s = %d %s, want %d %s", tc.user, tc.query, st, e.Code, tc.status, tc.code)
+		}
+	}
+
+	// The collection expires its entries: a TTL index on MongoDB, a plain
+	// index on ts that rulekeeper prunes by on FerretDB.
+	ctx := context.Background()
+	ttl, kept, err := d.Svc.Store.DecisionLog().TTL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := os.Getenv("RULEKEEPER_MONGO_URI") != ""
+	if real && (!kept || ttl != decisionlog.DefaultTTL) {
+		t.Errorf("MongoDB: TTL index %v %v, want %v", kept, ttl, decisionlog.DefaultTTL)
+	}
+	if !real && kept {
+		t.Errorf("FerretDB reports a TTL index (%v): it implements none", ttl)
+	}
+	specs, err := d.Svc.Store.Database().Collection("decisions").Indexes().ListSpecifications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	for _, want := range []string{"ts_1", "subject_1__id_1", "resourceId_1__id_1"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no index %s on decisions (%v)", want, names)
+		}
+	}
+}
+
+func TestPruneWhereNoTTLIndex(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	m, err := decisionlog.NewMongo(ctx, s.DecisionLog(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.TTLKept {
+		t.Skip("the server expires entries itself (MongoDB's TTL monitor runs every minute)")
+	}
+	m.PruneEvery = time.Millisecond
+	now := time.Now().UTC()
+	if err := s.DecisionLog().Insert(ctx, []store.DecisionRecord{
+		{ID: store.NewID(), Time: now.Add(-2 * time.Hour), SubjectID: "old", Entry: "{}"},
+		{ID: store.NewID(), Time: now, SubjectID: "new", Entry: "{}"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := decisionlog.New(decisionlog.Config{Sink: m, Sample: 1, FlushEvery: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		old, _, err := s.DecisionLog().List(ctx, store.DecisionFilter{SubjectID: "old"}, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(old) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expired entry was never deleted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if cur, _, _ := s.DecisionLog().List(ctx, store.DecisionFilter{SubjectID: "new"}, store.Page{}); len(cur) != 1 {
+		t.Errorf("the current entry went too: %d left", len(cur))
+	}
+}
+
+// lines is the stdout of a decision log, safe for the logger and the test
+// at once.
+type lines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *lines) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lines) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestStdoutAndOff(t *testing.T) {
+	t.Parallel()
+	out := &lines{}
+	d := servicetest.DevWith(t, func(c *service.Config) { c.DecisionLog = "stdout"; c.DecisionLogOut = out })
+	bob := d.Users["bob"].ID
+	ask := map[string]any{"subject": map[string]any{"id": bob}, "action": "read", "resource": map[string]any{"type": "app", "id": d.Apps["Q4 report"].ID}}
+	if st := d.Call("admin", "POST", "/authz/check", ask, nil); st != 200 {
+		t.Fatalf("check = %d", st)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var found *entry
+	for found == nil && time.Now().Before(deadline) {
+		for _, line := range strings.Split(out.String(), "\n") {
+			var e entry
+			if json.Unmarshal([]byte(line), &e) == nil && e.Request != nil && e.Request.Path == "/authz/check" && e.Input.Subject["id"] == bob {
+				found = &e
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if found == nil || found.Result == nil || !found.Result.Allow {
+		t.Fatalf("no stdout line for the check: %q", out.String())
+	}
+	var e servicetest.Error
+	if st := d.Call("admin", "GET", "/api/v1/decisions", nil, &e); st != 404 || e.Code != "decision_log_not_stored" {
+		t.Errorf("stdout log: GET /decisions = %d %s, want 404 decision_log_not_stored", st, e.Code)
+	}
+	if names, _ := d.Svc.Store.Database().ListCollectionNames(context.Background(), map[string]any{"name": "decisions"}); len(names) != 0 {
+		t.Errorf("the stdout log made the decisions collection")
+	}
+
+	off := servicetest.Dev(t)
+	if off.Svc.DecisionLog != nil {
+		t.Fatal("the log is on by default")
+	}
+	ask = map[string]any{"subject": map[string]any{"id": off.Users["bob"].ID}, "action": "read", "resource": map[string]any{"type": "app", "id": off.Apps["Q4 report"].ID}}
+	if st := off.Call("admin", "POST", "/authz/check", ask, nil); st != 200 {
+		t.Fatalf("check = %d", st)
+	}
+	if names, _ := off.Svc.Store.Database().ListCollectionNames(context.Background(), map[string]any{"name": "decisions"}); len(names) != 0 {
+		t.Errorf("with the log off a decisions collection exists")
+	}
+	if st := off.Call("admin", "GET", "/api/v1/decisions", nil, &e); st != 404 || e.Code != "decision_log_not_stored" {
+		t.Errorf("log off: GET /decisions = %d %s", st, e.Code)
+	}
+}
