@@ -77,6 +77,11 @@ type Options struct {
 	// DecisionLog receives every decision Decide takes (nil: none; the
 	// decision path then pays nothing for it).
 	DecisionLog DecisionLogger
+	// Fresh, when set, runs before every evaluation: it brings what
+	// decisions use (the rules in force, the data behind the entities)
+	// within the caller's staleness bound, or fails — and the decision
+	// fails with its error, never answering from older data.
+	Fresh func(context.Context) error
 }
 
 // compiled is one policy revision, ready to evaluate.
@@ -316,6 +321,12 @@ func (e *Engine) Decide(ctx context.Context, req Request) (Decision, error) {
 // revision can read of the subject (doc.go).
 func (e *Engine) Evaluate(ctx context.Context, in *Input) (Decision, error) {
 	start := time.Now()
+	if e.opts.Fresh != nil {
+		if err := e.opts.Fresh(ctx); err != nil {
+			e.failed.Observe(time.Since(start).Seconds())
+			return Decision{Revision: e.Revision()}, err
+		}
+	}
 	c := e.current.Load()
 	var key [32]byte
 	if e.decisions != nil {

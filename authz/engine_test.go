@@ -248,6 +248,33 @@ func TestCancelledContextDenies(t *testing.T) {
 	}
 }
 
+// TestFreshGatesEveryDecision: while Fresh fails (what decisions use is
+// older than the staleness bound and cannot be brought current), a
+// decision fails with its error and is never an allow — also one the
+// cache holds; once Fresh succeeds, the same decision allows again.
+func TestFreshGatesEveryDecision(t *testing.T) {
+	away := errors.New("the change log is out of reach")
+	var fail bool
+	e := newEngine(t, authz.Options{Fresh: func(context.Context) error {
+		if fail {
+			return away
+		}
+		return nil
+	}})
+	in := &authz.Input{Subject: member("u1", "professional", "canview"), Action: "read", Resource: sharedApp, Environment: "hub"}
+	for _, tt := range []struct {
+		name  string
+		fail  bool
+		allow bool
+	}{{"fresh", false, true}, {"stale, cached before", true, false}, {"fresh again", false, true}} {
+		fail = tt.fail
+		d, err := e.Evaluate(context.Background(), in)
+		if tt.fail != errors.Is(err, away) || d.Allow != tt.allow {
+			t.Fatalf("%s: allow %v, error %v", tt.name, d.Allow, err)
+		}
+	}
+}
+
 // TestConcurrentDecisionsAgree: decisions taken side by side (sharing the
 // pooled evaluator caches and the interned input terms) equal the same
 // decisions taken one at a time. Run with -race.

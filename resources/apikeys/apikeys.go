@@ -16,6 +16,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
 	"github.com/rulekeeper/rulekeeper/resources/guard"
+	"github.com/rulekeeper/rulekeeper/resources/idempotency"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
 	"github.com/rulekeeper/rulekeeper/resources/listing"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -123,13 +124,20 @@ func (h *Handlers) create(c fiber.Ctx) error {
 	if err := h.Store.Events.Add(ctx, EventSource, "api-key.generated", caller.ID, map[string]any{"keyId": k.ID}); err != nil {
 		return err
 	}
-	v := show(k)
-	if k.Hash == hash {
-		v.Secret = secret
+	withheld := apierror.New(http.StatusConflict, "idempotent_replay_secret_withheld",
+		"this Idempotency-Key already generated the API key "+k.ID+"; its secret is shown once, in that first answer, and cannot be shown again: "+
+			"if the answer was lost, revoke the key and generate another",
+		map[string]any{"header": idempotency.Header, "keyId": k.ID})
+	if k.Hash != hash {
+		// An earlier attempt under the request's Idempotency-Key made the
+		// key and its answer was lost: the secret is stored hashed only.
+		return withheld
 	}
-	// Otherwise an earlier attempt under the request's Idempotency-Key made
-	// the key and its answer was lost: the key is answered, its secret
-	// (stored hashed) cannot be; revoke it and generate another.
+	// The secret is answered now and never again: a replay of the key
+	// answers withheld, and the secret is not kept with the key's record.
+	idempotency.ReplayAs(c, withheld)
+	v := show(k)
+	v.Secret = secret
 	return c.Status(http.StatusCreated).JSON(v)
 }
 

@@ -103,6 +103,11 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 	if st := d.Call("alice", "POST", "/api/v1/spaces", map[string]any{"name": "Idem members", "type": "shared"}, &sp); st != 201 {
 		t.Fatalf("space: %d", st)
 	}
+	for _, o := range []map[string]any{{"type": "sheet", "name": "idem sheet"}, {"type": "masteritem", "name": "idem measure"}} {
+		if st := d.Call("alice", "POST", "/api/v1/apps/"+sandbox+"/objects", o, nil); st != 201 {
+			t.Fatalf("object: %d", st)
+		}
+	}
 	db := d.Svc.Store.Database()
 	tests := []struct {
 		name, user, path string
@@ -118,6 +123,10 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("idem app %d", i)} },
 			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("other app %d", i)} },
 			"apps", func(i int) bson.D { return bson.D{{Key: "name", Value: fmt.Sprintf("idem app %d", i)}} }, "id"},
+		{"app duplicate", "alice", "/api/v1/apps/" + sandbox + "/duplicate",
+			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("idem copy %d", i)} },
+			func(i int) map[string]any { return map[string]any{"name": fmt.Sprintf("other copy %d", i)} },
+			"apps", func(i int) bson.D { return bson.D{{Key: "name", Value: fmt.Sprintf("idem copy %d", i)}} }, "id"},
 		{"space", "alice", "/api/v1/spaces",
 			func(i int) map[string]any {
 				return map[string]any{"name": fmt.Sprintf("idem space %d", i), "type": "shared"}
@@ -178,6 +187,14 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 			"", nil, "userId"},
 	}
 	idem := db.Collection("idempotency")
+	// Events of the creates (not the sessions the calls may begin).
+	events := func() int64 {
+		n, err := db.Collection("events").CountDocuments(ctx, bson.D{{Key: "type", Value: bson.D{{Key: "$ne", Value: "user-session.begin"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			send := func(key string, body map[string]any) (int, map[string]any, bool) {
@@ -208,13 +225,52 @@ func TestEveryCreateHonoursTheKey(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				before := events()
 				st, again, replayed := send(key, tt.body(i))
-				if st != http.StatusCreated || fmt.Sprint(answerID(again)) != fmt.Sprint(answerID(first)) || replayed == lost {
+				if n := events() - before; n != 0 {
+					t.Fatalf("the retry (answer lost: %v) recorded %d more events", lost, n)
+				}
+				if tt.path == "/api/v1/api-keys" {
+					// The secret is shown once: a retry names the key and
+					// withholds it, whether replayed or found by its id.
+					details, _ := again["details"].(map[string]any)
+					if first["secret"] == "" || first["secret"] == nil || st != http.StatusConflict || again["code"] != "idempotent_replay_secret_withheld" ||
+						details["keyId"] != first["id"] || again["secret"] != nil || replayed == lost {
+						t.Fatalf("retry (answer lost: %v): %d %v replayed %v, want 409 withholding the secret of %v", lost, st, again, replayed, first["id"])
+					}
+				} else if st != http.StatusCreated || fmt.Sprint(answerID(again)) != fmt.Sprint(answerID(first)) || replayed == lost {
 					t.Fatalf("retry (answer lost: %v): %d %v replayed %v, want 201 %v", lost, st, again, replayed, answerID(first))
 				}
 				if tt.collection != "" {
 					if n, err := db.Collection(tt.collection).CountDocuments(ctx, tt.filter(i)); err != nil || n != 1 {
 						t.Fatalf("%d documents (%v) after the retry, want 1", n, err)
+					}
+				}
+				if strings.HasSuffix(tt.path, "/duplicate") {
+					// The copy's content is copied once, retried or not.
+					src, err := db.Collection("objects").CountDocuments(ctx, bson.D{{Key: "appId", Value: sandbox}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					n, err := db.Collection("objects").CountDocuments(ctx, bson.D{{Key: "appId", Value: first["id"]}})
+					if err != nil || n == 0 || n != src {
+						t.Fatalf("the copy has %d objects (%v) after the retry, the source %d", n, err, src)
+					}
+				}
+				if secret, _ := first["secret"].(string); secret != "" {
+					// The secret is not kept with the key's record.
+					cur, err := idem.Find(ctx, bson.D{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					var recs []bson.Raw
+					if err := cur.All(ctx, &recs); err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range recs {
+						if strings.Contains(r.String(), secret) {
+							t.Fatalf("an Idempotency-Key record holds the API key's secret: %s", r)
+						}
 					}
 				}
 				if st, v, _ := send(key, tt.other(i)); st != http.StatusUnprocessableEntity {

@@ -442,7 +442,9 @@ func (h *Handlers) duplicate(c fiber.Ctx) error {
 		if !o.Public && !store.IsAppWide(o.Type) && o.OwnerID != caller.ID {
 			continue
 		}
-		oc := &store.AppObject{AppID: cp.ID, Type: o.Type, Name: o.Name, OwnerID: o.OwnerID, Public: o.Public}
+		// Named by the copy and its source: a retry under the request's
+		// Idempotency-Key finds the copies its first attempt made.
+		oc := &store.AppObject{ID: store.DerivedIDFor(ctx, "object", o.ID), AppID: cp.ID, Type: o.Type, Name: o.Name, OwnerID: o.OwnerID, Public: o.Public}
 		if err := h.Store.Objects.Create(ctx, oc); err != nil {
 			return err
 		}
@@ -513,7 +515,7 @@ func (h *Handlers) reload(c fiber.Ctx) error {
 		return err
 	}
 	now := time.Now().UTC()
-	rl := &store.Reload{AppID: a.ID, UserID: identity.CallerOf(c).User.ID, Trigger: store.ReloadManual,
+	rl := &store.Reload{ID: store.NewIDFor(c.Context()), AppID: a.ID, UserID: identity.CallerOf(c).User.ID, Trigger: store.ReloadManual,
 		Status: store.ReloadSucceeded, StartedAt: now, EndedAt: now}
 	if err := h.Store.Reloads().Add(c.Context(), rl); err != nil {
 		return err

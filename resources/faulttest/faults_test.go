@@ -8,11 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -547,22 +551,26 @@ func sigterm(t *testing.T, tn *tenant, sc scale) {
 			break
 		}
 	}
+	// Counted in the database itself (the test's own handle): what is
+	// stored, not a replica's view of it — and no listing of every app
+	// through the API, whose decisions may run out of time on a loaded
+	// machine.
 	ids := map[string][]string{}
-	cursor := ""
-	for {
-		var page struct {
-			Items []struct {
-				ID   string `json:"id"`
-				Name string `json:"name"`
-			} `json:"items"`
-			Next string `json:"next"`
-		}
-		tn.adminA.must(t, "GET", "/api/v1/apps?limit=1000&cursor="+cursor, nil, &page)
-		for _, a := range page.Items {
+	cur, err := tn.db.Database().Collection("apps").Find(context.Background(), bson.D{},
+		options.Find().SetProjection(bson.D{{Key: "name", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []struct {
+		ID   string `bson:"_id"`
+		Name string `bson:"name"`
+	}
+	if err := cur.All(context.Background(), &stored); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range stored {
+		if strings.HasPrefix(a.Name, run+" ") {
 			ids[a.Name] = append(ids[a.Name], a.ID)
-		}
-		if cursor = page.Next; cursor == "" {
-			break
 		}
 	}
 	missing, dups, ackedMissing, unresolved := 0, 0, 0, 0

@@ -10,6 +10,11 @@
 // the key (store.Idempotent.SeededID), so a create that the failed attempt
 // did apply is found by the retry and answered (201, the stored record),
 // never made twice. A key whose request still runs is held for Lease.
+//
+// An answer that must be given once only is not kept: the replay of an
+// API key's creation is 409 idempotent_replay_secret_withheld, naming the
+// key (its secret was in the first answer and is stored only hashed), and
+// so is a retry that finds the key its lost first attempt made (ReplayAs).
 package idempotency
 
 import (
@@ -43,6 +48,14 @@ type CallerFunc func(c fiber.Ctx) string
 const DefaultLease = 6 * time.Second
 
 type retriedKey struct{}
+
+type replayKey struct{}
+
+// ReplayAs makes err what later requests with the request's
+// Idempotency-Key are answered, instead of the request's own answer: for
+// an answer that must be given once only (an API key's secret). The
+// request itself is answered as usual.
+func ReplayAs(c fiber.Ctx, err *apierror.Error) { c.Locals(replayKey{}, err) }
 
 // Retried reports whether the request of c is a later attempt of a key
 // whose earlier attempt ended without an answer: a create that finds what
@@ -111,6 +124,10 @@ func Middleware(s *store.Store, caller CallerFunc, lease time.Duration) fiber.Ha
 		if status >= 500 {
 			repo.Release(c.Context(), id)
 			return err
+		}
+		if e, ok := c.Locals(replayKey{}).(*apierror.Error); ok && e != nil {
+			status, ctype = e.Status, fiber.MIMEApplicationJSON
+			body, _ = json.Marshal(e)
 		}
 		if ferr := repo.Finish(c.Context(), id, status, ctype, append([]byte(nil), body...)); ferr != nil && err == nil {
 			return ferr

@@ -1,8 +1,10 @@
 // Package secrules serves the QMC-style security rules: CRUD with
 // optimistic concurrency, validation with positions, templates, the shipped
 // default rule set, YAML export and import, and the propagation of the rule
-// set to every replica — a revision number in MongoDB that each replica
-// polls, recompiling and swapping its engine when it moves. The language
+// set to every replica — each write moves a revision number in MongoDB and
+// appends to the change log every replica tails (store.Follower), which
+// puts the rules it names in force; a decision never uses rules older
+// than the staleness bound behind an acknowledged write. The language
 // itself (parse, check, compile to Rego) is package authz/rules.
 package secrules
 
@@ -84,6 +86,8 @@ func NewManager(s *store.Store, e *authz.Engine, v *rules.Vocabulary, logger *sl
 			Help:    "Time to index and compile the rule set (whole set, or one rule's change) and put it in force.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		})}
+	// The rules follow the change log, which the staleness bound gates.
+	s.Follower.Subscribe(m.follow, store.AreaRules)
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.loadErrors, m.compileSeconds, m.reads} {
 			if err := reg.Register(c); err != nil {
@@ -278,8 +282,6 @@ func (m *Manager) syncLocked(ctx context.Context, rev int64) error {
 	}
 	if typesChanged {
 		m.index, m.module = nil, ""
-	} else if done, err := m.syncChanges(ctx, rev); done || err != nil {
-		return err
 	}
 	all, err := m.store.Rules.All(ctx)
 	if err != nil {
@@ -298,57 +300,70 @@ func (m *Manager) syncLocked(ctx context.Context, rev int64) error {
 	return nil
 }
 
-// maxChanges is how many revisions behind a replica still catches up
-// through the change log rather than by reading the whole set.
-const maxChanges = 100
-
-// syncChanges puts the revisions after the one in force up to rev in
-// force by reading the rules their change log entries name. done is false
-// when they cannot be followed that way (nothing indexed yet, too far
-// behind, an entry missing or naming all rules): the caller reads the
-// whole set. m.mu is held.
-func (m *Manager) syncChanges(ctx context.Context, rev int64) (done bool, err error) {
-	if m.index == nil || m.loaded < 0 || rev <= m.loaded || rev-m.loaded > maxChanges {
-		return false, nil
-	}
-	changes, err := m.store.Rules.Changes(ctx, m.loaded, rev)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
+// follow puts the rules changes the change log delivers (AreaRules, in
+// sequence order) in force: the rules they name are read by id and patched
+// in, at the highest revision they carry. Entries of revisions already in
+// force (this replica's own writes) are skipped. An entry naming no rule
+// (an import, a type change, a rebuild of the followers), a revision
+// skipped, or nothing indexed yet reads the whole set. It runs under the
+// follower's lock: a decision that waits for the change log (the
+// staleness bound) waits for the rules too. A set that does not compile
+// stays out of force (logged and counted) without failing the catch-up;
+// a database error fails it.
+func (m *Manager) follow(ctx context.Context, cs []store.Change) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	top, whole := m.loaded, m.index == nil || m.loaded < 0
 	seen := map[string]bool{}
 	var ids []string
-	for _, ch := range changes {
-		if ch.All {
-			return false, nil
+	for _, c := range cs {
+		if c.Rev == 0 {
+			whole = true // a rebuild: the follower fell behind the log
+			continue
 		}
-		for _, id := range ch.RuleIDs {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
+		if c.Rev <= m.loaded {
+			continue
+		}
+		if c.DocID == "" || c.Rev > top+1 {
+			whole = true
+		}
+		top = max(top, c.Rev)
+		if c.DocID != "" && !seen[c.DocID] {
+			seen[c.DocID] = true
+			ids = append(ids, c.DocID)
+		}
+	}
+	if top == m.loaded && !whole {
+		return nil
+	}
+	if !whole {
+		var puts []rules.Rule
+		var dels []string
+		for _, id := range ids {
+			r, err := m.store.Rules.Get(ctx, id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				dels = append(dels, id)
+			case err != nil:
+				return err
+			default:
+				puts = append(puts, toRule(r))
 			}
 		}
-	}
-	var puts []rules.Rule
-	var dels []string
-	for _, id := range ids {
-		r, err := m.store.Rules.Get(ctx, id)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			dels = append(dels, id)
-		case err != nil:
-			return false, err
-		default:
-			puts = append(puts, toRule(r))
+		if err := m.applyLocked(ctx, top, puts, dels); err == nil {
+			m.counted("changes")
+			return nil
 		}
+		// The index was dropped: read the whole set.
 	}
-	if err := m.applyLocked(ctx, rev, puts, dels); err != nil {
-		return true, err
+	rev, err := m.store.Rules.Revision(ctx)
+	if err != nil {
+		return err
 	}
-	m.counted("changes")
-	return true, nil
+	if err := m.syncLocked(ctx, rev); err != nil && RuleDiagnostics(err) == nil {
+		return err
+	}
+	return nil
 }
 
 func (m *Manager) counted(how string) {
@@ -452,16 +467,22 @@ func (m *Manager) planned() {
 	}()
 }
 
-// Run polls the revision until ctx ends.
+// Run polls the revision until ctx ends, as a safety net: the change log
+// brings every change (follow), but a writer that died between moving the
+// revision and logging it leaves a revision no entry announces. A
+// revision seen ahead of the one in force at two polls in a row (the log
+// had a poll's time to bring it) is loaded by reading the whole set; one
+// behind it (a database restored) at once.
 func (m *Manager) Run(ctx context.Context) {
 	t := time.NewTicker(m.interval)
 	defer t.Stop()
+	var ahead int64 = -1
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.Sync(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := m.poll(ctx, &ahead); err != nil && !errors.Is(err, context.Canceled) {
 				var er *errRules
 				if !errors.As(err, &er) {
 					m.logger.Warn("rules sync failed", "error", err.Error())
@@ -469,6 +490,51 @@ func (m *Manager) Run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// pollTimeout bounds one poll of the revision (a paused database must not
+// hold the manager's lock, which the change log's follower takes).
+const pollTimeout = 5 * time.Second
+
+func (m *Manager) poll(ctx context.Context, ahead *int64) error {
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	// Read under the lock, as Sync does: read before it, the revision
+	// could be older than one a write put in force meanwhile.
+	m.mu.Lock()
+	rev, err := m.store.Rules.Revision(ctx)
+	behind := rev < m.loaded
+	inForce := rev == m.loaded
+	m.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case inForce:
+		*ahead = -1
+		return nil
+	case !behind:
+		// Ahead: the change log brings it, unless its entry is missing.
+		// The follower takes m.mu, so it is waited for without it.
+		if err := m.store.Follower.CatchUp(ctx); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case !behind && rev <= m.loaded:
+		*ahead = -1
+		return nil
+	case !behind && rev != *ahead:
+		*ahead = rev // its writer may be between the revision and the log
+		return nil
+	}
+	*ahead = -1
+	rev, err = m.store.Rules.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	return m.syncLocked(ctx, rev)
 }
 
 // Changed bumps the revision after a write of any number of rules and
@@ -556,31 +622,47 @@ func (m *Manager) ChangedSet(ctx context.Context, p *Prepared) (int64, error) {
 // replicas read just r. Here only r's contribution is put in force when
 // this replica holds the revision before the write: the data document is
 // patched and the module recompiled only when the rules compiled to Rego
-// changed. Otherwise it syncs.
+// changed. A replica behind other replicas' writes first follows the
+// change log up to this one (reading just the rules it names).
 func (m *Manager) ChangedRule(ctx context.Context, r *store.Rule, del bool) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	rev, err := m.store.Rules.BumpRules(ctx, r.ID)
 	if err != nil {
 		return 0, err
 	}
-	if m.index == nil || m.loaded != rev-1 {
-		if err := m.syncLocked(ctx, rev); err != nil {
+	m.mu.Lock()
+	if m.loaded >= rev {
+		m.mu.Unlock()
+		return rev, nil // the change log brought it already
+	}
+	if m.index != nil && m.loaded == rev-1 {
+		defer m.mu.Unlock()
+		var puts []rules.Rule
+		var dels []string
+		if del {
+			dels = []string{r.ID}
+		} else {
+			puts = []rules.Rule{toRule(r)}
+		}
+		if err := m.applyLocked(ctx, rev, puts, dels); err != nil {
 			return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
 		}
+		m.counted("write")
 		return rev, nil
 	}
-	var puts []rules.Rule
-	var dels []string
-	if del {
-		dels = []string{r.ID}
-	} else {
-		puts = []rules.Rule{toRule(r)}
-	}
-	if err := m.applyLocked(ctx, rev, puts, dels); err != nil {
+	m.mu.Unlock()
+	// The follower applies the log under its lock and takes m.mu: it is
+	// waited for without holding m.mu.
+	if err := m.store.Follower.CatchUp(ctx); err != nil {
 		return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
 	}
-	m.counted("write")
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loaded >= rev {
+		return rev, nil
+	}
+	if err := m.syncLocked(ctx, rev); err != nil {
+		return rev, fmt.Errorf("load rules revision %d: %w", rev, err)
+	}
 	return rev, nil
 }
 

@@ -121,13 +121,16 @@ func (s *Service) assemble(ctx context.Context) error {
 		DecisionLog: decisionLog,
 		EntityTTL:   entityTTL,
 		Types:       types,
+		// The rules in force follow the change log too: a decision waits
+		// for it (or fails) past the staleness bound, whatever it reads.
+		Fresh: s.Store.Follower.Sync,
 	})
 	if err != nil {
 		return err
 	}
 	s.Licenses.Changed = s.Engine.InvalidateAll
 	// Security rules: install the defaults once, load the stored set before
-	// serving, then follow the revision (polled below).
+	// serving, then follow the change log (and poll the revision, below).
 	ruleVocab := types.RulesVocabulary()
 	s.Rules, err = secrules.NewManager(s.Store, s.Engine, ruleVocab, s.logger, cfg.RulesPoll, reg)
 	if err != nil {
@@ -138,6 +141,11 @@ func (s *Service) assemble(ctx context.Context) error {
 	s.Rules.Planner = planner
 	if _, err := s.Rules.InstallDefaults(ctx); err != nil {
 		return fmt.Errorf("install the default rules: %w", err)
+	}
+	// The change log's follower starts first: every rules change after
+	// the set loaded here is then one it delivers.
+	if err := s.Store.Follower.CatchUp(ctx); err != nil {
+		return fmt.Errorf("read the change log: %w", err)
 	}
 	if err := s.Rules.Sync(ctx); err != nil {
 		s.logger.Error("the stored rules do not compile; serving without them", "error", err.Error())

@@ -13,7 +13,7 @@ import (
 )
 
 // Areas of data whose in-memory snapshots (the user and space indexes, the
-// license state) follow the change log. Every repository method that writes
+// license state, the rules in force) follow the change log. Every repository method that writes
 // to an area appends one change naming the area and the document after the
 // write succeeded, so no caller can forget.
 const (
@@ -22,6 +22,10 @@ const (
 	AreaSpaces   = "spaces"   // spaces and their members (DocID: the space id)
 	AreaLicenses = "licenses" // assignments (DocID: the assignment id) and keys (DocID: KeyDocID)
 	AreaCapacity = "capacity" // analyzer capacity minutes (DocID: the month counter id)
+	// AreaRules: security rules (DocID: the rule id; "": any number of
+	// them, or the resource types they are checked with), with the rules
+	// revision the change made in Rev.
+	AreaRules = "rules"
 )
 
 // KeyDocID is the DocID of a change of the license key in force: the
@@ -38,6 +42,8 @@ type Change struct {
 	Area  string    `bson:"area"`
 	DocID string    `bson:"docId"`
 	At    time.Time `bson:"at"`
+	// Rev is the rules revision a change of AreaRules made (0 otherwise).
+	Rev int64 `bson:"rev,omitempty"`
 }
 
 // SeqKey is the _id of the change with sequence n: a fixed-width decimal
@@ -75,6 +81,10 @@ const changeLogTimeout = 5 * time.Second
 
 // Append logs a change of docID in area and returns its sequence.
 func (l *Changes) Append(ctx context.Context, area, docID string) (int64, error) {
+	return l.appendRev(ctx, area, docID, 0)
+}
+
+func (l *Changes) appendRev(ctx context.Context, area, docID string, rev int64) (int64, error) {
 	if l == nil {
 		return 0, nil
 	}
@@ -82,7 +92,7 @@ func (l *Changes) Append(ctx context.Context, area, docID string) (int64, error)
 	defer cancel()
 	n := l.known.Load() + 1
 	for {
-		_, err := l.c.InsertOne(ctx, Change{ID: SeqKey(n), Seq: n, Area: area, DocID: docID, At: time.Now().UTC()})
+		_, err := l.c.InsertOne(ctx, Change{ID: SeqKey(n), Seq: n, Area: area, DocID: docID, At: time.Now().UTC(), Rev: rev})
 		if err == nil {
 			break
 		}

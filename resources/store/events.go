@@ -30,12 +30,14 @@ type EventFilter struct {
 	Newest               bool // newest first (sort=-time)
 }
 
-// Add records an event now.
+// Add records an event now. Under an Idempotency-Key its id derives from
+// the key and the event's rank in the request, so the retry of a request
+// whose first attempt recorded it does not record it again.
 func (r *Events) Add(ctx context.Context, source, typ, userID string, data map[string]any) error {
 	if data == nil {
 		data = map[string]any{}
 	}
-	e := &Event{ID: NewID(), Time: time.Now().UTC(), Source: source, Type: typ, UserID: userID, Data: data}
+	e := &Event{ID: eventIDFor(ctx, typ), Time: time.Now().UTC(), Source: source, Type: typ, UserID: userID, Data: data}
 	if err := r.c.insert(ctx, e); err != nil {
 		return fmt.Errorf("record event %s: %w", typ, err)
 	}

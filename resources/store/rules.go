@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -38,16 +37,14 @@ type Rule struct {
 
 // Rules is the repository of security rules and of the rules revision.
 type Rules struct {
-	c  collection[Rule]
-	db *mongo.Database
+	c   collection[Rule]
+	db  *mongo.Database
+	rev *Changes
 }
 
 func ruleIndexes() map[string][]mongo.IndexModel {
 	return map[string][]mongo.IndexModel{
 		"rules": {plain(bson.D{{Key: "disabled", Value: 1}})},
-		// Declared so that the collection exists at start-up, when the
-		// embedded database's _id index is added to every table.
-		"rulechanges": {plain(bson.D{{Key: "revision", Value: 1}})},
 	}
 }
 
@@ -171,44 +168,31 @@ func (r *Rules) Revision(ctx context.Context) (int64, error) {
 	return doc.Revision, nil
 }
 
-// RuleChange is one entry of the rules change log: the rules revision
-// Revision changed the rules RuleIDs (stored or deleted: read them to
-// know), or with All any number of them (an import). Entries are kept by
-// revision ("<revision>" as _id, a point lookup on every backend), so a
-// replica that holds revision n learns what n+1..m changed without reading
-// the rule set.
-type RuleChange struct {
-	ID       string   `bson:"_id"`
-	Revision int64    `bson:"revision"`
-	RuleIDs  []string `bson:"ruleIds"`
-	All      bool     `bson:"all"`
-}
-
-// KeepChanges is how many entries of the rules change log are kept: a
-// replica further behind reads the whole rule set.
-const KeepChanges = 1000
-
-func changeID(rev int64) string { return strconv.FormatInt(rev, 10) }
-
 // Bump increments the rules revision after a change of any number of
-// rules and returns the new one; every replica polls it and reloads the
-// rule set when it moves.
+// rules and returns the new one; the change log tells every replica, which
+// then reads the whole rule set.
 func (r *Rules) Bump(ctx context.Context) (int64, error) {
-	return r.bump(ctx, RuleChange{All: true})
+	return r.bump(ctx, nil)
 }
 
 // BumpRules is Bump after a change of the rules ids only (stored or
 // deleted): replicas then read just those rules.
 func (r *Rules) BumpRules(ctx context.Context, ids ...string) (int64, error) {
-	return r.bump(ctx, RuleChange{RuleIDs: ids})
+	if len(ids) == 0 {
+		ids = []string{}
+	}
+	return r.bump(ctx, ids)
 }
 
-// bump writes the change log entry of the next revision, then the
-// revision: a replica that reads revision n finds its entry. Both happen
-// under the revision's lock, so revisions are not lost across replicas;
-// an entry left by a writer that died before its revision moved is
-// overwritten by the next writer. Every step is a lookup by _id.
-func (r *Rules) bump(ctx context.Context, ch RuleChange) (int64, error) {
+// bump moves the revision, then appends the change to the change log (the
+// one every area shares, AreaRules): one entry per rule id, or one naming
+// no rule (ids nil: any number changed) — each with the new revision in
+// Rev. A replica applies the entries it tails (secrules.Manager); one that
+// finds the revision moved without its entry (a writer that died between
+// the two steps) reads the whole set. The steps run under the revision's
+// lock, so revisions are not lost across replicas; each is a lookup by
+// _id.
+func (r *Rules) bump(ctx context.Context, ids []string) (int64, error) {
 	unlock, err := r.c.locks.Acquire(ctx, "tenant/rules-revision")
 	if err != nil {
 		return 0, fmt.Errorf("bump the rules revision: %w", err)
@@ -219,38 +203,18 @@ func (r *Rules) bump(ctx context.Context, ch RuleChange) (int64, error) {
 		return 0, fmt.Errorf("bump the rules revision: %w", err)
 	}
 	next := cur + 1
-	ch.ID, ch.Revision = changeID(next), next
-	if ch.RuleIDs == nil {
-		ch.RuleIDs = []string{}
-	}
-	changes := r.db.Collection("rulechanges")
-	if _, err := changes.ReplaceOne(ctx, bson.D{{Key: "_id", Value: ch.ID}}, ch, options.Replace().SetUpsert(true)); err != nil {
-		return 0, fmt.Errorf("bump the rules revision: %w", MapErr(err))
-	}
 	_, err = r.db.Collection("tenant").UpdateOne(ctx, bson.D{{Key: "_id", Value: "rules-revision"}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "revision", Value: next}}}}, options.UpdateOne().SetUpsert(true))
 	if err != nil {
 		return 0, fmt.Errorf("bump the rules revision: %w", MapErr(err))
 	}
-	if old := next - KeepChanges; old > 0 {
-		// Best effort: a missed entry only stays behind.
-		_, _ = changes.DeleteOne(ctx, bson.D{{Key: "_id", Value: changeID(old)}})
+	if ids == nil {
+		ids = []string{""}
+	}
+	for _, id := range ids {
+		if _, err := r.rev.appendRev(ctx, AreaRules, id, next); err != nil {
+			return next, err
+		}
 	}
 	return next, nil
-}
-
-// Changes returns the change log entries of the revisions after..upTo, in
-// order; ErrNotFound when one of them is not kept (the caller reads the
-// whole rule set instead).
-func (r *Rules) Changes(ctx context.Context, after, upTo int64) ([]RuleChange, error) {
-	out := make([]RuleChange, 0, max(0, upTo-after))
-	changes := r.db.Collection("rulechanges")
-	for rev := after + 1; rev <= upTo; rev++ {
-		var ch RuleChange
-		if err := changes.FindOne(ctx, bson.D{{Key: "_id", Value: changeID(rev)}}).Decode(&ch); err != nil {
-			return nil, fmt.Errorf("rules change %d: %w", rev, MapErr(err))
-		}
-		out = append(out, ch)
-	}
-	return out, nil
 }

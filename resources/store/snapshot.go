@@ -83,9 +83,11 @@ func newFollower(l *Changes) *Follower {
 	return &Follower{log: l, Poll: DefaultPoll, MaxAge: DefaultMaxAge, Now: time.Now}
 }
 
-// subscribe registers apply for the changes of areas. apply runs under the
-// follower's lock, one batch at a time, in sequence order.
-func (f *Follower) subscribe(apply func(context.Context, []Change) error, areas ...string) {
+// Subscribe registers apply for the changes of areas (NewSnapshot does it
+// for a snapshot; the rules in force follow AreaRules). apply runs under
+// the follower's lock, one batch at a time, in sequence order; its error
+// fails the catch-up, which the next one tries again.
+func (f *Follower) Subscribe(apply func(context.Context, []Change) error, areas ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.subs = append(f.subs, subscriber{areas: areas, apply: apply})
@@ -275,7 +277,7 @@ func NewSnapshot[T any](s *Store, build func(context.Context) (T, error), apply 
 		s.Follower.Poll = min(DefaultPoll, s.Follower.MaxAge/2)
 	}
 	sn := &Snapshot[T]{f: s.Follower, build: build, apply: apply}
-	s.Follower.subscribe(sn.onChanges, areas...)
+	s.Follower.Subscribe(sn.onChanges, areas...)
 	return sn
 }
 

@@ -126,7 +126,7 @@ func newStore(client *mongo.Client, db *mongo.Database) *Store {
 		WebIntegrations: &WebIntegrations{c: collection[WebIntegration]{db.Collection("webintegrations"), locks}},
 		Extensions:      newBundles(db, "extensions", locks),
 		Themes:          newBundles(db, "themes", locks),
-		Rules:           &Rules{c: collection[Rule]{db.Collection("rules"), locks}, db: db},
+		Rules:           &Rules{c: collection[Rule]{db.Collection("rules"), locks}, db: db, rev: revs},
 
 		ResourceTypes:     &ResourceTypes{c: collection[ResourceType]{db.Collection("resourcetypes"), locks}},
 		ExternalResources: &ExternalResources{c: collection[ExternalResource]{db.Collection("extresources"), locks}},
