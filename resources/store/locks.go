@@ -102,11 +102,11 @@ func (l *Locks) Acquire(ctx context.Context, name string) (release func(), err e
 	wait := time.Millisecond
 	for {
 		_, err := l.c.InsertOne(ctx, lockDoc{ID: name, Owner: token, At: time.Now().UTC()})
-		if err != nil && ctx.Err() != nil {
+		if err != nil && outOfTime(ctx, err) {
 			// The insert may still be applied once the server answers:
 			// take it back then, or the document stays locked for TTL.
 			go l.releaseWithin(context.WithoutCancel(ctx), name, token, l.TTL)
-			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, ctx.Err())
+			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, err)
 		}
 		if err == nil {
 			return func() {
@@ -122,8 +122,8 @@ func (l *Locks) Acquire(ctx context.Context, name string) (release func(), err e
 		switch {
 		case errors.Is(MapErr(ferr), ErrNotFound):
 			continue // released meanwhile
-		case ferr != nil && ctx.Err() != nil:
-			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, ctx.Err())
+		case ferr != nil && outOfTime(ctx, ferr):
+			return nil, fmt.Errorf("%w (%s): %w", ErrLockTimeout, name, ferr)
 		case ferr != nil:
 			return nil, fmt.Errorf("lock %s: %w", name, ferr)
 		case time.Since(cur.At) > l.TTL:
@@ -138,6 +138,14 @@ func (l *Locks) Acquire(ctx context.Context, name string) (release func(), err e
 		}
 		wait = min(wait*2, 20*time.Millisecond)
 	}
+}
+
+// outOfTime reports whether err ended a lock call because ctx's time ran
+// out. The driver refuses a command whose deadline is closer than its
+// round-trip estimate ("calculated server-side timeout … is less than or
+// equal to 0", wrapping context.DeadlineExceeded) before ctx itself is done.
+func outOfTime(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)
 }
 
 // takeOver removes a lock whose holder died; only the waiter that inserts
