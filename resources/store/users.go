@@ -147,8 +147,13 @@ type lookup struct {
 }
 
 func (l lookup) put(ctx context.Context, key, id string) error {
-	_, err := l.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, bson.D{{Key: "_id", Value: key}, {Key: l.field, Value: id}},
-		options.Replace().SetUpsert(true))
+	doc := bson.D{{Key: "_id", Value: key}, {Key: l.field, Value: id}}
+	_, err := l.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, doc, options.Replace().SetUpsert(true))
+	if err != nil && errors.Is(MapErr(err), ErrConflict) {
+		// Two upserts of one key at once: both found nothing and one
+		// insert lost (E11000). The key exists now; replace it.
+		_, err = l.c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, doc)
+	}
 	if err != nil {
 		return fmt.Errorf("the lookup %s of %q: %w", l.c.Name(), key, err)
 	}
