@@ -244,61 +244,47 @@ type interned struct {
 const maxInterned = 1 << 15
 
 func (s *interned) term(v string) *ast.Term {
-	s.mu.RLock()
-	t, ok := s.m[v]
-	s.mu.RUnlock()
-	if ok {
-		return t
-	}
-	c := strings.Clone(v)
-	t = ast.StringTerm(c)
-	s.mu.Lock()
-	if len(s.m) >= maxInterned || s.m == nil {
-		s.m = make(map[string]*ast.Term, 1024)
-	}
-	s.m[c] = t
-	s.mu.Unlock()
-	return t
+	return intern(&s.mu, &s.m, v, 1024, func() (string, *ast.Term) {
+		c := strings.Clone(v)
+		return c, ast.StringTerm(c)
+	})
 }
 
 func (s *interned) list(v string) *ast.Term {
-	s.mu.RLock()
-	t, ok := s.lists[v]
-	s.mu.RUnlock()
-	if ok {
-		return t
-	}
-	item := s.term(v)
-	c := string(item.Value.(ast.String))
-	t = ast.ArrayTerm(item)
-	s.mu.Lock()
-	if len(s.lists) >= maxInterned || s.lists == nil {
-		s.lists = make(map[string]*ast.Term, 256)
-	}
-	s.lists[c] = t
-	s.mu.Unlock()
-	return t
+	return intern(&s.mu, &s.lists, v, 256, func() (string, *ast.Term) {
+		item := s.term(v)
+		return string(item.Value.(ast.String)), ast.ArrayTerm(item)
+	})
 }
 
 func (s *interned) related(r *Related) *ast.Term {
-	s.mu.RLock()
-	t, ok := s.rels[*r]
-	s.mu.RUnlock()
+	return intern(&s.mu, &s.rels, *r, 256, func() (Related, *ast.Term) {
+		k := Related{ID: strings.Clone(r.ID), Name: strings.Clone(r.Name), Type: strings.Clone(r.Type),
+			Owner: strings.Clone(r.Owner), SpaceID: strings.Clone(r.SpaceID)}
+		a := terms{pool: s}
+		return k, ast.NewTerm(ast.NewObject([2]*ast.Term{kID, a.str(k.ID)}, [2]*ast.Term{kName, a.str(k.Name)},
+			[2]*ast.Term{kType, a.str(k.Type)}, [2]*ast.Term{kOwner, a.str(k.Owner)},
+			[2]*ast.Term{kSpaceID, a.str(k.SpaceID)}))
+	})
+}
+
+// intern returns (*m)[k], or builds the term and the key it is kept under
+// (the key's strings copied: k may alias a caller's buffer), starting a
+// new map of size when the set holds maxInterned or none yet.
+func intern[K comparable](mu *sync.RWMutex, m *map[K]*ast.Term, k K, size int, build func() (K, *ast.Term)) *ast.Term {
+	mu.RLock()
+	t, ok := (*m)[k]
+	mu.RUnlock()
 	if ok {
 		return t
 	}
-	k := Related{ID: strings.Clone(r.ID), Name: strings.Clone(r.Name), Type: strings.Clone(r.Type),
-		Owner: strings.Clone(r.Owner), SpaceID: strings.Clone(r.SpaceID)}
-	a := terms{pool: s}
-	t = ast.NewTerm(ast.NewObject([2]*ast.Term{kID, a.str(k.ID)}, [2]*ast.Term{kName, a.str(k.Name)},
-		[2]*ast.Term{kType, a.str(k.Type)}, [2]*ast.Term{kOwner, a.str(k.Owner)},
-		[2]*ast.Term{kSpaceID, a.str(k.SpaceID)}))
-	s.mu.Lock()
-	if len(s.rels) >= maxInterned || s.rels == nil {
-		s.rels = make(map[Related]*ast.Term, 256)
+	owned, t := build()
+	mu.Lock()
+	if len(*m) >= maxInterned || *m == nil {
+		*m = make(map[K]*ast.Term, size)
 	}
-	s.rels[k] = t
-	s.mu.Unlock()
+	(*m)[owned] = t
+	mu.Unlock()
 	return t
 }
 
