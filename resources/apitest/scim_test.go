@@ -34,30 +34,22 @@ func do(t *testing.T, d *servicetest.Tenant, caller, method, path string, body a
 	return a
 }
 
-func scimObj(kv ...any) map[string]any {
-	m := map[string]any{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
-}
-
 const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 func scimUser(userName, externalID, email, department string, roles ...string) map[string]any {
-	u := scimObj("schemas", []any{"urn:ietf:params:scim:schemas:core:2.0:User", enterprise}, "userName", userName,
-		"name", scimObj("givenName", userName, "familyName", "Test"), "active", true,
-		enterprise, scimObj("department", department))
+	u := obj("schemas", []any{"urn:ietf:params:scim:schemas:core:2.0:User", enterprise}, "userName", userName,
+		"name", obj("givenName", userName, "familyName", "Test"), "active", true,
+		enterprise, obj("department", department))
 	if externalID != "" {
 		u["externalId"] = externalID
 	}
 	if email != "" {
-		u["emails"] = []any{scimObj("value", email, "type", "work", "primary", true)}
+		u["emails"] = []any{obj("value", email, "type", "work", "primary", true)}
 	}
 	if len(roles) > 0 {
 		rs := []any{}
 		for _, r := range roles {
-			rs = append(rs, scimObj("value", r))
+			rs = append(rs, obj("value", r))
 		}
 		u["roles"] = rs
 	}
@@ -69,7 +61,7 @@ func patch(ops ...map[string]any) map[string]any {
 	for _, o := range ops {
 		list = append(list, o)
 	}
-	return scimObj("schemas", []any{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations", list)
+	return obj("schemas", []any{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations", list)
 }
 
 // isError checks an RFC 7644 §3.12 error body.
@@ -103,7 +95,7 @@ func TestSCIMUsersAndGroups(t *testing.T) {
 	// so is externalId.
 	isError(t, do(t, d, "admin", "POST", "/scim/v2/Users", scimUser("zoe2", "idp|zoe", "", "x")), 409, "uniqueness")
 	// userName is required.
-	isError(t, do(t, d, "admin", "POST", "/scim/v2/Users", scimObj("schemas", []any{"urn:ietf:params:scim:schemas:core:2.0:User"})), 400, "invalidValue")
+	isError(t, do(t, d, "admin", "POST", "/scim/v2/Users", obj("schemas", []any{"urn:ietf:params:scim:schemas:core:2.0:User"})), 400, "invalidValue")
 	yann := do(t, d, "admin", "POST", "/scim/v2/Users", scimUser("yann", "", "yann@acme.test", "Sales"))
 	yannID, _ := yann.body["id"].(string)
 
@@ -139,10 +131,10 @@ func TestSCIMUsersAndGroups(t *testing.T) {
 	// PATCH (§3.5.2) as Entra ID sends it: "Replace", "False" as a string,
 	// a value-filtered path, an extension path.
 	p := do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoeID, patch(
-		scimObj("op", "Replace", "path", "active", "value", "False"),
-		scimObj("op", "replace", "path", `emails[type eq "work"].value`, "value", "zoe.new@acme.test"),
-		scimObj("op", "add", "path", enterprise+":department", "value", "Escalations"),
-		scimObj("op", "replace", "value", scimObj("displayName", "Zoe Z")),
+		obj("op", "Replace", "path", "active", "value", "False"),
+		obj("op", "replace", "path", `emails[type eq "work"].value`, "value", "zoe.new@acme.test"),
+		obj("op", "add", "path", enterprise+":department", "value", "Escalations"),
+		obj("op", "replace", "value", obj("displayName", "Zoe Z")),
 	))
 	if p.status != 200 || p.body["active"] != false || p.body["displayName"] != "Zoe Z" ||
 		p.body["emails"].([]any)[0].(map[string]any)["value"] != "zoe.new@acme.test" ||
@@ -150,11 +142,11 @@ func TestSCIMUsersAndGroups(t *testing.T) {
 		t.Fatalf("patch: %d %s", p.status, p.raw)
 	}
 	// remove with a path; a PatchOp without its schema is refused.
-	p = do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoeID, patch(scimObj("op", "remove", "path", "roles"), scimObj("op", "replace", "path", "active", "value", true)))
+	p = do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoeID, patch(obj("op", "remove", "path", "roles"), obj("op", "replace", "path", "active", "value", true)))
 	if p.status != 200 || p.body["roles"] != nil || p.body["active"] != true {
 		t.Fatalf("patch remove: %d %s", p.status, p.raw)
 	}
-	isError(t, do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoeID, scimObj("Operations", []any{scimObj("op", "remove", "path", "roles")})), 400, "invalidValue")
+	isError(t, do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoeID, obj("Operations", []any{obj("op", "remove", "path", "roles")})), 400, "invalidValue")
 
 	// PUT replaces: what the body leaves out is gone.
 	r := do(t, d, "admin", "PUT", "/scim/v2/Users/"+zoeID, scimUser("zoe@acme.test", "idp|zoe", "zoe@acme.test", "Support"))
@@ -166,16 +158,16 @@ func TestSCIMUsersAndGroups(t *testing.T) {
 	}
 
 	// Groups: create with members, patch add/remove members, rename, get.
-	g := do(t, d, "admin", "POST", "/scim/v2/Groups", scimObj("schemas", []any{"urn:ietf:params:scim:schemas:core:2.0:Group"},
-		"displayName", "Support", "members", []any{scimObj("value", zoeID)}))
+	g := do(t, d, "admin", "POST", "/scim/v2/Groups", obj("schemas", []any{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName", "Support", "members", []any{obj("value", zoeID)}))
 	if g.status != 201 || len(g.body["members"].([]any)) != 1 {
 		t.Fatalf("group: %d %s", g.status, g.raw)
 	}
 	gid := g.body["id"].(string)
-	isError(t, do(t, d, "admin", "POST", "/scim/v2/Groups", scimObj("displayName", "support")), 409, "uniqueness")
+	isError(t, do(t, d, "admin", "POST", "/scim/v2/Groups", obj("displayName", "support")), 409, "uniqueness")
 	gp := do(t, d, "admin", "PATCH", "/scim/v2/Groups/"+gid, patch(
-		scimObj("op", "add", "path", "members", "value", []any{scimObj("value", yannID)}),
-		scimObj("op", "remove", "path", `members[value eq "`+zoeID+`"]`),
+		obj("op", "add", "path", "members", "value", []any{obj("value", yannID)}),
+		obj("op", "remove", "path", `members[value eq "`+zoeID+`"]`),
 	))
 	if gp.status != 200 || len(gp.body["members"].([]any)) != 1 || gp.body["members"].([]any)[0].(map[string]any)["value"] != yannID {
 		t.Fatalf("group patch: %d %s", gp.status, gp.raw)
@@ -250,27 +242,27 @@ func TestExternalSubjectScenario(t *testing.T) {
 			t.Fatalf("provision: %d %s", a.status, a.raw)
 		}
 		// the license comes from the admin API: SCIM carries none.
-		if s := d.Call("admin", "PATCH", "/api/v1/users/"+a.body["id"].(string), scimObj("license", "analyzer"), nil); s != 200 {
+		if s := d.Call("admin", "PATCH", "/api/v1/users/"+a.body["id"].(string), obj("license", "analyzer"), nil); s != 200 {
 			t.Fatalf("license: %d", s)
 		}
 	}
-	rule := scimObj("name", "Support reads the Q4 report", "resourceFilter", "App_"+q4, "condition", `user.@department = "Support"`,
+	rule := obj("name", "Support reads the Q4 report", "resourceFilter", "App_"+q4, "condition", `user.@department = "Support"`,
 		"actions", []any{"read"}, "context", "hub")
 	if s := d.Call("admin", "POST", "/api/v1/rules", rule, nil); s != 201 {
 		t.Fatalf("rule: %d", s)
 	}
 	evaluate := func(subject map[string]any) bool {
 		t.Helper()
-		a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", subject, "action", scimObj("name", "read"), "resource", scimObj("type", "app", "id", q4)))
+		a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", subject, "action", obj("name", "read"), "resource", obj("type", "app", "id", q4)))
 		if a.status != 200 {
 			t.Fatalf("evaluation of %v: %d %s", subject, a.status, a.raw)
 		}
 		return a.body["decision"] == true
 	}
 	user := func(id string, props ...any) map[string]any {
-		u := scimObj("type", "user", "id", id)
+		u := obj("type", "user", "id", id)
 		if len(props) > 0 {
-			u["properties"] = scimObj(props...)
+			u["properties"] = obj(props...)
 		}
 		return u
 	}
@@ -289,20 +281,20 @@ func TestExternalSubjectScenario(t *testing.T) {
 			t.Fatalf("%v: %v, want %v", tt.subject, got, tt.want)
 		}
 	}
-	if a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", user("nobody@acme.test"), "action", scimObj("name", "read"),
-		"resource", scimObj("type", "app", "id", q4))); a.status != 200 || a.body["decision"] != false {
+	if a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", user("nobody@acme.test"), "action", obj("name", "read"),
+		"resource", obj("type", "app", "id", q4))); a.status != 200 || a.body["decision"] != false {
 		t.Fatalf("an unknown subject: %d %s", a.status, a.raw)
 	}
 
 	// Batch with the subject by email at the top level.
-	b := do(t, d, "admin", "POST", "/access/v1/evaluations", scimObj("subject", user("zoe@acme.test"), "resource", scimObj("type", "app", "id", q4),
-		"evaluations", []any{scimObj("action", scimObj("name", "read")), scimObj("action", scimObj("name", "delete"))}))
+	b := do(t, d, "admin", "POST", "/access/v1/evaluations", obj("subject", user("zoe@acme.test"), "resource", obj("type", "app", "id", q4),
+		"evaluations", []any{obj("action", obj("name", "read")), obj("action", obj("name", "delete"))}))
 	if evs := b.body["evaluations"].([]any); len(evs) != 2 || evs[0].(map[string]any)["decision"] != true || evs[1].(map[string]any)["decision"] != false {
 		t.Fatalf("batch: %s", b.raw)
 	}
 	// Subject search answers the ids the IdP knows: zoe's subject; yann,
 	// not bound yet, by email.
-	s := do(t, d, "admin", "POST", "/access/v1/search/subject", scimObj("subject", scimObj("type", "user"), "action", scimObj("name", "read"), "resource", scimObj("type", "app", "id", q4)))
+	s := do(t, d, "admin", "POST", "/access/v1/search/subject", obj("subject", obj("type", "user"), "action", obj("name", "read"), "resource", obj("type", "app", "id", q4)))
 	var found []string
 	for _, r := range s.body["results"].([]any) {
 		found = append(found, r.(map[string]any)["id"].(string))
@@ -311,18 +303,18 @@ func TestExternalSubjectScenario(t *testing.T) {
 		t.Fatalf("subject search: %v", found)
 	}
 	// Resource and action search by email.
-	rs := do(t, d, "admin", "POST", "/access/v1/search/resource", scimObj("subject", user("zoe@acme.test"), "action", scimObj("name", "read"), "resource", scimObj("type", "app")))
+	rs := do(t, d, "admin", "POST", "/access/v1/search/resource", obj("subject", user("zoe@acme.test"), "action", obj("name", "read"), "resource", obj("type", "app")))
 	if res := rs.body["results"].([]any); len(res) != 1 || res[0].(map[string]any)["id"] != q4 {
 		t.Fatalf("resource search: %s", rs.raw)
 	}
-	as := do(t, d, "admin", "POST", "/access/v1/search/action", scimObj("subject", user("idp|zoe"), "resource", scimObj("type", "app", "id", q4)))
+	as := do(t, d, "admin", "POST", "/access/v1/search/action", obj("subject", user("idp|zoe"), "resource", obj("type", "app", "id", q4)))
 	if res := as.body["results"].([]any); len(res) == 0 || !slices.ContainsFunc(res, func(r any) bool { return r.(map[string]any)["name"] == "read" }) {
 		t.Fatalf("action search: %s", as.raw)
 	}
 
 	// SCIM moves zoe to Sales: the next decision follows.
 	zoe := do(t, d, "admin", "GET", "/scim/v2/Users?filter="+urlq(`externalId eq "idp|zoe"`), nil).body["Resources"].([]any)[0].(map[string]any)
-	do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoe["id"].(string), patch(scimObj("op", "replace", "path", enterprise+":department", "value", "Sales")))
+	do(t, d, "admin", "PATCH", "/scim/v2/Users/"+zoe["id"].(string), patch(obj("op", "replace", "path", enterprise+":department", "value", "Sales")))
 	if evaluate(user("idp|zoe")) {
 		t.Fatal("zoe still reads after moving to Sales")
 	}
@@ -359,9 +351,9 @@ func TestExternalSubjectScenario(t *testing.T) {
 func TestTicketScenarioOverSCIM(t *testing.T) {
 	t.Parallel()
 	d := servicetest.Dev(t)
-	ticket := scimObj("name", "ticket", "description", "A support ticket",
-		"actions", []any{scimObj("name", "view"), scimObj("name", "edit"), scimObj("name", "close"), scimObj("name", "delete")},
-		"attributes", []any{scimObj("name", "department", "kind", "string"), scimObj("name", "status", "kind", "string")})
+	ticket := obj("name", "ticket", "description", "A support ticket",
+		"actions", []any{obj("name", "view"), obj("name", "edit"), obj("name", "close"), obj("name", "delete")},
+		"attributes", []any{obj("name", "department", "kind", "string"), obj("name", "status", "kind", "string")})
 	if s := d.Call("admin", "POST", "/api/v1/types", ticket, nil); s != 201 {
 		t.Fatalf("type: %d", s)
 	}
@@ -391,12 +383,12 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 	// batch (owner: sam, by his email), T-4 stored for zed before zed is
 	// provisioned; T-1 is inline (owner: sue, by her email). Owners are
 	// kept as the users' rulekeeper ids, so that resource.owner = user.
-	if s := d.Call("admin", "PUT", "/api/v1/resources/ticket/T-2", scimObj("owner", "idp|sam", "attributes", scimObj("department", "Support", "status", "open")), nil); s != 201 && s != 200 {
+	if s := d.Call("admin", "PUT", "/api/v1/resources/ticket/T-2", obj("owner", "idp|sam", "attributes", obj("department", "Support", "status", "open")), nil); s != 201 && s != 200 {
 		t.Fatalf("store T-2: %d", s)
 	}
-	if a := do(t, d, "admin", "POST", "/api/v1/resources/ticket:batch", scimObj("items", []any{
-		scimObj("id", "T-3", "owner", "SAM@acme.test", "attributes", scimObj("department", "IT")),
-		scimObj("id", "T-4", "owner", "idp|zed", "attributes", scimObj("department", "IT"))})); a.status != 200 {
+	if a := do(t, d, "admin", "POST", "/api/v1/resources/ticket:batch", obj("items", []any{
+		obj("id", "T-3", "owner", "SAM@acme.test", "attributes", obj("department", "IT")),
+		obj("id", "T-4", "owner", "idp|zed", "attributes", obj("department", "IT"))})); a.status != 200 {
 		t.Fatalf("batch: %d %s", a.status, a.raw)
 	}
 	for id, want := range map[string]string{"T-2": ids["sam"], "T-3": ids["sam"], "T-4": "idp|zed"} {
@@ -404,12 +396,12 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 			t.Fatalf("%s stored with owner %v, want %s", id, a.body["owner"], want)
 		}
 	}
-	t1 := scimObj("type", "ticket", "id", "T-1", "properties", scimObj("ownerID", "sue@acme.test", "department", "Sales"))
-	t2 := scimObj("type", "ticket", "id", "T-2")
+	t1 := obj("type", "ticket", "id", "T-1", "properties", obj("ownerID", "sue@acme.test", "department", "Sales"))
+	t2 := obj("type", "ticket", "id", "T-2")
 	user := func(id string, props ...any) map[string]any {
-		u := scimObj("type", "user", "id", id)
+		u := obj("type", "user", "id", id)
 		if len(props) > 0 {
-			u["properties"] = scimObj(props...)
+			u["properties"] = obj(props...)
 		}
 		return u
 	}
@@ -419,40 +411,40 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 		resource map[string]any
 		want     bool
 	}{
-		{user("idp|sam"), "edit", t2, true},                                     // owner, by IdP subject
-		{user("sam@acme.test"), "view", t2, true},                               // Support views Support's ticket, by email
-		{user("sue@acme.test"), "view", t2, false},                              // Sales does not
-		{user("sue@acme.test"), "edit", t2, false},                              // nor edits
-		{user("sue@acme.test"), "edit", t1, true},                               // her own inline ticket
-		{user("sue@acme.test"), "view", t1, true},                               // in her department
-		{user("idp|sam"), "view", t1, false},                                    // Support does not view Sales'
-		{user("idp|sam", "department", "Sales"), "view", t1, true},              // inline properties win for this decision
-		{user("idp|ada"), "delete", t2, true},                                   // admins (SCIM roles) delete
-		{user("idp|sam"), "delete", t2, false},                                  // owners do not
-		{user("idp|sam"), "close", t2, false},                                   // nobody closes
-		{user("idp|sam"), "edit", scimObj("type", "ticket", "id", "T-3"), true}, // owner by email, stored by the batch
-		{user("sue@acme.test"), "edit", scimObj("type", "ticket", "id", "T-3"), false},
-		{user("sam@acme.test"), "edit", scimObj("type", "ticket", "id", "T-9", "properties", scimObj("ownerID", "idp|sam")), true}, // inline owner by IdP subject
+		{user("idp|sam"), "edit", t2, true},                                 // owner, by IdP subject
+		{user("sam@acme.test"), "view", t2, true},                           // Support views Support's ticket, by email
+		{user("sue@acme.test"), "view", t2, false},                          // Sales does not
+		{user("sue@acme.test"), "edit", t2, false},                          // nor edits
+		{user("sue@acme.test"), "edit", t1, true},                           // her own inline ticket
+		{user("sue@acme.test"), "view", t1, true},                           // in her department
+		{user("idp|sam"), "view", t1, false},                                // Support does not view Sales'
+		{user("idp|sam", "department", "Sales"), "view", t1, true},          // inline properties win for this decision
+		{user("idp|ada"), "delete", t2, true},                               // admins (SCIM roles) delete
+		{user("idp|sam"), "delete", t2, false},                              // owners do not
+		{user("idp|sam"), "close", t2, false},                               // nobody closes
+		{user("idp|sam"), "edit", obj("type", "ticket", "id", "T-3"), true}, // owner by email, stored by the batch
+		{user("sue@acme.test"), "edit", obj("type", "ticket", "id", "T-3"), false},
+		{user("sam@acme.test"), "edit", obj("type", "ticket", "id", "T-9", "properties", obj("ownerID", "idp|sam")), true}, // inline owner by IdP subject
 	} {
-		a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", tc.subject, "action", scimObj("name", tc.action), "resource", tc.resource))
+		a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", tc.subject, "action", obj("name", tc.action), "resource", tc.resource))
 		if a.status != 200 || a.body["decision"] != tc.want {
 			t.Fatalf("%v %s %v: %d %s, want %v", tc.subject["id"], tc.action, tc.resource["id"], a.status, a.raw, tc.want)
 		}
 	}
 	// Batch: sam on T-2, stopping at the first deny.
-	b := do(t, d, "admin", "POST", "/access/v1/evaluations", scimObj("subject", user("idp|sam"), "resource", t2,
-		"options", scimObj("evaluations_semantic", "deny_on_first_deny"),
-		"evaluations", []any{scimObj("action", scimObj("name", "view")), scimObj("action", scimObj("name", "edit")), scimObj("action", scimObj("name", "delete")), scimObj("action", scimObj("name", "view"))}))
+	b := do(t, d, "admin", "POST", "/access/v1/evaluations", obj("subject", user("idp|sam"), "resource", t2,
+		"options", obj("evaluations_semantic", "deny_on_first_deny"),
+		"evaluations", []any{obj("action", obj("name", "view")), obj("action", obj("name", "edit")), obj("action", obj("name", "delete")), obj("action", obj("name", "view"))}))
 	evs, _ := b.body["evaluations"].([]any)
 	if len(evs) != 3 || evs[2].(map[string]any)["decision"] != false || evs[1].(map[string]any)["decision"] != true {
 		t.Fatalf("batch: %s", b.raw)
 	}
 	// Searches: which tickets may sam view; who may view T-2; what may sam do on T-2.
-	rs := do(t, d, "admin", "POST", "/access/v1/search/resource", scimObj("subject", user("sam@acme.test"), "action", scimObj("name", "view"), "resource", scimObj("type", "ticket")))
+	rs := do(t, d, "admin", "POST", "/access/v1/search/resource", obj("subject", user("sam@acme.test"), "action", obj("name", "view"), "resource", obj("type", "ticket")))
 	if res, _ := rs.body["results"].([]any); len(res) != 1 || res[0].(map[string]any)["id"] != "T-2" {
 		t.Fatalf("resource search: %s", rs.raw)
 	}
-	ss := do(t, d, "admin", "POST", "/access/v1/search/subject", scimObj("subject", scimObj("type", "user"), "action", scimObj("name", "view"), "resource", t2))
+	ss := do(t, d, "admin", "POST", "/access/v1/search/subject", obj("subject", obj("type", "user"), "action", obj("name", "view"), "resource", t2))
 	var who []string
 	for _, r := range ss.body["results"].([]any) {
 		who = append(who, r.(map[string]any)["id"].(string))
@@ -460,7 +452,7 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 	if !slices.Contains(who, "idp|sam") || slices.Contains(who, "sue@acme.test") || slices.Contains(who, "idp|ada") {
 		t.Fatalf("subject search: %v", who)
 	}
-	as := do(t, d, "admin", "POST", "/access/v1/search/action", scimObj("subject", user("idp|sam"), "resource", t2))
+	as := do(t, d, "admin", "POST", "/access/v1/search/action", obj("subject", user("idp|sam"), "resource", t2))
 	var can []string
 	for _, r := range as.body["results"].([]any) {
 		can = append(can, r.(map[string]any)["name"].(string))
@@ -470,7 +462,7 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 	}
 	// The tickets sam may edit, planned and filtered in the database: his
 	// by whichever id they were stored with.
-	re := do(t, d, "admin", "POST", "/access/v1/search/resource", scimObj("subject", user("idp|sam"), "action", scimObj("name", "edit"), "resource", scimObj("type", "ticket")))
+	re := do(t, d, "admin", "POST", "/access/v1/search/resource", obj("subject", user("idp|sam"), "action", obj("name", "edit"), "resource", obj("type", "ticket")))
 	var editable []string
 	for _, r := range re.body["results"].([]any) {
 		editable = append(editable, r.(map[string]any)["id"].(string))
@@ -482,15 +474,15 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 	if a := do(t, d, "admin", "POST", "/scim/v2/Users", scimUser("zed@acme.test", "idp|zed", "zed@acme.test", "IT")); a.status != 201 {
 		t.Fatalf("provision zed: %d %s", a.status, a.raw)
 	}
-	if a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", user("zed@acme.test"), "action", scimObj("name", "edit"),
-		"resource", scimObj("type", "ticket", "id", "T-4"))); a.body["decision"] != true {
+	if a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", user("zed@acme.test"), "action", obj("name", "edit"),
+		"resource", obj("type", "ticket", "id", "T-4"))); a.body["decision"] != true {
 		t.Fatalf("zed edits T-4, stored for him before he was provisioned: %s", a.raw)
 	}
 	// SCIM moves sam to Sales: T-2 is no longer his department's to view,
 	// still his to edit.
-	do(t, d, "admin", "PATCH", "/scim/v2/Users/"+ids["sam"], patch(scimObj("op", "replace", "path", enterprise+":department", "value", "Sales")))
+	do(t, d, "admin", "PATCH", "/scim/v2/Users/"+ids["sam"], patch(obj("op", "replace", "path", enterprise+":department", "value", "Sales")))
 	for action, want := range map[string]bool{"view": false, "edit": true} {
-		a := do(t, d, "admin", "POST", "/access/v1/evaluation", scimObj("subject", user("idp|sam"), "action", scimObj("name", action), "resource", t2))
+		a := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", user("idp|sam"), "action", obj("name", action), "resource", t2))
 		if a.body["decision"] != want {
 			t.Fatalf("after the move, %s: %s", action, a.raw)
 		}

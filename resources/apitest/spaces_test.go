@@ -16,28 +16,6 @@ import (
 	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
-// call sends a request and fails the test unless it answers want; it
-// decodes a success into out and returns the error body of a failure.
-func spacesCall(t *testing.T, d *servicetest.Tenant, user, method, path string, body any, want int, out any) errBody {
-	t.Helper()
-	var raw json.RawMessage
-	got := d.Call(user, method, path, body, &raw)
-	if got != want {
-		t.Fatalf("%s: %s %s = %d, want %d: %s", user, method, path, got, want, raw)
-	}
-	var e errBody
-	if got >= 400 {
-		if err := json.Unmarshal(raw, &e); err != nil {
-			t.Fatalf("%s %s: error body %s: %v", method, path, raw, err)
-		}
-	} else if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: body %s: %v", method, path, raw, err)
-		}
-	}
-	return e
-}
-
 type space struct {
 	ID          string         `json:"id"`
 	Name        string         `json:"name"`
@@ -61,7 +39,7 @@ type me struct {
 func rolesOf(t *testing.T, d *servicetest.Tenant, user, spaceID string) []string {
 	t.Helper()
 	var m me
-	spacesCall(t, d, user, "GET", "/api/v1/users/me", nil, 200, &m)
+	call(t, d, user, "GET", "/api/v1/users/me", nil, 200, &m)
 	r := m.Spaces[spaceID]
 	sort.Strings(r)
 	return r
@@ -104,7 +82,7 @@ func TestCreateSpace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var sp space
-			e := spacesCall(t, d, tt.user, "POST", "/api/v1/spaces", tt.body, tt.status, &sp)
+			e := call(t, d, tt.user, "POST", "/api/v1/spaces", tt.body, tt.status, &sp)
 			if tt.status == 201 {
 				body := tt.body.(map[string]any)
 				if sp.ID == "" || sp.Name != body["name"] || sp.Type != body["type"] || sp.OwnerID != d.Users[tt.user].ID || len(sp.Members) != 0 {
@@ -163,7 +141,7 @@ func TestListSpacesShowsOnlyReadableSpaces(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.user+tt.query, func(t *testing.T) {
 			var got spacesList[space]
-			spacesCall(t, d, tt.user, "GET", "/api/v1/spaces"+tt.query, nil, 200, &got)
+			call(t, d, tt.user, "GET", "/api/v1/spaces"+tt.query, nil, 200, &got)
 			if (got.Next != "") != (tt.query == "?limit=1") {
 				t.Fatalf("next %q", got.Next)
 			}
@@ -189,7 +167,7 @@ func TestListSpacesShowsOnlyReadableSpaces(t *testing.T) {
 	}
 	for _, q := range []string{"?type=public", "?limit=0", "?limit=x", "?cursor=garbage"} {
 		t.Run("bad "+q, func(t *testing.T) {
-			e := spacesCall(t, d, "alice", "GET", "/api/v1/spaces"+q, nil, 400, nil)
+			e := call(t, d, "alice", "GET", "/api/v1/spaces"+q, nil, 400, nil)
 			if e.Details["field"] == nil {
 				t.Fatalf("no field in %+v", e)
 			}
@@ -217,7 +195,7 @@ func TestGetSpace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.user+" "+tt.id, func(t *testing.T) {
 			var sp space
-			e := spacesCall(t, d, tt.user, "GET", "/api/v1/spaces/"+tt.id, nil, tt.status, &sp)
+			e := call(t, d, tt.user, "GET", "/api/v1/spaces/"+tt.id, nil, tt.status, &sp)
 			if tt.status == 200 && sp.ID != tt.id {
 				t.Fatalf("got %+v", sp)
 			}
@@ -256,7 +234,7 @@ func TestRenameSpace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var sp space
-			e := spacesCall(t, d, tt.user, "PATCH", sales, tt.body, tt.status, &sp)
+			e := call(t, d, tt.user, "PATCH", sales, tt.body, tt.status, &sp)
 			if tt.status != 200 {
 				if e.Code != tt.code {
 					t.Fatalf("got %+v, want %s", e, tt.code)
@@ -269,11 +247,11 @@ func TestRenameSpace(t *testing.T) {
 		})
 	}
 	var sp space
-	spacesCall(t, d, "alice", "GET", sales, nil, 200, &sp)
+	call(t, d, "alice", "GET", sales, nil, 200, &sp)
 	if sp.Description != "EMEA sales" || sp.Name != "Sales" {
 		t.Fatalf("after the renames: %+v", sp)
 	}
-	if spacesCall(t, d, "alice", "PATCH", "/api/v1/spaces/nope", map[string]any{"name": "x"}, 404, nil).Code != "not_found" {
+	if call(t, d, "alice", "PATCH", "/api/v1/spaces/nope", map[string]any{"name": "x"}, 404, nil).Code != "not_found" {
 		t.Fatal("unknown space")
 	}
 }
@@ -301,7 +279,7 @@ func TestChangeOwnerIsForTenantAdmins(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var sp space
-			e := spacesCall(t, d, tt.user, "POST", path, tt.body, tt.status, &sp)
+			e := call(t, d, tt.user, "POST", path, tt.body, tt.status, &sp)
 			if tt.status != 200 {
 				if e.Code != tt.code {
 					t.Fatalf("got %+v, want %s", e, tt.code)
@@ -321,7 +299,7 @@ func TestChangeOwnerIsForTenantAdmins(t *testing.T) {
 	if r := rolesOf(t, d, "alice", sales); fmt.Sprint(r) != "[canedit]" {
 		t.Fatalf("alice's roles: %v", r)
 	}
-	spacesCall(t, d, "alice", "DELETE", "/api/v1/spaces/"+sales, nil, 403, nil)
+	call(t, d, "alice", "DELETE", "/api/v1/spaces/"+sales, nil, 403, nil)
 	ev, err := d.Svc.Store.Events.All(context.Background(), "space.owner.changed")
 	if err != nil || len(ev) != 1 || ev[0].Data["previousOwnerId"] != d.Users["alice"].ID {
 		t.Fatalf("events: %+v, %v", ev, err)
@@ -343,11 +321,11 @@ func TestMembers(t *testing.T) {
 	u := func(name string) string { return d.Users[name].ID }
 
 	var got spacesList[member]
-	spacesCall(t, d, "bob", "GET", members(sales), nil, 200, &got)
+	call(t, d, "bob", "GET", members(sales), nil, 200, &got)
 	if len(got.Items) != 4 || got.Items[0].Name != "carol" || got.Items[2].Name != "Sales" || got.Items[2].Type != "group" {
 		t.Fatalf("members of Sales: %+v", got.Items)
 	}
-	spacesCall(t, d, "bob", "GET", members(d.Spaces["Finance"].ID), nil, 404, nil)
+	call(t, d, "bob", "GET", members(d.Spaces["Finance"].ID), nil, 404, nil)
 
 	marketing := ""
 	for _, m := range []string{"Marketing"} {
@@ -404,7 +382,7 @@ func TestMembers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := spacesCall(t, d, tt.user, tt.method, tt.path, tt.body, tt.status, nil)
+			e := call(t, d, tt.user, tt.method, tt.path, tt.body, tt.status, nil)
 			if tt.status >= 400 && (e.Code != tt.code || (tt.field != "" && e.Details["field"] != tt.field)) {
 				t.Fatalf("got %+v, want %s field %s", e, tt.code, tt.field)
 			}
@@ -421,7 +399,7 @@ func TestMembers(t *testing.T) {
 			}
 		})
 	}
-	spacesCall(t, d, "bob", "GET", "/api/v1/spaces/"+sales, nil, 404, nil) // removed: the space is not found to him
+	call(t, d, "bob", "GET", "/api/v1/spaces/"+sales, nil, 404, nil) // removed: the space is not found to him
 	for typ, n := range map[string]int{"space.member.added": 4, "space.member.updated": 2, "space.member.removed": 2} {
 		ev, err := d.Svc.Store.Events.All(context.Background(), typ)
 		if err != nil || len(ev) != n {
@@ -505,19 +483,19 @@ func TestDeleteSpaceDeletesItsApps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, user := range []string{"dave", "bob", "erin"} {
-		if e := spacesCall(t, d, user, "DELETE", "/api/v1/spaces/"+sales, nil, 403, nil); e.Details["reason"] == nil {
+		if e := call(t, d, user, "DELETE", "/api/v1/spaces/"+sales, nil, 403, nil); e.Details["reason"] == nil {
 			t.Fatalf("%s's refusal explains nothing: %+v", user, e)
 		}
 	}
 	// grace (no license) may not read Sales: not found.
 	for _, user := range []string{"grace"} {
-		if e := spacesCall(t, d, user, "DELETE", "/api/v1/spaces/"+sales, nil, 404, nil); e.Code != "not_found" {
+		if e := call(t, d, user, "DELETE", "/api/v1/spaces/"+sales, nil, 404, nil); e.Code != "not_found" {
 			t.Fatalf("%s: %+v", user, e)
 		}
 	}
-	spacesCall(t, d, "carol", "DELETE", "/api/v1/spaces/"+sales, nil, 204, nil) // Is admin
-	spacesCall(t, d, "carol", "DELETE", "/api/v1/spaces/"+sales, nil, 404, nil)
-	spacesCall(t, d, "alice", "GET", "/api/v1/spaces/"+sales, nil, 404, nil)
+	call(t, d, "carol", "DELETE", "/api/v1/spaces/"+sales, nil, 204, nil) // Is admin
+	call(t, d, "carol", "DELETE", "/api/v1/spaces/"+sales, nil, 404, nil)
+	call(t, d, "alice", "GET", "/api/v1/spaces/"+sales, nil, 404, nil)
 	for _, id := range []string{q4, pipeline} {
 		if _, err := d.Svc.Store.Apps.Get(ctx, id); err == nil {
 			t.Fatalf("app %s survived its space", id)
@@ -537,7 +515,7 @@ func TestDeleteSpaceDeletesItsApps(t *testing.T) {
 		t.Fatalf("events: %+v, %v", ev, err)
 	}
 	// A tenant admin deletes any space from the console.
-	spacesCall(t, d, "admin", "DELETE", "/api/v1/spaces/"+d.Spaces["Finance"].ID, nil, 204, nil)
+	call(t, d, "admin", "DELETE", "/api/v1/spaces/"+d.Spaces["Finance"].ID, nil, 204, nil)
 }
 
 func TestOverviewIsForTenantAdmins(t *testing.T) {
@@ -561,20 +539,20 @@ func TestOverviewIsForTenantAdmins(t *testing.T) {
 		}
 	}
 	var o overview
-	spacesCall(t, d, "admin", "GET", "/api/v1/spaces/overview", nil, 200, &o)
+	call(t, d, "admin", "GET", "/api/v1/spaces/overview", nil, 200, &o)
 	if o.Shared != want.Shared || o.Managed != want.Managed || want.Shared == 0 || want.Managed == 0 ||
 		o.LatestCreatedAt == nil || !o.LatestCreatedAt.Equal(*want.LatestCreatedAt) {
 		t.Fatalf("overview %+v, want %+v", o, want)
 	}
 	var sp space
-	spacesCall(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Newest", "type": "shared"}, 201, &sp)
-	spacesCall(t, d, "admin", "GET", "/api/v1/spaces/overview", nil, 200, &o)
+	call(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Newest", "type": "shared"}, 201, &sp)
+	call(t, d, "admin", "GET", "/api/v1/spaces/overview", nil, 200, &o)
 	// The database keeps milliseconds.
 	if o.Shared != want.Shared+1 || o.Managed != want.Managed || !o.LatestCreatedAt.Equal(sp.CreatedAt.Truncate(time.Millisecond)) {
 		t.Fatalf("overview after a new space %+v, created %v", o, sp.CreatedAt)
 	}
 	for _, user := range []string{"alice", "bob", "grace"} {
-		if e := spacesCall(t, d, user, "GET", "/api/v1/spaces/overview", nil, 403, nil); e.Code != "forbidden" {
+		if e := call(t, d, user, "GET", "/api/v1/spaces/overview", nil, 403, nil); e.Code != "forbidden" {
 			t.Fatalf("%s: %+v", user, e)
 		}
 	}
@@ -597,11 +575,11 @@ func TestSharedSpacesQuota(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spacesCall(t, d, "admin", "PUT", "/api/v1/licenses/key", map[string]string{"key": key}, 200, nil)
-	spacesCall(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Third", "type": "shared"}, 201, nil)
-	e := spacesCall(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Fourth", "type": "shared"}, 409, nil)
+	call(t, d, "admin", "PUT", "/api/v1/licenses/key", map[string]string{"key": key}, 200, nil)
+	call(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Third", "type": "shared"}, 201, nil)
+	e := call(t, d, "alice", "POST", "/api/v1/spaces", map[string]any{"name": "Fourth", "type": "shared"}, 409, nil)
 	if e.Code != "shared_space_quota_reached" {
 		t.Fatalf("got %+v", e)
 	}
-	spacesCall(t, d, "admin", "POST", "/api/v1/spaces", map[string]any{"name": "Governed", "type": "managed"}, 201, nil)
+	call(t, d, "admin", "POST", "/api/v1/spaces", map[string]any{"name": "Governed", "type": "managed"}, 201, nil)
 }
