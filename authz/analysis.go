@@ -502,13 +502,11 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 		vocab = rules.DefaultVocabulary()
 	}
 	changed := ChangedRules(req.Current, req.Proposed)
-	res := &ImpactResult{Gained: []ImpactItem{}, Lost: []ImpactItem{}, Summary: ImpactSummary{
-		ByUser: map[string]*ImpactCounts{}, ByResourceType: map[string]*ImpactCounts{}, ChangedRules: changed}}
-	if res.Summary.ChangedRules == nil {
-		res.Summary.ChangedRules = []string{}
+	if changed == nil {
+		changed = []string{}
 	}
 	if len(changed) == 0 {
-		return res, nil
+		return emptyImpact(changed), nil
 	}
 	byID := func(rs []rules.Rule) map[string]rules.Rule {
 		m := map[string]rules.Rule{}
@@ -576,13 +574,19 @@ func Impact(ctx context.Context, e *Engine, sc *Scope, req ImpactRequest) (*Impa
 		}
 	}
 	memo := newMemo()
-	res, err = impact(ctx, sc, req, aff, evOld, evNew, vocab, memo, req.Exact, res)
+	res, err := impact(ctx, sc, req, aff, evOld, evNew, vocab, memo, req.Exact, emptyImpact(changed))
 	if errors.Is(err, errMismatch) {
-		fresh := &ImpactResult{Gained: []ImpactItem{}, Lost: []ImpactItem{}, Summary: ImpactSummary{
-			ByUser: map[string]*ImpactCounts{}, ByResourceType: map[string]*ImpactCounts{}, ChangedRules: res.Summary.ChangedRules}}
-		res, err = impact(ctx, sc, req, aff, evOld, evNew, vocab, memo, true, fresh)
+		// The sampled self-check found the fast path wrong: start again
+		// from nothing, asking OPA for every decision.
+		res, err = impact(ctx, sc, req, aff, evOld, evNew, vocab, memo, true, emptyImpact(changed))
 	}
 	return res, err
+}
+
+// emptyImpact is the result before any access changed.
+func emptyImpact(changed []string) *ImpactResult {
+	return &ImpactResult{Gained: []ImpactItem{}, Lost: []ImpactItem{}, Summary: ImpactSummary{
+		ByUser: map[string]*ImpactCounts{}, ByResourceType: map[string]*ImpactCounts{}, ChangedRules: changed}}
 }
 
 func impact(ctx context.Context, sc *Scope, req ImpactRequest, aff []*affected, evOld, evNew *Evaluator,

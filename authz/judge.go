@@ -299,8 +299,10 @@ func (j *judge) decide(ctx context.Context, st, rt *Target, s *Subject, r *Resou
 	}
 	grants := make([]Grant, 0, len(p.grants)+len(rg))
 	grants = append(append(grants, p.grants...), rg...)
-	slices.SortFunc(grants, func(a, b Grant) int { return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID)) })
-	grants = slices.CompactFunc(grants, func(a, b Grant) bool { return a.Kind == b.Kind && a.ID == b.ID })
+	// One table row can grant twice, once per role (a space's owner who
+	// is also a viewer): those grants differ only in their names.
+	slices.SortFunc(grants, compareGrants)
+	grants = slices.Compact(grants)
 	d := Decision{Allow: len(grants) > 0 && len(p.denies) == 0, Grants: grants, Denies: p.denies, Revision: j.ev.c.revision}
 	if d.Denies == nil {
 		d.Denies = []Deny{}
@@ -443,15 +445,19 @@ func (j *judge) privilege(ctx context.Context, s *Subject, st, rt *Target, env s
 func sameDecision(a, b Decision) bool {
 	ga := slices.Clone(a.Grants)
 	gb := slices.Clone(b.Grants)
-	key := func(x, y Grant) int { return cmp.Or(cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.ID, y.ID)) }
-	slices.SortFunc(ga, key)
-	slices.SortFunc(gb, key)
+	slices.SortFunc(ga, compareGrants)
+	slices.SortFunc(gb, compareGrants)
 	da, db := slices.Clone(a.Denies), slices.Clone(b.Denies)
 	dk := func(x, y Deny) int { return cmp.Compare(x.Reason, y.Reason) }
 	slices.SortFunc(da, dk)
 	slices.SortFunc(db, dk)
-	return a.Allow == b.Allow && slices.EqualFunc(ga, gb, func(x, y Grant) bool { return x.Kind == y.Kind && x.ID == y.ID }) &&
+	return a.Allow == b.Allow && slices.Equal(ga, gb) &&
 		slices.EqualFunc(da, db, func(x, y Deny) bool { return x.Reason == y.Reason })
+}
+
+// compareGrants orders grants by kind, id and name.
+func compareGrants(x, y Grant) int {
+	return cmp.Or(cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.ID, y.ID), cmp.Compare(x.Name, y.Name))
 }
 
 var errMismatch = errors.New("authz: the fast path and the policy disagree")

@@ -94,6 +94,11 @@ func judgeWorld(r *rand.Rand, n int) ([]Subject, []Resource) {
 		if r.IntN(2) == 0 {
 			s.Spaces["sp-2"] = []string{[]string{"canview", "canmanage", "cancontribute"}[r.IntN(3)]}
 		}
+		if i == 0 {
+			// u0 owns sp-1 and is also a viewer in it: two grants of
+			// one table row, told apart by their names.
+			s.Spaces["sp-1"] = []string{"owner", "canview"}
+		}
 		ss = append(ss, s)
 	}
 	rs := []Resource{

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -120,7 +121,7 @@ func New(cfg Config) (*fiber.App, error) {
 	app.Use(recover.New(recover.Config{
 		EnableStackTrace: true,
 		StackTraceHandler: func(c fiber.Ctx, e any) {
-			cfg.Logger.ErrorContext(c.Context(), "panic", "panic", fmt.Sprint(e), "path", c.Path())
+			cfg.Logger.ErrorContext(c.Context(), "panic", "panic", fmt.Sprint(e), "path", c.Path(), "stack", string(debug.Stack()))
 		},
 	}))
 

@@ -117,7 +117,8 @@ func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 func (tb *tab) page() string {
 	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + document.body?.innerText.slice(0, 800)`))
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + '\n' + document.body?.innerText.slice(0, 800) +
+		'\n…\n' + (document.querySelector('main')?.innerText ?? document.body?.innerText ?? '').slice(-1500)`))
 	if err != nil {
 		return "(unreadable: " + err.Error() + ")"
 	}
