@@ -82,6 +82,9 @@ type Options struct {
 	// within the caller's staleness bound, or fails — and the decision
 	// fails with its error, never answering from older data.
 	Fresh func(context.Context) error
+	// CompileCache keeps recent compilations for reuse (nil: the engine
+	// keeps its own few); engines with the same Modules may share one.
+	CompileCache *CompileCache
 }
 
 // compiled is one policy revision, ready to evaluate.
@@ -117,6 +120,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CompileCache == nil {
+		opts.CompileCache = NewCompileCache(0)
 	}
 	e := &Engine{opts: opts, logger: opts.Logger}
 	size := opts.CacheSize
@@ -224,6 +230,38 @@ func (e *Engine) Compile(ctx context.Context, rulesModule string) error {
 }
 
 func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string, rulesData map[string]any) (*compiled, error) {
+	key := compileKey(e.opts.Modules, rulesModule)
+	cc, ok := e.opts.CompileCache.get(key)
+	if !ok {
+		var err error
+		if cc, err = e.compileModules(rulesModule); err != nil {
+			return nil, err
+		}
+		e.opts.CompileCache.add(key, cc)
+	}
+	proj := cc.proj
+	if e.opts.NoProjection {
+		proj = nil
+	}
+	data := make(map[string]any, len(e.opts.Data)+1)
+	maps.Copy(data, e.opts.Data)
+	if rulesData != nil {
+		data[rules.DataRoot] = rulesData
+	}
+	if e.opts.Types != nil {
+		data[TypesDataRoot] = e.opts.Types.policyData()
+	}
+	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
+	dc, err := readData(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("authz: read policy data: %w", err)
+	}
+	return &compiled{revision: revision, query: cc.query, compiler: cc.compiler, store: st, rules: rulesModule, proj: proj, data: dc}, nil
+}
+
+// compileModules parses and compiles the static policies with the rules
+// module and prepares the decision query.
+func (e *Engine) compileModules(rulesModule string) (*compilation, error) {
 	modules := make(map[string]*ast.Module, len(e.opts.Modules)+1)
 	static := make(map[string]*ast.Module, len(e.opts.Modules))
 	for name, src := range e.opts.Modules {
@@ -244,32 +282,16 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 		generated = m.Copy()
 	}
 	proj := analyse(static, generated)
-	if e.opts.NoProjection {
-		proj = nil
-	}
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {
 		return nil, fmt.Errorf("authz: compile policies: %w", compiler.Errors)
 	}
-	data := make(map[string]any, len(e.opts.Data)+1)
-	maps.Copy(data, e.opts.Data)
-	if rulesData != nil {
-		data[rules.DataRoot] = rulesData
-	}
-	if e.opts.Types != nil {
-		data[TypesDataRoot] = e.opts.Types.policyData()
-	}
-	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
 	query, err := compiler.QueryCompiler().Compile(decisionQuery)
 	if err != nil {
 		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
 	}
-	dc, err := readData(ctx, st)
-	if err != nil {
-		return nil, fmt.Errorf("authz: read policy data: %w", err)
-	}
-	return &compiled{revision: revision, query: query, compiler: compiler, store: st, rules: rulesModule, proj: proj, data: dc}, nil
+	return &compilation{compiler: compiler, query: query, proj: proj}, nil
 }
 
 // readData is the data document of st, as the evaluator reads it.

@@ -130,7 +130,7 @@ func Command(bin, dir string, port int) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return exec.Command(bin, "--handler=sqlite", "--sqlite-url=file:"+data+"/",
+	return exec.Command(bin, "--handler=sqlite", "--sqlite-url=file:"+data+"/?_pragma=synchronous(OFF)",
 		fmt.Sprintf("--listen-addr=127.0.0.1:%d", port), fmt.Sprintf("--debug-addr=127.0.0.1:%d", debug),
 		"--state-dir="+dir, "--telemetry=disable", "--log-level=error"), nil
 }

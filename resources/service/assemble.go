@@ -123,7 +123,8 @@ func (s *Service) assemble(ctx context.Context) error {
 		Types:       types,
 		// The rules in force follow the change log too: a decision waits
 		// for it (or fails) past the staleness bound, whatever it reads.
-		Fresh: s.Store.Follower.Sync,
+		Fresh:        s.Store.Follower.Sync,
+		CompileCache: cfg.CompileCache,
 	})
 	if err != nil {
 		return err

@@ -114,6 +114,11 @@ type Config struct {
 	// NoEntityCache hydrates every decision from the store snapshots
 	// (benchmarks: the cost of hydration rather than of a cache hit).
 	NoEntityCache bool
+	// CompileCache keeps the policy's recent compilations (nil: the
+	// engine's own); services of one process with the same policies may
+	// share one (servicetest does: the tests' services compile the same
+	// policy with the same default rules).
+	CompileCache *authz.CompileCache
 }
 
 // EmbeddedStarter starts an in-process database keeping its files in dir.

@@ -31,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
@@ -61,6 +62,9 @@ func Start(t testing.TB, mutate func(*service.Config)) *service.Service {
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	if cfg.CompileCache == nil {
+		cfg.CompileCache = compileCache
+	}
 	if cfg.Dev && cfg.DataDir == dataDir {
 		shareDevKey(t, dataDir)
 	}
@@ -76,6 +80,11 @@ func Start(t testing.TB, mutate func(*service.Config)) *service.Service {
 	})
 	return svc
 }
+
+// compileCache is shared by every service this test binary starts: they
+// compile the same policies with, mostly, the same rules module, and a
+// compilation was most of a service's start-up CPU.
+var compileCache = authz.NewCompileCache(32)
 
 // devKey is the dev issuer's signing key of every dev-mode service this
 // test binary starts in a directory of its own: generating a 2048-bit RSA
