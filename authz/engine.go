@@ -225,19 +225,14 @@ func (e *Engine) Patch(ctx context.Context, revision int64, patches []rules.Patc
 // Compile checks that the static policies compile with rulesModule, without
 // putting it in force.
 func (e *Engine) Compile(ctx context.Context, rulesModule string) error {
-	_, err := e.compile(ctx, e.Revision(), rulesModule, nil)
+	_, err := e.compilation(rulesModule)
 	return err
 }
 
 func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string, rulesData map[string]any) (*compiled, error) {
-	key := compileKey(e.opts.Modules, rulesModule)
-	cc, ok := e.opts.CompileCache.get(key)
-	if !ok {
-		var err error
-		if cc, err = e.compileModules(rulesModule); err != nil {
-			return nil, err
-		}
-		e.opts.CompileCache.add(key, cc)
+	cc, err := e.compilation(rulesModule)
+	if err != nil {
+		return nil, err
 	}
 	proj := cc.proj
 	if e.opts.NoProjection {
@@ -257,6 +252,21 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
 	return &compiled{revision: revision, query: cc.query, compiler: cc.compiler, store: st, rules: rulesModule, proj: proj, data: dc}, nil
+}
+
+// compilation is the compilation of the static policies with rulesModule,
+// from the cache or compiled (and cached).
+func (e *Engine) compilation(rulesModule string) (*compilation, error) {
+	key := compileKey(e.opts.Modules, rulesModule)
+	if cc, ok := e.opts.CompileCache.get(key); ok {
+		return cc, nil
+	}
+	cc, err := e.compileModules(rulesModule)
+	if err != nil {
+		return nil, err
+	}
+	e.opts.CompileCache.add(key, cc)
+	return cc, nil
 }
 
 // compileModules parses and compiles the static policies with the rules
