@@ -273,10 +273,12 @@ func (s *Service) assemble(ctx context.Context) error {
 		return c.JSON(web.Config{Issuer: issuer, ClientID: clientID, Dev: cfg.Dev})
 	})
 	s.app.Get("/console/*", compress.New(), static.New("", static.Config{FS: web.Assets()}))
-	apiDoc := openapi.Document(cmp.Or(cfg.Version, "dev"))
+	// The document is built at its first request: building it was a fifth
+	// of a service's start-up CPU, and most replicas are never asked.
+	apiDoc := sync.OnceValue(func() []byte { return openapi.Document(cmp.Or(cfg.Version, "dev")) })
 	s.app.Get("/openapi.json", func(c fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-		return c.Send(apiDoc)
+		return c.Send(apiDoc())
 	})
 	s.app.Get("/", func(c fiber.Ctx) error { return c.Redirect().To("/console/") })
 	// routes: one line per resource package, below.
