@@ -350,11 +350,14 @@ func TestScheduledRunsAsTheAppOwner(t *testing.T) {
 	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	at := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	ok := schedulesCreate(t, d, "alice", map[string]any{"appId": d.Apps["Alice's sandbox"].ID, "interval": "once", "start": at, "timezone": "UTC"})
+	// Both start a few seconds ahead (a loaded machine takes a second for
+	// a request), and the test waits until they have passed.
+	start := time.Now().Add(3 * time.Second).UTC()
+	ok := schedulesCreate(t, d, "alice", map[string]any{"appId": d.Apps["Alice's sandbox"].ID, "interval": "once",
+		"start": start.Format(time.RFC3339Nano), "timezone": "UTC"})
 	hourly := schedulesCreate(t, d, "alice", map[string]any{"appId": d.Apps["Q4 report"].ID, "interval": "hourly",
-		"start": time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339), "timezone": "UTC"})
-	time.Sleep(2 * time.Second)
+		"start": start.Format(time.RFC3339), "timezone": "UTC"})
+	time.Sleep(time.Until(start) + 100*time.Millisecond)
 	// alice is disabled before the hourly schedule's second run.
 	sc := &schedules.Scheduler{Store: d.Svc.Store, Decider: d.Svc.Engine}
 	waitRun(t, sc, d.Svc.Store, ok.ID, 1)
