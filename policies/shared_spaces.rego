@@ -56,19 +56,48 @@ shared_target_grants(type, action, ot) := {g |
 # policies_test/index_test.go) holds per license type, request and role the
 # finished grants of the rows that say "Yes"; footnoted rows, which need the
 # app owner, apart.
+#
+# Every decision walks these rules, so they read the input directly where
+# a helper rule would cost a rule evaluation of its own: the resource's
+# spaceId when it names one (space_id for the others), objectType only for
+# app objects ("*" for every other type, as object_type), and the context
+# when it says "hub" (environment also defaults to it).
 grants contains g if {
 	input.resource.spaceType == "shared"
+	input.resource.type != "app.object"
+	sid := input.resource.spaceId
+	sid != ""
+	some role in input.subject.spaces[sid]
+	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"][role]
+	input.context.environment == "hub"
+	creator_ok
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	not shared_hot_path
 	some role in input.subject.spaces[space_id]
 	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action][object_type][role]
 	environment == "hub"
 	creator_ok
 }
 
+# shared_hot_path: the request is one the first rule above decides.
+shared_hot_path if {
+	input.resource.type != "app.object"
+	input.resource.spaceId != ""
+	input.context.environment == "hub"
+}
+
 grants contains g if {
 	input.resource.spaceType == "shared"
-	is_app_owner # first: most subjects do not own the app
+
+	# The footnoted rows of the request, if it has any (most have none),
+	# before is_app_owner: most subjects do not own the app.
+	rows := data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action]
+	is_app_owner
 	some role in input.subject.spaces[space_id]
-	some g in data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action][object_type][role]
+	some g in rows[object_type][role]
 	environment == "hub"
 	creator_ok
 }
