@@ -57,36 +57,54 @@ shared_target_grants(type, action, ot) := {g |
 # finished grants of the rows that say "Yes"; footnoted rows, which need the
 # app owner, apart.
 #
-# Every decision walks these rules, so they read the input directly where
-# a helper rule would cost a rule evaluation of its own: the resource's
-# spaceId when it names one (space_id for the others), objectType only for
-# app objects ("*" for every other type, as object_type), and the context
-# when it says "hub" (environment also defaults to it).
+# Every decision walks these rules, so the first reads the input directly
+# where a helper rule would cost an evaluation of its own: for a resource
+# that is not an app object (object_type "*") and names its space
+# (space_id is resource.spaceId), asked in the hub. It leaves out
+# creator_ok, which only restricts make_public and make_private: the index
+# has those actions for app objects alone (shared_spaces_test.rego checks
+# it). The
+# other requests, picked by OPA's rule index on the equalities or by the
+# two negations, get shared_plain, the same lookup through the helpers.
 grants contains g if {
 	input.resource.spaceType == "shared"
+	input.context.environment == "hub"
 	input.resource.type != "app.object"
 	sid := input.resource.spaceId
 	sid != ""
 	some role in input.subject.spaces[sid]
 	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"][role]
-	input.context.environment == "hub"
-	creator_ok
 }
 
 grants contains g if {
 	input.resource.spaceType == "shared"
-	not shared_hot_path
+	input.resource.type == "app.object"
+	some g in shared_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	input.resource.spaceId == ""
+	some g in shared_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	not input.context.environment == "hub"
+	some g in shared_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	not input.resource.spaceId
+	some g in shared_plain
+}
+
+shared_plain contains g if {
 	some role in input.subject.spaces[space_id]
 	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action][object_type][role]
 	environment == "hub"
 	creator_ok
-}
-
-# shared_hot_path: the request is one the first rule above decides.
-shared_hot_path if {
-	input.resource.type != "app.object"
-	input.resource.spaceId != ""
-	input.context.environment == "hub"
 }
 
 grants contains g if {

@@ -309,3 +309,20 @@ test_snapshots_are_not_made_private_again_by_the_table if {
 	s := h.subject("professional", {"sp-1": ["owner"]})
 	h.denied(h.hub(s, "make_private", h.app_object("snapshot", h.me, true, h.me, "sp-1", "shared")))
 }
+
+# The hot-path grants rule of shared_spaces.rego leaves out creator_ok,
+# which only restricts making content public or private: only app objects
+# have those actions in the index.
+test_only_app_objects_are_made_public_or_private_in_the_index if {
+	found := {[t, a] |
+		some part in ["plain", "appOwner"]
+		some types in data.rulekeeper.index.shared[part]
+		some t, actions in types
+		some a, _ in actions
+		a in {"make_public", "make_private"}
+	}
+	count(found) > 0
+	every x in found {
+		x[0] == "app.object"
+	}
+}
