@@ -36,12 +36,13 @@ func benchInputs() []*authz.Input {
 func BenchmarkDecideUncached(b *testing.B) { benchUncached(b, benchInputs()) }
 
 // BenchmarkDecideUncachedDemoRules is BenchmarkDecideUncached with the
-// demo tenant's security rules in force (demoRules, the shipped defaults),
+// demo tenant's security rules in force (the shipped defaults of
+// resources/secrules, authz.ShippedRules),
 // compiled to an index as the server compiles them: the static policy
 // and the generated rules module both evaluated per decision.
 func BenchmarkDecideUncachedDemoRules(b *testing.B) {
 	e := newEngine(b, authz.Options{CacheSize: -1})
-	mod, data, diags := rules.CompileIndexed(demoRules, rules.DefaultVocabulary())
+	mod, data, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
 	if len(diags) > 0 {
 		b.Fatal(diags)
 	}
@@ -49,19 +50,6 @@ func BenchmarkDecideUncachedDemoRules(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchUncachedOn(b, e, benchInputs())
-}
-
-// demoRules are resources/secrules.Defaults (which authz cannot import):
-// the rules every new tenant starts with.
-var demoRules = []rules.Rule{
-	{ID: "default-everyone-reads-extensions-themes", Name: "Everyone reads extensions and themes",
-		ResourceFilter: "Extension_*, Theme_*", Condition: "!user.IsAnonymous()", Actions: []string{"read"}, Context: "both"},
-	{ID: "default-content-admin-apps", Name: "ContentAdmin manages apps", ResourceFilter: "App_*, App.Object_*",
-		Condition: `user.roles = "ContentAdmin"`, Actions: []string{"read", "update", "delete", "publish", "export", "change_owner"}, Context: "console"},
-	{ID: "default-security-admin-rules", Name: "SecurityAdmin manages security rules", ResourceFilter: "Rule_*",
-		Condition: `user.roles = "SecurityAdmin"`, Actions: []string{"create", "read", "update", "delete"}, Context: "console"},
-	{ID: "default-owner-reads-own-apps", Name: "Owners open their apps", ResourceFilter: "App_*",
-		Condition: "resource.IsOwned() and resource.owner = user", Actions: []string{"read"}, Context: "hub"},
 }
 
 // benchUncached evaluates ins in turn on an engine without a decision
