@@ -87,7 +87,9 @@
 // # What one evaluation costs
 //
 // An uncached decision is one evaluation of the decision query by OPA's
-// evaluator (topdown), called directly rather than through
+// evaluator — the three parts the decision rule assembles (allow, grants,
+// the gates' denies), read directly rather than as the decision object
+// (engine.go: decisionQuery) — called directly rather than through
 // rego.PreparedEvalQuery: no goroutine per evaluation to watch the context
 // (context.AfterFunc cancels instead), no metrics, and the result read as an
 // OPA value, not converted to Go maps and back. The evaluator's two
