@@ -31,10 +31,12 @@ func (s *Stdout) Write(_ context.Context, batch []Encoded) error {
 	return err
 }
 
-// Mongo stores entries in the decision log collection, one unordered
-// insert per batch. Entries expire after TTL: through the TTL index on
-// MongoDB, and where the server has none (FerretDB) by a deletion of the
-// expired ones the writer runs every PruneEvery.
+// Mongo stores entries in the decision log collection, one document per
+// batch (store.DecisionLog: a database pays per document, and per entry the
+// embedded FerretDB cost more than the decision). Batches expire after TTL
+// (counted from their newest entry): through the TTL index on MongoDB, and
+// where the server has none (FerretDB) by a deletion of the expired ones
+// the writer runs every PruneEvery.
 type Mongo struct {
 	Log *store.DecisionLog
 	TTL time.Duration
@@ -44,6 +46,7 @@ type Mongo struct {
 	// at most one minute).
 	PruneEvery time.Duration
 	lastPrune  time.Time
+	recs       []store.DecisionRecord // reused from batch to batch
 }
 
 // NewMongo creates the collection's indexes (the TTL index among them) and
@@ -59,13 +62,15 @@ func NewMongo(ctx context.Context, log *store.DecisionLog, ttl time.Duration) (*
 	return &Mongo{Log: log, TTL: ttl, TTLKept: kept}, nil
 }
 
-// Write inserts the batch.
+// Write inserts the batch as one document.
 func (m *Mongo) Write(ctx context.Context, batch []Encoded) error {
-	recs := make([]store.DecisionRecord, len(batch))
-	for i, e := range batch {
-		recs[i] = store.DecisionRecord{ID: e.ID, Time: e.Time, SubjectID: e.SubjectID, ResourceType: e.ResourceType,
-			ResourceID: e.ResourceID, Allow: e.Allow, Entry: string(e.Line)}
+	recs := m.recs[:0]
+	for _, e := range batch {
+		recs = append(recs, store.DecisionRecord{ID: e.ID, Time: e.Time, SubjectID: e.SubjectID, ResourceType: e.ResourceType,
+			ResourceID: e.ResourceID, Entry: string(e.Line)})
 	}
+	m.recs = recs
+	defer clear(recs)
 	return m.Log.Insert(ctx, recs)
 }
 
