@@ -110,6 +110,7 @@ type Logger struct {
 	app      appender
 	enc      []Encoded
 	ends     []int
+	spaceIDs []string
 }
 
 // record is a decision waiting to be written.
