@@ -495,3 +495,42 @@ func TestDecisionLogTwoReplicas(t *testing.T) {
 		t.Errorf("the second replica lists %d of bob's entries (%v), want ≥ %d", len(recs), err, n)
 	}
 }
+
+// failingOut is a stdout that refuses every write (a full disk, a closed
+// pipe).
+type failingOut struct{}
+
+func (failingOut) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestDecisionLogFailureChangesNoDecision: a log that cannot be written
+// leaves every answer as it is, and the loss is counted.
+func TestDecisionLogFailureChangesNoDecision(t *testing.T) {
+	t.Parallel()
+	d := servicetest.DevWith(t, func(c *service.Config) { c.DecisionLog = "stdout"; c.DecisionLogOut = failingOut{} })
+	bob, q4 := d.Users["bob"].ID, d.Apps["Q4 report"].ID
+	for _, tc := range []struct {
+		action string
+		allow  bool
+	}{{"read", true}, {"delete", false}, {"read", true}} {
+		var answer struct{ Allow bool }
+		ask := map[string]any{"subject": map[string]any{"id": bob}, "action": tc.action, "resource": map[string]any{"type": "app", "id": q4}}
+		if st := d.Call("admin", "POST", "/authz/check", ask, &answer); st != 200 || answer.Allow != tc.allow {
+			t.Errorf("%s: %d allow %v, want 200 allow %v", tc.action, st, answer.Allow, tc.allow)
+		}
+	}
+	if st := d.Call("bob", "GET", "/api/v1/apps/"+q4, nil, nil); st != 200 {
+		t.Errorf("the guard's decision: GET app = %d", st)
+	}
+	want := `rulekeeper_decision_log_dropped_total{reason="write_failed"}`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res := d.Do("", "GET", "/metrics", nil, nil)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if i := strings.Index(string(body), want+" "); i >= 0 && !strings.HasPrefix(string(body[i+len(want)+1:]), "0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write_failed drops counted in /metrics")
+		}
+	}
+}
