@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -209,8 +210,8 @@ func TestMongoLogListedToAdmins(t *testing.T) {
 		}
 	}
 
-	// The collection expires its entries: a TTL index on MongoDB, a plain
-	// index on ts that rulekeeper prunes by on FerretDB.
+	// The collection expires its entries: a TTL index on MongoDB; on
+	// FerretDB rulekeeper deletes them.
 	ctx := context.Background()
 	ttl, kept, err := d.Svc.Store.DecisionLog().TTL(ctx)
 	if err != nil {
@@ -231,9 +232,11 @@ func TestMongoLogListedToAdmins(t *testing.T) {
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
+	// On FerretDB, which uses no secondary index in a query, none (each
+	// would cost every insert a parse of the whole batch).
 	for _, want := range []string{"ts_1", "subjects_1__id_1", "resourceIds_1__id_1", "resourceTypes_1__id_1"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("no index %s on decisions (%v)", want, names)
+		if slices.Contains(names, want) != real {
+			t.Errorf("index %s on decisions: %v, want %v (%v)", want, !real, real, names)
 		}
 	}
 }
@@ -251,9 +254,12 @@ func TestPruneWhereNoTTLIndex(t *testing.T) {
 	}
 	m.PruneEvery = time.Millisecond
 	now := time.Now().UTC()
+	line := func(subject string, at time.Time) []byte {
+		return fmt.Appendf(nil, `{"input":{"subject":{"id":%q}},"timestamp":%q}`, subject, at.Format(time.RFC3339Nano))
+	}
 	for _, rec := range []store.DecisionRecord{ // two batches
-		{ID: store.NewID(), Time: now.Add(-2 * time.Hour), SubjectID: "old", Entry: "{}"},
-		{ID: store.NewID(), Time: now, SubjectID: "new", Entry: "{}"},
+		{Time: now.Add(-2 * time.Hour), SubjectID: "old", Entry: line("old", now.Add(-2*time.Hour))},
+		{Time: now, SubjectID: "new", Entry: line("new", now)},
 	} {
 		if err := s.DecisionLog().Insert(ctx, []store.DecisionRecord{rec}); err != nil {
 			t.Fatal(err)
@@ -369,8 +375,10 @@ func TestDecisionLogBatches(t *testing.T) {
 			if i%2 == 1 {
 				subject, rtype = "u2", "space"
 			}
-			recs = append(recs, store.DecisionRecord{ID: store.NewID(), Time: t0.Add(time.Duration(b*10+i) * time.Second),
-				SubjectID: subject, ResourceType: rtype, ResourceID: "r-" + name, Entry: `{"name":"` + name + `"}`})
+			at := t0.Add(time.Duration(b*10+i) * time.Second)
+			line := fmt.Sprintf(`{"decision_id":%q,"input":{"subject":{"id":%q},"resource":{"type":%q,"id":"r-%s"}},"timestamp":%q,"name":%q}`,
+				store.NewID(), subject, rtype, name, at.Format(time.RFC3339Nano), name)
+			recs = append(recs, store.DecisionRecord{Time: at, SubjectID: subject, ResourceType: rtype, ResourceID: "r-" + name, Entry: []byte(line)})
 			want = append([]string{name}, want...)
 		}
 		if err := log.Insert(ctx, recs); err != nil {
@@ -391,7 +399,7 @@ func TestDecisionLogBatches(t *testing.T) {
 			}
 			for _, r := range recs {
 				var e struct{ Name string }
-				if err := json.Unmarshal([]byte(r.Entry), &e); err != nil || r.ResourceID != "r-"+e.Name {
+				if err := json.Unmarshal(r.Entry, &e); err != nil || r.ResourceID != "r-"+e.Name {
 					t.Fatalf("record %+v: %v", r, err)
 				}
 				out = append(out, e.Name)

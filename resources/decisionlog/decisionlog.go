@@ -109,10 +109,10 @@ type Logger struct {
 	// failed writes since the last, and the entries' appender.
 	lastWarn, lastFail time.Time
 	failed             int
-	app      appender
-	enc      []Encoded
-	ends     []int
-	spaceIDs []string
+	app                appender
+	enc                []Encoded
+	ends               []int
+	spaceIDs           []string
 }
 
 // record is a decision waiting to be written.

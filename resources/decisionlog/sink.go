@@ -67,7 +67,7 @@ func (m *Mongo) Write(ctx context.Context, batch []Encoded) error {
 	recs := m.recs[:0]
 	for _, e := range batch {
 		recs = append(recs, store.DecisionRecord{ID: e.ID, Time: e.Time, SubjectID: e.SubjectID, ResourceType: e.ResourceType,
-			ResourceID: e.ResourceID, Entry: string(e.Line)})
+			ResourceID: e.ResourceID, Entry: e.Line})
 	}
 	m.recs = recs
 	defer clear(recs)
