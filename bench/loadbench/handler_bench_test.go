@@ -200,9 +200,10 @@ func withChildrenCPU() time.Duration {
 }
 
 // BenchmarkDecisionLogMongoWrite is the mongo sink's cost per entry on the
-// embedded database: batches of 500 entries of a demo decision's size
-// (store.DecisionLog: one document per batch), client and database in this
-// process; cpu-µs/entry is the process's CPU (getrusage).
+// test database (FerretDB, or RULEKEEPER_MONGO_URI): batches of 1, 50 and
+// 500 entries of a demo decision's size (store.DecisionLog: one document
+// per batch); cpu-µs/entry is the CPU of this process and of the database
+// server when it is a child (storetest's FerretDB).
 //
 //	go test -run '^$' -bench DecisionLogMongoWrite ./bench/loadbench/
 func BenchmarkDecisionLogMongoWrite(b *testing.B) {
@@ -212,13 +213,18 @@ func BenchmarkDecisionLogMongoWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	line := []byte(`{"decision_id":"656e1f0a9d3c4b2a1f0e9d8c","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"u-bob","name":"bob","email":"bob@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"s1":["consumer"]}},"action":"read","resource":{"type":"app","id":"a1","name":"Q4 report","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","caller":"u-admin"},"timestamp":"2026-12-05T04:00:00.123456789Z","metrics":{"timer_rulekeeper_hydrate_ns":1200,"timer_rego_query_eval_ns":800,"timer_rulekeeper_decision_ns":2000}}`)
+	// A demo decision's line, its ids, times and timers varying as they do.
+	line := func(i int) []byte {
+		return fmt.Appendf(nil, `{"decision_id":"%s","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"%s","name":"user %d","email":"user%d@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"%s":["consumer"]}},"action":"read","resource":{"type":"app","id":"%s","name":"Q4 report %d","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","caller":"u-admin"},"timestamp":"%s","metrics":{"timer_rulekeeper_hydrate_ns":%d,"timer_rego_query_eval_ns":%d,"timer_rulekeeper_decision_ns":%d}}`,
+			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10,
+			time.Now().Add(time.Duration(i)*time.Microsecond).UTC().Format(time.RFC3339Nano), 1000+i*13, 700+i*7, 1700+i*20)
+	}
 	for _, n := range []int{1, 50, 500} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			batch := make([]decisionlog.Encoded, n)
 			for i := range batch {
 				batch[i] = decisionlog.Encoded{ID: bson.NewObjectID().Hex(), Time: time.Now(), SubjectID: fmt.Sprintf("u-%d", i%50),
-					ResourceType: "app", ResourceID: fmt.Sprintf("a-%d", i%10), Line: line}
+					ResourceType: "app", ResourceID: fmt.Sprintf("a-%d", i%10), Line: line(i)}
 			}
 			start := withChildrenCPU()
 			for b.Loop() {
