@@ -94,6 +94,10 @@ type DecisionLog struct {
 	// keys: the batches carry their distinct subjects and resources
 	// (Ensure found a server that keeps indexes).
 	keys bool
+	// Of Insert: its compressor and the size of the last batch packed.
+	mu         sync.Mutex
+	deflate    *flate.Writer
+	lastPacked int
 }
 
 // DecisionLog is the decision log repository of this store.
@@ -208,6 +212,8 @@ const maxBatchBytes = 8 << 20
 // Insert stores a batch of entries as one document (several when their
 // lines pass maxBatchBytes), oldest first.
 func (r *DecisionLog) Insert(ctx context.Context, recs []DecisionRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var docs []any
 	for len(recs) > 0 {
 		n, size := 0, 0
@@ -215,7 +221,7 @@ func (r *DecisionLog) Insert(ctx context.Context, recs []DecisionRecord) error {
 			size += len(recs[n].Entry)
 			n++
 		}
-		doc, err := newBatch(recs[:n], r.keys)
+		doc, err := r.newBatch(recs[:n], r.keys)
 		if err != nil {
 			return fmt.Errorf("store: compress decision log entries: %w", err)
 		}
@@ -233,17 +239,18 @@ func (r *DecisionLog) Insert(ctx context.Context, recs []DecisionRecord) error {
 	return MapErr(err)
 }
 
-// deflaters are the DEFLATE writers of Insert.
-var deflaters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return w
-}}
-
-func newBatch(recs []DecisionRecord, keys bool) (*decisionBatch, error) {
+// newBatch builds the document of recs; the caller holds r.mu.
+func (r *DecisionLog) newBatch(recs []DecisionRecord, keys bool) (*decisionBatch, error) {
 	b := &decisionBatch{ID: NewID(), N: len(recs)}
+	// One DEFLATE writer for the log's life (its state is half a megabyte:
+	// a sync.Pool, emptied by every garbage collection, would make one
+	// per batch in a busy server).
+	if r.deflate == nil {
+		r.deflate, _ = flate.NewWriter(nil, flate.BestSpeed)
+	}
 	var packed bytes.Buffer
-	w := deflaters.Get().(*flate.Writer)
-	defer deflaters.Put(w)
+	packed.Grow(r.lastPacked)
+	w := r.deflate
 	w.Reset(&packed)
 	for i := range recs {
 		r := &recs[i]
@@ -270,6 +277,7 @@ func newBatch(recs []DecisionRecord, keys bool) (*decisionBatch, error) {
 		return nil, err
 	}
 	b.Entries = packed.Bytes()
+	r.lastPacked = len(b.Entries) + len(b.Entries)/8
 	return b, nil
 }
 
