@@ -77,13 +77,14 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rkArgs := []string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"}
+	var caches []string // the same for the log-on servers
 	if b.cfg.NoDecisionCache {
-		rkArgs = append(rkArgs, "--no-decision-cache")
+		caches = append(caches, "--no-decision-cache")
 	}
 	if b.cfg.NoEntityCache {
-		rkArgs = append(rkArgs, "--no-entity-cache")
+		caches = append(caches, "--no-entity-cache")
 	}
+	rkArgs := append([]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"}, caches...)
 	rep.Caches = cachesText(b.cfg.NoDecisionCache, b.cfg.NoEntityCache)
 	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin, rkArgs,
 		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
@@ -104,8 +105,8 @@ func (b *bench) run(ctx context.Context) error {
 			return err
 		}
 		p, err := opaserver.Start(ctx, "rulekeeper+log-"+mode, rkBin,
-			[]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
-				"--decision-log", mode, "--decision-log-sample", b.cfg.DecisionLogSample},
+			append([]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
+				"--decision-log", mode, "--decision-log-sample", b.cfg.DecisionLogSample}, caches...),
 			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log-"+mode+".log"))
 		if err != nil {
 			return err

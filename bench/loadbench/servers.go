@@ -41,20 +41,28 @@ func cpuOf(p *opaserver.Process) time.Duration {
 	if p == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+	_, cpu := statOf(p.PID())
+	return cpu
+}
+
+// statOf reads of process pid's /proc/<pid>/stat its parent and its CPU
+// time (user and system); ppid -1 when it cannot be read.
+func statOf(pid int) (ppid int, cpu time.Duration) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return -1, 0
 	}
 	// The command name (field 2) may hold spaces: count from its ")".
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	if len(f) < 13 {
-		return 0
+		return -1, 0
 	}
+	ppid, err0 := strconv.Atoi(f[1])
 	utime, err1 := strconv.ParseInt(f[11], 10, 64)
 	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0
+	if err0 != nil || err1 != nil || err2 != nil {
+		return -1, 0
 	}
 	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
-	return time.Duration(utime+stime) * tick
+	return ppid, time.Duration(utime+stime) * tick
 }

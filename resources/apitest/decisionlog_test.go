@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
@@ -207,8 +210,8 @@ func TestMongoLogListedToAdmins(t *testing.T) {
 		}
 	}
 
-	// The collection expires its entries: a TTL index on MongoDB, a plain
-	// index on ts that rulekeeper prunes by on FerretDB.
+	// The collection expires its entries: a TTL index on MongoDB; on
+	// FerretDB rulekeeper deletes them.
 	ctx := context.Background()
 	ttl, kept, err := d.Svc.Store.DecisionLog().TTL(ctx)
 	if err != nil {
@@ -229,9 +232,11 @@ func TestMongoLogListedToAdmins(t *testing.T) {
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
-	for _, want := range []string{"ts_1", "subject_1__id_1", "resourceId_1__id_1"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("no index %s on decisions (%v)", want, names)
+	// On FerretDB, which uses no secondary index in a query, none (each
+	// would cost every insert a parse of the whole batch).
+	for _, want := range []string{"ts_1", "subjects_1__id_1", "resourceIds_1__id_1", "resourceTypes_1__id_1"} {
+		if slices.Contains(names, want) != real {
+			t.Errorf("index %s on decisions: %v, want %v (%v)", want, !real, real, names)
 		}
 	}
 }
@@ -249,11 +254,16 @@ func TestPruneWhereNoTTLIndex(t *testing.T) {
 	}
 	m.PruneEvery = time.Millisecond
 	now := time.Now().UTC()
-	if err := s.DecisionLog().Insert(ctx, []store.DecisionRecord{
-		{ID: store.NewID(), Time: now.Add(-2 * time.Hour), SubjectID: "old", Entry: "{}"},
-		{ID: store.NewID(), Time: now, SubjectID: "new", Entry: "{}"},
-	}); err != nil {
-		t.Fatal(err)
+	line := func(subject string, at time.Time) []byte {
+		return fmt.Appendf(nil, `{"input":{"subject":{"id":%q}},"timestamp":%q}`, subject, at.Format(time.RFC3339Nano))
+	}
+	for _, rec := range []store.DecisionRecord{ // two batches
+		{Time: now.Add(-2 * time.Hour), SubjectID: "old", Entry: line("old", now.Add(-2*time.Hour))},
+		{Time: now, SubjectID: "new", Entry: line("new", now)},
+	} {
+		if err := s.DecisionLog().Insert(ctx, []store.DecisionRecord{rec}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l, err := decisionlog.New(decisionlog.Config{Sink: m, Sample: 1, FlushEvery: 10 * time.Millisecond})
 	if err != nil {
@@ -342,5 +352,193 @@ func TestStdoutAndOff(t *testing.T) {
 	}
 	if st := off.Call("admin", "GET", "/api/v1/decisions", nil, &e); st != 404 || e.Code != "decision_log_not_stored" {
 		t.Errorf("log off: GET /decisions = %d %s", st, e.Code)
+	}
+}
+
+// TestDecisionLogBatches: the log is stored a batch per document; the
+// listing picks the matching entries out of the batches, newest first,
+// and pages through them (a page may end inside a batch).
+func TestDecisionLogBatches(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	log := s.DecisionLog()
+	if _, err := log.Ensure(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	var want []string // every entry's name, newest first
+	for b, batch := range [][]string{{"a0", "a1", "a2", "a3", "a4"}, {"b0", "b1", "b2"}, {"c0"}} {
+		var recs []store.DecisionRecord
+		for i, name := range batch {
+			subject, rtype := "u1", "app"
+			if i%2 == 1 {
+				subject, rtype = "u2", "space"
+			}
+			at := t0.Add(time.Duration(b*10+i) * time.Second)
+			line := fmt.Sprintf(`{"decision_id":%q,"input":{"subject":{"id":%q},"resource":{"type":%q,"id":"r-%s"}},"timestamp":%q,"name":%q}`,
+				store.NewID(), subject, rtype, name, at.Format(time.RFC3339Nano), name)
+			recs = append(recs, store.DecisionRecord{Time: at, SubjectID: subject, ResourceType: rtype, ResourceID: "r-" + name, Entry: []byte(line)})
+			want = append([]string{name}, want...)
+		}
+		if err := log.Insert(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(f store.DecisionFilter, limit int) []string {
+		t.Helper()
+		var out []string
+		p := store.Page{Limit: limit}
+		for range 50 {
+			recs, next, err := log.List(ctx, f, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next != "" && len(recs) != limit {
+				t.Fatalf("a page of %d (limit %d) with a next", len(recs), limit)
+			}
+			for _, r := range recs {
+				var e struct{ Name string }
+				if err := json.Unmarshal(r.Entry, &e); err != nil || r.ResourceID != "r-"+e.Name {
+					t.Fatalf("record %+v: %v", r, err)
+				}
+				out = append(out, e.Name)
+			}
+			if next == "" {
+				return out
+			}
+			p.Cursor = next
+		}
+		t.Fatal("the cursor never ends")
+		return nil
+	}
+	keep := func(pred func(i int, name string) bool) []string {
+		var out []string
+		for _, n := range want {
+			if pred(int(n[1]-'0'), n) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		f    store.DecisionFilter
+		want []string
+	}{
+		{"all", store.DecisionFilter{}, want},
+		{"subject", store.DecisionFilter{SubjectID: "u2"}, keep(func(i int, _ string) bool { return i%2 == 1 })},
+		{"type", store.DecisionFilter{ResourceType: "app"}, keep(func(i int, _ string) bool { return i%2 == 0 })},
+		{"resource", store.DecisionFilter{ResourceID: "r-b1"}, []string{"b1"}},
+		{"since", store.DecisionFilter{Since: t0.Add(12 * time.Second)}, []string{"c0", "b2"}},
+		{"subject and since", store.DecisionFilter{SubjectID: "u1", Since: t0.Add(3 * time.Second)}, []string{"c0", "b2", "b0", "a4"}},
+		{"nobody", store.DecisionFilter{SubjectID: "u9"}, nil},
+	} {
+		for _, limit := range []int{1, 2, 3, 100} {
+			if got := names(tc.f, limit); !slices.Equal(got, tc.want) {
+				t.Errorf("%s, limit %d: %v, want %v", tc.name, limit, got, tc.want)
+			}
+		}
+	}
+	for _, bad := range []string{"garbage!", store.EncodeCursor("x")} {
+		if _, _, err := log.List(ctx, store.DecisionFilter{}, store.Page{Cursor: bad}); !errors.Is(err, store.ErrBadCursor) {
+			t.Errorf("cursor %q: %v, want ErrBadCursor", bad, err)
+		}
+	}
+}
+
+// TestDecisionLogTwoReplicas: two replicas on one database both write the
+// log at once, and the listing of either shows every decision of both.
+func TestDecisionLogTwoReplicas(t *testing.T) {
+	t.Parallel()
+	d := servicetest.DevWith(t, func(c *service.Config) { c.DecisionLog = "mongo" })
+	replica := d.ReplicaWith(func(c *service.Config) { c.DecisionLog = "mongo" })
+	bob, alice := d.Users["bob"].ID, d.Users["alice"].ID
+	q4 := d.Apps["Q4 report"].ID
+	n := 40
+	if testing.Short() {
+		n = 15
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Go(func() { // replica 1: over HTTP
+		ask := map[string]any{"subject": map[string]any{"id": bob}, "action": "read", "resource": map[string]any{"type": "app", "id": q4}}
+		for range n {
+			if st := d.Call("admin", "POST", "/authz/check", ask, nil); st != 200 {
+				t.Errorf("check = %d", st)
+				return
+			}
+		}
+	})
+	wg.Go(func() { // replica 2: in-process decisions, as its guard takes them
+		for range n {
+			if _, err := replica.Engine.Decide(ctx, authz.Request{Subject: authz.Subject{ID: alice}, Action: "read",
+				Resource: authz.Resource{Type: "app", ID: q4}}); err != nil {
+				t.Errorf("replica: %v", err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	fromFirst := await(t, d, "subject="+bob+"&limit=7", func(es []entry) bool { return len(byPath(es, "/authz/check")) >= n })
+	fromSecond := await(t, d, "subject="+alice+"&resource=app:"+q4, func(es []entry) bool {
+		inProcess := 0
+		for _, e := range es {
+			if e.Request == nil {
+				inProcess++
+			}
+		}
+		return inProcess >= n
+	})
+	seen := map[string]bool{}
+	for _, e := range append(fromFirst, fromSecond...) {
+		if seen[e.DecisionID] {
+			t.Errorf("decision %s listed twice", e.DecisionID)
+		}
+		seen[e.DecisionID] = true
+	}
+	// The second replica lists the first's entries too.
+	recs, _, err := replica.Store.DecisionLog().List(ctx, store.DecisionFilter{SubjectID: bob}, store.Page{Limit: 1000})
+	if err != nil || len(recs) < n {
+		t.Errorf("the second replica lists %d of bob's entries (%v), want ≥ %d", len(recs), err, n)
+	}
+}
+
+// failingOut is a stdout that refuses every write (a full disk, a closed
+// pipe).
+type failingOut struct{}
+
+func (failingOut) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestDecisionLogFailureChangesNoDecision: a log that cannot be written
+// leaves every answer as it is, and the loss is counted.
+func TestDecisionLogFailureChangesNoDecision(t *testing.T) {
+	t.Parallel()
+	d := servicetest.DevWith(t, func(c *service.Config) { c.DecisionLog = "stdout"; c.DecisionLogOut = failingOut{} })
+	bob, q4 := d.Users["bob"].ID, d.Apps["Q4 report"].ID
+	for _, tc := range []struct {
+		action string
+		allow  bool
+	}{{"read", true}, {"delete", false}, {"read", true}} {
+		var answer struct{ Allow bool }
+		ask := map[string]any{"subject": map[string]any{"id": bob}, "action": tc.action, "resource": map[string]any{"type": "app", "id": q4}}
+		if st := d.Call("admin", "POST", "/authz/check", ask, &answer); st != 200 || answer.Allow != tc.allow {
+			t.Errorf("%s: %d allow %v, want 200 allow %v", tc.action, st, answer.Allow, tc.allow)
+		}
+	}
+	if st := d.Call("bob", "GET", "/api/v1/apps/"+q4, nil, nil); st != 200 {
+		t.Errorf("the guard's decision: GET app = %d", st)
+	}
+	want := `rulekeeper_decision_log_dropped_total{reason="write_failed"}`
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res := d.Do("", "GET", "/metrics", nil, nil)
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if i := strings.Index(string(body), want+" "); i >= 0 && !strings.HasPrefix(string(body[i+len(want)+1:]), "0\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write_failed drops counted in /metrics")
+		}
 	}
 }

@@ -87,16 +87,27 @@ func (a *appender) strs(first *bool, m *maskNode, k string, v []string, omitEmpt
 
 // multi writes a map of lists with sorted keys, as encoding/json does.
 func (a *appender) multi(first *bool, m *maskNode, k string, v map[string][]string) {
-	if len(v) == 0 || !a.key(first, m, k) {
+	if len(v) == 0 {
 		return
 	}
-	sub := m.child(k)
-	a.path = append(a.path, k)
 	keys := a.keys[:0]
 	for name := range v {
 		keys = append(keys, name)
 	}
 	slices.Sort(keys)
+	a.multiKeys(first, m, k, v, keys)
+	clear(keys)
+	a.keys = keys[:0]
+}
+
+// multiKeys writes of a map of lists the members keys (sorted, each in v)
+// in their order; nothing when there are none.
+func (a *appender) multiKeys(first *bool, m *maskNode, k string, v map[string][]string, keys []string) {
+	if len(keys) == 0 || !a.key(first, m, k) {
+		return
+	}
+	sub := m.child(k)
+	a.path = append(a.path, k)
 	a.b = append(a.b, '{')
 	f := true
 	for _, name := range keys {
@@ -105,8 +116,6 @@ func (a *appender) multi(first *bool, m *maskNode, k string, v map[string][]stri
 		}
 	}
 	a.b = append(a.b, '}')
-	clear(keys)
-	a.keys = keys[:0]
 	a.path = a.path[:len(a.path)-1]
 }
 
@@ -144,7 +153,7 @@ func (a *appender) input(in *policyInput, m *maskNode) {
 			a.boolean(&f, m, "capacityExhausted", s.License.CapacityExhausted, true)
 		})
 		a.multi(&f, m, "attributes", s.Attributes)
-		a.multi(&f, m, "spaces", s.Spaces)
+		a.multiKeys(&f, m, "spaces", in.spaces, in.spaceIDs)
 	})
 	a.str(&f, m, "action", in.Action, false)
 	a.object(&f, m, "resource", func(m *maskNode) {

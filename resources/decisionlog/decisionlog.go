@@ -104,12 +104,15 @@ type Logger struct {
 	// full counts the buffer_full drops since the writer last warned of
 	// them (decisions add, the writer takes).
 	full atomic.Int64
-	// Of the writer goroutine only: the time of the last warning, and the
-	// entries' appender.
-	lastWarn time.Time
-	app      appender
-	enc      []Encoded
-	ends     []int
+	// Of the writer goroutine only: the times of the last warnings (of
+	// drops by a full buffer, of failed writes), the entries lost to
+	// failed writes since the last, and the entries' appender.
+	lastWarn, lastFail time.Time
+	failed             int
+	app                appender
+	enc                []Encoded
+	ends               []int
+	spaceIDs           []string
 }
 
 // record is a decision waiting to be written.
@@ -308,7 +311,15 @@ func (l *Logger) write(batch []record) {
 	defer cancel()
 	if err := l.cfg.Sink.Write(ctx, enc); err != nil {
 		l.dropWrite.Add(float64(len(enc)))
-		l.warn("the decision log sink refused a batch", err, "entries", len(enc))
+		l.failed += len(enc)
+		// An error, never silent, at most once per warnEvery (a
+		// database down for an hour is not a million lines).
+		if now := l.now(); now.Sub(l.lastFail) >= warnEvery {
+			l.lastFail = now
+			l.logger.Error("the decision log could not be written: entries lost (rulekeeper_decision_log_dropped_total{reason=\"write_failed\"}); decisions are answered as before",
+				"error", err.Error(), "lost", l.failed)
+			l.failed = 0
+		}
 		return
 	}
 	l.written.Add(float64(len(enc)))

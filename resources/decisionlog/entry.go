@@ -2,6 +2,7 @@ package decisionlog
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -86,6 +87,11 @@ type policyInput struct {
 	Context  struct {
 		Environment string `json:"environment"`
 	} `json:"context"`
+	// The subject's space roles the entry keeps (Subject.Spaces is left
+	// nil): those of spaceIDs (sorted) in spaces, read where they are
+	// instead of copied into a map per entry.
+	spaces   map[string][]string
+	spaceIDs []string
 }
 
 // encode builds a record's entry and its line.
@@ -93,7 +99,10 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 	ld := r.ld
 	in := policyInput{Subject: ld.Input.Subject, Action: ld.Input.Action, Resource: ld.Input.Resource}
 	in.Context.Environment = ld.Input.Environment
-	in.Subject.Spaces = relevantSpaces(&ld.Input)
+	in.Subject.Spaces = nil
+	in.spaces = ld.Input.Subject.Spaces
+	l.spaceIDs = relevantSpaceIDs(&ld.Input, l.spaceIDs[:0])
+	in.spaceIDs = l.spaceIDs
 	enc := Encoded{ID: ld.ID, Time: r.at.UTC(), SubjectID: in.Subject.ID, ResourceType: in.Resource.Type,
 		ResourceID: in.Resource.ID, Allow: ld.Err == nil && ld.Decision.Allow}
 	rev := ld.Decision.Revision
@@ -132,31 +141,42 @@ func (l *Logger) encode(r *record) (Encoded, error) {
 	return enc, nil
 }
 
-// relevantSpaces keeps of the subject's space roles those of the resource's
-// spaces (its own, its target's, its app's): the only ones the policy reads
-// for this decision, so that a member of thousands of spaces does not make
-// a line of thousands of entries.
-func relevantSpaces(in *authz.Input) map[string][]string {
+// relevantSpaceIDs appends to ids, sorted, the resource's spaces (its
+// own, its target's, its app's) in which the subject has roles: the only
+// space roles the policy reads for this decision, so that a member of
+// thousands of spaces does not make a line of thousands of entries.
+func relevantSpaceIDs(in *authz.Input, ids []string) []string {
 	all := in.Subject.Spaces
 	if len(all) == 0 {
-		return nil
+		return ids
 	}
 	r := &in.Resource
-	ids := []string{r.SpaceID, r.TargetSpaceID}
+	add := func(id string) {
+		if _, ok := all[id]; ok && id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	add(r.SpaceID)
+	add(r.TargetSpaceID)
 	if r.Space != nil {
-		ids = append(ids, r.Space.ID)
+		add(r.Space.ID)
 	}
 	if r.App != nil {
-		ids = append(ids, r.App.SpaceID)
+		add(r.App.SpaceID)
 	}
 	if r.Type == "space" {
-		ids = append(ids, r.ID)
+		add(r.ID)
 	}
+	slices.Sort(ids)
+	return ids
+}
+
+// relevantSpaces is the map of the subject's roles in relevantSpaceIDs:
+// what an entry's input.subject.spaces holds.
+func relevantSpaces(in *authz.Input) map[string][]string {
 	out := map[string][]string{}
-	for _, id := range ids {
-		if roles, ok := all[id]; ok && id != "" {
-			out[id] = roles
-		}
+	for _, id := range relevantSpaceIDs(in, nil) {
+		out[id] = in.Subject.Spaces[id]
 	}
 	return out
 }

@@ -412,13 +412,18 @@ func TestFailingSinkCountsDrops(t *testing.T) {
 	g := &gate{open: make(chan struct{}), fail: errors.New("disk full")}
 	close(g.open)
 	reg := prometheus.NewRegistry()
-	l := newLogger(t, Config{Sink: g, Sample: 1, Registry: reg})
+	logs := &Lines{}
+	l := newLogger(t, Config{Sink: g, Sample: 1, Registry: reg, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	for range 10 {
 		l.LogDecision(context.Background(), decision())
 	}
 	closeNow(t, l)
 	if got := value(t, reg, "write_failed"); got != 10 {
 		t.Errorf("write_failed drops %v, want 10", got)
+	}
+	// Loud: an error saying why and how many were lost.
+	if errs := logs.entries(t); len(errs) != 1 || errs[0]["level"] != "ERROR" || errs[0]["error"] != "disk full" || errs[0]["lost"] != 10.0 {
+		t.Errorf("the failed write's log: %v", errs)
 	}
 	// After Close, decisions are not queued (and nothing panics).
 	l.LogDecision(context.Background(), decision())

@@ -173,11 +173,20 @@ func DevWith(t testing.TB, mutate func(*service.Config)) *Tenant {
 // revision every 200 ms, verifying the dev license key.
 func (d *Tenant) Replica() *service.Service {
 	d.t.Helper()
+	return d.ReplicaWith(nil)
+}
+
+// ReplicaWith is Replica with the configuration adjusted by mutate first.
+func (d *Tenant) ReplicaWith(mutate func(*service.Config)) *service.Service {
+	d.t.Helper()
 	return Start(d.t, func(c *service.Config) {
 		c.MongoDB = d.Svc.Store.Database().Name()
 		c.RulesPoll = 200 * time.Millisecond
 		pub, _ := licenses.DevKeyPair()
 		c.LicensePublicKey = base64.StdEncoding.EncodeToString(pub)
+		if mutate != nil {
+			mutate(c)
+		}
 	})
 }
 
