@@ -18,20 +18,31 @@ func TestEnginesSharingACompileCache(t *testing.T) {
 
 import data.rulekeeper.rules
 
-decision := {"allow": true, "grants": [{"kind": "rule", "id": "flag"}], "denies": []} if data.flag
-else := {"allow": true, "grants": [g | some g in rules.grants], "denies": []} if count(rules.grants) > 0
-else := {"allow": false, "grants": [], "denies": []}
+grants contains {"kind": "rule", "id": "flag"} if data.flag
+
+grants contains g if {
+	not data.flag
+	some g in rules.grants
+}
+
+allow := count(grants) > 0
 `
 	const denyAll = `package rulekeeper.authz
 
-decision := {"allow": false, "grants": [], "denies": [{"kind": "gate", "reason": "closed"}]}
+grants := set()
+
+allow := false
+`
+	const gates = `package rulekeeper.gates
+
+denies contains {"kind": "gate", "reason": "closed"} if data.closed
 `
 	grantRule := func(id string) string {
 		return "package rulekeeper.rules\n\ngrants contains {\"kind\": \"rule\", \"id\": \"" + id + "\"} if input.action == \"read\"\n"
 	}
 	engine := func(module string, flag bool) *authz.Engine {
-		return newEngine(t, authz.Options{Modules: map[string]string{"p.rego": module},
-			Data: map[string]any{"flag": flag}, CompileCache: cache, CacheSize: -1})
+		return newEngine(t, authz.Options{Modules: map[string]string{"p.rego": module, "gates.rego": gates},
+			Data: map[string]any{"flag": flag, "closed": module == denyAll}, CompileCache: cache, CacheSize: -1})
 	}
 	decide := func(e *authz.Engine) authz.Decision {
 		t.Helper()
