@@ -326,7 +326,7 @@ type indexedRule struct {
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	entries map[entryKey]map[string]any // rule id → conjunctions (index) or true (cands)
+	entries map[entryKey]map[string]any // rule id → conjunctions, or true for a rule compiled to Rego (a candidate)
 	kds     map[keyDef]int
 	attrs   map[attrRef]int
 	names   map[string]string
@@ -524,10 +524,7 @@ func envKey(context string) string {
 // compileRule computes a rule's entries without storing them.
 func (ix *Index) compileRule(a *analysis) *indexedRule {
 	ir := &indexedRule{a: a, rego: needsRego(a)}
-	doc := "index"
-	if ir.rego {
-		doc = "cands"
-	}
+	doc := "index" // a rule compiled to Rego is a candidate there (true)
 	conds := []conj{{}}
 	if a.cond != nil {
 		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
@@ -732,7 +729,7 @@ func (ix *Index) Data() map[string]any {
 	for id, n := range ix.names {
 		names[id] = n
 	}
-	out := map[string]any{"names": names, "index": map[string]any{}, "cands": map[string]any{},
+	out := map[string]any{"names": names, "index": map[string]any{},
 		"vals": ix.kdsData("val"), "pfxs": ix.kdsData("pfx"), "pairs": ix.kdsData("pair")}
 	for k, m := range ix.entries {
 		if len(m) == 0 {

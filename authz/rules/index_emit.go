@@ -42,8 +42,13 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int) string {
 	refs := slices.SortedFunc(maps.Keys(attrs), func(a, b attrRef) int { return strings.Compare(a.id(), b.id()) })
 	out.WriteString("# The value lists the index reads, by attribute id (\"\" keeps _va defined with none).\n_va[\"\"] := []\n\n")
 	for _, a := range refs {
-		fmt.Fprintf(&out, "_va[%s] := %s\n\n", lit(a.id()), valueList(ref(a.segments()), a.ci))
+		fn := "_vls"
+		if a.ci {
+			fn = "_vli"
+		}
+		fmt.Fprintf(&out, "_va[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
 	}
+	out.WriteString(indexedValueHelpers)
 	e.valueLists(&out)
 	return out.String()
 }
@@ -105,13 +110,20 @@ _inkeys contains k if {
 	k := concat("~", [p.a, p.b])
 }
 
-# The rules compiled to data whose conditions hold.
-_didx contains id if {
+# The buckets of the input's keys, type, action and environment.
+_bks contains b if {
 	some k in _inkeys
 	m := data.rulekeeper_rules.index[k]
 	some t in _rtypes
 	some e in _renvs
-	some id, cs in m[t][input.action][e]
+	b := m[t][input.action][e]
+}
+
+# The rules compiled to data whose conditions hold (a rule compiled to
+# Rego is true in its buckets: no conjunction).
+_didx contains id if {
+	some b in _bks
+	some id, cs in b
 	some c in cs
 	every a in c {
 		_lit(a)
@@ -188,14 +200,27 @@ _atom(a) if {
 
 `
 
+// indexedValueHelpers list an attribute's values for _va (as valueList
+// does) reading the attribute once, with a string (the common case: a
+// name, an email, an id) one value without a comprehension. An attribute
+// the input does not have leaves its _va undefined rather than empty:
+// every reader of _va (the keys, the atoms, negated or not) treats both
+// alike.
+const indexedValueHelpers = `_vli(x) := [lower(x)] if {
+	is_string(x)
+} else := [lower(s) | some y in _arr(x); s := _str(y)]
+
+_vls(x) := [x] if {
+	is_string(x)
+} else := [s | some y in _arr(x); s := _str(y)]
+
+`
+
 // candPreamble: the rules compiled to Rego that the candidate index names
 // for the input.
 const candPreamble = `_cand contains id if {
-	some k in _inkeys
-	m := data.rulekeeper_rules.cands[k]
-	some t in _rtypes
-	some e in _renvs
-	some id, _ in m[t][input.action][e]
+	some b in _bks
+	some id, true in b
 }
 
 `
