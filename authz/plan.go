@@ -70,7 +70,7 @@ type PlanRequest struct {
 // Planner plans lists with an engine and the security rules in force.
 type Planner struct {
 	engine *Engine
-	mu     sync.Mutex                  // one SetRules or Apply at a time
+	mu     sync.Mutex                   // one SetRules or Apply at a time
 	mv     atomic.Pointer[matcherVocab] // the vocabulary, indexed once for the matchers
 	rules  atomic.Pointer[plannedRules]
 }

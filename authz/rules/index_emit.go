@@ -83,37 +83,42 @@ _renvs contains e if {
 
 _renvs contains "*"
 
-# The keys the input's values give: "*" (the rules without an indexable
+# The buckets of the keys the input's values give, in the input's
+# type, action and environment: "*" (the rules without an indexable
 # atom), attribute=value, attribute^prefix (of the lengths the index's
-# prefixes have) and
-# attribute~attribute when the two share a value.
-_inkeys contains "*"
-
-_inkeys contains k if {
-	some a in data.rulekeeper_rules.vals
-	some v in _va[a]
-	k := concat("=", [a, v])
+# prefixes have) and attribute~attribute when the two share a value.
+_bks contains b if {
+	m := data.rulekeeper_rules.index["*"]
+	some t in _rtypes
+	some e in _renvs
+	b := m[t][input.action][e]
 }
 
-_inkeys contains k if {
+_bks contains b if {
+	some a in data.rulekeeper_rules.vals
+	some v in _va[a]
+	m := data.rulekeeper_rules.index[concat("=", [a, v])]
+	some t in _rtypes
+	some e in _renvs
+	b := m[t][input.action][e]
+}
+
+_bks contains b if {
 	some a, ns in data.rulekeeper_rules.pfxs
 	some v in _va[a]
 	some n in ns
 	n <= count(v)
-	k := concat("^", [a, substring(v, 0, n)])
+	m := data.rulekeeper_rules.index[concat("^", [a, substring(v, 0, n)])]
+	some t in _rtypes
+	some e in _renvs
+	b := m[t][input.action][e]
 }
 
-_inkeys contains k if {
+_bks contains b if {
 	some p in data.rulekeeper_rules.pairs
 	some x in _va[p.a]
 	x in _va[p.b]
-	k := concat("~", [p.a, p.b])
-}
-
-# The buckets of the input's keys, type, action and environment.
-_bks contains b if {
-	some k in _inkeys
-	m := data.rulekeeper_rules.index[k]
+	m := data.rulekeeper_rules.index[concat("~", [p.a, p.b])]
 	some t in _rtypes
 	some e in _renvs
 	b := m[t][input.action][e]
