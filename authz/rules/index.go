@@ -451,6 +451,20 @@ func (ix *Index) Delete(id string) ([]Patch, bool) {
 	return compact(patches), ix.Module() != before
 }
 
+// nameShard is the object of data.rulekeeper_rules.names that holds rule
+// id's name: the id's last two characters (the whole id if shorter), as
+// the module's _nshard computes it. A rule write then changes an object of
+// a few names: OPA's store rebuilds an object to remove a key and rehashes
+// it to replace one, so one object of every name would make each write
+// cost a pass over all rules.
+func nameShard(id string) string {
+	r := []rune(id)
+	if len(r) <= 2 {
+		return id
+	}
+	return string(r[len(r)-2:])
+}
+
 // compact keeps the last patch of each path.
 func compact(ps []Patch) []Patch {
 	last := map[string]int{}
@@ -598,7 +612,7 @@ func (ix *Index) add(a *analysis) []Patch {
 	id := a.rule.ID
 	ix.rules[id] = ir
 	ix.names[id] = a.rule.Name
-	patches := []Patch{{Path: []string{"names", id}, Value: a.rule.Name}}
+	patches := []Patch{{Path: []string{"names", nameShard(id), id}, Value: a.rule.Name}}
 	for _, r := range ir.attrs {
 		if ix.attrs[r] == 0 {
 			ix.dirty = true
@@ -639,7 +653,7 @@ func (ix *Index) remove(id string) []Patch {
 	}
 	delete(ix.rules, id)
 	delete(ix.names, id)
-	patches := []Patch{{Path: []string{"names", id}}}
+	patches := []Patch{{Path: []string{"names", nameShard(id), id}}}
 	for _, r := range ir.attrs {
 		ix.attrs[r]--
 		if ix.attrs[r] == 0 {
@@ -675,7 +689,7 @@ func (ix *Index) fill(ps []Patch) []Patch {
 		p := ps[i].Path
 		switch {
 		case p[0] == "names":
-			if n, ok := ix.names[p[1]]; ok {
+			if n, ok := ix.names[p[2]]; ok {
 				ps[i].Value = n
 			} else {
 				ps[i].Value = nil
@@ -727,7 +741,7 @@ func (ix *Index) kdsData(kind string) any {
 func (ix *Index) Data() map[string]any {
 	names := make(map[string]any, len(ix.names))
 	for id, n := range ix.names {
-		names[id] = n
+		dir(names, nameShard(id))[id] = n
 	}
 	out := map[string]any{"names": names, "index": map[string]any{},
 		"vals": ix.kdsData("val"), "pfxs": ix.kdsData("pfx"), "pairs": ix.kdsData("pair")}

@@ -60,8 +60,15 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int) string {
 // there. A rule grants when one of its conjunctions holds.
 const indexedPreamble = `grants contains {"kind": "rule", "id": id, "name": name} if {
 	some id in _ids
-	name := data.rulekeeper_rules.names[id]
+	name := data.rulekeeper_rules.names[_nshard(id)][id]
 }
+
+# The names object of a rule id (index.go's nameShard): its last two
+# characters.
+_nshard(id) := substring(id, n - 2, 2) if {
+	n := count(id)
+	n > 2
+} else := id
 
 _ids contains id if {
 	some id in _didx
