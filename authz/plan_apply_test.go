@@ -3,8 +3,8 @@ package authz_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
