@@ -291,9 +291,10 @@ func literalPrefix(pattern string) string {
 	return p
 }
 
-// An entryKey names one entry of the data document: document (index or
-// cands), key, resource type ("*" any, "?" types the vocabulary does not
-// know), action and environment ("*" either). The document is keyed key
+// An entryKey names one entry of the data document: document ("index";
+// a rule compiled to Rego is true there, a candidate), key, resource type
+// ("*" any, "?" types the vocabulary does not know), action and
+// environment ("*" either). The document is keyed key
 // first, so that a decision's lookups of keys no rule uses stop at once.
 type entryKey struct{ doc, key, typ, action, env string }
 
