@@ -88,11 +88,13 @@ func TestRego(t *testing.T) {
 	maps.Copy(all, pols)
 
 	cov := cover.New()
-	ch, err := tester.NewRunner().
+	rn := tester.NewRunner()
+	if os.Getenv("NOCOV") == "" {
+		rn = rn.SetCoverageQueryTracer(cov).SetCoverageRuns([]cover.Kind{})
+	}
+	ch, err := rn.
 		SetStore(inmem.NewFromObject(policyData(t))).
 		SetModules(all).
-		SetCoverageQueryTracer(cov).
-		SetCoverageRuns([]cover.Kind{}).
 		RaiseBuiltinErrors(true).
 		// The table-driven tests decide over a thousand inputs each, under
 		// the coverage tracer; the default 5 s per test is too tight on a
@@ -115,6 +117,7 @@ func TestRego(t *testing.T) {
 	cases := 0
 	for _, r := range results {
 		name := strings.TrimPrefix(r.Package, "data.") + "." + r.Name
+		if os.Getenv("DUR") != "" { fmt.Println("DUR", r.Duration, name) }
 		t.Run(name, func(t *testing.T) {
 			switch {
 			case r.Skip:
