@@ -39,6 +39,7 @@ build: ## build bin/rulekeeper
 test: ## vet, every Go and Rego test (short form, -short) and, beside them, the fuzz targets
 	$(GO) vet ./...
 	@fuzzlog=$$(mktemp); \
+	export GOGC=$(TESTGOGC); \
 	$(MAKE) --no-print-directory fuzz FUZZTESTS=1 >"$$fuzzlog" 2>&1 & fuzz=$$!; \
 	rc=0; $(GO) test -p $(TESTP) -short -count=1 $(TESTLDFLAGS) -timeout 10m $$($(GO) list ./... | grep -vxF -f <($(FUZZTESTPKGS))) || rc=1; \
 	wait $$fuzz || rc=1; \
@@ -64,6 +65,13 @@ PLAINTESTS := authz resources/pushdown
 FUZZTESTPKGS = grep -rlE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's|^\./(.*)/[^/]*$$|\1|' | sort -u | \
 	grep -vxF -e "" $(foreach p,$(PLAINTESTS),-e $(p)) | sed 's|^|$(shell $(GO) list -m)/|'
 
+# The tests that evaluate policies allocate many short-lived OPA values: a
+# heap allowed to grow to five times the live data instead of twice (GOGC
+# 400, not 100) spends a third less CPU in the garbage collector (authz:
+# 12.4 -> 8.4 CPU-s, peak RSS 44 -> 79 MB; authz/rules -17 %; the linker
+# sets its own GC and does not change).
+TESTGOGC ?= 400
+
 # Test binaries run four at a time on two cores: many of them wait on
 # servers, databases and browsers, so two at a time left the cores idle
 # (measured: 2 min 39 s for the tests at -p 4 on a warm cache).
@@ -75,7 +83,7 @@ TESTLDFLAGS := -ldflags='-s -w'
 
 .PHONY: test-full
 test-full: ## every Go and Rego test at full size (what -short reduces: random samples, scale cases)
-	$(GO) test -count=1 $(TESTLDFLAGS) -timeout 20m ./...
+	GOGC=$(TESTGOGC) $(GO) test -count=1 $(TESTLDFLAGS) -timeout 20m ./...
 
 # Fuzz targets are found in the sources (asking `go test -list` would link
 # every test binary once more). Each package with fuzz targets is built once,
