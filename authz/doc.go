@@ -47,9 +47,10 @@
 //     attributes under the static policies alone). Dropping what is never
 //     read changes nothing.
 //   - status, anonymous, roles and license are kept whole.
-//   - The static policies read input.subject.id only through subject_id,
-//     which is compared for equality with resource values (resource.owner,
-//     resource.id, the app's owner, sharedWith); groupIds only for
+//   - The static policies read input.subject.id only through subject_id
+//     and is_app_owner, which compare it for equality with resource values
+//     (resource.owner, resource.id, the app's owner, sharedWith) or with
+//     ""; groupIds only for
 //     membership in the resource's sharedWith; and input.subject.spaces
 //     only indexed by a space id taken from the resource (space_id:
 //     resource.spaceId, .id, .app.spaceId, .space.id; and targetSpaceId).
@@ -86,7 +87,9 @@
 // # What one evaluation costs
 //
 // An uncached decision is one evaluation of the decision query by OPA's
-// evaluator (topdown), called directly rather than through
+// evaluator — the three parts the decision rule assembles (allow, grants,
+// the gates' denies), read directly rather than as the decision object
+// (engine.go: decisionQuery) — called directly rather than through
 // rego.PreparedEvalQuery: no goroutine per evaluation to watch the context
 // (context.AfterFunc cancels instead), no metrics, and the result read as an
 // OPA value, not converted to Go maps and back. The evaluator's two

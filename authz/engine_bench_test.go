@@ -11,6 +11,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // benchInputs are 1,000 distinct subjects asking about one shared-space app,
@@ -34,10 +35,31 @@ func benchInputs() []*authz.Input {
 // (target ≤ 25 µs).
 func BenchmarkDecideUncached(b *testing.B) { benchUncached(b, benchInputs()) }
 
+// BenchmarkDecideUncachedDemoRules is BenchmarkDecideUncached with the
+// demo tenant's security rules in force (the shipped defaults of
+// resources/secrules, authz.ShippedRules),
+// compiled to an index as the server compiles them: the static policy
+// and the generated rules module both evaluated per decision.
+func BenchmarkDecideUncachedDemoRules(b *testing.B) {
+	e := newEngine(b, authz.Options{CacheSize: -1})
+	mod, data, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
+	if len(diags) > 0 {
+		b.Fatal(diags)
+	}
+	if err := e.LoadIndexed(context.Background(), 1, mod, data); err != nil {
+		b.Fatal(err)
+	}
+	benchUncachedOn(b, e, benchInputs())
+}
+
 // benchUncached evaluates ins in turn on an engine without a decision
 // cache.
 func benchUncached(b *testing.B, ins []*authz.Input) {
-	e := newEngine(b, authz.Options{CacheSize: -1})
+	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1}), ins)
+}
+
+// benchUncachedOn evaluates ins in turn on e.
+func benchUncachedOn(b *testing.B, e *authz.Engine, ins []*authz.Input) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -61,18 +61,16 @@ type ruleCache struct {
 	result results
 }
 
-// results counts the results of a query and keeps the decision's value.
+// results counts the results of a query and keeps the decision's parts.
 type results struct {
-	v    ast.Value
-	n    int
-	iter func(topdown.QueryResult) error
+	allow, grants, denies *ast.Term
+	n                     int
+	iter                  func(topdown.QueryResult) error
 }
 
 func (r *results) add(qr topdown.QueryResult) error {
 	r.n++
-	if t := qr[decisionVar]; t != nil {
-		r.v = t.Value
-	}
+	r.allow, r.grants, r.denies = qr[allowVar], qr[grantsVar], qr[deniesVar]
 	return nil
 }
 
@@ -111,7 +109,7 @@ func (c *ruleCache) release() {
 		c.frames[i].reset()
 	}
 	c.n = 1
-	c.result.v, c.result.n = nil, 0
+	c.result = results{iter: c.result.iter}
 	ruleCaches.Put(c)
 }
 

@@ -8,6 +8,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
+// ShippedRules are shippedRules (projection_test.go) for the external
+// test package's benchmarks.
+var ShippedRules = shippedRules
+
 // TestRuleCache checks the rule cache against what OPA's own virtual cache
 // promises: values and undefined results by ref, frames that hide and drop
 // what was put above them, the same answers once the frame is indexed, and

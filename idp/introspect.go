@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,14 +19,36 @@ import (
 // opaqueTTL is how long an introspection answer without exp is reused.
 const opaqueTTL = time.Minute
 
+// refusedTTL is how long the issuer's refusal of an opaque token (not
+// active, another issuer or audience, expired) is reused: a client
+// retrying a dead token, or anybody sending made-up ones, must not cost
+// the issuer one introspection per request. An unreachable or failing
+// endpoint is not cached.
+const refusedTTL = 30 * time.Second
+
 // verifyOpaque checks an opaque access token with the issuer's
 // introspection endpoint (RFC 7662), authenticated with the client
 // credentials. An active token's identity is cached until its exp.
 func (v *Verifier) verifyOpaque(ctx context.Context, raw string) (Identity, error) {
 	key := tokenKey(raw)
 	if c, ok := v.cache.Get(key); ok && v.now().Before(c.until) {
+		if c.refused != nil {
+			return Identity{}, c.refused
+		}
 		return c.id, nil
 	}
+	id, err := v.introspect(ctx, raw)
+	var e *Error
+	if errors.As(err, &e) && e.Code != CodeIssuerUnavailable {
+		v.cache.Add(key, cached{refused: e, until: v.now().Add(refusedTTL)})
+	}
+	return id, err
+}
+
+// introspect asks the issuer about raw and caches an active token's
+// identity.
+func (v *Verifier) introspect(ctx context.Context, raw string) (Identity, error) {
+	key := tokenKey(raw)
 	iss, err := v.discovered(ctx)
 	if err != nil {
 		return Identity{}, err

@@ -175,3 +175,27 @@ func TestAccessTokenTypeAndAudiences(t *testing.T) {
 		t.Fatalf("message %q", ie.Message)
 	}
 }
+
+// TestRefusedOpaqueTokensAreNotIntrospectedAgain: a token the issuer says
+// is not active is refused from the cache on the next attempts (one
+// introspection for 20 tries), while an active one still works.
+func TestRefusedOpaqueTokensAreNotIntrospectedAgain(t *testing.T) {
+	op := idptest.Start(t, thirdPartyUsers...)
+	ctx := context.Background()
+	v, err := idp.NewVerifier(idp.Config{IssuerURL: op.URL, ClientID: idptest.WebClient,
+		IntrospectionClientID: idptest.WebClient, IntrospectionClientSecret: idptest.WebSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := op.Introspections()
+	for range 20 {
+		_, err := v.Verify(ctx, "bm90LWEtdG9rZW4")
+		wantCode(t, err, idp.CodeInactive)
+	}
+	if n := op.Introspections() - before; n != 1 {
+		t.Fatalf("20 tries of one inactive token made %d introspection requests, want 1", n)
+	}
+	if _, err := v.Verify(ctx, op.Login(t, idptest.WebClient, "alice").AccessToken); err != nil {
+		t.Fatalf("an active token after the refusals: %v", err)
+	}
+}

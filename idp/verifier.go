@@ -191,8 +191,9 @@ type discovery struct {
 }
 
 type cached struct {
-	id    Identity
-	until time.Time
+	id      Identity
+	refused *Error // the issuer's refusal of an opaque token, if it refused
+	until   time.Time
 }
 
 // NewVerifier checks the configuration; it does no network I/O.

@@ -65,13 +65,21 @@ space_roles(sid) := roles if {
 # never matches an empty owner.
 subject_id := input.subject.id if input.subject.id != ""
 
-# app_owner is the owner of the app the resource is or belongs to.
-app_owner := input.resource.owner if input.resource.type == "app"
+# is_app_owner: "The user must be the app owner" (seed §6.7 footnotes): the
+# subject (subject_id) owns the app the resource is (resource.owner) or
+# belongs to (resource.app.owner), read from the input directly (a
+# shared-space decision asks it every time).
+is_app_owner if {
+	input.resource.type == "app"
+	input.subject.id != ""
+	input.resource.owner == input.subject.id
+}
 
-app_owner := input.resource.app.owner if input.resource.type in {"app.object", "schedule"}
-
-# is_app_owner: "The user must be the app owner" (seed §6.7 footnotes).
-is_app_owner if app_owner == subject_id
+is_app_owner if {
+	input.resource.type in {"app.object", "schedule"}
+	input.subject.id != ""
+	input.resource.app.owner == input.subject.id
+}
 
 # is_creator: the subject created the resource (app objects: private content
 # is visible only to its creator, seed §6.5, §6.6).

@@ -14,17 +14,22 @@ package rulekeeper.builtin
 
 role_grant(role) := {"kind": "role", "id": role, "name": roles_table[role].name}
 
-# grants[env][type] lists the actions a role allows on resources of type
-# ("*": any type; ["*"]: any action) in environment env ("any": both).
+# One rule for both tables of a role (role_applies), so that a subject
+# without roles costs a decision one failed iteration, not two.
 grants contains role_grant(role) if {
 	some role in input.subject.roles
+	role_applies(role)
+}
+
+# grants[env][type] lists the actions a role allows on resources of type
+# ("*": any type; ["*"]: any action) in environment env ("any": both).
+role_applies(role) if {
 	some env in role_environments
 	role_allows(roles_table[role].grants[env])
 }
 
 # own[env][type]: the same, for resources the subject owns.
-grants contains role_grant(role) if {
-	some role in input.subject.roles
+role_applies(role) if {
 	some env in role_environments
 	role_allows(roles_table[role].own[env])
 	input.resource.owner == subject_id

@@ -56,8 +56,51 @@ shared_target_grants(type, action, ot) := {g |
 # policies_test/index_test.go) holds per license type, request and role the
 # finished grants of the rows that say "Yes"; footnoted rows, which need the
 # app owner, apart.
+#
+# Every decision walks these rules, so the first reads the input directly
+# where a helper rule would cost an evaluation of its own: for a resource
+# that is not an app object (object_type "*") and names its space
+# (space_id is resource.spaceId), asked in the hub. It leaves out
+# creator_ok, which only restricts make_public and make_private: the index
+# has those actions for app objects alone (shared_spaces_test.rego checks
+# it). The
+# other requests, picked by OPA's rule index on the equalities or by the
+# two negations, get shared_plain, the same lookup through the helpers.
 grants contains g if {
 	input.resource.spaceType == "shared"
+	input.context.environment == "hub"
+	input.resource.type != "app.object"
+	sid := input.resource.spaceId
+	sid != ""
+	some role in input.subject.spaces[sid]
+	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"][role]
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	input.resource.type == "app.object"
+	some g in shared_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	input.resource.spaceId == ""
+	some g in shared_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	not input.context.environment == "hub"
+	some g in shared_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	not input.resource.spaceId
+	some g in shared_plain
+}
+
+shared_plain contains g if {
 	some role in input.subject.spaces[space_id]
 	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action][object_type][role]
 	environment == "hub"
@@ -66,9 +109,13 @@ grants contains g if {
 
 grants contains g if {
 	input.resource.spaceType == "shared"
-	is_app_owner # first: most subjects do not own the app
+
+	# The footnoted rows of the request, if it has any (most have none),
+	# before is_app_owner: most subjects do not own the app.
+	rows := data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action]
+	is_app_owner
 	some role in input.subject.spaces[space_id]
-	some g in data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action][object_type][role]
+	some g in rows[object_type][role]
 	environment == "hub"
 	creator_ok
 }

@@ -309,3 +309,34 @@ test_snapshots_are_not_made_private_again_by_the_table if {
 	s := h.subject("professional", {"sp-1": ["owner"]})
 	h.denied(h.hub(s, "make_private", h.app_object("snapshot", h.me, true, h.me, "sp-1", "shared")))
 }
+
+# The hot-path grants rule of shared_spaces.rego leaves out creator_ok,
+# which only restricts making content public or private: only app objects
+# have those actions in the index.
+test_only_app_objects_are_made_public_or_private_in_the_index if {
+	found := {[t, a] |
+		some part in ["plain", "appOwner"]
+		some types in data.rulekeeper.index.shared[part]
+		some t, actions in types
+		some a, _ in actions
+		a in {"make_public", "make_private"}
+	}
+	count(found) > 0
+	every x in found {
+		x[0] == "app.object"
+	}
+}
+
+# The hot-path rule needs resource.spaceId and context.environment "hub";
+# requests without them get the same grants through the helpers (space_id,
+# environment).
+test_shared_grants_without_the_hot_path_fields if {
+	viewer := h.subject("professional", {"sp-1": ["canview"]})
+	by_space := {"type": "app", "id": "a-1", "owner": h.other, "spaceType": "shared", "space": {"id": "sp-1", "type": "shared"}}
+	h.grant_ids(h.hub(viewer, "read", by_space)) == {"shared.app.open"}
+	empty_id := object.union(by_space, {"spaceId": ""})
+	h.grant_ids(h.hub(viewer, "read", empty_id)) == {"shared.app.open"}
+	no_context := object.remove(h.hub(viewer, "read", h.app("a-1", h.other, "sp-1", "shared")), ["context"])
+	h.grant_ids(no_context) == {"shared.app.open"}
+	h.grant_ids(h.console(viewer, "read", h.app("a-1", h.other, "sp-1", "shared"))) == set()
+}

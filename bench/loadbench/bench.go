@@ -172,6 +172,7 @@ func (b *bench) run(ctx context.Context) error {
 	// mongo, OPA, off; …) so that each takes every place in turn.
 	off := &logServer{mode: "off", proc: rk, target: rkT}
 	var opaWins []*window
+	var opaCPU time.Duration // the OPA server's CPU over its measured windows
 	for r := range b.cfg.Rounds {
 		order := []*logServer{off, {target: opaT}}
 		if r%2 == 1 {
@@ -188,6 +189,8 @@ func (b *bench) run(ctx context.Context) error {
 			atWarm := func() {}
 			if s.proc != nil {
 				atWarm = func() { before = scrape(ctx, s.proc.URL); cpuMark = cpuOf(s.proc) }
+			} else {
+				atWarm = func() { cpuMark = cpuOf(opa) }
 			}
 			win, err := drive(ctx, s.target, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
 			if err != nil {
@@ -195,6 +198,7 @@ func (b *bench) run(ctx context.Context) error {
 			}
 			if s.proc == nil {
 				opaWins = append(opaWins, win)
+				opaCPU += cpuOf(opa) - cpuMark
 			} else {
 				s.cpu = append(s.cpu, cpuOf(s.proc)-cpuMark)
 				s.counters.add(scrape(ctx, s.proc.URL).minus(before))
@@ -209,6 +213,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	rep.RK, rep.OPA = summarize("rulekeeper", off.wins), summarize("OPA server", opaWins)
 	rep.Cache = off.counters
+	rep.RKCPU, rep.OPACPU = perRequest(sum(off.cpu), rep.RK.Requests), perRequest(opaCPU, rep.OPA.Requests)
 	rep.Off = off.rounds()
 	for _, l := range logs {
 		rep.Logs = append(rep.Logs, logReport{Mode: l.mode, Summary: summarize("rulekeeper, decision log "+l.mode, l.wins),
@@ -357,4 +362,21 @@ func parseCounters(r io.Reader) counters {
 		}
 	}
 	return c
+}
+
+// sum of ds.
+func sum(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
+}
+
+// perRequest is cpu in µs per request (0 for none).
+func perRequest(cpu time.Duration, requests int) float64 {
+	if requests == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(requests)
 }

@@ -27,6 +27,14 @@ func BenchmarkCheckHandler(b *testing.B) {
 	benchCheck(b, d)
 }
 
+// BenchmarkCheckHandlerUncached is BenchmarkCheckHandler with the decision
+// cache off (serve --no-decision-cache, as loadbench -no-decision-cache):
+// every request evaluated.
+func BenchmarkCheckHandlerUncached(b *testing.B) {
+	d := servicetest.DevWith(b, func(c *service.Config) { c.NoDecisionCache = true })
+	benchCheck(b, d)
+}
+
 // BenchmarkCheckHandlerLogged is BenchmarkCheckHandler with the decision
 // log on (stdout, to a file): with -cpuprofile, where the log's cost goes.
 func BenchmarkCheckHandlerLogged(b *testing.B) {

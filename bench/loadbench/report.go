@@ -42,11 +42,14 @@ type report struct {
 	Auth       string
 	Caches     string // rulekeeper's caches, as cachesText says
 	RK, OPA    summary
-	Agreement  agreement
-	Cache      counters
-	Costs      []cost
-	Logins     time.Duration // the bench users' logins, in the preparation
-	Subjects   int
+	// RKCPU and OPACPU are each server's CPU (user + system, from
+	// /proc/<pid>/stat over its measured windows) per request, in µs.
+	RKCPU, OPACPU float64
+	Agreement     agreement
+	Cache         counters
+	Costs         []cost
+	Logins        time.Duration // the bench users' logins, in the preparation
+	Subjects      int
 	// With -decision-log: the log-off rulekeeper's rounds, and each
 	// log-on rulekeeper's figures.
 	DecisionLog, DecisionLogSample string
@@ -187,6 +190,11 @@ func (r *report) markdown() string {
 	p("| **rulekeeper ÷ OPA** | | **%.2f×** | %.2f× | %.2f× | **%.2f×** | %.2f× | | |",
 		r.throughputRatio(), ratio(float64(r.RK.P50), float64(r.OPA.P50)), ratio(float64(r.RK.P90), float64(r.OPA.P90)),
 		ratio(float64(r.RK.P99), float64(r.OPA.P99)), ratio(float64(r.RK.P999), float64(r.OPA.P999)))
+	if r.RKCPU > 0 && r.OPACPU > 0 {
+		p("")
+		p("Server CPU per request (user + system of each server process over its measured windows; the load generator, in this process, shares the machine's cores and is not counted): rulekeeper %.0f µs, OPA server %.0f µs — OPA ÷ rulekeeper **%.2f×**.",
+			r.RKCPU, r.OPACPU, r.OPACPU/r.RKCPU)
+	}
 	p("")
 	p("Targets:")
 	p("- rulekeeper throughput ≥ %.0f× the OPA server's: %.2f× — %s", targetThroughputRatio, r.throughputRatio(), pass(r.throughputRatio() >= targetThroughputRatio))

@@ -59,6 +59,7 @@ type Provider struct {
 	st    *wrapped
 	srv   *httptest.Server
 	jwks  atomic.Int32
+	intro atomic.Int32
 	users map[string]User
 }
 
@@ -93,8 +94,11 @@ func Start(t testing.TB, users ...User) *Provider {
 		t.Fatal(err)
 	}
 	p.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/keys" {
+		switch {
+		case r.URL.Path == "/keys":
 			p.jwks.Add(1)
+		case strings.Contains(r.URL.Path, "introspect"):
+			p.intro.Add(1)
 		}
 		provider.ServeHTTP(w, r)
 	})
@@ -105,6 +109,9 @@ func Start(t testing.TB, users ...User) *Provider {
 
 // JWKSFetches counts the requests to the JWKS endpoint.
 func (p *Provider) JWKSFetches() int { return int(p.jwks.Load()) }
+
+// Introspections counts the requests to the introspection endpoint.
+func (p *Provider) Introspections() int { return int(p.intro.Load()) }
 
 // Login runs the authorization code flow for username at client and
 // returns the tokens.

@@ -402,9 +402,12 @@ func SpaceResource(sp *store.Space) *authz.Resource {
 	}
 }
 
+// mapErr turns the store's "not found" into authz's. The caller names
+// the entity (`subject "bob": not found`); the store's own words would
+// say it twice.
 func mapErr(err error) error {
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%w: %v", authz.ErrNotFound, err)
+		return authz.ErrNotFound
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // API key statuses (seed 000 §1.8). Expired is computed from ExpiresAt.
@@ -70,6 +71,10 @@ func (r *APIKeys) Create(ctx context.Context, k *APIKey, max int) error {
 		k.ID = NewID()
 	}
 	k.CreatedAt, k.UpdatedAt, k.Version = now, now, 1
+	// The lookup first: one left behind by a failed insert names no key.
+	if err := r.hashes().put(ctx, k.Hash, k.ID); err != nil {
+		return fmt.Errorf("create API key: %w", err)
+	}
 	if err := r.c.insert(ctx, k); err != nil {
 		return fmt.Errorf("create API key: %w", err)
 	}
@@ -85,13 +90,45 @@ func (r *APIKeys) Get(ctx context.Context, id string) (*APIKey, error) {
 	return k, nil
 }
 
+// The hash lookup: the collection "apikey_hashes" holds {_id: hash, keyId}
+// per key, written before it, so that ByHash (every API key request the
+// key cache does not answer, including every unknown key) is two reads by
+// _id, not a filter that decodes every key on the embedded FerretDB.
+func (r *APIKeys) hashes() lookup {
+	return lookup{c: r.c.c.Database().Collection("apikey_hashes"), field: "keyId"}
+}
+
 // ByHash returns the key whose secret hashes to hash.
 func (r *APIKeys) ByHash(ctx context.Context, hash string) (*APIKey, error) {
-	k, err := r.c.get(ctx, bson.D{{Key: "hash", Value: hash}})
+	id, err := r.hashes().get(ctx, hash)
 	if err != nil {
 		return nil, fmt.Errorf("API key: %w", err)
 	}
+	k, err := r.c.byID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("API key: %w", err)
+	}
+	if k.Hash != hash {
+		return nil, fmt.Errorf("API key: %w", ErrNotFound)
+	}
 	return k, nil
+}
+
+// IndexHashes writes the hash lookup of every key, once per database: for
+// databases written before the lookup existed.
+func (r *APIKeys) IndexHashes(ctx context.Context) error {
+	return once(ctx, r.c.c.Database(), "apikey-hashes", func() error {
+		keys, err := r.c.find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "hash", Value: 1}}))
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := r.hashes().put(ctx, k.Hash, k.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // KeyFilter narrows a key list.
@@ -141,10 +178,18 @@ func (r *APIKeys) Revoke(ctx context.Context, id, by string) (*APIKey, error) {
 	return existing, nil
 }
 
-// Delete removes the key.
+// Delete removes the key and its hash lookup.
 func (r *APIKeys) Delete(ctx context.Context, id string) error {
+	k, err := r.c.byID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete API key %q: %w", id, err)
+	}
 	if err := r.c.deleteByID(ctx, id); err != nil {
 		return fmt.Errorf("delete API key %q: %w", id, err)
+	}
+	// A lookup left behind would name no key: harmless, but not kept.
+	if _, err := r.hashes().c.DeleteOne(ctx, bson.D{{Key: "_id", Value: k.Hash}}); err != nil {
+		return fmt.Errorf("delete API key %q: its hash lookup: %w", id, err)
 	}
 	return nil
 }

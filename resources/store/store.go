@@ -91,7 +91,7 @@ func Connect(ctx context.Context, uri, dbName string) (*Store, error) {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	for _, index := range []func(context.Context) error{s.Users.IndexSubjects, s.Groups.IndexNames} {
+	for _, index := range []func(context.Context) error{s.Users.IndexSubjects, s.Groups.IndexNames, s.APIKeys.IndexHashes} {
 		if err := index(ctx); err != nil {
 			_ = client.Disconnect(context.WithoutCancel(ctx))
 			return nil, err
