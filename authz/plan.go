@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/rulekeeper/rulekeeper/authz/rules"
@@ -69,6 +70,7 @@ type PlanRequest struct {
 // Planner plans lists with an engine and the security rules in force.
 type Planner struct {
 	engine *Engine
+	mu     sync.Mutex                   // one SetRules or Apply at a time
 	mv     atomic.Pointer[matcherVocab] // the vocabulary, indexed once for the matchers
 	rules  atomic.Pointer[plannedRules]
 }
@@ -76,8 +78,8 @@ type Planner struct {
 type plannedRules struct {
 	vocab    *matcherVocab // the matchers' vocabulary
 	revision int64
-	matchers []*RuleMatcher
-	byID     map[string]*RuleMatcher // for reuse by the next SetRules
+	matchers []*RuleMatcher          // the valid ones, in the order of the rules given
+	byID     map[string]*RuleMatcher // every rule's, for reuse by SetRules and Apply (read and replaced under Planner.mu only)
 }
 
 // NewPlanner plans with e and vocabulary v (nil: rules.DefaultVocabulary),
@@ -101,6 +103,8 @@ func (p *Planner) SetVocabulary(v *rules.Vocabulary) { p.mv.Store(newMatcherVoca
 // A rule unchanged since the previous call keeps its matcher, so that one
 // rule write costs one matcher, not one per rule.
 func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	mv := p.mv.Load()
 	prev := p.rules.Load().byID
 	if p.rules.Load().vocab != mv {
@@ -119,6 +123,57 @@ func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
 		}
 	}
 	p.rules.Store(&plannedRules{vocab: mv, revision: revision, matchers: ms, byID: byID})
+}
+
+// Apply records revision as the rules the planner has with puts stored
+// (added or replaced) and the rules dels deleted: one rule write costs
+// its own matcher and a copy of the list of pointers, not a matcher
+// lookup and a map entry per rule of the set. Rules keep the order
+// SetRules was given (by id, as the rules manager gives them); a new
+// rule goes before the first rule whose id sorts after it. It returns
+// false, changing nothing, when the vocabulary changed since the rules
+// were set: the caller then gives the whole set to SetRules.
+func (p *Planner) Apply(revision int64, puts []rules.Rule, dels []string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	mv := p.mv.Load()
+	cur := p.rules.Load()
+	if cur.vocab != mv || cur.byID == nil {
+		return false
+	}
+	ms := slices.Clone(cur.matchers)
+	byID := cur.byID // owned by the writer, under p.mu
+	drop := func(id string) {
+		if i := slices.IndexFunc(ms, func(m *RuleMatcher) bool { return m.Rule.ID == id }); i >= 0 {
+			ms = slices.Delete(ms, i, i+1)
+		}
+	}
+	for _, id := range dels {
+		if byID[id] != nil {
+			delete(byID, id)
+			drop(id)
+		}
+	}
+	for _, r := range puts {
+		m := byID[r.ID]
+		if m != nil && sameRule(m.Rule, r) && m.Rule.Name == r.Name {
+			continue
+		}
+		if m != nil {
+			drop(r.ID)
+		}
+		m = mv.match(r)
+		byID[r.ID] = m
+		if m.Valid() {
+			i := slices.IndexFunc(ms, func(x *RuleMatcher) bool { return x.Rule.ID > r.ID })
+			if i < 0 {
+				i = len(ms)
+			}
+			ms = slices.Insert(ms, i, m)
+		}
+	}
+	p.rules.Store(&plannedRules{vocab: mv, revision: revision, matchers: ms, byID: byID})
+	return true
 }
 
 // Sentinels of representative resources: ids no stored resource has.

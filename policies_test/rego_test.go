@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/rulekeeper/rulekeeper/policies"
 )
@@ -80,32 +82,30 @@ func policyData(t testing.TB) map[string]any {
 
 // TestRego runs every Rego test (policies_test/*_test.rego) against the
 // embedded policies and data, one subtest per Rego test and per test case
-// of the table-driven ones, and logs the coverage of the policies.
+// of the table-driven ones, and logs the coverage of the policies. The
+// tests run as `opa test` runs them, without its tracing of table-driven
+// tests (regoRun); a failing test is run again with tracing to explain it.
 func TestRego(t *testing.T) {
 	ctx := context.Background()
 	pols := policyModules(t)
 	all := testModules(t)
 	maps.Copy(all, pols)
 
-	cov := cover.New()
-	ch, err := tester.NewRunner().
-		SetStore(inmem.NewFromObject(policyData(t))).
-		SetModules(all).
-		SetCoverageQueryTracer(cov).
-		SetCoverageRuns([]cover.Kind{}).
-		RaiseBuiltinErrors(true).
-		// The table-driven tests decide over a thousand inputs each, under
-		// the coverage tracer; the default 5 s per test is too tight on a
-		// loaded machine.
-		SetTimeout(5*time.Minute).
-		RunTests(ctx, nil)
+	// The engine's store options (authz/engine.go): AST values on read.
+	st := inmem.NewFromObjectWithOpts(policyData(t), inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
+	c, err := compileTests(ctx, all, st)
 	if err != nil {
 		t.Fatalf("compile policies and tests: %v", err)
 	}
-	var results []*tester.Result
-	for r := range ch {
-		results = append(results, r)
-	}
+	cov := cover.New()
+	results := (&regoRun{
+		compiler: c,
+		store:    st,
+		cover:    cov,
+		// The table-driven tests decide over a thousand inputs each; the
+		// tester's default 5 s per test is too tight on a loaded machine.
+		timeout: 5 * time.Minute,
+	}).run(ctx)
 	if len(results) == 0 {
 		t.Fatal("no Rego test ran")
 	}
@@ -129,11 +129,13 @@ func TestRego(t *testing.T) {
 				}
 			}
 			if r.Fail {
-				msg := fmt.Sprintf("%s: fails", r.Location)
-				if r.FailedAt != nil {
-					msg += fmt.Sprintf(" at %s: %s", r.FailedAt.Location, r.FailedAt)
+				t.Errorf("%s: fails", r.Location)
+			}
+			if t.Failed() {
+				if len(r.Output) > 0 {
+					t.Logf("printed:\n%s", r.Output)
 				}
-				t.Error(msg)
+				explain(t, r)
 			}
 		})
 	}
@@ -160,6 +162,48 @@ func TestRego(t *testing.T) {
 	}
 	t.Logf("rego: %d tests (%d table cases), policy coverage %.2f%% (%d of %d lines)",
 		len(results), cases, pct, covered, covered+notCovered)
+}
+
+// explain runs the failed test r again through OPA's tester with tracing
+// and logs the end of the trace of each failed case (of the test, for a
+// test without cases): where the evaluation stopped.
+func explain(t *testing.T, r *tester.Result) {
+	t.Helper()
+	all := testModules(t)
+	maps.Copy(all, policyModules(t))
+	ch, err := tester.NewRunner().
+		SetStore(inmem.NewFromObject(policyData(t))).
+		SetModules(all).
+		EnableTracing(true).
+		SetTimeout(5*time.Minute).
+		Filter("^"+regexp.QuoteMeta(r.Package+"."+r.Name)+"$").
+		RunTests(context.Background(), nil)
+	if err != nil {
+		t.Logf("explain: %v", err)
+		return
+	}
+	const lines = 80
+	tail := func(label string, trace []*topdown.Event) {
+		var b strings.Builder
+		topdown.PrettyTraceWithLocation(&b, trace)
+		ls := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+		if len(ls) > lines {
+			ls = append([]string{fmt.Sprintf("... (%d lines before)", len(ls)-lines)}, ls[len(ls)-lines:]...)
+		}
+		t.Logf("trace of %s:\n%s", label, strings.Join(ls, "\n"))
+	}
+	for traced := range ch {
+		failed := false
+		for path, sub := range traced.SubResults.Iter {
+			if sub.Fail && len(sub.SubResults) == 0 {
+				failed = true
+				tail(strings.Join(path, "/"), sub.Trace)
+			}
+		}
+		if !failed {
+			tail(traced.Name, traced.Trace)
+		}
+	}
 }
 
 // TestDataMatchesOPALoader checks that Data() places the JSON documents

@@ -119,15 +119,17 @@
 // equality, attribute^prefix for a like prefix or the literal prefix of a
 // matches, attribute~attribute for two attributes that must share a value,
 // "*" for none — then resource type ("*" any, "?" unknown types), action and
-// environment ("*" both). The module computes the input's keys once
-// (_inkeys: its values, their prefixes of the lengths some rule is keyed on
-// — a rule's prefix is cut to 1, 2, 4, 8, 16 or 32 characters —, the pairs
-// that hold), looks each up and evaluates only the conjunctions found
+// environment ("*" both). The module computes the input's keys (its
+// values, their prefixes of the lengths some rule is keyed on — a rule's
+// prefix is cut to 1, 2, 4, 8, 16 or 32 characters —, the pairs that
+// hold), collects the buckets they find once (_bks) and evaluates only the
+// conjunctions found
 // (_lit/_atom: the same tests as the plain compilation's, on the same value
 // lists). Rules using HasPrivilege, or whose normal form would exceed
 // maxDisjuncts conjunctions, are compiled as above but to _g<stratum>[id]
-// bodies, evaluated only for the ids the candidate index (cands, keyed the
-// same way from an over-approximation of the condition) names. Put and
+// bodies, evaluated only for the ids the same buckets name as candidates
+// (true instead of conjunctions, keyed the same way from an
+// over-approximation of the condition). Put and
 // Delete change one rule and return the patches of the data document; the
 // module changes only when a rule compiled to Rego or an attribute comes or
 // goes. TestIndexedDifferential checks indexed, plain and the reference

@@ -291,9 +291,10 @@ func literalPrefix(pattern string) string {
 	return p
 }
 
-// An entryKey names one entry of the data document: document (index or
-// cands), key, resource type ("*" any, "?" types the vocabulary does not
-// know), action and environment ("*" either). The document is keyed key
+// An entryKey names one entry of the data document: document ("index";
+// a rule compiled to Rego is true there, a candidate), key, resource type
+// ("*" any, "?" types the vocabulary does not know), action and
+// environment ("*" either). The document is keyed key
 // first, so that a decision's lookups of keys no rule uses stop at once.
 type entryKey struct{ doc, key, typ, action, env string }
 
@@ -326,7 +327,7 @@ type indexedRule struct {
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	entries map[entryKey]map[string]any // rule id → conjunctions (index) or true (cands)
+	entries map[entryKey]map[string]any // rule id → conjunctions, or true for a rule compiled to Rego (a candidate)
 	kds     map[keyDef]int
 	attrs   map[attrRef]int
 	names   map[string]string
@@ -451,6 +452,20 @@ func (ix *Index) Delete(id string) ([]Patch, bool) {
 	return compact(patches), ix.Module() != before
 }
 
+// nameShard is the object of data.rulekeeper_rules.names that holds rule
+// id's name: the id's last two characters (the whole id if shorter), as
+// the module's _nshard computes it. A rule write then changes an object of
+// a few names: OPA's store rebuilds an object to remove a key and rehashes
+// it to replace one, so one object of every name would make each write
+// cost a pass over all rules.
+func nameShard(id string) string {
+	r := []rune(id)
+	if len(r) <= 2 {
+		return id
+	}
+	return string(r[len(r)-2:])
+}
+
 // compact keeps the last patch of each path.
 func compact(ps []Patch) []Patch {
 	last := map[string]int{}
@@ -524,10 +539,7 @@ func envKey(context string) string {
 // compileRule computes a rule's entries without storing them.
 func (ix *Index) compileRule(a *analysis) *indexedRule {
 	ir := &indexedRule{a: a, rego: needsRego(a)}
-	doc := "index"
-	if ir.rego {
-		doc = "cands"
-	}
+	doc := "index" // a rule compiled to Rego is a candidate there (true)
 	conds := []conj{{}}
 	if a.cond != nil {
 		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
@@ -601,7 +613,7 @@ func (ix *Index) add(a *analysis) []Patch {
 	id := a.rule.ID
 	ix.rules[id] = ir
 	ix.names[id] = a.rule.Name
-	patches := []Patch{{Path: []string{"names", id}, Value: a.rule.Name}}
+	patches := []Patch{{Path: []string{"names", nameShard(id), id}, Value: a.rule.Name}}
 	for _, r := range ir.attrs {
 		if ix.attrs[r] == 0 {
 			ix.dirty = true
@@ -642,7 +654,7 @@ func (ix *Index) remove(id string) []Patch {
 	}
 	delete(ix.rules, id)
 	delete(ix.names, id)
-	patches := []Patch{{Path: []string{"names", id}}}
+	patches := []Patch{{Path: []string{"names", nameShard(id), id}}}
 	for _, r := range ir.attrs {
 		ix.attrs[r]--
 		if ix.attrs[r] == 0 {
@@ -678,7 +690,7 @@ func (ix *Index) fill(ps []Patch) []Patch {
 		p := ps[i].Path
 		switch {
 		case p[0] == "names":
-			if n, ok := ix.names[p[1]]; ok {
+			if n, ok := ix.names[p[2]]; ok {
 				ps[i].Value = n
 			} else {
 				ps[i].Value = nil
@@ -730,9 +742,9 @@ func (ix *Index) kdsData(kind string) any {
 func (ix *Index) Data() map[string]any {
 	names := make(map[string]any, len(ix.names))
 	for id, n := range ix.names {
-		names[id] = n
+		dir(names, nameShard(id))[id] = n
 	}
-	out := map[string]any{"names": names, "index": map[string]any{}, "cands": map[string]any{},
+	out := map[string]any{"names": names, "index": map[string]any{},
 		"vals": ix.kdsData("val"), "pfxs": ix.kdsData("pfx"), "pairs": ix.kdsData("pair")}
 	for k, m := range ix.entries {
 		if len(m) == 0 {

@@ -42,8 +42,13 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int) string {
 	refs := slices.SortedFunc(maps.Keys(attrs), func(a, b attrRef) int { return strings.Compare(a.id(), b.id()) })
 	out.WriteString("# The value lists the index reads, by attribute id (\"\" keeps _va defined with none).\n_va[\"\"] := []\n\n")
 	for _, a := range refs {
-		fmt.Fprintf(&out, "_va[%s] := %s\n\n", lit(a.id()), valueList(ref(a.segments()), a.ci))
+		fn := "_vls"
+		if a.ci {
+			fn = "_vli"
+		}
+		fmt.Fprintf(&out, "_va[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
 	}
+	out.WriteString(indexedValueHelpers)
 	e.valueLists(&out)
 	return out.String()
 }
@@ -55,8 +60,15 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int) string {
 // there. A rule grants when one of its conjunctions holds.
 const indexedPreamble = `grants contains {"kind": "rule", "id": id, "name": name} if {
 	some id in _ids
-	name := data.rulekeeper_rules.names[id]
+	name := data.rulekeeper_rules.names[_nshard(id)][id]
 }
+
+# The names object of a rule id (index.go's nameShard): its last two
+# characters.
+_nshard(id) := substring(id, n - 2, 2) if {
+	n := count(id)
+	n > 2
+} else := id
 
 _ids contains id if {
 	some id in _didx
@@ -78,40 +90,52 @@ _renvs contains e if {
 
 _renvs contains "*"
 
-# The keys the input's values give: "*" (the rules without an indexable
+# The buckets of the keys the input's values give, in the input's
+# type, action and environment: "*" (the rules without an indexable
 # atom), attribute=value, attribute^prefix (of the lengths the index's
-# prefixes have) and
-# attribute~attribute when the two share a value.
-_inkeys contains "*"
-
-_inkeys contains k if {
-	some a in data.rulekeeper_rules.vals
-	some v in _va[a]
-	k := concat("=", [a, v])
+# prefixes have) and attribute~attribute when the two share a value.
+_bks contains b if {
+	m := data.rulekeeper_rules.index["*"]
+	some t in _rtypes
+	some e in _renvs
+	b := m[t][input.action][e]
 }
 
-_inkeys contains k if {
+_bks contains b if {
+	some a in data.rulekeeper_rules.vals
+	some v in _va[a]
+	m := data.rulekeeper_rules.index[concat("=", [a, v])]
+	some t in _rtypes
+	some e in _renvs
+	b := m[t][input.action][e]
+}
+
+_bks contains b if {
 	some a, ns in data.rulekeeper_rules.pfxs
 	some v in _va[a]
 	some n in ns
 	n <= count(v)
-	k := concat("^", [a, substring(v, 0, n)])
+	m := data.rulekeeper_rules.index[concat("^", [a, substring(v, 0, n)])]
+	some t in _rtypes
+	some e in _renvs
+	b := m[t][input.action][e]
 }
 
-_inkeys contains k if {
+_bks contains b if {
 	some p in data.rulekeeper_rules.pairs
 	some x in _va[p.a]
 	x in _va[p.b]
-	k := concat("~", [p.a, p.b])
-}
-
-# The rules compiled to data whose conditions hold.
-_didx contains id if {
-	some k in _inkeys
-	m := data.rulekeeper_rules.index[k]
+	m := data.rulekeeper_rules.index[concat("~", [p.a, p.b])]
 	some t in _rtypes
 	some e in _renvs
-	some id, cs in m[t][input.action][e]
+	b := m[t][input.action][e]
+}
+
+# The rules compiled to data whose conditions hold (a rule compiled to
+# Rego is true in its buckets: no conjunction).
+_didx contains id if {
+	some b in _bks
+	some id, cs in b
 	some c in cs
 	every a in c {
 		_lit(a)
@@ -188,14 +212,27 @@ _atom(a) if {
 
 `
 
+// indexedValueHelpers list an attribute's values for _va (as valueList
+// does) reading the attribute once, with a string (the common case: a
+// name, an email, an id) one value without a comprehension. An attribute
+// the input does not have leaves its _va undefined rather than empty:
+// every reader of _va (the keys, the atoms, negated or not) treats both
+// alike.
+const indexedValueHelpers = `_vli(x) := [lower(x)] if {
+	is_string(x)
+} else := [lower(s) | some y in _arr(x); s := _str(y)]
+
+_vls(x) := [x] if {
+	is_string(x)
+} else := [s | some y in _arr(x); s := _str(y)]
+
+`
+
 // candPreamble: the rules compiled to Rego that the candidate index names
 // for the input.
 const candPreamble = `_cand contains id if {
-	some k in _inkeys
-	m := data.rulekeeper_rules.cands[k]
-	some t in _rtypes
-	some e in _renvs
-	some id, _ in m[t][input.action][e]
+	some b in _bks
+	some id, true in b
 }
 
 `

@@ -15,7 +15,13 @@ import (
 
 func prepareIndexed(t testing.TB, module string, data map[string]any, extra ...string) rego.PreparedEvalQuery {
 	t.Helper()
-	return prepareWith(t, module, rego.Store(inmem.NewFromObject(map[string]any{DataRoot: data})), extra...)
+	// The engine's store (authz/engine.go): data read as AST values, not
+	// converted from Go maps on every read.
+	st := inmem.NewFromObjectWithOpts(map[string]any{DataRoot: data}, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
+	return prepareWith(t, module, func(r *rego.Rego) {
+		rego.Store(st)(r)
+		rego.StoreReadAST(true)(r)
+	}, extra...)
 }
 
 // differential runs n rule sets of rulesPer random rules against inputsPer

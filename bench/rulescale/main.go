@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,6 +308,28 @@ func (c *client) do(ctx context.Context, method, path string, body any, out any)
 	return resp.StatusCode, nil
 }
 
+// profile writes a CPU profile of a phase to
+// $RULESCALE_PROFILE/<phase>-<rules>.pprof when that directory is set; it
+// returns the function that stops it.
+func profile(phase string, n int) func() {
+	dir := os.Getenv("RULESCALE_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s/%s-%d.pprof", dir, phase, n))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rulescale: profile:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
@@ -352,14 +375,17 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	for _, x := range rs {
 		file.Rules = append(file.Rules, fileRule{x.ID, x.Name, x.ResourceFilter, x.Condition, x.Actions, x.Context})
 	}
+	stopProfile := profile("import", len(rs))
 	start, cpu := time.Now(), processCPU()
 	if _, err := c.do(ctx, "POST", "/api/v1/rules/import", file, nil); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	r.Import, r.ImportCPU = time.Since(start), processCPU()-cpu
+	stopProfile()
 
 	var creates, updates, deletes []time.Duration
 	r.Writes = writes
+	stopProfile = profile("writes", len(rs))
 	cpu = processCPU()
 	for i := range writes {
 		body := map[string]any{"name": fmt.Sprintf("bench write %d", i), "resourceFilter": "App_*",
@@ -385,6 +411,10 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 		deletes = append(deletes, time.Since(t))
 	}
 	r.WriteCPU = (processCPU() - cpu) / time.Duration(3*writes)
+	stopProfile()
+	if os.Getenv("RULESCALE_STOP_AFTER_WRITES") != "" {
+		return fmt.Errorf("stopped after the writes (RULESCALE_STOP_AFTER_WRITES)")
+	}
 	for _, ds := range [][]time.Duration{creates, updates, deletes} {
 		slices.Sort(ds)
 	}

@@ -57,6 +57,8 @@ type Manager struct {
 	planMu      sync.Mutex            // one planner update at a time
 	planRev     int64                 // the revision the planner has
 	planPending atomic.Bool           // a planner update is on its way
+	planWhole   bool                  // the planner needs the whole set (m.mu)
+	planIDs     map[string]bool       // the rules changed since the planner's last update (m.mu)
 	loadErrors  prometheus.Counter
 	// reads counts how the rule set in force was brought up to date:
 	// "all" read and compiled every stored rule, "changes" read only the
@@ -417,7 +419,7 @@ func (m *Manager) loadIndex(ctx context.Context, rev int64, ix *rules.Index, set
 		return err
 	}
 	m.index, m.module, m.loaded, m.set = ix, module, rev, set
-	m.planned()
+	m.planned(nil)
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
@@ -436,15 +438,31 @@ func (m *Manager) loadPlain(ctx context.Context, rev int64, set map[string]rules
 	return "", m.engine.Load(ctx, rev, module)
 }
 
-// planned tells the planner, in the background, that the rules in force
-// changed (m.mu is held): building its matchers for thousands of new rules
-// takes longer than the write should, and until it has them the planner
-// knows its rules are not the engine's and plans inexactly (every item
-// decided), never wrongly. Updates coalesce: while one is pending, later
-// writes add nothing, since it reads the set in force when it runs — so
-// the write path neither copies nor sorts the set.
-func (m *Manager) planned() {
-	if m.Planner == nil || !m.planPending.CompareAndSwap(false, true) {
+// planned tells the planner, in the background, that the rules ids
+// changed (nil: the whole set was replaced); m.mu is held. Building
+// matchers for thousands of new rules takes longer than the write should,
+// and until it has them the planner knows its rules are not the engine's
+// and plans inexactly (every item decided), never wrongly. Updates
+// coalesce: while one is pending, later writes add their ids to it, since
+// it reads the rules in force when it runs. A write's update costs the
+// changed rules' matchers (Planner.Apply), not a pass over the set; a
+// whole set (an import, a full load) is copied, sorted and matched anew
+// where it changed (Planner.SetRules).
+func (m *Manager) planned(ids []string) {
+	if m.Planner == nil {
+		return
+	}
+	if ids == nil {
+		m.planWhole, m.planIDs = true, nil
+	} else if !m.planWhole {
+		if m.planIDs == nil {
+			m.planIDs = map[string]bool{}
+		}
+		for _, id := range ids {
+			m.planIDs[id] = true
+		}
+	}
+	if !m.planPending.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
@@ -452,15 +470,35 @@ func (m *Manager) planned() {
 		defer m.planMu.Unlock()
 		m.planPending.Store(false)
 		m.mu.Lock()
-		rev := m.loaded
+		rev, whole, changed := m.loaded, m.planWhole, m.planIDs
+		m.planWhole, m.planIDs = false, nil
+		if rev <= m.planRev && !whole && len(changed) == 0 {
+			m.mu.Unlock()
+			return // a later update got there first
+		}
+		var puts []rules.Rule
+		var dels []string
+		if !whole {
+			for _, id := range slices.Sorted(maps.Keys(changed)) {
+				if r, ok := m.set[id]; ok {
+					puts = append(puts, r)
+				} else {
+					dels = append(dels, id)
+				}
+			}
+			m.mu.Unlock()
+			if m.Planner.Apply(rev, puts, dels) {
+				m.planRev = rev
+				return
+			}
+			m.mu.Lock() // the vocabulary changed: the whole set
+			rev = m.loaded
+		}
 		rs := make([]rules.Rule, 0, len(m.set))
 		for _, r := range m.set {
 			rs = append(rs, r)
 		}
 		m.mu.Unlock()
-		if rev <= m.planRev {
-			return // a later revision got there first
-		}
 		slices.SortFunc(rs, func(a, b rules.Rule) int { return strings.Compare(a.ID, b.ID) })
 		m.planRev = rev
 		m.Planner.SetRules(rev, rs)
@@ -706,7 +744,11 @@ func (m *Manager) applyLocked(ctx context.Context, rev int64, puts []rules.Rule,
 		return err
 	}
 	m.loaded = rev
-	m.planned()
+	ids := dels
+	for _, r := range puts {
+		ids = append(slices.Clip(ids), r.ID)
+	}
+	m.planned(ids)
 	m.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
 }
