@@ -38,13 +38,7 @@ func daily(appID string) map[string]any {
 
 func schedulesCreate(t *testing.T, d *servicetest.Tenant, user string, body any) schedule {
 	t.Helper()
-	var s schedule
-	var e servicetest.Error
-	if st := d.Call(user, "POST", "/api/v1/schedules", body, &s); st != 201 {
-		d.Call(user, "POST", "/api/v1/schedules", body, &e)
-		t.Fatalf("POST /schedules as %s = %d %+v", user, st, e)
-	}
-	return s
+	return servicetest.Create[schedule](d, user, "/api/v1/schedules", body)
 }
 
 // Who creates reload schedules (seed 000 §1.4, §5.2: app owners create and

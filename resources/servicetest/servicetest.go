@@ -216,15 +216,41 @@ func (d *Tenant) SetToken(user, token string) { d.tokens[user] = token }
 // (may be nil). It returns the status code.
 func (d *Tenant) Call(user, method, path string, body any, out any) int {
 	d.t.Helper()
+	status, raw := d.Send(user, method, path, body)
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			d.t.Fatalf("%s %s: %d, body is not JSON: %s", method, path, status, raw)
+		}
+	}
+	return status
+}
+
+// Send sends a request like Call and returns the status and the body as
+// read, for a caller that decodes it by status.
+func (d *Tenant) Send(user, method, path string, body any) (int, []byte) {
+	d.t.Helper()
 	res := d.Do(user, method, path, body, nil)
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			d.t.Fatalf("%s %s: %d, body is not JSON: %s", method, path, res.StatusCode, raw)
-		}
+	return res.StatusCode, raw
+}
+
+// Create POSTs body to path as user and returns the created T; anything
+// but 201 fails the test with the API's error. One request: retrying it to
+// read the error could create a second resource.
+func Create[T any](d *Tenant, user, path string, body any) T {
+	d.t.Helper()
+	var out T
+	status, raw := d.Send(user, "POST", path, body)
+	if status != 201 {
+		var e Error
+		_ = json.Unmarshal(raw, &e)
+		d.t.Fatalf("POST %s as %s: %d %+v", path, user, status, e)
 	}
-	return res.StatusCode
+	if err := json.Unmarshal(raw, &out); err != nil {
+		d.t.Fatalf("POST %s as %s: 201, body is not JSON: %s", path, user, raw)
+	}
+	return out
 }
 
 // Do sends a request like Call with extra headers and returns the raw
