@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -137,7 +139,11 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 	for _, m := range modes {
 		checks[m] = checker(b, tenants[m])
 	}
+	if v, err := strconv.Atoi(os.Getenv("DECISIONLOG_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
 	cpu, thr := map[string][]float64{}, map[string][]float64{}
+	self, db, gcs, hits := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for b.Loop() {
 		for r := range rounds {
 			for k := range modes {
@@ -145,6 +151,8 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 				d := tenants[m]
 				before := scrape(context.Background(), d.URL())
 				cpu0, t0 := withChildrenCPU(), time.Now()
+				self0, gc0 := processCPU(), gcCycles()
+				stopProfile := profileWindow(b, m, r)
 				var wg sync.WaitGroup
 				for w := range 4 {
 					wg.Go(func() {
@@ -166,7 +174,14 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 						}
 					}
 				}
+				stopProfile()
 				cpu[m] = append(cpu[m], float64((withChildrenCPU()-cpu0).Microseconds())/float64(calls))
+				selfCPU := processCPU() - self0
+				self[m] = append(self[m], float64(selfCPU.Microseconds())/float64(calls))
+				db[m] = append(db[m], cpu[m][len(cpu[m])-1]-self[m][len(self[m])-1])
+				gcs[m] = append(gcs[m], float64(gcCycles()-gc0))
+				c := scrape(context.Background(), d.URL()).minus(before)
+				hits[m] = append(hits[m], c.DecisionHit/max(1, c.DecisionHit+c.DecisionMiss))
 				thr[m] = append(thr[m], float64(calls)/elapsed.Seconds())
 			}
 		}
@@ -178,7 +193,37 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 			b.ReportMetric(median(cpu["off"])/median(cpu[m]), m+"-cpu-kept")
 		}
 		b.Logf("%s: throughput per round %.0f, CPU µs per call %.1f", m, thr[m], cpu[m])
+		b.Logf("%s: self CPU µs/call %.1f, db CPU µs/call %.1f, GC cycles %.0f, decision cache hit rate %.3f", m, self[m], db[m], gcs[m], hits[m])
 	}
+}
+
+// profileWindow profiles one mode's window into
+// $DECISIONLOG_PROFILE/<mode>-<round>.prof when that variable names a
+// directory (merge a mode's rounds with go tool pprof -proto, compare with
+// -diff_base); the returned function stops it.
+func profileWindow(b *testing.B, mode string, round int) func() {
+	dir := os.Getenv("DECISIONLOG_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, round)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// gcCycles is the number of GC cycles this process completed so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // processCPU is this process's user and system time so far.
@@ -227,7 +272,7 @@ func BenchmarkDecisionLogMongoWrite(b *testing.B) {
 			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10,
 			time.Now().Add(time.Duration(i)*time.Microsecond).UTC().Format(time.RFC3339Nano), 1000+i*13, 700+i*7, 1700+i*20)
 	}
-	for _, n := range []int{1, 50, 500} {
+	for _, n := range []int{1, 50, 500, 2000, 5000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			batch := make([]decisionlog.Encoded, n)
 			for i := range batch {

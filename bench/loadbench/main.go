@@ -69,6 +69,10 @@ type config struct {
 	DecisionLogSample string
 	// NoDecisionCache and NoEntityCache start rulekeeper without them.
 	NoDecisionCache, NoEntityCache bool
+	// CPUProfile, when set, is a directory where every rulekeeper writes
+	// a CPU profile of its whole run (serve --cpu-profile), named after
+	// the server: rulekeeper.prof, rulekeeper+log-mongo.prof, …
+	CPUProfile string
 }
 
 func main() {
@@ -106,6 +110,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DecisionLogSample, "decision-log-sample", "1", "--decision-log-sample of those rulekeepers")
 	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "directory where each rulekeeper writes a CPU profile of its run (serve --cpu-profile; compare two with go tool pprof -diff_base)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,8 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&cfg.PublicURL, "public-url", "", "the URL clients reach this service at, e.g. https://pdp.example.com: the AuthZEN metadata's policy_decision_point (empty: the request's own URL)")
 	fs.boolean(&cfg.TrustedProxy, "trusted-proxy", false, "behind a reverse proxy that sets X-Forwarded-Proto and X-Forwarded-Host: honour them when --public-url is not set")
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
-	var sample, mask string
+	var sample, mask, cpuProfile string
+	fs.str(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file when the server stops (go tool pprof; for benchmarks: bench/loadbench -cpu-profile)")
 	fs.str(&cfg.DecisionLog, "decision-log", "off", "log every decision: off, stdout (one JSON line each) or mongo (the decisions collection, GET /api/v1/decisions)")
 	fs.str(&sample, "decision-log-sample", "1", "share of decisions logged, more than 0 and at most 1 (kept or left out by decision id)")
 	fs.str(&mask, "decision-log-mask", "", "input fields erased from every logged decision, comma-separated, e.g. subject.email,resource.attributes.ssn")
@@ -132,6 +134,13 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 			return cmd.usageError("%s must be a positive duration such as 2s", name)
 		}
 	}
+	if cpuProfile != "" {
+		stop, err := startCPUProfile(cpuProfile)
+		if err != nil {
+			return cmd.usageError("--cpu-profile: %v", err)
+		}
+		defer stop()
+	}
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
@@ -172,4 +181,21 @@ func (f *envFlags) list(p *[]string, name, help string) {
 		*p = append(*p, v)
 		return nil
 	})
+}
+
+// startCPUProfile profiles the process's CPU into the file path until the
+// returned function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
