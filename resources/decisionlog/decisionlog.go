@@ -37,14 +37,14 @@ const (
 	DefaultFlushEvery = 200 * time.Millisecond
 	DefaultTTL        = 7 * 24 * time.Hour
 	// MongoBatch and MongoFlushEvery are Batch's and FlushEvery's
-	// defaults for a Mongo sink, which stores a batch as one document:
-	// a database pays per document (the embedded FerretDB about a
-	// millisecond of CPU, three under load), so fewer, larger documents
-	// (BenchmarkDecisionLogMongoWrite: 10.1 µs of CPU an entry in batches
-	// of 500, 7.2 in batches of 2,000). An entry waits at most a second
-	// to be listed.
-	MongoBatch      = 2_000
-	MongoFlushEvery = time.Second
+	// defaults for a Mongo sink, which stores a batch as one document: the
+	// embedded FerretDB pays per document as well as per byte, so fewer,
+	// larger documents (BenchmarkDecisionLogMongoWrite, CPU of writer and
+	// database an entry: 17 µs in batches of 500, 10 in batches of 2,000,
+	// 8.4 in batches of 5,000). An entry waits at most two seconds to be
+	// listed; a listing inflates a batch (about 6 MB of lines) at a time.
+	MongoBatch      = 5_000
+	MongoFlushEvery = 2 * time.Second
 )
 
 // Path is the entry's path: the policy rule every decision evaluates
