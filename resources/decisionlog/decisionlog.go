@@ -98,7 +98,8 @@ type Logger struct {
 	sampler sampler
 	mask    mask
 	ch      chan record
-	kick    chan struct{} // wakes the writer early: the buffer holds a batch
+	kick    chan struct{}      // wakes the writer early: the buffer holds a batch
+	flush   chan chan struct{} // Flush's requests: the writer closes each once it has written
 	stop    chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
@@ -164,7 +165,7 @@ func New(cfg Config) (*Logger, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Logger{cfg: cfg, sampler: newSampler(cfg.Sample, cfg.Seed), mask: m,
-		ch: make(chan record, cfg.Buffer), kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		ch: make(chan record, cfg.Buffer), kick: make(chan struct{}, 1), flush: make(chan chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		now: cfg.Now, logger: cfg.Logger}
 	if l.now == nil {
 		l.now = time.Now
@@ -245,6 +246,26 @@ func (l *Logger) release(ld *authz.LoggedDecision) {
 	l.pool.Put(ld)
 }
 
+// Flush writes what is buffered now and returns once it is written (or
+// dropped by a failing sink), or when ctx ends first; entries logged
+// meanwhile may wait for the next batch.
+func (l *Logger) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case l.flush <- done:
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("decisionlog: flush: %w", ctx.Err())
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("decisionlog: flush: %w", ctx.Err())
+	}
+}
+
 // Close stops taking decisions, writes what is buffered and stops the
 // writer; ctx bounds the wait.
 func (l *Logger) Close(ctx context.Context) error {
@@ -287,6 +308,10 @@ func (l *Logger) run() {
 			}
 			l.warnDropped()
 		case <-l.kick:
+		case done := <-l.flush:
+			drain()
+			close(done)
+			continue
 		case <-l.stop:
 			drain()
 			l.warnDropped()
