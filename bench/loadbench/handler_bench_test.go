@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/metrics"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
@@ -218,16 +218,14 @@ func profileWindow(b *testing.B, mode string, round int) func() {
 	if dir == "" {
 		return func() {}
 	}
-	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, round)))
+	stop, err := cpuprofile.Start(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, round)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
 	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
+		if err := stop(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
@@ -135,11 +135,11 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 		}
 	}
 	if cpuProfile != "" {
-		stop, err := startCPUProfile(cpuProfile)
+		stop, err := cpuprofile.Start(cpuProfile)
 		if err != nil {
 			return cmd.usageError("--cpu-profile: %v", err)
 		}
-		defer stop()
+		defer func() { _ = stop() }()
 	}
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
@@ -181,21 +181,4 @@ func (f *envFlags) list(p *[]string, name, help string) {
 		*p = append(*p, v)
 		return nil
 	})
-}
-
-// startCPUProfile profiles the process's CPU into the file path until the
-// returned function is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
 }
