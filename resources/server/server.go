@@ -226,6 +226,9 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 		m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
 		m.dbCommands.WithLabelValues(route, c.Method()).Observe(float64(calls.Commands()))
+		if !logger.Enabled(c.Context(), slog.LevelInfo) {
+			return err // --log-level warn or error: no line to build
+		}
 		attrs := []slog.Attr{slog.String("requestId", c.GetRespHeader(fiber.HeaderXRequestID)),
 			slog.String("method", c.Method()),
 			slog.String("path", c.Path()),
