@@ -1,0 +1,26 @@
+package main
+
+import "testing"
+
+func TestGCPercent(t *testing.T) {
+	const mb = 1 << 20
+	for _, tt := range []struct {
+		live, budget uint64
+		want         int
+	}{
+		{0, 200 * mb, 100},         // before the first collection
+		{10 * mb, 0, 100},          // tuning off
+		{20 * mb, 200 * mb, 400},   // small: 5× the live heap
+		{40 * mb, 200 * mb, 400},   // 5× is exactly the budget
+		{50 * mb, 200 * mb, 300},   // the budget caps the goal
+		{100 * mb, 200 * mb, 100},  // 2×: Go's default
+		{150 * mb, 200 * mb, 100},  // never below Go's default
+		{1000 * mb, 200 * mb, 100}, // a big heap
+		{60 * mb, 1000 * mb, 400},  // a bigger budget
+		{3 * mb, 10 * mb, 233},     // rounding down
+	} {
+		if got := gcPercent(tt.live, tt.budget); got != tt.want {
+			t.Errorf("gcPercent(%d MB, %d MB) = %d, want %d", tt.live/mb, tt.budget/mb, got, tt.want)
+		}
+	}
+}
