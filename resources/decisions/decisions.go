@@ -92,7 +92,13 @@ type checkRequest struct {
 
 func (h *Handlers) check(c fiber.Ctx) error {
 	var body checkRequest
-	if !decodeCheck(c.Body(), &body) {
+	// The request's own bytes when they are not compressed (c.Body copies
+	// them, and decodeCheck copies what it keeps).
+	raw := c.Request().Body()
+	if len(c.Request().Header.ContentEncoding()) > 0 {
+		raw = c.Body()
+	}
+	if !decodeCheck(raw, &body) {
 		if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
 			return err
 		}
