@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
 
 func TestGCPercent(t *testing.T) {
 	const mb = 1 << 20
@@ -22,5 +28,26 @@ func TestGCPercent(t *testing.T) {
 		if got := gcPercent(tt.live, tt.budget); got != tt.want {
 			t.Errorf("gcPercent(%d MB, %d MB) = %d, want %d", tt.live/mb, tt.budget/mb, got, tt.want)
 		}
+	}
+}
+
+// tuneGC sets GOGC from the live heap, and leaves it to the environment
+// when GOGC is set.
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Setenv("GOGC", "150")
+	if tuneGC(ctx, 1<<40, time.Millisecond) {
+		t.Fatal("tuned although GOGC is set")
+	}
+	t.Setenv("GOGC", "")
+	runtime.GC() // a live heap to read
+	if !tuneGC(ctx, 1<<40, time.Millisecond) {
+		t.Fatal("not tuned")
+	}
+	// A test binary's live heap is a few MB: 5× of it is within 1 TB.
+	if p := debug.SetGCPercent(100); p != 400 {
+		t.Fatalf("GOGC %d, want 400", p)
 	}
 }
