@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/jsonwrite"
 )
 
 // The body and the answer of POST /authz/check are read and written by
@@ -227,100 +228,42 @@ func appendDecision(b []byte, d *authz.Decision) []byte {
 	b = append(b, `{"allow":`...)
 	b = strconv.AppendBool(b, d.Allow)
 	b = append(b, `,"grants":`...)
-	if d.Grants == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, g := range d.Grants {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"kind":`...)
-			b = appendString(b, g.Kind)
-			b = append(b, `,"id":`...)
-			b = appendString(b, g.ID)
-			if g.Name != "" {
-				b = append(b, `,"name":`...)
-				b = appendString(b, g.Name)
-			}
-			b = append(b, '}')
+	b = appendList(b, d.Grants, func(b []byte, g authz.Grant) []byte {
+		b = append(b, `{"kind":`...)
+		b = jsonwrite.HTMLString(b, g.Kind)
+		b = append(b, `,"id":`...)
+		b = jsonwrite.HTMLString(b, g.ID)
+		if g.Name != "" {
+			b = append(b, `,"name":`...)
+			b = jsonwrite.HTMLString(b, g.Name)
 		}
-		b = append(b, ']')
-	}
+		return append(b, '}')
+	})
 	b = append(b, `,"denies":`...)
-	if d.Denies == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, x := range d.Denies {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"kind":`...)
-			b = appendString(b, x.Kind)
-			b = append(b, `,"reason":`...)
-			b = appendString(b, x.Reason)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendList(b, d.Denies, func(b []byte, x authz.Deny) []byte {
+		b = append(b, `{"kind":`...)
+		b = jsonwrite.HTMLString(b, x.Kind)
+		b = append(b, `,"reason":`...)
+		b = jsonwrite.HTMLString(b, x.Reason)
+		return append(b, '}')
+	})
 	b = append(b, `,"revision":`...)
 	b = strconv.AppendInt(b, d.Revision, 10)
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s quoted as encoding/json does by default: <, >
-// and & escaped for HTML, control characters as \n, \r, \t, \b, \f or \u00XX,
-// invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
+// appendList appends items as a JSON array (null for a nil slice, as
+// encoding/json), each written by item.
+func appendList[T any](b []byte, items []T, item func([]byte, T) []byte) []byte {
+	if items == nil {
+		return append(b, "null"...)
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	b = append(b, '[')
+	for i, x := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = item(b, x)
+	}
+	return append(b, ']')
 }

@@ -119,16 +119,3 @@ func TestAppendDecision(t *testing.T) {
 		}
 	}
 }
-
-// FuzzAppendString: the answer's strings are quoted as encoding/json does.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "<&>", "\"\\\n\x01", "é\u2028\xff", "😀\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); string(got) != string(want) {
-			t.Fatalf("%q: got %s, want %s", s, got, want)
-		}
-	})
-}
