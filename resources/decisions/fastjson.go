@@ -13,8 +13,8 @@ import (
 // its buffer per request, a string per value, reflection both ways) cost
 // about 12 µs of a request's 250 (bench/README.md, issue 12). Anything
 // else goes through apierror.DecodeJSON, which also words every error;
-// FuzzCheckBody holds the two to the same result, TestAppendDecision and
-// FuzzAppendString the answer to encoding/json's bytes.
+// FuzzCheckBody holds the two to the same result, TestAppendDecision the
+// answer to encoding/json's bytes.
 
 // decodeCheck reads body into req when it is the usual question: one
 // object whose members are subject {id}, action, resource {type, id,
