@@ -15,7 +15,8 @@ import (
 // decision's CPU (bench/README.md, issue 12). The heap budget lets the
 // heap grow up to 5× the live heap while that stays within the budget,
 // and never less than Go's default (2×): a small tenant collects up to
-// four times less often, a big one (10,000 rules) is where it was, and
+// four times less often, a live heap of half the budget or more keeps
+// Go's default, and
 // memory never grows past the budget because of this setting. GOGC or
 // GOMEMLIMIT in the environment leave the collector to the operator.
 
