@@ -403,7 +403,7 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	return c.decideTerm(ctx, in.valueWith(&e.strs))
+	return c.decideTerm(ctx, in.valueWith(&e.strs, c.proj))
 }
 
 // The variables the decision query binds: the three rules the decision
