@@ -73,8 +73,9 @@ grants contains g if {
 	input.resource.type != "app.object"
 	sid := input.resource.spaceId
 	sid != ""
+	rows := data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"]
 	some role in input.subject.spaces[sid]
-	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"][role]
+	some g in rows[role]
 }
 
 grants contains g if {
