@@ -255,6 +255,13 @@ func (a *terms) multi(m map[string][]string) *ast.Term {
 	if len(m) == 0 {
 		return ast.InternedEmptyObject
 	}
+	if len(m) == 1 && a.pool != nil {
+		for name, vs := range m {
+			if len(vs) == 1 {
+				return a.pool.single(name, vs[0])
+			}
+		}
+	}
 	obj := ast.NewObjectWithCapacity(len(m))
 	for name, vs := range m {
 		obj.Insert(a.str(name), a.strs(vs))
@@ -282,10 +289,11 @@ func (a *terms) related(r *Related) *ast.Term {
 // Lists of one string (a subject's roles in a space, most often) and
 // related spaces and apps are interned the same way, by content.
 type interned struct {
-	mu    sync.RWMutex
-	m     map[string]*ast.Term  // string → its term
-	lists map[string]*ast.Term  // s → the term of [s]
-	rels  map[Related]*ast.Term // space or app → its object
+	mu      sync.RWMutex
+	m       map[string]*ast.Term    // string → its term
+	lists   map[string]*ast.Term    // s → the term of [s]
+	rels    map[Related]*ast.Term   // space or app → its object
+	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
 }
 
 const maxInterned = 1 << 15
@@ -301,6 +309,17 @@ func (s *interned) list(v string) *ast.Term {
 	return intern(&s.mu, &s.lists, v, 256, func() (string, *ast.Term) {
 		item := s.term(v)
 		return string(item.Value.(ast.String)), ast.ArrayTerm(item)
+	})
+}
+
+// single is the object {k: [v]}: the subject's roles in the one space a
+// resource names (the projection keeps that one), most often one role.
+func (s *interned) single(k, v string) *ast.Term {
+	return intern(&s.mu, &s.singles, [2]string{k, v}, 256, func() ([2]string, *ast.Term) {
+		key := s.term(k)
+		list := s.list(v)
+		return [2]string{string(key.Value.(ast.String)), string(list.Value.(*ast.Array).Elem(0).Value.(ast.String))},
+			ast.NewTerm(ast.NewObject([2]*ast.Term{key, list}))
 	})
 }
 
