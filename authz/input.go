@@ -89,51 +89,25 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	if !all {
 		f = p.f
 	}
+	// The projection has emptied the unread fields: building their terms
+	// costs nothing (shared empty terms).
+	fs := [11]struct {
+		use  fieldUse
+		k, v *ast.Term
+	}{
+		{f.id, kID, a.str(s.ID)}, {f.name, kName, a.str(s.Name)}, {f.email, kEmail, a.str(s.Email)},
+		{f.status, kStatus, a.str(s.Status)}, {f.anonymous, kAnonymous, ast.InternedTerm(s.Anonymous)},
+		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
+		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
+		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
+	}
 	var sp [11][2]*ast.Term
 	n := 0
-	if all || f.id != unread {
-		sp[n] = [2]*ast.Term{kID, a.str(s.ID)}
-		n++
-	}
-	if all || f.name != unread {
-		sp[n] = [2]*ast.Term{kName, a.str(s.Name)}
-		n++
-	}
-	if all || f.email != unread {
-		sp[n] = [2]*ast.Term{kEmail, a.str(s.Email)}
-		n++
-	}
-	if all || f.status != unread {
-		sp[n] = [2]*ast.Term{kStatus, a.str(s.Status)}
-		n++
-	}
-	if all || f.anonymous != unread {
-		sp[n] = [2]*ast.Term{kAnonymous, ast.InternedTerm(s.Anonymous)}
-		n++
-	}
-	if all || f.roles != unread {
-		sp[n] = [2]*ast.Term{kRoles, a.strs(s.Roles)}
-		n++
-	}
-	if all || f.groups != unread {
-		sp[n] = [2]*ast.Term{kGroups, a.strs(s.Groups)}
-		n++
-	}
-	if all || f.groupIDs != unread {
-		sp[n] = [2]*ast.Term{kGroupIDs, a.strs(s.GroupIDs)}
-		n++
-	}
-	if all || f.license != unread {
-		sp[n] = [2]*ast.Term{kLicense, licenseTerm(s.License)}
-		n++
-	}
-	if all || f.attributes != unread {
-		sp[n] = [2]*ast.Term{kAttributes, a.multi(s.Attributes)}
-		n++
-	}
-	if all || f.spaces != unread {
-		sp[n] = [2]*ast.Term{kSpaces, a.multi(s.Spaces)}
-		n++
+	for _, x := range fs {
+		if all || x.use != unread {
+			sp[n] = [2]*ast.Term{x.k, x.v}
+			n++
+		}
 	}
 	subject := ast.NewObject(sp[:n]...)
 	r := &in.Resource
