@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
+	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -281,10 +281,11 @@ func BenchmarkDecisionLogMongoWrite(b *testing.B) {
 		b.Fatal(err)
 	}
 	// A demo decision's line, its ids, times and timers varying as they do
-	// (the request id random, 43 characters, as the server's).
+	// (the request id as the server makes them: server.RequestIDs).
+	requestID := server.RequestIDs()
 	line := func(i int) []byte {
 		return fmt.Appendf(nil, `{"decision_id":"%s","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"%s","name":"user %d","email":"user%d@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"%s":["consumer"]}},"action":"read","resource":{"type":"app","id":"%s","name":"Q4 report %d","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","id":"%s","caller":"u-admin"},"timestamp":"%s","metrics":{"timer_rulekeeper_hydrate_ns":%d,"timer_rego_query_eval_ns":%d,"timer_rulekeeper_decision_ns":%d}}`,
-			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10, rand.Text()+rand.Text()[:17],
+			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10, requestID(),
 			time.Now().Add(time.Duration(i)*time.Microsecond).UTC().Format(time.RFC3339Nano), 1000+i*13, 700+i*7, 1700+i*20)
 	}
 	for _, n := range []int{1, 50, 500, 2000, 5000, 10000} {
