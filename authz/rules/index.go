@@ -305,15 +305,16 @@ func literalPrefix(pattern string) string {
 	return p
 }
 
-// A bucket is where a decision looks for rules: resource type ("*" any,
-// "?" types the vocabulary does not know), action and environment ("*"
-// either). The module has one body per bucket and kind of key, guarded by
+// A bucket is where a decision looks for rules: document ("b" for the
+// rules compiled to data, "c" for the candidates among the rules compiled
+// to Rego, true there), resource type ("*" any, "?" types the vocabulary
+// does not know), action and environment ("*" either). The module has one body per bucket and kind of key, guarded by
 // the bucket's type, action and environment, so that OPA's rule index
 // picks the bodies of the input's buckets and a decision no bucket
 // matches evaluates none.
-type bucket struct{ typ, action, env string }
+type bucket struct{ doc, typ, action, env string }
 
-func (b bucket) path() []string { return []string{"b", b.typ, b.action, b.env} }
+func (b bucket) path() []string { return []string{b.doc, b.typ, b.action, b.env} }
 
 // An entryKey names one entry of the data document: the bucket, the kind
 // of key ("s" scan, "v" value, "p" prefix, "r" pair) and the key (for "v"
@@ -613,6 +614,10 @@ func envKey(context string) string {
 // compileRule computes a rule's entries without storing them.
 func (ix *Index) compileRule(a *analysis) *indexedRule {
 	ir := &indexedRule{a: a, rego: needsRego(a)}
+	doc := "b"
+	if ir.rego {
+		doc = "c"
+	}
 	conds := []conj{{}}
 	if a.cond != nil {
 		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
@@ -624,7 +629,13 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 			ir.attrs = append(ir.attrs, r)
 		}
 	}
-	env := envKey(a.context)
+	// A rule of either environment is stored in the hub's and the
+	// console's buckets too: a decision in either then reads one bucket.
+	// "*" serves the other environments (none given).
+	envs := []string{envKey(a.context)}
+	if envs[0] == "*" {
+		envs = append(envs, ContextHub, ContextConsole)
+	}
 	for _, alt := range ix.typeAlts(a) {
 		for _, c := range conds {
 			if alt.extra != nil {
@@ -640,7 +651,9 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 				}
 			}
 			for _, act := range a.actions {
-				ir.entries = append(ir.entries, entryRef{e: entryOf(bucket{alt.typ, act, env}, kd, key), kd: kd})
+				for _, env := range envs {
+					ir.entries = append(ir.entries, entryRef{e: entryOf(bucket{doc, alt.typ, act, env}, kd, key), kd: kd})
+				}
 			}
 		}
 	}
@@ -788,11 +801,11 @@ func (ix *Index) fill(ps []Patch) []Patch {
 				ps[i].Value = n
 			}
 		case p[4] == "n":
-			if ns := ix.plensOf(bucket{p[1], p[2], p[3]}, p[5]); len(ns) > 0 {
+			if ns := ix.plensOf(bucket{p[0], p[1], p[2], p[3]}, p[5]); len(ns) > 0 {
 				ps[i].Value = ns
 			}
 		default:
-			k := entryKey{bucket: bucket{p[1], p[2], p[3]}, kind: p[4]}
+			k := entryKey{bucket: bucket{p[0], p[1], p[2], p[3]}, kind: p[4]}
 			if len(p) > 5 {
 				k.attr, k.key = p[5], p[6]
 			}
@@ -821,7 +834,8 @@ func (ix *Index) plensOf(b bucket, attr string) []any {
 }
 
 // Data is the whole data document (the value of data.rulekeeper_rules):
-// names[shard][id], and b[type][action][environment] the buckets, each
+// names[shard][id], and b[type][action][environment] the buckets (c the
+// same for the rules compiled to Rego, whose entries are true), each
 // with s (scan: rule id → conjunctions), v[attribute][value] and
 // p[attribute][prefix] (rule id → conjunctions), n[attribute] (the prefix
 // lengths) and r[attribute][attribute] (pairs: rule id → conjunctions).
@@ -830,7 +844,7 @@ func (ix *Index) Data() map[string]any {
 	for id, n := range ix.names {
 		dir(names, nameShard(id))[id] = n
 	}
-	out := map[string]any{"names": names, "b": map[string]any{}}
+	out := map[string]any{"names": names, "b": map[string]any{}, "c": map[string]any{}}
 	for k, m := range ix.entries {
 		if len(m) == 0 {
 			continue
