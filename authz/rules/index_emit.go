@@ -46,7 +46,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bucket
 	star := map[string]bool{}
 	for _, b := range bs {
 		if b.doc == "b" {
-			writeBucket(&out, "_didx", b, "some c in cs\n\tevery a in c {\n\t\t_atom(a)\n\t}")
+			writeBucket(&out, "_didx", b, "some c in cs\n\tevery t in c {\n\t\t_atom(t)\n\t}")
 			star["_didx"] = star["_didx"] || b.env == "*"
 		}
 	}
@@ -112,15 +112,18 @@ func writeBucket(out *strings.Builder, set string, b bucket, tail string) {
 		// (starBody) that the hub and the console skip.
 		set += "_star"
 	}
-	path := fmt.Sprintf("data.%s.%s[%s][%s][%s]", DataRoot, b.doc, lit(b.typ), lit(b.action), lit(b.env))
+	// The bucket is bound first: a reference into data that finds nothing
+	// is read again from the store (a miss of the engine's data cache),
+	// one into a local value is not; the bucket exists while its bodies do.
+	guard = append(guard, fmt.Sprintf("bk := data.%s.%s[%s][%s][%s]", DataRoot, b.doc, lit(b.typ), lit(b.action), lit(b.env)))
 	g := strings.Join(guard, "\n\t")
 	if tail == "" {
 		tail = "# a candidate"
 	}
-	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome id, cs in %s.s\n\t%s\n}\n\n", set, g, path, tail)
-	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in %s.v\n\tsome v in _va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, path, tail)
-	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, ns in %s.n\n\tsome v in _va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in %s.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, path, path, tail)
-	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in %s.r\n\tsome x in _va[a]\n\tsome b, ids in m\n\tx in _va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, path, tail)
+	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome id, cs in bk.s\n\t%s\n}\n\n", set, g, tail)
+	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.v\n\tsome v in _va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, tail)
+	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, ns in bk.n\n\tsome v in _va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in bk.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, tail)
+	fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.r\n\tsome x in _va[a]\n\tsome b, ids in m\n\tx in _va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
 }
 
 // indexedPreamble: the shard of the rule names, and the atoms of the
