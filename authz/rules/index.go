@@ -333,6 +333,22 @@ func (k entryKey) path() []string {
 	return append(p, k.attr, k.key)
 }
 
+// A bodyKey names the bodies the module has for a bucket: for the rules
+// compiled to data one per kind of key (kind ""), so that the module only
+// changes when a bucket appears or goes; for the candidates one per kind
+// the bucket has (those rules are in the module anyway).
+type bodyKey struct {
+	bucket
+	kind string
+}
+
+func (k entryKey) body() bodyKey {
+	if k.doc == "c" {
+		return bodyKey{k.bucket, k.kind}
+	}
+	return bodyKey{bucket: k.bucket}
+}
+
 // A plenKey counts the rules of a bucket whose prefix key on attribute
 // attr has length n: the bucket's "n" object lists, per attribute, the
 // lengths a decision looks up.
@@ -383,7 +399,7 @@ type Index struct {
 	rules   map[string]*indexedRule
 	entries map[entryKey]map[string]any // rule id → conjunctions, or true for a rule compiled to Rego (a candidate)
 	plens   map[plenKey]int
-	buckets map[bucket]int
+	buckets map[bodyKey]int
 	attrs   map[attrRef]int
 	names   map[string]string
 	module  string
@@ -392,7 +408,7 @@ type Index struct {
 
 func (ix *Index) reset() {
 	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, plens: map[plenKey]int{},
-		buckets: map[bucket]int{}, attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
+		buckets: map[bodyKey]int{}, attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
 }
 
 // NewIndex returns an empty index over vocabulary v (nil: the default).
@@ -480,8 +496,8 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 			}
 		}
 		for _, e := range old.entries {
-			if buckets[e.e.bucket]--; buckets[e.e.bucket] == 0 {
-				delete(buckets, e.e.bucket)
+			if buckets[e.e.body()]--; buckets[e.e.body()] == 0 {
+				delete(buckets, e.e.body())
 			}
 		}
 	}
@@ -490,7 +506,7 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 		attrs[a]++
 	}
 	for _, e := range ir.entries {
-		buckets[e.e.bucket]++
+		buckets[e.e.body()]++
 	}
 	return emitIndexed(p, ix.x, attrs, buckets), diags
 }
@@ -718,10 +734,10 @@ func (ix *Index) add(a *analysis) []Patch {
 		ix.dirty = true
 	}
 	for _, e := range ir.entries {
-		if ix.buckets[e.e.bucket] == 0 {
+		if ix.buckets[e.e.body()] == 0 {
 			ix.dirty = true
 		}
-		ix.buckets[e.e.bucket]++
+		ix.buckets[e.e.body()]++
 		if e.kd.kind == "pfx" {
 			pk := plenKey{e.e.bucket, e.e.attr, e.kd.n}
 			if ix.plens[pk] == 0 {
@@ -765,8 +781,8 @@ func (ix *Index) remove(id string) []Patch {
 		ix.dirty = true
 	}
 	for _, e := range ir.entries {
-		if ix.buckets[e.e.bucket]--; ix.buckets[e.e.bucket] == 0 {
-			delete(ix.buckets, e.e.bucket)
+		if ix.buckets[e.e.body()]--; ix.buckets[e.e.body()] == 0 {
+			delete(ix.buckets, e.e.body())
 			ix.dirty = true
 		}
 		if e.kd.kind == "pfx" {
