@@ -40,7 +40,9 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		out.WriteString(grantOf("_didx"))
 	}
 	for _, l := range levels {
-		out.WriteString(grantOf(fmt.Sprintf("_s%d", l)))
+		// The candidates first: most decisions have none, and then no
+		// stratum's set is evaluated (they are there for HasPrivilege).
+		out.WriteString(grantOf(fmt.Sprintf("_cand\n\t_g%d[id]", l)))
 	}
 	out.WriteString(indexedPreamble)
 	star := map[string]bool{}
@@ -85,7 +87,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	return out.String()
 }
 
-// grantOf is the grants body of the rule ids in set.
+// grantOf is the grants body of the rule ids in set (and what follows).
 func grantOf(set string) string {
 	return fmt.Sprintf("grants contains {\"kind\": \"rule\", \"id\": id, \"name\": name} if {\n\tsome id in %s\n\tname := data.%s.names[_nshard(id)][id]\n}\n\n", set, DataRoot)
 }
