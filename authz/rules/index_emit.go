@@ -45,11 +45,13 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		out.WriteString(grantOf(fmt.Sprintf("_cand\n\t_g%d[id]", l)))
 	}
 	out.WriteString(indexedPreamble)
-	star := map[string]bool{}
+	// The gates of the "*" buckets, by set and type/action guard.
+	type gate struct{ set, guard string }
+	star := map[gate]bool{}
 	for _, b := range bs {
 		if b.doc == "b" {
 			writeBucket(&out, "_didx", b, "some c in cs\n\tevery t in c {\n\t\t_atom(t)\n\t}")
-			star["_didx"] = star["_didx"] || b.env == "*"
+			star[gate{"_didx", typeActionGuard(b.bucket)}] = star[gate{"_didx", typeActionGuard(b.bucket)}] || b.env == "*"
 		}
 	}
 	if len(levels) > 0 {
@@ -57,13 +59,17 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		for _, b := range bs {
 			if b.doc == "c" {
 				writeBucket(&out, "_cand", b, "")
-				star["_cand"] = star["_cand"] || b.env == "*"
+				star[gate{"_cand", typeActionGuard(b.bucket)}] = star[gate{"_cand", typeActionGuard(b.bucket)}] || b.env == "*"
 			}
 		}
 	}
-	for _, set := range slices.Sorted(maps.Keys(star)) {
-		if star[set] {
-			fmt.Fprintf(&out, "%s contains id if {\n\tnot _hc\n\tsome id in %s_star\n}\n\n", set, set)
+	// A "*" bucket serves the environments other than the hub and the
+	// console (whose buckets hold its rules too): one gate per type and
+	// action, which OPA's rule index skips for other types and actions.
+	gates := slices.SortedFunc(maps.Keys(star), func(a, b gate) int { return strings.Compare(a.set+a.guard, b.set+b.guard) })
+	for _, g := range gates {
+		if star[g] {
+			fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tnot _hc\n\tsome id in %s_star\n}\n\n", g.set, g.guard, g.set)
 		}
 	}
 	for _, l := range levels {
@@ -97,21 +103,13 @@ func grantOf(set string) string {
 // bucket has, and the pairs of attributes sharing a value; each ends with
 // tail on the rule's entry (id, cs).
 func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
-	var guard []string
-	switch b.typ {
-	case "*":
-	case "?":
-		guard = append(guard, "not _known_types[input.resource.type]")
-	default:
-		guard = append(guard, "input.resource.type == "+lit(b.typ))
-	}
-	guard = append(guard, "input.action == "+lit(b.action))
+	guard := []string{typeActionGuard(b.bucket)}
 	if b.env != "*" {
 		guard = append(guard, "input.context.environment == "+lit(b.env))
 	} else {
 		// The hub's and the console's buckets hold the rules of either
-		// environment: the "*" buckets serve the others, through one body
-		// (starBody) that the hub and the console skip.
+		// environment: the "*" buckets serve the others, through a gate
+		// (emitIndexed) that the hub and the console do not pass.
 		set += "_star"
 	}
 	// The bucket is bound first: a reference into data that finds nothing
@@ -134,6 +132,20 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	if b.kind == "" || b.kind == "r" {
 		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.r\n\tsome x in _va[a]\n\tsome b, ids in m\n\tx in _va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
 	}
+}
+
+// typeActionGuard is the test of a bucket's resource type and action.
+func typeActionGuard(b bucket) string {
+	var guard []string
+	switch b.typ {
+	case "*":
+	case "?":
+		guard = append(guard, "not _known_types[input.resource.type]")
+	default:
+		guard = append(guard, "input.resource.type == "+lit(b.typ))
+	}
+	guard = append(guard, "input.action == "+lit(b.action))
+	return strings.Join(guard, "\n\t")
 }
 
 // indexedPreamble: the shard of the rule names, and the atoms of the
