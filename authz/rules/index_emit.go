@@ -150,7 +150,7 @@ func typeActionGuard(b bucket) string {
 
 // indexedPreamble: the shard of the rule names, and the atoms of the
 // conjunctions stored in the buckets (index.go).
-const indexedPreamble = `# The hub or the console: their buckets hold the rules of either
+var indexedPreamble = `# The hub or the console: their buckets hold the rules of either
 # environment, the "*" buckets serve the others.
 _hc if input.context.environment == "hub"
 
@@ -171,7 +171,11 @@ _atom(a) if {
 	not _pos(a.x)
 }
 
-_atom(a) if {
+` + atomTests + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
+
+// atomTests are the bodies of the positive atoms, written for _atom and
+// again for _pos.
+const atomTests = `_atom(a) if {
 	a.op == "in"
 	a.v in _va[a.a]
 }
@@ -229,64 +233,6 @@ _atom(a) if {
 	startswith(input.resource.type, a.v)
 }
 
-
-_pos(a) if {
-	a.op == "in"
-	a.v in _va[a.a]
-}
-
-_pos(a) if {
-	a.op == "id"
-	input.resource.id == a.v
-}
-
-_pos(a) if {
-	a.op == "pair"
-	some x in _va[a.a]
-	x in _va[a.b]
-}
-
-_pos(a) if {
-	a.op == "pre"
-	strings.any_prefix_match(_va[a.a], a.v)
-}
-
-_pos(a) if {
-	a.op == "suf"
-	strings.any_suffix_match(_va[a.a], a.v)
-}
-
-_pos(a) if {
-	a.op == "any"
-	count(_va[a.a]) > 0
-}
-
-_pos(a) if {
-	a.op == "con"
-	some x in _va[a.a]
-	contains(x, a.v)
-}
-
-_pos(a) if {
-	a.op == "re"
-	some x in _va[a.a]
-	regex.match(a.v, x)
-}
-
-_pos(a) if {
-	a.op == "ne"
-	_ne(_va[a.a])
-}
-
-_pos(a) if {
-	a.op == "anon"
-	input.subject.anonymous == true
-}
-
-_pos(a) if {
-	a.op == "tp"
-	startswith(input.resource.type, a.v)
-}
 `
 
 // indexedValueHelpers list an attribute's values for _va (as valueList
