@@ -114,24 +114,28 @@
 // bodies on type, action and environment only, so every rule for (app,
 // read, hub) is evaluated for every such decision. Index (and
 // CompileIndexed) is what the service loads: each condition in disjunctive
-// normal form, each conjunction stored as data (data.rulekeeper_rules.index)
-// under the key of its most selective atom — attribute=value for an
-// equality, attribute^prefix for a like prefix or the literal prefix of a
-// matches, attribute~attribute for two attributes that must share a value,
-// "*" for none — then resource type ("*" any, "?" unknown types), action and
-// environment ("*" both). The module computes the input's keys (its
-// values, their prefixes of the lengths some rule is keyed on — a rule's
-// prefix is cut to 1, 2, 4, 8, 16 or 32 characters —, the pairs that
-// hold), collects the buckets they find once (_bks) and evaluates only the
-// conjunctions found
-// (_lit/_atom: the same tests as the plain compilation's, on the same value
-// lists). Rules using HasPrivilege, or whose normal form would exceed
-// maxDisjuncts conjunctions, are compiled as above but to _g<stratum>[id]
-// bodies, evaluated only for the ids the same buckets name as candidates
-// (true instead of conjunctions, keyed the same way from an
-// over-approximation of the condition). Put and
-// Delete change one rule and return the patches of the data document; the
-// module changes only when a rule compiled to Rego or an attribute comes or
-// goes. TestIndexedDifferential checks indexed, plain and the reference
-// evaluator against each other on random rules and inputs.
+// normal form, each conjunction stored as data in a bucket,
+// data.rulekeeper_rules.b[type][action][environment] (type "*" any, "?"
+// unknown types; a rule of both environments is stored in the hub's, the
+// console's and the "*" bucket), under the key of its most selective atom:
+// v[attribute][value] for an equality, p[attribute][prefix] for a like
+// prefix or the literal prefix of a matches (cut to 1, 2, 4, 8, 16 or 32
+// characters; n[attribute] lists the lengths the bucket has),
+// r[attribute][attribute] for two attributes that must share a value, s
+// for none. The atom the key proves is not stored again. The module has,
+// per bucket, one body per kind of key guarded by the bucket's type,
+// action and environment, so that OPA's rule index picks the bodies of the
+// input's bucket and a decision no bucket matches evaluates none; each
+// body binds its bucket (a data reference that finds nothing is read again
+// from the store), looks up the input's values (_va) and evaluates only
+// the conjunctions found (_atom: the same tests as the plain
+// compilation's, on the same value lists). Rules using HasPrivilege, or
+// whose normal form would exceed maxDisjuncts conjunctions, are compiled
+// as above but to _g<stratum>[id] bodies, evaluated only for the ids their
+// own buckets (data.rulekeeper_rules.c, keyed the same way from an
+// over-approximation of the condition) name as candidates. Put and Delete
+// change one rule and return the patches of the data document; the module
+// changes only when a bucket, a rule compiled to Rego or an attribute
+// comes or goes. TestIndexedDifferential checks indexed, plain and the
+// reference evaluator against each other on random rules and inputs.
 package rules

@@ -81,7 +81,7 @@ func (t atom) data() map[string]any {
 		m["v"] = t.v // even "": a missing v would make the atom undefined
 	}
 	if t.n {
-		m["n"] = true
+		return map[string]any{"op": "not", "x": m}
 	}
 	return m
 }
@@ -217,29 +217,26 @@ func (d *dnf) compare(x *Compare, neg bool) []conj {
 
 // A keyDef is how entries are keyed: on each value of an attribute
 // ("val"), each value's prefix of length n ("pfx": the decision looks up
-// only the lengths some rule's prefix is cut to),
-// whether two attributes share a value ("pair"), or not at all ("scan":
-// always a candidate).
+// only the lengths some rule's prefix in the bucket is cut to), whether
+// two attributes share a value ("pair"), or not at all ("scan": always a
+// candidate).
 type keyDef struct {
 	kind string
 	a, b attrRef
 	n    int // pfx: the prefix's length in characters
 }
 
-func (k keyDef) sortKey() string {
-	return fmt.Sprintf("%s\x00%s\x00%s\x00%03d", k.kind, k.a.id(), k.b.id(), k.n)
-}
-
-// chooseKey picks the most selective indexable atom of a conjunction and
-// the key an entry is stored under.
-func chooseKey(c conj) (keyDef, string) {
-	best, bestScore, bestKey := keyDef{kind: "scan"}, 0, "*"
-	consider := func(k keyDef, key string, score int) {
+// chooseKey picks the most selective indexable atom of a conjunction: the
+// key definition, the key an entry is stored under (the value or prefix;
+// "" for pair and scan) and the atom's position (-1 for scan).
+func chooseKey(c conj) (keyDef, string, int) {
+	best, bestScore, bestKey, bestAt := keyDef{kind: "scan"}, 0, "", -1
+	consider := func(k keyDef, key string, score, at int) {
 		if score > bestScore {
-			best, bestScore, bestKey = k, score, key
+			best, bestScore, bestKey, bestAt = k, score, key, at
 		}
 	}
-	for _, t := range c {
+	for i, t := range c {
 		if t.n {
 			continue
 		}
@@ -254,19 +251,36 @@ func chooseKey(c conj) (keyDef, string) {
 			case strings.HasPrefix(t.a.path, `["context"`):
 				score = 2
 			}
-			consider(keyDef{kind: "val", a: t.a}, t.a.id()+"="+t.v, score)
+			consider(keyDef{kind: "val", a: t.a}, t.v, score, i)
 		case "pre":
 			p := cut(t.v)
-			consider(keyDef{kind: "pfx", a: t.a, n: utf8.RuneCountInString(p)}, t.a.id()+"^"+p, 2)
+			consider(keyDef{kind: "pfx", a: t.a, n: utf8.RuneCountInString(p)}, p, 2, i)
 		case "re":
 			if p := cut(literalPrefix(t.v)); p != "" && !t.a.ci {
-				consider(keyDef{kind: "pfx", a: t.a, n: utf8.RuneCountInString(p)}, t.a.id()+"^"+p, 2)
+				consider(keyDef{kind: "pfx", a: t.a, n: utf8.RuneCountInString(p)}, p, 2, i)
 			}
 		case "pair":
-			consider(keyDef{kind: "pair", a: t.a, b: t.b}, t.a.id()+"~"+t.b.id(), 1)
+			consider(keyDef{kind: "pair", a: t.a, b: t.b}, "", 1, i)
 		}
 	}
-	return best, bestKey
+	return best, bestKey, bestAt
+}
+
+// implied reports whether finding a conjunction under its key already
+// proves the key's atom t: a value found among the attribute's values, a
+// prefix looked up whole, two attributes that share a value. (An id is
+// compared with == rather than found among values; a prefix cut shorter,
+// or one from a pattern, still has to be tested.)
+func implied(kd keyDef, t atom) bool {
+	switch kd.kind {
+	case "val":
+		return t.op == "in"
+	case "pfx":
+		return t.op == "pre" && utf8.RuneCountInString(t.v) == kd.n
+	case "pair":
+		return t.op == "pair"
+	}
+	return false
 }
 
 func cut(s string) string {
@@ -291,18 +305,74 @@ func literalPrefix(pattern string) string {
 	return p
 }
 
-// An entryKey names one entry of the data document: document ("index";
-// a rule compiled to Rego is true there, a candidate), key, resource type
-// ("*" any, "?" types the vocabulary does not know), action and
-// environment ("*" either). The document is keyed key
-// first, so that a decision's lookups of keys no rule uses stop at once.
-type entryKey struct{ doc, key, typ, action, env string }
+// A bucket is where a decision looks for rules: document ("b" for the
+// rules compiled to data, "c" for the candidates among the rules compiled
+// to Rego, true there), resource type ("*" any, "?" types the vocabulary
+// does not know), action and environment ("*" either). The module has one body per bucket and kind of key, guarded by
+// the bucket's type, action and environment, so that OPA's rule index
+// picks the bodies of the input's buckets and a decision no bucket
+// matches evaluates none.
+type bucket struct{ doc, typ, action, env string }
 
-func (k entryKey) path() []string { return []string{k.doc, k.key, k.typ, k.action, k.env} }
+func (b bucket) path() []string { return []string{b.doc, b.typ, b.action, b.env} }
+
+// An entryKey names one entry of the data document: the bucket, the kind
+// of key ("s" scan, "v" value, "p" prefix, "r" pair) and the key (for "v"
+// and "p" the attribute id and the value or prefix, for "r" the two
+// attribute ids). Its value is an object of rule ids.
+type entryKey struct {
+	bucket
+	kind, attr, key string
+}
+
+func (k entryKey) path() []string {
+	p := append(k.bucket.path(), k.kind)
+	if k.kind == "s" {
+		return p
+	}
+	return append(p, k.attr, k.key)
+}
+
+// A bodyKey names the bodies the module has for a bucket: for the rules
+// compiled to data one per kind of key (kind ""), so that the module only
+// changes when a bucket appears or goes; for the candidates one per kind
+// the bucket has (those rules are in the module anyway).
+type bodyKey struct {
+	bucket
+	kind string
+}
+
+func (k entryKey) body() bodyKey {
+	if k.doc == "c" {
+		return bodyKey{k.bucket, k.kind}
+	}
+	return bodyKey{bucket: k.bucket}
+}
+
+// A plenKey counts the rules of a bucket whose prefix key on attribute
+// attr has length n: the bucket's "n" object lists, per attribute, the
+// lengths a decision looks up.
+type plenKey struct {
+	bucket
+	attr string
+	n    int
+}
 
 type entryRef struct {
 	e  entryKey
 	kd keyDef
+}
+
+func entryOf(b bucket, kd keyDef, key string) entryKey {
+	switch kd.kind {
+	case "val":
+		return entryKey{b, "v", kd.a.id(), key}
+	case "pfx":
+		return entryKey{b, "p", kd.a.id(), key}
+	case "pair":
+		return entryKey{b, "r", kd.a.id(), kd.b.id()}
+	}
+	return entryKey{bucket: b, kind: "s"}
 }
 
 // indexedRule is one enabled rule in the index.
@@ -328,11 +398,17 @@ type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
 	entries map[entryKey]map[string]any // rule id → conjunctions, or true for a rule compiled to Rego (a candidate)
-	kds     map[keyDef]int
+	plens   map[plenKey]int
+	buckets map[bodyKey]int
 	attrs   map[attrRef]int
 	names   map[string]string
 	module  string
 	dirty   bool
+}
+
+func (ix *Index) reset() {
+	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, plens: map[plenKey]int{},
+		buckets: map[bodyKey]int{}, attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
 }
 
 // NewIndex returns an empty index over vocabulary v (nil: the default).
@@ -341,8 +417,9 @@ func NewIndex(v *Vocabulary) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Index{x: x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, kds: map[keyDef]int{},
-		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}, nil
+	ix := &Index{x: x}
+	ix.reset()
+	return ix, nil
 }
 
 // CompileIndexed compiles the enabled rules into an indexed module and its
@@ -360,8 +437,7 @@ func CompileIndexed(rs []Rule, v *Vocabulary) (string, map[string]any, []Diagnos
 // Build replaces the index's rules with rs and returns the diagnostics of
 // the rules left out (RuleID set) and the warnings.
 func (ix *Index) Build(rs []Rule) []Diagnostic {
-	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, kds: map[keyDef]int{},
-		attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
+	ix.reset()
 	as, diags := analyzeAll(rs, ix.x, true)
 	for _, a := range as {
 		ix.add(a)
@@ -412,12 +488,27 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 			return "", append(diags, d)
 		}
 	}
-	attrs := maps.Clone(ix.attrs)
+	attrs, buckets := maps.Clone(ix.attrs), maps.Clone(ix.buckets)
+	if old := ix.rules[r.ID]; old != nil {
+		for _, a := range old.attrs {
+			if attrs[a]--; attrs[a] == 0 {
+				delete(attrs, a)
+			}
+		}
+		for _, e := range old.entries {
+			if buckets[e.e.body()]--; buckets[e.e.body()] == 0 {
+				delete(buckets, e.e.body())
+			}
+		}
+	}
 	ir := ix.compileRule(as[0])
 	for _, a := range ir.attrs {
 		attrs[a]++
 	}
-	return emitIndexed(p, ix.x, attrs), diags
+	for _, e := range ir.entries {
+		buckets[e.e.body()]++
+	}
+	return emitIndexed(p, ix.x, attrs, buckets), diags
 }
 
 // Put adds r, or replaces the rule with its id (a disabled rule is
@@ -539,7 +630,10 @@ func envKey(context string) string {
 // compileRule computes a rule's entries without storing them.
 func (ix *Index) compileRule(a *analysis) *indexedRule {
 	ir := &indexedRule{a: a, rego: needsRego(a)}
-	doc := "index" // a rule compiled to Rego is a candidate there (true)
+	doc := "b"
+	if ir.rego {
+		doc = "c"
+	}
 	conds := []conj{{}}
 	if a.cond != nil {
 		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
@@ -551,13 +645,19 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 			ir.attrs = append(ir.attrs, r)
 		}
 	}
-	env := envKey(a.context)
+	// A rule of either environment is stored in the hub's and the
+	// console's buckets too: a decision in either then reads one bucket.
+	// "*" serves the other environments (none given).
+	envs := []string{envKey(a.context)}
+	if envs[0] == "*" {
+		envs = append(envs, ContextHub, ContextConsole)
+	}
 	for _, alt := range ix.typeAlts(a) {
 		for _, c := range conds {
 			if alt.extra != nil {
 				c = append(slices.Clip(c), *alt.extra)
 			}
-			kd, key := chooseKey(c)
+			kd, key, _ := chooseKey(c)
 			addAttr(kd.a)
 			addAttr(kd.b)
 			if !ir.rego {
@@ -567,7 +667,9 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 				}
 			}
 			for _, act := range a.actions {
-				ir.entries = append(ir.entries, entryRef{e: entryKey{doc, key, alt.typ, act, env}, kd: kd})
+				for _, env := range envs {
+					ir.entries = append(ir.entries, entryRef{e: entryOf(bucket{doc, alt.typ, act, env}, kd, key), kd: kd})
+				}
 			}
 		}
 	}
@@ -580,27 +682,35 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 	return ir
 }
 
-// conjsFor recomputes the conjunctions a rule stores under one bucket key.
-func (ix *Index) conjsFor(ir *indexedRule, typ, key string) []any {
+// conjsFor recomputes the conjunctions a rule stores under one entry,
+// without the atoms its key proves; a conjunction that keeps no atom holds
+// on being found, and then is the only one stored.
+func (ix *Index) conjsFor(ir *indexedRule, e entryKey) []any {
 	conds := []conj{{}}
 	if ir.a.cond != nil {
 		conds = (&dnf{a: ir.a}).expr(ir.a.cond, false)
 	}
 	var out []any
 	for _, alt := range ix.typeAlts(ir.a) {
-		if alt.typ != typ {
+		if alt.typ != e.typ {
 			continue
 		}
 		for _, c := range conds {
 			if alt.extra != nil {
 				c = append(slices.Clip(c), *alt.extra)
 			}
-			if _, k := chooseKey(c); k != key {
+			kd, key, at := chooseKey(c)
+			if entryOf(e.bucket, kd, key) != e {
 				continue
 			}
-			atoms := make([]any, len(c))
+			atoms := make([]any, 0, len(c))
 			for i, t := range c {
-				atoms[i] = t.data()
+				if i != at || !implied(kd, t) {
+					atoms = append(atoms, t.data())
+				}
+			}
+			if len(atoms) == 0 {
+				return []any{[]any{}}
 			}
 			out = append(out, atoms)
 		}
@@ -624,11 +734,16 @@ func (ix *Index) add(a *analysis) []Patch {
 		ix.dirty = true
 	}
 	for _, e := range ir.entries {
-		if e.kd.kind != "scan" {
-			if ix.kds[e.kd] == 0 {
-				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
+		if ix.buckets[e.e.body()] == 0 {
+			ix.dirty = true
+		}
+		ix.buckets[e.e.body()]++
+		if e.kd.kind == "pfx" {
+			pk := plenKey{e.e.bucket, e.e.attr, e.kd.n}
+			if ix.plens[pk] == 0 {
+				patches = append(patches, Patch{Path: plenPath(pk)})
 			}
-			ix.kds[e.kd]++
+			ix.plens[pk]++
 		}
 		m := ix.entries[e.e]
 		if m == nil {
@@ -639,7 +754,7 @@ func (ix *Index) add(a *analysis) []Patch {
 			if ir.rego {
 				m[id] = true
 			} else {
-				m[id] = ix.conjsFor(ir, e.e.typ, e.e.key)
+				m[id] = ix.conjsFor(ir, e.e)
 			}
 		}
 		patches = append(patches, Patch{Path: e.e.path()})
@@ -666,11 +781,15 @@ func (ix *Index) remove(id string) []Patch {
 		ix.dirty = true
 	}
 	for _, e := range ir.entries {
-		if e.kd.kind != "scan" {
-			ix.kds[e.kd]--
-			if ix.kds[e.kd] == 0 {
-				delete(ix.kds, e.kd)
-				patches = append(patches, Patch{Path: []string{e.kd.kind + "s"}})
+		if ix.buckets[e.e.body()]--; ix.buckets[e.e.body()] == 0 {
+			delete(ix.buckets, e.e.body())
+			ix.dirty = true
+		}
+		if e.kd.kind == "pfx" {
+			pk := plenKey{e.e.bucket, e.e.attr, e.kd.n}
+			if ix.plens[pk]--; ix.plens[pk] == 0 {
+				delete(ix.plens, pk)
+				patches = append(patches, Patch{Path: plenPath(pk)})
 			}
 		}
 		if m := ix.entries[e.e]; m != nil {
@@ -684,75 +803,82 @@ func (ix *Index) remove(id string) []Patch {
 	return ix.fill(patches)
 }
 
+// plenPath is the path of the prefix lengths of pk's bucket and attribute.
+func plenPath(pk plenKey) []string { return append(pk.bucket.path(), "n", pk.attr) }
+
 // fill sets each patch's value from the current state.
 func (ix *Index) fill(ps []Patch) []Patch {
 	for i := range ps {
 		p := ps[i].Path
+		ps[i].Value = nil
 		switch {
 		case p[0] == "names":
 			if n, ok := ix.names[p[2]]; ok {
 				ps[i].Value = n
-			} else {
-				ps[i].Value = nil
 			}
-		case len(p) == 1:
-			ps[i].Value = ix.kdsData(strings.TrimSuffix(p[0], "s"))
+		case p[4] == "n":
+			if ns := ix.plensOf(bucket{p[0], p[1], p[2], p[3]}, p[5]); len(ns) > 0 {
+				ps[i].Value = ns
+			}
 		default:
-			if m := ix.entries[entryKey{p[0], p[1], p[2], p[3], p[4]}]; len(m) > 0 {
+			k := entryKey{bucket: bucket{p[0], p[1], p[2], p[3]}, kind: p[4]}
+			if len(p) > 5 {
+				k.attr, k.key = p[5], p[6]
+			}
+			if m := ix.entries[k]; len(m) > 0 {
 				ps[i].Value = maps.Clone(m)
-			} else {
-				ps[i].Value = nil
 			}
 		}
 	}
 	return ps
 }
 
-// kdsData lists the key definitions of a kind: attribute ids (val), {a,
-// b} pairs (pair), or for pfx an object of the prefix lengths by
-// attribute id.
-func (ix *Index) kdsData(kind string) any {
-	var kds []keyDef
-	for k := range ix.kds {
-		if k.kind == kind {
-			kds = append(kds, k)
+// plensOf lists the prefix lengths bucket b looks up on attribute attr,
+// in increasing order.
+func (ix *Index) plensOf(b bucket, attr string) []any {
+	var ns []int
+	for _, n := range prefixLens {
+		if ix.plens[plenKey{b, attr, n}] > 0 {
+			ns = append(ns, n)
 		}
 	}
-	slices.SortFunc(kds, func(x, y keyDef) int { return strings.Compare(x.sortKey(), y.sortKey()) })
-	if kind == "pfx" {
-		lens := map[string]any{}
-		for _, k := range kds {
-			ns, _ := lens[k.a.id()].([]any)
-			lens[k.a.id()] = append(ns, k.n)
-		}
-		return lens
-	}
-	out := make([]any, len(kds))
-	for i, k := range kds {
-		if kind == "pair" {
-			out[i] = map[string]any{"a": k.a.id(), "b": k.b.id()}
-		} else {
-			out[i] = k.a.id()
-		}
+	out := make([]any, len(ns))
+	for i, n := range ns {
+		out[i] = n
 	}
 	return out
 }
 
-// Data is the whole data document (the value of data.rulekeeper_rules).
+// Data is the whole data document (the value of data.rulekeeper_rules):
+// names[shard][id], and b[type][action][environment] the buckets (c the
+// same for the rules compiled to Rego, whose entries are true), each
+// with s (scan: rule id → conjunctions), v[attribute][value] and
+// p[attribute][prefix] (rule id → conjunctions), n[attribute] (the prefix
+// lengths) and r[attribute][attribute] (pairs: rule id → conjunctions).
 func (ix *Index) Data() map[string]any {
 	names := make(map[string]any, len(ix.names))
 	for id, n := range ix.names {
 		dir(names, nameShard(id))[id] = n
 	}
-	out := map[string]any{"names": names, "index": map[string]any{},
-		"vals": ix.kdsData("val"), "pfxs": ix.kdsData("pfx"), "pairs": ix.kdsData("pair")}
+	out := map[string]any{"names": names, "b": map[string]any{}, "c": map[string]any{}}
 	for k, m := range ix.entries {
 		if len(m) == 0 {
 			continue
 		}
-		byKey := dir(out[k.doc].(map[string]any), k.key)
-		byAction := dir(dir(byKey, k.typ), k.action)
-		byAction[k.env] = maps.Clone(m)
+		d := out
+		path := k.path()
+		for _, seg := range path[:len(path)-1] {
+			d = dir(d, seg)
+		}
+		d[path[len(path)-1]] = maps.Clone(m)
+	}
+	for pk := range ix.plens {
+		d := out
+		path := plenPath(pk)
+		for _, seg := range path[:len(path)-1] {
+			d = dir(d, seg)
+		}
+		d[pk.attr] = ix.plensOf(pk.bucket, pk.attr)
 	}
 	return out
 }
@@ -794,7 +920,7 @@ func buildFrom(as []*analysis, x *vocab) *program {
 // Module is the generated module for the index's current rules.
 func (ix *Index) Module() string {
 	if ix.dirty {
-		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs)
+		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs, ix.buckets)
 		ix.dirty = false
 	}
 	return ix.module
