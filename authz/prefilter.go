@@ -171,14 +171,14 @@ func newMatcherVocab(v *rules.Vocabulary) *matcherVocab {
 
 func (mv *matcherVocab) match(r rules.Rule) *RuleMatcher {
 	m := &RuleMatcher{Rule: r, x: mv.x, re: map[*rules.Compare]*regexp.Regexp{}}
-	if r.Disabled || rules.HasErrors(mv.ck.Check(r)) {
+	if r.Disabled {
 		return m
 	}
-	terms, diags := rules.ParseFilter(r.ResourceFilter)
+	cond, diags := mv.ck.Parsed(r) // checked, and parsed once
 	if rules.HasErrors(diags) {
 		return m
 	}
-	cond, diags := rules.Parse(r.Condition)
+	terms, diags := rules.ParseFilter(r.ResourceFilter)
 	if rules.HasErrors(diags) {
 		return m
 	}
@@ -246,8 +246,13 @@ func (mv *matcherVocab) match(r rules.Rule) *RuleMatcher {
 // "READ") to its API name ("change_owner", "read").
 func NormalizeAction(a string) string {
 	a = strings.ToLower(strings.TrimSpace(a))
-	return strings.NewReplacer(" ", "_", "-", "_").Replace(a)
+	if !strings.ContainsAny(a, " -") {
+		return a
+	}
+	return actionSeparators.Replace(a)
 }
+
+var actionSeparators = strings.NewReplacer(" ", "_", "-", "_")
 
 func walkCalls(e rules.Expr, f func(*rules.Call) bool) bool {
 	switch e := e.(type) {

@@ -51,21 +51,24 @@ func jsonFile(data []byte) (*File, error) {
 type jsonParser struct {
 	dec  *json.Decoder
 	data []byte
-	// The line and the offset of its start, up to off: positions are
-	// computed as the decoder moves forward.
-	line, lineStart, off int
+	// The line and column (characters before off on its line) of offset
+	// off: positions are computed as the decoder moves forward.
+	line, col, off int
 }
 
 // pos is the 1-based line and column (in characters, as the YAML parser
-// counts) of the byte at offset at, which is at or after the last one asked.
+// counts) of the byte at offset at, which is at or after the last one
+// asked: one pass over the file for all rules, also when it is one line.
 func (p *jsonParser) pos(at int) (int, int) {
-	for p.off < at {
-		if p.data[p.off] == '\n' {
-			p.line, p.lineStart = p.line+1, p.off+1
+	for ; p.off < at; p.off++ {
+		switch b := p.data[p.off]; {
+		case b == '\n':
+			p.line, p.col = p.line+1, 0
+		case b&0xC0 != 0x80: // not a continuation byte: a character starts
+			p.col++
 		}
-		p.off++
 	}
-	return p.line, utf8.RuneCount(p.data[p.lineStart:at]) + 1
+	return p.line, p.col + 1
 }
 
 func (p *jsonParser) delim(want json.Delim) error {

@@ -137,13 +137,15 @@ type plan struct {
 	writes   []store.Rule          // creates and updates, in file order
 	deletes  []store.Rule          // rules the import removes (replace mode)
 	before   map[string]store.Rule // the stored set by id
+	entry    map[string]int        // the file's rules: id → index in the file's entries
 }
 
 // planImport matches the file's rules to the stored ones (by id, else by
 // name), and works out creates, updates, deletes (replace mode) and what
 // stays unchanged. Read-only rules may appear unchanged, never changed.
 func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, error) {
-	p := &plan{before: map[string]store.Rule{}, result: ImportResult{Mode: mode, Changes: []Change{}}}
+	p := &plan{before: make(map[string]store.Rule, len(current)), entry: make(map[string]int, len(f.Entries)),
+		result: ImportResult{Mode: mode, Changes: []Change{}}}
 	byName := map[string][]string{}
 	for _, r := range current {
 		p.before[r.ID] = r
@@ -157,7 +159,8 @@ func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, err
 		}
 	}
 	matched := map[string]bool{}
-	for _, e := range f.Entries {
+	for i := range f.Entries {
+		e := &f.Entries[i]
 		r := e.Rule
 		label := e.Label()
 		if r.ID == "" {
@@ -178,6 +181,7 @@ func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, err
 				map[string]any{"line": e.Line, "column": e.Column, "rule": label, "field": "id"})
 		}
 		matched[r.ID] = true
+		p.entry[r.ID] = i
 		old, exists := p.before[r.ID]
 		if !exists {
 			if r.Type == store.RuleReadOnly {
@@ -264,7 +268,9 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "create", authz.Resource{Type: "rule"}); err != nil {
 		return err
 	}
-	if ps := f.Validate(h.Manager.Vocabulary()); ps.HasErrors() {
+	// The rules' language is checked below, with the set they make with
+	// the stored rules (one index, the one put in force).
+	if ps := f.ValidateFile(h.Manager.Vocabulary()); ps.HasErrors() {
 		return fileError("invalid_rule", ps)
 	}
 	ctx := c.Context()
@@ -283,7 +289,12 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err := h.Manager.CheckPrepared(ctx, prep, p.proposed); err != nil {
 		var er *errRules
 		if errors.As(err, &er) {
-			return invalid(er.diags)
+			return fileError("invalid_rule", f.Diagnosed(er.diags, func(id string) int {
+				if i, ok := p.entry[id]; ok {
+					return i
+				}
+				return -1
+			}))
 		}
 		return apierror.New(http.StatusBadRequest, "rules_do_not_compile", err.Error(), nil)
 	}
