@@ -262,7 +262,7 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	}{
 		{"yaml", bad, 11, 16, `"two"`},
 		{"json", badJSON, 3, 75, `"two"`},
-		{"disabled", disabled, 12, 16, `"off"`},
+		{"disabled", disabled, 10, 16, `"off"`},
 	} {
 		var e servicetest.Error
 		if s := d.Call("admin", "POST", "/api/v1/rules/import", tt.body, &e); s != 400 || e.Code != "invalid_rule" ||
