@@ -330,6 +330,24 @@ func profile(phase string, n int) func() {
 	}
 }
 
+// heapProfile writes the live heap to $RULESCALE_PROFILE/heap-<rules>.pprof
+// when that directory is set.
+func heapProfile(n int) {
+	dir := os.Getenv("RULESCALE_PROFILE")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s/heap-%d.pprof", dir, n))
+	if err == nil {
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		_ = f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rulescale: heap profile:", err)
+	}
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
@@ -412,6 +430,7 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	}
 	r.WriteCPU = (processCPU() - cpu) / time.Duration(3*writes)
 	stopProfile()
+	heapProfile(len(rs))
 	inOrder := func(ds []time.Duration) string {
 		var b strings.Builder
 		for _, d := range ds {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -331,8 +332,19 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	}); err != nil {
 		return err
 	}
+	if len(res.Changes) >= collectAfter {
+		// The import's transient memory (the file, the plan, the bulk
+		// insert, the index and module it replaced) is collected and
+		// returned now, in the request that made it, not by the
+		// collector in the middle of the next rule writes.
+		debug.FreeOSMemory()
+	}
 	return c.JSON(res)
 }
+
+// collectAfter is the number of changes from which an import collects its
+// garbage before it answers (about 0.1 s of CPU at 10,000 rules).
+const collectAfter = 1000
 
 // apply writes a plan: creates and updates in bulk (Rules.PutMany: an
 // import of thousands of rules is a few round trips) — new rules at version
