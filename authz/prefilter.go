@@ -164,25 +164,36 @@ func NewRuleMatcher(r rules.Rule, v *rules.Vocabulary) *RuleMatcher {
 // share it (an index of its own per matcher would cost thousands of
 // indexings and copies for thousands of rules).
 type matcherVocab struct {
+	v  *rules.Vocabulary // as given (nil: the default)
 	x  *vocabIndex
 	ck *rules.Checker
 }
 
 func newMatcherVocab(v *rules.Vocabulary) *matcherVocab {
+	given := v
 	if v == nil {
 		v = rules.DefaultVocabulary()
 	}
-	return &matcherVocab{x: indexVocab(v), ck: rules.NewChecker(v)}
+	return &matcherVocab{v: given, x: indexVocab(v), ck: rules.NewChecker(v)}
 }
 
 func (mv *matcherVocab) match(r rules.Rule) *RuleMatcher {
+	return mv.matchParsed(r, nil, false)
+}
+
+// matchParsed is match of a rule whose condition cond was checked (and
+// parsed) against the matchers' vocabulary already, when checked.
+func (mv *matcherVocab) matchParsed(r rules.Rule, cond rules.Expr, checked bool) *RuleMatcher {
 	m := &RuleMatcher{Rule: r, x: mv.x}
 	if r.Disabled {
 		return m
 	}
-	cond, diags := mv.ck.Parsed(r) // checked, and parsed once
-	if rules.HasErrors(diags) {
-		return m
+	if !checked {
+		var diags []rules.Diagnostic
+		cond, diags = mv.ck.Parsed(r) // checked, and parsed once
+		if rules.HasErrors(diags) {
+			return m
+		}
 	}
 	terms, diags := rules.ParseFilter(r.ResourceFilter)
 	if rules.HasErrors(diags) {

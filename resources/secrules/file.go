@@ -147,19 +147,19 @@ type plan struct {
 func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, error) {
 	p := &plan{before: make(map[string]store.Rule, len(current)), entry: make(map[string]int, len(f.Entries)),
 		result: ImportResult{Mode: mode, Changes: []Change{}}}
-	byName := map[string][]string{}
+	byName := make(map[string][]string, len(current))
 	for _, r := range current {
 		p.before[r.ID] = r
 		k := strings.ToLower(strings.TrimSpace(r.Name))
 		byName[k] = append(byName[k], r.ID)
 	}
-	next := map[string]store.Rule{}
+	next := make(map[string]store.Rule, len(current)+len(f.Entries))
 	if mode == "upsert" {
 		for _, r := range current {
 			next[r.ID] = r
 		}
 	}
-	matched := map[string]bool{}
+	matched := make(map[string]bool, len(f.Entries))
 	for i := range f.Entries {
 		e := &f.Entries[i]
 		r := e.Rule
@@ -240,6 +240,7 @@ func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, err
 			p.result.Changes = append(p.result.Changes, Change{Op: "delete", ID: r.ID, Name: r.Name})
 		}
 	}
+	p.proposed = make([]store.Rule, 0, len(next))
 	for _, r := range next {
 		p.proposed = append(p.proposed, r)
 	}

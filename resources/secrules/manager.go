@@ -505,10 +505,23 @@ func (m *Manager) updatePlanner() {
 	for _, r := range m.set {
 		rs = append(rs, r)
 	}
+	// The conditions as the index in force parsed and checked them (with
+	// the vocabulary in force: a type change rebuilds the index), so
+	// that the planner does not analyse every rule again.
+	var parsed map[string]rules.Expr
+	if m.index != nil {
+		parsed = make(map[string]rules.Expr, len(m.set))
+		for id := range m.set {
+			if cond, ok := m.index.Parsed(id); ok {
+				parsed[id] = cond
+			}
+		}
+	}
+	vocab := m.Vocabulary()
 	m.mu.Unlock()
 	slices.SortFunc(rs, func(a, b rules.Rule) int { return strings.Compare(a.ID, b.ID) })
 	m.planRev = rev
-	m.Planner.SetRules(rev, rs)
+	m.Planner.SetCheckedRules(rev, rs, vocab, parsed)
 }
 
 // Run polls the revision until ctx ends, as a safety net: the change log
