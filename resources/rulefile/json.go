@@ -6,15 +6,11 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"strings"
 	"unicode/utf8"
-
-	"github.com/rulekeeper/rulekeeper/authz/rules"
-	"github.com/rulekeeper/rulekeeper/resources/store"
 )
 
 // A rule file that is JSON (the API's clients send it) is read with
-// encoding/json, an order of magnitude cheaper than the YAML parser for
+// encoding/json, several times cheaper than the YAML parser for
 // ten thousand rules. The fast path reads only files whose every rule and
 // field is plainly well formed — the shapes Parse accepts, string fields
 // as strings or null, actions a list of strings, disabled a boolean, no
@@ -263,39 +259,15 @@ func (p *jsonParser) entry(start, index int, first string) (Entry, error) {
 					return e, errNotPlain
 				}
 			}
-			switch k {
-			case "id":
-				r.ID = strings.TrimSpace(s)
-			case "name":
-				r.Name = s
-			case "description":
-				r.Description = s
-			case "resourceFilter":
-				r.ResourceFilter = s
-			case "condition":
-				r.Condition = s
-			case "context":
-				r.Context = s
-			case "type":
-				if s != "" && !slices.Contains(ruleTypes, s) {
-					return e, errNotPlain
-				}
-				r.Type = s
+			if !setString(r, k, s) {
+				return e, errNotPlain
 			}
 		}
 	}
 	if err := p.delim('}'); err != nil {
 		return e, err
 	}
-	if r.Context == "" {
-		r.Context = rules.ContextBoth
-	}
-	if r.Type == "" {
-		r.Type = store.RuleCustom
-	}
-	if r.Actions == nil {
-		r.Actions = []string{}
-	}
+	withDefaults(r)
 	return e, nil
 }
 

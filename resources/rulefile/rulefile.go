@@ -291,24 +291,8 @@ func (p *parser) entry(n *yaml.Node, index int) {
 			if !ok {
 				continue
 			}
-			switch k.Value {
-			case "id":
-				r.ID = strings.TrimSpace(s)
-			case "name":
-				r.Name = s
-			case "description":
-				r.Description = s
-			case "resourceFilter":
-				r.ResourceFilter = s
-			case "condition":
-				r.Condition = s
-			case "context":
-				r.Context = s
-			case "type":
-				if s != "" && !slices.Contains(ruleTypes, s) {
-					p.fail(v, label, "type", fmt.Sprintf("unknown type %q", s), "type is custom, default or readonly")
-				}
-				r.Type = s
+			if !setString(r, k.Value, s) {
+				p.fail(v, label, "type", fmt.Sprintf("unknown type %q", s), "type is custom, default or readonly")
 			}
 		case "actions":
 			r.Actions = p.actions(v, label)
@@ -332,6 +316,35 @@ func (p *parser) entry(n *yaml.Node, index int) {
 	if len(p.problems) > before {
 		return
 	}
+	withDefaults(r)
+	p.entries = append(p.entries, e)
+}
+
+// setString sets r's string field named field to s; false when the field
+// is the type and s is not a rule type.
+func setString(r *store.Rule, field, s string) bool {
+	switch field {
+	case "id":
+		r.ID = strings.TrimSpace(s)
+	case "name":
+		r.Name = s
+	case "description":
+		r.Description = s
+	case "resourceFilter":
+		r.ResourceFilter = s
+	case "condition":
+		r.Condition = s
+	case "context":
+		r.Context = s
+	case "type":
+		r.Type = s
+		return s == "" || slices.Contains(ruleTypes, s)
+	}
+	return true
+}
+
+// withDefaults gives r the values of the fields a file leaves out.
+func withDefaults(r *store.Rule) {
 	if r.Context == "" {
 		r.Context = rules.ContextBoth
 	}
@@ -341,7 +354,6 @@ func (p *parser) entry(n *yaml.Node, index int) {
 	if r.Actions == nil {
 		r.Actions = []string{}
 	}
-	p.entries = append(p.entries, e)
 }
 
 func (p *parser) str(v *yaml.Node, label, field string) (string, bool) {
