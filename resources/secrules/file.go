@@ -146,7 +146,7 @@ type plan struct {
 // stays unchanged. Read-only rules may appear unchanged, never changed.
 func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, error) {
 	p := &plan{before: make(map[string]store.Rule, len(current)), entry: make(map[string]int, len(f.Entries)),
-		result: ImportResult{Mode: mode, Changes: []Change{}}}
+		writes: make([]store.Rule, 0, len(f.Entries)), result: ImportResult{Mode: mode, Changes: make([]Change, 0, len(f.Entries))}}
 	byName := make(map[string][]string, len(current))
 	for _, r := range current {
 		p.before[r.ID] = r
