@@ -145,6 +145,11 @@ func (b *Batch) resource(ctx context.Context, typ, id string) (*Resource, error)
 			return r, nil
 		}
 		if b.missing[k] {
+			if b.e.external(typ) {
+				// As Entities.Resource answers it: an external resource
+				// not stored is decided as described.
+				return nil, ErrNotStored
+			}
 			return nil, ErrNotFound
 		}
 		if b.unstored[typ] {

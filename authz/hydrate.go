@@ -211,7 +211,8 @@ const DefaultEntityTTL = 5 * time.Second
 // seen in this repository's tests).
 //
 // An entry used in the last quarter of its life is reloaded in the
-// background (refresh-ahead), so entities in steady use are not reloaded on
+// background (refresh-ahead, which also keeps it at the LRU's front:
+// hits do not reorder), so entities in steady use are not reloaded on
 // a request's path; the TTL still bounds the age of every entity served.
 // gen is bumped by every invalidation: a load that began before one does
 // not store what it read (it may predate the write).
@@ -248,7 +249,11 @@ func newEntityCache(src Entities, ttl time.Duration) *entityCache {
 // nothing (no closure: the loader is chosen by key.kind).
 func cached[T any](ctx context.Context, c *entityCache, key entityKey) (*T, error) {
 	if c.cache != nil {
-		if e, ok := c.cache.Get(key); ok {
+		// Peek, not Get: a hit takes the read lock and moves nothing, so
+		// concurrent decisions do not queue on the LRU's mutex. Recency
+		// still follows use: an entry in use is reloaded (refresh, Add:
+		// to the front) every three quarters of its TTL.
+		if e, ok := c.cache.Peek(key); ok {
 			if age := time.Since(e.at); age <= c.ttl {
 				if c.metrics != nil {
 					c.metrics.entityHits.Inc()

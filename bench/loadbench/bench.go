@@ -115,6 +115,27 @@ func (b *bench) run(ctx context.Context) error {
 		logs = append(logs, &logServer{mode: mode, proc: p})
 	}
 	rep.DecisionLog, rep.DecisionLogSample = b.cfg.DecisionLog, b.cfg.DecisionLogSample
+	// The baseline binary, with the same flags, on its own copy.
+	var base *logServer
+	if b.cfg.Baseline != "" {
+		baseData := filepath.Join(b.tmp, "data-baseline")
+		if err := os.CopyFS(baseData, os.DirFS(dataDir)); err != nil {
+			return fmt.Errorf("copy the data for the baseline server: %w", err)
+		}
+		addr, err := opaserver.FreeAddr()
+		if err != nil {
+			return err
+		}
+		p, err := opaserver.Start(ctx, "rulekeeper-baseline", b.cfg.Baseline,
+			append([]string{"serve", "--dev", "--addr", addr, "--data-dir", baseData, "--log-level", "warn"}, caches...),
+			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-baseline.log"))
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		base = &logServer{mode: "baseline", proc: p}
+		rep.BaselineBinary = b.cfg.Baseline
+	}
 	opaAddr, err := opaserver.FreeAddr()
 	if err != nil {
 		return err
@@ -142,14 +163,21 @@ func (b *bench) run(ctx context.Context) error {
 	opaT := &target{name: "opa", url: opa.URL + "/v1/data/rulekeeper/authz/decision", body: opaBody,
 		header: http.Header{"Content-Type": {"application/json"}}}
 	st := stream{seed: b.cfg.Seed, subjects: len(w.SubjectIDs), picks: w.Picks}
-	for _, l := range logs {
+	for _, l := range append(logs[:len(logs):len(logs)], base) {
+		if l == nil {
+			continue
+		}
 		cred := w.APIKey
 		if b.cfg.Auth == "token" {
 			if cred, err = idp.FetchDevToken(ctx, l.proc.URL, "admin", []string{"Admins"}, ""); err != nil {
 				return err
 			}
 		}
-		l.target = &target{name: "rulekeeper+log-" + l.mode, url: l.proc.URL + "/authz/check", body: rulekeeperBody,
+		name := "rulekeeper+log-" + l.mode
+		if l == base {
+			name = "rulekeeper-baseline"
+		}
+		l.target = &target{name: name, url: l.proc.URL + "/authz/check", body: rulekeeperBody,
 			header: http.Header{"Authorization": {"Bearer " + cred}, "Content-Type": {"application/json"}}}
 	}
 	// Both servers must give the same answers, or the comparison is void.
@@ -174,13 +202,18 @@ func (b *bench) run(ctx context.Context) error {
 	off := &logServer{mode: "off", proc: rk, target: rkT}
 	var opaWins []*window
 	var opaCPU time.Duration // the OPA server's CPU over its measured windows
+	opaS := &logServer{target: opaT}
+	others := logs[:len(logs):len(logs)] // the log-on servers and the baseline
+	if base != nil {
+		others = append(others, base)
+	}
 	for r := range b.cfg.Rounds {
-		order := []*logServer{off, {target: opaT}}
+		order := []*logServer{off, opaS}
 		if r%2 == 1 {
-			order = []*logServer{{target: opaT}, off}
+			order = []*logServer{opaS, off}
 		}
-		if len(logs) > 0 {
-			all := append(append([]*logServer{off}, logs...), &logServer{target: opaT})
+		if len(others) > 0 {
+			all := append(append([]*logServer{off}, others...), opaS)
 			order = append(all[r%len(all):], all[:r%len(all)]...)
 		}
 		for _, s := range order {
@@ -200,12 +233,13 @@ func (b *bench) run(ctx context.Context) error {
 			if s.proc == nil {
 				opaWins = append(opaWins, win)
 				opaCPU += cpuOf(opa) - cpuMark
+				s.wins, s.cpu = append(s.wins, win), append(s.cpu, cpuOf(opa)-cpuMark)
 			} else {
 				s.cpu = append(s.cpu, cpuOf(s.proc)-cpuMark)
 				s.counters.add(scrape(ctx, s.proc.URL).minus(before))
 				s.wins = append(s.wins, win)
 			}
-			for _, c := range append([]*logServer{off, {proc: opa}}, logs...) {
+			for _, c := range append([]*logServer{off, {proc: opa}}, others...) {
 				if err := c.proc.Alive(); err != nil {
 					return err
 				}
@@ -219,6 +253,11 @@ func (b *bench) run(ctx context.Context) error {
 	for _, l := range logs {
 		rep.Logs = append(rep.Logs, logReport{Mode: l.mode, Summary: summarize("rulekeeper, decision log "+l.mode, l.wins),
 			Counters: l.counters, Rounds: l.rounds()})
+	}
+	if base != nil {
+		rep.Baseline = &logReport{Mode: "baseline", Summary: summarize("rulekeeper baseline", base.wins),
+			Counters: base.counters, Rounds: base.rounds()}
+		rep.OPARounds = opaS.rounds()
 	}
 	rep.LoadEnd = loadAverage()
 	rep.Took = time.Since(began).Round(time.Second)
@@ -235,6 +274,9 @@ func (b *bench) run(ctx context.Context) error {
 		if l.Summary.Errors > 0 {
 			return fmt.Errorf("requests failed during the load of rulekeeper with the decision log %s: %d (%s)", l.Mode, l.Summary.Errors, l.Summary.FirstErr)
 		}
+	}
+	if rep.Baseline != nil && rep.Baseline.Summary.Errors > 0 {
+		return fmt.Errorf("requests failed during the load of the baseline rulekeeper: %d (%s)", rep.Baseline.Summary.Errors, rep.Baseline.Summary.FirstErr)
 	}
 	if rep.RK.Errors > 0 || rep.OPA.Errors > 0 {
 		return fmt.Errorf("requests failed during the load: rulekeeper %d (%s), OPA %d (%s)",

@@ -383,3 +383,27 @@ func TestReportDecisionLogMedians(t *testing.T) {
 		t.Error("median of an even count")
 	}
 }
+
+// With -baseline the report compares the medians of the three servers
+// over the same rounds, by throughput and by server CPU per request.
+func TestReportBaselineMedians(t *testing.T) {
+	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000, P99: time.Millisecond},
+		OPA:            summary{Name: "OPA server", Throughput: 1000, P99: time.Millisecond},
+		Off:            []roundFigures{{3000, 200}, {4000, 150}, {2000, 250}},
+		BaselineBinary: "/tmp/rulekeeper-main",
+		Baseline:       &logReport{Mode: "baseline", Rounds: []roundFigures{{2000, 250}, {1500, 300}, {2500, 200}}},
+		OPARounds:      []roundFigures{{1000, 400}, {1200, 300}, {800, 500}},
+	}
+	md := r.markdown()
+	for _, s := range []string{
+		"| **median** | **3000** | **200.0** | **2000** | **250.0** | **1000** | **400.0** |",
+		"rulekeeper ÷ OPA: throughput 3.00×, OPA's CPU per request ÷ rulekeeper's 2.00×",
+		"baseline ÷ OPA: throughput 2.00×, OPA's CPU per request ÷ the baseline's 1.60×",
+		"rulekeeper ÷ baseline: throughput 1.50×, CPU per request 250.0 → 200.0 µs",
+		"`/tmp/rulekeeper-main`",
+	} {
+		if !strings.Contains(md, s) {
+			t.Errorf("the report lacks %q:\n%s", s, md)
+		}
+	}
+}

@@ -69,6 +69,10 @@ type config struct {
 	DecisionLogSample string
 	// NoDecisionCache and NoEntityCache start rulekeeper without them.
 	NoDecisionCache, NoEntityCache bool
+	// Baseline, when set, is another rulekeeper binary (e.g. built from
+	// main) added to the rounds on a copy of the data, with the same
+	// flags: before and after measured in one run.
+	Baseline string
 }
 
 func main() {
@@ -105,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DecisionLog, "decision-log", "", "also measure a rulekeeper with --decision-log=MODE for each MODE listed (stdout, mongo or stdout,mongo), in the same rotating rounds (the cost of the decision log)")
 	fs.StringVar(&cfg.DecisionLogSample, "decision-log-sample", "1", "--decision-log-sample of those rulekeepers")
 	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
+	fs.StringVar(&cfg.Baseline, "baseline", "", "also measure this rulekeeper binary (e.g. built from main), on a copy of the data with the same flags, in the same rotating rounds: before and after in one run")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -55,6 +55,11 @@ type report struct {
 	DecisionLog, DecisionLogSample string
 	Off                            []roundFigures
 	Logs                           []logReport
+	// With -baseline: that binary's figures, and the OPA server's round
+	// by round.
+	BaselineBinary string
+	Baseline       *logReport
+	OPARounds      []roundFigures
 }
 
 // roundFigures are one server's figures in one round's measured window.
@@ -221,6 +226,9 @@ func (r *report) markdown() string {
 	if len(r.Logs) > 0 {
 		r.logMarkdown(p)
 	}
+	if r.Baseline != nil {
+		r.baselineMarkdown(p)
+	}
 	if len(r.Costs) > 0 {
 		p("")
 		p("Where rulekeeper's time goes: the steps of one `/authz/check`, timed one call at a time in-process on the prepared tenant before the load (%d calls each):", r.Costs[0].Calls)
@@ -272,6 +280,34 @@ func (r *report) logMarkdown(p func(string, ...any)) {
 			l.Mode, r.logRatio(l), targetDecisionLog, pass(r.logRatio(l) >= targetDecisionLog), off, on, percent(on-off, off),
 			fmt.Sprintf("%.1f %%", 100*r.cpuKept(l)), ms(r.RK.P50), ms(l.Summary.P50), ms(r.RK.P99), ms(l.Summary.P99), l.Counters.LogWritten, l.Counters.LogDropped)
 	}
+}
+
+// baselineMarkdown renders rulekeeper against the baseline binary and
+// both against the OPA server, round by round, and the ratios of the
+// medians: by throughput, and by server CPU per request (OPA's ÷ the
+// rulekeeper's: what the servers cost, without the load generator's share
+// of the cores).
+func (r *report) baselineMarkdown(p func(string, ...any)) {
+	b := r.Baseline
+	p("")
+	p("**Baseline.** `%s`, with the same flags on a copy of the same data, asked the same stream in the same rounds; the servers' order rotates from round to round. Throughput (req/s) and server CPU per request (µs, user + system from `/proc/<pid>/stat` over the measured window) per round:", r.BaselineBinary)
+	p("")
+	p("| round | rulekeeper req/s | CPU µs/req | baseline req/s | CPU µs/req | OPA req/s | CPU µs/req |")
+	p("|---:|---:|---:|---:|---:|---:|---:|")
+	for i, o := range r.Off {
+		if i < len(b.Rounds) && i < len(r.OPARounds) {
+			p("| %d | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f |", i+1, o.Throughput, o.CPUPerRequest,
+				b.Rounds[i].Throughput, b.Rounds[i].CPUPerRequest, r.OPARounds[i].Throughput, r.OPARounds[i].CPUPerRequest)
+		}
+	}
+	rkT, rkC := median(throughputs(r.Off)), median(cpus(r.Off))
+	bT, bC := median(throughputs(b.Rounds)), median(cpus(b.Rounds))
+	oT, oC := median(throughputs(r.OPARounds)), median(cpus(r.OPARounds))
+	p("| **median** | **%.0f** | **%.1f** | **%.0f** | **%.1f** | **%.0f** | **%.1f** |", rkT, rkC, bT, bC, oT, oC)
+	p("")
+	p("- rulekeeper ÷ OPA: throughput %.2f×, OPA's CPU per request ÷ rulekeeper's %.2f×", ratio(rkT, oT), ratio(oC, rkC))
+	p("- baseline ÷ OPA: throughput %.2f×, OPA's CPU per request ÷ the baseline's %.2f×", ratio(bT, oT), ratio(oC, bC))
+	p("- rulekeeper ÷ baseline: throughput %.2f×, CPU per request %.1f → %.1f µs (%s)", ratio(rkT, bT), bC, rkC, percent(rkC-bC, bC))
 }
 
 // writeReport replaces the generated section of the README at path.

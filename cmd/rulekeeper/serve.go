@@ -66,6 +66,8 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.str(&cfg.PublicURL, "public-url", "", "the URL clients reach this service at, e.g. https://pdp.example.com: the AuthZEN metadata's policy_decision_point (empty: the request's own URL)")
 	fs.boolean(&cfg.TrustedProxy, "trusted-proxy", false, "behind a reverse proxy that sets X-Forwarded-Proto and X-Forwarded-Host: honour them when --public-url is not set")
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
+	gcBudget := DefaultGCHeapBudget
+	fs.integer(&gcBudget, "gc-heap-budget", DefaultGCHeapBudget, "bytes the heap may grow to between garbage collections (up to 5× the live heap, never less than Go's default 2×); 0: Go's default. Ignored when GOGC or GOMEMLIMIT is set")
 	var sample, mask string
 	fs.str(&cfg.DecisionLog, "decision-log", "off", "log every decision: off, stdout (one JSON line each) or mongo (the decisions collection, GET /api/v1/decisions)")
 	fs.str(&sample, "decision-log-sample", "1", "share of decisions logged, more than 0 and at most 1 (kept or left out by decision id)")
@@ -121,6 +123,9 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	if cfg.BulkBodyLimit <= 0 {
 		return cmd.usageError("--bulk-body-limit must be a positive number of bytes")
 	}
+	if gcBudget < 0 {
+		return cmd.usageError("--gc-heap-budget must be 0 or a number of bytes")
+	}
 	if cfg.ReadBufferSize < 4096 {
 		return cmd.usageError("--read-buffer-size must be at least 4096 bytes")
 	}
@@ -135,6 +140,7 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
+	tuneGC(ctx, uint64(gcBudget), time.Second)
 	svc, err := service.Start(ctx, cfg)
 	if err != nil {
 		return err

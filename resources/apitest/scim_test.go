@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 )
 
@@ -486,5 +487,67 @@ func TestTicketScenarioOverSCIM(t *testing.T) {
 		if a.body["decision"] != want {
 			t.Fatalf("after the move, %s: %s", action, a.raw)
 		}
+	}
+}
+
+// TestBatchSeesStoredExternalResources: a batch of evaluations hydrates a
+// stored resource of an external type as a single evaluation does — its
+// stored attributes and owner — also when the entity cache does not hold
+// it (here: no entity cache at all; under load, an entry past its TTL).
+// The batch's prefetch once took the external type for one the store does
+// not keep and decided on the bare {type, id}.
+func TestBatchSeesStoredExternalResources(t *testing.T) {
+	t.Parallel()
+	d := servicetest.DevWith(t, func(c *service.Config) { c.NoEntityCache = true })
+	doc := obj("name", "doc", "actions", []any{obj("name", "view"), obj("name", "edit")},
+		"attributes", []any{obj("name", "team", "kind", "string")})
+	if s := d.Call("admin", "POST", "/api/v1/types", doc, nil); s != 201 {
+		t.Fatalf("type: %d", s)
+	}
+	a := do(t, d, "admin", "POST", "/scim/v2/Users", scimUser("kim@acme.test", "idp|kim", "kim@acme.test", "Support"))
+	if a.status != 201 {
+		t.Fatalf("provision kim: %d %s", a.status, a.raw)
+	}
+	for _, r := range []map[string]any{
+		{"name": "Owners edit their docs", "resourceFilter": "Doc_*", "condition": "resource.owner = user", "actions": []string{"edit"}, "context": "both"},
+		{"name": "Teams view their docs", "resourceFilter": "Doc_*", "condition": "resource.team = user.@department", "actions": []string{"view"}, "context": "both"},
+	} {
+		var e servicetest.Error
+		if s := d.Call("admin", "POST", "/api/v1/rules", r, &e); s != 201 {
+			t.Fatalf("rule %s: %d %+v", r["name"], s, e)
+		}
+	}
+	if s := d.Call("admin", "PUT", "/api/v1/resources/doc/D-1", obj("owner", "idp|kim", "attributes", obj("team", "Support")), nil); s != 201 && s != 200 {
+		t.Fatalf("store D-1: %d", s)
+	}
+	subject, resource := obj("type", "user", "id", "idp|kim"), obj("type", "doc", "id", "D-1")
+	for _, action := range []string{"view", "edit"} {
+		single := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", subject, "action", obj("name", action), "resource", resource))
+		if single.body["decision"] != true {
+			t.Fatalf("single %s: %s", action, single.raw)
+		}
+	}
+	b := do(t, d, "admin", "POST", "/access/v1/evaluations", obj("subject", subject, "resource", resource,
+		"evaluations", []any{obj("action", obj("name", "view")), obj("action", obj("name", "edit"))}))
+	evs, _ := b.body["evaluations"].([]any)
+	if len(evs) != 2 {
+		t.Fatalf("batch: %s", b.raw)
+	}
+	for i, ev := range evs {
+		if ev.(map[string]any)["decision"] != true {
+			t.Fatalf("batch item %d decided otherwise than alone: %s", i, b.raw)
+		}
+	}
+	// A resource of the type that is not stored is decided as described,
+	// alone and in a batch alike (not refused as unknown).
+	gone := obj("type", "doc", "id", "D-404", "properties", obj("team", "Support"))
+	single := do(t, d, "admin", "POST", "/access/v1/evaluation", obj("subject", subject, "action", obj("name", "view"), "resource", gone))
+	b = do(t, d, "admin", "POST", "/access/v1/evaluations", obj("subject", subject, "action", obj("name", "view"),
+		"evaluations", []any{obj("resource", gone), obj("resource", obj("type", "doc", "id", "D-405"))}))
+	evs, _ = b.body["evaluations"].([]any)
+	if single.status != 200 || single.body["decision"] != true || b.status != 200 || len(evs) != 2 ||
+		evs[0].(map[string]any)["decision"] != true || evs[1].(map[string]any)["decision"] != false ||
+		evs[1].(map[string]any)["context"].(map[string]any)["reason"] != "no_grant" {
+		t.Fatalf("unstored docs: alone %d %s; batch %d %s", single.status, single.raw, b.status, b.raw)
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/resources/jsonwrite"
 )
 
 // The writer encodes entries by hand: encoding/json costs several times
@@ -53,7 +53,7 @@ func (a *appender) key(first *bool, m *maskNode, k string) bool {
 		a.b = append(a.b, ',')
 	}
 	*first = false
-	a.b = appendString(a.b, k)
+	a.b = jsonwrite.String(a.b, k)
 	a.b = append(a.b, ':')
 	return true
 }
@@ -63,7 +63,7 @@ func (a *appender) str(first *bool, m *maskNode, k, v string, omitEmpty bool) {
 		return
 	}
 	if a.key(first, m, k) {
-		a.b = appendString(a.b, v)
+		a.b = jsonwrite.String(a.b, v)
 	}
 }
 
@@ -302,64 +302,7 @@ func appendStrings(b []byte, vs []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, v)
+		b = jsonwrite.String(b, v)
 	}
 	return append(b, ']')
-}
-
-const hex = "0123456789abcdef"
-
-// appendString quotes s as encoding/json does without HTML escaping:
-// control characters escaped, invalid UTF-8 as U+FFFD, U+2028 and U+2029
-// escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

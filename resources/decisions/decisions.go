@@ -92,8 +92,16 @@ type checkRequest struct {
 
 func (h *Handlers) check(c fiber.Ctx) error {
 	var body checkRequest
-	if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
-		return err
+	// The request's own bytes when they are not compressed (c.Body copies
+	// them, and decodeCheck copies what it keeps).
+	raw := c.Request().Body()
+	if len(c.Request().Header.ContentEncoding()) > 0 {
+		raw = c.Body()
+	}
+	if !decodeCheck(raw, &body) {
+		if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+			return err
+		}
 	}
 	env := ""
 	if body.Context != nil {
@@ -114,7 +122,12 @@ func (h *Handlers) check(c fiber.Ctx) error {
 	if err != nil {
 		return decideError(err)
 	}
-	return c.JSON(d)
+	// What c.JSON(d) sends, written without reflection into a buffer on
+	// the stack that the response copies.
+	var buf [512]byte
+	c.Response().SetBody(appendDecision(buf[:0], &d))
+	c.Response().Header.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)
+	return nil
 }
 
 // request validates the parts of a question and checks that the caller may

@@ -84,6 +84,14 @@ func (s *Source) Resources(ctx context.Context, typ string, ids []string) (map[s
 		return each(ctx, out, ids, s.bundles(typ).ByIDs, func(b *store.Bundle) string { return b.ID },
 			plain(func(b *store.Bundle) *authz.Resource { return bundleResource(typ, b) }))
 	}
+	if s.Types != nil {
+		if _, ok := s.Types.External(typ); ok {
+			load := func(ctx context.Context, ids []string) ([]store.ExternalResource, error) {
+				return s.Store.ExternalResources.ByIDs(ctx, typ, ids)
+			}
+			return each(ctx, out, ids, load, func(x *store.ExternalResource) string { return x.ID }, s.externalResource)
+		}
+	}
 	return nil, authz.ErrNotStored
 }
 

@@ -227,16 +227,22 @@ func (s *Source) Resource(ctx context.Context, typ, id string) (*authz.Resource,
 			if err != nil {
 				return nil, err
 			}
-			r := ExternalResource(x)
-			// An owner stored by another id than rulekeeper's (written
-			// before the user was provisioned) is resolved now.
-			if r.Owner, err = s.Owner(ctx, r.Owner); err != nil {
-				return nil, err
-			}
-			return r, nil
+			return s.externalResource(ctx, x)
 		}
 	}
 	return nil, authz.ErrNotStored
+}
+
+// externalResource is the policy's view of a stored external resource,
+// its owner resolved: an owner stored by another id than rulekeeper's
+// (written before the user was provisioned) is resolved now.
+func (s *Source) externalResource(ctx context.Context, x *store.ExternalResource) (*authz.Resource, error) {
+	r := ExternalResource(x)
+	var err error
+	if r.Owner, err = s.Owner(ctx, r.Owner); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Owner answers the rulekeeper id of the user that owner names by any id

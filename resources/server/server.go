@@ -5,6 +5,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -167,16 +168,18 @@ func NotFound(c fiber.Ctx) error {
 func Deadline(decision, write time.Duration) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		d := decision
+		path := c.Path() // a copy (Immutable): taken once
 		switch c.Method() {
 		case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
-			if !IsDecisionPath(c.Path()) {
+			if !IsDecisionPath(path) {
 				d = write
 			}
 		}
-		if strings.HasPrefix(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+		// The header compared in place, not copied.
+		if bytes.HasPrefix(c.Request().Header.ContentType(), []byte(fiber.MIMEMultipartForm)) {
 			d = max(d, uploadTimeout)
 		}
-		if IsAnalysisPath(c.Path()) {
+		if IsAnalysisPath(path) {
 			d = max(d, analysisTimeout)
 		}
 		ctx, cancel := context.WithTimeout(c.Context(), d)
@@ -226,6 +229,9 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 		m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
 		m.duration.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
 		m.dbCommands.WithLabelValues(route, c.Method()).Observe(float64(calls.Commands()))
+		if !logger.Enabled(c.Context(), slog.LevelInfo) {
+			return err // --log-level warn or error: no line to build
+		}
 		attrs := []slog.Attr{slog.String("requestId", c.GetRespHeader(fiber.HeaderXRequestID)),
 			slog.String("method", c.Method()),
 			slog.String("path", c.Path()),
@@ -259,7 +265,7 @@ func IsBulk(method, path string) bool {
 func bodyLimits(body, bulk int) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		limit, flag := body, "--body-limit"
-		if IsBulk(c.Method(), c.Path()) {
+		if c.Method() == fiber.MethodPost && IsBulk(c.Method(), c.Path()) {
 			limit, flag = bulk, "--bulk-body-limit"
 		}
 		if n := len(c.Request().Body()); n > limit {

@@ -120,6 +120,16 @@ func (r *ExternalResources) Get(ctx context.Context, typ, id string) (*ExternalR
 	return x, nil
 }
 
+// ByIDs returns the stored resources of type typ among ids, in one query
+// (as the other repositories' ByIDs); ids with none are absent.
+func (r *ExternalResources) ByIDs(ctx context.Context, typ string, ids []string) ([]ExternalResource, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = ResourceKey(typ, id)
+	}
+	return r.c.byIDs(ctx, keys)
+}
+
 // Put writes x (insert or overwrite) and returns it at its new version.
 // With ifVersion > 0 it writes only over that version (ErrConflict
 // otherwise; ErrNotFound when there is none).

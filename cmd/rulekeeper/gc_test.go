@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+func TestGCPercent(t *testing.T) {
+	const mb = 1 << 20
+	for _, tt := range []struct {
+		live, budget uint64
+		want         int
+	}{
+		{0, 200 * mb, 100},         // before the first collection
+		{10 * mb, 0, 100},          // tuning off
+		{20 * mb, 200 * mb, 400},   // small: 5× the live heap
+		{40 * mb, 200 * mb, 400},   // 5× is exactly the budget
+		{50 * mb, 200 * mb, 300},   // the budget caps the goal
+		{100 * mb, 200 * mb, 100},  // 2×: Go's default
+		{150 * mb, 200 * mb, 100},  // never below Go's default
+		{1000 * mb, 200 * mb, 100}, // a big heap
+		{60 * mb, 1000 * mb, 400},  // a bigger budget
+		{3 * mb, 10 * mb, 233},     // rounding down
+	} {
+		if got := gcPercent(tt.live, tt.budget); got != tt.want {
+			t.Errorf("gcPercent(%d MB, %d MB) = %d, want %d", tt.live/mb, tt.budget/mb, got, tt.want)
+		}
+	}
+}
+
+// tuneGC sets GOGC from the live heap, and leaves it to the environment
+// when GOGC is set.
+func TestTuneGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t.Setenv("GOGC", "150")
+	if tuneGC(ctx, 1<<40, time.Millisecond) {
+		t.Fatal("tuned although GOGC is set")
+	}
+	t.Setenv("GOGC", "")
+	runtime.GC() // a live heap to read
+	if !tuneGC(ctx, 1<<40, time.Millisecond) {
+		t.Fatal("not tuned")
+	}
+	// A test binary's live heap is a few MB: 5× of it is within 1 TB.
+	if p := debug.SetGCPercent(100); p != 400 {
+		t.Fatalf("GOGC %d, want 400", p)
+	}
+}
