@@ -42,9 +42,11 @@ type Rules struct {
 	rev *Changes
 }
 
-// The rules have no index but _id's: they are read whole, by id, or as
-// the whole set (an index on "disabled", which no query read, cost the
-// embedded database a JSON extraction per rule written).
+func ruleIndexes() map[string][]mongo.IndexModel {
+	return map[string][]mongo.IndexModel{
+		"rules": {plain(bson.D{{Key: "disabled", Value: 1}})},
+	}
+}
 
 // setLock is the database lock that orders a compare-and-swap of one rule
 // (Replace) against the bulk writes of an import (PutMany), which write

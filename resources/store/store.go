@@ -182,7 +182,7 @@ func indexes() map[string][]mongo.IndexModel {
 	}
 	// Repositories in their own files declare their indexes there.
 	for _, more := range []map[string][]mongo.IndexModel{
-		objectIndexes(), scheduleIndexes(), webIntegrationIndexes(), bundleIndexes(), licenseKeyIndexes(), reloadIndexes(), typeIndexes(),
+		objectIndexes(), scheduleIndexes(), webIntegrationIndexes(), bundleIndexes(), ruleIndexes(), licenseKeyIndexes(), reloadIndexes(), typeIndexes(),
 	} {
 		for coll, models := range more {
 			all[coll] = append(all[coll], models...)
