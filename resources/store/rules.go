@@ -42,6 +42,12 @@ type Rules struct {
 	rev *Changes
 }
 
+// ruleIndexes: no query reads "disabled", but keep the index: without it
+// every rule read or write by _id on the embedded FerretDB went through a
+// scan of the collection (measured with bench/rulescale at 10,000 rules:
+// 208 ms of CPU per rule update or delete instead of 14 ms; the reason,
+// somewhere in how FerretDB creates a collection with no index given, was
+// not looked into).
 func ruleIndexes() map[string][]mongo.IndexModel {
 	return map[string][]mongo.IndexModel{
 		"rules": {plain(bson.D{{Key: "disabled", Value: 1}})},
