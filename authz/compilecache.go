@@ -27,7 +27,8 @@ type CompileCache struct {
 // prepared queries do when evaluated concurrently).
 type compilation struct {
 	compiler *ast.Compiler
-	query    ast.Body
+	query    ast.Body // allowQuery, compiled
+	parts    ast.Body // decisionQuery, compiled
 	proj     *projection
 }
 

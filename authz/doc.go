@@ -89,7 +89,9 @@
 // An uncached decision is one evaluation of the decision query by OPA's
 // evaluator — the three parts the decision rule assembles (allow, grants,
 // the gates' denies), read directly rather than as the decision object
-// (engine.go: decisionQuery) — called directly rather than through
+// (engine.go: decisionQuery; in practice allow alone, whose rule computes
+// the two others, which the engine then reads from the evaluation's rule
+// cache: allowQuery) — called directly rather than through
 // rego.PreparedEvalQuery: no goroutine per evaluation to watch the context
 // (context.AfterFunc cancels instead), no metrics, and the result read as an
 // OPA value, not converted to Go maps and back. The evaluator's two

@@ -90,7 +90,8 @@ type Options struct {
 // compiled is one policy revision, ready to evaluate.
 type compiled struct {
 	revision int64
-	query    ast.Body // decisionQuery, compiled
+	allow    ast.Body // allowQuery, compiled
+	parts    ast.Body // decisionQuery, compiled
 	compiler *ast.Compiler
 	store    storage.Store
 	rules    string
@@ -251,7 +252,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
-	return &compiled{revision: revision, query: cc.query, compiler: cc.compiler, store: st, rules: rulesModule, proj: proj, data: dc}, nil
+	return &compiled{revision: revision, allow: cc.query, parts: cc.parts, compiler: cc.compiler, store: st, rules: rulesModule, proj: proj, data: dc}, nil
 }
 
 // compilation is the compilation of the static policies with rulesModule,
@@ -297,11 +298,15 @@ func (e *Engine) compileModules(rulesModule string) (*compilation, error) {
 	if compiler.Failed() {
 		return nil, fmt.Errorf("authz: compile policies: %w", compiler.Errors)
 	}
-	query, err := compiler.QueryCompiler().Compile(decisionQuery)
+	query, err := compiler.QueryCompiler().Compile(allowQuery)
 	if err != nil {
 		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
 	}
-	return &compilation{compiler: compiler, query: query, proj: proj}, nil
+	parts, err := compiler.QueryCompiler().Compile(decisionQuery)
+	if err != nil {
+		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
+	}
+	return &compilation{compiler: compiler, query: query, parts: parts, proj: proj}, nil
 }
 
 // readData is the data document of st, as the evaluator reads it.
@@ -403,7 +408,7 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	return c.decideTerm(ctx, in.valueWith(&e.strs))
+	return c.decideTerm(ctx, in.valueWith(&e.strs, c.proj))
 }
 
 // The variables the decision query binds: the three rules the decision
@@ -421,10 +426,28 @@ const (
 // checks them anyway. allow comes first, so that the two others are read
 // from the evaluation's rule cache. bench/loadbench's agreement test
 // compares the engine's answers with a stock OPA evaluating DecisionQuery.
+//
+// A decision evaluates allowQuery first: the allow rule
+// (policies/decision.rego) evaluates both other parts before it compares
+// them, so OPA has put their values in the evaluation's rule cache
+// (ruleCache) under their refs, and the engine reads them there instead of
+// asking OPA again (each read is a rule-index lookup over the gates and a
+// new empty set). Only when one of them is not there (a policy whose allow
+// does not read them) does decisionQuery run, with the same cache.
 var decisionQuery = ast.NewBody(
 	ast.Equality.Expr(ast.VarTerm(string(allowVar)), ast.MustParseTerm("data.rulekeeper.authz.allow")),
 	ast.Equality.Expr(ast.VarTerm(string(grantsVar)), ast.MustParseTerm("data.rulekeeper.authz.grants")),
 	ast.Equality.Expr(ast.VarTerm(string(deniesVar)), ast.MustParseTerm("data.rulekeeper.gates.denies")),
+)
+
+// allowQuery is the first query of a decision: allow alone.
+var allowQuery = ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(allowVar)), ast.MustParseTerm("data.rulekeeper.authz.allow")))
+
+// The refs of the two other parts, as OPA keys their values in the rule
+// cache.
+var (
+	grantsRef = ast.MustParseRef("data.rulekeeper.authz.grants")
+	deniesRef = ast.MustParseRef("data.rulekeeper.gates.denies")
 )
 
 // decide is one evaluation of the decision query on input, by OPA's
@@ -445,20 +468,28 @@ func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, e
 	rc := getRuleCache()
 	defer rc.release()
 	res := &rc.result
-	q := topdown.NewQuery(c.query).WithCompiler(c.compiler).WithStore(c.store).WithTransaction(txn).
-		WithInput(input).WithMetrics(noMetrics).WithBaseCache(c.data).WithVirtualCache(rc).
-		WithRequestMetadata(noRequestMetadata)
+	var cancel topdown.Cancel
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
 			return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 		}
-		cancel := topdown.NewCancel()
-		q = q.WithCancel(cancel)
+		cancel = topdown.NewCancel()
 		defer context.AfterFunc(ctx, cancel.Cancel)()
 	}
-	err = q.Iter(ctx, res.iter)
-	if err != nil {
+	if err := c.query(c.allow, txn, input, rc, cancel).Iter(ctx, res.iter); err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
+	}
+	if res.n == 1 {
+		res.grants, _ = rc.Get(grantsRef)
+		res.denies, _ = rc.Get(deniesRef)
+		if res.grants == nil || res.denies == nil {
+			// Not both computed by allow: ask OPA for the three parts,
+			// with what this evaluation has computed so far.
+			*res = results{iter: res.iter}
+			if err := c.query(c.parts, txn, input, rc, cancel).Iter(ctx, res.iter); err != nil {
+				return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
+			}
+		}
 	}
 	if res.n != 1 || res.allow == nil || res.grants == nil || res.denies == nil {
 		return Decision{Revision: c.revision}, errors.New("authz: the policy gave no decision (undefined)")
@@ -469,6 +500,18 @@ func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, e
 	}
 	d.Revision = c.revision
 	return d, nil
+}
+
+// query is body (compiled) ready to evaluate on input in txn, with rc as
+// its rule cache.
+func (c *compiled) query(body ast.Body, txn storage.Transaction, input *ast.Term, rc *ruleCache, cancel topdown.Cancel) *topdown.Query {
+	q := topdown.NewQuery(body).WithCompiler(c.compiler).WithStore(c.store).WithTransaction(txn).
+		WithInput(input).WithMetrics(noMetrics).WithBaseCache(c.data).WithVirtualCache(rc).
+		WithRequestMetadata(noRequestMetadata)
+	if cancel != nil {
+		q = q.WithCancel(cancel)
+	}
+	return q
 }
 
 // noMetrics is handed to every evaluation: nobody reads OPA's timers of a

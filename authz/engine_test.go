@@ -136,6 +136,47 @@ func TestFailsClosed(t *testing.T) {
 	}
 }
 
+// TestDecisionPartsAllowDoesNotRead: the engine reads grants and denies
+// from the evaluation of allow when allow computed them (the shipped
+// policy) and asks OPA for them otherwise; either way the decision is the
+// policy's, and a part the policy leaves undefined fails closed.
+func TestDecisionPartsAllowDoesNotRead(t *testing.T) {
+	const gates = "package rulekeeper.gates\n\ndenies contains {\"kind\": \"gate\", \"reason\": \"r\"} if input.action == \"delete\"\n"
+	tests := []struct {
+		name, module string
+		action       string
+		want         authz.Decision // Revision left out
+		fails        bool
+	}{
+		{"allow reads nothing", "package rulekeeper.authz\n\nallow := input.action == \"read\"\n\ngrants := {{\"kind\": \"role\", \"id\": \"x\"}}\n",
+			"read", authz.Decision{Allow: true, Grants: []authz.Grant{{Kind: "role", ID: "x"}}, Denies: []authz.Deny{}}, false},
+		{"a gate allow does not read", "package rulekeeper.authz\n\nallow := false\n\ngrants := set()\n",
+			"delete", authz.Decision{Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "r"}}}, false},
+		{"allow reads grants only", "package rulekeeper.authz\n\nallow if count(grants) > 0\n\ndefault allow := false\n\ngrants := {{\"kind\": \"role\", \"id\": \"x\"}} if input.action == \"read\"\n\ngrants := set() if input.action != \"read\"\n",
+			"delete", authz.Decision{Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "r"}}}, false},
+		{"grants undefined", "package rulekeeper.authz\n\nallow := false\n", "read", authz.Decision{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEngine(t, authz.Options{Modules: map[string]string{"p.rego": tt.module, "gates.rego": gates}, CacheSize: -1})
+			d, err := e.Evaluate(context.Background(), &authz.Input{Subject: member("u1", "professional"), Action: tt.action, Resource: sharedApp})
+			if tt.fails {
+				if err == nil || d.Allow {
+					t.Fatalf("no error: %+v", d)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.Revision = 0
+			if !reflect.DeepEqual(d, tt.want) {
+				t.Fatalf("decision %+v, want %+v", d, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadKeepsTheWorkingPolicyOnError(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newEngine(t, authz.Options{Registry: reg})

@@ -70,7 +70,10 @@ type results struct {
 
 func (r *results) add(qr topdown.QueryResult) error {
 	r.n++
-	r.allow, r.grants, r.denies = qr[allowVar], qr[grantsVar], qr[deniesVar]
+	r.allow = qr[allowVar]
+	if g, ok := qr[grantsVar]; ok {
+		r.grants, r.denies = g, qr[deniesVar]
+	}
 	return nil
 }
 

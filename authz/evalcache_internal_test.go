@@ -152,6 +152,7 @@ func TestInternedTermsOwnTheirStrings(t *testing.T) {
 	tm := s.term(alias)
 	lst := s.list(alias)
 	rel := s.related(&Related{ID: alias, Type: "shared"})
+	one := s.single(alias, alias)
 	copy(buf, "user-2")
 	if got := string(tm.Value.(ast.String)); got != id {
 		t.Fatalf("interned string changed with the caller's buffer: %q", got)
@@ -162,7 +163,14 @@ func TestInternedTermsOwnTheirStrings(t *testing.T) {
 	if got := rel.Value.(ast.Object).Get(kID).String(); got != `"user-1"` {
 		t.Fatalf("interned related id = %s", got)
 	}
-	if s.term("user-1") != tm || s.list("user-1") != lst || s.related(&Related{ID: "user-1", Type: "shared"}) != rel {
+	if got := one.String(); got != `{"user-1": ["user-1"]}` {
+		t.Fatalf("interned single = %s", got)
+	}
+	if s.single("user-1", "x") == one || s.single("x", "user-1") == one {
+		t.Fatal("different single objects shared a term")
+	}
+	if s.term("user-1") != tm || s.list("user-1") != lst || s.related(&Related{ID: "user-1", Type: "shared"}) != rel ||
+		s.single("user-1", "user-1") != one {
 		t.Fatal("equal contents did not share a term")
 	}
 	if s.related(&Related{ID: "user-1", Type: "managed"}) == rel {

@@ -60,20 +60,22 @@ shared_target_grants(type, action, ot) := {g |
 # Every decision walks these rules, so the first reads the input directly
 # where a helper rule would cost an evaluation of its own: for a resource
 # that is not an app object (object_type "*") and names its space
-# (space_id is resource.spaceId), asked in the hub. It leaves out
-# creator_ok, which only restricts make_public and make_private: the index
-# has those actions for app objects alone (shared_spaces_test.rego checks
-# it). The
-# other requests, picked by OPA's rule index on the equalities or by the
-# two negations, get shared_plain, the same lookup through the helpers.
+# (space_id is resource.spaceId), asked in the hub (environment: anything
+# but "console"). It leaves out creator_ok, which only restricts
+# make_public and make_private: the index has those actions for app
+# objects alone (shared_spaces_test.rego checks it). The other requests,
+# picked by OPA's rule index on the equalities or by the negation, get
+# shared_plain, the same lookup through the helpers; in the console
+# shared_plain grants nothing either.
 grants contains g if {
 	input.resource.spaceType == "shared"
-	input.context.environment == "hub"
+	not input.context.environment == "console"
 	input.resource.type != "app.object"
 	sid := input.resource.spaceId
 	sid != ""
+	rows := data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"]
 	some role in input.subject.spaces[sid]
-	some g in data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"][role]
+	some g in rows[role]
 }
 
 grants contains g if {
@@ -85,12 +87,6 @@ grants contains g if {
 grants contains g if {
 	input.resource.spaceType == "shared"
 	input.resource.spaceId == ""
-	some g in shared_plain
-}
-
-grants contains g if {
-	input.resource.spaceType == "shared"
-	not input.context.environment == "hub"
 	some g in shared_plain
 }
 
@@ -111,7 +107,10 @@ grants contains g if {
 	input.resource.spaceType == "shared"
 
 	# The footnoted rows of the request, if it has any (most have none),
-	# before is_app_owner: most subjects do not own the app.
+	# before is_app_owner: most subjects do not own the app. The actions
+	# with footnoted rows (appOwnerActions) let OPA's rule index leave the
+	# rule out for every other action, without reading the index.
+	data.rulekeeper.index.shared.appOwnerActions[input.action]
 	rows := data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action]
 	is_app_owner
 	some role in input.subject.spaces[space_id]

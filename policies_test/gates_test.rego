@@ -46,6 +46,17 @@ test_a_user_without_license_has_no_hub_access if {
 	h.reasons(q) == {"no_license"}
 }
 
+# no_license reads the license type itself: any type but the three
+# licenses is none.
+test_an_unknown_license_type_is_no_license if {
+	s := object.union(member, {"license": {"type": "enterprise"}})
+	h.reasons(h.hub(s, "read", own_app)) == {"no_license"}
+	every t in ["professional", "analyzer", "analyzer_capacity"] {
+		licensed := object.union(member, {"license": {"type": t}})
+		not "no_license" in h.reasons(h.hub(licensed, "read", own_app))
+	}
+}
+
 test_a_missing_license_object_is_no_license if {
 	s := object.remove(member, ["license"])
 	h.reasons(h.hub(s, "read", own_app)) == {"no_license"}

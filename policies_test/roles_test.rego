@@ -152,3 +152,13 @@ test_an_empty_subject_id_owns_nothing if {
 	h.denied(h.hub(s, "read", {"type": "apikey", "id": "k-1", "owner": ""}))
 	h.denied(h.hub(s, "read", {"type": "user", "id": "", "owner": ""}))
 }
+
+# The role rule asks for a first role so that OPA's rule index leaves it out
+# for subjects without roles: any role of the list grants, not only the
+# first, and no roles (empty or absent) grant nothing.
+test_every_role_of_the_list_grants if {
+	"TenantAdmin" in h.grant_ids(h.console(h.with_roles(pro, ["Nobody", "TenantAdmin"]), "read", {"type": "user", "id": h.other}))
+	h.grant_kinds(h.console(pro, "read", {"type": "user", "id": h.other})) == set()
+	no_roles := object.remove(pro, ["roles"])
+	h.grant_kinds(h.console(no_roles, "read", {"type": "user", "id": h.other})) == set()
+}

@@ -327,9 +327,9 @@ test_only_app_objects_are_made_public_or_private_in_the_index if {
 	}
 }
 
-# The hot-path rule needs resource.spaceId and context.environment "hub";
-# requests without them get the same grants through the helpers (space_id,
-# environment).
+# The hot-path rule needs resource.spaceId and takes any environment but
+# "console" (what environment calls the hub); requests without the space id
+# get the same grants through the helpers (space_id, environment).
 test_shared_grants_without_the_hot_path_fields if {
 	viewer := h.subject("professional", {"sp-1": ["canview"]})
 	by_space := {"type": "app", "id": "a-1", "owner": h.other, "spaceType": "shared", "space": {"id": "sp-1", "type": "shared"}}
@@ -339,4 +339,20 @@ test_shared_grants_without_the_hot_path_fields if {
 	no_context := object.remove(h.hub(viewer, "read", h.app("a-1", h.other, "sp-1", "shared")), ["context"])
 	h.grant_ids(no_context) == {"shared.app.open"}
 	h.grant_ids(h.console(viewer, "read", h.app("a-1", h.other, "sp-1", "shared"))) == set()
+	h.grant_ids(h.request(viewer, "read", h.app("a-1", h.other, "sp-1", "shared"), "")) == {"shared.app.open"}
+	h.grant_ids(h.request(viewer, "read", h.app("a-1", h.other, "sp-1", "shared"), "HUB")) == {"shared.app.open"}
+	h.grant_ids(h.request(viewer, "read", by_space, "HUB")) == {"shared.app.open"}
+}
+
+# The app-owner rule is left out by OPA's rule index for the actions that
+# appOwnerActions does not list: it must list every action of the
+# footnoted rows, and only those.
+test_app_owner_actions_are_those_of_the_footnoted_rows if {
+	actions := {a |
+		some types in data.rulekeeper.index.shared.appOwner
+		some actions in types
+		some a, _ in actions
+	}
+	count(actions) > 0
+	{a | some a, _ in data.rulekeeper.index.shared.appOwnerActions} == actions
 }

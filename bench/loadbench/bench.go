@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +85,13 @@ func (b *bench) run(ctx context.Context) error {
 	if b.cfg.NoEntityCache {
 		caches = append(caches, "--no-entity-cache")
 	}
-	rkArgs := append([]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"}, caches...)
+	profile := func(name string) []string { // serve --cpu-profile, with -cpu-profile
+		if b.cfg.CPUProfile == "" {
+			return nil
+		}
+		return []string{"--cpu-profile", filepath.Join(b.cfg.CPUProfile, name+".prof")}
+	}
+	rkArgs := append(append([]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"}, caches...), profile("rulekeeper")...)
 	rep.Caches = cachesText(b.cfg.NoDecisionCache, b.cfg.NoEntityCache)
 	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin, rkArgs,
 		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
@@ -106,7 +113,7 @@ func (b *bench) run(ctx context.Context) error {
 		}
 		p, err := opaserver.Start(ctx, "rulekeeper+log-"+mode, rkBin,
 			append([]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
-				"--decision-log", mode, "--decision-log-sample", b.cfg.DecisionLogSample}, caches...),
+				"--decision-log", mode, "--decision-log-sample", b.cfg.DecisionLogSample}, slices.Concat(caches, profile("rulekeeper+log-"+mode))...),
 			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log-"+mode+".log"))
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strconv"
 	"sync"
 	"syscall"
@@ -17,7 +18,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
+	"github.com/rulekeeper/rulekeeper/resources/server"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/servicetest"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -113,11 +116,16 @@ func checker(b *testing.B, d *servicetest.Tenant) func(i int) {
 // --decision-log=stdout (to a file), --decision-log=mongo (the embedded
 // database) — each asked the same /authz/check calls (4 connections) in
 // every round, their order rotating from round to round. A log-on window
-// ends when every entry of its calls is written (or dropped), so the
-// writer's work counts where it belongs. Reported: the medians over the
-// rounds of the process's CPU per call (client included, the same for
-// every mode) and the ratios of the median throughputs (on ÷ off; the
-// throughput of the calls alone, the CPU up to the last entry written).
+// ends when Logger.Flush has written every entry of its calls, so the
+// writer's work counts where it belongs (and no idle wait for the writer's
+// next tick does). Reported: the medians over the rounds of the CPU per
+// call of the process (client included, the same for every mode) and of
+// the test database server (a child process), and the ratios of the median
+// throughputs (on ÷ off; the throughput of the calls alone, the CPU up to
+// the last entry written); logged per round: the process's and the
+// database's CPU apart, the GC cycles and the decision cache's hit rate.
+// DECISIONLOG_ROUNDS=n sets the rounds (7); DECISIONLOG_PROFILE=dir writes
+// a CPU profile of each window (dir/<mode>-<round>.prof).
 //
 //	go test -run '^$' -bench DecisionLogCost -benchtime 1x ./bench/loadbench/
 func BenchmarkDecisionLogCost(b *testing.B) {
@@ -141,7 +149,11 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 	for _, m := range modes {
 		checks[m] = checker(b, tenants[m])
 	}
+	if v, err := strconv.Atoi(os.Getenv("DECISIONLOG_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
 	cpu, thr := map[string][]float64{}, map[string][]float64{}
+	self, db, gcs, hits := map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	for b.Loop() {
 		for r := range rounds {
 			for k := range modes {
@@ -149,6 +161,8 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 				d := tenants[m]
 				before := scrape(context.Background(), d.URL())
 				cpu0, t0 := withChildrenCPU(), time.Now()
+				self0, gc0 := processCPU(), gcCycles()
+				stopProfile := profileWindow(b, m, r)
 				var wg sync.WaitGroup
 				for w := range 4 {
 					wg.Go(func() {
@@ -159,7 +173,10 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 				}
 				wg.Wait()
 				elapsed := time.Since(t0)
-				if m != "off" { // until the writer has caught up (a scrape costs CPU: seldom)
+				if m != "off" { // until the writer has written every entry of the window
+					if err := d.Svc.DecisionLog.Flush(context.Background()); err != nil {
+						b.Fatal(err)
+					}
 					for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 						c := scrape(context.Background(), d.URL()).minus(before)
 						if c.LogWritten+c.LogDropped >= float64(calls) {
@@ -169,20 +186,58 @@ func BenchmarkDecisionLogCost(b *testing.B) {
 							b.Fatalf("%s: %v of %d entries written or dropped after 60 s", m, c.LogWritten+c.LogDropped, calls)
 						}
 					}
+				} else {
+					scrape(context.Background(), d.URL()) // as the log-on windows do once
 				}
+				stopProfile()
 				cpu[m] = append(cpu[m], float64((withChildrenCPU()-cpu0).Microseconds())/float64(calls))
+				selfCPU := processCPU() - self0
+				self[m] = append(self[m], float64(selfCPU.Microseconds())/float64(calls))
+				db[m] = append(db[m], cpu[m][len(cpu[m])-1]-self[m][len(self[m])-1])
+				gcs[m] = append(gcs[m], float64(gcCycles()-gc0))
+				c := scrape(context.Background(), d.URL()).minus(before)
+				hits[m] = append(hits[m], c.DecisionHit/max(1, c.DecisionHit+c.DecisionMiss))
 				thr[m] = append(thr[m], float64(calls)/elapsed.Seconds())
 			}
 		}
 	}
 	for _, m := range modes {
 		b.ReportMetric(median(cpu[m]), m+"-cpu-µs/call")
+		b.ReportMetric(median(db[m]), m+"-db-cpu-µs/call")
 		if m != "off" {
 			b.ReportMetric(median(thr[m])/median(thr["off"]), m+"÷off-throughput")
 			b.ReportMetric(median(cpu["off"])/median(cpu[m]), m+"-cpu-kept")
 		}
 		b.Logf("%s: throughput per round %.0f, CPU µs per call %.1f", m, thr[m], cpu[m])
+		b.Logf("%s: self CPU µs/call %.1f, db CPU µs/call %.1f, GC cycles %.0f, decision cache hit rate %.3f", m, self[m], db[m], gcs[m], hits[m])
 	}
+}
+
+// profileWindow profiles one mode's window into
+// $DECISIONLOG_PROFILE/<mode>-<round>.prof when that variable names a
+// directory (merge a mode's rounds with go tool pprof -proto, compare with
+// -diff_base); the returned function stops it.
+func profileWindow(b *testing.B, mode string, round int) func() {
+	dir := os.Getenv("DECISIONLOG_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	stop, err := cpuprofile.Start(filepath.Join(dir, fmt.Sprintf("%s-%d.prof", mode, round)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		if err := stop(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// gcCycles is the number of GC cycles this process completed so far.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // processCPU is this process's user and system time so far.
@@ -225,13 +280,15 @@ func BenchmarkDecisionLogMongoWrite(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// A demo decision's line, its ids, times and timers varying as they do.
+	// A demo decision's line, its ids, times and timers varying as they do
+	// (the request id as the server makes them: server.RequestIDs).
+	requestID := server.RequestIDs()
 	line := func(i int) []byte {
-		return fmt.Appendf(nil, `{"decision_id":"%s","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"%s","name":"user %d","email":"user%d@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"%s":["consumer"]}},"action":"read","resource":{"type":"app","id":"%s","name":"Q4 report %d","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","caller":"u-admin"},"timestamp":"%s","metrics":{"timer_rulekeeper_hydrate_ns":%d,"timer_rego_query_eval_ns":%d,"timer_rulekeeper_decision_ns":%d}}`,
-			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10,
+		return fmt.Appendf(nil, `{"decision_id":"%s","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"%s","name":"user %d","email":"user%d@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"%s":["consumer"]}},"action":"read","resource":{"type":"app","id":"%s","name":"Q4 report %d","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","id":"%s","caller":"u-admin"},"timestamp":"%s","metrics":{"timer_rulekeeper_hydrate_ns":%d,"timer_rego_query_eval_ns":%d,"timer_rulekeeper_decision_ns":%d}}`,
+			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10, requestID(),
 			time.Now().Add(time.Duration(i)*time.Microsecond).UTC().Format(time.RFC3339Nano), 1000+i*13, 700+i*7, 1700+i*20)
 	}
-	for _, n := range []int{1, 50, 500} {
+	for _, n := range []int{1, 50, 500, 2000, 5000, 10000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			batch := make([]decisionlog.Encoded, n)
 			for i := range batch {

@@ -69,6 +69,11 @@ type config struct {
 	DecisionLogSample string
 	// NoDecisionCache and NoEntityCache start rulekeeper without them.
 	NoDecisionCache, NoEntityCache bool
+	// CPUProfile, when set, is a directory where every rulekeeper of
+	// this checkout writes a CPU profile of its whole run (serve
+	// --cpu-profile), named after the server: rulekeeper.prof,
+	// rulekeeper+log-mongo.prof, …
+	CPUProfile string
 	// Baseline, when set, is another rulekeeper binary (e.g. built from
 	// main) added to the rounds on a copy of the data, with the same
 	// flags: before and after measured in one run.
@@ -111,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also measure this rulekeeper binary (e.g. built from main), on a copy of the data with the same flags, in the same rotating rounds: before and after in one run")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "directory where each rulekeeper writes a CPU profile of its run (serve --cpu-profile; compare two with go tool pprof -diff_base)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

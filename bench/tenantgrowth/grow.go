@@ -6,14 +6,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/rulekeeper/rulekeeper/bench/internal/apiclient"
 	"github.com/rulekeeper/rulekeeper/idp"
+	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/service"
 	"github.com/rulekeeper/rulekeeper/resources/store"
@@ -130,7 +129,7 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		o.Logger.Info("snapshots rebuilt", "took", time.Since(t0).Round(time.Millisecond))
 		stop := func() error { return nil }
 		if o.CPUProfile != "" && si == len(o.Steps)-1 {
-			if stop, err = profile(o.CPUProfile); err != nil {
+			if stop, err = cpuprofile.Start(o.CPUProfile); err != nil {
 				return rows, err
 			}
 		}
@@ -253,20 +252,3 @@ func fmtRow(r Row) string {
 }
 
 type client = apiclient.Client
-
-// profile starts a CPU profile written to path; the function it returns
-// stops it.
-func profile(path string) (func() error, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() error {
-		pprof.StopCPUProfile()
-		return f.Close()
-	}, nil
-}

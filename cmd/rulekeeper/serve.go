@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/identity"
@@ -68,7 +69,8 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	fs.duration(&cfg.ShutdownDrain, "shutdown-drain", 10*time.Second, "on SIGTERM, how long in-flight requests may finish before the database client closes")
 	gcBudget := DefaultGCHeapBudget
 	fs.integer(&gcBudget, "gc-heap-budget", DefaultGCHeapBudget, "bytes the heap may grow to between garbage collections (up to 5× the live heap, never less than Go's default 2×); 0: Go's default. Ignored when GOGC or GOMEMLIMIT is set")
-	var sample, mask string
+	var sample, mask, cpuProfile string
+	fs.str(&cpuProfile, "cpu-profile", "", "write a CPU profile of the whole run to this file when the server stops (go tool pprof; for benchmarks: bench/loadbench -cpu-profile)")
 	fs.str(&cfg.DecisionLog, "decision-log", "off", "log every decision: off, stdout (one JSON line each) or mongo (the decisions collection, GET /api/v1/decisions)")
 	fs.str(&sample, "decision-log-sample", "1", "share of decisions logged, more than 0 and at most 1 (kept or left out by decision id)")
 	fs.str(&mask, "decision-log-mask", "", "input fields erased from every logged decision, comma-separated, e.g. subject.email,resource.attributes.ssn")
@@ -136,6 +138,13 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 		if d <= 0 {
 			return cmd.usageError("%s must be a positive duration such as 2s", name)
 		}
+	}
+	if cpuProfile != "" {
+		stop, err := cpuprofile.Start(cpuProfile)
+		if err != nil {
+			return cmd.usageError("--cpu-profile: %v", err)
+		}
+		defer func() { _ = stop() }()
 	}
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))

@@ -467,3 +467,26 @@ func withID(ld *authz.LoggedDecision, id string) *authz.LoggedDecision {
 	ld.ID = id
 	return ld
 }
+
+// TestFlushWritesWhatIsBuffered: Flush writes the buffered entries without
+// waiting for the batch to fill or the next tick, and returns nil after
+// Close.
+func TestFlushWritesWhatIsBuffered(t *testing.T) {
+	out := &Lines{}
+	l := newLogger(t, Config{Sink: &Stdout{W: out}, Sample: 1, Batch: 1000, FlushEvery: time.Hour})
+	for range 3 {
+		l.LogDecision(context.Background(), decision())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(out.entries(t)); got != 3 {
+		t.Fatalf("%d entries written after Flush, want 3", got)
+	}
+	closeNow(t, l)
+	if err := l.Flush(ctx); err != nil {
+		t.Fatalf("Flush after Close: %v", err)
+	}
+}

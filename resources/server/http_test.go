@@ -226,3 +226,28 @@ func TestBodyLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestIDsAreUniqueAndShareAPrefix: ids of one generator differ and
+// share its random prefix; two generators (two replicas) have different
+// prefixes; every id is what Fiber accepts as a request id.
+func TestRequestIDsAreUniqueAndShareAPrefix(t *testing.T) {
+	a, b := server.RequestIDs(), server.RequestIDs()
+	seen := map[string]bool{}
+	prefixOf := func(id string) string { return id[:strings.IndexByte(id, '-')+1] }
+	first := a()
+	for range 1000 {
+		id := a()
+		if seen[id] || id == first || prefixOf(id) != prefixOf(first) || len(prefixOf(id)) != 17 {
+			t.Fatalf("id %q (first %q) repeats or has another prefix", id, first)
+		}
+		for _, r := range id {
+			if r < 0x21 || r > 0x7e {
+				t.Fatalf("id %q is not visible ASCII", id)
+			}
+		}
+		seen[id] = true
+	}
+	if other := b(); prefixOf(other) == prefixOf(first) {
+		t.Fatalf("two generators share the prefix %q", prefixOf(other))
+	}
+}

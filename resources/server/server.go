@@ -115,7 +115,7 @@ func New(cfg Config) (*fiber.App, error) {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(requestid.New())
+	app.Use(requestid.New(requestid.Config{Generator: RequestIDs()}))
 	app.Use(observe(cfg.Logger, m))
 	app.Use(bodyLimits(cfg.BodyLimit, cfg.BulkBodyLimit))
 	app.Use(Deadline(cfg.DecisionTimeout, cfg.WriteTimeout))

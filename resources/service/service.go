@@ -312,23 +312,51 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// quieter wraps a logger so that records below min are dropped.
+// quieter wraps a logger so that records below min are dropped. The
+// attributes and groups its callers add (Logger.With) are kept as they are
+// and applied only to a record that passes: the embedded FerretDB adds
+// every SQL statement's arguments — whole documents, a decision log batch
+// is tens of kilobytes — to a logger twice per statement only to log at
+// debug level, and a JSON handler's WithAttrs would encode them every time.
 func quieter(l *slog.Logger, min slog.Level) *slog.Logger {
-	return slog.New(levelFloor{l.Handler(), min})
+	return slog.New(levelFloor{Handler: l.Handler(), min: min})
 }
 
 type levelFloor struct {
-	slog.Handler
-	min slog.Level
+	slog.Handler // without ops
+	min          slog.Level
+	// ops are the WithAttrs and WithGroup calls not yet applied to
+	// Handler, in order.
+	ops []func(slog.Handler) slog.Handler
 }
 
 func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
-func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
-	return levelFloor{h.Handler.WithAttrs(a), h.min}
+func (h levelFloor) Handle(ctx context.Context, r slog.Record) error {
+	inner := h.Handler
+	for _, op := range h.ops {
+		inner = op(inner)
+	}
+	return inner.Handle(ctx, r)
 }
+
+func (h levelFloor) WithAttrs(a []slog.Attr) slog.Handler {
+	if len(a) == 0 {
+		return h
+	}
+	return h.with(func(inner slog.Handler) slog.Handler { return inner.WithAttrs(a) })
+}
+
 func (h levelFloor) WithGroup(n string) slog.Handler {
-	return levelFloor{h.Handler.WithGroup(n), h.min}
+	if n == "" {
+		return h
+	}
+	return h.with(func(inner slog.Handler) slog.Handler { return inner.WithGroup(n) })
+}
+
+// with is h with one more op (a copy: h's own ops are shared).
+func (h levelFloor) with(op func(slog.Handler) slog.Handler) levelFloor {
+	return levelFloor{Handler: h.Handler, min: h.min, ops: append(h.ops[:len(h.ops):len(h.ops)], op)}
 }

@@ -192,3 +192,23 @@ func TestReadyzReportsTheIssuer(t *testing.T) {
 		t.Fatalf("after a token: %+v", r)
 	}
 }
+
+// TestQuieterDropsAndKeepsAttrsInOrder: the embedded database's logger
+// drops records below its floor and gives one that passes the attributes
+// and groups its callers added, in order.
+func TestQuieterDropsAndKeepsAttrsInOrder(t *testing.T) {
+	var out strings.Builder
+	l := service.Quieter(slog.New(slog.NewJSONHandler(&out, nil)), slog.LevelWarn)
+	l.With("args", []any{strings.Repeat("x", 10)}).Debug("dropped")
+	l.With("a", 1).WithGroup("g").With("b", 2).Warn("kept", "c", 3)
+	l.With("d", 4).Error("also kept")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), out.String())
+	}
+	for i, want := range []string{`"msg":"kept","a":1,"g":{"b":2,"c":3}}`, `"msg":"also kept","d":4}`} {
+		if !strings.HasSuffix(lines[i], want) {
+			t.Errorf("line %d = %s, want it to end with %s", i, lines[i], want)
+		}
+	}
+}

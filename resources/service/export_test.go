@@ -1,0 +1,4 @@
+package service
+
+// Quieter is quieter, for the tests.
+var Quieter = quieter
