@@ -103,6 +103,16 @@ func (p *Planner) SetVocabulary(v *rules.Vocabulary) { p.mv.Store(newMatcherVoca
 // A rule unchanged since the previous call keeps its matcher, so that one
 // rule write costs one matcher, not one per rule.
 func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
+	p.SetCheckedRules(revision, rs, nil, nil)
+}
+
+// SetCheckedRules is SetRules for rules checked already against the
+// vocabulary v (rules.Index): the condition of a rule in parsed is valid
+// as parsed there and is not checked and parsed again — ten thousand
+// imported rules cost their matchers, not a second analysis — provided v
+// is the planner's vocabulary (SetVocabulary); otherwise, and for the
+// rules not in parsed, it is SetRules. The expressions must not change.
+func (p *Planner) SetCheckedRules(revision int64, rs []rules.Rule, v *rules.Vocabulary, parsed map[string]rules.Expr) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	mv := p.mv.Load()
@@ -110,12 +120,16 @@ func (p *Planner) SetRules(revision int64, rs []rules.Rule) {
 	if p.rules.Load().vocab != mv {
 		prev = nil
 	}
+	if v == nil || v != mv.v {
+		parsed = nil
+	}
 	ms := make([]*RuleMatcher, 0, len(rs))
 	byID := make(map[string]*RuleMatcher, len(rs))
 	for _, r := range rs {
 		m := prev[r.ID]
 		if m == nil || !sameRule(m.Rule, r) || m.Rule.Name != r.Name {
-			m = mv.match(r)
+			cond, checked := parsed[r.ID]
+			m = mv.matchParsed(r, cond, checked)
 		}
 		byID[r.ID] = m
 		if m.Valid() {

@@ -67,6 +67,22 @@ func TestPlannerApplyEqualsSetRules(t *testing.T) {
 		}
 		whole := authz.NewPlanner(e, nil)
 		whole.SetRules(13, final)
+		// Given the conditions as an index of the same vocabulary parsed
+		// them (SetCheckedRules), it plans the same.
+		v := rules.DefaultVocabulary()
+		checked := authz.NewPlanner(e, v)
+		ix, err := rules.NewIndex(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.Build(final)
+		parsed := map[string]rules.Expr{}
+		for _, x := range final {
+			if cond, ok := ix.Parsed(x.ID); ok {
+				parsed[x.ID] = cond
+			}
+		}
+		checked.SetCheckedRules(13, final, v, parsed)
 		for id := range ten.subjects {
 			req := authz.PlanRequest{Subject: id, Action: "read", Environments: []string{"hub", "console"}, Resource: authz.Resource{Type: "app"}}
 			a, err := inc.Plan(ctx, req)
@@ -79,6 +95,13 @@ func TestPlannerApplyEqualsSetRules(t *testing.T) {
 			}
 			if a.String() != b.String() {
 				t.Fatalf("seed %d, subject %s: the planner patched rule by rule plans\n%s\nthe one given the set plans\n%s", seed, id, a, b)
+			}
+			c, err := checked.Plan(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.String() != b.String() {
+				t.Fatalf("seed %d, subject %s: the planner given the index's conditions plans\n%s\nthe one given the set plans\n%s", seed, id, c, b)
 			}
 		}
 		inc.SetVocabulary(nil)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -52,7 +53,12 @@ type RuleMatcher struct {
 	terms   []filterTerm
 	cond    rules.Expr // nil: always
 	x       *vocabIndex
-	re      map[*rules.Compare]*regexp.Regexp
+	re      map[*rules.Compare]*regexp.Regexp // matches: compiled with the matcher
+	// likes: the like comparisons' expressions, compiled when an item is
+	// first decided by the matcher (lists push the pattern down; ten
+	// thousand rules would otherwise compile ten thousand expressions
+	// every plan may never run).
+	likes sync.Map // *rules.Compare → *regexp.Regexp
 	// extAttrs: the attributes of the external types the filter selects
 	// (lower-case name → name as declared), read at attributes.<name>.
 	extAttrs map[string]string
@@ -158,27 +164,38 @@ func NewRuleMatcher(r rules.Rule, v *rules.Vocabulary) *RuleMatcher {
 // share it (an index of its own per matcher would cost thousands of
 // indexings and copies for thousands of rules).
 type matcherVocab struct {
+	v  *rules.Vocabulary // as given (nil: the default)
 	x  *vocabIndex
 	ck *rules.Checker
 }
 
 func newMatcherVocab(v *rules.Vocabulary) *matcherVocab {
+	given := v
 	if v == nil {
 		v = rules.DefaultVocabulary()
 	}
-	return &matcherVocab{x: indexVocab(v), ck: rules.NewChecker(v)}
+	return &matcherVocab{v: given, x: indexVocab(v), ck: rules.NewChecker(v)}
 }
 
 func (mv *matcherVocab) match(r rules.Rule) *RuleMatcher {
-	m := &RuleMatcher{Rule: r, x: mv.x, re: map[*rules.Compare]*regexp.Regexp{}}
-	if r.Disabled || rules.HasErrors(mv.ck.Check(r)) {
+	return mv.matchParsed(r, nil, false)
+}
+
+// matchParsed is match of a rule whose condition cond was checked (and
+// parsed) against the matchers' vocabulary already, when checked.
+func (mv *matcherVocab) matchParsed(r rules.Rule, cond rules.Expr, checked bool) *RuleMatcher {
+	m := &RuleMatcher{Rule: r, x: mv.x}
+	if r.Disabled {
 		return m
+	}
+	if !checked {
+		var diags []rules.Diagnostic
+		cond, diags = mv.ck.Parsed(r) // checked, and parsed once
+		if rules.HasErrors(diags) {
+			return m
+		}
 	}
 	terms, diags := rules.ParseFilter(r.ResourceFilter)
-	if rules.HasErrors(diags) {
-		return m
-	}
-	cond, diags := rules.Parse(r.Condition)
 	if rules.HasErrors(diags) {
 		return m
 	}
@@ -246,8 +263,13 @@ func (mv *matcherVocab) match(r rules.Rule) *RuleMatcher {
 // "READ") to its API name ("change_owner", "read").
 func NormalizeAction(a string) string {
 	a = strings.ToLower(strings.TrimSpace(a))
-	return strings.NewReplacer(" ", "_", "-", "_").Replace(a)
+	if !strings.ContainsAny(a, " -") {
+		return a
+	}
+	return actionSeparators.Replace(a)
 }
+
+var actionSeparators = strings.NewReplacer(" ", "_", "-", "_")
 
 func walkCalls(e rules.Expr, f func(*rules.Call) bool) bool {
 	switch e := e.(type) {
@@ -273,25 +295,46 @@ func (m *RuleMatcher) compileRegexps(e rules.Expr) error {
 		return m.compileRegexps(e.X)
 	case *rules.Compare:
 		lit, ok := e.Right.(*rules.Literal)
-		if !ok {
-			return nil
+		if !ok || e.Op != rules.OpMatches {
+			return nil // a like pattern always compiles (likeRegexp)
 		}
-		var pattern string
-		switch e.Op {
-		case rules.OpLike:
-			pattern = LikePattern(strings.ToLower(lit.Value))
-		case rules.OpMatches:
-			pattern = "^(?:" + lit.Value + ")$"
-		default:
-			return nil
-		}
-		re, err := regexp.Compile(pattern)
+		re, err := regexp.Compile("^(?:" + lit.Value + ")$")
 		if err != nil {
 			return fmt.Errorf("rule %q: %w", m.Rule.ID, err)
+		}
+		if m.re == nil {
+			m.re = map[*rules.Compare]*regexp.Regexp{}
 		}
 		m.re[e] = re
 	}
 	return nil
+}
+
+// likePattern is the expression of a like comparison with a literal
+// pattern (ok false: the pattern is not a literal).
+func likePattern(c *rules.Compare) (string, bool) {
+	lit, ok := c.Right.(*rules.Literal)
+	if !ok || c.Op != rules.OpLike {
+		return "", false
+	}
+	return LikePattern(strings.ToLower(lit.Value)), true
+}
+
+// likeRegexp is the compiled likePattern of c (nil: not a literal pattern).
+func (m *RuleMatcher) likeRegexp(c *rules.Compare) *regexp.Regexp {
+	if re, ok := m.likes.Load(c); ok {
+		return re.(*regexp.Regexp)
+	}
+	p, ok := likePattern(c)
+	if !ok {
+		return nil
+	}
+	re, err := regexp.Compile(p) // LikePattern quotes every other character
+	if err != nil {
+		return nil // never seen; Unknown is safe
+	}
+	m.likes.Store(c, re)
+	return re
 }
 
 // LikePattern translates a like pattern of the rule language (* any run of
@@ -477,7 +520,7 @@ func (m *RuleMatcher) compare(c *rules.Compare, s, r *Target) Tri {
 		hit := slices.ContainsFunc(left, func(a string) bool { return slices.Contains(right, a) })
 		return tri(hit == (c.Op == rules.OpEqCase))
 	case rules.OpLike:
-		re := m.re[c]
+		re := m.likeRegexp(c)
 		if re == nil {
 			return Unknown
 		}

@@ -140,8 +140,10 @@ func (m *RuleMatcher) compareResidual(c *rules.Compare, s *Target) *Filter {
 	case rules.OpNeCase:
 		return Not(Eq(field, vals...))
 	case rules.OpLike:
-		if _, ok := known.(*rules.Literal); ok && m.re[c] != nil {
-			return Regex(field, m.re[c].String(), true)
+		if _, ok := known.(*rules.Literal); ok {
+			if p, ok := likePattern(c); ok {
+				return Regex(field, p, true)
+			}
 		}
 	case rules.OpMatches:
 		// Case-sensitive and anchored to the whole value, as the rule

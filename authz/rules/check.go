@@ -100,6 +100,19 @@ func (c *Checker) Check(r Rule) []Diagnostic {
 	return diags
 }
 
+// Parsed is Check with r's condition as parsed when it has no errors (nil:
+// always), so that a caller reading the condition need not parse it again.
+func (c *Checker) Parsed(r Rule) (Expr, []Diagnostic) {
+	if c.err != nil {
+		return nil, []Diagnostic{vocabularyDiag(c.err)}
+	}
+	a, diags := analyze(r, c.x)
+	if a == nil {
+		return nil, diags
+	}
+	return a.cond, diags
+}
+
 func vocabularyDiag(err error) Diagnostic {
 	return Diagnostic{Field: FieldVocabulary, Line: 1, Column: 1, Message: err.Error(), Severity: SeverityError}
 }

@@ -461,6 +461,17 @@ func (ix *Index) cycles() []Diagnostic {
 // Len is the number of rules in the index.
 func (ix *Index) Len() int { return len(ix.rules) }
 
+// Parsed is the condition of the enabled rule id as the index parsed and
+// checked it (nil: always); false when the index does not hold the rule.
+// The expression is shared: it must not be changed.
+func (ix *Index) Parsed(id string) (Expr, bool) {
+	ir := ix.rules[id]
+	if ir == nil {
+		return nil, false
+	}
+	return ir.a.cond, true
+}
+
 // Check returns the diagnostics of putting r in the index (its own errors
 // and, for a rule compiled to Rego, a HasPrivilege cycle it would close),
 // and the module the index would then have, without changing the index.

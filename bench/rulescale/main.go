@@ -330,6 +330,24 @@ func profile(phase string, n int) func() {
 	}
 }
 
+// heapProfile writes the live heap to $RULESCALE_PROFILE/heap-<rules>.pprof
+// when that directory is set.
+func heapProfile(n int) {
+	dir := os.Getenv("RULESCALE_PROFILE")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(fmt.Sprintf("%s/heap-%d.pprof", dir, n))
+	if err == nil {
+		runtime.GC()
+		err = pprof.WriteHeapProfile(f)
+		_ = f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rulescale: heap profile:", err)
+	}
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "…"
@@ -412,14 +430,27 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	}
 	r.WriteCPU = (processCPU() - cpu) / time.Duration(3*writes)
 	stopProfile()
-	if os.Getenv("RULESCALE_STOP_AFTER_WRITES") != "" {
-		return fmt.Errorf("stopped after the writes (RULESCALE_STOP_AFTER_WRITES)")
+	heapProfile(len(rs))
+	inOrder := func(ds []time.Duration) string {
+		var b strings.Builder
+		for _, d := range ds {
+			fmt.Fprintf(&b, " %v", d.Round(time.Millisecond))
+		}
+		return b.String()
 	}
+	order := fmt.Sprintf("creates%s; updates%s; deletes%s", inOrder(creates), inOrder(updates), inOrder(deletes))
 	for _, ds := range [][]time.Duration{creates, updates, deletes} {
 		slices.Sort(ds)
 	}
 	r.Create, r.Update, r.Delete = Percentile(creates, .5), Percentile(updates, .5), Percentile(deletes, .5)
 	r.CreateP99, r.UpdateP99, r.DeleteP99 = Percentile(creates, .99), Percentile(updates, .99), Percentile(deletes, .99)
+	if os.Getenv("RULESCALE_STOP_AFTER_WRITES") != "" {
+		fmt.Fprintf(os.Stderr, "rulescale: %d rules: import %v (CPU %v); writes p50 / p99 create %v / %v, update %v / %v, delete %v / %v; CPU per write %v; load %s / %s\n  in order: %s\n",
+			len(rs), r.Import.Round(time.Millisecond), r.ImportCPU.Round(time.Millisecond), r.Create.Round(time.Millisecond), r.CreateP99.Round(time.Millisecond),
+			r.Update.Round(time.Millisecond), r.UpdateP99.Round(time.Millisecond), r.Delete.Round(time.Millisecond), r.DeleteP99.Round(time.Millisecond),
+			r.WriteCPU.Round(100*time.Microsecond), r.LoadBefore, loadAvg(), order)
+		return fmt.Errorf("stopped after the writes (RULESCALE_STOP_AFTER_WRITES)")
+	}
 
 	// Decisions over HTTP: stored users (logged in with the groups,
 	// names and emails of the inputs, hydrated by the server) asking about

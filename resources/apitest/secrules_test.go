@@ -248,9 +248,27 @@ func TestImportIsAllOrNothing(t *testing.T) {
 	d := servicetest.Dev(t)
 	good := "rules:\n  - id: imp-1\n    name: one\n    resourceFilter: App_*\n    condition: user.name = \"alice\"\n    actions: [read]\n    context: hub\n"
 	bad := good + "  - id: imp-2\n    name: two\n    resourceFilter: App_*\n    condition: user.nosuch = \"x\"\n    actions: [read]\n    context: hub\n"
-	var e servicetest.Error
-	if s := d.Call("admin", "POST", "/api/v1/rules/import", bad, &e); s != 400 || e.Code != "invalid_rule" {
-		t.Fatalf("bad import: %d %+v", s, e)
+	// The rules are checked once, as the set put in force (with the
+	// stored rules); their problems still point into the file, YAML or
+	// JSON (read by encoding/json), and a disabled rule is checked too.
+	badJSON := `{"rules": [
+  {"id": "imp-1", "name": "one", "resourceFilter": "App_*", "condition": "user.name = \"alice\"", "actions": ["read"], "context": "hub"},
+  {"id": "imp-2", "name": "two", "resourceFilter": "App_*", "condition": "user.nosuch = \"x\"", "actions": ["read"], "context": "hub"}]}`
+	disabled := good + "  - name: off\n    resourceFilter: App_*\n    condition: user.nosuch = \"x\"\n    actions: [read]\n    disabled: true\n"
+	for _, tt := range []struct {
+		name, body string
+		line, col  float64
+		rule       string
+	}{
+		{"yaml", bad, 11, 16, `"two"`},
+		{"json", badJSON, 3, 75, `"two"`},
+		{"disabled", disabled, 10, 16, `"off"`},
+	} {
+		var e servicetest.Error
+		if s := d.Call("admin", "POST", "/api/v1/rules/import", tt.body, &e); s != 400 || e.Code != "invalid_rule" ||
+			e.Details["line"] != tt.line || e.Details["column"] != tt.col || e.Details["rule"] != tt.rule || e.Details["field"] != "condition" {
+			t.Fatalf("%s: bad import: %d %+v", tt.name, s, e)
+		}
 	}
 	if s := d.Call("admin", "GET", "/api/v1/rules/imp-1", nil, nil); s != 404 {
 		t.Fatalf("half an import landed: %d", s)

@@ -43,12 +43,16 @@ type Entry struct {
 	Index int
 	// Line and Column locate the rule's mapping.
 	Line, Column int
-	values       map[string]*yaml.Node // field → its value node
+	values       map[string]*yaml.Node // field → its value node (nil: read as JSON)
 	source       []string              // the file's lines, for block scalars
+	given        uint16                // read as JSON: the fields given, by their bit (fieldBit)
 }
 
 // Has tells whether the file gives the field (rather than its default).
 func (e *Entry) Has(field string) bool {
+	if e.values == nil {
+		return e.given&fieldBit(field) != 0
+	}
 	_, ok := e.values[field]
 	return ok
 }
@@ -67,6 +71,22 @@ func (e *Entry) Label() string {
 // File is a parsed rule file.
 type File struct {
 	Entries []Entry
+	// src is the text of a file read as JSON (nil: read as YAML), read
+	// again as YAML when a problem needs the position of a field.
+	src []byte
+}
+
+// located is f with the positions of its fields: a file read as JSON is
+// read again by the YAML parser, which keeps them (f when that fails).
+func (f *File) located() *File {
+	if f.src == nil {
+		return f
+	}
+	g, err := parseYAML(f.src)
+	if err != nil || len(g.Entries) != len(f.Entries) {
+		return f
+	}
+	return g
 }
 
 // Rules returns the file's rules in file order.
@@ -140,6 +160,16 @@ var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // Parse reads a rule file. Its error is Problems.
 func Parse(data []byte) (*File, error) {
+	if isJSON(data) {
+		if f, err := jsonFile(data); err == nil {
+			return f, nil
+		}
+	}
+	return parseYAML(data)
+}
+
+// parseYAML is Parse by the YAML parser (JSON included).
+func parseYAML(data []byte) (*File, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -261,24 +291,8 @@ func (p *parser) entry(n *yaml.Node, index int) {
 			if !ok {
 				continue
 			}
-			switch k.Value {
-			case "id":
-				r.ID = strings.TrimSpace(s)
-			case "name":
-				r.Name = s
-			case "description":
-				r.Description = s
-			case "resourceFilter":
-				r.ResourceFilter = s
-			case "condition":
-				r.Condition = s
-			case "context":
-				r.Context = s
-			case "type":
-				if s != "" && !slices.Contains(ruleTypes, s) {
-					p.fail(v, label, "type", fmt.Sprintf("unknown type %q", s), "type is custom, default or readonly")
-				}
-				r.Type = s
+			if !setString(r, k.Value, s) {
+				p.fail(v, label, "type", fmt.Sprintf("unknown type %q", s), "type is custom, default or readonly")
 			}
 		case "actions":
 			r.Actions = p.actions(v, label)
@@ -302,6 +316,35 @@ func (p *parser) entry(n *yaml.Node, index int) {
 	if len(p.problems) > before {
 		return
 	}
+	withDefaults(r)
+	p.entries = append(p.entries, e)
+}
+
+// setString sets r's string field named field to s; false when the field
+// is the type and s is not a rule type.
+func setString(r *store.Rule, field, s string) bool {
+	switch field {
+	case "id":
+		r.ID = strings.TrimSpace(s)
+	case "name":
+		r.Name = s
+	case "description":
+		r.Description = s
+	case "resourceFilter":
+		r.ResourceFilter = s
+	case "condition":
+		r.Condition = s
+	case "context":
+		r.Context = s
+	case "type":
+		r.Type = s
+		return s == "" || slices.Contains(ruleTypes, s)
+	}
+	return true
+}
+
+// withDefaults gives r the values of the fields a file leaves out.
+func withDefaults(r *store.Rule) {
 	if r.Context == "" {
 		r.Context = rules.ContextBoth
 	}
@@ -311,7 +354,6 @@ func (p *parser) entry(n *yaml.Node, index int) {
 	if r.Actions == nil {
 		r.Actions = []string{}
 	}
-	p.entries = append(p.entries, e)
 }
 
 func (p *parser) str(v *yaml.Node, label, field string) (string, bool) {
@@ -381,30 +423,22 @@ func distance(a, b string) int {
 // and id-less names unique, every rule valid in the rule language, the set
 // compiling together. Positions are the file's.
 func (f *File) Validate(v *rules.Vocabulary) Problems {
-	var out Problems
-	ids := map[string]int{}
-	names := map[string]int{}
+	out := f.validate(v)
+	if len(out) > 0 && f.src != nil {
+		if g := f.located(); g != f {
+			return g.validate(v)
+		}
+	}
+	return out
+}
+
+func (f *File) validate(v *rules.Vocabulary) Problems {
 	ck := rules.NewChecker(v)
+	var out Problems
+	ids, names := map[string]int{}, map[string]int{}
 	for i := range f.Entries {
 		e := &f.Entries[i]
-		at := func(field string) (int, int) { return e.pos(field, 1, 1) }
-		if strings.TrimSpace(e.Rule.Name) == "" {
-			out = append(out, Problem{Line: e.Line, Column: e.Column, Rule: e.Label(), Field: "name", Message: "the rule has no name", Severity: rules.SeverityError})
-		}
-		if id := e.Rule.ID; id != "" {
-			if j, dup := ids[id]; dup {
-				l, c := at("id")
-				out = append(out, Problem{Line: l, Column: c, Rule: e.Label(), Field: "id",
-					Message: fmt.Sprintf("id %q is used by rule %s too", id, f.Entries[j].Label()), Severity: rules.SeverityError})
-			}
-			ids[id] = i
-		} else if name := strings.ToLower(strings.TrimSpace(e.Rule.Name)); name != "" {
-			if j, dup := names[name]; dup {
-				out = append(out, Problem{Line: e.Line, Column: e.Column, Rule: e.Label(), Field: "name",
-					Message: fmt.Sprintf("two rules without an id are named %q (the other is rule #%d); a rule without an id is matched by its name", e.Rule.Name, f.Entries[j].Index), Severity: rules.SeverityError})
-			}
-			names[name] = i
-		}
+		out = append(out, f.identity(i, ids, names)...)
 		for _, d := range ck.Check(toRule(&e.Rule)) {
 			out = append(out, e.problem(d))
 		}
@@ -430,13 +464,103 @@ func (f *File) Validate(v *rules.Vocabulary) Problems {
 				at[r.ID] = i
 			}
 		}
-		for _, d := range diags {
-			if i, ok := at[d.RuleID]; ok {
-				out = append(out, f.Entries[i].problem(d))
-			} else {
-				out = append(out, Problem{Line: 1, Column: 1, Field: d.Field, Message: d.Message, Hint: d.Hint, Severity: d.Severity})
+		out = append(out, f.diagnosed(diags, func(id string) int {
+			if i, ok := at[id]; ok {
+				return i
+			}
+			return -1
+		})...)
+	}
+	return out
+}
+
+// identity checks the name and id of entry i: named, id and id-less
+// name not taken by an earlier entry (ids and names: the earlier ones').
+func (f *File) identity(i int, ids, names map[string]int) Problems {
+	var out Problems
+	e := &f.Entries[i]
+	if strings.TrimSpace(e.Rule.Name) == "" {
+		out = append(out, Problem{Line: e.Line, Column: e.Column, Rule: e.Label(), Field: "name", Message: "the rule has no name", Severity: rules.SeverityError})
+	}
+	if id := e.Rule.ID; id != "" {
+		if j, dup := ids[id]; dup {
+			l, c := e.pos("id", 1, 1)
+			out = append(out, Problem{Line: l, Column: c, Rule: e.Label(), Field: "id",
+				Message: fmt.Sprintf("id %q is used by rule %s too", id, f.Entries[j].Label()), Severity: rules.SeverityError})
+		}
+		ids[id] = i
+	} else if name := strings.ToLower(strings.TrimSpace(e.Rule.Name)); name != "" {
+		if j, dup := names[name]; dup {
+			out = append(out, Problem{Line: e.Line, Column: e.Column, Rule: e.Label(), Field: "name",
+				Message: fmt.Sprintf("two rules without an id are named %q (the other is rule #%d); a rule without an id is matched by its name", e.Rule.Name, f.Entries[j].Index), Severity: rules.SeverityError})
+		}
+		names[name] = i
+	}
+	return out
+}
+
+// ValidateFile is what Validate checks except the enabled rules' language
+// and the set: names present, ids and id-less names unique, the disabled
+// rules valid. It is for a caller that compiles the rules in a set of its
+// own anyway (the API's import: the file's rules with the stored ones),
+// whose diagnostics Diagnosed then says in the file's terms.
+func (f *File) ValidateFile(v *rules.Vocabulary) Problems {
+	validate := func(f *File) Problems {
+		var out Problems
+		var ck *rules.Checker
+		ids, names := map[string]int{}, map[string]int{}
+		for i := range f.Entries {
+			out = append(out, f.identity(i, ids, names)...)
+			if e := &f.Entries[i]; e.Rule.Disabled {
+				if ck == nil {
+					ck = rules.NewChecker(v)
+				}
+				for _, d := range ck.Check(toRule(&e.Rule)) {
+					out = append(out, e.problem(d))
+				}
 			}
 		}
+		return out
+	}
+	out := validate(f)
+	if len(out) > 0 && f.src != nil {
+		if g := f.located(); g != f {
+			return validate(g)
+		}
+	}
+	return out
+}
+
+// Diagnosed says diagnostics of the rule language in the file's terms:
+// entry gives the index in Entries of a diagnostic's rule (RuleID), or -1
+// for a rule that is not the file's (said without a position). Problems
+// are in the file's order.
+func (f *File) Diagnosed(diags []rules.Diagnostic, entry func(ruleID string) int) Problems {
+	if len(diags) == 0 {
+		return nil
+	}
+	out := f.located().diagnosed(diags, entry)
+	slices.SortStableFunc(out, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+	return out
+}
+
+func (f *File) diagnosed(diags []rules.Diagnostic, entry func(ruleID string) int) Problems {
+	out := make(Problems, 0, len(diags))
+	for _, d := range diags {
+		if i := entry(d.RuleID); i >= 0 && i < len(f.Entries) {
+			out = append(out, f.Entries[i].problem(d))
+			continue
+		}
+		p := Problem{Line: 1, Column: 1, Field: d.Field, Message: d.Message, Hint: d.Hint, Severity: d.Severity}
+		if d.RuleID != "" {
+			p.Rule = strconv.Quote(d.RuleID)
+		}
+		out = append(out, p)
 	}
 	return out
 }

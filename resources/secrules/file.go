@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,27 +138,30 @@ type plan struct {
 	writes   []store.Rule          // creates and updates, in file order
 	deletes  []store.Rule          // rules the import removes (replace mode)
 	before   map[string]store.Rule // the stored set by id
+	entry    map[string]int        // the file's rules: id → index in the file's entries
 }
 
 // planImport matches the file's rules to the stored ones (by id, else by
 // name), and works out creates, updates, deletes (replace mode) and what
 // stays unchanged. Read-only rules may appear unchanged, never changed.
 func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, error) {
-	p := &plan{before: map[string]store.Rule{}, result: ImportResult{Mode: mode, Changes: []Change{}}}
-	byName := map[string][]string{}
+	p := &plan{before: make(map[string]store.Rule, len(current)), entry: make(map[string]int, len(f.Entries)),
+		writes: make([]store.Rule, 0, len(f.Entries)), result: ImportResult{Mode: mode, Changes: make([]Change, 0, len(f.Entries))}}
+	byName := make(map[string][]string, len(current))
 	for _, r := range current {
 		p.before[r.ID] = r
 		k := strings.ToLower(strings.TrimSpace(r.Name))
 		byName[k] = append(byName[k], r.ID)
 	}
-	next := map[string]store.Rule{}
+	next := make(map[string]store.Rule, len(current)+len(f.Entries))
 	if mode == "upsert" {
 		for _, r := range current {
 			next[r.ID] = r
 		}
 	}
-	matched := map[string]bool{}
-	for _, e := range f.Entries {
+	matched := make(map[string]bool, len(f.Entries))
+	for i := range f.Entries {
+		e := &f.Entries[i]
 		r := e.Rule
 		label := e.Label()
 		if r.ID == "" {
@@ -178,6 +182,7 @@ func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, err
 				map[string]any{"line": e.Line, "column": e.Column, "rule": label, "field": "id"})
 		}
 		matched[r.ID] = true
+		p.entry[r.ID] = i
 		old, exists := p.before[r.ID]
 		if !exists {
 			if r.Type == store.RuleReadOnly {
@@ -235,6 +240,7 @@ func planImport(f *rulefile.File, current []store.Rule, mode string) (*plan, err
 			p.result.Changes = append(p.result.Changes, Change{Op: "delete", ID: r.ID, Name: r.Name})
 		}
 	}
+	p.proposed = make([]store.Rule, 0, len(next))
 	for _, r := range next {
 		p.proposed = append(p.proposed, r)
 	}
@@ -264,7 +270,9 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err := h.Guard.Require(c, guard.Console, "create", authz.Resource{Type: "rule"}); err != nil {
 		return err
 	}
-	if ps := f.Validate(h.Manager.Vocabulary()); ps.HasErrors() {
+	// The rules' language is checked below, with the set they make with
+	// the stored rules (one index, the one put in force).
+	if ps := f.ValidateFile(h.Manager.Vocabulary()); ps.HasErrors() {
 		return fileError("invalid_rule", ps)
 	}
 	ctx := c.Context()
@@ -283,7 +291,12 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	if err := h.Manager.CheckPrepared(ctx, prep, p.proposed); err != nil {
 		var er *errRules
 		if errors.As(err, &er) {
-			return invalid(er.diags)
+			return fileError("invalid_rule", f.Diagnosed(er.diags, func(id string) int {
+				if i, ok := p.entry[id]; ok {
+					return i
+				}
+				return -1
+			}))
 		}
 		return apierror.New(http.StatusBadRequest, "rules_do_not_compile", err.Error(), nil)
 	}
@@ -320,8 +333,19 @@ func (h *Handlers) importRules(c fiber.Ctx) error {
 	}); err != nil {
 		return err
 	}
+	if len(res.Changes) >= collectAfter {
+		// The import's transient memory (the file, the plan, the bulk
+		// insert, the index and module it replaced) is collected and
+		// returned now, in the request that made it, not by the
+		// collector in the middle of the next rule writes.
+		debug.FreeOSMemory()
+	}
 	return c.JSON(res)
 }
+
+// collectAfter is the number of changes from which an import collects its
+// garbage before it answers (about 0.1 s of CPU at 10,000 rules).
+const collectAfter = 1000
 
 // apply writes a plan: creates and updates in bulk (Rules.PutMany: an
 // import of thousands of rules is a few round trips) — new rules at version

@@ -465,44 +465,63 @@ func (m *Manager) planned(ids []string) {
 	if !m.planPending.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
-		m.planMu.Lock()
-		defer m.planMu.Unlock()
-		m.planPending.Store(false)
-		m.mu.Lock()
-		rev, whole, changed := m.loaded, m.planWhole, m.planIDs
-		m.planWhole, m.planIDs = false, nil
-		if rev <= m.planRev && !whole && len(changed) == 0 {
-			m.mu.Unlock()
-			return // a later update got there first
-		}
-		var puts []rules.Rule
-		var dels []string
-		if !whole {
-			for _, id := range slices.Sorted(maps.Keys(changed)) {
-				if r, ok := m.set[id]; ok {
-					puts = append(puts, r)
-				} else {
-					dels = append(dels, id)
-				}
+	go m.updatePlanner()
+}
+
+// updatePlanner gives the planner the changes planned recorded (m.mu not
+// held). It runs in the background after a write, and in the request of
+// an import (ChangedSet), whose thousands of matchers would otherwise be
+// built while the next writes wait for a core.
+func (m *Manager) updatePlanner() {
+	m.planMu.Lock()
+	defer m.planMu.Unlock()
+	m.planPending.Store(false)
+	m.mu.Lock()
+	rev, whole, changed := m.loaded, m.planWhole, m.planIDs
+	m.planWhole, m.planIDs = false, nil
+	if rev <= m.planRev && !whole && len(changed) == 0 {
+		m.mu.Unlock()
+		return // a later update got there first
+	}
+	var puts []rules.Rule
+	var dels []string
+	if !whole {
+		for _, id := range slices.Sorted(maps.Keys(changed)) {
+			if r, ok := m.set[id]; ok {
+				puts = append(puts, r)
+			} else {
+				dels = append(dels, id)
 			}
-			m.mu.Unlock()
-			if m.Planner.Apply(rev, puts, dels) {
-				m.planRev = rev
-				return
-			}
-			m.mu.Lock() // the vocabulary changed: the whole set
-			rev = m.loaded
-		}
-		rs := make([]rules.Rule, 0, len(m.set))
-		for _, r := range m.set {
-			rs = append(rs, r)
 		}
 		m.mu.Unlock()
-		slices.SortFunc(rs, func(a, b rules.Rule) int { return strings.Compare(a.ID, b.ID) })
-		m.planRev = rev
-		m.Planner.SetRules(rev, rs)
-	}()
+		if m.Planner.Apply(rev, puts, dels) {
+			m.planRev = rev
+			return
+		}
+		m.mu.Lock() // the vocabulary changed: the whole set
+		rev = m.loaded
+	}
+	rs := make([]rules.Rule, 0, len(m.set))
+	for _, r := range m.set {
+		rs = append(rs, r)
+	}
+	// The conditions as the index in force parsed and checked them (with
+	// the vocabulary in force: a type change rebuilds the index), so
+	// that the planner does not analyse every rule again.
+	var parsed map[string]rules.Expr
+	if m.index != nil {
+		parsed = make(map[string]rules.Expr, len(m.set))
+		for id := range m.set {
+			if cond, ok := m.index.Parsed(id); ok {
+				parsed[id] = cond
+			}
+		}
+	}
+	vocab := m.Vocabulary()
+	m.mu.Unlock()
+	slices.SortFunc(rs, func(a, b rules.Rule) int { return strings.Compare(a.ID, b.ID) })
+	m.planRev = rev
+	m.Planner.SetCheckedRules(rev, rs, vocab, parsed)
 }
 
 // Run polls the revision until ctx ends, as a safety net: the change log
@@ -632,8 +651,17 @@ func (m *Manager) CheckPrepared(ctx context.Context, p *Prepared, rs []store.Rul
 // import) and puts it in force here without reading it back, when no
 // other write came between its reading and the bump; otherwise it loads
 // the stored set. The bump happens under the manager's lock, so this
-// replica's poller does not read the set meanwhile.
+// replica's poller does not read the set meanwhile. The list planner
+// learns the set before it returns.
 func (m *Manager) ChangedSet(ctx context.Context, p *Prepared) (int64, error) {
+	rev, err := m.changedSet(ctx, p)
+	if err == nil && m.Planner != nil {
+		m.updatePlanner()
+	}
+	return rev, err
+}
+
+func (m *Manager) changedSet(ctx context.Context, p *Prepared) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rev, err := m.store.Rules.Bump(ctx)

@@ -324,3 +324,37 @@ func TestAppsUpdateAndList(t *testing.T) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
+
+// PutMany writes rules as given (insert or overwrite by id), in batches of
+// the insert command, and refuses a batch whose ids collide.
+func TestRulesPutMany(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	mk := func(n int, cond string) []store.Rule {
+		rs := make([]store.Rule, n)
+		for i := range rs {
+			rs[i] = store.Rule{ID: fmt.Sprintf("pm-%04d", i), Name: fmt.Sprintf("rule %d", i), ResourceFilter: "App_*",
+				Condition: cond, Actions: []string{"read"}, Context: "hub", Type: store.RuleCustom, Version: 1}
+		}
+		return rs
+	}
+	for _, cond := range []string{`user.name = "a"`, `user.name = "b"`} { // the second overwrites
+		if err := s.Rules.PutMany(ctx, mk(1203, cond)); err != nil {
+			t.Fatal(err)
+		}
+		all, err := s.Rules.All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1203 || all[0].ID != "pm-0000" || all[1202].Condition != cond || all[5].Actions[0] != "read" {
+			t.Fatalf("%d rules stored, first %+v", len(all), all[0])
+		}
+	}
+	dup := mk(2, `user.name = "c"`)
+	dup[1].ID = "pm-new"
+	dup = append(dup, dup[1])
+	if err := s.Rules.PutMany(ctx, dup); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("ids colliding in one batch: %v", err)
+	}
+}
