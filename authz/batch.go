@@ -17,7 +17,8 @@ type BatchEntities interface {
 	Subjects(ctx context.Context, ids []string) (map[string]*Subject, error)
 	// Resources returns the stored resources of type typ among ids, by id
 	// (unknown ids absent), or ErrNotStored for a type the store does not
-	// keep.
+	// keep. External types are kept: an id of one that is absent is
+	// decided as described, as Entities.Resource answers it (ErrNotStored).
 	Resources(ctx context.Context, typ string, ids []string) (map[string]*Resource, error)
 }
 
