@@ -37,10 +37,12 @@ import (
 )
 
 // The form (before DEFLATE): magic, the number of lines, the number of
-// columns, each column's path, kind and stream length, then the streams.
-// The kinds a path gets are fixed by the encoder (paths below); the
-// decoder reads them from the header, so that a later version may code
-// other paths otherwise and still read what this one wrote.
+// columns, each column's parent (its number plus one; 0 for the root, the
+// first), key, kind and stream length, then the streams. The kinds a path
+// gets are fixed by the encoder (paths below); the decoder reads them from
+// the header, so that a later version may code other paths otherwise and
+// still read what this one wrote. (Columns are told apart by parent and
+// key, not by path: a key may hold a dot.)
 const magic = "LP1"
 
 type kind byte
@@ -81,11 +83,13 @@ const (
 
 // column is one column's stream and the state its coding depends on.
 type column struct {
-	path  string
-	key   []byte // its key in its parent object
-	kind  kind
-	buf   []byte
-	index map[string]int // kindTable, kindObject (key lists): value → index
+	path   string  // for its kind (paths)
+	key    []byte  // its key in its parent object
+	parent *column // nil: the root
+	num    int     // its place among the batch's columns
+	kind   kind
+	buf    []byte
+	index  map[string]int // kindTable, kindObject (key lists): value → index
 	// kindObject: the member columns by key, and as the last object had
 	// them, in order (members come in the same order line after line).
 	children map[string]*column
@@ -110,6 +114,7 @@ func (e *Encoder) use(c *column) *column {
 	c.buf, c.prev, c.last, c.shape = c.buf[:0], c.prev[:0], -1, c.shape[:0]
 	clear(c.index)
 	c.prevA, c.prevB, c.prevT = 0, 0, 0
+	c.num = len(e.cols)
 	e.cols = append(e.cols, c)
 	return c
 }
@@ -135,12 +140,19 @@ type Encoder struct {
 	deflate *flate.Writer
 }
 
-func newColumn(path string, key []byte) *column {
+func newColumn(parent *column, key []byte) *column {
+	path := string(key)
+	if parent != nil && parent.path != "" {
+		path = parent.path + "." + path
+	}
 	k, ok := paths[path]
-	if !ok {
+	switch {
+	case parent == nil:
+		k = kindObject
+	case !ok || path == "": // a member named "" of the root is not the root
 		k = kindTable
 	}
-	return &column{path: path, key: key, kind: k}
+	return &column{path: path, key: key, parent: parent, kind: k}
 }
 
 // Encode packs lines into dst (which it overwrites and returns): the
@@ -149,7 +161,7 @@ func (e *Encoder) Encode(dst []byte, lines [][]byte) ([]byte, error) {
 	e.gen++
 	e.cols = e.cols[:0]
 	if e.root == nil {
-		e.root = newColumn("", nil)
+		e.root = newColumn(nil, nil)
 	}
 	root := e.use(e.root)
 	for _, l := range lines {
@@ -168,8 +180,12 @@ func (e *Encoder) Encode(dst []byte, lines [][]byte) ([]byte, error) {
 	h = binary.AppendUvarint(h, uint64(len(lines)))
 	h = binary.AppendUvarint(h, uint64(len(e.cols)))
 	for _, c := range e.cols {
-		h = binary.AppendUvarint(h, uint64(len(c.path)))
-		h = append(h, c.path...)
+		parent := 0
+		if c.parent != nil {
+			parent = c.parent.num + 1
+		}
+		h = binary.AppendUvarint(h, uint64(parent))
+		h = appendRaw(h, c.key)
 		h = append(h, byte(c.kind))
 		h = binary.AppendUvarint(h, uint64(len(c.buf)))
 	}
@@ -266,11 +282,7 @@ func (e *Encoder) child(c *column, m int, key []byte) *column {
 		if c.children == nil {
 			c.children = map[string]*column{}
 		}
-		p := string(key)
-		if c.path != "" {
-			p = c.path + "." + p
-		}
-		ch = newColumn(p, bytes.Clone(key))
+		ch = newColumn(c, bytes.Clone(key))
 		c.children[string(key)] = ch
 	}
 	e.use(ch)
@@ -560,37 +572,45 @@ func Decode(packed []byte) ([][]byte, error) {
 		return nil, errCorrupt
 	}
 	type head struct {
-		path string
-		kind kind
-		size uint64
+		parent uint64
+		key    []byte
+		kind   kind
+		size   uint64
 	}
 	heads := make([]head, 0, ncols)
-	for range ncols {
-		p := d.r.bytes()
+	for i := range ncols {
+		parent := d.r.uvarint()
+		key := d.r.bytes()
 		k := kind(d.r.byte())
 		size := d.r.uvarint()
-		if d.r.err != nil || k == 0 || k >= kindLast {
+		if d.r.err != nil || k == 0 || k >= kindLast || parent > i || (parent == 0) != (i == 0) {
 			return nil, errCorrupt
 		}
-		heads = append(heads, head{string(p), k, size})
+		heads = append(heads, head{parent, key, k, size})
 	}
-	d.cols = make(map[string]*dcolumn, len(heads))
-	for _, h := range heads {
+	cols := make([]*dcolumn, len(heads))
+	for i, h := range heads {
 		if h.size > uint64(len(raw)-d.r.i) {
 			return nil, errCorrupt
 		}
-		d.cols[h.path] = &dcolumn{kind: h.kind, r: reader{b: raw[d.r.i : d.r.i+int(h.size)]}}
+		cols[i] = &dcolumn{kind: h.kind, r: reader{b: raw[d.r.i : d.r.i+int(h.size)]}}
 		d.r.i += int(h.size)
+		if i > 0 {
+			p := cols[h.parent-1]
+			if p.children == nil {
+				p.children = map[string]*dcolumn{}
+			}
+			p.children[string(h.key)] = cols[i]
+		}
 	}
-	root := d.cols[""]
-	if root == nil && n > 0 {
+	if len(cols) == 0 && n > 0 {
 		return nil, errCorrupt
 	}
 	// The lines are slices of one buffer.
 	var out []byte
 	ends := make([]int, 0, n)
 	for range n {
-		if out, err = d.value(root, "", out); err != nil {
+		if out, err = d.value(cols[0], out); err != nil {
 			return nil, err
 		}
 		ends = append(ends, len(out))
@@ -651,7 +671,7 @@ type dcolumn struct {
 	r        reader
 	table    [][]byte
 	keys     [][][]byte // kindObject: the key lists of table, split
-	children map[string]*dchild
+	children map[string]*dcolumn
 	prev     []byte
 	prevA    uint32
 	prevB    uint64
@@ -659,13 +679,12 @@ type dcolumn struct {
 }
 
 type decoder struct {
-	r    reader
-	cols map[string]*dcolumn
-	sum  int64
+	r   reader
+	sum int64
 }
 
-// value appends the next value of column c (at path) to out.
-func (d *decoder) value(c *dcolumn, path string, out []byte) ([]byte, error) {
+// value appends the next value of column c to out.
+func (d *decoder) value(c *dcolumn, out []byte) ([]byte, error) {
 	if c == nil {
 		return nil, errCorrupt
 	}
@@ -697,7 +716,7 @@ func (d *decoder) value(c *dcolumn, path string, out []byte) ([]byte, error) {
 	}
 	switch c.kind {
 	case kindObject:
-		return d.object(c, path, out)
+		return d.object(c, out)
 	case kindObjectID:
 		c.prevA += uint32(unzigzag(r.uvarint()))
 		c.prevB += uint64(unzigzag(r.uvarint()))
@@ -737,7 +756,7 @@ func (c *dcolumn) ref() int {
 	return 0
 }
 
-func (d *decoder) object(c *dcolumn, path string, out []byte) ([]byte, error) {
+func (d *decoder) object(c *dcolumn, out []byte) ([]byte, error) {
 	r := &c.r
 	i := c.ref()
 	if r.err != nil {
@@ -770,30 +789,12 @@ func (d *decoder) object(c *dcolumn, path string, out []byte) ([]byte, error) {
 		out = append(out, '"', ':')
 		ch := c.children[string(k)]
 		if ch == nil {
-			p := string(k)
-			if path != "" {
-				p = path + "." + p
-			}
-			cc := d.cols[p]
-			if cc == nil {
-				return nil, errCorrupt
-			}
-			if c.children == nil {
-				c.children = map[string]*dchild{}
-			}
-			ch = &dchild{cc, p}
-			c.children[string(k)] = ch
+			return nil, errCorrupt
 		}
 		var err error
-		if out, err = d.value(ch.c, ch.path, out); err != nil {
+		if out, err = d.value(ch, out); err != nil {
 			return nil, err
 		}
 	}
 	return append(out, '}'), nil
-}
-
-// dchild is an object column's member column and its path.
-type dchild struct {
-	c    *dcolumn
-	path string
 }
