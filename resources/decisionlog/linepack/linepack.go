@@ -32,13 +32,16 @@ import (
 	"io"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/compress/flate"
 )
 
 // The form (before DEFLATE): magic, the number of lines, the number of
 // columns, each column's parent (its number plus one; 0 for the root, the
-// first), key, kind and stream length, then the streams. The kinds a path
+// first), key, kind and the lengths of its two streams, then the streams:
+// of each column its values, then the new values of its table (apart, so
+// that DEFLATE finds the likeness of, say, two subjects next to each other). The kinds a path
 // gets are fixed by the encoder (paths below); the decoder reads them from
 // the header, so that a later version may code other paths otherwise and
 // still read what this one wrote. (Columns are told apart by parent and
@@ -81,6 +84,17 @@ const (
 	tagCoded = 1
 )
 
+// A column's state refers to the lines of the batch being packed instead
+// of copying from them (prev, and the keys of index, which are the lines'
+// bytes as strings: unsafeString): the lines stay put for Encode's call,
+// and a column forgets them (use) before it is used in the next batch.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 // column is one column's stream and the state its coding depends on.
 type column struct {
 	path   string  // for its kind (paths)
@@ -89,6 +103,7 @@ type column struct {
 	num    int     // its place among the batch's columns
 	kind   kind
 	buf    []byte
+	vals   []byte         // the new values of its table
 	index  map[string]int // kindTable, kindObject (key lists): value → index
 	// kindObject: the member columns by key, and as the last object had
 	// them, in order (members come in the same order line after line).
@@ -111,7 +126,7 @@ func (e *Encoder) use(c *column) *column {
 		return c
 	}
 	c.gen = e.gen
-	c.buf, c.prev, c.last, c.shape = c.buf[:0], c.prev[:0], -1, c.shape[:0]
+	c.buf, c.vals, c.prev, c.last, c.shape = c.buf[:0], c.vals[:0], nil, -1, c.shape[:0]
 	clear(c.index)
 	c.prevA, c.prevB, c.prevT = 0, 0, 0
 	c.num = len(e.cols)
@@ -188,6 +203,7 @@ func (e *Encoder) Encode(dst []byte, lines [][]byte) ([]byte, error) {
 		h = appendRaw(h, c.key)
 		h = append(h, byte(c.kind))
 		h = binary.AppendUvarint(h, uint64(len(c.buf)))
+		h = binary.AppendUvarint(h, uint64(len(c.vals)))
 	}
 	e.scratch = h[:0]
 	out := bytes.NewBuffer(dst[:0])
@@ -203,6 +219,9 @@ func (e *Encoder) Encode(dst []byte, lines [][]byte) ([]byte, error) {
 	}
 	for _, c := range e.cols {
 		if _, err := w.Write(c.buf); err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(c.vals); err != nil {
 			return nil, err
 		}
 	}
@@ -309,12 +328,12 @@ func (e *Encoder) write(s *span, i int) {
 	v := s.val
 	switch c.kind {
 	case kindTable:
-		c.buf = tableRef(c, c.buf, v)
+		c.buf = c.tableRef(c.buf, v)
 	case kindDelta:
 		n := commonPrefix(c.prev, v)
 		c.buf = binary.AppendUvarint(c.buf, uint64(n))
 		c.buf = appendRaw(c.buf, v[n:])
-		c.prev = append(c.prev[:0], v...)
+		c.prev = v
 	case kindObject:
 		if s.kids < 0 {
 			c.buf = append(c.buf, tagRaw)
@@ -348,7 +367,7 @@ func (e *Encoder) write(s *span, i int) {
 			}
 		}
 		e.scratch = keys
-		c.buf = tableRef(c, c.buf, keys)
+		c.buf = c.tableRef(c.buf, keys)
 	default:
 		if !e.coded(c, v) {
 			c.buf = append(c.buf, tagRaw)
@@ -357,9 +376,9 @@ func (e *Encoder) write(s *span, i int) {
 	}
 }
 
-// tableRef appends to b the index of v in c's table (adding it: the new
-// index, then v).
-func tableRef(c *column, b, v []byte) []byte {
+// tableRef appends to b the index of v in c's table; a value new to the
+// table is added to it, and to c.vals.
+func (c *column) tableRef(b, v []byte) []byte {
 	// Most columns hold one value line after line: compared first.
 	if c.last >= 0 && bytes.Equal(c.prev, v) {
 		return binary.AppendUvarint(b, uint64(c.last))
@@ -370,14 +389,11 @@ func tableRef(c *column, b, v []byte) []byte {
 	i, ok := c.index[string(v)]
 	if !ok {
 		i = len(c.index)
-		c.index[string(v)] = i
+		c.index[unsafeString(v)] = i
+		c.vals = appendRaw(c.vals, v)
 	}
-	c.last, c.prev = i, append(c.prev[:0], v...)
-	b = binary.AppendUvarint(b, uint64(i))
-	if !ok {
-		b = appendRaw(b, v)
-	}
-	return b
+	c.last, c.prev = i, v
+	return binary.AppendUvarint(b, uint64(i))
 }
 
 func commonPrefix(a, b []byte) int {
@@ -464,7 +480,7 @@ func (c *column) parseTime(v []byte) (int64, bool) {
 					f *= 10
 				}
 				ns := c.prevT - c.prevT%1e9 + f
-				c.prev = append(c.prev[:0], v...)
+				c.prev = v
 				return ns, true
 			}
 		}
@@ -478,7 +494,7 @@ func (c *column) parseTime(v []byte) (int64, bool) {
 	if !bytes.Equal(appendTime(buf[:0], ns), v) {
 		return 0, false
 	}
-	c.prev = append(c.prev[:0], v...)
+	c.prev = v
 	return ns, true
 }
 
@@ -576,6 +592,7 @@ func Decode(packed []byte) ([][]byte, error) {
 		key    []byte
 		kind   kind
 		size   uint64
+		vals   uint64
 	}
 	heads := make([]head, 0, ncols)
 	for i := range ncols {
@@ -583,18 +600,21 @@ func Decode(packed []byte) ([][]byte, error) {
 		key := d.r.bytes()
 		k := kind(d.r.byte())
 		size := d.r.uvarint()
+		vals := d.r.uvarint()
 		if d.r.err != nil || k == 0 || k >= kindLast || parent > i || (parent == 0) != (i == 0) {
 			return nil, errCorrupt
 		}
-		heads = append(heads, head{parent, key, k, size})
+		heads = append(heads, head{parent, key, k, size, vals})
 	}
 	cols := make([]*dcolumn, len(heads))
 	for i, h := range heads {
-		if h.size > uint64(len(raw)-d.r.i) {
+		rest := uint64(len(raw) - d.r.i)
+		if h.size > rest || h.vals > rest-h.size {
 			return nil, errCorrupt
 		}
-		cols[i] = &dcolumn{kind: h.kind, r: reader{b: raw[d.r.i : d.r.i+int(h.size)]}}
-		d.r.i += int(h.size)
+		at, mid := d.r.i, d.r.i+int(h.size)
+		d.r.i = mid + int(h.vals)
+		cols[i] = &dcolumn{kind: h.kind, r: reader{b: raw[at:mid]}, vals: reader{b: raw[mid:d.r.i]}}
 		if i > 0 {
 			p := cols[h.parent-1]
 			if p.children == nil {
@@ -669,13 +689,21 @@ func (r *reader) bytes() []byte {
 type dcolumn struct {
 	kind     kind
 	r        reader
+	vals     reader // the new values of its table
 	table    [][]byte
-	keys     [][][]byte // kindObject: the key lists of table, split
+	shapes   [][]dmember // kindObject: the key lists of table, read
 	children map[string]*dcolumn
 	prev     []byte
 	prevA    uint32
 	prevB    uint64
 	prevT    int64
+}
+
+// dmember is an object's member as the decoder writes it: the text before
+// its value (its key), and the column of its value.
+type dmember struct {
+	text []byte
+	col  *dcolumn
 }
 
 type decoder struct {
@@ -749,7 +777,12 @@ func (c *dcolumn) ref() int {
 	case i < uint64(len(c.table)):
 		return int(i)
 	case i == uint64(len(c.table)):
-		c.table = append(c.table, r.bytes())
+		v := c.vals.bytes()
+		if c.vals.err != nil {
+			r.err = c.vals.err
+			return 0
+		}
+		c.table = append(c.table, v)
 		return int(i)
 	}
 	r.err = errCorrupt
@@ -762,37 +795,38 @@ func (d *decoder) object(c *dcolumn, out []byte) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if i == len(c.keys) { // a new key list: split it once
+	if i == len(c.shapes) { // a new key list: read once
 		list := c.table[i]
 		kr := reader{b: list}
 		count := kr.uvarint()
 		if count > uint64(len(list)) {
 			return nil, errCorrupt
 		}
-		keys := make([][]byte, 0, count)
-		for range count {
-			keys = append(keys, kr.bytes())
+		members := make([]dmember, 0, count)
+		for j := range count {
+			k := kr.bytes()
+			ch := c.children[string(k)]
+			if kr.err != nil || ch == nil {
+				return nil, errCorrupt
+			}
+			text := make([]byte, 0, len(k)+4)
+			if j > 0 {
+				text = append(text, ',')
+			}
+			text = append(append(append(text, '"'), k...), '"', ':')
+			members = append(members, dmember{text, ch})
 		}
-		if kr.err != nil || kr.i != len(list) {
+		if kr.i != len(list) {
 			return nil, errCorrupt
 		}
-		c.keys = append(c.keys, keys)
+		c.shapes = append(c.shapes, members)
 	}
 	d.sum = 0 // as the encoder: kindInt values since the last object began
 	out = append(out, '{')
-	for j, k := range c.keys[i] {
-		if j > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, '"')
-		out = append(out, k...)
-		out = append(out, '"', ':')
-		ch := c.children[string(k)]
-		if ch == nil {
-			return nil, errCorrupt
-		}
+	for _, m := range c.shapes[i] {
+		out = append(out, m.text...)
 		var err error
-		if out, err = d.value(ch, out); err != nil {
+		if out, err = d.value(m.col, out); err != nil {
 			return nil, err
 		}
 	}
