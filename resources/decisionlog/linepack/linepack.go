@@ -37,8 +37,8 @@ import (
 	"github.com/klauspost/compress/flate"
 )
 
-// The form (before DEFLATE): magic, the number of lines, the number of
-// columns, each column's parent (its number plus one; 0 for the root, the
+// The form (before DEFLATE): magic, the number of lines, their length in
+// all, the number of columns, each column's parent (its number plus one; 0 for the root, the
 // first), key, kind and the lengths of its two streams, then the streams:
 // of each column its values, then the new values of its table (apart, so
 // that DEFLATE finds the likeness of, say, two subjects next to each other). The kinds a path
@@ -193,6 +193,11 @@ func (e *Encoder) Encode(dst []byte, lines [][]byte) ([]byte, error) {
 	// The header, then the streams.
 	h := append(e.scratch[:0], magic...)
 	h = binary.AppendUvarint(h, uint64(len(lines)))
+	total := 0
+	for _, l := range lines {
+		total += len(l)
+	}
+	h = binary.AppendUvarint(h, uint64(total))
 	h = binary.AppendUvarint(h, uint64(len(e.cols)))
 	for _, c := range e.cols {
 		parent := 0
@@ -583,6 +588,7 @@ func Decode(packed []byte) ([][]byte, error) {
 	}
 	d.r.i = len(magic)
 	n := d.r.uvarint()
+	total := d.r.uvarint()
 	ncols := d.r.uvarint()
 	if d.r.err != nil || n > uint64(len(raw)) || ncols > uint64(len(raw)) {
 		return nil, errCorrupt
@@ -626,8 +632,9 @@ func Decode(packed []byte) ([][]byte, error) {
 	if len(cols) == 0 && n > 0 {
 		return nil, errCorrupt
 	}
-	// The lines are slices of one buffer.
-	var out []byte
+	// The lines are slices of one buffer (its size as written, within
+	// reason: a damaged header may say anything).
+	out := make([]byte, 0, min(total, 64<<20))
 	ends := make([]int, 0, n)
 	for range n {
 		if out, err = d.value(cols[0], out); err != nil {
