@@ -84,10 +84,10 @@ const (
 	tagCoded = 1
 )
 
-// A column's state refers to the lines of the batch being packed instead
-// of copying from them (prev, and the keys of index, which are the lines'
-// bytes as strings: unsafeString): the lines stay put for Encode's call,
-// and a column forgets them (use) before it is used in the next batch.
+// A column's state refers to bytes of the batch being packed instead of
+// copying them (prev: the lines', which stay put for Encode's call; the
+// keys of index: its own vals', as strings: unsafeString), and forgets
+// them (use) before it is used in the next batch.
 func unsafeString(b []byte) string {
 	if len(b) == 0 {
 		return ""
@@ -104,6 +104,7 @@ type column struct {
 	kind   kind
 	buf    []byte
 	vals   []byte         // the new values of its table
+	values [][]byte       // the table: slices of vals
 	index  map[string]int // kindTable, kindObject (key lists): value → index
 	// kindObject: the member columns by key, and as the last object had
 	// them, in order (members come in the same order line after line).
@@ -127,6 +128,8 @@ func (e *Encoder) use(c *column) *column {
 	}
 	c.gen = e.gen
 	c.buf, c.vals, c.prev, c.last, c.shape = c.buf[:0], c.vals[:0], nil, -1, c.shape[:0]
+	clear(c.values)
+	c.values = c.values[:0]
 	clear(c.index)
 	c.prevA, c.prevB, c.prevT = 0, 0, 0
 	c.num = len(e.cols)
@@ -382,7 +385,9 @@ func (e *Encoder) write(s *span, i int) {
 }
 
 // tableRef appends to b the index of v in c's table; a value new to the
-// table is added to it, and to c.vals.
+// table is added to it, and to c.vals. The table's keys and prev are
+// slices of c.vals, which only grows during a batch (v may be scratch
+// memory the caller writes over next).
 func (c *column) tableRef(b, v []byte) []byte {
 	// Most columns hold one value line after line: compared first.
 	if c.last >= 0 && bytes.Equal(c.prev, v) {
@@ -393,11 +398,13 @@ func (c *column) tableRef(b, v []byte) []byte {
 	}
 	i, ok := c.index[string(v)]
 	if !ok {
-		i = len(c.index)
-		c.index[unsafeString(v)] = i
+		i = len(c.values)
 		c.vals = appendRaw(c.vals, v)
+		kept := c.vals[len(c.vals)-len(v):]
+		c.index[unsafeString(kept)] = i
+		c.values = append(c.values, kept)
 	}
-	c.last, c.prev = i, v
+	c.last, c.prev = i, c.values[i]
 	return binary.AppendUvarint(b, uint64(i))
 }
 

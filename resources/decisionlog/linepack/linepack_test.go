@@ -93,6 +93,7 @@ func TestEdgeCases(t *testing.T) {
 		{"not JSON", []string{"hello", "[1,2]", "{", "}", `{"a"`, `{"a":`, `{"a":1`, `{"a":1,}`, `{"a":1}x`, `{"a" :1}`, "\x00\xff\n"}},
 		{"spaces", []string{`{ "a": 1 }`, `{"a":1 }`, ` {"a":1}`}},
 		{"escapes", []string{`{"a\"b":"c\\","d\\":"}{\"","e":"\u00e9"}`, `{"a\"b":"x","d\\":"y"}`}},
+		{"key lists of one length", []string{`{"a":1}`, `{"b":1}`, `{"a":2}`, `{"c":{"x":1}}`, `{"c":{"y":1}}`, `{"c":{"x":1}}`}},
 		{"duplicate keys", []string{`{"a":1,"a":2,"a":{"a":3}}`, `{"a":1}`}},
 		{"nested", []string{`{"input":{"subject":{"id":"u1","spaces":{"s1":["a"]}},"action":"read"},"request":{"id":"x-1"}}`,
 			`{"input":{"subject":{"id":"u2"},"action":"read","resource":{"type":"app"}},"request":{"id":"x-2","method":"POST"}}`,
