@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -65,20 +63,8 @@ func BenchmarkCheckFloor(b *testing.B) {
 // Fiber app (no middleware) that answers the same constant decision: the
 // client's, fasthttp's and the loopback's share of every figure above.
 func BenchmarkCheckBare(b *testing.B) {
-	app := fiber.New()
-	answer := []byte(constantAnswer)
-	app.Post("/authz/check", func(c fiber.Ctx) error {
-		c.Response().Header.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)
-		return c.Send(answer)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
-	b.Cleanup(func() { _ = app.Shutdown() })
-	body := []byte(`{"subject":{"id":"u1"},"action":"read","resource":{"type":"app","id":"a1"},"context":{"environment":"hub"}}`)
-	do := poster(b, "http://"+ln.Addr().String()+"/authz/check", "rk_bench")
+	url, body := bareServer(b)
+	do := poster(b, url, "rk_bench")
 	do(body)
 	b.ReportAllocs()
 	b.ResetTimer()
