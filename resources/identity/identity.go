@@ -24,7 +24,6 @@ import (
 	"unsafe"
 
 	"github.com/gofiber/fiber/v3"
-	"github.com/gofiber/utils/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
@@ -244,8 +243,8 @@ func (a *Authenticator) Middleware() fiber.Handler {
 func authorization(c fiber.Ctx) string {
 	h := c.Request().Header.Peek(fiber.HeaderAuthorization)
 	if len(h) > len("Bearer "+idp.APIKeyPrefix) && strings.EqualFold(string(h[:len("Bearer ")]), "Bearer ") &&
-		idp.LooksLikeAPIKey(utils.UnsafeString(h[len("Bearer "):])) {
-		return utils.UnsafeString(h)
+		idp.LooksLikeAPIKey(string(h[len("Bearer "):len("Bearer "+idp.APIKeyPrefix)])) {
+		return unsafe.String(unsafe.SliceData(h), len(h))
 	}
 	return string(h)
 }

@@ -13,12 +13,12 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/gofiber/fiber/v3/middleware/recover"
 	"github.com/gofiber/fiber/v3/middleware/requestid"
-	"github.com/gofiber/utils/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -193,7 +193,8 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 // sent), without c.Path's copy: it aliases the request's buffer, so it is
 // for comparisons before c.Next only, never to be kept.
 func pathOf(c fiber.Ctx) string {
-	return utils.UnsafeString(c.Request().URI().PathOriginal())
+	b := c.Request().URI().PathOriginal()
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // IsAnalysisPath reports whether path is one of the rule tools that
