@@ -18,6 +18,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/rulekeeper/rulekeeper/authz"
+
 	"github.com/rulekeeper/rulekeeper/resources/cpuprofile"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
 	"github.com/rulekeeper/rulekeeper/resources/server"
@@ -42,6 +44,45 @@ func BenchmarkCheckHandler(b *testing.B) {
 func BenchmarkCheckHandlerUncached(b *testing.B) {
 	d := servicetest.DevWith(b, func(c *service.Config) { c.NoDecisionCache = true })
 	benchCheck(b, d)
+}
+
+// BenchmarkCheckFloor is BenchmarkCheckHandlerUncached with a decider that
+// decides nothing (service.Config.CheckDecider: a constant answer of the
+// usual size): the floor of the HTTP path through the service's own chain —
+// request id, metrics and access log, body limits, deadline, CORS, the API
+// key, decoding, the subject's resolution and the answer — without
+// hydration or evaluation. Uncached minus floor is what Engine.Decide
+// costs over HTTP; floor minus BenchmarkCheckBare is what the service's
+// chain costs over a bare Fiber handler.
+func BenchmarkCheckFloor(b *testing.B) {
+	d := servicetest.DevWith(b, func(c *service.Config) { c.NoDecisionCache = true; c.CheckDecider = constantDecider{} })
+	benchCheck(b, d)
+}
+
+// BenchmarkCheckBare is the client of BenchmarkCheckHandler against a bare
+// Fiber app (no middleware) that answers the same constant decision: the
+// client's, fasthttp's and the loopback's share of every figure above.
+func BenchmarkCheckBare(b *testing.B) {
+	url, body := bareServer(b)
+	do := poster(b, url, "rk_bench")
+	do(body)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := processCPU()
+	for b.Loop() {
+		do(body)
+	}
+	b.ReportMetric(float64(processCPU()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// constantAnswer is what constantDecider's decision is written as.
+const constantAnswer = `{"allow":true,"grants":[{"kind":"table","id":"shared.app.open"}],"denies":[],"revision":1}`
+
+// constantDecider answers every question with one allow.
+type constantDecider struct{}
+
+func (constantDecider) Decide(context.Context, authz.Request) (authz.Decision, error) {
+	return authz.Decision{Allow: true, Grants: []authz.Grant{{Kind: "table", ID: "shared.app.open"}}, Denies: []authz.Deny{}, Revision: 1}, nil
 }
 
 // BenchmarkCheckHandlerLogged is BenchmarkCheckHandler with the decision
@@ -89,11 +130,20 @@ func checker(b *testing.B, d *servicetest.Tenant) func(i int) {
 			bodies = append(bodies, body)
 		}
 	}
+	do := poster(b, d.URL()+"/authz/check", key.Secret)
+	for _, body := range bodies {
+		do(body)
+	}
+	return func(i int) { do(bodies[i%len(bodies)]) }
+}
+
+// poster answers a function that POSTs a body to url over one keep-alive
+// connection with the API key secret, and fails b unless the answer is 200.
+func poster(b *testing.B, url, secret string) func(body []byte) {
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
-	url := d.URL() + "/authz/check"
-	do := func(body []byte) {
+	return func(body []byte) {
 		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key.Secret)
+		req.Header.Set("Authorization", "Bearer "+secret)
 		req.Header.Set("Content-Type", "application/json")
 		res, err := client.Do(req)
 		if err != nil {
@@ -105,10 +155,6 @@ func checker(b *testing.B, d *servicetest.Tenant) func(i int) {
 			b.Fatalf("status %d", res.StatusCode)
 		}
 	}
-	for _, body := range bodies {
-		do(body)
-	}
-	return func(i int) { do(bodies[i%len(bodies)]) }
 }
 
 // BenchmarkDecisionLogCost measures the decision log's cost in one
