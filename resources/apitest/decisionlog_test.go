@@ -358,17 +358,25 @@ func TestStdoutAndOff(t *testing.T) {
 	}
 }
 
+// decisionLogOf is the decision log repository of a new test database,
+// its indexes made.
+func decisionLogOf(t *testing.T) (*store.Store, *store.DecisionLog) {
+	t.Helper()
+	s := storetest.New(t)
+	log := s.DecisionLog()
+	if _, err := log.Ensure(context.Background(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return s, log
+}
+
 // TestDecisionLogBatches: the log is stored a batch per document; the
 // listing picks the matching entries out of the batches, newest first,
 // and pages through them (a page may end inside a batch).
 func TestDecisionLogBatches(t *testing.T) {
 	t.Parallel()
-	s := storetest.New(t)
+	_, log := decisionLogOf(t)
 	ctx := context.Background()
-	log := s.DecisionLog()
-	if _, err := log.Ensure(ctx, time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	var want []string // every entry's name, newest first
 	for b, batch := range [][]string{{"a0", "a1", "a2", "a3", "a4"}, {"b0", "b1", "b2"}, {"c0"}} {
@@ -455,12 +463,8 @@ func TestDecisionLogBatches(t *testing.T) {
 // now (column-wise), every line as it was written.
 func TestDecisionLogEarlierBatchesRead(t *testing.T) {
 	t.Parallel()
-	s := storetest.New(t)
+	s, log := decisionLogOf(t)
 	ctx := context.Background()
-	log := s.DecisionLog()
-	if _, err := log.Ensure(ctx, time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now().UTC()
 	line := func(i int, subject string) string {
 		return fmt.Sprintf(`{"decision_id":%q,"input":{"subject":{"id":%q},"resource":{"type":"app","id":"a%d"}},"timestamp":%q,"metrics":{"timer_rulekeeper_hydrate_ns":%d}}`,
