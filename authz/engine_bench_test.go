@@ -61,6 +61,9 @@ func benchUncached(b *testing.B, ins []*authz.Input) {
 // benchUncachedOn evaluates ins in turn on e.
 func benchUncachedOn(b *testing.B, e *authz.Engine, ins []*authz.Input) {
 	ctx := context.Background()
+	if err := e.Specialize(ctx, ins); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,9 @@ func (c *compiled) planFor(input *ast.Term) *plan {
 			return &c.general
 		}
 		return p
+	}
+	if debugSpec {
+		fmt.Printf("general %q\n", key)
 	}
 	s.request(string(key), input)
 	return &c.general
@@ -294,7 +298,17 @@ func (s *specState) specialize(ctx context.Context, batch map[string]*specInput)
 	for key, si := range batch {
 		s.n++
 		ns := "rulekeeper_spec_" + strconv.Itoa(s.n)
+		t0 := time.Now()
 		d, err := s.partial(ctx, ns, si)
+		if debugSpec {
+			n := 0
+			if d != nil {
+				for _, m := range d.modules {
+					n += len(m.Rules)
+				}
+			}
+			fmt.Println("partial", key[:min(len(key), 60)], time.Since(t0), n, err)
+		}
 		if err != nil {
 			d = &specDone{} // not specializable: the general path
 			s.logger.Debug("authz: a specialization key takes the general path", "error", err)
@@ -304,7 +318,11 @@ func (s *specState) specialize(ctx context.Context, batch map[string]*specInput)
 	done := make(map[string]*specDone, len(s.done)+len(added))
 	maps.Copy(done, s.done)
 	maps.Copy(done, added)
+	t0 := time.Now()
 	plans, err := s.compile(done)
+	if debugSpec {
+		fmt.Println("compile", len(done), time.Since(t0), err)
+	}
 	if err != nil {
 		// Give the batch up: its keys take the general path.
 		for k := range added {
@@ -396,7 +414,50 @@ func (s *specState) partial(ctx context.Context, ns string, si *specInput) (*spe
 	if len(decision) == 0 {
 		return nil, fmt.Errorf("no module of package %v", decisionPackage)
 	}
+	for _, m := range support {
+		for _, r := range m.Rules {
+			hoistTests(r)
+		}
+	}
 	return &specDone{ns: ns, modules: append(decision, support...), deniesT: bound[1]}, nil
+}
+
+// onlyWildcards reports whether e's variables (besides the heads of its
+// refs, input and data) are all wildcards.
+func onlyWildcards(e *ast.Expr) bool {
+	vis := ast.NewVarVisitor().WithParams(ast.VarVisitorParams{SkipRefHead: true})
+	vis.Walk(e)
+	for v := range vis.Vars() {
+		if !v.IsWildcard() {
+			return false
+		}
+	}
+	return true
+}
+
+// hoistTests moves the expressions of r's body that bind no variable (a
+// test on the input or data alone, such as "_ = input.subject.roles[0]")
+// to its front, in their order: the partial evaluator may leave them
+// after an iteration, where OPA's rule index cannot use them and the
+// iteration runs first. A body is a conjunction, and an expression without
+// variables is safe anywhere, so the rule means the same.
+func hoistTests(r *ast.Rule) {
+	var tests, rest ast.Body
+	for _, e := range r.Body {
+		if len(e.With) == 0 && !e.Negated && onlyWildcards(e) {
+			tests = append(tests, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	if len(tests) == 0 || len(rest) == 0 {
+		return
+	}
+	body := append(tests, rest...)
+	for i, e := range body {
+		e.Index = i
+	}
+	r.Body = body
 }
 
 // refSwap replaces the two specialized refs by what the residual query
@@ -467,12 +528,12 @@ func (s *specState) compile(done map[string]*specDone) (map[string]*plan, error)
 }
 
 // specializeNow asks for input's specialization and waits until it is
-// published (tests).
+// published (tests); nothing when input has no key.
 func (c *compiled) specializeNow(ctx context.Context, input *ast.Term) error {
 	s := c.spec
 	key, ok := appendSpecKey(nil, input)
 	if !ok {
-		return fmt.Errorf("input has no specialization key")
+		return nil // the general path
 	}
 	for {
 		if _, ok := (*s.plans.Load())[string(key)]; ok {
@@ -486,3 +547,5 @@ func (c *compiled) specializeNow(ctx context.Context, input *ast.Term) error {
 		}
 	}
 }
+
+var debugSpec = os.Getenv("DEBUGSPEC") != ""
