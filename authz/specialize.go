@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +48,11 @@ import (
 // maxSpecKeys bounds the specializations of one revision.
 const maxSpecKeys = 256
 
+// maxSpecRulesModule is the largest rules module specialized: every
+// specialization compiles it again (an indexed module stays far smaller;
+// a plain one with thousands of rules does not).
+const maxSpecRulesModule = 1 << 20
+
 // The refs the partial evaluator specializes, and the decision package
 // whose rules are copied to read them (policies/decision.rego).
 var (
@@ -60,10 +64,13 @@ var (
 		ast.Equality.Expr(ast.VarTerm(string(specVars[0])), ast.NewTerm(builtinGrantsRef)),
 		ast.Equality.Expr(ast.VarTerm(string(specVars[1])), ast.NewTerm(gatesDeniesRef)),
 	)
-	// specNoInline are never folded: the security rules' data, which a
+	// specUnknownData is never folded: the security rules' data, which a
 	// rule write patches without compiling.
 	specUnknownData = ast.MustParseTerm("data.rulekeeper_rules")
-	specNoInline    = []ast.Ref{ast.MustParseRef("data.rulekeeper.index"), ast.MustParseRef("data.rulekeeper.tables")}
+	// specNoInline are the tables, read as they are rather than unrolled:
+	// unrolled, a lookup by the subject's role becomes a rule per role
+	// (measured slower).
+	specNoInline = []ast.Ref{ast.MustParseRef("data.rulekeeper.index"), ast.MustParseRef("data.rulekeeper.tables")}
 )
 
 // The input keys of the specialization.
@@ -144,9 +151,6 @@ func (c *compiled) planFor(input *ast.Term) *plan {
 			return &c.general
 		}
 		return p
-	}
-	if debugSpec {
-		fmt.Printf("general %q\n", key)
 	}
 	s.request(string(key), input)
 	return &c.general
@@ -298,17 +302,7 @@ func (s *specState) specialize(ctx context.Context, batch map[string]*specInput)
 	for key, si := range batch {
 		s.n++
 		ns := "rulekeeper_spec_" + strconv.Itoa(s.n)
-		t0 := time.Now()
 		d, err := s.partial(ctx, ns, si)
-		if debugSpec {
-			n := 0
-			if d != nil {
-				for _, m := range d.modules {
-					n += len(m.Rules)
-				}
-			}
-			fmt.Println("partial", key[:min(len(key), 60)], time.Since(t0), n, err)
-		}
 		if err != nil {
 			d = &specDone{} // not specializable: the general path
 			s.logger.Debug("authz: a specialization key takes the general path", "error", err)
@@ -318,11 +312,7 @@ func (s *specState) specialize(ctx context.Context, batch map[string]*specInput)
 	done := make(map[string]*specDone, len(s.done)+len(added))
 	maps.Copy(done, s.done)
 	maps.Copy(done, added)
-	t0 := time.Now()
 	plans, err := s.compile(done)
-	if debugSpec {
-		fmt.Println("compile", len(done), time.Since(t0), err)
-	}
 	if err != nil {
 		// Give the batch up: its keys take the general path.
 		for k := range added {
@@ -547,5 +537,3 @@ func (c *compiled) specializeNow(ctx context.Context, input *ast.Term) error {
 		}
 	}
 }
-
-var debugSpec = os.Getenv("DEBUGSPEC") != ""

@@ -48,7 +48,7 @@ func TestSpecializedAgreesWithGeneral(t *testing.T) {
 			for len(keys) > 0 {
 				chunk := keys[:min(len(keys), 120)]
 				keys = keys[len(chunk):]
-				e, err := New(ctx, Options{Modules: mods, Data: data, CacheSize: -1})
+				e, err := New(ctx, Options{Modules: mods, Data: data, CacheSize: -1, Specialize: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -157,7 +157,7 @@ func specTestKeys(voc *Vocabulary, short bool) []specTestKey {
 	if short {
 		rng := rand.New(rand.NewPCG(1, 2))
 		rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
-		keys = keys[:40]
+		keys = keys[:24]
 	}
 	return keys
 }
