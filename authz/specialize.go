@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -22,9 +23,10 @@ import (
 // type. For each combination of those (a specialization key) OPA's partial
 // evaluator turns the built-in grants (data.rulekeeper.builtin.grants) and
 // the gates (data.rulekeeper.gates.denies) into residual rules over the
-// rest of the input: the rules that cannot apply are gone, the tables
-// (data.rulekeeper.tables, data.rulekeeper.index, data.rulekeeper_types)
-// are folded in and the helper rules inlined. The decision rules of
+// rest of the input: the rules that cannot apply are gone, the helper
+// rules inlined and the type registry's data folded in; the tables
+// (data.rulekeeper.tables, data.rulekeeper.index) are read as they are
+// (specNoInline). The decision rules of
 // package rulekeeper.authz (policies/decision.rego) are copied beside them
 // with those two refs pointing at the residuals, so the decision still
 // combines the built-in grants with the security rules' grants
@@ -39,8 +41,14 @@ import (
 // key seen so far are compiled together with the policy into one compiler,
 // rebuilt when keys are added; at most maxSpecKeys keys are specialized.
 //
-// The key also holds the input's shape: the keys of the objects on the
-// way to the known fields (input, subject, license, resource, context).
+// It is opt-in (Options.Specialize): measured against the policy as
+// compiled, it does not pay (bench/README.md, "Specializing the static
+// policy"): OPA's rule index already leaves out what the key rules out,
+// and the residual has more rule bodies, not fewer.
+//
+// The key also holds the input's shape: a hash of the keys of the objects
+// on the way to the known fields (input, subject, license, resource,
+// context) and their lengths.
 // The partial evaluator takes every other key of those objects as unknown
 // and reads a key that is not there as absent, which is what the input it
 // serves has.
@@ -141,7 +149,7 @@ func (c *compiled) planFor(input *ast.Term) *plan {
 	if s == nil {
 		return &c.general
 	}
-	var buf [256]byte
+	var buf [128]byte
 	key, ok := appendSpecKey(buf[:0], input)
 	if !ok {
 		return &c.general
@@ -187,18 +195,25 @@ func appendSpecKey(b []byte, input *ast.Term) ([]byte, bool) {
 		}
 		b = append(append(b, s...), 0)
 	}
+	// The shape: per object its length and a hash of its keys, combined
+	// in an order-free way (no copy of the keys, one allocation for the
+	// accumulator the callback writes).
+	acc := new(shapeHash)
+	add := acc.add
 	for _, o := range [...]ast.Object{in, subject, license, resource, cx} {
-		o.Foreach(func(k, _ *ast.Term) {
-			if s, ok := k.Value.(ast.String); ok {
-				b = append(append(b, s...), 1)
-			} else {
-				b = append(b, 2) // a key that is no string: spell it out
-				b = append(b, k.String()...)
-			}
-		})
-		b = append(b, 0)
+		acc.h = acc.h*31 + uint64(o.Len())
+		acc.sum = 0
+		o.Foreach(add)
+		acc.h = acc.h*31 + acc.sum
 	}
-	return b, true
+	return binary.BigEndian.AppendUint64(b, acc.h), true
+}
+
+// shapeHash accumulates the hash of the keys of the objects of an input.
+type shapeHash struct{ h, sum uint64 }
+
+func (a *shapeHash) add(k, _ *ast.Term) {
+	a.sum += uint64(k.Hash())*0x9e3779b97f4a7c15 + 1
 }
 
 // object is the object under k in o.
@@ -405,11 +420,63 @@ func (s *specState) partial(ctx context.Context, ns string, si *specInput) (*spe
 		return nil, fmt.Errorf("no module of package %v", decisionPackage)
 	}
 	for _, m := range support {
+		m.Rules = dropSubsumed(m.Rules)
 		for _, r := range m.Rules {
 			hoistTests(r)
 		}
 	}
 	return &specDone{ns: ns, modules: append(decision, support...), deniesT: bound[1]}, nil
+}
+
+// dropSubsumed leaves out of a residual module the partial-set rules that
+// another rule with the same head makes redundant: one whose body holds
+// every expression of the other's (the partial evaluator writes both when
+// a helper has an unconditional body and a conditional one, e.g.
+// creator_ok). A set rule contributes its head for each solution of its
+// body, and every solution of the larger body is one of the smaller's.
+func dropSubsumed(rs []*ast.Rule) []*ast.Rule {
+	out := rs[:0:0]
+	for i, r := range rs {
+		redundant := false
+		for j, o := range rs {
+			if i == j || !setRule(r) || !setRule(o) || !r.Head.Equal(o.Head) || !subset(o.Body, r.Body) {
+				continue
+			}
+			// Of two equal bodies keep the first.
+			if len(o.Body) < len(r.Body) || j < i {
+				redundant = true
+				break
+			}
+		}
+		if !redundant {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// setRule reports whether r is a plain partial-set rule.
+func setRule(r *ast.Rule) bool {
+	return !r.Default && r.Else == nil && r.Head.RuleKind() == ast.MultiValue
+}
+
+// subset reports whether every expression of a is in b (at any position).
+func subset(a, b ast.Body) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			c := *x // equal but for the position
+			c.Index = y.Index
+			if c.Equal(y) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // onlyWildcards reports whether e's variables (besides the heads of its
