@@ -85,12 +85,10 @@ type Options struct {
 	// CompileCache keeps recent compilations for reuse (nil: the engine
 	// keeps its own few); engines with the same Modules may share one.
 	CompileCache *CompileCache
-	// Specialize evaluates decisions on the static policy's partial
-	// evaluation for their key (specialize.go) once it is compiled; off,
-	// every decision evaluates the policy as compiled. Measured, it does
-	// not pay (bench/README.md "Specializing the static policy"): off by
-	// default.
-	Specialize bool
+	// NoSpecialization evaluates every decision on the policy as compiled,
+	// never on the static policy's partial evaluation for the decision's
+	// key (specialize.go); for tests and measurements.
+	NoSpecialization bool
 }
 
 // compiled is one policy revision, ready to evaluate.
@@ -260,7 +258,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	}
 	c := &compiled{revision: revision, compiler: cc.compiler, general: plan{compiler: cc.compiler, allow: cc.query, parts: cc.parts, grants: grantsRef, denies: deniesRef},
 		store: st, rules: rulesModule, proj: proj, data: dc}
-	if e.opts.Specialize && len(rulesModule) <= maxSpecRulesModule {
+	if !e.opts.NoSpecialization && len(rulesModule) <= maxSpecRulesModule {
 		c.spec = newSpecState(c, e.opts.Modules, e.logger, func(s *specState) bool { return e.current.Load().spec == s })
 	}
 	return c, nil

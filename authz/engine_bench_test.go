@@ -100,6 +100,9 @@ func BenchmarkDecideCached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if err := e.Specialize(ctx, ins); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -118,6 +121,9 @@ func BenchmarkDecideParallelCached(b *testing.B) {
 	ctx := context.Background()
 	for _, in := range ins {
 		_, _ = e.Evaluate(ctx, in)
+	}
+	if err := e.Specialize(ctx, ins); err != nil {
+		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

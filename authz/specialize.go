@@ -34,17 +34,16 @@ import (
 // only changes data.rulekeeper_rules keeps the specializations) exactly as
 // the policy says. It is all Rego, evaluated by OPA.
 //
-// A specialization is computed per compiled policy revision (Load), the
-// first time a decision has its key, in the background: until it is ready,
+// A specialization is computed per compiled policy revision (Load), once
+// specHot decisions have had its key, in the background: until it is ready,
 // and for inputs whose key is not a plain string, decisions take the
 // general path (the policy as compiled). The specialized modules of every
 // key seen so far are compiled together with the policy into one compiler,
 // rebuilt when keys are added; at most maxSpecKeys keys are specialized.
 //
-// It is opt-in (Options.Specialize): measured against the policy as
-// compiled, it does not pay (bench/README.md, "Specializing the static
-// policy"): OPA's rule index already leaves out what the key rules out,
-// and the residual has more rule bodies, not fewer.
+// Measured (bench/README.md, "Specializing the static policy"), it cuts
+// the CPU of an uncached decision by 15-25 % and its allocations by 8-39 %;
+// Options.NoSpecialization turns it off.
 //
 // The key also holds the input's shape: a hash of the keys of the objects
 // on the way to the known fields (input, subject, license, resource,
@@ -111,7 +110,8 @@ type specState struct {
 	live    func() bool // whether the revision is still in force
 
 	mu      sync.Mutex
-	pending map[string]*specInput // keys asked for, not yet specialized
+	asked   map[string]int        // keys asked for fewer than specHot times
+	pending map[string]*specInput // keys to specialize
 	running bool
 	nDone   int // keys published
 
@@ -135,7 +135,7 @@ type specDone struct {
 }
 
 func newSpecState(c *compiled, src map[string]string, logger *slog.Logger, live func(*specState) bool) *specState {
-	s := &specState{base: c, src: src, logger: logger, pending: map[string]*specInput{}, done: map[string]*specDone{}, created: time.Now()}
+	s := &specState{base: c, src: src, logger: logger, asked: map[string]int{}, pending: map[string]*specInput{}, done: map[string]*specDone{}, created: time.Now()}
 	s.live = func() bool { return live(s) }
 	m := map[string]*plan{}
 	s.plans.Store(&m)
@@ -160,7 +160,7 @@ func (c *compiled) planFor(input *ast.Term) *plan {
 		}
 		return p
 	}
-	s.request(string(key), input)
+	s.request(string(key), input, false)
 	return &c.general
 }
 
@@ -265,8 +265,9 @@ func knownInput(input *ast.Term) *specInput {
 	return &specInput{known: ast.NewTerm(known).Copy(), unknowns: unknowns}
 }
 
-// request queues key for specialization (once) and starts the worker.
-func (s *specState) request(key string, input *ast.Term) {
+// request queues key for specialization (once), the specHot-th time it
+// is asked for (force: now), and starts the worker.
+func (s *specState) request(key string, input *ast.Term, force bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.pending[key]; ok {
@@ -274,6 +275,18 @@ func (s *specState) request(key string, input *ast.Term) {
 	}
 	if _, ok := (*s.plans.Load())[key]; ok || s.nDone+len(s.pending) >= maxSpecKeys {
 		return
+	}
+	if !force {
+		// Only hot keys: a key asked for specHot times.
+		n, ok := s.asked[key]
+		if !ok && len(s.asked) >= 4*maxSpecKeys {
+			return
+		}
+		if n+1 < specHot {
+			s.asked[key] = n + 1
+			return
+		}
+		delete(s.asked, key)
 	}
 	s.pending[key] = knownInput(input)
 	if !s.running {
@@ -309,6 +322,11 @@ func (s *specState) work() {
 
 // specDelay is how long a revision is in force before it is specialized.
 const specDelay = 100 * time.Millisecond
+
+// specHot is how many decisions of a key take the general path before the
+// key is specialized: a service specializes what it is asked again and
+// again, not every key a test or an odd request touches once.
+const specHot = 16
 
 // specialize adds the specializations of batch and publishes the plans of
 // every key specialized so far. Only the worker calls it.
@@ -401,7 +419,7 @@ func (s *specState) partial(ctx context.Context, ns string, si *specInput) (*spe
 		return nil, fmt.Errorf("residual %v binds not both parts", partials[0])
 	}
 	// The decision rules, reading the residuals.
-	pkg := ast.Ref{ast.DefaultRootDocument, ast.StringTerm(ns)}.Concat(decisionPackage[1:])
+	pkg := ast.Ref{ast.DefaultRootDocument, ast.StringTerm(ns)}.Concat(decisionPackage[1:]).Copy()
 	var decision []*ast.Module
 	for _, m := range c.general.compiler.Modules {
 		if !m.Package.Path.Equal(decisionPackage) {
@@ -535,7 +553,7 @@ func (r refSwap) Transform(x any) (any, error) {
 	case ref.Equal(gatesDeniesRef):
 		return r.bound[1].Copy().Value, nil
 	case ref.HasPrefix(decisionPackage):
-		return r.pkg.Concat(ref[len(decisionPackage):]), nil
+		return r.pkg.Concat(ref[len(decisionPackage):]).Copy(), nil // no term shared with another ref
 	}
 	return x, nil
 }
@@ -563,7 +581,7 @@ func (s *specState) compile(done map[string]*specDone) (map[string]*plan, error)
 			plans[key] = nil
 			continue
 		}
-		pkg := ast.Ref{ast.DefaultRootDocument, ast.StringTerm(d.ns)}.Concat(decisionPackage[1:])
+		pkg := ast.Ref{ast.DefaultRootDocument, ast.StringTerm(d.ns)}.Concat(decisionPackage[1:]).Copy()
 		allowT := ast.NewTerm(pkg.Append(ast.StringTerm("allow")))
 		grantsR := pkg.Append(ast.StringTerm("grants"))
 		allow, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(allowVar)), allowT)))
@@ -596,7 +614,7 @@ func (c *compiled) specializeNow(ctx context.Context, input *ast.Term) error {
 		if _, ok := (*s.plans.Load())[string(key)]; ok {
 			return nil
 		}
-		s.request(string(key), input)
+		s.request(string(key), input, true)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -41,17 +41,18 @@ func BenchmarkDecideFloor(b *testing.B) {
 	benchUncachedOn(b, e, benchInputs())
 }
 
-// BenchmarkDecideUncachedSpecialized is BenchmarkDecideUncached on the
-// static policy's specialization per key (Options.Specialize), compiled
+// BenchmarkDecideUncachedGeneral is BenchmarkDecideUncached on the policy
+// as compiled (Options.NoSpecialization): the benchmarks without the
+// suffix evaluate the static policy's specialization per key, compiled
 // before the timer starts.
-func BenchmarkDecideUncachedSpecialized(b *testing.B) {
-	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, Specialize: true}), benchInputs())
+func BenchmarkDecideUncachedGeneral(b *testing.B) {
+	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true}), benchInputs())
 }
 
-// BenchmarkDecideUncachedDemoRulesSpecialized is
-// BenchmarkDecideUncachedDemoRules with Options.Specialize.
-func BenchmarkDecideUncachedDemoRulesSpecialized(b *testing.B) {
-	e := newEngine(b, authz.Options{CacheSize: -1, Specialize: true})
+// BenchmarkDecideUncachedDemoRulesGeneral is
+// BenchmarkDecideUncachedDemoRules with Options.NoSpecialization.
+func BenchmarkDecideUncachedDemoRulesGeneral(b *testing.B) {
+	e := newEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true})
 	mod, data, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
 	if len(diags) > 0 {
 		b.Fatal(diags)
@@ -62,8 +63,8 @@ func BenchmarkDecideUncachedDemoRulesSpecialized(b *testing.B) {
 	benchUncachedOn(b, e, benchInputs())
 }
 
-// BenchmarkEvaluateMixUncachedSpecialized is BenchmarkEvaluateMixUncached
-// with Options.Specialize.
-func BenchmarkEvaluateMixUncachedSpecialized(b *testing.B) {
-	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, Specialize: true}), mixInputs())
+// BenchmarkEvaluateMixUncachedGeneral is BenchmarkEvaluateMixUncached
+// with Options.NoSpecialization.
+func BenchmarkEvaluateMixUncachedGeneral(b *testing.B) {
+	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true}), mixInputs())
 }

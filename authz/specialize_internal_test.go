@@ -48,7 +48,7 @@ func TestSpecializedAgreesWithGeneral(t *testing.T) {
 			for len(keys) > 0 {
 				chunk := keys[:min(len(keys), 120)]
 				keys = keys[len(chunk):]
-				e, err := New(ctx, Options{Modules: mods, Data: data, CacheSize: -1, Specialize: true})
+				e, err := New(ctx, Options{Modules: mods, Data: data, CacheSize: -1})
 				if err != nil {
 					t.Fatal(err)
 				}
