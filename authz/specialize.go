@@ -107,10 +107,12 @@ type specState struct {
 	plans atomic.Pointer[map[string]*plan] // key → plan (nil plan: general)
 
 	created time.Time
-	live    func() bool // whether the revision is still in force
+	live    func() bool   // whether the revision is still in force
+	general atomic.Uint64 // decisions with a key on the general path
 
 	mu      sync.Mutex
 	asked   map[string]int        // keys asked for fewer than specHot times
+	forced  bool                  // a key is asked for with force (tests)
 	pending map[string]*specInput // keys to specialize
 	running bool
 	nDone   int // keys published
@@ -160,6 +162,7 @@ func (c *compiled) planFor(input *ast.Term) *plan {
 		}
 		return p
 	}
+	s.general.Add(1)
 	s.request(string(key), input, false)
 	return &c.general
 }
@@ -270,6 +273,9 @@ func knownInput(input *ast.Term) *specInput {
 func (s *specState) request(key string, input *ast.Term, force bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if force {
+		s.forced = true
+	}
 	if _, ok := s.pending[key]; ok {
 		return
 	}
@@ -297,16 +303,40 @@ func (s *specState) request(key string, input *ast.Term, force bool) {
 
 // work specializes the pending keys until there are none left, once the
 // revision has been in force for specDelay (a burst of rule writes
-// compiles one specialization, not one per write), and gives up when it is
-// no longer in force.
+// compiles one specialization, not one per write) and decisions still
+// take the general path (an engine that stopped deciding, such as a
+// test's, compiles nothing); it gives up when the revision is no longer in
+// force or idle. Keys asked for with force skip the wait.
 func (s *specState) work() {
-	if d := specDelay - time.Since(s.created); d > 0 {
-		time.Sleep(d)
+	for {
+		s.mu.Lock()
+		forced := s.forced
+		s.mu.Unlock()
+		if forced {
+			break
+		}
+		seen := s.general.Load()
+		time.Sleep(max(specDelay-time.Since(s.created), specDelay/2))
+		if s.general.Load() == seen || !s.live() {
+			s.mu.Lock()
+			if !s.forced {
+				s.running = false
+				s.pending = map[string]*specInput{}
+				clear(s.asked)
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+		}
+		if time.Since(s.created) >= specDelay {
+			break
+		}
 	}
 	for {
 		s.mu.Lock()
 		if len(s.pending) == 0 || !s.live() {
 			s.running = false
+			s.forced = false
 			s.pending = map[string]*specInput{}
 			s.mu.Unlock()
 			return
@@ -320,8 +350,9 @@ func (s *specState) work() {
 	}
 }
 
-// specDelay is how long a revision is in force before it is specialized.
-const specDelay = 100 * time.Millisecond
+// specDelay is how long a revision is in force, deciding, before it is
+// specialized.
+const specDelay = 250 * time.Millisecond
 
 // specHot is how many decisions of a key take the general path before the
 // key is specialized: a service specializes what it is asked again and
@@ -602,19 +633,34 @@ func (s *specState) compile(done map[string]*specDone) (map[string]*plan, error)
 	return plans, nil
 }
 
-// specializeNow asks for input's specialization and waits until it is
-// published (tests); nothing when input has no key.
-func (c *compiled) specializeNow(ctx context.Context, input *ast.Term) error {
+// specializeNow asks for the specialization of the keys of inputs and
+// waits until they are published (tests and benchmarks): one compilation
+// for all of them. Inputs without a key are left to the general path.
+func (c *compiled) specializeNow(ctx context.Context, inputs ...*ast.Term) error {
 	s := c.spec
-	key, ok := appendSpecKey(nil, input)
-	if !ok {
-		return nil // the general path
+	if s == nil {
+		return nil
+	}
+	keys := make([]string, len(inputs))
+	for i, in := range inputs {
+		if key, ok := appendSpecKey(nil, in); ok {
+			keys[i] = string(key)
+		}
 	}
 	for {
-		if _, ok := (*s.plans.Load())[string(key)]; ok {
+		waiting := false
+		for i, key := range keys {
+			if key == "" {
+				continue
+			}
+			if _, ok := (*s.plans.Load())[key]; !ok {
+				s.request(key, inputs[i], true)
+				waiting = true
+			}
+		}
+		if !waiting {
 			return nil
 		}
-		s.request(string(key), input, true)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Specialize specializes the policy in force for the keys of ins and waits
@@ -13,11 +15,13 @@ func (e *Engine) Specialize(ctx context.Context, ins []*Input) error {
 	if c.spec == nil {
 		return nil
 	}
-	for _, in := range ins {
+	terms := make([]*ast.Term, len(ins))
+	for i, in := range ins {
 		var projected Input
-		if err := c.specializeNow(ctx, c.proj.apply(in, &projected).valueWith(&e.strs, c.proj)); err != nil {
-			return err
-		}
+		terms[i] = c.proj.apply(in, &projected).valueWith(&e.strs, c.proj)
+	}
+	if err := c.specializeNow(ctx, terms...); err != nil {
+		return err
 	}
 	// Until the worker is idle: none of its work in what is measured.
 	for {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/policies"
 )
@@ -69,22 +71,23 @@ func TestSpecializedAgreesWithGeneral(t *testing.T) {
 					}
 					ins = append(ins, group)
 				}
-				// Ask for every key first: one compilation for the chunk.
+				// Every key first: one compilation for the chunk.
+				var terms []*ast.Term
 				for _, group := range ins {
 					for _, in := range group {
 						var projected Input
-						c.planFor(c.proj.apply(in, &projected).valueWith(&e.strs, c.proj))
+						terms = append(terms, c.proj.apply(in, &projected).valueWith(&e.strs, c.proj))
 					}
 				}
 				wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				if err := c.specializeNow(wctx, terms...); err != nil {
+					cancel()
+					t.Fatal(err)
+				}
 				for _, group := range ins {
 					for _, in := range group {
 						var projected Input
 						term := c.proj.apply(in, &projected).valueWith(&e.strs, c.proj)
-						if err := c.specializeNow(wctx, term); err != nil {
-							cancel()
-							t.Fatal(err)
-						}
 						p := c.planFor(term)
 						if p == &c.general {
 							t.Errorf("%+v: not specialized", in)
