@@ -661,10 +661,18 @@ func (c *compiled) specializeNow(ctx context.Context, inputs ...*ast.Term) error
 		if !waiting {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
+		if err := pause(ctx); err != nil {
+			return err
 		}
+	}
+}
+
+// pause waits a millisecond, or until ctx is done.
+func pause(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Millisecond):
+		return nil
 	}
 }

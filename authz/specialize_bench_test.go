@@ -1,11 +1,9 @@
 package authz_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/authz"
-	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // floorModules is a policy whose decision is trivial: one constant grant,
@@ -52,15 +50,7 @@ func BenchmarkDecideUncachedGeneral(b *testing.B) {
 // BenchmarkDecideUncachedDemoRulesGeneral is
 // BenchmarkDecideUncachedDemoRules with Options.NoSpecialization.
 func BenchmarkDecideUncachedDemoRulesGeneral(b *testing.B) {
-	e := newEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true})
-	mod, data, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
-	if len(diags) > 0 {
-		b.Fatal(diags)
-	}
-	if err := e.LoadIndexed(context.Background(), 1, mod, data); err != nil {
-		b.Fatal(err)
-	}
-	benchUncachedOn(b, e, benchInputs())
+	benchUncachedOn(b, demoEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true}), benchInputs())
 }
 
 // BenchmarkEvaluateMixUncachedGeneral is BenchmarkEvaluateMixUncached

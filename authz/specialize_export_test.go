@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -31,10 +30,8 @@ func (e *Engine) Specialize(ctx context.Context, ins []*Input) error {
 		if !running {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
+		if err := pause(ctx); err != nil {
+			return err
 		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/rulekeeper/rulekeeper/authz/rules"
-	"github.com/rulekeeper/rulekeeper/policies"
 )
 
 // TestSpecializedAgreesWithGeneral is the differential test of the
@@ -25,15 +24,7 @@ import (
 // and checks that every key was specialized (none fell back).
 func TestSpecializedAgreesWithGeneral(t *testing.T) {
 	ctx := context.Background()
-	mods, err := policies.Modules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := policies.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	voc, err := VocabularyFrom(data)
+	voc, err := VocabularyFrom(newInternalEngine(t, Options{}).opts.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +41,7 @@ func TestSpecializedAgreesWithGeneral(t *testing.T) {
 			for len(keys) > 0 {
 				chunk := keys[:min(len(keys), 120)]
 				keys = keys[len(chunk):]
-				e, err := New(ctx, Options{Modules: mods, Data: data, CacheSize: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
+				e := newInternalEngine(t, Options{CacheSize: -1})
 				if withRules {
 					if err := e.LoadIndexed(ctx, 1, mod, rdata); err != nil {
 						t.Fatal(err)
