@@ -39,22 +39,21 @@ func BenchmarkDecideFloor(b *testing.B) {
 	benchUncachedOn(b, e, benchInputs())
 }
 
-// BenchmarkDecideUncachedGeneral is BenchmarkDecideUncached on the policy
-// as compiled (Options.NoSpecialization): the benchmarks without the
-// suffix evaluate the static policy's specialization per key, compiled
+// BenchmarkDecideUncachedSpecialized is BenchmarkDecideUncached on the
+// static policy's specialization per key (Options.Specialize), compiled
 // before the timer starts.
-func BenchmarkDecideUncachedGeneral(b *testing.B) {
-	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true}), benchInputs())
+func BenchmarkDecideUncachedSpecialized(b *testing.B) {
+	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, Specialize: true}), benchInputs())
 }
 
-// BenchmarkDecideUncachedDemoRulesGeneral is
-// BenchmarkDecideUncachedDemoRules with Options.NoSpecialization.
-func BenchmarkDecideUncachedDemoRulesGeneral(b *testing.B) {
-	benchUncachedOn(b, demoEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true}), benchInputs())
+// BenchmarkDecideUncachedDemoRulesSpecialized is
+// BenchmarkDecideUncachedDemoRules with Options.Specialize.
+func BenchmarkDecideUncachedDemoRulesSpecialized(b *testing.B) {
+	benchUncachedOn(b, demoEngine(b, authz.Options{CacheSize: -1, Specialize: true}), benchInputs())
 }
 
-// BenchmarkEvaluateMixUncachedGeneral is BenchmarkEvaluateMixUncached
-// with Options.NoSpecialization.
-func BenchmarkEvaluateMixUncachedGeneral(b *testing.B) {
-	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, NoSpecialization: true}), mixInputs())
+// BenchmarkEvaluateMixUncachedSpecialized is BenchmarkEvaluateMixUncached
+// with Options.Specialize.
+func BenchmarkEvaluateMixUncachedSpecialized(b *testing.B) {
+	benchUncachedOn(b, newEngine(b, authz.Options{CacheSize: -1, Specialize: true}), mixInputs())
 }

@@ -41,7 +41,7 @@ func TestSpecializedAgreesWithGeneral(t *testing.T) {
 			for len(keys) > 0 {
 				chunk := keys[:min(len(keys), 120)]
 				keys = keys[len(chunk):]
-				e := newInternalEngine(t, Options{CacheSize: -1})
+				e := newInternalEngine(t, Options{CacheSize: -1, Specialize: true})
 				if withRules {
 					if err := e.LoadIndexed(ctx, 1, mod, rdata); err != nil {
 						t.Fatal(err)
