@@ -128,12 +128,21 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		n++
 	}
 	resource := ast.NewObject(pairs[:n]...)
-	return a.term(ast.NewObject(
-		[2]*ast.Term{kSubject, a.term(subject)},
-		[2]*ast.Term{kAction, a.str(in.Action)},
-		[2]*ast.Term{kResource, a.term(resource)},
-		[2]*ast.Term{kContext, contextTerm(in.Environment)},
-	))
+	top := [5][2]*ast.Term{
+		{kSubject, a.term(subject)},
+		{kAction, a.str(in.Action)},
+		{kResource, a.term(resource)},
+		{kContext, contextTerm(in.Environment)},
+	}
+	n = 4
+	if p != nil {
+		// The security rules' value lists (rulevalues.go).
+		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
+			top[4] = [2]*ast.Term{kValues, va}
+			n = 5
+		}
+	}
+	return a.term(ast.NewObject(top[:n]...))
 }
 
 // The keys of the input, shared by every input.
@@ -460,6 +469,9 @@ type projection struct {
 	use map[string]fieldUse
 	// f is use by field, read on every decision.
 	f fields
+	// values are the value lists the security rules read, which the
+	// input carries (rulevalues.go); they do not depend on off.
+	values []ruleValue
 }
 
 // fields is how the policy reads each subject field.
@@ -525,6 +537,7 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 			return false
 		})
 	}
+	p.values = ruleValuesOf(generated)
 	u := p.use
 	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
 		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],

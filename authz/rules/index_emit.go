@@ -80,13 +80,13 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	e.relHelpers(&out)
 	fmt.Fprintf(&out, "_known_types := %s\n\n", setLit(x.typeNames))
 	refs := slices.SortedFunc(maps.Keys(attrs), func(a, b attrRef) int { return strings.Compare(a.id(), b.id()) })
-	out.WriteString("# The value lists the index reads, by attribute id (\"\" keeps _va defined with none).\n_va[\"\"] := []\n\n")
+	out.WriteString(valuesPreamble)
 	for _, a := range refs {
 		fn := "_vls"
 		if a.ci {
 			fn = "_vli"
 		}
-		fmt.Fprintf(&out, "_va[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
+		fmt.Fprintf(&out, "_vf[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
 	}
 	out.WriteString(indexedValueHelpers)
 	e.valueLists(&out)
@@ -234,6 +234,25 @@ _atom(a) if {
 }
 
 `
+
+// valuesPreamble: _va, the value lists by attribute id, are input.va
+// when the caller computed them (ValuesKey: the engine does, from the
+// _vf rules below, as they would), else the _vf rules, each computed
+// when first read. ("" keeps _vf defined with none.)
+var valuesPreamble = `# The value lists the index reads, by attribute id: input.` + ValuesKey + ` when the
+# caller computed them (the engine does, from the _vf rules below), else _vf.
+_va := input.` + ValuesKey + ` if {
+	input.` + ValuesKey + `
+} else := _vf
+
+_vf[""] := []
+
+`
+
+// ValuesKey is the input field that may hold the value lists the module
+// reads (_va): an object, by attribute id (the keys of the _vf rules),
+// of each attribute's values listed as its _vf rule lists them.
+const ValuesKey = "va"
 
 // indexedValueHelpers list an attribute's values for _va (as valueList
 // does) reading the attribute once, with a string (the common case: a
