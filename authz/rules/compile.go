@@ -703,7 +703,9 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 		fmt.Fprintf(out, "# HasPrivilege(%s) on the related %s: the built-in policy or a rule of a lower stratum grants it.\n", lit(k.action), nav.target)
 		refs := []string{BuiltinGrants}
 		if e.indexed {
-			refs = append(refs, "_didx")
+			// The rules compiled to data (_ddx: emitIndexed) and those
+			// compiled to Rego of lower strata.
+			refs = append(refs, "_ddx")
 			for j := 0; j < k.level; j++ {
 				if e.levels[j] {
 					refs = append(refs, fmt.Sprintf("_s%d", j))

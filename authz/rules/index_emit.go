@@ -33,47 +33,51 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	bs := slices.SortedFunc(maps.Keys(buckets), func(a, b bodyKey) int {
 		return strings.Compare(strings.Join(append(a.path(), a.kind), "\x00"), strings.Join(append(b.path(), b.kind), "\x00"))
 	})
-	if len(bs) == 0 && len(levels) == 0 {
+	if len(bs) == 0 {
 		out.WriteString("grants := set()\n\n")
-	}
-	if slices.ContainsFunc(bs, func(b bodyKey) bool { return b.doc == "b" }) {
+	} else {
 		out.WriteString(grantOf("_didx"))
 	}
-	for _, l := range levels {
-		// The candidates first: most decisions have none, and then no
-		// stratum's set is evaluated (they are there for HasPrivilege).
-		out.WriteString(grantOf(fmt.Sprintf("_cand\n\t_g%d[id]", l)))
-	}
 	out.WriteString(indexedPreamble)
-	// The gates of the "*" buckets, by set and type/action guard.
-	type gate struct{ set, guard string }
-	star := map[gate]bool{}
-	for _, b := range bs {
-		if b.doc == "b" {
-			writeBucket(&out, "_didx", b, "some c in cs\n\tevery t in c {\n\t\t_atom(t)\n\t}")
-			star[gate{"_didx", typeActionGuard(b.bucket)}] = star[gate{"_didx", typeActionGuard(b.bucket)}] || b.env == "*"
-		}
-	}
+	// The rules compiled to Rego are in the buckets too, as candidates
+	// (their conjunction is one atom {"op": "g", "id": id}): _atom decides
+	// them by their _g<stratum> bodies (_gall), in the same pass as the
+	// rules compiled to data. Those bodies read, through HasPrivilege,
+	// what the rules of lower strata grant: _ddx, a copy of the bucket
+	// bodies whose atoms (_datom) find no candidate, so that no rule reads
+	// itself; and _s<stratum>, the rules compiled to Rego of that stratum.
+	sets := []string{"_didx"}
 	if len(levels) > 0 {
-		out.WriteString("# The rules compiled to Rego whose keys the input has (data.rulekeeper_rules.c).\n")
+		out.WriteString("_atom(a) if {\n\ta.op == \"g\"\n\t_gall[a.id]\n}\n\n")
+		for _, l := range levels {
+			fmt.Fprintf(&out, "_gall[id] if _g%d[id]\n\n", l)
+		}
+		out.WriteString(strings.Replace(atomTests, "_atom(", "_datom(", -1))
+		out.WriteString("_datom(a) if {\n\ta.op == \"not\"\n\tnot _pos(a.x)\n}\n\n")
+		for _, l := range levels {
+			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
+		}
+		sets = append(sets, "_ddx")
+	}
+	for _, set := range sets {
+		atom := strings.Replace(set, "_didx", "_atom", 1)
+		atom = strings.Replace(atom, "_ddx", "_datom", 1)
+		// The gates of the "*" buckets, by type/action guard.
+		star := map[string]bool{}
 		for _, b := range bs {
-			if b.doc == "c" {
-				writeBucket(&out, "_cand", b, "")
-				star[gate{"_cand", typeActionGuard(b.bucket)}] = star[gate{"_cand", typeActionGuard(b.bucket)}] || b.env == "*"
+			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t)\n\t}", atom))
+			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
+		}
+		// A "*" bucket serves the environments other than the hub and
+		// the console (whose buckets hold its rules too): one gate per
+		// type and action, which OPA's rule index skips for other types
+		// and actions (comparisons, no rule to evaluate; an input without
+		// an environment is served by the "*" buckets too).
+		for _, g := range slices.Sorted(maps.Keys(star)) {
+			if star[g] {
+				fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tnot input.context.environment == \"hub\"\n\tnot input.context.environment == \"console\"\n\tsome id in %s_star\n}\n\n", set, g, set)
 			}
 		}
-	}
-	// A "*" bucket serves the environments other than the hub and the
-	// console (whose buckets hold its rules too): one gate per type and
-	// action, which OPA's rule index skips for other types and actions.
-	gates := slices.SortedFunc(maps.Keys(star), func(a, b gate) int { return strings.Compare(a.set+a.guard, b.set+b.guard) })
-	for _, g := range gates {
-		if star[g] {
-			fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tnot _hc\n\tsome id in %s_star\n}\n\n", g.set, g.guard, g.set)
-		}
-	}
-	for _, l := range levels {
-		fmt.Fprintf(&out, "_s%d contains id if {\n\tsome id in _cand\n\t_g%d[id]\n}\n\n", l, l)
 	}
 	out.WriteString(body.String())
 	e.privHelpers(&out)
@@ -95,7 +99,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 
 // grantOf is the grants body of the rule ids in set (and what follows).
 func grantOf(set string) string {
-	return fmt.Sprintf("grants contains {\"kind\": \"rule\", \"id\": id, \"name\": name} if {\n\tsome id in %s\n\tname := data.%s.names[_nshard(id)][id]\n}\n\n", set, DataRoot)
+	return fmt.Sprintf("grants contains {\"kind\": \"rule\", \"id\": id, \"name\": name} if {\n\tsome id in %s\n\tname := data.%s.names[substring(id, abs(count(id) - 2), 2)][id]\n}\n\n", set, DataRoot)
 }
 
 // writeBucket writes the bodies of set for bucket b, one per kind of key:
@@ -148,22 +152,9 @@ func typeActionGuard(b bucket) string {
 	return strings.Join(guard, "\n\t")
 }
 
-// indexedPreamble: the shard of the rule names, and the atoms of the
-// conjunctions stored in the buckets (index.go).
-var indexedPreamble = `# The hub or the console: their buckets hold the rules of either
-# environment, the "*" buckets serve the others.
-_hc if input.context.environment == "hub"
-
-_hc if input.context.environment == "console"
-
-# The names object of a rule id (index.go's nameShard): its last two
-# characters.
-_nshard(id) := substring(id, n - 2, 2) if {
-	n := count(id)
-	n > 2
-} else := id
-
-# An atom of a stored conjunction (OPA's rule index picks the body by op);
+// indexedPreamble: the atoms of the conjunctions stored in the buckets
+// (index.go).
+var indexedPreamble = `# An atom of a stored conjunction (OPA's rule index picks the body by op);
 # a negated atom is {"op": "not", "x": atom}, tested by _pos (a copy of
 # _atom: a rule may not call itself).
 _atom(a) if {
