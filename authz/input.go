@@ -277,6 +277,8 @@ type interned struct {
 	lists   map[string]*ast.Term    // s → the term of [s]
 	rels    map[Related]*ast.Term   // space or app → its object
 	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
+	lowers  map[string]*ast.Term    // s → the term of lower(s)
+	llists  map[string]*ast.Term    // s → the term of [lower(s)]
 }
 
 const maxInterned = 1 << 15
@@ -292,6 +294,23 @@ func (s *interned) list(v string) *ast.Term {
 	return intern(&s.mu, &s.lists, v, 256, func() (string, *ast.Term) {
 		item := s.term(v)
 		return string(item.Value.(ast.String)), ast.ArrayTerm(item)
+	})
+}
+
+// lower is lower(v), as the security rules' value lists have it
+// (rulevalues.go).
+func (s *interned) lower(v string) *ast.Term {
+	return intern(&s.mu, &s.lowers, v, 256, func() (string, *ast.Term) {
+		c := strings.Clone(v)
+		return c, s.term(strings.ToLower(c))
+	})
+}
+
+// lowerList is [lower(v)].
+func (s *interned) lowerList(v string) *ast.Term {
+	return intern(&s.mu, &s.llists, v, 256, func() (string, *ast.Term) {
+		c := strings.Clone(v)
+		return c, s.list(strings.ToLower(c))
 	})
 }
 

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -141,11 +142,14 @@ func listOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 	switch v := x.Value.(type) {
 	case ast.String:
 		s := string(v)
+		if a.pool != nil {
+			if ci {
+				return a.pool.lowerList(s), true
+			}
+			return a.pool.list(s), true
+		}
 		if ci {
 			s = strings.ToLower(s)
-		}
-		if a.pool != nil {
-			return a.pool.list(s), true
 		}
 		if s == string(v) {
 			return a.term(ast.NewArray(x)), true
@@ -155,7 +159,7 @@ func listOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 		plain := true
 		for i := range v.Len() {
 			s, ok := v.Elem(i).Value.(ast.String)
-			if !ok || ci && strings.ToLower(string(s)) != string(s) {
+			if !ok || ci && !isLower(string(s)) {
 				plain = false
 				break
 			}
@@ -190,8 +194,14 @@ func listOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 func textOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 	switch v := x.Value.(type) {
 	case ast.String:
-		if ci && strings.ToLower(string(v)) != string(v) {
-			return a.str(strings.ToLower(string(v))), true
+		if !ci {
+			return x, true
+		}
+		if a.pool != nil {
+			return a.pool.lower(string(v)), true
+		}
+		if l := strings.ToLower(string(v)); l != string(v) {
+			return a.str(l), true
 		}
 		return x, true
 	case ast.Boolean:
@@ -203,4 +213,18 @@ func textOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 		return nil, false
 	}
 	return nil, true
+}
+
+// isLower reports whether strings.ToLower(s) == s, without building it
+// for an ASCII s.
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return strings.ToLower(s) == s
+		case 'A' <= c && c <= 'Z':
+			return false
+		}
+	}
+	return true
 }
