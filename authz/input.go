@@ -135,7 +135,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		{kContext, contextTerm(in.Environment)},
 	}
 	n = 4
-	if p != nil {
+	if p != nil && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
 			top[4] = [2]*ast.Term{kValues, va}
@@ -491,6 +491,9 @@ type projection struct {
 	// values are the value lists the security rules read, which the
 	// input carries (rulevalues.go); they do not depend on off.
 	values []ruleValue
+	// buckets are the types, actions and environments for which the
+	// rules read them.
+	buckets ruleBuckets
 }
 
 // fields is how the policy reads each subject field.
@@ -557,6 +560,7 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 		})
 	}
 	p.values = ruleValuesOf(generated)
+	p.buckets = ruleBucketsOf(generated)
 	u := p.use
 	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
 		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],

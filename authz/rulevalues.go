@@ -215,6 +215,69 @@ func textOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 	return nil, true
 }
 
+// ruleBuckets are the resource types, actions and environments the
+// indexed module has buckets for (its _didx bodies' guards): a decision
+// of another type, action or environment reads no value list, and its
+// input carries none (nil: every decision does). "" stands for any type
+// or environment.
+type ruleBuckets map[[3]string]bool
+
+// ruleBucketsOf reads the guards of m's _didx bodies; nil when one has no
+// action guard.
+func ruleBucketsOf(m *ast.Module) ruleBuckets {
+	if m == nil {
+		return nil
+	}
+	b := ruleBuckets{}
+	for _, r := range m.Rules {
+		if name := r.Head.Ref()[0].String(); name != "_didx" && name != "_didx_star" {
+			continue
+		}
+		var k [3]string // type, action, environment
+		for _, e := range r.Body {
+			if e.Negated || !e.IsCall() || !ast.Equal.Ref().Equal(e.Operator()) {
+				continue
+			}
+			ts := e.Terms.([]*ast.Term)
+			l, ok1 := ts[1].Value.(ast.Ref)
+			v, ok2 := ts[2].Value.(ast.String)
+			if !ok1 || !ok2 {
+				continue
+			}
+			for i, ref := range guardRefs {
+				if l.Equal(ref) {
+					k[i] = string(v)
+				}
+			}
+		}
+		if k[1] == "" {
+			return nil
+		}
+		b[k] = true
+	}
+	return b
+}
+
+// guardRefs are what a bucket body's guards compare: the resource type,
+// the action and the environment.
+var guardRefs = [3]ast.Ref{ast.MustParseRef("input.resource.type"), ast.MustParseRef("input.action"), ast.MustParseRef("input.context.environment")}
+
+// reads reports whether a decision of resource type typ, action and
+// environment env may read the value lists.
+func (b ruleBuckets) reads(typ, action, env string) bool {
+	if b == nil {
+		return true
+	}
+	for _, t := range [2]string{typ, ""} {
+		for _, e := range [2]string{env, ""} {
+			if b[[3]string{t, action, e}] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // isLower reports whether strings.ToLower(s) == s, without building it
 // for an ASCII s.
 func isLower(s string) bool {

@@ -95,4 +95,10 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		}
 	}
 	t.Logf("%d inputs", checked)
+	// No bucket for the action: the decision reads no value list, and the
+	// input carries none.
+	in := &Input{Subject: subjects[0], Action: "export", Resource: resources[0], Environment: "hub"}
+	if in.valueWith(&e.strs, c.proj).Value.(ast.Object).Get(kValues) != nil {
+		t.Error("input.va for an action no rule has")
+	}
 }
