@@ -11,8 +11,8 @@ import (
 )
 
 // DataRoot is the top-level data document the indexed compilation reads
-// (data.rulekeeper_rules): rule names, the index of the rules compiled to
-// data and the candidate index of the rules compiled to Rego.
+// (data.rulekeeper_rules): rule names and the buckets of the rules
+// compiled to data and of the candidates among the rules compiled to Rego.
 const DataRoot = "rulekeeper_rules"
 
 // maxDisjuncts bounds the disjunctive normal form of one condition; a
@@ -386,13 +386,13 @@ type indexedRule struct {
 // share a value), and the generated module looks up only the keys the
 // input's actual values give. Rules the data form cannot express
 // (HasPrivilege) are compiled to Rego, one body per rule id, and evaluated
-// only when the candidate index names them. Put and Delete change one
+// only when the buckets name them as candidates. Put and Delete change one
 // rule's contribution and say which parts of the data document changed
 // and whether the module did. An Index is not safe for concurrent use.
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	entries map[entryKey]map[string]any // rule id → conjunctions, or true for a rule compiled to Rego (a candidate)
+	entries map[entryKey]map[string]any // rule id → conjunctions ([[{"op": "g", "id": id}]] for a rule compiled to Rego: a candidate)
 	plens   map[plenKey]int
 	buckets map[bodyKey]int
 	attrs   map[attrRef]int
@@ -854,8 +854,9 @@ func (ix *Index) plensOf(b bucket, attr string) []any {
 }
 
 // Data is the whole data document (the value of data.rulekeeper_rules):
-// names[shard][id], and b[type][action][environment] the buckets (c the
-// same for the rules compiled to Rego, whose entries are true), each
+// names[shard][id], and b[type][action][environment] the buckets (a
+// candidate among the rules compiled to Rego has one conjunction, the
+// atom {"op": "g", "id": id}), each
 // with s (scan: rule id → conjunctions), v[attribute][value] and
 // p[attribute][prefix] (rule id → conjunctions), n[attribute] (the prefix
 // lengths) and r[attribute][attribute] (pairs: rule id → conjunctions).

@@ -13,7 +13,7 @@ import (
 // index picks the input's buckets' bodies and a decision that no bucket
 // matches evaluates none; the value lists the index reads; and the rules
 // compiled to Rego (p), each a body of _g<stratum>[id] evaluated only for
-// the ids the candidate index names.
+// the candidates the buckets name.
 func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKey]int) string {
 	e := &emitter{x: x, priv: map[privKey]string{}, rel: map[int]bool{}, attrs: map[attrKey]string{},
 		need: map[string]int{}, needAny: map[string]int{}, sets: map[setKey]string{}, indexed: true, levels: map[int]bool{}}
@@ -48,12 +48,12 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	// itself; and _s<stratum>, the rules compiled to Rego of that stratum.
 	sets := []string{"_didx"}
 	if len(levels) > 0 {
-		out.WriteString("_atom(a) if {\n\ta.op == \"g\"\n\t_gall[a.id]\n}\n\n")
+		out.WriteString("_atom(a, _) if {\n\ta.op == \"g\"\n\t_gall[a.id]\n}\n\n")
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_gall[id] if _g%d[id]\n\n", l)
 		}
 		out.WriteString(strings.Replace(atomTests, "_atom(", "_datom(", -1))
-		out.WriteString("_datom(a) if {\n\ta.op == \"not\"\n\tnot _pos(a.x)\n}\n\n")
+		out.WriteString("_datom(a, va) if {\n\ta.op == \"not\"\n\tnot _pos(a.x, va)\n}\n\n")
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
 		}
@@ -65,7 +65,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
 		for _, b := range bs {
-			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t)\n\t}", atom))
+			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t, va)\n\t}", atom))
 			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
 		}
 		// A "*" bucket serves the environments other than the hub and
@@ -121,20 +121,20 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	// one into a local value is not; the bucket exists while its bodies do.
 	guard = append(guard, fmt.Sprintf("bk := data.%s.%s[%s][%s][%s]", DataRoot, b.doc, lit(b.typ), lit(b.action), lit(b.env)))
 	g := strings.Join(guard, "\n\t")
-	if tail == "" {
-		tail = "# a candidate"
-	}
+	// The value lists (_va) are bound once a body has a kind of key to
+	// look up (a reference to a rule costs a lookup in the evaluation's
+	// cache each time), and handed to the atoms.
 	if b.kind == "" || b.kind == "s" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome id, cs in bk.s\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tss := bk.s\n\tva := _va\n\tsome id, cs in ss\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "v" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.v\n\tsome v in _va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tvs := bk.v\n\tva := _va\n\tsome a, m in vs\n\tsome v in va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "p" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, ns in bk.n\n\tsome v in _va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in bk.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tps := bk.n\n\tva := _va\n\tsome a, ns in ps\n\tsome v in va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in bk.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "r" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.r\n\tsome x in _va[a]\n\tsome b, ids in m\n\tx in _va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\trs := bk.r\n\tva := _va\n\tsome a, m in rs\n\tsome x in va[a]\n\tsome b, ids in m\n\tx in va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
 	}
 }
 
@@ -157,69 +157,69 @@ func typeActionGuard(b bucket) string {
 var indexedPreamble = `# An atom of a stored conjunction (OPA's rule index picks the body by op);
 # a negated atom is {"op": "not", "x": atom}, tested by _pos (a copy of
 # _atom: a rule may not call itself).
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "not"
-	not _pos(a.x)
+	not _pos(a.x, va)
 }
 
 ` + atomTests + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
 
 // atomTests are the bodies of the positive atoms, written for _atom and
 // again for _pos.
-const atomTests = `_atom(a) if {
+const atomTests = `_atom(a, va) if {
 	a.op == "in"
-	a.v in _va[a.a]
+	a.v in va[a.a]
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "id"
 	input.resource.id == a.v
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "pair"
-	some x in _va[a.a]
-	x in _va[a.b]
+	some x in va[a.a]
+	x in va[a.b]
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "pre"
-	strings.any_prefix_match(_va[a.a], a.v)
+	strings.any_prefix_match(va[a.a], a.v)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "suf"
-	strings.any_suffix_match(_va[a.a], a.v)
+	strings.any_suffix_match(va[a.a], a.v)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "any"
-	count(_va[a.a]) > 0
+	count(va[a.a]) > 0
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "con"
-	some x in _va[a.a]
+	some x in va[a.a]
 	contains(x, a.v)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "re"
-	some x in _va[a.a]
+	some x in va[a.a]
 	regex.match(a.v, x)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "ne"
-	_ne(_va[a.a])
+	_ne(va[a.a])
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "anon"
 	input.subject.anonymous == true
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "tp"
 	startswith(input.resource.type, a.v)
 }
