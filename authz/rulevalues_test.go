@@ -102,3 +102,53 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		t.Error("input.va for an action no rule has")
 	}
 }
+
+// TestRuleValuesOfARelatedResource: HasPrivilege evaluates the rules on
+// the related resource (input.resource replaced), whose value lists are
+// not those the engine computed for the input: the indexed module must
+// compute them there, and decide as the plain compilation does.
+func TestRuleValuesOfARelatedResource(t *testing.T) {
+	ctx := context.Background()
+	rs := []rules.Rule{
+		{ID: "q-apps", Name: "Q apps", ResourceFilter: "App_*", Condition: `resource.name like "Q*"`, Actions: []string{"read"}, Context: "hub"},
+		{ID: "sheets", Name: "Sheets of readable apps", ResourceFilter: "App.Object_*", Condition: `resource.app.HasPrivilege("read")`,
+			Actions: []string{"read"}, Context: "hub"},
+	}
+	mod, data, diags := rules.CompileIndexed(rs, nil)
+	if rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	indexed := newInternalEngine(t, Options{CacheSize: -1})
+	if err := indexed.LoadIndexed(ctx, 1, mod, data); err != nil {
+		t.Fatal(err)
+	}
+	plain := newInternalEngine(t, Options{CacheSize: -1})
+	if err := plain.Load(ctx, 1, compileRules(t, rs)); err != nil {
+		t.Fatal(err)
+	}
+	s := Subject{ID: "u1", Name: "u1", Status: "active", License: License{Type: "professional"}}
+	granted := 0
+	for _, appName := range []string{"Q4 report", "Budget"} {
+		for _, objName := range []string{"Q sheet", "sheet"} {
+			in := &Input{Subject: s, Action: "read", Environment: "hub", Resource: Resource{Type: "app.object", ID: "o1", Name: objName, Owner: "u2",
+				ObjectType: "sheet", App: &Related{ID: "a1", Name: appName, Owner: "u2"}}}
+			a, err := indexed.Evaluate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := plain.Evaluate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Allow != b.Allow || len(a.Grants) != len(b.Grants) {
+				t.Errorf("app %q, object %q: indexed %+v, plain %+v", appName, objName, a, b)
+			}
+			if a.Allow {
+				granted++
+			}
+		}
+	}
+	if granted != 2 {
+		t.Errorf("%d decisions granted, want 2 (the objects of the Q app)", granted)
+	}
+}

@@ -719,8 +719,14 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 				}
 			}
 		}
+		// The value lists a caller put in the input (ValuesKey) are the
+		// input resource's: the rules on the related one compute theirs.
+		va := ""
+		if e.indexed {
+			va = " with input." + ValuesKey + " as false"
+		}
 		for _, r := range refs {
-			fmt.Fprintf(out, "%s if {\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s\n}\n\n", name, k.nav, r, lit(k.action))
+			fmt.Fprintf(out, "%s if {\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s%s\n}\n\n", name, k.nav, r, lit(k.action), va)
 		}
 	}
 }
