@@ -119,7 +119,7 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	// The bucket is bound first: a reference into data that finds nothing
 	// is read again from the store (a miss of the engine's data cache),
 	// one into a local value is not; the bucket exists while its bodies do.
-	guard = append(guard, fmt.Sprintf("bk := data.%s.%s[%s][%s][%s]", DataRoot, b.doc, lit(b.typ), lit(b.action), lit(b.env)))
+	guard = append(guard, "bk := data."+DataRoot+"."+b.doc+strings.TrimPrefix(ref([]string{b.typ, b.action, b.env}), "input"))
 	g := strings.Join(guard, "\n\t")
 	// The value lists (_va) are bound once a body has a kind of key to
 	// look up (a reference to a rule costs a lookup in the evaluation's
@@ -171,7 +171,7 @@ const atomTests = `_atom(a, va) if {
 	a.v in va[a.a]
 }
 
-_atom(a, va) if {
+_atom(a, _) if {
 	a.op == "id"
 	input.resource.id == a.v
 }
@@ -214,12 +214,12 @@ _atom(a, va) if {
 	_ne(va[a.a])
 }
 
-_atom(a, va) if {
+_atom(a, _) if {
 	a.op == "anon"
 	input.subject.anonymous == true
 }
 
-_atom(a, va) if {
+_atom(a, _) if {
 	a.op == "tp"
 	startswith(input.resource.type, a.v)
 }
