@@ -31,14 +31,7 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		rs = append(rs, rules.Rule{ID: fmt.Sprintf("r%02d", i), Name: c.cond, ResourceFilter: c.filter,
 			Condition: c.cond, Actions: []string{"read"}, Context: []string{"hub", "both"}[i%2]})
 	}
-	mod, data, diags := rules.CompileIndexed(rs, nil)
-	if rules.HasErrors(diags) {
-		t.Fatal(diags)
-	}
-	e := newInternalEngine(t, Options{CacheSize: -1})
-	if err := e.LoadIndexed(ctx, 1, mod, data); err != nil {
-		t.Fatal(err)
-	}
+	e := indexedEngine(t, rs)
 	c := e.current.Load()
 	if len(c.proj.values) < 10 {
 		t.Fatalf("the engine found %d value lists in the module", len(c.proj.values))
@@ -114,14 +107,7 @@ func TestRuleValuesOfARelatedResource(t *testing.T) {
 		{ID: "sheets", Name: "Sheets of readable apps", ResourceFilter: "App.Object_*", Condition: `resource.app.HasPrivilege("read")`,
 			Actions: []string{"read"}, Context: "hub"},
 	}
-	mod, data, diags := rules.CompileIndexed(rs, nil)
-	if rules.HasErrors(diags) {
-		t.Fatal(diags)
-	}
-	indexed := newInternalEngine(t, Options{CacheSize: -1})
-	if err := indexed.LoadIndexed(ctx, 1, mod, data); err != nil {
-		t.Fatal(err)
-	}
+	indexed := indexedEngine(t, rs)
 	plain := newInternalEngine(t, Options{CacheSize: -1})
 	if err := plain.Load(ctx, 1, compileRules(t, rs)); err != nil {
 		t.Fatal(err)
@@ -151,4 +137,19 @@ func TestRuleValuesOfARelatedResource(t *testing.T) {
 	if granted != 2 {
 		t.Errorf("%d decisions granted, want 2 (the objects of the Q app)", granted)
 	}
+}
+
+// indexedEngine is an engine without a decision cache with rs in force,
+// compiled to an index.
+func indexedEngine(t *testing.T, rs []rules.Rule) *Engine {
+	t.Helper()
+	mod, data, diags := rules.CompileIndexed(rs, nil)
+	if rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	e := newInternalEngine(t, Options{CacheSize: -1})
+	if err := e.LoadIndexed(context.Background(), 1, mod, data); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
