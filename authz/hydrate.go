@@ -315,6 +315,12 @@ func (c *entityCache) load(ctx context.Context, key entityKey) (any, error) {
 
 // refresh reloads key in the background unless a reload is under way.
 func (c *entityCache) refresh(ctx context.Context, key entityKey) {
+	// Every request for the entry asks until the reload has run (under
+	// load its goroutine may wait for a while): those find it under way
+	// without copying the key.
+	if _, busy := c.refreshing.Load(key); busy {
+		return
+	}
 	key = key.owned()
 	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
 		return

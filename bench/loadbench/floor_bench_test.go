@@ -20,20 +20,8 @@ import (
 //
 //	go test -run '^$' -bench Floor -benchtime 1x ./bench/loadbench
 func BenchmarkFloor(b *testing.B) {
-	app := fiber.New()
-	answer := []byte(`{"allow":true,"grants":[{"kind":"table","id":"shared.app.open"}],"denies":[],"revision":1}`)
-	app.Post("/authz/check", func(c fiber.Ctx) error {
-		c.Set("Content-Type", "application/json")
-		return c.Send(answer)
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
-	b.Cleanup(func() { _ = app.Shutdown() })
-	body := []byte(`{"subject":{"id":"u1"},"action":"read","resource":{"type":"app","id":"a1"},"context":{"environment":"hub"}}`)
-	t := &target{name: "floor", url: "http://" + ln.Addr().String() + "/authz/check",
+	url, body := bareServer(b)
+	t := &target{name: "floor", url: url,
 		body: func(buf *bytes.Buffer, _ *workload, _, _ int) { buf.Write(body) }}
 	st := stream{seed: 1, subjects: 1, picks: []int{0}}
 	for b.Loop() {
@@ -51,4 +39,23 @@ func BenchmarkFloor(b *testing.B) {
 		fmt.Printf("floor (constant answer, 16 connections): %.0f req/s, p50 %v, p90 %v, p99 %v, p99.9 %v\n",
 			s.Throughput, s.P50, s.P90, s.P99, s.P999)
 	}
+}
+
+// bareServer starts a Fiber app without middleware that answers every POST
+// /authz/check with constantAnswer, and answers its URL and a usual body.
+func bareServer(b *testing.B) (url string, body []byte) {
+	app := fiber.New()
+	answer := []byte(constantAnswer)
+	app.Post("/authz/check", func(c fiber.Ctx) error {
+		c.Response().Header.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Send(answer)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln, fiber.ListenConfig{DisableStartupMessage: true}) }()
+	b.Cleanup(func() { _ = app.Shutdown() })
+	return "http://" + ln.Addr().String() + "/authz/check",
+		[]byte(`{"subject":{"id":"u1"},"action":"read","resource":{"type":"app","id":"a1"},"context":{"environment":"hub"}}`)
 }

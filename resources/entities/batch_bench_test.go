@@ -3,6 +3,8 @@ package entities_test
 import (
 	"context"
 	"testing"
+
+	"github.com/rulekeeper/rulekeeper/resources/entities"
 )
 
 // BenchmarkBatchOf1000 decides a batch of 1,000 reads (nine in ten of
@@ -32,4 +34,25 @@ func BenchmarkBatchOf1000(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSubject is one subject hydrated from the snapshots (the user
+// index and the space index), as the engine does on an entity cache miss,
+// on every refresh, and on every decision with --no-entity-cache.
+//
+//	go test -run '^$' -bench 'Subject$' -benchmem ./resources/entities/
+func BenchmarkSubject(b *testing.B) {
+	ctx := context.Background()
+	bt := newBatchTenant(b, 10)
+	src := bt.source()
+	src.Users, src.Spaces = entities.NewUserIndex(bt.s), entities.NewSpaceIndex(bt.s)
+	if _, err := src.Subject(ctx, bt.user); err != nil { // the snapshots built
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Subject(ctx, bt.user); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

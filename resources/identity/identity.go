@@ -10,6 +10,7 @@ package identity
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v3"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -82,7 +84,7 @@ type Authenticator struct {
 	// kept; ForgetKey, ForgetUser and ForgetKeys drop entries at once, and
 	// keyGen (bumped by them) stops a lookup that raced with one from
 	// storing what it read before.
-	keys    *lru.Cache[string, keyEntry]
+	keys    *lru.Cache[[32]byte, keyEntry]
 	keyGen  atomic.Int64
 	keysTTL time.Duration
 	// keyFlight shares one store lookup between concurrent requests with
@@ -155,7 +157,7 @@ func New(cfg Config) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := lru.New[string, keyEntry](10_000)
+	keys, err := lru.New[[32]byte, keyEntry](10_000)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +222,7 @@ func CallerOf(c fiber.Ctx) *Caller {
 // credentials), 403 user_disabled, or 503 when the issuer is unreachable.
 func (a *Authenticator) Middleware() fiber.Handler {
 	return func(c fiber.Ctx) error {
-		caller, err := a.Authenticate(c.Context(), c.Get(fiber.HeaderAuthorization))
+		caller, err := a.Authenticate(c.Context(), authorization(c))
 		if err != nil {
 			return err
 		}
@@ -232,6 +234,19 @@ func (a *Authenticator) Middleware() fiber.Handler {
 		c.Locals(callerKey{}, caller)
 		return c.Next()
 	}
+}
+
+// authorization is the request's Authorization header. An API key's is
+// read in place (its secret is hashed, never kept: a request with a known
+// key copies nothing of it); any other is copied, as c.Get does (a token
+// goes on to the verifier, the session cache and error messages).
+func authorization(c fiber.Ctx) string {
+	h := c.Request().Header.Peek(fiber.HeaderAuthorization)
+	if len(h) > len("Bearer "+idp.APIKeyPrefix) && strings.EqualFold(string(h[:len("Bearer ")]), "Bearer ") &&
+		idp.LooksLikeAPIKey(string(h[len("Bearer "):len("Bearer "+idp.APIKeyPrefix)])) {
+		return unsafe.String(unsafe.SliceData(h), len(h))
+	}
+	return string(h)
 }
 
 // Authenticate resolves an Authorization header value.
@@ -298,33 +313,36 @@ func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) 
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error) {
-	hash := idp.HashAPIKeySecret(raw)
+	sum := secretSum(raw)
 	now := time.Now()
-	if e, ok := a.keys.Get(hash); ok {
+	// Peek, not Get: a hit takes the read lock and moves nothing, so
+	// concurrent requests with one key do not queue on the LRU's mutex.
+	// A key in use is re-added (to the front) by its refresh below.
+	if e, ok := a.keys.Peek(sum); ok {
 		if now.Before(e.until) && e.key.Status(now) == store.KeyActive {
 			// Refresh-ahead: a key in steady use is read again in the
 			// background in the second half of its life, so its requests
 			// never wait for the store; an entry is never served older
 			// than keysTTL.
 			if e.until.Sub(now) < a.keysTTL/2 {
-				a.refreshKey(ctx, hash)
+				a.refreshKey(ctx, sum)
 			}
 			u := e.user
 			return &Caller{User: &u, APIKeyID: e.key.ID}, nil
 		}
 		// Stale or expired: the store gives the exact answer.
-		a.keys.Remove(hash)
+		a.keys.Remove(sum)
 	}
 	// Concurrent requests with one key share one lookup (never one that
 	// began before a ForgetKey*: the flight is keyed by keyGen too).
-	flight := hash + "/" + strconv.FormatInt(a.keyGen.Load(), 10)
+	flight := hex.EncodeToString(sum[:]) + "/" + strconv.FormatInt(a.keyGen.Load(), 10)
 	// The shared lookup outlives any one caller (up to keyLoadTimeout);
 	// each caller waits only until its own deadline (a paused database
 	// answers 503, not after the driver's timeouts).
 	ch := a.keyFlight.DoChan(flight, func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLoadTimeout)
 		defer cancel()
-		return a.loadKey(lctx, hash)
+		return a.loadKey(lctx, sum)
 	})
 	var r singleflight.Result
 	select {
@@ -343,25 +361,34 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 // keyLoadTimeout bounds one shared API key lookup.
 const keyLoadTimeout = 5 * time.Second
 
-// refreshKey reloads the entry of hash in the background unless a reload
+// refreshKey reloads the entry of sum in the background unless a reload
 // is under way; a reload that refuses the key drops the entry, so the next
 // request gets the store's exact answer.
-func (a *Authenticator) refreshKey(ctx context.Context, hash string) {
-	if _, busy := a.keyRefreshing.LoadOrStore(hash, struct{}{}); busy {
+func (a *Authenticator) refreshKey(ctx context.Context, sum [32]byte) {
+	if _, busy := a.keyRefreshing.LoadOrStore(sum, struct{}{}); busy {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
 	go func() {
-		defer a.keyRefreshing.Delete(hash)
-		if _, err := a.loadKey(ctx, hash); err != nil {
-			a.keys.Remove(hash)
+		defer a.keyRefreshing.Delete(sum)
+		if _, err := a.loadKey(ctx, sum); err != nil {
+			a.keys.Remove(sum)
 		}
 	}()
 }
 
-// loadKey checks the key with secret hash against the store (the key, the
-// tenant's switch, the owner) and caches a success.
-func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, error) {
+// secretSum is the SHA-256 of an API key's secret, whose hex is the stored
+// hash (idp.HashAPIKeySecret), computed without a copy of the secret: the
+// key of the verified keys, so that a request with a known key allocates
+// nothing for it.
+func secretSum(secret string) [32]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(secret), len(secret)))
+}
+
+// loadKey checks the key with secret hash sum against the store (the key,
+// the tenant's switch, the owner) and caches a success.
+func (a *Authenticator) loadKey(ctx context.Context, sum [32]byte) (keyEntry, error) {
+	hash := hex.EncodeToString(sum[:])
 	now := time.Now()
 	gen := a.keyGen.Load()
 	k, err := a.store.APIKeys.ByHash(ctx, hash)
@@ -398,7 +425,7 @@ func (a *Authenticator) loadKey(ctx context.Context, hash string) (keyEntry, err
 	}
 	e := keyEntry{key: *k, user: *u, until: now.Add(a.keysTTL)}
 	if a.keysTTL > 0 && u.Status != store.UserDisabled && a.keyGen.Load() == gen {
-		a.keys.Add(hash, e)
+		a.keys.Add(sum, e)
 	}
 	return e, nil
 }

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"strconv"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -10,6 +13,39 @@ type httpMetrics struct {
 	duration *prometheus.HistogramVec
 	// dbCommands: database round trips per request (dbcalls).
 	dbCommands *prometheus.HistogramVec
+	// series holds the series of every (route, method, status) seen, so
+	// that a request costs one lock-free lookup instead of three label
+	// hashes, their validation and a read lock each (and the status's
+	// string). As many entries as the metrics have series.
+	series sync.Map // seriesKey → *series
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+// series are the metrics of one (route, method, status).
+type series struct {
+	requests             prometheus.Counter
+	duration, dbCommands prometheus.Observer
+}
+
+// of answers the series of a request. route and method must not alias
+// request memory (they are kept): route patterns and Fiber's method names
+// do not.
+func (m *httpMetrics) of(route, method string, status int) *series {
+	k := seriesKey{route, method, status}
+	if s, ok := m.series.Load(k); ok {
+		return s.(*series)
+	}
+	s := &series{
+		requests:   m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		duration:   m.duration.WithLabelValues(route, method),
+		dbCommands: m.dbCommands.WithLabelValues(route, method),
+	}
+	v, _ := m.series.LoadOrStore(k, s)
+	return v.(*series)
 }
 
 // newHTTPMetrics registers the HTTP metrics and the Go and process

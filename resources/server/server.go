@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
@@ -168,7 +168,7 @@ func NotFound(c fiber.Ctx) error {
 func Deadline(decision, write time.Duration) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		d := decision
-		path := c.Path() // a copy (Immutable): taken once
+		path := pathOf(c)
 		switch c.Method() {
 		case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
 			if !IsDecisionPath(path) {
@@ -187,6 +187,14 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 		c.SetContext(ctx)
 		return c.Next()
 	}
+}
+
+// pathOf is the request's path as Fiber routes it (c.Path, the path as
+// sent), without c.Path's copy: it aliases the request's buffer, so it is
+// for comparisons before c.Next only, never to be kept.
+func pathOf(c fiber.Ctx) string {
+	b := c.Request().URI().PathOriginal()
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // IsAnalysisPath reports whether path is one of the rule tools that
@@ -226,9 +234,10 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 			}
 		}
 		elapsed := time.Since(start)
-		m.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
-		m.dbCommands.WithLabelValues(route, c.Method()).Observe(float64(calls.Commands()))
+		o := m.of(route, c.Method(), status)
+		o.requests.Inc()
+		o.duration.Observe(elapsed.Seconds())
+		o.dbCommands.Observe(float64(calls.Commands()))
 		if !logger.Enabled(c.Context(), slog.LevelInfo) {
 			return err // --log-level warn or error: no line to build
 		}
@@ -265,7 +274,7 @@ func IsBulk(method, path string) bool {
 func bodyLimits(body, bulk int) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		limit, flag := body, "--body-limit"
-		if c.Method() == fiber.MethodPost && IsBulk(c.Method(), c.Path()) {
+		if c.Method() == fiber.MethodPost && IsBulk(c.Method(), pathOf(c)) {
 			limit, flag = bulk, "--bulk-body-limit"
 		}
 		if n := len(c.Request().Body()); n > limit {

@@ -245,7 +245,11 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	(&decisions.Handlers{Engine: s.Engine, Vocab: types, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner,
+	var decider decisions.Decider = s.Engine
+	if cfg.CheckDecider != nil {
+		decider = cfg.CheckDecider
+	}
+	(&decisions.Handlers{Engine: decider, Vocab: types, Search: &analysis.Loader{Store: s.Store, Source: src}, Planner: planner,
 		Subjects: src, PublicURL: cfg.PublicURL, TrustedProxy: cfg.TrustedProxy}).Register(s.app, auth.Middleware())
 	// Idempotency-Key on POSTs, scoped to the caller, after authentication.
 	api := s.app.Group("/api/v1", auth.Middleware(), idempotency.Middleware(s.Store, func(c fiber.Ctx) string {

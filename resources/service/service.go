@@ -20,6 +20,7 @@ import (
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/idp"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
+	"github.com/rulekeeper/rulekeeper/resources/decisions"
 	"github.com/rulekeeper/rulekeeper/resources/licenses"
 	"github.com/rulekeeper/rulekeeper/resources/secrules"
 	"github.com/rulekeeper/rulekeeper/resources/server"
@@ -119,6 +120,11 @@ type Config struct {
 	// share one (servicetest does: the tests' services compile the same
 	// policy with the same default rules).
 	CompileCache *authz.CompileCache
+	// CheckDecider, when set, answers the decision endpoints (POST
+	// /authz/check, AuthZEN) in place of the engine: for in-process benchmarks of the
+	// HTTP path alone (every middleware, authentication, decoding and the
+	// answer, no decision). No flag sets it.
+	CheckDecider decisions.Decider
 }
 
 // EmbeddedStarter starts an in-process database keeping its files in dir.
