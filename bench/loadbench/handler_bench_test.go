@@ -313,10 +313,13 @@ func withChildrenCPU() time.Duration {
 }
 
 // BenchmarkDecisionLogMongoWrite is the mongo sink's cost per entry on the
-// test database (FerretDB, or RULEKEEPER_MONGO_URI): batches of 1, 50 and
-// 500 entries of a demo decision's size (store.DecisionLog: one document
-// per batch); cpu-µs/entry is the CPU of this process and of the database
-// server when it is a child (storetest's FerretDB).
+// test database (FerretDB, or RULEKEEPER_MONGO_URI): batches of 1 to 10,000
+// entries of a demo decision's size (store.DecisionLog: one document per
+// batch); cpu-µs/entry is the CPU of this process and of the database
+// server when it is a child (storetest's FerretDB). In the batches named by
+// their size alone every entry has a subject and a resource of its own (the
+// worst case for the batch's tables of distinct values); in pooled-<n> they
+// come from 300 subjects and 50 resources, as bench/loadbench's do.
 //
 //	go test -run '^$' -bench DecisionLogMongoWrite ./bench/loadbench/
 func BenchmarkDecisionLogMongoWrite(b *testing.B) {
@@ -329,17 +332,33 @@ func BenchmarkDecisionLogMongoWrite(b *testing.B) {
 	// A demo decision's line, its ids, times and timers varying as they do
 	// (the request id as the server makes them: server.RequestIDs).
 	requestID := server.RequestIDs()
-	line := func(i int) []byte {
-		return fmt.Appendf(nil, `{"decision_id":"%s","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"%s","name":"user %d","email":"user%d@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"%s":["consumer"]}},"action":"read","resource":{"type":"app","id":"%s","name":"Q4 report %d","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","id":"%s","caller":"u-admin"},"timestamp":"%s","metrics":{"timer_rulekeeper_hydrate_ns":%d,"timer_rego_query_eval_ns":%d,"timer_rulekeeper_decision_ns":%d}}`,
-			bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%300, i%300, bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), i%10, requestID(),
-			time.Now().Add(time.Duration(i)*time.Microsecond).UTC().Format(time.RFC3339Nano), 1000+i*13, 700+i*7, 1700+i*20)
+	subjects, resources := make([]string, 300), make([]string, 50)
+	for i := range subjects {
+		subjects[i] = bson.NewObjectID().Hex()
 	}
-	for _, n := range []int{1, 50, 500, 2000, 5000, 10000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			batch := make([]decisionlog.Encoded, n)
+	for i := range resources {
+		resources[i] = bson.NewObjectID().Hex()
+	}
+	line := func(i int, pooled bool) []byte {
+		subject, space, resource := bson.NewObjectID().Hex(), bson.NewObjectID().Hex(), bson.NewObjectID().Hex()
+		if pooled {
+			subject, space, resource = subjects[i*7%300], resources[i%5], resources[i*3%50]
+		}
+		return fmt.Appendf(nil, `{"decision_id":"%s","labels":{"id":"host/1","version":"dev"},"bundles":{"rulekeeper":{"revision":"7"}},"path":"rulekeeper/authz/decision","input":{"subject":{"id":"%s","name":"user %d","email":"user%d@example.test","roles":["Developer"],"groups":["eng"],"license":{"type":"professional"},"spaces":{"%s":["consumer"]}},"action":"read","resource":{"type":"app","id":"%s","name":"Q4 report %d","owner":"u-alice","spaceId":"s1","spaceType":"shared","space":{"id":"s1","name":"Finance","type":"shared"}},"context":{"environment":"hub"}},"result":{"allow":true,"grants":[{"kind":"table","id":"shared-space-consumer-read","name":"Shared space consumer"},{"kind":"rule","id":"r-7","name":"Finance readers"}],"denies":[],"revision":7},"revision":7,"rule_ids":["r-7"],"requested_by":"127.0.0.1","request":{"method":"POST","path":"/authz/check","id":"%s","caller":"u-admin"},"timestamp":"%s","metrics":{"timer_rulekeeper_hydrate_ns":%d,"timer_rego_query_eval_ns":%d,"timer_rulekeeper_decision_ns":%d}}`,
+			bson.NewObjectID().Hex(), subject, i*7%300, i*7%300, space, resource, i*3%50%10, requestID(),
+			time.Now().Add(time.Duration(i)*time.Microsecond).UTC().Format(time.RFC3339Nano), 1000+i*13%4000, 700+i*7%3000, 1700+i*13%4000+i*7%3000)
+	}
+	for _, c := range []struct {
+		name   string
+		n      int
+		pooled bool
+	}{{"1", 1, false}, {"50", 50, false}, {"500", 500, false}, {"2000", 2000, false}, {"5000", 5000, false}, {"10000", 10000, false},
+		{"pooled-500", 500, true}, {"pooled-5000", 5000, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			batch := make([]decisionlog.Encoded, c.n)
 			for i := range batch {
 				batch[i] = decisionlog.Encoded{ID: bson.NewObjectID().Hex(), Time: time.Now(), SubjectID: fmt.Sprintf("u-%d", i%50),
-					ResourceType: "app", ResourceID: fmt.Sprintf("a-%d", i%10), Line: line(i)}
+					ResourceType: "app", ResourceID: fmt.Sprintf("a-%d", i%10), Line: line(i, c.pooled)}
 			}
 			start := withChildrenCPU()
 			for b.Loop() {

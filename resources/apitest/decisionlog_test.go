@@ -2,6 +2,7 @@ package apitest_test
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/decisionlog"
@@ -355,17 +358,25 @@ func TestStdoutAndOff(t *testing.T) {
 	}
 }
 
+// decisionLogOf is the decision log repository of a new test database,
+// its indexes made.
+func decisionLogOf(t *testing.T) (*store.Store, *store.DecisionLog) {
+	t.Helper()
+	s := storetest.New(t)
+	log := s.DecisionLog()
+	if _, err := log.Ensure(context.Background(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return s, log
+}
+
 // TestDecisionLogBatches: the log is stored a batch per document; the
 // listing picks the matching entries out of the batches, newest first,
 // and pages through them (a page may end inside a batch).
 func TestDecisionLogBatches(t *testing.T) {
 	t.Parallel()
-	s := storetest.New(t)
+	_, log := decisionLogOf(t)
 	ctx := context.Background()
-	log := s.DecisionLog()
-	if _, err := log.Ensure(ctx, time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now().UTC().Truncate(time.Millisecond)
 	var want []string // every entry's name, newest first
 	for b, batch := range [][]string{{"a0", "a1", "a2", "a3", "a4"}, {"b0", "b1", "b2"}, {"c0"}} {
@@ -444,6 +455,58 @@ func TestDecisionLogBatches(t *testing.T) {
 		if _, _, err := log.List(ctx, store.DecisionFilter{}, store.Page{Cursor: bad}); !errors.Is(err, store.ErrBadCursor) {
 			t.Errorf("cursor %q: %v, want ErrBadCursor", bad, err)
 		}
+	}
+}
+
+// TestDecisionLogEarlierBatchesRead: batches an earlier version stored
+// (the lines DEFLATE-compressed in entries) are listed with those stored
+// now (column-wise), every line as it was written.
+func TestDecisionLogEarlierBatchesRead(t *testing.T) {
+	t.Parallel()
+	s, log := decisionLogOf(t)
+	ctx := context.Background()
+	t0 := time.Now().UTC()
+	line := func(i int, subject string) string {
+		return fmt.Sprintf(`{"decision_id":%q,"input":{"subject":{"id":%q},"resource":{"type":"app","id":"a%d"}},"timestamp":%q,"metrics":{"timer_rulekeeper_hydrate_ns":%d}}`,
+			store.NewID(), subject, i, t0.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), 1000+i)
+	}
+	var old bytes.Buffer
+	w, _ := flate.NewWriter(&old, flate.BestSpeed)
+	var want []string
+	for i := range 3 {
+		l := line(i, "u1")
+		want = append([]string{l}, want...)
+		fmt.Fprintln(w, l)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Database().Collection("decisions").InsertOne(ctx, bson.D{{Key: "_id", Value: store.NewID()}, {Key: "ts", Value: t0.Add(2 * time.Millisecond)},
+		{Key: "from", Value: t0}, {Key: "n", Value: 3}, {Key: "entries", Value: old.Bytes()}}); err != nil {
+		t.Fatal(err)
+	}
+	var recs []store.DecisionRecord
+	for i := 3; i < 6; i++ {
+		l := line(i, "u2")
+		want = append([]string{l}, want...)
+		recs = append(recs, store.DecisionRecord{Time: t0.Add(time.Duration(i) * time.Millisecond), SubjectID: "u2", ResourceType: "app", ResourceID: fmt.Sprint("a", i), Entry: []byte(l)})
+	}
+	if err := log.Insert(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	got, next, err := log.List(ctx, store.DecisionFilter{}, store.Page{Limit: 10})
+	if err != nil || next != "" {
+		t.Fatalf("List: %v, next %q", err, next)
+	}
+	var lines []string
+	for _, r := range got {
+		lines = append(lines, string(r.Entry))
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("listed\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if got, _, err := log.List(ctx, store.DecisionFilter{SubjectID: "u1"}, store.Page{}); err != nil || len(got) != 3 || got[0].ResourceID != "a2" {
+		t.Errorf("u1's entries (the earlier batch): %+v, %v", got, err)
 	}
 }
 

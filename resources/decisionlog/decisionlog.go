@@ -39,10 +39,12 @@ const (
 	// MongoBatch and MongoFlushEvery are Batch's and FlushEvery's
 	// defaults for a Mongo sink, which stores a batch as one document: the
 	// embedded FerretDB pays per document as well as per byte, so fewer,
-	// larger documents (BenchmarkDecisionLogMongoWrite, CPU of writer and
-	// database an entry: 17 µs in batches of 500, 10 in batches of 2,000,
-	// 8.4 in batches of 5,000). An entry waits at most two seconds to be
-	// listed; a listing inflates a batch (about 6 MB of lines) at a time.
+	// larger documents, whose tables of distinct subjects and resources
+	// (store.DecisionLog, linepack) serve more entries
+	// (BenchmarkDecisionLogMongoWrite, CPU of writer and database an entry
+	// with loadbench-like entries: 6–9 µs in batches of 500, about 2 in
+	// batches of 5,000). An entry waits at most two seconds to be listed; a
+	// listing unpacks a batch (about 6 MB of lines) at a time.
 	MongoBatch      = 5_000
 	MongoFlushEvery = 2 * time.Second
 )
