@@ -15,6 +15,15 @@
 // or a hydration error all answer Allow=false together with an error; the
 // caller reports the error (5xx) and never allows.
 //
+// # The security rules' value lists
+//
+// The indexed rules module looks its buckets up by the input's attribute
+// values, listed and lower-cased. The engine computes those lists when it
+// builds the input (rulevalues.go) and passes them at input.va; they are a
+// function of the (projected) input, so the decision and its cache key are
+// unchanged, and the module computes the same lists itself for a caller
+// that does not pass them.
+//
 // # Why the decision cache cannot serve a stale allow
 //
 // The decision cache is keyed by the policy revision and a collision-free

@@ -41,7 +41,13 @@ func BenchmarkDecideUncached(b *testing.B) { benchUncached(b, benchInputs()) }
 // compiled to an index as the server compiles them: the static policy
 // and the generated rules module both evaluated per decision.
 func BenchmarkDecideUncachedDemoRules(b *testing.B) {
-	e := newEngine(b, authz.Options{CacheSize: -1})
+	benchUncachedOn(b, demoEngine(b, authz.Options{CacheSize: -1}), benchInputs())
+}
+
+// demoEngine is an engine with opts and the demo tenant's rules in force,
+// compiled to an index as the server compiles them.
+func demoEngine(b *testing.B, opts authz.Options) *authz.Engine {
+	e := newEngine(b, opts)
 	mod, data, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
 	if len(diags) > 0 {
 		b.Fatal(diags)
@@ -49,7 +55,7 @@ func BenchmarkDecideUncachedDemoRules(b *testing.B) {
 	if err := e.LoadIndexed(context.Background(), 1, mod, data); err != nil {
 		b.Fatal(err)
 	}
-	benchUncachedOn(b, e, benchInputs())
+	return e
 }
 
 // benchUncached evaluates ins in turn on an engine without a decision
@@ -61,6 +67,9 @@ func benchUncached(b *testing.B, ins []*authz.Input) {
 // benchUncachedOn evaluates ins in turn on e.
 func benchUncachedOn(b *testing.B, e *authz.Engine, ins []*authz.Input) {
 	ctx := context.Background()
+	if err := e.Specialize(ctx, ins); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -97,6 +106,9 @@ func BenchmarkDecideCached(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if err := e.Specialize(ctx, ins); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -115,6 +127,9 @@ func BenchmarkDecideParallelCached(b *testing.B) {
 	ctx := context.Background()
 	for _, in := range ins {
 		_, _ = e.Evaluate(ctx, in)
+	}
+	if err := e.Specialize(ctx, ins); err != nil {
+		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

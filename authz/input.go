@@ -128,12 +128,21 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		n++
 	}
 	resource := ast.NewObject(pairs[:n]...)
-	return a.term(ast.NewObject(
-		[2]*ast.Term{kSubject, a.term(subject)},
-		[2]*ast.Term{kAction, a.str(in.Action)},
-		[2]*ast.Term{kResource, a.term(resource)},
-		[2]*ast.Term{kContext, contextTerm(in.Environment)},
-	))
+	top := [5][2]*ast.Term{
+		{kSubject, a.term(subject)},
+		{kAction, a.str(in.Action)},
+		{kResource, a.term(resource)},
+		{kContext, contextTerm(in.Environment)},
+	}
+	n = 4
+	if p != nil && p.buckets.reads(r.Type, in.Action, in.Environment) {
+		// The security rules' value lists (rulevalues.go).
+		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
+			top[4] = [2]*ast.Term{kValues, va}
+			n = 5
+		}
+	}
+	return a.term(ast.NewObject(top[:n]...))
 }
 
 // The keys of the input, shared by every input.
@@ -268,6 +277,8 @@ type interned struct {
 	lists   map[string]*ast.Term    // s → the term of [s]
 	rels    map[Related]*ast.Term   // space or app → its object
 	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
+	lowers  map[string]*ast.Term    // s → the term of lower(s)
+	llists  map[string]*ast.Term    // s → the term of [lower(s)]
 }
 
 const maxInterned = 1 << 15
@@ -283,6 +294,23 @@ func (s *interned) list(v string) *ast.Term {
 	return intern(&s.mu, &s.lists, v, 256, func() (string, *ast.Term) {
 		item := s.term(v)
 		return string(item.Value.(ast.String)), ast.ArrayTerm(item)
+	})
+}
+
+// lower is lower(v), as the security rules' value lists have it
+// (rulevalues.go).
+func (s *interned) lower(v string) *ast.Term {
+	return intern(&s.mu, &s.lowers, v, 256, func() (string, *ast.Term) {
+		c := strings.Clone(v)
+		return c, s.term(strings.ToLower(c))
+	})
+}
+
+// lowerList is [lower(v)].
+func (s *interned) lowerList(v string) *ast.Term {
+	return intern(&s.mu, &s.llists, v, 256, func() (string, *ast.Term) {
+		c := strings.Clone(v)
+		return c, s.list(strings.ToLower(c))
 	})
 }
 
@@ -460,6 +488,12 @@ type projection struct {
 	use map[string]fieldUse
 	// f is use by field, read on every decision.
 	f fields
+	// values are the value lists the security rules read, which the
+	// input carries (rulevalues.go); they do not depend on off.
+	values []ruleValue
+	// buckets are the types, actions and environments for which the
+	// rules read them.
+	buckets ruleBuckets
 }
 
 // fields is how the policy reads each subject field.
@@ -525,6 +559,8 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 			return false
 		})
 	}
+	p.values = ruleValuesOf(generated)
+	p.buckets = ruleBucketsOf(generated)
 	u := p.use
 	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
 		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],

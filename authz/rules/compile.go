@@ -703,7 +703,9 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 		fmt.Fprintf(out, "# HasPrivilege(%s) on the related %s: the built-in policy or a rule of a lower stratum grants it.\n", lit(k.action), nav.target)
 		refs := []string{BuiltinGrants}
 		if e.indexed {
-			refs = append(refs, "_didx")
+			// The rules compiled to data (_ddx: emitIndexed) and those
+			// compiled to Rego of lower strata.
+			refs = append(refs, "_ddx")
 			for j := 0; j < k.level; j++ {
 				if e.levels[j] {
 					refs = append(refs, fmt.Sprintf("_s%d", j))
@@ -717,8 +719,14 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 				}
 			}
 		}
+		// The value lists a caller put in the input (ValuesKey) are the
+		// input resource's: the rules on the related one compute theirs.
+		va := ""
+		if e.indexed {
+			va = " with input." + ValuesKey + " as false"
+		}
 		for _, r := range refs {
-			fmt.Fprintf(out, "%s if {\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s\n}\n\n", name, k.nav, r, lit(k.action))
+			fmt.Fprintf(out, "%s if {\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s%s\n}\n\n", name, k.nav, r, lit(k.action), va)
 		}
 	}
 }

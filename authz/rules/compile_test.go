@@ -144,21 +144,39 @@ func TestGeneratedRegoIsClean(t *testing.T) {
 			rules = append(rules, g.rule(i*20+j))
 		}
 		rules = append(rules, sampleRules...)
-		mod, _ := CompileModule(rules, nil)
-		m, err := ast.ParseModuleWithOpts("rules.rego", mod, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if err != nil {
-			t.Fatal(err)
+		plain, _ := CompileModule(rules, nil)
+		mods := []string{plain}
+		if i%4 == 0 { // the module of the index: its shape varies less
+			indexed, _, _ := CompileIndexed(rules, nil)
+			mods = append(mods, indexed)
 		}
-		stub := ast.MustParseModuleWithOpts(stubBuiltin, ast.ParserOptions{RegoVersion: ast.RegoV1})
-		if out, err := opafmt.SourceWithOpts("rules.rego", []byte(mod), opafmt.Opts{}); err != nil || string(out) != mod {
-			t.Fatalf("opa fmt would change the module: %v", err)
-		}
-		c := ast.NewCompiler().WithStrict(true)
-		c.Compile(map[string]*ast.Module{"rules.rego": m, "stub.rego": stub})
-		if c.Failed() {
-			t.Fatalf("strict compile: %v\n%s", c.Errors, mod)
+		for _, mod := range mods {
+			m, err := ast.ParseModuleWithOpts("rules.rego", mod, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stub := ast.MustParseModuleWithOpts(stubBuiltin, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if out, err := opafmt.SourceWithOpts("rules.rego", []byte(mod), opafmt.Opts{}); err != nil || string(out) != mod {
+				t.Fatalf("opa fmt would change the module: %v\n%s", err, diffLines(mod, string(out)))
+			}
+			c := ast.NewCompiler().WithStrict(true)
+			c.Compile(map[string]*ast.Module{"rules.rego": m, "stub.rego": stub})
+			if c.Failed() {
+				t.Fatalf("strict compile: %v\n%s", c.Errors, mod)
+			}
 		}
 	}
+}
+
+// diffLines is the first line where a and b differ, with both versions.
+func diffLines(a, b string) string {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	for i := range min(len(la), len(lb)) {
+		if la[i] != lb[i] {
+			return fmt.Sprintf("line %d:\n  %q\n  %q", i+1, la[i], lb[i])
+		}
+	}
+	return "lengths differ"
 }
 
 // TestIndexKeysOnTypeAndAction asks OPA's rule index which rule bodies (of

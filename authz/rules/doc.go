@@ -127,13 +127,18 @@
 // action and environment, so that OPA's rule index picks the bodies of the
 // input's bucket and a decision no bucket matches evaluates none; each
 // body binds its bucket (a data reference that finds nothing is read again
-// from the store), looks up the input's values (_va) and evaluates only
-// the conjunctions found (_atom: the same tests as the plain
-// compilation's, on the same value lists). Rules using HasPrivilege, or
-// whose normal form would exceed maxDisjuncts conjunctions, are compiled
-// as above but to _g<stratum>[id] bodies, evaluated only for the ids their
-// own buckets (data.rulekeeper_rules.c, keyed the same way from an
-// over-approximation of the condition) name as candidates. Put and Delete
+// from the store), looks up the input's values (_va: input.va when the
+// caller computed the lists, as the engine does, else the module's _vf
+// rules) and evaluates only the conjunctions found (_atom: the same tests
+// as the plain compilation's, on the same value lists). Rules using
+// HasPrivilege, or whose normal form would exceed maxDisjuncts
+// conjunctions, are compiled as above but to _g<stratum>[id] bodies; they
+// are stored in the same buckets, keyed the same way from an
+// over-approximation of the condition, as candidates whose conjunction is
+// one atom {"op": "g", "id": id}, which _atom decides by their _g bodies:
+// one pass over the buckets finds every rule. The HasPrivilege helpers read
+// a copy of the bucket bodies (_ddx) whose atoms find no candidate, and the
+// lower strata's _g sets, so that no rule reads itself. Put and Delete
 // change one rule and return the patches of the data document; the module
 // changes only when a bucket, a rule compiled to Rego or an attribute
 // comes or goes. TestIndexedDifferential checks indexed, plain and the

@@ -11,8 +11,8 @@ import (
 )
 
 // DataRoot is the top-level data document the indexed compilation reads
-// (data.rulekeeper_rules): rule names, the index of the rules compiled to
-// data and the candidate index of the rules compiled to Rego.
+// (data.rulekeeper_rules): rule names and the buckets of the rules
+// compiled to data and of the candidates among the rules compiled to Rego.
 const DataRoot = "rulekeeper_rules"
 
 // maxDisjuncts bounds the disjunctive normal form of one condition; a
@@ -305,10 +305,11 @@ func literalPrefix(pattern string) string {
 	return p
 }
 
-// A bucket is where a decision looks for rules: document ("b" for the
-// rules compiled to data, "c" for the candidates among the rules compiled
-// to Rego, true there), resource type ("*" any, "?" types the vocabulary
-// does not know), action and environment ("*" either). The module has one body per bucket and kind of key, guarded by
+// A bucket is where a decision looks for rules: document ("b": the rules
+// compiled to data, and the rules compiled to Rego as candidates, whose
+// conjunction is empty there), resource type ("*" any, "?" types the
+// vocabulary does not know), action and environment ("*" either). The
+// module has one body per bucket and kind of key, guarded by
 // the bucket's type, action and environment, so that OPA's rule index
 // picks the bodies of the input's buckets and a decision no bucket
 // matches evaluates none.
@@ -333,21 +334,15 @@ func (k entryKey) path() []string {
 	return append(p, k.attr, k.key)
 }
 
-// A bodyKey names the bodies the module has for a bucket: for the rules
-// compiled to data one per kind of key (kind ""), so that the module only
-// changes when a bucket appears or goes; for the candidates one per kind
-// the bucket has (those rules are in the module anyway).
+// A bodyKey names the bodies the module has for a bucket: one per kind of
+// key (kind ""), so that the module only changes when a bucket appears or
+// goes.
 type bodyKey struct {
 	bucket
 	kind string
 }
 
-func (k entryKey) body() bodyKey {
-	if k.doc == "c" {
-		return bodyKey{k.bucket, k.kind}
-	}
-	return bodyKey{bucket: k.bucket}
-}
+func (k entryKey) body() bodyKey { return bodyKey{bucket: k.bucket} }
 
 // A plenKey counts the rules of a bucket whose prefix key on attribute
 // attr has length n: the bucket's "n" object lists, per attribute, the
@@ -391,13 +386,13 @@ type indexedRule struct {
 // share a value), and the generated module looks up only the keys the
 // input's actual values give. Rules the data form cannot express
 // (HasPrivilege) are compiled to Rego, one body per rule id, and evaluated
-// only when the candidate index names them. Put and Delete change one
+// only when the buckets name them as candidates. Put and Delete change one
 // rule's contribution and say which parts of the data document changed
 // and whether the module did. An Index is not safe for concurrent use.
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	entries map[entryKey]map[string]any // rule id → conjunctions, or true for a rule compiled to Rego (a candidate)
+	entries map[entryKey]map[string]any // rule id → conjunctions ([[{"op": "g", "id": id}]] for a rule compiled to Rego: a candidate)
 	plens   map[plenKey]int
 	buckets map[bodyKey]int
 	attrs   map[attrRef]int
@@ -555,15 +550,15 @@ func (ix *Index) Delete(id string) ([]Patch, bool) {
 }
 
 // nameShard is the object of data.rulekeeper_rules.names that holds rule
-// id's name: the id's last two characters (the whole id if shorter), as
-// the module's _nshard computes it. A rule write then changes an object of
-// a few names: OPA's store rebuilds an object to remove a key and rehashes
-// it to replace one, so one object of every name would make each write
-// cost a pass over all rules.
+// id's name: the id's last two characters ("" if it has fewer), as the
+// module computes it (substring(id, abs(count(id) - 2), 2)). A rule write
+// then changes an object of a few names: OPA's store rebuilds an object to
+// remove a key and rehashes it to replace one, so one object of every name
+// would make each write cost a pass over all rules.
 func nameShard(id string) string {
 	r := []rune(id)
-	if len(r) <= 2 {
-		return id
+	if len(r) < 2 {
+		return ""
 	}
 	return string(r[len(r)-2:])
 }
@@ -641,10 +636,7 @@ func envKey(context string) string {
 // compileRule computes a rule's entries without storing them.
 func (ix *Index) compileRule(a *analysis) *indexedRule {
 	ir := &indexedRule{a: a, rego: needsRego(a)}
-	doc := "b"
-	if ir.rego {
-		doc = "c"
-	}
+	const doc = "b"
 	conds := []conj{{}}
 	if a.cond != nil {
 		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
@@ -763,7 +755,8 @@ func (ix *Index) add(a *analysis) []Patch {
 		}
 		if _, ok := m[id]; !ok {
 			if ir.rego {
-				m[id] = true
+				// A candidate: its _g bodies decide (index_emit.go).
+				m[id] = []any{[]any{map[string]any{"op": "g", "id": id}}}
 			} else {
 				m[id] = ix.conjsFor(ir, e.e)
 			}
@@ -861,8 +854,9 @@ func (ix *Index) plensOf(b bucket, attr string) []any {
 }
 
 // Data is the whole data document (the value of data.rulekeeper_rules):
-// names[shard][id], and b[type][action][environment] the buckets (c the
-// same for the rules compiled to Rego, whose entries are true), each
+// names[shard][id], and b[type][action][environment] the buckets (a
+// candidate among the rules compiled to Rego has one conjunction, the
+// atom {"op": "g", "id": id}), each
 // with s (scan: rule id → conjunctions), v[attribute][value] and
 // p[attribute][prefix] (rule id → conjunctions), n[attribute] (the prefix
 // lengths) and r[attribute][attribute] (pairs: rule id → conjunctions).
@@ -871,7 +865,7 @@ func (ix *Index) Data() map[string]any {
 	for id, n := range ix.names {
 		dir(names, nameShard(id))[id] = n
 	}
-	out := map[string]any{"names": names, "b": map[string]any{}, "c": map[string]any{}}
+	out := map[string]any{"names": names, "b": map[string]any{}}
 	for k, m := range ix.entries {
 		if len(m) == 0 {
 			continue

@@ -13,7 +13,7 @@ import (
 // index picks the input's buckets' bodies and a decision that no bucket
 // matches evaluates none; the value lists the index reads; and the rules
 // compiled to Rego (p), each a body of _g<stratum>[id] evaluated only for
-// the ids the candidate index names.
+// the candidates the buckets name.
 func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKey]int) string {
 	e := &emitter{x: x, priv: map[privKey]string{}, rel: map[int]bool{}, attrs: map[attrKey]string{},
 		need: map[string]int{}, needAny: map[string]int{}, sets: map[setKey]string{}, indexed: true, levels: map[int]bool{}}
@@ -33,60 +33,64 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	bs := slices.SortedFunc(maps.Keys(buckets), func(a, b bodyKey) int {
 		return strings.Compare(strings.Join(append(a.path(), a.kind), "\x00"), strings.Join(append(b.path(), b.kind), "\x00"))
 	})
-	if len(bs) == 0 && len(levels) == 0 {
+	if len(bs) == 0 {
 		out.WriteString("grants := set()\n\n")
-	}
-	if slices.ContainsFunc(bs, func(b bodyKey) bool { return b.doc == "b" }) {
+	} else {
 		out.WriteString(grantOf("_didx"))
 	}
-	for _, l := range levels {
-		// The candidates first: most decisions have none, and then no
-		// stratum's set is evaluated (they are there for HasPrivilege).
-		out.WriteString(grantOf(fmt.Sprintf("_cand\n\t_g%d[id]", l)))
-	}
 	out.WriteString(indexedPreamble)
-	// The gates of the "*" buckets, by set and type/action guard.
-	type gate struct{ set, guard string }
-	star := map[gate]bool{}
-	for _, b := range bs {
-		if b.doc == "b" {
-			writeBucket(&out, "_didx", b, "some c in cs\n\tevery t in c {\n\t\t_atom(t)\n\t}")
-			star[gate{"_didx", typeActionGuard(b.bucket)}] = star[gate{"_didx", typeActionGuard(b.bucket)}] || b.env == "*"
-		}
-	}
+	// The rules compiled to Rego are in the buckets too, as candidates
+	// (their conjunction is one atom {"op": "g", "id": id}): _atom decides
+	// them by their _g<stratum> bodies (_gall), in the same pass as the
+	// rules compiled to data. Those bodies read, through HasPrivilege,
+	// what the rules of lower strata grant: _ddx, a copy of the bucket
+	// bodies whose atoms (_datom) find no candidate, so that no rule reads
+	// itself; and _s<stratum>, the rules compiled to Rego of that stratum.
+	sets := []string{"_didx"}
 	if len(levels) > 0 {
-		out.WriteString("# The rules compiled to Rego whose keys the input has (data.rulekeeper_rules.c).\n")
+		out.WriteString("_atom(a, _) if {\n\ta.op == \"g\"\n\t_gall[a.id]\n}\n\n")
+		for _, l := range levels {
+			fmt.Fprintf(&out, "_gall[id] if _g%d[id]\n\n", l)
+		}
+		out.WriteString(strings.Replace(atomTests, "_atom(", "_datom(", -1))
+		out.WriteString("_datom(a, va) if {\n\ta.op == \"not\"\n\tnot _pos(a.x, va)\n}\n\n")
+		for _, l := range levels {
+			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
+		}
+		sets = append(sets, "_ddx")
+	}
+	for _, set := range sets {
+		atom := strings.Replace(set, "_didx", "_atom", 1)
+		atom = strings.Replace(atom, "_ddx", "_datom", 1)
+		// The gates of the "*" buckets, by type/action guard.
+		star := map[string]bool{}
 		for _, b := range bs {
-			if b.doc == "c" {
-				writeBucket(&out, "_cand", b, "")
-				star[gate{"_cand", typeActionGuard(b.bucket)}] = star[gate{"_cand", typeActionGuard(b.bucket)}] || b.env == "*"
+			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t, va)\n\t}", atom))
+			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
+		}
+		// A "*" bucket serves the environments other than the hub and
+		// the console (whose buckets hold its rules too): one gate per
+		// type and action, which OPA's rule index skips for other types
+		// and actions (comparisons, no rule to evaluate; an input without
+		// an environment is served by the "*" buckets too).
+		for _, g := range slices.Sorted(maps.Keys(star)) {
+			if star[g] {
+				fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tnot input.context.environment == \"hub\"\n\tnot input.context.environment == \"console\"\n\tsome id in %s_star\n}\n\n", set, g, set)
 			}
 		}
-	}
-	// A "*" bucket serves the environments other than the hub and the
-	// console (whose buckets hold its rules too): one gate per type and
-	// action, which OPA's rule index skips for other types and actions.
-	gates := slices.SortedFunc(maps.Keys(star), func(a, b gate) int { return strings.Compare(a.set+a.guard, b.set+b.guard) })
-	for _, g := range gates {
-		if star[g] {
-			fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tnot _hc\n\tsome id in %s_star\n}\n\n", g.set, g.guard, g.set)
-		}
-	}
-	for _, l := range levels {
-		fmt.Fprintf(&out, "_s%d contains id if {\n\tsome id in _cand\n\t_g%d[id]\n}\n\n", l, l)
 	}
 	out.WriteString(body.String())
 	e.privHelpers(&out)
 	e.relHelpers(&out)
 	fmt.Fprintf(&out, "_known_types := %s\n\n", setLit(x.typeNames))
 	refs := slices.SortedFunc(maps.Keys(attrs), func(a, b attrRef) int { return strings.Compare(a.id(), b.id()) })
-	out.WriteString("# The value lists the index reads, by attribute id (\"\" keeps _va defined with none).\n_va[\"\"] := []\n\n")
+	out.WriteString(valuesPreamble)
 	for _, a := range refs {
 		fn := "_vls"
 		if a.ci {
 			fn = "_vli"
 		}
-		fmt.Fprintf(&out, "_va[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
+		fmt.Fprintf(&out, "_vf[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
 	}
 	out.WriteString(indexedValueHelpers)
 	e.valueLists(&out)
@@ -95,7 +99,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 
 // grantOf is the grants body of the rule ids in set (and what follows).
 func grantOf(set string) string {
-	return fmt.Sprintf("grants contains {\"kind\": \"rule\", \"id\": id, \"name\": name} if {\n\tsome id in %s\n\tname := data.%s.names[_nshard(id)][id]\n}\n\n", set, DataRoot)
+	return fmt.Sprintf("grants contains {\"kind\": \"rule\", \"id\": id, \"name\": name} if {\n\tsome id in %s\n\tname := data.%s.names[substring(id, abs(count(id) - 2), 2)][id]\n}\n\n", set, DataRoot)
 }
 
 // writeBucket writes the bodies of set for bucket b, one per kind of key:
@@ -115,22 +119,22 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	// The bucket is bound first: a reference into data that finds nothing
 	// is read again from the store (a miss of the engine's data cache),
 	// one into a local value is not; the bucket exists while its bodies do.
-	guard = append(guard, fmt.Sprintf("bk := data.%s.%s[%s][%s][%s]", DataRoot, b.doc, lit(b.typ), lit(b.action), lit(b.env)))
+	guard = append(guard, "bk := data."+DataRoot+"."+b.doc+strings.TrimPrefix(ref([]string{b.typ, b.action, b.env}), "input"))
 	g := strings.Join(guard, "\n\t")
-	if tail == "" {
-		tail = "# a candidate"
-	}
+	// The value lists (_va) are bound once a body has a kind of key to
+	// look up (a reference to a rule costs a lookup in the evaluation's
+	// cache each time), and handed to the atoms.
 	if b.kind == "" || b.kind == "s" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome id, cs in bk.s\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tss := bk.s\n\tva := _va\n\tsome id, cs in ss\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "v" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.v\n\tsome v in _va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tvs := bk.v\n\tva := _va\n\tsome a, m in vs\n\tsome v in va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "p" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, ns in bk.n\n\tsome v in _va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in bk.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tps := bk.n\n\tva := _va\n\tsome a, ns in ps\n\tsome v in va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in bk.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "r" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tsome a, m in bk.r\n\tsome x in _va[a]\n\tsome b, ids in m\n\tx in _va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\trs := bk.r\n\tva := _va\n\tsome a, m in rs\n\tsome x in va[a]\n\tsome b, ids in m\n\tx in va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
 	}
 }
 
@@ -148,92 +152,98 @@ func typeActionGuard(b bucket) string {
 	return strings.Join(guard, "\n\t")
 }
 
-// indexedPreamble: the shard of the rule names, and the atoms of the
-// conjunctions stored in the buckets (index.go).
-var indexedPreamble = `# The hub or the console: their buckets hold the rules of either
-# environment, the "*" buckets serve the others.
-_hc if input.context.environment == "hub"
-
-_hc if input.context.environment == "console"
-
-# The names object of a rule id (index.go's nameShard): its last two
-# characters.
-_nshard(id) := substring(id, n - 2, 2) if {
-	n := count(id)
-	n > 2
-} else := id
-
-# An atom of a stored conjunction (OPA's rule index picks the body by op);
+// indexedPreamble: the atoms of the conjunctions stored in the buckets
+// (index.go).
+var indexedPreamble = `# An atom of a stored conjunction (OPA's rule index picks the body by op);
 # a negated atom is {"op": "not", "x": atom}, tested by _pos (a copy of
 # _atom: a rule may not call itself).
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "not"
-	not _pos(a.x)
+	not _pos(a.x, va)
 }
 
 ` + atomTests + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
 
 // atomTests are the bodies of the positive atoms, written for _atom and
 // again for _pos.
-const atomTests = `_atom(a) if {
+const atomTests = `_atom(a, va) if {
 	a.op == "in"
-	a.v in _va[a.a]
+	a.v in va[a.a]
 }
 
-_atom(a) if {
+_atom(a, _) if {
 	a.op == "id"
 	input.resource.id == a.v
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "pair"
-	some x in _va[a.a]
-	x in _va[a.b]
+	some x in va[a.a]
+	x in va[a.b]
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "pre"
-	strings.any_prefix_match(_va[a.a], a.v)
+	strings.any_prefix_match(va[a.a], a.v)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "suf"
-	strings.any_suffix_match(_va[a.a], a.v)
+	strings.any_suffix_match(va[a.a], a.v)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "any"
-	count(_va[a.a]) > 0
+	count(va[a.a]) > 0
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "con"
-	some x in _va[a.a]
+	some x in va[a.a]
 	contains(x, a.v)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "re"
-	some x in _va[a.a]
+	some x in va[a.a]
 	regex.match(a.v, x)
 }
 
-_atom(a) if {
+_atom(a, va) if {
 	a.op == "ne"
-	_ne(_va[a.a])
+	_ne(va[a.a])
 }
 
-_atom(a) if {
+_atom(a, _) if {
 	a.op == "anon"
 	input.subject.anonymous == true
 }
 
-_atom(a) if {
+_atom(a, _) if {
 	a.op == "tp"
 	startswith(input.resource.type, a.v)
 }
 
 `
+
+// valuesPreamble: _va, the value lists by attribute id, are input.va
+// when the caller computed them (ValuesKey: the engine does, from the
+// _vf rules below, as they would), else the _vf rules, each computed
+// when first read. ("" keeps _vf defined with none.)
+var valuesPreamble = `# The value lists the index reads, by attribute id: input.` + ValuesKey + ` when the
+# caller computed them (the engine does, from the _vf rules below), else _vf.
+_va := input.` + ValuesKey + ` if {
+	input.` + ValuesKey + `
+} else := _vf
+
+_vf[""] := []
+
+`
+
+// ValuesKey is the input field that may hold the value lists the module
+// reads (_va): an object, by attribute id (the keys of the _vf rules),
+// of each attribute's values listed as its _vf rule lists them.
+const ValuesKey = "va"
 
 // indexedValueHelpers list an attribute's values for _va (as valueList
 // does) reading the attribute once, with a string (the common case: a

@@ -110,16 +110,33 @@ func TestAPIKeyLifecycle(t *testing.T) {
 func TestExpiredAPIKeyIsRefused(t *testing.T) {
 	t.Parallel()
 	d := servicetest.Dev(t)
-	var k identityKey
-	if s := d.Call("alice", "POST", "/api/v1/api-keys", `{"expiry":"2s"}`, &k); s != 201 {
-		t.Fatalf("create: %d", s)
-	}
 	// Used once, the key is remembered (identity's key cache); its expiry
-	// still counts on every request.
-	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, nil); s != 200 {
-		t.Fatalf("fresh key: %d", s)
+	// still counts on every request. The first use must come before the
+	// expiry: on a loaded machine the creation and the first request
+	// took longer than a 2 s key lives, and the fresh key was (rightly)
+	// refused; the key is then made again with twice the life.
+	var (
+		k    identityKey
+		life time.Duration
+		made time.Time
+	)
+	for life = 2 * time.Second; ; life *= 2 {
+		asked := time.Now()
+		if s := d.Call("alice", "POST", "/api/v1/api-keys", `{"expiry":"`+life.String()+`"}`, &k); s != 201 {
+			t.Fatalf("create: %d", s)
+		}
+		made = time.Now() // the key expires at or before made+life
+		var e servicetest.Error
+		s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, &e)
+		if s == 200 {
+			break
+		}
+		if s != 401 || e.Code != "api_key_expired" || time.Since(asked) < life || life >= 32*time.Second {
+			t.Fatalf("fresh key (expiry %v): %d %+v", life, s, e)
+		}
+		t.Logf("the first use came %v after the creation of a key living %v: again", time.Since(asked), life)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	time.Sleep(time.Until(made.Add(life)) + 100*time.Millisecond)
 	var e servicetest.Error
 	if s := d.Call(k.Secret, "GET", "/api/v1/users/me", nil, &e); s != 401 || e.Code != "api_key_expired" {
 		t.Fatalf("expired key: %d %+v", s, e)

@@ -344,16 +344,20 @@ func TestScheduledRunsAsTheAppOwner(t *testing.T) {
 	t.Parallel()
 	d := servicetest.Dev(t)
 	ctx := context.Background()
-	// Both start a few seconds ahead (a loaded machine takes a second for
-	// a request), and the test waits until they have passed.
-	start := time.Now().Add(3 * time.Second).UTC()
+	// Both start an hour ahead, so that neither lies in the past when it
+	// is created however slow the machine (a start a few seconds ahead
+	// had passed under load: the single reload was refused, the hourly
+	// one began an hour later). The test's scheduler reads a clock past
+	// that hour, so both are due to it at once; the service's own
+	// scheduler, on the wall clock, leaves them alone.
+	start := time.Now().Add(time.Hour).UTC()
 	ok := schedulesCreate(t, d, "alice", map[string]any{"appId": d.Apps["Alice's sandbox"].ID, "interval": "once",
 		"start": start.Format(time.RFC3339Nano), "timezone": "UTC"})
 	hourly := schedulesCreate(t, d, "alice", map[string]any{"appId": d.Apps["Q4 report"].ID, "interval": "hourly",
 		"start": start.Format(time.RFC3339), "timezone": "UTC"})
-	time.Sleep(time.Until(start) + 100*time.Millisecond)
 	// alice is disabled before the hourly schedule's second run.
-	sc := &schedules.Scheduler{Store: d.Svc.Store, Decider: d.Svc.Engine}
+	sc := &schedules.Scheduler{Store: d.Svc.Store, Decider: d.Svc.Engine,
+		Now: func() time.Time { return time.Now().Add(time.Hour + time.Minute) }}
 	waitRun(t, sc, d.Svc.Store, ok.ID, 1)
 	waitRun(t, sc, d.Svc.Store, hourly.ID, 1)
 

@@ -1,0 +1,293 @@
+package authz
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
+)
+
+// The value lists of the security rules, computed with the input.
+//
+// The indexed rules module (authz/rules, Index) looks its buckets up by
+// the input's attribute values, each read as a list of strings and, for
+// the case-insensitive operators, lower-cased: in Rego, a function call
+// and a comprehension per attribute per decision (_vli, _vls), the larger
+// part of what the rules cost a decision. The module names those lists
+// (_vf[id] := _vli(input.<path>)); the engine reads the names when it
+// compiles a revision (ruleValuesOf) and puts the lists in the input it
+// builds (valueWith), at input.va[id] (rules.ValuesKey), which the module
+// reads instead of computing them. The module computes the lists itself
+// when the input has no input.va (another caller, such as a stock OPA given the same module
+// and a hydrated input), so both are the same lists by construction: the
+// tests compare them (rulevalues_test.go). This is input preparation, one
+// list per attribute and decision, not a cache.
+
+var (
+	kValues             = ast.StringTerm(rules.ValuesKey)
+	textTrue, textFalse = ast.StringTerm("true"), ast.StringTerm("false")
+)
+
+// A ruleValue is one value list the rules module reads: its id (the key
+// of _va and of input.va), the attribute's path in the input and whether
+// its values are lower-cased.
+type ruleValue struct {
+	key  *ast.Term
+	path []*ast.Term
+	ci   bool
+}
+
+// ruleValuesOf finds the value lists the generated module m reads: its
+// rules _vf["<id>"] := _vli(input.<path>) (or _vls). A path that is not
+// all strings is left to the module.
+func ruleValuesOf(m *ast.Module) []ruleValue {
+	if m == nil {
+		return nil
+	}
+	var out []ruleValue
+	for _, r := range m.Rules {
+		ref := r.Head.Ref()
+		if len(ref) != 2 || !ref[0].Equal(ast.VarTerm("_vf")) || r.Head.Value == nil || len(r.Head.Args) > 0 || r.Else != nil {
+			continue
+		}
+		key, ok := ref[1].Value.(ast.String)
+		if !ok || key == "" {
+			continue
+		}
+		call, ok := r.Head.Value.Value.(ast.Call)
+		if !ok || len(call) != 2 {
+			continue
+		}
+		fn := call[0].String()
+		if fn != "_vli" && fn != "_vls" {
+			continue
+		}
+		in, ok := call[1].Value.(ast.Ref)
+		if !ok || len(in) < 2 || !in[0].Equal(ast.InputRootDocument) {
+			continue
+		}
+		path := make([]*ast.Term, 0, len(in)-1)
+		for _, t := range in[1:] {
+			if _, ok := t.Value.(ast.String); !ok {
+				path = nil
+				break
+			}
+			path = append(path, t)
+		}
+		if path == nil {
+			continue
+		}
+		out = append(out, ruleValue{key: ast.StringTerm(string(key)), path: path, ci: fn == "_vli"})
+	}
+	return out
+}
+
+// ruleValueTerm is input.va: the value list of each of vs found in the
+// input whose top-level items are roots (nil when there are none, or when
+// an attribute holds a value the module lists differently, a number: then
+// the module computes them all). An attribute the input does not have
+// gets no list (the module's _va is undefined for it too).
+func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
+	if len(vs) == 0 {
+		return nil
+	}
+	var buf [16][2]*ast.Term
+	items := buf[:0]
+	for _, v := range vs {
+		x := find(roots, v.path)
+		if x == nil {
+			continue
+		}
+		l, ok := listOf(a, x, v.ci)
+		if !ok {
+			return nil
+		}
+		items = append(items, [2]*ast.Term{v.key, l})
+	}
+	if len(items) == 0 {
+		return ast.InternedEmptyObject
+	}
+	return a.term(ast.NewObject(items...))
+}
+
+// find is the term at path in the object of items roots (nil: none).
+func find(roots [][2]*ast.Term, path []*ast.Term) *ast.Term {
+	var t *ast.Term
+	for _, r := range roots {
+		if r[0].Value.Compare(path[0].Value) == 0 {
+			t = r[1]
+			break
+		}
+	}
+	for _, k := range path[1:] {
+		if t == nil {
+			return nil
+		}
+		o, ok := t.Value.(ast.Object)
+		if !ok {
+			return nil
+		}
+		t = o.Get(k)
+	}
+	return t
+}
+
+// listOf is the module's list of x (_vli with ci, else _vls): a string is
+// one value, an array its strings and booleans (as their text), anything
+// else none; lower-cased with ci. ok is false for a value whose text the
+// engine does not write as the module does (a number).
+func listOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
+	switch v := x.Value.(type) {
+	case ast.String:
+		s := string(v)
+		if a.pool != nil {
+			if ci {
+				return a.pool.lowerList(s), true
+			}
+			return a.pool.list(s), true
+		}
+		if ci {
+			s = strings.ToLower(s)
+		}
+		if s == string(v) {
+			return a.term(ast.NewArray(x)), true
+		}
+		return a.term(ast.NewArray(a.str(s))), true
+	case *ast.Array:
+		plain := true
+		for i := range v.Len() {
+			s, ok := v.Elem(i).Value.(ast.String)
+			if !ok || ci && !isLower(string(s)) {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return x, true
+		}
+		out := make([]*ast.Term, 0, v.Len())
+		for i := range v.Len() {
+			t, ok := textOf(a, v.Elem(i), ci)
+			if !ok {
+				return nil, false
+			}
+			if t != nil {
+				out = append(out, t)
+			}
+		}
+		return a.term(ast.NewArray(out...)), true
+	}
+	t, ok := textOf(a, x, ci)
+	if !ok {
+		return nil, false
+	}
+	if t == nil {
+		return ast.InternedEmptyArray, true
+	}
+	return a.term(ast.NewArray(t)), true
+}
+
+// textOf is _str(x), lower-cased with ci: a string itself, a boolean its
+// text, anything else none (nil); ok is false for a number.
+func textOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
+	switch v := x.Value.(type) {
+	case ast.String:
+		if !ci {
+			return x, true
+		}
+		if a.pool != nil {
+			return a.pool.lower(string(v)), true
+		}
+		if l := strings.ToLower(string(v)); l != string(v) {
+			return a.str(l), true
+		}
+		return x, true
+	case ast.Boolean:
+		if v {
+			return textTrue, true
+		}
+		return textFalse, true
+	case ast.Number:
+		return nil, false
+	}
+	return nil, true
+}
+
+// ruleBuckets are the resource types, actions and environments the
+// indexed module has buckets for (its _didx bodies' guards): a decision
+// of another type, action or environment reads no value list, and its
+// input carries none (nil: every decision does). "" stands for any type
+// or environment.
+type ruleBuckets map[[3]string]bool
+
+// ruleBucketsOf reads the guards of m's _didx bodies; nil when one has no
+// action guard.
+func ruleBucketsOf(m *ast.Module) ruleBuckets {
+	if m == nil {
+		return nil
+	}
+	b := ruleBuckets{}
+	for _, r := range m.Rules {
+		if name := r.Head.Ref()[0].String(); name != "_didx" && name != "_didx_star" {
+			continue
+		}
+		var k [3]string // type, action, environment
+		for _, e := range r.Body {
+			if e.Negated || !e.IsCall() || !ast.Equal.Ref().Equal(e.Operator()) {
+				continue
+			}
+			ts := e.Terms.([]*ast.Term)
+			l, ok1 := ts[1].Value.(ast.Ref)
+			v, ok2 := ts[2].Value.(ast.String)
+			if !ok1 || !ok2 {
+				continue
+			}
+			for i, ref := range guardRefs {
+				if l.Equal(ref) {
+					k[i] = string(v)
+				}
+			}
+		}
+		if k[1] == "" {
+			return nil
+		}
+		b[k] = true
+	}
+	return b
+}
+
+// guardRefs are what a bucket body's guards compare: the resource type,
+// the action and the environment.
+var guardRefs = [3]ast.Ref{ast.MustParseRef("input.resource.type"), ast.MustParseRef("input.action"), ast.MustParseRef("input.context.environment")}
+
+// reads reports whether a decision of resource type typ, action and
+// environment env may read the value lists.
+func (b ruleBuckets) reads(typ, action, env string) bool {
+	if b == nil {
+		return true
+	}
+	for _, t := range [2]string{typ, ""} {
+		for _, e := range [2]string{env, ""} {
+			if b[[3]string{t, action, e}] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isLower reports whether strings.ToLower(s) == s, without building it
+// for an ASCII s.
+func isLower(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return strings.ToLower(s) == s
+		case 'A' <= c && c <= 'Z':
+			return false
+		}
+	}
+	return true
+}

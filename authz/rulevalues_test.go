@@ -1,0 +1,155 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
+)
+
+// TestRuleValuesAreTheModulesLists: the value lists the engine puts in
+// the input (input.va) are, for every attribute the rules read, exactly
+// what the module computes without them (its _vf rules on the same input,
+// as a stock OPA would): same keys, same lists, in order.
+func TestRuleValuesAreTheModulesLists(t *testing.T) {
+	ctx := context.Background()
+	conds := []struct{ filter, cond string }{
+		{"App_*", `user.group = "Sales"`}, {"App_*, Stream_*", `user.name = "Ann" and resource.name like "Q*"`},
+		{"App_*", `resource.owner = user`}, {"*", `user.email == "a@x.org"`}, {"App_*", `user.userId = "U1"`},
+		{"App.Object_*", `user.roles = "Admin"`}, {"App_*", `user.license = "professional"`}, {"Stream_*", `user.status = "active"`},
+		{"App_*", `resource.space.name = "Sales" or resource.stream.name == "EMEA"`}, {"App_*", `resource.@dept = user.@dept`},
+		{"App_*", `resource.sectionAccess = "true"`}, {"App.Object_*", `resource.public = "false"`},
+		{"App.Object_*", `resource.app.name like "*report"`}, {"App_*", `resource.id == "a-1"`}, {"App_*", `resource.spaceType = "shared"`},
+		{"App_*", `user.groupId = "g1" and resource.name matches "^Q[0-9]"`}, {"App_*, App.Object_*", `!(user.@region = "North")`},
+	}
+	var rs []rules.Rule
+	for i, c := range conds {
+		rs = append(rs, rules.Rule{ID: fmt.Sprintf("r%02d", i), Name: c.cond, ResourceFilter: c.filter,
+			Condition: c.cond, Actions: []string{"read"}, Context: []string{"hub", "both"}[i%2]})
+	}
+	e := indexedEngine(t, rs)
+	c := e.current.Load()
+	if len(c.proj.values) < 10 {
+		t.Fatalf("the engine found %d value lists in the module", len(c.proj.values))
+	}
+	pq, err := rego.New(rego.Query("data.rulekeeper.rules._vf"), rego.Compiler(c.compiler), rego.Store(c.store)).PrepareForEval(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := []Subject{
+		{ID: "U1", Name: "Ann", Email: "A@X.org", Status: "active", Roles: []string{"Admin", "x"}, Groups: []string{"Sales", "EMEA"},
+			GroupIDs: []string{"G1"}, License: License{Type: "Professional"}, Attributes: map[string][]string{"dept": {"Fin"}, "region": {"North", "south"}}},
+		{ID: "u2"},
+		{ID: "", Anonymous: true, Attributes: map[string][]string{"dept": {}}},
+		{ID: "u3", Name: "bob", Groups: []string{"sales"}, Roles: []string{"admin"}, Attributes: map[string][]string{"Dept": {"fin"}}},
+	}
+	resources := []Resource{
+		{Type: "app", ID: "a-1", Name: "Q4 Report", Owner: "U1", SpaceID: "sp-1", SpaceType: "shared", SectionAccess: true,
+			Attributes: map[string][]string{"dept": {"FIN", "ops"}},
+			Space:      &Related{ID: "sp-1", Name: "Sales", Type: "shared", Owner: "u-space"}},
+		{Type: "app.object", ID: "o-1", Name: "sheet", Owner: "u2", Public: false,
+			App: &Related{ID: "a-1", Name: "My REPORT", Owner: "U1", SpaceID: "sp-1"}},
+		{Type: "space", ID: "sp-2", Name: "EMEA", SpaceType: "managed"},
+		{Type: "app"},
+	}
+	checked := 0
+	for _, s := range subjects {
+		for _, r := range resources {
+			for _, env := range []string{"hub", "console", ""} {
+				in := &Input{Subject: s, Action: "read", Resource: r, Environment: env}
+				var projected Input
+				full := in.valueWith(&e.strs, c.proj)
+				got := full.Value.(ast.Object).Get(kValues)
+				if got == nil {
+					t.Fatalf("%+v: no input.va", in)
+				}
+				// What the module lists on the same (projected) input
+				// without input.va.
+				plain := c.proj.apply(in, &projected).value()
+				rs, err := pq.Eval(ctx, rego.EvalParsedInput(plain))
+				if err != nil || len(rs) != 1 {
+					t.Fatal(rs, err)
+				}
+				want, err := ast.InterfaceToValue(rs[0].Expressions[0].Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// _vf[""] keeps _vf defined; input.va does not need it.
+				want = want.(ast.Object).Diff(ast.NewObject([2]*ast.Term{ast.StringTerm(""), ast.ArrayTerm()}))
+				if got.Value.Compare(want) != 0 {
+					t.Fatalf("%+v:\ninput.va %v\nmodule   %v", in, got, want)
+				}
+				checked++
+			}
+		}
+	}
+	t.Logf("%d inputs", checked)
+	// No bucket for the action: the decision reads no value list, and the
+	// input carries none.
+	in := &Input{Subject: subjects[0], Action: "export", Resource: resources[0], Environment: "hub"}
+	if in.valueWith(&e.strs, c.proj).Value.(ast.Object).Get(kValues) != nil {
+		t.Error("input.va for an action no rule has")
+	}
+}
+
+// TestRuleValuesOfARelatedResource: HasPrivilege evaluates the rules on
+// the related resource (input.resource replaced), whose value lists are
+// not those the engine computed for the input: the indexed module must
+// compute them there, and decide as the plain compilation does.
+func TestRuleValuesOfARelatedResource(t *testing.T) {
+	ctx := context.Background()
+	rs := []rules.Rule{
+		{ID: "q-apps", Name: "Q apps", ResourceFilter: "App_*", Condition: `resource.name like "Q*"`, Actions: []string{"read"}, Context: "hub"},
+		{ID: "sheets", Name: "Sheets of readable apps", ResourceFilter: "App.Object_*", Condition: `resource.app.HasPrivilege("read")`,
+			Actions: []string{"read"}, Context: "hub"},
+	}
+	indexed := indexedEngine(t, rs)
+	plain := newInternalEngine(t, Options{CacheSize: -1})
+	if err := plain.Load(ctx, 1, compileRules(t, rs)); err != nil {
+		t.Fatal(err)
+	}
+	s := Subject{ID: "u1", Name: "u1", Status: "active", License: License{Type: "professional"}}
+	granted := 0
+	for _, appName := range []string{"Q4 report", "Budget"} {
+		for _, objName := range []string{"Q sheet", "sheet"} {
+			in := &Input{Subject: s, Action: "read", Environment: "hub", Resource: Resource{Type: "app.object", ID: "o1", Name: objName, Owner: "u2",
+				ObjectType: "sheet", App: &Related{ID: "a1", Name: appName, Owner: "u2"}}}
+			a, err := indexed.Evaluate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := plain.Evaluate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Allow != b.Allow || len(a.Grants) != len(b.Grants) {
+				t.Errorf("app %q, object %q: indexed %+v, plain %+v", appName, objName, a, b)
+			}
+			if a.Allow {
+				granted++
+			}
+		}
+	}
+	if granted != 2 {
+		t.Errorf("%d decisions granted, want 2 (the objects of the Q app)", granted)
+	}
+}
+
+// indexedEngine is an engine without a decision cache with rs in force,
+// compiled to an index.
+func indexedEngine(t *testing.T, rs []rules.Rule) *Engine {
+	t.Helper()
+	mod, data, diags := rules.CompileIndexed(rs, nil)
+	if rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	e := newInternalEngine(t, Options{CacheSize: -1})
+	if err := e.LoadIndexed(context.Background(), 1, mod, data); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
