@@ -144,32 +144,26 @@ func (l *Changes) Get(ctx context.Context, n int64) (*Change, error) {
 	return &c, nil
 }
 
-// Head returns the highest sequence in the log (0 when empty) and the
-// lowest one still kept. On the embedded server this decodes the kept
-// entries (at most Keep), so it is asked only at start and after a long
-// gap; tailing uses Get.
-func (l *Changes) Head(ctx context.Context) (head, oldest int64, err error) {
+// Head returns the highest sequence in the log (0 when empty). On the
+// embedded server this decodes the kept entries (at most Keep: it sorts
+// them), so it is asked only at start and after a long gap; tailing uses
+// Get. (The lowest kept entry is not asked: a trim that failed leaves an
+// older entry behind, so it does not tell whether an entry was trimmed;
+// Get of the entry wanted does.)
+func (l *Changes) Head(ctx context.Context) (int64, error) {
 	var last []Change
 	cur, err := l.c.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "seq", Value: -1}}).SetLimit(1).SetProjection(bson.D{{Key: "seq", Value: 1}}))
 	if err != nil {
-		return 0, 0, fmt.Errorf("the head of the change log: %w", err)
+		return 0, fmt.Errorf("the head of the change log: %w", err)
 	}
 	if err := cur.All(ctx, &last); err != nil {
-		return 0, 0, fmt.Errorf("the head of the change log: %w", err)
+		return 0, fmt.Errorf("the head of the change log: %w", err)
 	}
 	if len(last) == 0 {
-		return 0, 0, nil
-	}
-	var first []Change
-	cur, err = l.c.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(1).SetProjection(bson.D{{Key: "seq", Value: 1}}))
-	if err != nil {
-		return 0, 0, fmt.Errorf("the tail of the change log: %w", err)
-	}
-	if err := cur.All(ctx, &first); err != nil || len(first) == 0 {
-		return 0, 0, fmt.Errorf("the tail of the change log: %w", err)
+		return 0, nil
 	}
 	l.saw(last[0].Seq)
-	return last[0].Seq, first[0].Seq, nil
+	return last[0].Seq, nil
 }
 
 // Appended is how many changes this process logged.

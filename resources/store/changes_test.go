@@ -62,14 +62,14 @@ func TestEveryWriteLogsItsChange(t *testing.T) {
 		{"a read", "", nil, func() error { _, err := s.Users.All(ctx); return err }},
 	}
 	for _, c := range cases {
-		before, _, err := s.Changes.Head(ctx)
+		before, err := s.Changes.Head(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := c.write(); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		after, _, err := s.Changes.Head(ctx)
+		after, err := s.Changes.Head(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestChangeLogSequenceIsGapless(t *testing.T) {
 			t.Fatalf("sequence %d missing (gap)", n)
 		}
 	}
-	if head, _, err := replicas[0].Changes.Head(ctx); err != nil || head != 4*each {
+	if head, err := replicas[0].Changes.Head(ctx); err != nil || head != 4*each {
 		t.Fatalf("head %d, %v; want %d", head, err, 4*each)
 	}
 }
@@ -262,38 +262,65 @@ func TestSnapshotNeverServesPastMaxAge(t *testing.T) {
 // TestFollowerRebuildsPastTrimmedEntries: a replica that was away for
 // longer than the log keeps entries (Keep) rebuilds instead of taking the
 // missing entry for the end of the log.
+// A replica that fell further behind than the log keeps rebuilds, also
+// when a trim that failed left an old entry behind (before the entry it
+// wants next, or that very entry).
 func TestFollowerRebuildsPastTrimmedEntries(t *testing.T) {
-	ctx := context.Background()
-	db := storetest.DatabaseName(t)
-	here, there := storetest.Open(t, db), storetest.Open(t, db)
-	there.Changes.Keep = 3
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	here.Follower.Now = func() time.Time { return time.Unix(0, clock.Load()) }
-	snap := store.NewSnapshot(here, func(ctx context.Context) (int, error) {
-		us, err := here.Users.All(ctx)
-		return len(us), err
-	}, func(context.Context, int, []store.Change) (int, error) {
-		return 0, fmt.Errorf("applied an entry although earlier ones were trimmed")
-	}, store.AreaUsers)
-	if n, err := snap.Get(ctx); err != nil || n != 0 {
-		t.Fatalf("empty store: %d users, %v", n, err)
-	}
-	for i := range 6 {
-		if err := there.Users.Create(ctx, &store.User{Subject: fmt.Sprint("s", i), Name: "U"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if err := there.Database().Collection("changes").FindOne(ctx, bson.D{{Key: "_id", Value: store.SeqKey(1)}}).Err(); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("entry 1 was not trimmed")
-		}
-	}
-	clock.Add(int64(time.Minute))
-	if n, err := snap.Get(ctx); err != nil || n != 6 {
-		t.Fatalf("after the gap: %d users, %v; want 6", n, err)
+	for _, tc := range []struct {
+		name      string
+		straggler int64 // an entry put back after the trim (0: none)
+	}{
+		{name: "trimmed"},
+		{name: "a failed trim left an older entry", straggler: 1},
+		{name: "a failed trim left the next entry", straggler: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := storetest.DatabaseName(t)
+			here, there := storetest.Open(t, db), storetest.Open(t, db)
+			there.Changes.Keep = 3
+			var clock atomic.Int64
+			clock.Store(time.Now().UnixNano())
+			here.Follower.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+			// apply changes nothing: only a rebuild counts the new users.
+			snap := store.NewSnapshot(here, func(ctx context.Context) (int, error) {
+				us, err := here.Users.All(ctx)
+				return len(us), err
+			}, func(_ context.Context, n int, _ []store.Change) (int, error) { return n, nil }, store.AreaUsers)
+			if err := there.Users.Create(ctx, &store.User{Subject: "s", Name: "U"}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := snap.Get(ctx); err != nil || n != 1 {
+				t.Fatalf("one user: %d users, %v", n, err)
+			}
+			for i := range 6 {
+				if err := there.Users.Create(ctx, &store.User{Subject: fmt.Sprint("s", i), Name: "U"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			changes := there.Database().Collection("changes")
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				n, err := changes.CountDocuments(ctx, bson.D{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d entries kept, want 3", n)
+				}
+			}
+			if tc.straggler > 0 {
+				c := store.Change{ID: store.SeqKey(tc.straggler), Seq: tc.straggler, Area: store.AreaUsers, DocID: "gone", At: time.Now()}
+				if _, err := changes.InsertOne(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clock.Add(int64(time.Minute))
+			if n, err := snap.Get(ctx); err != nil || n != 7 {
+				t.Fatalf("after the gap: %d users, %v; want 7", n, err)
+			}
+		})
 	}
 }

@@ -122,7 +122,7 @@ func TestRevisionBumpsAreNotLostAcrossReplicas(t *testing.T) {
 	// The shared change log has one entry per revision, each naming its
 	// rule, in revision order.
 	rulesLog := func() []store.Change {
-		head, _, err := b.Changes.Head(ctx)
+		head, err := b.Changes.Head(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -169,23 +169,32 @@ func (f *Follower) catchUp(parent context.Context, gen int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	start := f.Now()
+	// head: the log's head when this catch-up asked for it (after a long
+	// gap), else 0.
+	var head int64
 	if !f.started || start.Sub(time.Unix(0, f.checked.Load())) > longGap {
-		head, oldest, err := f.log.Head(ctx)
-		if err != nil {
+		var err error
+		if head, err = f.log.Head(ctx); err != nil {
 			return err
 		}
-		switch {
-		case !f.started:
+		if !f.started {
 			// Nothing is built yet: snapshots built from now on read
 			// everything up to head.
 			f.applied.Store(head)
 			f.started = true
-		case head > f.applied.Load() && oldest > f.applied.Load()+1:
-			if err := f.deliver(ctx, []Change{{Seq: head}}, true); err != nil {
-				return err
+		} else if head > f.applied.Load() {
+			// The next entry is read, not inferred from the oldest kept
+			// one: a trim that failed leaves an older entry behind.
+			_, err := f.log.Get(ctx, f.applied.Load()+1)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				if err := f.rebuildAll(ctx, head); err != nil {
+					return err
+				}
+				renew()
+			case err != nil:
+				return fmt.Errorf("read the change log: %w", err)
 			}
-			f.applied.Store(head)
-			renew()
 		}
 	}
 	for {
@@ -215,6 +224,13 @@ func (f *Follower) catchUp(parent context.Context, gen int64) error {
 		f.applied.Store(batch[len(batch)-1].Seq)
 		renew()
 	}
+	if f.applied.Load() < head {
+		// Entries before head are missing: the ones read were left
+		// behind by a failed trim.
+		if err := f.rebuildAll(ctx, head); err != nil {
+			return err
+		}
+	}
 	f.checked.Store(start.UnixNano())
 	for {
 		c := f.clean.Load()
@@ -222,6 +238,16 @@ func (f *Follower) catchUp(parent context.Context, gen int64) error {
 			break
 		}
 	}
+	return nil
+}
+
+// rebuildAll rebuilds every snapshot from data at least as new as head:
+// entries this replica missed were trimmed.
+func (f *Follower) rebuildAll(ctx context.Context, head int64) error {
+	if err := f.deliver(ctx, []Change{{Seq: head}}, true); err != nil {
+		return err
+	}
+	f.applied.Store(head)
 	return nil
 }
 
