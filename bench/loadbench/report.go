@@ -222,7 +222,7 @@ func (r *report) markdown() string {
 		percent(c.DecisionHit, c.DecisionHit+c.DecisionMiss), c.DecisionHit, c.DecisionMiss,
 		percent(c.EntityHit, c.EntityHit+c.EntityMiss), c.EntityHit, c.EntityMiss)
 	p("")
-	p("Snapshot rebuilds during the measured windows (space index, user index, license state; `rulekeeper_snapshot_builds_total`): %.0f. They follow per-area revision counters and rebuild only after a write.", c.Rebuilds)
+	p("Snapshot rebuilds during the measured windows (space index, user index, license state; `rulekeeper_snapshot_builds_total`): %.0f. They follow the change log and rebuild only after a write.", c.Rebuilds)
 	if len(r.Logs) > 0 {
 		r.logMarkdown(p)
 	}
