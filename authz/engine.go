@@ -85,21 +85,12 @@ type Options struct {
 	// CompileCache keeps recent compilations for reuse (nil: the engine
 	// keeps its own few); engines with the same Modules may share one.
 	CompileCache *CompileCache
-	// Specialize evaluates the decisions of hot keys on the static
-	// policy's partial evaluation for the key once it is compiled in the
-	// background (specialize.go); off, every decision evaluates the policy
-	// as compiled. Off by default: in-process it saves 16-26 % of an
-	// uncached decision's CPU, but over HTTP the background compilations
-	// cost a server more than they saved (bench/README.md, "Specializing
-	// the static policy").
-	Specialize bool
 }
 
 // compiled is one policy revision, ready to evaluate.
 type compiled struct {
 	revision int64
 	general  plan          // the policy as compiled: allowQuery and decisionQuery
-	spec     *specState    // the specializations of the policy (specialize.go)
 	compiler *ast.Compiler // general.compiler
 	store    storage.Store
 	rules    string
@@ -262,9 +253,6 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	}
 	c := &compiled{revision: revision, compiler: cc.compiler, general: plan{compiler: cc.compiler, allow: cc.query, parts: cc.parts, grants: grantsRef, denies: deniesRef},
 		store: st, rules: rulesModule, proj: proj, data: dc}
-	if e.opts.Specialize && len(rulesModule) <= maxSpecRulesModule {
-		c.spec = newSpecState(c, e.opts.Modules, e.logger, func(s *specState) bool { return e.current.Load().spec == s })
-	}
 	return c, nil
 }
 
@@ -485,10 +473,9 @@ func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error
 	return c.decideTerm(ctx, ast.NewTerm(input))
 }
 
-// decideTerm is decide on an input term, on its key's specialization of
-// the policy when there is one (specialize.go).
+// decideTerm is decide on an input term.
 func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, error) {
-	return c.decideWith(ctx, c.planFor(input), input)
+	return c.decideWith(ctx, &c.general, input)
 }
 
 // decideWith is decideTerm on plan p.
@@ -646,4 +633,13 @@ func compare(a, b string) int {
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
+}
+
+// plan is what a decision evaluates: the compiler, the allow query and the
+// query of the three parts, and the refs of grants and denies in the rule
+// cache once allow is evaluated (decideTerm).
+type plan struct {
+	compiler       *ast.Compiler
+	allow, parts   ast.Body
+	grants, denies ast.Ref
 }
