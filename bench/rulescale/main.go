@@ -379,20 +379,10 @@ func measureService(ctx context.Context, r *result, rs []rules.Rule, dur time.Du
 	}
 	c := &client{base: svc.URL(), token: tok, http: &http.Client{Timeout: 10 * time.Minute}}
 
-	type fileRule struct {
-		ID             string   `json:"id"`
-		Name           string   `json:"name"`
-		ResourceFilter string   `json:"resourceFilter"`
-		Condition      string   `json:"condition"`
-		Actions        []string `json:"actions"`
-		Context        string   `json:"context"`
-	}
+	// rules.Rule marshals to a rule file's JSON form.
 	file := struct {
-		Rules []fileRule `json:"rules"`
-	}{}
-	for _, x := range rs {
-		file.Rules = append(file.Rules, fileRule{x.ID, x.Name, x.ResourceFilter, x.Condition, x.Actions, x.Context})
-	}
+		Rules []rules.Rule `json:"rules"`
+	}{rs}
 	stopProfile := profile("import", len(rs))
 	start, cpu := time.Now(), processCPU()
 	if _, err := c.do(ctx, "POST", "/api/v1/rules/import", file, nil); err != nil {

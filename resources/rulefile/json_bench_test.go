@@ -4,25 +4,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // benchFile is a rule file of n rules as the API's clients send it: JSON,
 // on one line.
 func benchFile(b *testing.B, n int) []byte {
-	type rule struct {
-		ID             string   `json:"id"`
-		Name           string   `json:"name"`
-		ResourceFilter string   `json:"resourceFilter"`
-		Condition      string   `json:"condition"`
-		Actions        []string `json:"actions"`
-		Context        string   `json:"context"`
-	}
+	// rules.Rule marshals to a rule file's JSON form.
 	f := struct {
-		Rules []rule `json:"rules"`
+		Rules []rules.Rule `json:"rules"`
 	}{}
 	for i := range n {
-		f.Rules = append(f.Rules, rule{fmt.Sprintf("r%05d", i), fmt.Sprintf("rule %d", i), "App_*",
-			fmt.Sprintf(`user.group = "G%d" and resource.name like "P%d*"`, i, i), []string{"read"}, "hub"})
+		f.Rules = append(f.Rules, rules.Rule{ID: fmt.Sprintf("r%05d", i), Name: fmt.Sprintf("rule %d", i), ResourceFilter: "App_*",
+			Condition: fmt.Sprintf(`user.group = "G%d" and resource.name like "P%d*"`, i, i), Actions: []string{"read"}, Context: "hub"})
 	}
 	data, err := json.Marshal(f)
 	if err != nil {
