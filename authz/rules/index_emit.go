@@ -48,12 +48,12 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	// itself; and _s<stratum>, the rules compiled to Rego of that stratum.
 	sets := []string{"_didx"}
 	if len(levels) > 0 {
-		out.WriteString("_atom(a, _) if {\n\ta.op == \"g\"\n\t_gall[a.id]\n}\n\n")
+		out.WriteString("_atom(\"g\", a, _) if {\n\t_gall[a.id]\n}\n\n")
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_gall[id] if _g%d[id]\n\n", l)
 		}
 		out.WriteString(strings.Replace(atomTests, "_atom(", "_datom(", -1))
-		out.WriteString("_datom(a, va) if {\n\ta.op == \"not\"\n\tnot _pos(a.x, va)\n}\n\n")
+		out.WriteString("_datom(\"not\", a, va) if {\n\tnot _pos(a.x.op, a.x, va)\n}\n\n")
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
 		}
@@ -65,7 +65,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
 		for _, b := range bs {
-			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t, va)\n\t}", atom))
+			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t.op, t, va)\n\t}", atom))
 			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
 		}
 		// A "*" bucket serves the environments other than the hub and
@@ -157,70 +157,58 @@ func typeActionGuard(b bucket) string {
 var indexedPreamble = `# An atom of a stored conjunction (OPA's rule index picks the body by op);
 # a negated atom is {"op": "not", "x": atom}, tested by _pos (a copy of
 # _atom: a rule may not call itself).
-_atom(a, va) if {
-	a.op == "not"
-	not _pos(a.x, va)
+_atom("not", a, va) if {
+	not _pos(a.x.op, a.x, va)
 }
 
 ` + atomTests + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
 
 // atomTests are the bodies of the positive atoms, written for _atom and
 // again for _pos.
-const atomTests = `_atom(a, va) if {
-	a.op == "in"
+const atomTests = `_atom("in", a, va) if {
 	a.v in va[a.a]
 }
 
-_atom(a, _) if {
-	a.op == "id"
+_atom("id", a, _) if {
 	input.resource.id == a.v
 }
 
-_atom(a, va) if {
-	a.op == "pair"
+_atom("pair", a, va) if {
 	some x in va[a.a]
 	x in va[a.b]
 }
 
-_atom(a, va) if {
-	a.op == "pre"
+_atom("pre", a, va) if {
 	strings.any_prefix_match(va[a.a], a.v)
 }
 
-_atom(a, va) if {
-	a.op == "suf"
+_atom("suf", a, va) if {
 	strings.any_suffix_match(va[a.a], a.v)
 }
 
-_atom(a, va) if {
-	a.op == "any"
+_atom("any", a, va) if {
 	count(va[a.a]) > 0
 }
 
-_atom(a, va) if {
-	a.op == "con"
+_atom("con", a, va) if {
 	some x in va[a.a]
 	contains(x, a.v)
 }
 
-_atom(a, va) if {
-	a.op == "re"
+_atom("re", a, va) if {
 	some x in va[a.a]
 	regex.match(a.v, x)
 }
 
-_atom(a, va) if {
-	a.op == "ne"
+_atom("ne", a, va) if {
 	_ne(va[a.a])
 }
 
-_atom(a, _) if {
-	a.op == "anon"
+_atom("anon", _, _) if {
 	input.subject.anonymous == true
 }
 
-_atom(a, _) if {
-	a.op == "tp"
+_atom("tp", a, _) if {
 	startswith(input.resource.type, a.v)
 }
 
