@@ -1,7 +1,9 @@
 package authz
 
 import (
+	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -27,6 +29,7 @@ import (
 
 var (
 	kValues             = ast.StringTerm(rules.ValuesKey)
+	kKeys               = ast.StringTerm(rules.KeysID)
 	textTrue, textFalse = ast.StringTerm("true"), ast.StringTerm("false")
 )
 
@@ -37,6 +40,11 @@ type ruleValue struct {
 	key  *ast.Term
 	path []*ast.Term
 	ci   bool
+	// The lookup keys of the attribute's values (the module's _kv and
+	// _kp: keyed by value, by prefixes of these lengths), in keys.
+	val   bool
+	plens []int
+	keys  *keyTerms
 }
 
 // ruleValuesOf finds the value lists the generated module m reads: its
@@ -81,7 +89,119 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		}
 		out = append(out, ruleValue{key: ast.StringTerm(string(key)), path: path, ci: fn == "_vli"})
 	}
+	vals, plens := keyAttrsOf(m)
+	for i := range out {
+		id := string(out[i].key.Value.(ast.String))
+		out[i].val, out[i].plens = vals[id], plens[id]
+		if out[i].val || len(out[i].plens) > 0 {
+			out[i].keys = &keyTerms{id: id}
+		}
+	}
 	return out
+}
+
+// keyAttrsOf reads the module's _kv (the attribute ids keyed by value) and
+// _kp (the prefix lengths keyed on, by attribute id), both constants.
+func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int) {
+	vals, plens := map[string]bool{}, map[string][]int{}
+	for _, r := range m.Rules {
+		ref := r.Head.Ref()
+		if len(ref) != 1 || r.Head.Value == nil || len(r.Head.Args) > 0 {
+			continue
+		}
+		switch ref[0].String() {
+		case "_kv":
+			if set, ok := r.Head.Value.Value.(ast.Set); ok {
+				set.Foreach(func(t *ast.Term) {
+					if s, ok := t.Value.(ast.String); ok {
+						vals[string(s)] = true
+					}
+				})
+			}
+		case "_kp":
+			if obj, ok := r.Head.Value.Value.(ast.Object); ok {
+				obj.Foreach(func(k, v *ast.Term) {
+					s, ok1 := k.Value.(ast.String)
+					a, ok2 := v.Value.(*ast.Array)
+					if !ok1 || !ok2 {
+						return
+					}
+					for i := range a.Len() {
+						if n, ok := a.Elem(i).Value.(ast.Number).Int(); ok && n > 0 {
+							plens[string(s)] = append(plens[string(s)], n)
+						}
+					}
+				})
+			}
+		}
+	}
+	return vals, plens
+}
+
+// keyTerms are the lookup keys of one attribute's values, as terms,
+// shared by the inputs of a revision like the interned strings (a hit
+// costs a map read and no allocation; at most maxInterned are kept).
+type keyTerms struct {
+	id string
+	mu sync.RWMutex
+	m  map[string]*ast.Term
+}
+
+// key is the term of id + sep + s (rules' valueKey, prefixKey).
+func (k *keyTerms) key(sep byte, s string) *ast.Term {
+	var buf [128]byte
+	b := append(append(append(buf[:0], k.id...), sep), s...)
+	k.mu.RLock()
+	t, ok := k.m[string(b)]
+	k.mu.RUnlock()
+	if ok {
+		return t
+	}
+	c := string(b)
+	t = ast.StringTerm(c)
+	k.mu.Lock()
+	if len(k.m) >= maxInterned || k.m == nil {
+		k.m = make(map[string]*ast.Term, 256)
+	}
+	k.m[c] = t
+	k.mu.Unlock()
+	return t
+}
+
+// appendKeys appends the lookup keys of the values in list (an array of
+// strings, as listOf makes it) to ks: each value's key if v is keyed by
+// value, and its prefix's for each length of v.plens it reaches (in
+// characters, as Rego's count and substring count them).
+func (v *ruleValue) appendKeys(ks []*ast.Term, list *ast.Term) []*ast.Term {
+	a, ok := list.Value.(*ast.Array)
+	if !ok || v.keys == nil {
+		return ks
+	}
+	for i := range a.Len() {
+		s, ok := a.Elem(i).Value.(ast.String)
+		if !ok {
+			continue
+		}
+		if v.val {
+			ks = append(ks, v.keys.key('=', string(s)))
+		}
+		if len(v.plens) == 0 {
+			continue
+		}
+		n, at := 0, 0 // characters counted, at byte at
+		for _, l := range v.plens {
+			for n < l && at < len(s) {
+				_, size := utf8.DecodeRuneInString(string(s[at:]))
+				at += size
+				n++
+			}
+			if n < l {
+				break
+			}
+			ks = append(ks, v.keys.key('^', string(s[:at])))
+		}
+	}
+	return ks
 }
 
 // ruleValueTerm is input.va: the value list of each of vs found in the
@@ -93,9 +213,11 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	if len(vs) == 0 {
 		return nil
 	}
-	var buf [16][2]*ast.Term
-	items := buf[:0]
-	for _, v := range vs {
+	var buf [24][2]*ast.Term
+	var kbuf [24]*ast.Term
+	items, keys := buf[:0], kbuf[:0]
+	for i := range vs {
+		v := &vs[i]
 		x := find(roots, v.path)
 		if x == nil {
 			continue
@@ -105,10 +227,15 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 			return nil
 		}
 		items = append(items, [2]*ast.Term{v.key, l})
+		keys = v.appendKeys(keys, l)
 	}
-	if len(items) == 0 {
-		return ast.InternedEmptyObject
+	// The lookup keys (rules.KeysID), even none: the module reads them
+	// whenever it reads the lists.
+	kt := ast.InternedEmptyArray
+	if len(keys) > 0 {
+		kt = a.term(ast.NewArray(slices.Clone(keys)...))
 	}
+	items = append(items, [2]*ast.Term{kKeys, kt})
 	return a.term(ast.NewObject(items...))
 }
 

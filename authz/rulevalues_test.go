@@ -25,6 +25,7 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		{"App_*", `resource.sectionAccess = "true"`}, {"App.Object_*", `resource.public = "false"`},
 		{"App.Object_*", `resource.app.name like "*report"`}, {"App_*", `resource.id == "a-1"`}, {"App_*", `resource.spaceType = "shared"`},
 		{"App_*", `user.groupId = "g1" and resource.name matches "^Q[0-9]"`}, {"App_*, App.Object_*", `!(user.@region = "North")`},
+		{"App_*", `resource.name like "Über Q*"`}, {"App_*", `resource.name like "Über Quartal*"`},
 	}
 	var rs []rules.Rule
 	for i, c := range conds {
@@ -37,6 +38,10 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		t.Fatalf("the engine found %d value lists in the module", len(c.proj.values))
 	}
 	pq, err := rego.New(rego.Query("data.rulekeeper.rules._vf"), rego.Compiler(c.compiler), rego.Store(c.store)).PrepareForEval(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kq, err := rego.New(rego.Query("data.rulekeeper.rules._vkf"), rego.Compiler(c.compiler), rego.Store(c.store)).PrepareForEval(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +60,9 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 			App: &Related{ID: "a-1", Name: "My REPORT", Owner: "U1", SpaceID: "sp-1"}},
 		{Type: "space", ID: "sp-2", Name: "EMEA", SpaceType: "managed"},
 		{Type: "app"},
+		{Type: "app", ID: "a-2", Name: "Über Quartalsbericht"},
 	}
-	checked := 0
+	checked, keyed := 0, 0
 	for _, s := range subjects {
 		for _, r := range resources {
 			for _, env := range []string{"hub", "console", ""} {
@@ -80,14 +86,41 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 				}
 				// _vf[""] keeps _vf defined; input.va does not need it.
 				want = want.(ast.Object).Diff(ast.NewObject([2]*ast.Term{ast.StringTerm(""), ast.ArrayTerm()}))
-				if got.Value.Compare(want) != 0 {
-					t.Fatalf("%+v:\ninput.va %v\nmodule   %v", in, got, want)
+				// The lookup keys are input.va[KeysID], _vkf in the module.
+				keys := got.Value.(ast.Object).Get(kKeys)
+				if keys == nil {
+					t.Fatalf("%+v: no keys in input.va", in)
+				}
+				lists := got.Value.(ast.Object).Diff(ast.NewObject([2]*ast.Term{kKeys, ast.NullTerm()}))
+				if lists.Compare(want) != 0 {
+					t.Fatalf("%+v:\ninput.va %v\nmodule   %v", in, lists, want)
+				}
+				krs, err := kq.Eval(ctx, rego.EvalParsedInput(plain))
+				if err != nil || len(krs) != 1 {
+					t.Fatal(krs, err)
+				}
+				wantKeys, err := ast.InterfaceToValue(krs[0].Expressions[0].Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotKeys := ast.NewSet()
+				keys.Value.(*ast.Array).Foreach(gotKeys.Add)
+				wantSet := ast.NewSet()
+				wantKeys.(*ast.Array).Foreach(wantSet.Add)
+				if gotKeys.Compare(wantSet) != 0 {
+					t.Fatalf("%+v:\ninput.va keys %v\nmodule _vkf   %v", in, gotKeys, wantKeys)
+				}
+				if gotKeys.Len() > 0 {
+					keyed++
 				}
 				checked++
 			}
 		}
 	}
-	t.Logf("%d inputs", checked)
+	t.Logf("%d inputs, %d with lookup keys", checked, keyed)
+	if keyed < checked/4 {
+		t.Errorf("%d of %d inputs have lookup keys", keyed, checked)
+	}
 	// No bucket for the action: the decision reads no value list, and the
 	// input carries none.
 	in := &Input{Subject: subjects[0], Action: "export", Resource: resources[0], Environment: "hub"}

@@ -118,24 +118,27 @@
 // data.rulekeeper_rules.b[type][action][environment] (type "*" any, "?"
 // unknown types; a rule of both environments is stored in the hub's, the
 // console's and the "*" bucket), under the key of its most selective atom:
-// v[attribute][value] for an equality, p[attribute][prefix] for a like
-// prefix or the literal prefix of a matches (cut to 1, 2, 4, 8, 16 or 32
-// characters; n[attribute] lists the lengths the bucket has),
+// k[attribute "=" value] for an equality, k[attribute "^" prefix] for a
+// like prefix or the literal prefix of a matches (cut to 1, 2, 4, 8, 16 or
+// 32 characters; the module's _kp lists the lengths in use),
 // r[attribute][attribute] for two attributes that must share a value, s
-// for none. The atom the key proves is not stored again. The module has,
+// for none. The atom the key proves is not stored again; the others are
+// arrays [op, operands...]. The module has,
 // per bucket, one body per kind of key guarded by the bucket's type,
 // action and environment, so that OPA's rule index picks the bodies of the
 // input's bucket and a decision no bucket matches evaluates none; each
 // body binds its bucket (a data reference that finds nothing is read again
-// from the store), looks up the input's values (_va: input.va when the
-// caller computed the lists, as the engine does, else the module's _vf
-// rules) and evaluates only the conjunctions found (_atom: the same tests
+// from the store), looks up the input's keys (_vk: its values and their
+// prefixes, one loop whatever the bucket keys on; input.va["="] when the
+// caller computed them, as the engine does with the value lists, else the
+// module's _vkf from _va: input.va, else the _vf rules) and evaluates only
+// the conjunctions found (_atom, by op: the same tests
 // as the plain compilation's, on the same value lists). Rules using
 // HasPrivilege, or whose normal form would exceed maxDisjuncts
 // conjunctions, are compiled as above but to _g<stratum>[id] bodies; they
 // are stored in the same buckets, keyed the same way from an
 // over-approximation of the condition, as candidates whose conjunction is
-// one atom {"op": "g", "id": id}, which _atom decides by their _g bodies:
+// one atom ["g", id], which _atom decides by their _g bodies:
 // one pass over the buckets finds every rule. The HasPrivilege helpers read
 // a copy of the bucket bodies (_ddx) whose atoms find no candidate, and the
 // lower strata's _g sets, so that no rule reads itself. Put and Delete

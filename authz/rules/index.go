@@ -68,20 +68,26 @@ type atom struct {
 	n    bool
 }
 
-func (t atom) data() map[string]any {
-	m := map[string]any{"op": t.op}
+// data is the atom as the data document stores it: an array of the op
+// and its operands, [op, a, v] (in, id, pre, suf, con, re), [op, a, b]
+// (pair), [op, a] (any, ne), [op, v] (tp), [op] (anon); a negated
+// atom is ["not", atom]. (An array, not an object: OPA holds an object
+// in a hash map of its own, an array in a slice, and a set of 10,000
+// rules has as many atoms.)
+func (t atom) data() []any {
+	m := []any{t.op}
 	if t.a.path != "" {
-		m["a"] = t.a.id()
+		m = append(m, t.a.id())
 	}
 	if t.b.path != "" {
-		m["b"] = t.b.id()
+		m = append(m, t.b.id())
 	}
 	switch t.op {
 	case "in", "id", "pre", "suf", "con", "re", "tp":
-		m["v"] = t.v // even "": a missing v would make the atom undefined
+		m = append(m, t.v) // even "": a missing v would make the atom undefined
 	}
 	if t.n {
-		return map[string]any{"op": "not", "x": m}
+		return []any{"not", m}
 	}
 	return m
 }
@@ -318,9 +324,9 @@ type bucket struct{ doc, typ, action, env string }
 func (b bucket) path() []string { return []string{b.doc, b.typ, b.action, b.env} }
 
 // An entryKey names one entry of the data document: the bucket, the kind
-// of key ("s" scan, "v" value, "p" prefix, "r" pair) and the key (for "v"
-// and "p" the attribute id and the value or prefix, for "r" the two
-// attribute ids). Its value is an object of rule ids.
+// of key ("s" scan, "k" a value or a prefix, "r" pair) and the key (for
+// "k" the lookup key, valueKey or prefixKey; for "r" the two attribute
+// ids). Its value is an object of rule ids.
 type entryKey struct {
 	bucket
 	kind, attr, key string
@@ -328,11 +334,24 @@ type entryKey struct {
 
 func (k entryKey) path() []string {
 	p := append(k.bucket.path(), k.kind)
-	if k.kind == "s" {
+	switch k.kind {
+	case "s":
 		return p
+	case "k":
+		return append(p, k.key)
 	}
 	return append(p, k.attr, k.key)
 }
+
+// valueKey and prefixKey are the lookup keys of a bucket's "k" object: an
+// attribute id (a JSON array, so the id ends where the array does), then
+// "=" and a value of the attribute, or "^" and a prefix of one. A decision
+// looks up one key per value and per prefix length in _kp (the engine
+// computes them with the value lists: input.va[KeysID]; the module's _vkf
+// otherwise), so a bucket costs one loop over the input's keys whatever
+// attributes and prefix lengths its rules use.
+func valueKey(attr, v string) string  { return attr + "=" + v }
+func prefixKey(attr, p string) string { return attr + "^" + p }
 
 // A bodyKey names the bodies the module has for a bucket: one per kind of
 // key (kind ""), so that the module only changes when a bucket appears or
@@ -344,12 +363,11 @@ type bodyKey struct {
 
 func (k entryKey) body() bodyKey { return bodyKey{bucket: k.bucket} }
 
-// A plenKey counts the rules of a bucket whose prefix key on attribute
-// attr has length n: the bucket's "n" object lists, per attribute, the
-// lengths a decision looks up.
-type plenKey struct {
-	bucket
-	attr string
+// A keyAttr counts the entries keyed on an attribute's values (n 0) or
+// on its prefixes of length n: the module lists them (_kv, _kp), and a
+// decision computes the keys of those only.
+type keyAttr struct {
+	attr attrRef
 	n    int
 }
 
@@ -358,12 +376,23 @@ type entryRef struct {
 	kd keyDef
 }
 
+// keyAttr is what the entry is keyed on, if on values or prefixes.
+func (e entryRef) keyAttr() (keyAttr, bool) {
+	switch e.kd.kind {
+	case "val":
+		return keyAttr{attr: e.kd.a}, true
+	case "pfx":
+		return keyAttr{attr: e.kd.a, n: e.kd.n}, true
+	}
+	return keyAttr{}, false
+}
+
 func entryOf(b bucket, kd keyDef, key string) entryKey {
 	switch kd.kind {
 	case "val":
-		return entryKey{b, "v", kd.a.id(), key}
+		return entryKey{bucket: b, kind: "k", key: valueKey(kd.a.id(), key)}
 	case "pfx":
-		return entryKey{b, "p", kd.a.id(), key}
+		return entryKey{bucket: b, kind: "k", key: prefixKey(kd.a.id(), key)}
 	case "pair":
 		return entryKey{b, "r", kd.a.id(), kd.b.id()}
 	}
@@ -392,8 +421,8 @@ type indexedRule struct {
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	entries map[entryKey]map[string]any // rule id → conjunctions ([[{"op": "g", "id": id}]] for a rule compiled to Rego: a candidate)
-	plens   map[plenKey]int
+	entries map[entryKey]map[string]any // rule id → conjunctions ([[["g", id]]] for a rule compiled to Rego: a candidate)
+	keys    map[keyAttr]int
 	buckets map[bodyKey]int
 	attrs   map[attrRef]int
 	names   map[string]string
@@ -402,7 +431,7 @@ type Index struct {
 }
 
 func (ix *Index) reset() {
-	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, plens: map[plenKey]int{},
+	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, keys: map[keyAttr]int{},
 		buckets: map[bodyKey]int{}, attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
 }
 
@@ -494,7 +523,7 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 			return "", append(diags, d)
 		}
 	}
-	attrs, buckets := maps.Clone(ix.attrs), maps.Clone(ix.buckets)
+	attrs, buckets, keys := maps.Clone(ix.attrs), maps.Clone(ix.buckets), maps.Clone(ix.keys)
 	if old := ix.rules[r.ID]; old != nil {
 		for _, a := range old.attrs {
 			if attrs[a]--; attrs[a] == 0 {
@@ -505,6 +534,11 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 			if buckets[e.e.body()]--; buckets[e.e.body()] == 0 {
 				delete(buckets, e.e.body())
 			}
+			if ka, ok := e.keyAttr(); ok {
+				if keys[ka]--; keys[ka] == 0 {
+					delete(keys, ka)
+				}
+			}
 		}
 	}
 	ir := ix.compileRule(as[0])
@@ -513,8 +547,11 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 	}
 	for _, e := range ir.entries {
 		buckets[e.e.body()]++
+		if ka, ok := e.keyAttr(); ok {
+			keys[ka]++
+		}
 	}
-	return emitIndexed(p, ix.x, attrs, buckets), diags
+	return emitIndexed(p, ix.x, attrs, buckets, keys), diags
 }
 
 // Put adds r, or replaces the rule with its id (a disabled rule is
@@ -741,12 +778,11 @@ func (ix *Index) add(a *analysis) []Patch {
 			ix.dirty = true
 		}
 		ix.buckets[e.e.body()]++
-		if e.kd.kind == "pfx" {
-			pk := plenKey{e.e.bucket, e.e.attr, e.kd.n}
-			if ix.plens[pk] == 0 {
-				patches = append(patches, Patch{Path: plenPath(pk)})
+		if ka, ok := e.keyAttr(); ok {
+			if ix.keys[ka] == 0 {
+				ix.dirty = true
 			}
-			ix.plens[pk]++
+			ix.keys[ka]++
 		}
 		m := ix.entries[e.e]
 		if m == nil {
@@ -756,7 +792,7 @@ func (ix *Index) add(a *analysis) []Patch {
 		if _, ok := m[id]; !ok {
 			if ir.rego {
 				// A candidate: its _g bodies decide (index_emit.go).
-				m[id] = []any{[]any{map[string]any{"op": "g", "id": id}}}
+				m[id] = []any{[]any{[]any{"g", id}}}
 			} else {
 				m[id] = ix.conjsFor(ir, e.e)
 			}
@@ -789,11 +825,10 @@ func (ix *Index) remove(id string) []Patch {
 			delete(ix.buckets, e.e.body())
 			ix.dirty = true
 		}
-		if e.kd.kind == "pfx" {
-			pk := plenKey{e.e.bucket, e.e.attr, e.kd.n}
-			if ix.plens[pk]--; ix.plens[pk] == 0 {
-				delete(ix.plens, pk)
-				patches = append(patches, Patch{Path: plenPath(pk)})
+		if ka, ok := e.keyAttr(); ok {
+			if ix.keys[ka]--; ix.keys[ka] == 0 {
+				delete(ix.keys, ka)
+				ix.dirty = true
 			}
 		}
 		if m := ix.entries[e.e]; m != nil {
@@ -807,9 +842,6 @@ func (ix *Index) remove(id string) []Patch {
 	return ix.fill(patches)
 }
 
-// plenPath is the path of the prefix lengths of pk's bucket and attribute.
-func plenPath(pk plenKey) []string { return append(pk.bucket.path(), "n", pk.attr) }
-
 // fill sets each patch's value from the current state.
 func (ix *Index) fill(ps []Patch) []Patch {
 	for i := range ps {
@@ -820,13 +852,12 @@ func (ix *Index) fill(ps []Patch) []Patch {
 			if n, ok := ix.names[p[2]]; ok {
 				ps[i].Value = n
 			}
-		case p[4] == "n":
-			if ns := ix.plensOf(bucket{p[0], p[1], p[2], p[3]}, p[5]); len(ns) > 0 {
-				ps[i].Value = ns
-			}
 		default:
 			k := entryKey{bucket: bucket{p[0], p[1], p[2], p[3]}, kind: p[4]}
-			if len(p) > 5 {
+			switch len(p) {
+			case 6:
+				k.key = p[5]
+			case 7:
 				k.attr, k.key = p[5], p[6]
 			}
 			if m := ix.entries[k]; len(m) > 0 {
@@ -837,29 +868,13 @@ func (ix *Index) fill(ps []Patch) []Patch {
 	return ps
 }
 
-// plensOf lists the prefix lengths bucket b looks up on attribute attr,
-// in increasing order.
-func (ix *Index) plensOf(b bucket, attr string) []any {
-	var ns []int
-	for _, n := range prefixLens {
-		if ix.plens[plenKey{b, attr, n}] > 0 {
-			ns = append(ns, n)
-		}
-	}
-	out := make([]any, len(ns))
-	for i, n := range ns {
-		out[i] = n
-	}
-	return out
-}
-
 // Data is the whole data document (the value of data.rulekeeper_rules):
 // names[shard][id], and b[type][action][environment] the buckets (a
 // candidate among the rules compiled to Rego has one conjunction, the
-// atom {"op": "g", "id": id}), each
-// with s (scan: rule id → conjunctions), v[attribute][value] and
-// p[attribute][prefix] (rule id → conjunctions), n[attribute] (the prefix
-// lengths) and r[attribute][attribute] (pairs: rule id → conjunctions).
+// atom ["g", id]), each
+// with s (scan: rule id → conjunctions), k[key] (valueKey, prefixKey:
+// rule id → conjunctions) and r[attribute][attribute] (pairs: rule id →
+// conjunctions).
 func (ix *Index) Data() map[string]any {
 	names := make(map[string]any, len(ix.names))
 	for id, n := range ix.names {
@@ -876,14 +891,6 @@ func (ix *Index) Data() map[string]any {
 			d = dir(d, seg)
 		}
 		d[path[len(path)-1]] = maps.Clone(m)
-	}
-	for pk := range ix.plens {
-		d := out
-		path := plenPath(pk)
-		for _, seg := range path[:len(path)-1] {
-			d = dir(d, seg)
-		}
-		d[pk.attr] = ix.plensOf(pk.bucket, pk.attr)
 	}
 	return out
 }
@@ -925,7 +932,7 @@ func buildFrom(as []*analysis, x *vocab) *program {
 // Module is the generated module for the index's current rules.
 func (ix *Index) Module() string {
 	if ix.dirty {
-		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs, ix.buckets)
+		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs, ix.buckets, ix.keys)
 		ix.dirty = false
 	}
 	return ix.module

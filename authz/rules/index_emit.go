@@ -14,7 +14,7 @@ import (
 // matches evaluates none; the value lists the index reads; and the rules
 // compiled to Rego (p), each a body of _g<stratum>[id] evaluated only for
 // the candidates the buckets name.
-func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKey]int) string {
+func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKey]int, keys map[keyAttr]int) string {
 	e := &emitter{x: x, priv: map[privKey]string{}, rel: map[int]bool{}, attrs: map[attrKey]string{},
 		need: map[string]int{}, needAny: map[string]int{}, sets: map[setKey]string{}, indexed: true, levels: map[int]bool{}}
 	var body strings.Builder
@@ -40,7 +40,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	}
 	out.WriteString(indexedPreamble)
 	// The rules compiled to Rego are in the buckets too, as candidates
-	// (their conjunction is one atom {"op": "g", "id": id}): _atom decides
+	// (their conjunction is one atom ["g", id]): _atom decides
 	// them by their _g<stratum> bodies (_gall), in the same pass as the
 	// rules compiled to data. Those bodies read, through HasPrivilege,
 	// what the rules of lower strata grant: _ddx, a copy of the bucket
@@ -48,12 +48,12 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	// itself; and _s<stratum>, the rules compiled to Rego of that stratum.
 	sets := []string{"_didx"}
 	if len(levels) > 0 {
-		out.WriteString("_atom(\"g\", a, _) if {\n\t_gall[a.id]\n}\n\n")
+		out.WriteString("_atom(\"g\", a, _) if {\n\t_gall[a[1]]\n}\n\n")
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_gall[id] if _g%d[id]\n\n", l)
 		}
 		out.WriteString(strings.Replace(atomTests, "_atom(", "_datom(", -1))
-		out.WriteString("_datom(\"not\", a, va) if {\n\tnot _pos(a.x.op, a.x, va)\n}\n\n")
+		out.WriteString("_datom(\"not\", a, va) if {\n\tnot _pos(a[1][0], a[1], va)\n}\n\n")
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
 		}
@@ -65,7 +65,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
 		for _, b := range bs {
-			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t.op, t, va)\n\t}", atom))
+			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t[0], t, va)\n\t}", atom))
 			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
 		}
 		// A "*" bucket serves the environments other than the hub and
@@ -93,6 +93,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		fmt.Fprintf(&out, "_vf[%s] := %s(%s)\n\n", lit(a.id()), fn, ref(a.segments()))
 	}
 	out.WriteString(indexedValueHelpers)
+	writeKeyAttrs(&out, keys)
 	e.valueLists(&out)
 	return out.String()
 }
@@ -103,9 +104,9 @@ func grantOf(set string) string {
 }
 
 // writeBucket writes the bodies of set for bucket b, one per kind of key:
-// the scan entries, the input's values, their prefixes of the lengths the
-// bucket has, and the pairs of attributes sharing a value; each ends with
-// tail on the rule's entry (id, cs).
+// the scan entries, the input's keys (its values and their prefixes), and
+// the pairs of attributes sharing a value; each ends with tail on the
+// rule's entry (id, cs).
 func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	guard := []string{typeActionGuard(b.bucket)}
 	if b.env != "*" {
@@ -127,11 +128,10 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	if b.kind == "" || b.kind == "s" {
 		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tss := bk.s\n\tva := _va\n\tsome id, cs in ss\n\t%s\n}\n\n", set, g, tail)
 	}
-	if b.kind == "" || b.kind == "v" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tvs := bk.v\n\tva := _va\n\tsome a, m in vs\n\tsome v in va[a]\n\tsome id, cs in m[v]\n\t%s\n}\n\n", set, g, tail)
-	}
-	if b.kind == "" || b.kind == "p" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tps := bk.n\n\tva := _va\n\tsome a, ns in ps\n\tsome v in va[a]\n\tsome n in ns\n\tn <= count(v)\n\tsome id, cs in bk.p[a][substring(v, 0, n)]\n\t%s\n}\n\n", set, g, tail)
+	if b.kind == "" || b.kind == "k" {
+		// One loop over the input's keys (_vk: its values and their
+		// prefixes, by attribute), whatever the bucket's rules key on.
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tks := bk.k\n\tva := _va\n\tsome k in _vk\n\tsome id, cs in ks[k]\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "r" {
 		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\trs := bk.r\n\tva := _va\n\tsome a, m in rs\n\tsome x in va[a]\n\tsome b, ids in m\n\tx in va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
@@ -154,11 +154,11 @@ func typeActionGuard(b bucket) string {
 
 // indexedPreamble: the atoms of the conjunctions stored in the buckets
 // (index.go).
-var indexedPreamble = `# An atom of a stored conjunction (OPA's rule index picks the body by op);
-# a negated atom is {"op": "not", "x": atom}, tested by _pos (a copy of
+var indexedPreamble = `# An atom of a stored conjunction, [op, operands...] (OPA's rule index picks the body by op);
+# a negated atom is ["not", atom], tested by _pos (a copy of
 # _atom: a rule may not call itself).
 _atom("not", a, va) if {
-	not _pos(a.x.op, a.x, va)
+	not _pos(a[1][0], a[1], va)
 }
 
 ` + atomTests + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
@@ -166,42 +166,42 @@ _atom("not", a, va) if {
 // atomTests are the bodies of the positive atoms, written for _atom and
 // again for _pos.
 const atomTests = `_atom("in", a, va) if {
-	a.v in va[a.a]
+	a[2] in va[a[1]]
 }
 
 _atom("id", a, _) if {
-	input.resource.id == a.v
+	input.resource.id == a[2]
 }
 
 _atom("pair", a, va) if {
-	some x in va[a.a]
-	x in va[a.b]
+	some x in va[a[1]]
+	x in va[a[2]]
 }
 
 _atom("pre", a, va) if {
-	strings.any_prefix_match(va[a.a], a.v)
+	strings.any_prefix_match(va[a[1]], a[2])
 }
 
 _atom("suf", a, va) if {
-	strings.any_suffix_match(va[a.a], a.v)
+	strings.any_suffix_match(va[a[1]], a[2])
 }
 
 _atom("any", a, va) if {
-	count(va[a.a]) > 0
+	count(va[a[1]]) > 0
 }
 
 _atom("con", a, va) if {
-	some x in va[a.a]
-	contains(x, a.v)
+	some x in va[a[1]]
+	contains(x, a[2])
 }
 
 _atom("re", a, va) if {
-	some x in va[a.a]
-	regex.match(a.v, x)
+	some x in va[a[1]]
+	regex.match(a[2], x)
 }
 
 _atom("ne", a, va) if {
-	_ne(va[a.a])
+	_ne(va[a[1]])
 }
 
 _atom("anon", _, _) if {
@@ -209,7 +209,7 @@ _atom("anon", _, _) if {
 }
 
 _atom("tp", a, _) if {
-	startswith(input.resource.type, a.v)
+	startswith(input.resource.type, a[1])
 }
 
 `
@@ -255,5 +255,69 @@ _vls(x) := [x] if {
 	a := [y | some y in x; is_string(y)]
 	count(a) == count(x)
 } else := [s | some y in _arr(x); s := _str(y)]
+
+`
+
+// KeysID is the item of input.va (ValuesKey) that holds the input's
+// lookup keys when the caller computed them (the engine does): an array
+// of the keys _vkf computes otherwise, in any order (index.go, valueKey
+// and prefixKey). It is no attribute id (those start with "i" or "s").
+const KeysID = "="
+
+// writeKeyAttrs writes _kv, the ids of the attributes the buckets key on
+// by value, and _kp, the prefix lengths they key on by attribute id; _vk,
+// the input's keys (input.va[KeysID], else _vkf from the value lists);
+// and _vkf. A decision looks up each of its keys once in its bucket.
+func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
+	var vals []string
+	plens := map[string][]int{}
+	for k, c := range keys {
+		if c <= 0 {
+			continue
+		}
+		if k.n == 0 {
+			vals = append(vals, lit(k.attr.id()))
+		} else {
+			plens[k.attr.id()] = append(plens[k.attr.id()], k.n)
+		}
+	}
+	slices.Sort(vals)
+	kv := "set()"
+	if len(vals) > 0 {
+		kv = "{" + strings.Join(vals, ", ") + "}"
+	}
+	var kp []string
+	for _, a := range slices.Sorted(maps.Keys(plens)) {
+		ns := plens[a]
+		slices.Sort(ns)
+		items := make([]string, len(ns))
+		for i, n := range ns {
+			items[i] = fmt.Sprint(n)
+		}
+		kp = append(kp, fmt.Sprintf("%s: [%s]", lit(a), strings.Join(items, ", ")))
+	}
+	fmt.Fprintf(out, "# The attributes the buckets key on: by value (_kv), by prefixes of\n# these lengths (_kp).\n_kv := %s\n\n_kp := {%s}\n\n", kv, strings.Join(kp, ", "))
+	out.WriteString(keysPreamble)
+}
+
+// keysPreamble: _vk, the input's lookup keys (index.go, valueKey and
+// prefixKey).
+var keysPreamble = `# The input's lookup keys: input.` + ValuesKey + `["` + KeysID + `"] when the caller computed
+# them (the engine does, as _vkf does), else _vkf.
+_vk := input.` + ValuesKey + `["` + KeysID + `"] if {
+	input.` + ValuesKey + `
+} else := _vkf
+
+_vkf contains concat("", [a, "=", v]) if {
+	some a in _kv
+	some v in _va[a]
+}
+
+_vkf contains concat("", [a, "^", substring(v, 0, n)]) if {
+	some a, ns in _kp
+	some v in _va[a]
+	some n in ns
+	n <= count(v)
+}
 
 `
