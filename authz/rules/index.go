@@ -421,7 +421,7 @@ type indexedRule struct {
 type Index struct {
 	x       *vocab
 	rules   map[string]*indexedRule
-	entries map[entryKey]map[string]any // rule id → conjunctions ([[["g", id]]] for a rule compiled to Rego: a candidate)
+	entries map[entryKey]map[string]any // rule id → its test there, an atom (["g", id] for a rule compiled to Rego: a candidate)
 	keys    map[keyAttr]int
 	buckets map[bodyKey]int
 	attrs   map[attrRef]int
@@ -722,10 +722,10 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 	return ir
 }
 
-// conjsFor recomputes the conjunctions a rule stores under one entry,
-// without the atoms its key proves; a conjunction that keeps no atom holds
-// on being found, and then is the only one stored.
-func (ix *Index) conjsFor(ir *indexedRule, e entryKey) []any {
+// conjsFor recomputes what a rule stores under one entry: its
+// conjunctions there, without the atoms its key proves, as one atom
+// (holds, if a conjunction keeps none).
+func (ix *Index) conjsFor(ir *indexedRule, e entryKey) any {
 	conds := []conj{{}}
 	if ir.a.cond != nil {
 		conds = (&dnf{a: ir.a}).expr(ir.a.cond, false)
@@ -750,13 +750,25 @@ func (ix *Index) conjsFor(ir *indexedRule, e entryKey) []any {
 				}
 			}
 			if len(atoms) == 0 {
-				return []any{[]any{}}
+				return holds
 			}
 			out = append(out, atoms)
 		}
 	}
-	return out
+	switch {
+	case len(out) > 1:
+		return []any{"or", out}
+	case len(out[0].([]any)) > 1:
+		return []any{"and", out[0]}
+	}
+	return out[0].([]any)[0]
 }
+
+// holds is what a rule stores under an entry whose finding proves it: the
+// atom ["t"]. Otherwise a rule stores its one atom left, ["and", atoms]
+// for one conjunction of several, or ["or", conjunctions] (index_emit.go:
+// _atom decides all of them by op).
+var holds = []any{"t"}
 
 func (ix *Index) add(a *analysis) []Patch {
 	ir := ix.compileRule(a)
@@ -792,7 +804,7 @@ func (ix *Index) add(a *analysis) []Patch {
 		if _, ok := m[id]; !ok {
 			if ir.rego {
 				// A candidate: its _g bodies decide (index_emit.go).
-				m[id] = []any{[]any{[]any{"g", id}}}
+				m[id] = []any{"g", id}
 			} else {
 				m[id] = ix.conjsFor(ir, e.e)
 			}

@@ -52,8 +52,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_gall[id] if _g%d[id]\n\n", l)
 		}
-		out.WriteString(strings.Replace(atomTests, "_atom(", "_datom(", -1))
-		out.WriteString("_datom(\"not\", a, va) if {\n\tnot _pos(a[1][0], a[1], va)\n}\n\n")
+		out.WriteString(strings.ReplaceAll(atomTests+compoundTests, "_atom(", "_datom("))
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
 		}
@@ -65,7 +64,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
 		for _, b := range bs {
-			writeBucket(&out, set, b, fmt.Sprintf("some c in cs\n\tevery t in c {\n\t\t%s(t[0], t, va)\n\t}", atom))
+			writeBucket(&out, set, b, fmt.Sprintf("%s(cs[0], cs, va)", atom))
 			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
 		}
 		// A "*" bucket serves the environments other than the hub and
@@ -154,14 +153,38 @@ func typeActionGuard(b bucket) string {
 
 // indexedPreamble: the atoms of the conjunctions stored in the buckets
 // (index.go).
-var indexedPreamble = `# An atom of a stored conjunction, [op, operands...] (OPA's rule index picks the body by op);
-# a negated atom is ["not", atom], tested by _pos (a copy of
-# _atom: a rule may not call itself).
+var indexedPreamble = `# What a rule stores under an entry, an atom [op, operands...] (OPA's rule
+# index picks the body by op): ["t"] holds; ["and", atoms] and ["or",
+# conjunctions of atoms] test atoms by _lit, a negated atom ["not", atom]
+# by _pos (copies of _atom: a rule may not call itself).
+` + atomTests + compoundTests + strings.ReplaceAll(atomTests, "_atom(", "_lit(") + `_lit("not", a, va) if {
+	not _pos(a[1][0], a[1], va)
+}
+
+` + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
+
+// compoundTests are the atoms that combine others (and the one that
+// holds), for _atom and _datom.
+const compoundTests = `_atom("t", _, _) := true
+
 _atom("not", a, va) if {
 	not _pos(a[1][0], a[1], va)
 }
 
-` + atomTests + strings.ReplaceAll(atomTests, "_atom(", "_pos(")
+_atom("and", a, va) if {
+	every t in a[1] {
+		_lit(t[0], t, va)
+	}
+}
+
+_atom("or", a, va) if {
+	some c in a[1]
+	every t in c {
+		_lit(t[0], t, va)
+	}
+}
+
+`
 
 // atomTests are the bodies of the positive atoms, written for _atom and
 // again for _pos.
