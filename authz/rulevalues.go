@@ -45,6 +45,9 @@ type ruleValue struct {
 	val   bool
 	plens []int
 	keys  *keyTerms
+	// listed: the module reads the list itself (its _ka: the atoms and
+	// pair keys do), not only its keys; input.va holds only those.
+	listed bool
 }
 
 // ruleValuesOf finds the value lists the generated module m reads: its
@@ -89,10 +92,11 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		}
 		out = append(out, ruleValue{key: ast.StringTerm(string(key)), path: path, ci: fn == "_vli"})
 	}
-	vals, plens := keyAttrsOf(m)
+	vals, plens, listed := keyAttrsOf(m)
 	for i := range out {
 		id := string(out[i].key.Value.(ast.String))
 		out[i].val, out[i].plens = vals[id], plens[id]
+		out[i].listed = listed == nil || listed[id]
 		if out[i].val || len(out[i].plens) > 0 {
 			out[i].keys = &keyTerms{id: id}
 		}
@@ -100,16 +104,28 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 	return out
 }
 
-// keyAttrsOf reads the module's _kv (the attribute ids keyed by value) and
-// _kp (the prefix lengths keyed on, by attribute id), both constants.
-func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int) {
+// keyAttrsOf reads the module's _kv (the attribute ids keyed by value),
+// _kp (the prefix lengths keyed on, by attribute id) and _ka (the
+// attribute ids whose lists the module reads; nil when it has no _ka: all
+// of them), all constants.
+func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bool) {
 	vals, plens := map[string]bool{}, map[string][]int{}
+	var listed map[string]bool
 	for _, r := range m.Rules {
 		ref := r.Head.Ref()
 		if len(ref) != 1 || r.Head.Value == nil || len(r.Head.Args) > 0 {
 			continue
 		}
 		switch ref[0].String() {
+		case "_ka":
+			listed = map[string]bool{}
+			if set, ok := r.Head.Value.Value.(ast.Set); ok {
+				set.Foreach(func(t *ast.Term) {
+					if s, ok := t.Value.(ast.String); ok {
+						listed[string(s)] = true
+					}
+				})
+			}
 		case "_kv":
 			if set, ok := r.Head.Value.Value.(ast.Set); ok {
 				set.Foreach(func(t *ast.Term) {
@@ -135,7 +151,7 @@ func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int) {
 			}
 		}
 	}
-	return vals, plens
+	return vals, plens, listed
 }
 
 // keyTerms are the lookup keys of one attribute's values, as terms,
@@ -218,6 +234,9 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	items, keys := buf[:0], kbuf[:0]
 	for i := range vs {
 		v := &vs[i]
+		if !v.listed && v.keys == nil {
+			continue
+		}
 		x := find(roots, v.path)
 		if x == nil {
 			continue
@@ -226,7 +245,9 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		if !ok {
 			return nil
 		}
-		items = append(items, [2]*ast.Term{v.key, l})
+		if v.listed {
+			items = append(items, [2]*ast.Term{v.key, l})
+		}
 		keys = v.appendKeys(keys, l)
 	}
 	// The lookup keys (rules.KeysID), even none: the module reads them

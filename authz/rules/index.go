@@ -405,6 +405,7 @@ type indexedRule struct {
 	rego    bool
 	entries []entryRef
 	attrs   []attrRef
+	vattrs  []attrRef // the attributes its stored atoms and pair keys read through _va
 }
 
 // Index is a rule set compiled for decisions whose cost does not grow with
@@ -423,6 +424,7 @@ type Index struct {
 	rules   map[string]*indexedRule
 	entries map[entryKey]map[string]any // rule id → its test there, an atom (["g", id] for a rule compiled to Rego: a candidate)
 	keys    map[keyAttr]int
+	vattrs  map[attrRef]int
 	buckets map[bodyKey]int
 	attrs   map[attrRef]int
 	names   map[string]string
@@ -431,7 +433,7 @@ type Index struct {
 }
 
 func (ix *Index) reset() {
-	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, keys: map[keyAttr]int{},
+	*ix = Index{x: ix.x, rules: map[string]*indexedRule{}, entries: map[entryKey]map[string]any{}, keys: map[keyAttr]int{}, vattrs: map[attrRef]int{},
 		buckets: map[bodyKey]int{}, attrs: map[attrRef]int{}, names: map[string]string{}, dirty: true}
 }
 
@@ -523,11 +525,16 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 			return "", append(diags, d)
 		}
 	}
-	attrs, buckets, keys := maps.Clone(ix.attrs), maps.Clone(ix.buckets), maps.Clone(ix.keys)
+	attrs, buckets, keys, vattrs := maps.Clone(ix.attrs), maps.Clone(ix.buckets), maps.Clone(ix.keys), maps.Clone(ix.vattrs)
 	if old := ix.rules[r.ID]; old != nil {
 		for _, a := range old.attrs {
 			if attrs[a]--; attrs[a] == 0 {
 				delete(attrs, a)
+			}
+		}
+		for _, a := range old.vattrs {
+			if vattrs[a]--; vattrs[a] == 0 {
+				delete(vattrs, a)
 			}
 		}
 		for _, e := range old.entries {
@@ -545,13 +552,16 @@ func (ix *Index) Check(r Rule) (string, []Diagnostic) {
 	for _, a := range ir.attrs {
 		attrs[a]++
 	}
+	for _, a := range ir.vattrs {
+		vattrs[a]++
+	}
 	for _, e := range ir.entries {
 		buckets[e.e.body()]++
 		if ka, ok := e.keyAttr(); ok {
 			keys[ka]++
 		}
 	}
-	return emitIndexed(p, ix.x, attrs, buckets, keys), diags
+	return emitIndexed(p, ix.x, attrs, buckets, keys, vattrs), diags
 }
 
 // Put adds r, or replaces the rule with its id (a disabled rule is
@@ -678,11 +688,17 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 	if a.cond != nil {
 		conds = (&dnf{a: a, lenient: ir.rego}).expr(a.cond, false)
 	}
-	seenAttr := map[attrRef]bool{}
+	seenAttr, seenVAttr := map[attrRef]bool{}, map[attrRef]bool{}
 	addAttr := func(r attrRef) {
 		if r.path != "" && !seenAttr[r] {
 			seenAttr[r] = true
 			ir.attrs = append(ir.attrs, r)
+		}
+	}
+	addVAttr := func(r attrRef) {
+		if r.path != "" && !seenVAttr[r] {
+			seenVAttr[r] = true
+			ir.vattrs = append(ir.vattrs, r)
 		}
 	}
 	// A rule of either environment is stored in the hub's and the
@@ -697,13 +713,21 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 			if alt.extra != nil {
 				c = append(slices.Clip(c), *alt.extra)
 			}
-			kd, key, _ := chooseKey(c)
+			kd, key, at := chooseKey(c)
 			addAttr(kd.a)
 			addAttr(kd.b)
+			if kd.kind == "pair" {
+				addVAttr(kd.a)
+				addVAttr(kd.b)
+			}
 			if !ir.rego {
-				for _, t := range c {
+				for i, t := range c {
 					addAttr(t.a)
 					addAttr(t.b)
+					if i != at || !implied(kd, t) {
+						addVAttr(t.a)
+						addVAttr(t.b)
+					}
 				}
 			}
 			for _, act := range a.actions {
@@ -782,6 +806,12 @@ func (ix *Index) add(a *analysis) []Patch {
 		}
 		ix.attrs[r]++
 	}
+	for _, r := range ir.vattrs {
+		if ix.vattrs[r] == 0 {
+			ix.dirty = true
+		}
+		ix.vattrs[r]++
+	}
 	if ir.rego {
 		ix.dirty = true
 	}
@@ -826,6 +856,12 @@ func (ix *Index) remove(id string) []Patch {
 		ix.attrs[r]--
 		if ix.attrs[r] == 0 {
 			delete(ix.attrs, r)
+			ix.dirty = true
+		}
+	}
+	for _, r := range ir.vattrs {
+		if ix.vattrs[r]--; ix.vattrs[r] == 0 {
+			delete(ix.vattrs, r)
 			ix.dirty = true
 		}
 	}
@@ -944,7 +980,7 @@ func buildFrom(as []*analysis, x *vocab) *program {
 // Module is the generated module for the index's current rules.
 func (ix *Index) Module() string {
 	if ix.dirty {
-		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs, ix.buckets, ix.keys)
+		ix.module = emitIndexed(ix.regoProgram(), ix.x, ix.attrs, ix.buckets, ix.keys, ix.vattrs)
 		ix.dirty = false
 	}
 	return ix.module

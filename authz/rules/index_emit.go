@@ -14,7 +14,7 @@ import (
 // matches evaluates none; the value lists the index reads; and the rules
 // compiled to Rego (p), each a body of _g<stratum>[id] evaluated only for
 // the candidates the buckets name.
-func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKey]int, keys map[keyAttr]int) string {
+func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKey]int, keys map[keyAttr]int, vattrs map[attrRef]int) string {
 	e := &emitter{x: x, priv: map[privKey]string{}, rel: map[int]bool{}, attrs: map[attrKey]string{},
 		need: map[string]int{}, needAny: map[string]int{}, sets: map[setKey]string{}, indexed: true, levels: map[int]bool{}}
 	var body strings.Builder
@@ -93,6 +93,20 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	}
 	out.WriteString(indexedValueHelpers)
 	writeKeyAttrs(&out, keys)
+	// The lists the atoms and the pair keys read (_va[id]); a caller
+	// that computes input.va may leave the others out (they are read
+	// for their keys only).
+	var ka []string
+	for _, a := range refs {
+		if vattrs[a] > 0 {
+			ka = append(ka, lit(a.id()))
+		}
+	}
+	if len(ka) == 0 {
+		out.WriteString("_ka := set()\n\n")
+	} else {
+		fmt.Fprintf(&out, "_ka := {%s}\n\n", strings.Join(ka, ", "))
+	}
 	e.valueLists(&out)
 	return out.String()
 }
@@ -130,7 +144,10 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	if b.kind == "" || b.kind == "k" {
 		// One loop over the input's keys (_vk: its values and their
 		// prefixes, by attribute), whatever the bucket's rules key on.
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tks := bk.k\n\tva := _va\n\tsome k in _vk\n\tsome id, cs in ks[k]\n\t%s\n}\n\n", set, g, tail)
+		// The lists are bound once a rule is found (a decision that finds
+		// none reads none: under HasPrivilege's with input.va as false
+		// they are the _vf rules).
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tks := bk.k\n\tsome k in _vk\n\tsome id, cs in ks[k]\n\tva := _va\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "r" {
 		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\trs := bk.r\n\tva := _va\n\tsome a, m in rs\n\tsome x in va[a]\n\tsome b, ids in m\n\tx in va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
@@ -326,19 +343,20 @@ func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 // keysPreamble: _vk, the input's lookup keys (index.go, valueKey and
 // prefixKey).
 var keysPreamble = `# The input's lookup keys: input.` + ValuesKey + `["` + KeysID + `"] when the caller computed
-# them (the engine does, as _vkf does), else _vkf.
+# them (the engine does, as _vkf does), else _vkf (from the _vf rules, each
+# computed when first read: _va is _vf then).
 _vk := input.` + ValuesKey + `["` + KeysID + `"] if {
 	input.` + ValuesKey + `
 } else := _vkf
 
 _vkf contains concat("", [a, "=", v]) if {
 	some a in _kv
-	some v in _va[a]
+	some v in _vf[a]
 }
 
 _vkf contains concat("", [a, "^", substring(v, 0, n)]) if {
 	some a, ns in _kp
-	some v in _va[a]
+	some v in _vf[a]
 	some n in ns
 	n <= count(v)
 }
