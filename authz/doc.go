@@ -18,11 +18,13 @@
 // # The security rules' value lists
 //
 // The indexed rules module looks its buckets up by the input's attribute
-// values, listed and lower-cased. The engine computes those lists when it
-// builds the input (rulevalues.go) and passes them at input.va; they are a
-// function of the (projected) input, so the decision and its cache key are
-// unchanged, and the module computes the same lists itself for a caller
-// that does not pass them.
+// values, listed and lower-cased, and by their prefixes. The engine
+// computes those lists and lookup keys when it builds the input
+// (rulevalues.go) and passes them at input.va (the lists the module reads
+// itself, and the keys at input.va["="]); they are a function of the
+// (projected) input, so the decision and its cache key are unchanged, and
+// the module computes the same lists and keys itself for a caller that
+// does not pass them.
 //
 // # Why the decision cache cannot serve a stale allow
 //

@@ -26,6 +26,13 @@ import (
 // and a hydrated input), so both are the same lists by construction: the
 // tests compare them (rulevalues_test.go). This is input preparation, one
 // list per attribute and decision, not a cache.
+//
+// The buckets are looked up by keys (an attribute id, then "=" and a
+// value, or "^" and a prefix of one of the lengths the module's _kp
+// lists): the engine computes them with the lists, at input.va["="]
+// (rules.KeysID), and the module's _vkf otherwise; input.va holds only the
+// lists the module reads itself (its _ka), the other attributes are read
+// for their keys only.
 
 var (
 	kValues             = ast.StringTerm(rules.ValuesKey)
