@@ -1,10 +1,13 @@
 package authz
 
 import (
+	"context"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/util"
 )
 
 // The two caches OPA's evaluator keeps per evaluation, supplied by the
@@ -22,17 +25,30 @@ import (
 // patched): a read of data.rulekeeper.tables.… is a lookup in that value,
 // not a store read. It is what the store would answer: the engine's store
 // is built from the same value, only Patch writes to it, and Patch gives
-// the new revision a new dataCache read after its commit. Decisions still
-// open a read transaction, which keeps a Patch from committing while they
-// read. Put does nothing: what is not in the document is read from the
-// store as before (it is not there either).
-type dataCache struct{ root ast.Value }
+// the new revision a new dataCache read after its commit. Put does
+// nothing: the document is complete.
+//
+// It is also the storage.Store the evaluator reads what Get does not
+// answer from (the root, and what is not in the document): Read answers
+// from the same document, as the store would, without a store
+// transaction (readOnly) and without the store's allocations for a path
+// that is not there. Every other method is the store's (the evaluator
+// calls none). The store changes the document in place when Patch
+// commits: evaluations hold compiled.guard instead of a transaction.
+type dataCache struct {
+	storage.Store
+	root ast.Value
+	keys *interned // the key terms Read looks up (nil: built per read)
+}
 
-var _ topdown.BaseCache = dataCache{}
+var (
+	_ topdown.BaseCache = (*dataCache)(nil)
+	_ storage.Store     = (*dataCache)(nil)
+)
 
 // Get is the value at ref (data.…) or nil when the document has none. The
-// root itself is left to the store (which hides its system document).
-func (c dataCache) Get(ref ast.Ref) ast.Value {
+// root itself is left to Read (the evaluator hides its system document).
+func (c *dataCache) Get(ref ast.Ref) ast.Value {
 	if c.root == nil || len(ref) < 2 {
 		return nil
 	}
@@ -44,7 +60,62 @@ func (c dataCache) Get(ref ast.Ref) ast.Value {
 }
 
 // Put does nothing: the document is complete.
-func (dataCache) Put(ast.Ref, ast.Value) {}
+func (*dataCache) Put(ast.Ref, ast.Value) {}
+
+// errNotInData is Read's answer for a path the document does not have.
+var errNotInData = &storage.Error{Code: storage.NotFoundErr, Message: "not in the policy data"}
+
+// Read is the value at path in the document, or a not-found error, read as
+// the in-memory store reads its own (storage/internal/ptr.ValuePtr):
+// objects by string key, arrays by integer index.
+func (c *dataCache) Read(_ context.Context, _ storage.Transaction, path storage.Path) (any, error) {
+	if c.root == nil {
+		return nil, errNotInData
+	}
+	v := c.root
+	for _, seg := range path {
+		switch x := v.(type) {
+		case ast.Object:
+			t := c.member(x, seg)
+			if t == nil {
+				return nil, errNotInData
+			}
+			v = t.Value
+		case *ast.Array:
+			i, ok := util.Atoi(seg)
+			if !ok || i < 0 || i >= x.Len() {
+				return nil, errNotInData
+			}
+			v = x.Elem(i).Value
+		default:
+			return nil, errNotInData
+		}
+	}
+	return v, nil
+}
+
+// member is obj[key] (nil: none), the key's term taken from c.keys (when
+// set) so that reading what the document lacks (a rule bucket's absent
+// lists, read on every decision of the bucket) costs no key term.
+func (c *dataCache) member(obj ast.Object, key string) *ast.Term {
+	if ast.HasInternedValue(key) {
+		return obj.Get(ast.InternedTerm(key))
+	}
+	if c.keys != nil {
+		return obj.Get(c.keys.term(key))
+	}
+	return obj.Get(ast.StringTerm(key))
+}
+
+// readOnly is the transaction evaluations hand the evaluator: dataCache
+// reads need none.
+type readOnly struct{}
+
+// ID is 0: no store transaction has it.
+func (readOnly) ID() uint64 { return 0 }
+
+// noTxn is readOnly as a storage.Transaction.
+var noTxn storage.Transaction = readOnly{}
 
 // ruleCache is a topdown.VirtualCache reused from one evaluation to the
 // next (ruleCaches): the values of the rules evaluated so far, by ref, in

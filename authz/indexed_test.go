@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -157,5 +158,75 @@ func TestPatchIsSeenByTheNextDecision(t *testing.T) {
 	apply(3, patches, changed)
 	if granted("EMEA") || !granted("Sales") {
 		t.Fatal("a rule deleted by a data patch still grants (or the other stopped)")
+	}
+}
+
+// TestPatchUnderDecisions: rule writes applied as data patches while
+// decisions run (the store changes its data document in place; decisions
+// read it without a store transaction, under the engine's guard). Run with
+// -race; every decision is the one of the revision it saw: a subject of
+// group G<i> is allowed once rule i is in force.
+func TestPatchUnderDecisions(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, authz.Options{CacheSize: -1})
+	ix, err := rules.NewIndex(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := func(i int) rules.Rule {
+		return rules.Rule{ID: fmt.Sprintf("r%d", i), Name: "r", ResourceFilter: "App_*",
+			Condition: fmt.Sprintf(`user.group = "G%d"`, i), Actions: []string{"read"}, Context: "hub"}
+	}
+	if _, _, diags := ix.Put(rule(0)); rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	if err := e.LoadIndexed(ctx, 1, ix.Module(), ix.Data()); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 20
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				g := fmt.Sprintf("G%d", (i+w)%writes)
+				in := &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{g}},
+					Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
+				if _, err := e.Evaluate(ctx, in); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i < writes; i++ {
+		patches, changed, diags := ix.Put(rule(i))
+		if rules.HasErrors(diags) {
+			t.Fatal(diags)
+		}
+		if changed {
+			err = e.LoadIndexed(ctx, int64(i+1), ix.Module(), ix.Data())
+		} else {
+			err = e.Patch(ctx, int64(i+1), patches)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for i := range writes {
+		in := &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{fmt.Sprintf("G%d", i)}},
+			Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
+		if d, err := e.Evaluate(ctx, in); err != nil || !d.Allow {
+			t.Fatalf("group G%d after all writes: %+v, %v; want an allow", i, d, err)
+		}
 	}
 }
