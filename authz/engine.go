@@ -223,7 +223,7 @@ func (e *Engine) Patch(ctx context.Context, revision int64, patches []rules.Patc
 	}
 	next := *c
 	next.revision = revision
-	if next.data, err = readData(ctx, c.store, &e.strs); err != nil {
+	if next.data, err = readData(ctx, c.store); err != nil {
 		return fmt.Errorf("authz: patch rules data: %w", err)
 	}
 	e.swap(&next)
@@ -256,7 +256,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 		data[TypesDataRoot] = e.opts.Types.policyData()
 	}
 	st := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
-	dc, err := readData(ctx, st, &e.strs)
+	dc, err := readData(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
@@ -333,9 +333,8 @@ func parseModules(static map[string]string, rulesModule string) (map[string]*ast
 	return modules, nil
 }
 
-// readData is the data document of st, as the evaluator reads it, with
-// the key terms of its reads from keys.
-func readData(ctx context.Context, st storage.Store, keys *interned) (*dataCache, error) {
+// readData is the data document of st, as the evaluator reads it.
+func readData(ctx context.Context, st storage.Store) (*dataCache, error) {
 	txn, err := st.NewTransaction(ctx)
 	if err != nil {
 		return nil, err
@@ -349,7 +348,7 @@ func readData(ctx context.Context, st storage.Store, keys *interned) (*dataCache
 	if !ok {
 		return nil, fmt.Errorf("the store answered %T, not an OPA value", v)
 	}
-	return &dataCache{Store: st, root: root, keys: keys}, nil
+	return &dataCache{Store: st, root: root}, nil
 }
 
 // Revision is the policy revision in force.

@@ -2,7 +2,9 @@ package authz
 
 import (
 	"context"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage"
@@ -37,8 +39,9 @@ import (
 // commits: evaluations hold compiled.guard instead of a transaction.
 type dataCache struct {
 	storage.Store
-	root ast.Value
-	keys *interned // the key terms Read looks up (nil: built per read)
+	root   ast.Value
+	absent atomic.Pointer[map[string]struct{}] // paths Read found absent (by kstr)
+	mu     sync.Mutex                          // held to add to absent
 }
 
 var (
@@ -68,44 +71,75 @@ var errNotInData = &storage.Error{Code: storage.NotFoundErr, Message: "not in th
 // Read is the value at path in the document, or a not-found error, read as
 // the in-memory store reads its own (storage/internal/ptr.ValuePtr):
 // objects by string key, arrays by integer index.
+//
+// The evaluator reads here what Get did not find: the root, and the paths
+// the document lacks — most of them the same few on every decision (a rule
+// bucket's absent lists), so the paths found absent are remembered (at
+// most maxAbsent): the next read of one is a map lookup, not a walk with a
+// key term per step. Only absences are remembered, and Get, which reads
+// the document as it is, comes first: a path a Patch adds is found there.
 func (c *dataCache) Read(_ context.Context, _ storage.Transaction, path storage.Path) (any, error) {
 	if c.root == nil {
 		return nil, errNotInData
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, seg := range path {
+		key = kstr(key, seg)
+	}
+	if m := c.absent.Load(); m != nil {
+		if _, ok := (*m)[string(key)]; ok {
+			return nil, errNotInData
+		}
 	}
 	v := c.root
 	for _, seg := range path {
 		switch x := v.(type) {
 		case ast.Object:
-			t := c.member(x, seg)
+			t := x.Get(ast.StringTerm(seg))
 			if t == nil {
+				c.remember(key)
 				return nil, errNotInData
 			}
 			v = t.Value
 		case *ast.Array:
 			i, ok := util.Atoi(seg)
 			if !ok || i < 0 || i >= x.Len() {
+				c.remember(key)
 				return nil, errNotInData
 			}
 			v = x.Elem(i).Value
 		default:
+			c.remember(key)
 			return nil, errNotInData
 		}
 	}
 	return v, nil
 }
 
-// member is obj[key] (nil: none), the key's term taken from c.keys (when
-// set) so that reading what the document lacks (a rule bucket's absent
-// lists, read on every decision of the bucket) costs no key term.
-func (c *dataCache) member(obj ast.Object, key string) *ast.Term {
-	if ast.HasInternedValue(key) {
-		return obj.Get(ast.InternedTerm(key))
+// remember adds the path of key to the absent ones (a new map: readers
+// take none of Read's locks).
+func (c *dataCache) remember(key []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.absent.Load()
+	var n int
+	if old != nil {
+		n = len(*old)
 	}
-	if c.keys != nil {
-		return obj.Get(c.keys.term(key))
+	if n >= maxAbsent {
+		return
 	}
-	return obj.Get(ast.StringTerm(key))
+	m := make(map[string]struct{}, n+1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[string(key)] = struct{}{}
+	c.absent.Store(&m)
 }
+
+// maxAbsent bounds the absent paths a dataCache remembers.
+const maxAbsent = 512
 
 // readOnly is the transaction evaluations hand the evaluator: dataCache
 // reads need none.
