@@ -66,7 +66,11 @@ func benchUncached(b *testing.B, ins []*authz.Input) {
 
 // benchUncachedOn evaluates ins in turn on e.
 func benchUncachedOn(b *testing.B, e *authz.Engine, ins []*authz.Input) {
-	ctx := context.Background()
+	benchUncachedCtx(b, context.Background(), e, ins)
+}
+
+// benchUncachedCtx is benchUncachedOn under ctx.
+func benchUncachedCtx(b *testing.B, ctx context.Context, e *authz.Engine, ins []*authz.Input) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
@@ -230,4 +234,14 @@ denies := set()
 func BenchmarkDecideFloor(b *testing.B) {
 	e := newEngine(b, authz.Options{CacheSize: -1, Modules: floorModules})
 	benchUncachedOn(b, e, benchInputs())
+}
+
+// BenchmarkDecideFloorDeadline is BenchmarkDecideFloor under a context
+// with a deadline, as the server's handlers pass (a request timeout): what
+// watching the context for cancellation costs a decision.
+func BenchmarkDecideFloorDeadline(b *testing.B) {
+	e := newEngine(b, authz.Options{CacheSize: -1, Modules: floorModules})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	benchUncachedCtx(b, ctx, e, benchInputs())
 }
