@@ -260,7 +260,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
-	c := &compiled{revision: revision, compiler: cc.compiler, general: plan{compiler: cc.compiler, allow: cc.query, parts: cc.parts, grants: grantsRef, denies: deniesRef},
+	c := &compiled{revision: revision, compiler: cc.compiler, general: newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef),
 		store: st, rules: rulesModule, proj: proj, data: dc, guard: new(sync.RWMutex)}
 	return c, nil
 }
@@ -505,9 +505,9 @@ func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (De
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
 	if res.n == 1 {
-		res.grants, _ = rc.Get(p.grants)
+		res.grants, _ = rc.get(p.grants, p.hash(0))
 		if p.denies != nil {
-			res.denies, _ = rc.Get(p.denies)
+			res.denies, _ = rc.get(p.denies, p.hash(1))
 		}
 		if res.grants == nil || res.denies == nil {
 			// Not both computed by allow: ask OPA for the three parts,
@@ -670,4 +670,23 @@ type plan struct {
 	compiler       *ast.Compiler
 	allow, parts   ast.Body
 	grants, denies ast.Ref
+	hashes         [2]int // of grants and denies (0: not computed)
+}
+
+// newPlan is the plan of its parts, with the hashes of grants and denies.
+func newPlan(compiler *ast.Compiler, allow, parts ast.Body, grants, denies ast.Ref) plan {
+	p := plan{compiler: compiler, allow: allow, parts: parts, grants: grants, denies: denies}
+	p.hashes = [2]int{grants.Hash(), denies.Hash()}
+	return p
+}
+
+// hash is the hash of grants (i 0) or denies (1).
+func (p *plan) hash(i int) int {
+	if h := p.hashes[i]; h != 0 {
+		return h
+	}
+	if i == 0 {
+		return p.grants.Hash()
+	}
+	return p.denies.Hash()
 }

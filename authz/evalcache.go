@@ -274,12 +274,15 @@ func (f *ruleFrame) find(ref ast.Ref, h int) int {
 
 // Get is the value cached for ref: (nil, true) when it was found
 // undefined, (nil, false) when nothing is cached.
-func (c *ruleCache) Get(ref ast.Ref) (*ast.Term, bool) {
+func (c *ruleCache) Get(ref ast.Ref) (*ast.Term, bool) { return c.get(ref, ref.Hash()) }
+
+// get is Get of a ref whose hash is h.
+func (c *ruleCache) get(ref ast.Ref, h int) (*ast.Term, bool) {
 	f := c.top()
 	if len(f.entries) == 0 {
 		return nil, false
 	}
-	i := f.find(ref, ref.Hash())
+	i := f.find(ref, h)
 	if i < 0 {
 		return nil, false
 	}

@@ -109,10 +109,13 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 			n++
 		}
 	}
-	subject := ast.NewObject(sp[:n]...)
+	subject := ast.InternedEmptyObject // nothing of the subject is read
+	if n > 0 {
+		subject = a.term(ast.NewObject(sp[:n]...))
+	}
 	r := &in.Resource
 	top := [5][2]*ast.Term{
-		{kSubject, a.term(subject)},
+		{kSubject, subject},
 		{kAction, a.str(in.Action)},
 		{kResource, a.resource(r)},
 		{kContext, contextTerm(in.Environment)},
