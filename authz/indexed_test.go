@@ -164,8 +164,9 @@ func TestPatchIsSeenByTheNextDecision(t *testing.T) {
 // TestPatchUnderDecisions: rule writes applied as data patches while
 // decisions run (the store changes its data document in place; decisions
 // read it without a store transaction, under the engine's guard). Run with
-// -race; every decision is the one of the revision it saw: a subject of
-// group G<i> is allowed once rule i is in force.
+// -race, it fails on a decision that reads the document while a patch
+// commits; every decision succeeds, and at the end a subject of each group
+// G<i> is allowed by rule i.
 func TestPatchUnderDecisions(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t, authz.Options{CacheSize: -1})
@@ -196,10 +197,7 @@ func TestPatchUnderDecisions(t *testing.T) {
 					return
 				default:
 				}
-				g := fmt.Sprintf("G%d", (i+w)%writes)
-				in := &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{g}},
-					Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
-				if _, err := e.Evaluate(ctx, in); err != nil {
+				if _, err := e.Evaluate(ctx, groupInput((i+w)%writes)); err != nil {
 					t.Error(err)
 					return
 				}
@@ -223,10 +221,14 @@ func TestPatchUnderDecisions(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	for i := range writes {
-		in := &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{fmt.Sprintf("G%d", i)}},
-			Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
-		if d, err := e.Evaluate(ctx, in); err != nil || !d.Allow {
+		if d, err := e.Evaluate(ctx, groupInput(i)); err != nil || !d.Allow {
 			t.Fatalf("group G%d after all writes: %+v, %v; want an allow", i, d, err)
 		}
 	}
+}
+
+// groupInput is a member of group G<i> reading an app in a personal space.
+func groupInput(i int) *authz.Input {
+	return &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{fmt.Sprintf("G%d", i)}},
+		Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
 }
