@@ -121,7 +121,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		{kContext, contextTerm(in.Environment)},
 	}
 	n = 4
-	if p != nil && p.buckets.reads(r.Type, in.Action, in.Environment) {
+	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
 			top[4] = [2]*ast.Term{kValues, va}
