@@ -377,7 +377,7 @@ func (s *interned) resource(r *Resource) *ast.Term {
 
 // maxResources bounds the interned resources (an object of a resource is
 // about a kilobyte).
-const maxResources = 1024
+const maxResources = 4096
 
 // intern returns (*m)[k], or builds the term and the key it is kept under
 // (the key's strings copied: k may alias a caller's buffer), starting a
