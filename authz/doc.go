@@ -114,8 +114,8 @@
 // instead, so a Patch cannot commit under them). Neither changes what
 // OPA evaluates. The input is built as an OPA value with shared keys,
 // shared empty values and booleans, a shared context object per
-// environment and license object per license, the strings, one-item lists,
-// related spaces and apps, and whole resources that recur taken from an engine-wide
+// environment and license object per license, the strings, one-item lists
+// and related spaces and apps that recur taken from an engine-wide
 // interned set (bounded, by content, strings copied), and the remaining
 // terms of one input from one allocation. The static policies are written
 // for OPA's rule index (equalities on input fields first); bench/README.md

@@ -114,10 +114,27 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		subject = a.term(ast.NewObject(sp[:n]...))
 	}
 	r := &in.Resource
+	pairs := [14][2]*ast.Term{
+		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
+		{kSpaceID, a.str(r.SpaceID)}, {kSpaceType, a.str(r.SpaceType)}, {kObjectType, a.str(r.ObjectType)},
+		{kPublic, ast.InternedTerm(r.Public)}, {kSectionAccess, ast.InternedTerm(r.SectionAccess)},
+		{kTargetSpaceID, a.str(r.TargetSpaceID)}, {kTargetSpaceType, a.str(r.TargetSpaceType)},
+		{kAttributes, a.multi(r.Attributes)},
+	}
+	n = 12
+	if r.Space != nil {
+		pairs[n] = [2]*ast.Term{kSpace, a.related(r.Space)}
+		n++
+	}
+	if r.App != nil {
+		pairs[n] = [2]*ast.Term{kApp, a.related(r.App)}
+		n++
+	}
+	resource := ast.NewObject(pairs[:n]...)
 	top := [5][2]*ast.Term{
 		{kSubject, subject},
 		{kAction, a.str(in.Action)},
-		{kResource, a.resource(r)},
+		{kResource, a.term(resource)},
 		{kContext, contextTerm(in.Environment)},
 	}
 	n = 4
@@ -238,36 +255,6 @@ func (a *terms) multi(m map[string][]string) *ast.Term {
 	return a.term(obj)
 }
 
-// resource is the object of r: the pool's (interned by content) when there
-// is one.
-func (a *terms) resource(r *Resource) *ast.Term {
-	if a.pool != nil {
-		return a.pool.resource(r)
-	}
-	return a.term(resourceObject(a, r))
-}
-
-// resourceObject builds the object of r with a.
-func resourceObject(a *terms, r *Resource) ast.Object {
-	pairs := [14][2]*ast.Term{
-		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
-		{kSpaceID, a.str(r.SpaceID)}, {kSpaceType, a.str(r.SpaceType)}, {kObjectType, a.str(r.ObjectType)},
-		{kPublic, ast.InternedTerm(r.Public)}, {kSectionAccess, ast.InternedTerm(r.SectionAccess)},
-		{kTargetSpaceID, a.str(r.TargetSpaceID)}, {kTargetSpaceType, a.str(r.TargetSpaceType)},
-		{kAttributes, a.multi(r.Attributes)},
-	}
-	n := 12
-	if r.Space != nil {
-		pairs[n] = [2]*ast.Term{kSpace, a.related(r.Space)}
-		n++
-	}
-	if r.App != nil {
-		pairs[n] = [2]*ast.Term{kApp, a.related(r.App)}
-		n++
-	}
-	return ast.NewObject(pairs[:n]...)
-}
-
 func (a *terms) related(r *Related) *ast.Term {
 	if a.pool != nil {
 		return a.pool.related(r)
@@ -285,14 +272,11 @@ func (a *terms) related(r *Related) *ast.Term {
 // in many inputs at once. The strings are copied: callers' strings may
 // alias request buffers that are reused (see entityKey.owned).
 //
-// Lists of one string (a subject's roles in a space, most often),
-// related spaces and apps, and whole resources (the same few apps are
-// asked about again and again; a resource object is the input's largest)
-// are interned the same way, by content: at most maxResources resources.
+// Lists of one string (a subject's roles in a space, most often) and
+// related spaces and apps are interned the same way, by content.
 type interned struct {
 	mu      sync.RWMutex
 	m       map[string]*ast.Term    // string → its term
-	res     map[string]*ast.Term    // resource key (appendResource) → its object
 	lists   map[string]*ast.Term    // s → the term of [s]
 	rels    map[Related]*ast.Term   // space or app → its object
 	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
@@ -354,30 +338,6 @@ func (s *interned) related(r *Related) *ast.Term {
 			[2]*ast.Term{kSpaceID, a.str(k.SpaceID)}))
 	})
 }
-
-// resource is the object of r.
-func (s *interned) resource(r *Resource) *ast.Term {
-	var buf [256]byte
-	key := appendResource(buf[:0], r)
-	s.mu.RLock()
-	t, ok := s.res[string(key)]
-	s.mu.RUnlock()
-	if ok {
-		return t
-	}
-	t = ast.NewTerm(resourceObject(&terms{pool: s}, r))
-	s.mu.Lock()
-	if len(s.res) >= maxResources || s.res == nil {
-		s.res = make(map[string]*ast.Term, 64)
-	}
-	s.res[string(key)] = t
-	s.mu.Unlock()
-	return t
-}
-
-// maxResources bounds the interned resources (an object of a resource is
-// about a kilobyte).
-const maxResources = 4096
 
 // intern returns (*m)[k], or builds the term and the key it is kept under
 // (the key's strings copied: k may alias a caller's buffer), starting a
@@ -455,11 +415,6 @@ func (in *Input) appendKey(b []byte, p *projection) []byte {
 	b = klist(b, s.GroupIDs, keepGroup)
 	b = kmap(b, attrs, nil)
 	b = kmap(b, s.Spaces, keepSpace)
-	return appendResource(b, r)
-}
-
-// appendResource appends the canonical encoding of r (appendKey's).
-func appendResource(b []byte, r *Resource) []byte {
 	b = kstr(b, r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
 	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
 	b = kmap(b, r.Attributes, nil)
