@@ -55,6 +55,18 @@ type ruleValue struct {
 	// listed: the module reads the list itself (its _ka: the atoms and
 	// pair keys do), not only its keys; input.va holds only those.
 	listed bool
+	// pairs are the keys of this attribute's prefixes when two other
+	// attributes share a value (the module's _kq), by their indices.
+	pairs  []pairKeys
+	needed bool // a pair's attribute: computed for the keys
+}
+
+// pairKeys are the prefix keys (of lengths plens) of an attribute when
+// the attributes at a and b (indices in the value lists) share a value.
+type pairKeys struct {
+	a, b  int
+	plens []int
+	keys  *keyTerms
 }
 
 // ruleValuesOf finds the value lists the generated module m reads: its
@@ -99,31 +111,74 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		}
 		out = append(out, ruleValue{key: ast.StringTerm(string(key)), path: path, ci: fn == "_vli"})
 	}
-	vals, plens, listed := keyAttrsOf(m)
+	vals, plens, listed, pairs := keyAttrsOf(m)
+	at := map[string]int{}
 	for i := range out {
 		id := string(out[i].key.Value.(ast.String))
+		at[id] = i
 		out[i].val, out[i].plens = vals[id], plens[id]
 		out[i].listed = listed == nil || listed[id]
 		if out[i].val || len(out[i].plens) > 0 {
 			out[i].keys = &keyTerms{id: id}
 		}
 	}
+	for _, q := range pairs {
+		a, ok1 := at[q.ids[0]]
+		b, ok2 := at[q.ids[1]]
+		c, ok3 := at[q.ids[2]]
+		if !ok1 || !ok2 || !ok3 {
+			return nil // the module computes them
+		}
+		out[a].needed, out[b].needed, out[c].needed = true, true, true
+		out[c].pairs = append(out[c].pairs, pairKeys{a: a, b: b, plens: q.plens,
+			keys: &keyTerms{id: q.ids[0] + "&" + q.ids[1] + "&" + q.ids[2]}})
+	}
 	return out
+}
+
+// pairSpec is one item of the module's _kq: the pair's attribute ids, the
+// prefix's, and the prefix lengths.
+type pairSpec struct {
+	ids   [3]string
+	plens []int
 }
 
 // keyAttrsOf reads the module's _kv (the attribute ids keyed by value),
 // _kp (the prefix lengths keyed on, by attribute id) and _ka (the
 // attribute ids whose lists the module reads; nil when it has no _ka: all
 // of them), all constants.
-func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bool) {
+func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bool, []pairSpec) {
 	vals, plens := map[string]bool{}, map[string][]int{}
 	var listed map[string]bool
+	var pairs []pairSpec
 	for _, r := range m.Rules {
 		ref := r.Head.Ref()
 		if len(ref) != 1 || r.Head.Value == nil || len(r.Head.Args) > 0 {
 			continue
 		}
 		switch ref[0].String() {
+		case "_kq":
+			if arr, ok := r.Head.Value.Value.(*ast.Array); ok {
+				arr.Foreach(func(t *ast.Term) {
+					q, ok := t.Value.(*ast.Array)
+					if !ok || q.Len() != 4 {
+						return
+					}
+					var p pairSpec
+					for i := range 3 {
+						s, _ := q.Elem(i).Value.(ast.String)
+						p.ids[i] = string(s)
+					}
+					if ns, ok := q.Elem(3).Value.(*ast.Array); ok {
+						for i := range ns.Len() {
+							if n, ok := ns.Elem(i).Value.(ast.Number).Int(); ok && n > 0 {
+								p.plens = append(p.plens, n)
+							}
+						}
+					}
+					pairs = append(pairs, p)
+				})
+			}
 		case "_ka":
 			listed = map[string]bool{}
 			if set, ok := r.Head.Value.Value.(ast.Set); ok {
@@ -158,7 +213,7 @@ func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bo
 			}
 		}
 	}
-	return vals, plens, listed
+	return vals, plens, listed, pairs
 }
 
 // keyTerms are the lookup keys of one attribute's values, as terms,
@@ -208,23 +263,45 @@ func (v *ruleValue) appendKeys(ks []*ast.Term, list *ast.Term) []*ast.Term {
 		if v.val {
 			ks = append(ks, v.keys.key('=', string(s)))
 		}
-		if len(v.plens) == 0 {
-			continue
-		}
-		n, at := 0, 0 // characters counted, at byte at
-		for _, l := range v.plens {
-			for n < l && at < len(s) {
-				_, size := utf8.DecodeRuneInString(string(s[at:]))
-				at += size
-				n++
-			}
-			if n < l {
-				break
-			}
-			ks = append(ks, v.keys.key('^', string(s[:at])))
-		}
+		ks = appendPrefixKeys(ks, v.keys, v.plens, string(s))
 	}
 	return ks
+}
+
+// appendPrefixKeys appends the keys of s's prefixes of the lengths plens
+// (in characters, as Rego's count and substring count them) to ks.
+func appendPrefixKeys(ks []*ast.Term, kt *keyTerms, plens []int, s string) []*ast.Term {
+	n, at := 0, 0 // characters counted, at byte at
+	for _, l := range plens {
+		for n < l && at < len(s) {
+			_, size := utf8.DecodeRuneInString(s[at:])
+			at += size
+			n++
+		}
+		if n < l {
+			break
+		}
+		ks = append(ks, kt.key('^', s[:at]))
+	}
+	return ks
+}
+
+// shareValue reports whether the lists (arrays of strings) x and y have a
+// value in common.
+func shareValue(x, y *ast.Term) bool {
+	a, ok1 := x.Value.(*ast.Array)
+	b, ok2 := y.Value.(*ast.Array)
+	if !ok1 || !ok2 {
+		return false
+	}
+	for i := range a.Len() {
+		for j := range b.Len() {
+			if a.Elem(i).Value.Compare(b.Elem(j).Value) == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ruleValueTerm is input.va: the value list of each of vs found in the
@@ -238,10 +315,18 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	}
 	var buf [24][2]*ast.Term
 	var kbuf [24]*ast.Term
+	var lbuf [24]*ast.Term
 	items, keys := buf[:0], kbuf[:0]
+	lists := lbuf[:0] // by index in vs, for the pairs' keys
+	if len(vs) > len(lbuf) {
+		lists = make([]*ast.Term, 0, len(vs))
+	}
+	lists = lists[:len(vs)]
+	pairs := false
 	for i := range vs {
 		v := &vs[i]
-		if !v.listed && v.keys == nil {
+		pairs = pairs || len(v.pairs) > 0
+		if !v.listed && v.keys == nil && !v.needed {
 			continue
 		}
 		x := find(roots, v.path)
@@ -255,7 +340,26 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		if v.listed {
 			items = append(items, [2]*ast.Term{v.key, l})
 		}
+		lists[i] = l
 		keys = v.appendKeys(keys, l)
+	}
+	if pairs {
+		for i := range vs {
+			for _, q := range vs[i].pairs {
+				if lists[q.a] == nil || lists[q.b] == nil || lists[i] == nil || !shareValue(lists[q.a], lists[q.b]) {
+					continue
+				}
+				c, ok := lists[i].Value.(*ast.Array)
+				if !ok {
+					continue
+				}
+				for j := range c.Len() {
+					if s, ok := c.Elem(j).Value.(ast.String); ok {
+						keys = appendPrefixKeys(keys, q.keys, q.plens, string(s))
+					}
+				}
+			}
+		}
 	}
 	// The lookup keys (rules.KeysID), even none: the module reads them
 	// whenever it reads the lists.

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -27,6 +28,7 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		{"App.Object_*", `resource.app.name like "*report"`}, {"App_*", `resource.id == "a-1"`}, {"App_*", `resource.spaceType = "shared"`},
 		{"App_*", `user.groupId = "g1" and resource.name matches "^Q[0-9]"`}, {"App_*, App.Object_*", `!(user.@region = "North")`},
 		{"App_*", `resource.name like "Über Q*"`}, {"App_*", `resource.name like "Über Quartal*"`},
+		{"App_*", `resource.owner = user and resource.name like "Q4 R*"`}, {"App.Object_*", `resource.app.owner = user and resource.app.name like "My*"`},
 	}
 	var rs []rules.Rule
 	for i, c := range conds {
@@ -74,7 +76,7 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		{Type: "app"},
 		{Type: "app", ID: "a-2", Name: "Über Quartalsbericht"},
 	}
-	checked, keyed := 0, 0
+	checked, keyed, paired := 0, 0, 0
 	for _, s := range subjects {
 		for _, r := range resources {
 			for _, env := range []string{"hub", "console", ""} {
@@ -123,13 +125,18 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 				if gotKeys.Len() > 0 {
 					keyed++
 				}
+				gotKeys.Foreach(func(k *ast.Term) {
+					if strings.Contains(string(k.Value.(ast.String)), "]&") {
+						paired++
+					}
+				})
 				checked++
 			}
 		}
 	}
-	t.Logf("%d inputs, %d with lookup keys", checked, keyed)
-	if keyed < checked/4 {
-		t.Errorf("%d of %d inputs have lookup keys", keyed, checked)
+	t.Logf("%d inputs, %d with lookup keys, %d keys of a prefix under a pair", checked, keyed, paired)
+	if keyed < checked/4 || paired == 0 {
+		t.Errorf("%d of %d inputs have lookup keys, %d keys of a prefix under a pair", keyed, checked, paired)
 	}
 	// No bucket for the action: the decision reads no value list, and the
 	// input carries none.

@@ -229,14 +229,20 @@ func (d *dnf) compare(x *Compare, neg bool) []conj {
 type keyDef struct {
 	kind string
 	a, b attrRef
-	n    int // pfx: the prefix's length in characters
+	c    attrRef // ppfx: the prefix's attribute (a and b the pair's)
+	n    int     // pfx, ppfx: the prefix's length in characters
 }
 
 // chooseKey picks the most selective indexable atom of a conjunction: the
 // key definition, the key an entry is stored under (the value or prefix;
-// "" for pair and scan) and the atom's position (-1 for scan).
-func chooseKey(c conj) (keyDef, string, int) {
+// "" for pair and scan) and the atom's position (-1 for scan); and, when
+// the key is a prefix and the conjunction also has a pair (ownership:
+// resource.owner = user and resource.name like "Q*"), the pair's position
+// (else -1): the key is then the pair's and the prefix's ("ppfx"), which
+// a decision has only when the pair holds.
+func chooseKey(c conj) (keyDef, string, int, int) {
 	best, bestScore, bestKey, bestAt := keyDef{kind: "scan"}, 0, "", -1
+	pairAt := -1
 	consider := func(k keyDef, key string, score, at int) {
 		if score > bestScore {
 			best, bestScore, bestKey, bestAt = k, score, key, at
@@ -267,9 +273,22 @@ func chooseKey(c conj) (keyDef, string, int) {
 			}
 		case "pair":
 			consider(keyDef{kind: "pair", a: t.a, b: t.b}, "", 1, i)
+			if pairAt < 0 {
+				pairAt = i
+			}
 		}
 	}
-	return best, bestKey, bestAt
+	if best.kind == "pfx" && pairAt >= 0 {
+		p := c[pairAt]
+		return keyDef{kind: "ppfx", a: p.a, b: p.b, c: best.a, n: best.n}, bestKey, bestAt, pairAt
+	}
+	return best, bestKey, bestAt, -1
+}
+
+// provedBy reports whether finding a conjunction under kd (its atom at at,
+// and the pair at at2 for "ppfx") proves its atom t at position i.
+func provedBy(kd keyDef, at, at2, i int, t atom) bool {
+	return i == at2 || i == at && implied(kd, t)
 }
 
 // implied reports whether finding a conjunction under its key already
@@ -281,7 +300,7 @@ func implied(kd keyDef, t atom) bool {
 	switch kd.kind {
 	case "val":
 		return t.op == "in"
-	case "pfx":
+	case "pfx", "ppfx":
 		return t.op == "pre" && utf8.RuneCountInString(t.v) == kd.n
 	case "pair":
 		return t.op == "pair"
@@ -353,6 +372,10 @@ func (k entryKey) path() []string {
 func valueKey(attr, v string) string  { return attr + "=" + v }
 func prefixKey(attr, p string) string { return attr + "^" + p }
 
+// pairPrefixKey is the lookup key of a prefix of attribute c's value
+// when attributes a and b share a value (the module's _kq).
+func pairPrefixKey(a, b, c, p string) string { return a + "&" + b + "&" + prefixKey(c, p) }
+
 // A bodyKey names the bodies the module has for a bucket: one per kind of
 // key (kind ""), so that the module only changes when a bucket appears or
 // goes.
@@ -367,8 +390,9 @@ func (k entryKey) body() bodyKey { return bodyKey{bucket: k.bucket} }
 // on its prefixes of length n: the module lists them (_kv, _kp), and a
 // decision computes the keys of those only.
 type keyAttr struct {
-	attr attrRef
-	n    int
+	attr   attrRef
+	n      int
+	pa, pb attrRef // keyed only when these share a value ("ppfx")
 }
 
 type entryRef struct {
@@ -383,6 +407,8 @@ func (e entryRef) keyAttr() (keyAttr, bool) {
 		return keyAttr{attr: e.kd.a}, true
 	case "pfx":
 		return keyAttr{attr: e.kd.a, n: e.kd.n}, true
+	case "ppfx":
+		return keyAttr{attr: e.kd.c, n: e.kd.n, pa: e.kd.a, pb: e.kd.b}, true
 	}
 	return keyAttr{}, false
 }
@@ -393,6 +419,8 @@ func entryOf(b bucket, kd keyDef, key string) entryKey {
 		return entryKey{bucket: b, kind: "k", key: valueKey(kd.a.id(), key)}
 	case "pfx":
 		return entryKey{bucket: b, kind: "k", key: prefixKey(kd.a.id(), key)}
+	case "ppfx":
+		return entryKey{bucket: b, kind: "k", key: pairPrefixKey(kd.a.id(), kd.b.id(), kd.c.id(), key)}
 	case "pair":
 		return entryKey{b, "r", kd.a.id(), kd.b.id()}
 	}
@@ -713,9 +741,10 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 			if alt.extra != nil {
 				c = append(slices.Clip(c), *alt.extra)
 			}
-			kd, key, at := chooseKey(c)
+			kd, key, at, at2 := chooseKey(c)
 			addAttr(kd.a)
 			addAttr(kd.b)
+			addAttr(kd.c)
 			if kd.kind == "pair" {
 				addVAttr(kd.a)
 				addVAttr(kd.b)
@@ -724,7 +753,7 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 				for i, t := range c {
 					addAttr(t.a)
 					addAttr(t.b)
-					if i != at || !implied(kd, t) {
+					if !provedBy(kd, at, at2, i, t) {
 						addVAttr(t.a)
 						addVAttr(t.b)
 					}
@@ -763,13 +792,13 @@ func (ix *Index) conjsFor(ir *indexedRule, e entryKey) any {
 			if alt.extra != nil {
 				c = append(slices.Clip(c), *alt.extra)
 			}
-			kd, key, at := chooseKey(c)
+			kd, key, at, at2 := chooseKey(c)
 			if entryOf(e.bucket, kd, key) != e {
 				continue
 			}
 			atoms := make([]any, 0, len(c))
 			for i, t := range c {
-				if i != at || !implied(kd, t) {
+				if !provedBy(kd, at, at2, i, t) {
 					atoms = append(atoms, t.data())
 				}
 			}

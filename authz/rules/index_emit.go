@@ -311,8 +311,14 @@ const KeysID = "="
 func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 	var vals []string
 	plens := map[string][]int{}
+	pairs := map[[3]string][]int{}
 	for k, c := range keys {
 		if c <= 0 {
+			continue
+		}
+		if k.pa.path != "" {
+			p := [3]string{k.pa.id(), k.pb.id(), k.attr.id()}
+			pairs[p] = append(pairs[p], k.n)
 			continue
 		}
 		if k.n == 0 {
@@ -336,7 +342,17 @@ func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 		}
 		kp = append(kp, fmt.Sprintf("%s: [%s]", lit(a), strings.Join(items, ", ")))
 	}
-	fmt.Fprintf(out, "# The attributes the buckets key on: by value (_kv), by prefixes of\n# these lengths (_kp).\n_kv := %s\n\n_kp := {%s}\n\n", kv, strings.Join(kp, ", "))
+	var kq []string
+	for _, p := range slices.SortedFunc(maps.Keys(pairs), func(a, b [3]string) int { return slices.Compare(a[:], b[:]) }) {
+		ns := pairs[p]
+		slices.Sort(ns)
+		items := make([]string, len(ns))
+		for i, n := range ns {
+			items[i] = fmt.Sprint(n)
+		}
+		kq = append(kq, fmt.Sprintf("[%s, %s, %s, [%s]]", lit(p[0]), lit(p[1]), lit(p[2]), strings.Join(items, ", ")))
+	}
+	fmt.Fprintf(out, "# The attributes the buckets key on: by value (_kv), by prefixes of\n# these lengths (_kp), by prefixes of the third when the first two share a\n# value (_kq).\n_kv := %s\n\n_kp := {%s}\n\n_kq := [%s]\n\n", kv, strings.Join(kp, ", "), strings.Join(kq, ", "))
 	out.WriteString(keysPreamble)
 }
 
@@ -358,6 +374,15 @@ _vkf contains concat("", [a, "^", substring(v, 0, n)]) if {
 	some a, ns in _kp
 	some v in _vf[a]
 	some n in ns
+	n <= count(v)
+}
+
+_vkf contains concat("", [q[0], "&", q[1], "&", q[2], "^", substring(v, 0, n)]) if {
+	some q in _kq
+	some x in _vf[q[0]]
+	x in _vf[q[1]]
+	some v in _vf[q[2]]
+	some n in q[3]
 	n <= count(v)
 }
 
