@@ -93,6 +93,7 @@ type Authenticator struct {
 	keyRefreshing sync.Map
 
 	usersByEmail func(ctx context.Context, email string) ([]string, error)
+	userByID     func(ctx context.Context, id string) (*store.User, bool, error)
 	roleMap      map[string]string
 	bootstrap    []string
 	firstLogin   bool
@@ -132,6 +133,15 @@ type Config struct {
 	// it, and the store's ByEmail decodes every user on the embedded
 	// server. nil asks the store.
 	UsersByEmail func(ctx context.Context, email string) ([]string, error)
+	// UserByID answers the user with an id from memory (the in-memory
+	// user index, which follows the change log: a change made on another
+	// replica is seen within the staleness bound, one made here at once),
+	// shared and never changed by the caller; ok false when it does not
+	// hold the user. Every request with a known token reads its user
+	// again (a disabled user, a role taken away): through it, that read
+	// is a map lookup instead of a query (≈ 0.6 ms of the embedded
+	// server's CPU per request). nil asks the store.
+	UserByID func(ctx context.Context, id string) (u *store.User, ok bool, err error)
 	// KeyCacheTTL: 0 is KeyCacheTTL; negative disables the API key cache.
 	KeyCacheTTL time.Duration
 	// RoleMap maps IdP role names (of the verifier's roles claim) to
@@ -177,7 +187,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
 		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv,
-		keys: keys, keysTTL: ttl, usersByEmail: cfg.UsersByEmail, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
+		keys: keys, keysTTL: ttl, usersByEmail: cfg.UsersByEmail, userByID: cfg.UserByID, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
 		refusals: newRefusalLog(cfg.Logger)}, nil
 }
 
@@ -279,7 +289,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Calle
 func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) {
 	key := sha256.Sum256([]byte(raw))
 	if s, ok := a.sessions.Get(key); ok && time.Now().Before(s.expires) {
-		u, err := a.store.Users.Get(ctx, s.userID)
+		u, err := a.user(ctx, s.userID)
 		if err == nil {
 			return &Caller{User: u}, nil
 		}
@@ -356,6 +366,22 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 	e := r.Val.(keyEntry)
 	u := e.user
 	return &Caller{User: &u, APIKeyID: e.key.ID}, nil
+}
+
+// user reads the user with id for a request: from UserByID when it holds
+// the user (a copy: the caller's to keep), from the store otherwise.
+func (a *Authenticator) user(ctx context.Context, id string) (*store.User, error) {
+	if a.userByID != nil {
+		u, ok, err := a.userByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			c := *u
+			return &c, nil
+		}
+	}
+	return a.store.Users.Get(ctx, id)
 }
 
 // keyLoadTimeout bounds one shared API key lookup.
