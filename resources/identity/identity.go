@@ -246,17 +246,14 @@ func (a *Authenticator) Middleware() fiber.Handler {
 	}
 }
 
-// authorization is the request's Authorization header. An API key's is
-// read in place (its secret is hashed, never kept: a request with a known
-// key copies nothing of it); any other is copied, as c.Get does (a token
-// goes on to the verifier, the session cache and error messages).
+// authorization is the request's Authorization header, read in place: it
+// aliases the request's buffer, so nothing may keep it. An API key's
+// secret is hashed and never kept; a token is hashed to find its session,
+// and copied only when it is verified (it goes on to the verifier and
+// the login): a request with a known key or token copies nothing of it.
 func authorization(c fiber.Ctx) string {
 	h := c.Request().Header.Peek(fiber.HeaderAuthorization)
-	if len(h) > len("Bearer "+idp.APIKeyPrefix) && strings.EqualFold(string(h[:len("Bearer ")]), "Bearer ") &&
-		idp.LooksLikeAPIKey(string(h[len("Bearer "):len("Bearer "+idp.APIKeyPrefix)])) {
-		return unsafe.String(unsafe.SliceData(h), len(h))
-	}
-	return string(h)
+	return unsafe.String(unsafe.SliceData(h), len(h))
 }
 
 // Authenticate resolves an Authorization header value.
@@ -287,7 +284,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Calle
 }
 
 func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) {
-	key := sha256.Sum256([]byte(raw))
+	key := secretSum(raw)
 	if s, ok := a.sessions.Get(key); ok && time.Now().Before(s.expires) {
 		u, err := a.user(ctx, s.userID)
 		if err == nil {
@@ -298,6 +295,7 @@ func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) 
 		}
 		a.sessions.Remove(key)
 	}
+	raw = strings.Clone(raw) // the caller's may alias the request's buffer
 	id, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
 		a.refusals.log(ctx, err)
@@ -404,9 +402,9 @@ func (a *Authenticator) refreshKey(ctx context.Context, sum [32]byte) {
 }
 
 // secretSum is the SHA-256 of an API key's secret, whose hex is the stored
-// hash (idp.HashAPIKeySecret), computed without a copy of the secret: the
-// key of the verified keys, so that a request with a known key allocates
-// nothing for it.
+// hash (idp.HashAPIKeySecret), or of a token, computed without a copy: the
+// key of the verified keys and of the sessions, so that a request with a
+// known key or token allocates nothing for it.
 func secretSum(secret string) [32]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(secret), len(secret)))
 }
