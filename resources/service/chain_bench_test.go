@@ -28,20 +28,23 @@ import (
 // bench/loadbench runs it. floor answers from a decider that decides
 // nothing (service.Config.CheckDecider): request id, metrics, body limits,
 // deadline, CORS, the API key, decoding, the subject's resolution and the
-// answer. cached and uncached are the engine with its decision cache on
+// answer; floor-authzen the same through POST /access/v1/evaluation.
+// cached and uncached are the engine with its decision cache on
 // and off (hydration from the entity cache in both).
 //
 //	go test -run '^$' -bench CheckChain -benchmem ./resources/service/
 func BenchmarkCheckChain(b *testing.B) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for _, mode := range []struct {
-		name   string
-		mutate func(*service.Config)
+		name    string
+		mutate  func(*service.Config)
+		authzen bool // POST /access/v1/evaluation, the same questions
 	}{
-		{"floor", func(c *service.Config) { c.CheckDecider = constantDecider{} }},
-		{"cached", nil},
-		{"uncached", func(c *service.Config) { c.NoDecisionCache = true }},
-		{"uncached-no-entity-cache", func(c *service.Config) { c.NoDecisionCache, c.NoEntityCache = true, true }},
+		{"floor", func(c *service.Config) { c.CheckDecider = constantDecider{} }, false},
+		{"floor-authzen", func(c *service.Config) { c.CheckDecider = constantDecider{} }, true},
+		{"cached", nil, false},
+		{"uncached", func(c *service.Config) { c.NoDecisionCache = true }, false},
+		{"uncached-no-entity-cache", func(c *service.Config) { c.NoDecisionCache, c.NoEntityCache = true, true }, false},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			d := servicetest.DevWith(b, func(c *service.Config) {
@@ -51,6 +54,9 @@ func BenchmarkCheckChain(b *testing.B) {
 				}
 			})
 			reqs := checkRequests(b, d)
+			if mode.authzen {
+				reqs = authzenRequests(d, reqs)
+			}
 			h := d.Svc.Handler()
 			var ctx fasthttp.RequestCtx
 			addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
@@ -107,6 +113,29 @@ func checkRequests(b *testing.B, d *servicetest.Tenant) []*fasthttp.Request {
 			r.SetRequestURI("/authz/check")
 			r.Header.SetHost("127.0.0.1")
 			r.Header.Set("Authorization", "Bearer "+key.Secret)
+			r.Header.SetContentType("application/json")
+			r.SetBody(body)
+			reqs = append(reqs, r)
+		}
+	}
+	return reqs
+}
+
+// authzenRequests are the questions of checks (same caller, subjects and
+// apps), asked as AuthZEN evaluations.
+func authzenRequests(d *servicetest.Tenant, checks []*fasthttp.Request) []*fasthttp.Request {
+	auth := string(checks[0].Header.Peek("Authorization"))
+	var reqs []*fasthttp.Request
+	for _, u := range d.Users {
+		for _, a := range d.Apps {
+			body, _ := json.Marshal(map[string]any{"subject": map[string]string{"type": "user", "id": u.ID},
+				"action": map[string]string{"name": "read"}, "resource": map[string]string{"type": "app", "id": a.ID},
+				"context": map[string]string{"environment": "hub"}})
+			r := new(fasthttp.Request)
+			r.Header.SetMethod(fasthttp.MethodPost)
+			r.SetRequestURI("/access/v1/evaluation")
+			r.Header.SetHost("127.0.0.1")
+			r.Header.Set("Authorization", auth)
 			r.Header.SetContentType("application/json")
 			r.SetBody(body)
 			reqs = append(reqs, r)
