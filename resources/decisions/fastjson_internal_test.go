@@ -104,12 +104,7 @@ func TestDecodeCheckCopies(t *testing.T) {
 }
 
 func TestAppendDecision(t *testing.T) {
-	for _, d := range []authz.Decision{
-		{},
-		{Allow: true, Grants: []authz.Grant{{Kind: "role", ID: "r1", Name: "Admins"}, {Kind: "rule", ID: "x"}}, Denies: []authz.Deny{}, Revision: 42},
-		{Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "no license"}}, Revision: -1},
-		{Allow: true, Grants: []authz.Grant{{Kind: "rule", ID: "<&>\"\\\n\r\t\x00\x1f\x7f", Name: "é\u2028\u2029\xff\xfe😀 end"}}},
-	} {
+	for _, d := range appendCases {
 		want, err := json.Marshal(d)
 		if err != nil {
 			t.Fatal(err)
@@ -118,4 +113,29 @@ func TestAppendDecision(t *testing.T) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
 	}
+}
+
+// TestAppendZAnswer: the AuthZEN answer written by hand is the bytes
+// encoding/json writes for zAnswer (allowed, refused by a gate, with no
+// grant; nil and empty lists; strings to escape).
+func TestAppendZAnswer(t *testing.T) {
+	for _, d := range appendCases {
+		want, err := json.Marshal(zAnswer(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendZAnswer(nil, &d); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
+var appendCases = []authz.Decision{
+	{},
+	{Allow: true, Grants: []authz.Grant{{Kind: "role", ID: "r1", Name: "Admins"}, {Kind: "rule", ID: "x"}}, Denies: []authz.Deny{}, Revision: 42},
+	{Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "no license"}}, Revision: -1},
+	{Allow: true, Grants: []authz.Grant{{Kind: "rule", ID: "<&>\"\\\n\r\t\x00\x1f\x7f", Name: "é\u2028\u2029\xff\xfe😀 end"}}},
+	{Denies: []authz.Deny{{Kind: "gate", Reason: "<\"x\">\u2028"}, {Kind: "gate", Reason: "user_disabled"}}, Revision: 7},
+	{Allow: true, Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "ignored"}}, Revision: 3},
+	{Grants: []authz.Grant{{Kind: "table", ID: "shared.app.open"}}, Denies: []authz.Deny{}},
 }
