@@ -74,8 +74,16 @@ func decodeLoose(body []byte, v any) error {
 
 func (h *Handlers) evaluation(c fiber.Ctx) error {
 	var ev zEvaluation
-	if err := decodeLoose(c.Body(), &ev); err != nil {
-		return err
+	// The request's own bytes when they are not compressed (c.Body copies
+	// them, and decodeZEvaluation copies what it keeps).
+	raw := c.Request().Body()
+	if len(c.Request().Header.ContentEncoding()) > 0 {
+		raw = c.Body()
+	}
+	if !decodeZEvaluation(raw, &ev) {
+		if err := decodeLoose(c.Body(), &ev); err != nil {
+			return err
+		}
 	}
 	return h.single(c, ev)
 }
