@@ -17,11 +17,13 @@ grants contains g if {
 	some g in derived_grants
 }
 
-# Inputs without spaceType at all (written by hand); "not" fails at once
-# when it is there.
+# Inputs without spaceType at all (written by hand). Every decision enters
+# this rule (the rule index cannot ask for an absent field): the test is one
+# builtin call, cheaper than "not", which evaluates in a child of its own.
+# The default, an empty set, is no value a JSON input has: only an absent
+# spaceType gives it.
 grants contains g if {
-	not input.resource.spaceType
-	object.get(input.resource, "spaceType", "") == ""
+	object.get(input.resource, "spaceType", set()) == set()
 	some g in derived_grants
 }
 

@@ -356,3 +356,30 @@ test_app_owner_actions_are_those_of_the_footnoted_rows if {
 	count(actions) > 0
 	{a | some a, _ in data.rulekeeper.index.shared.appOwnerActions} == actions
 }
+
+# The app-owner rules of shared_spaces.rego name their requests literally
+# (for OPA's rule index): every footnoted row of the index, for every
+# license, request and role, must be granted to the app owner through them.
+test_app_owner_rules_reach_every_footnoted_row if {
+	cells := [[lic, t, a, ot, role, rows] |
+		some lic, types in data.rulekeeper.index.shared.appOwner
+		some t, actions in types
+		some a, objects in actions
+		some ot, roles in objects
+		some role, rows in roles
+	]
+	count(cells) > 20
+	every cell in cells {
+		[lic, t, a, ot, role, rows] := cell
+		s := h.subject(lic, {"sp-1": [role]})
+		q := h.hub(s, a, footnoted_resource(t, ot))
+		got := data.rulekeeper.builtin.grants with input as q
+		every g in rows {
+			g in got
+		}
+	}
+}
+
+footnoted_resource("app", _) := h.app("a-1", h.me, "sp-1", "shared")
+
+footnoted_resource("app.object", ot) := h.app_object(ot, h.me, true, h.me, "sp-1", "shared")
