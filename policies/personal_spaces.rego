@@ -32,21 +32,37 @@ personal_grants(type, action, ot) := {g |
 } else := set()
 
 # The hot path: the index (data.rulekeeper.index.personal) holds the grant
-# of each role per request.
+# of each role per request, for apps, app objects and schedules (the types
+# of the personal table; personal_spaces_test.rego checks that it has no
+# other). Apps, most requests, read the input directly where a helper rule
+# would cost an evaluation of its own (object_type is "*", is_app_owner
+# compares resource.owner, creator_ok holds: the index has make_public and
+# make_private for app objects alone); app objects and schedules go
+# through the helpers.
 grants contains g if {
 	input.resource.spaceType == "personal"
-	g := data.rulekeeper.index.personal.owner[input.resource.type][input.action][object_type]
-	environment == "hub"
-	creator_ok
-	is_app_owner
+	input.resource.type == "app"
+	g := data.rulekeeper.index.personal.owner.app[input.action]["*"]
+	not input.context.environment == "console"
+	input.subject.id != ""
+	input.resource.owner == input.subject.id
 }
 
 grants contains g if {
 	input.resource.spaceType == "personal"
-	g := data.rulekeeper.index.personal.viewer[input.resource.type][input.action][object_type]
+	input.resource.type == "app"
+	g := data.rulekeeper.index.personal.viewer.app[input.action]["*"]
+	not input.context.environment == "console"
+	is_shared_with_subject
+}
+
+grants contains g if {
+	input.resource.spaceType == "personal"
+	input.resource.type in {"app.object", "schedule"}
+	some role in personal_roles
+	g := data.rulekeeper.index.personal[role][input.resource.type][input.action][object_type]
 	environment == "hub"
 	creator_ok
-	is_shared_with_subject
 }
 
 # Any user creates apps in their own personal space (seed §6.5 "Create an
