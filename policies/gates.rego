@@ -71,11 +71,15 @@ denies contains gate("capacity_exhausted") if {
 # analyzer_license reads the license type directly (license_class ==
 # "analyzer" exactly when it is one of these two), so that the rule index
 # leaves this gate out for every other license.
+#
+# professional_only comes first: most requests are not, and it fails before
+# the others are evaluated; the hub is read from the input directly
+# (builtin.environment is "hub" unless context.environment is "console").
 denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
-	builtin.environment == "hub"
-	not license_exempt
 	professional_only
+	not input.context.environment == "console"
+	not license_exempt
 	license_gated
 }
 
@@ -109,7 +113,16 @@ admin_in_console if {
 
 # professional_only: the §6.7 rows that decide the request are all missing
 # from the analyzer table.
-professional_only if data.rulekeeper.index.professionalOnly[input.resource.type][input.action][builtin.object_type]
+# (object_type is "*" for every type but app.object: read directly.)
+professional_only if {
+	input.resource.type != "app.object"
+	data.rulekeeper.index.professionalOnly[input.resource.type][input.action]["*"]
+}
+
+professional_only if {
+	input.resource.type == "app.object"
+	data.rulekeeper.index.professionalOnly["app.object"][input.action][builtin.object_type]
+}
 
 professional_only if {
 	input.resource.type == "space"

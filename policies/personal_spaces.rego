@@ -48,7 +48,11 @@ grants contains g if {
 	input.resource.owner == input.subject.id
 }
 
+# Viewers: the first line asks for a first entry of sharedWith (without
+# one, nobody is a viewer), so that OPA's rule index leaves the rule out of
+# the decisions on apps shared with nobody (most).
 grants contains g if {
+	_ = input.resource.sharedWith[0]
 	input.resource.spaceType == "personal"
 	input.resource.type == "app"
 	g := data.rulekeeper.index.personal.viewer.app[input.action]["*"]
