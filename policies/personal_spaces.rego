@@ -71,14 +71,27 @@ grants contains g if {
 
 # Any user creates apps in their own personal space (seed §6.5 "Create an
 # app in your personal space"); the analyzer_license gate refuses analyzers,
-# who cannot create apps (§6.7: no such row in the analyzer table).
-grants contains {
+# who cannot create apps (§6.7: no such row in the analyzer table). The
+# first rule reads the input directly; the second, left out by OPA's rule
+# index but for an app whose spaceType is empty or absent (no space: the
+# personal space), derives it (space_type).
+grants contains personal_create_app if {
+	input.resource.type == "app"
+	input.action == "create"
+	input.resource.spaceType == "personal"
+	not input.context.environment == "console"
+}
+
+grants contains personal_create_app if {
+	input.resource.type == "app"
+	input.action == "create"
+	object.get(input.resource, "spaceType", "") == ""
+	environment == "hub"
+	space_type == "personal"
+}
+
+personal_create_app := {
 	"kind": "personal",
 	"id": "personal.create_app",
 	"name": "Any user creates apps in their personal space",
-} if {
-	input.resource.type == "app"
-	input.action == "create"
-	environment == "hub"
-	space_type == "personal"
 }

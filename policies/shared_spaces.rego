@@ -146,18 +146,47 @@ shared_app_owner contains g if {
 }
 
 # Members read their shared space and its member list: "Shared spaces are
-# restricted to the members" (seed §6).
-grants contains {
-	"kind": "member",
-	"id": "shared.space.member",
-	"name": sprintf("Member of the shared space (%s)", [concat(", ", roles)]),
-} if {
+# restricted to the members" (seed §6). The first rule reads the input
+# directly (a space resource names itself in spaceId); the other two, left
+# out by OPA's rule index but for a space whose spaceType or spaceId is
+# empty or absent, derive them (space_type, space_id).
+grants contains member_grant(roles) if {
 	input.resource.type == "space"
 	input.action == "read"
+	input.resource.spaceType == "shared"
+	not input.context.environment == "console"
+	sid := input.resource.spaceId
+	sid != ""
+	roles := input.subject.spaces[sid]
+	count(roles) > 0
+}
+
+grants contains g if {
+	input.resource.type == "space"
+	input.action == "read"
+	object.get(input.resource, "spaceType", "") == ""
+	some g in derived_member_grant
+}
+
+grants contains g if {
+	input.resource.type == "space"
+	input.action == "read"
+	input.resource.spaceType == "shared"
+	object.get(input.resource, "spaceId", "") == ""
+	some g in derived_member_grant
+}
+
+derived_member_grant contains member_grant(roles) if {
 	environment == "hub"
 	space_type == "shared"
 	roles := space_roles(space_id)
 	count(roles) > 0
+}
+
+member_grant(roles) := {
+	"kind": "member",
+	"id": "shared.space.member",
+	"name": sprintf("Member of the shared space (%s)", [concat(", ", roles)]),
 }
 
 # Moving an app (seed §6.6 "Moving apps between spaces", §6.7 rows "Move apps
