@@ -70,13 +70,54 @@ denies contains gate("capacity_exhausted") if {
 
 # analyzer_license reads the license type directly (license_class ==
 # "analyzer" exactly when it is one of these two), so that the rule index
-# leaves this gate out for every other license.
-#
-# professional_only comes first: most requests are not, and it fails before
-# the others are evaluated; the hub is read from the input directly
-# (builtin.environment is "hub" unless context.environment is "console").
+# leaves this gate out for every other license; and it names the requests
+# that professional_only can hold for (the types and actions of
+# data.rulekeeper.index.professionalOnly, creating a space, publishing an
+# app), so that the index leaves it out of every other request of an
+# analyzer, most of which are reads. The names only narrow what
+# professional_only decides; gates_test.rego checks that they cover every
+# request of the index. In each body professional_only comes first: most
+# requests are not, and it fails before the others are evaluated; the hub
+# is read from the input directly (builtin.environment is "hub" unless
+# context.environment is "console"). The four bodies repeat those lines
+# rather than call a helper rule: one evaluation less per refusal.
 denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "app"
+	input.action in {
+		"add_data_files", "create", "duplicate", "edit_data_model", "edit_ondemand_links",
+		"move", "publish", "reload", "view_data_model",
+	}
+	professional_only
+	not input.context.environment == "console"
+	not license_exempt
+	license_gated
+}
+
+denies contains gate("analyzer_license") if {
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "app.object"
+	input.action in {"create", "update", "delete", "make_public", "make_private"}
+	professional_only
+	not input.context.environment == "console"
+	not license_exempt
+	license_gated
+}
+
+denies contains gate("analyzer_license") if {
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "schedule"
+	input.action in {"create", "read", "update", "delete"}
+	professional_only
+	not input.context.environment == "console"
+	not license_exempt
+	license_gated
+}
+
+denies contains gate("analyzer_license") if {
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "space"
+	input.action in {"create", "update", "delete", "add_member", "change_role", "manage_members", "remove_member"}
 	professional_only
 	not input.context.environment == "console"
 	not license_exempt
