@@ -344,19 +344,6 @@ test_shared_grants_without_the_hot_path_fields if {
 	h.grant_ids(h.request(viewer, "read", by_space, "HUB")) == {"shared.app.open"}
 }
 
-# The app-owner rule is left out by OPA's rule index for the actions that
-# appOwnerActions does not list: it must list every action of the
-# footnoted rows, and only those.
-test_app_owner_actions_are_those_of_the_footnoted_rows if {
-	actions := {a |
-		some types in data.rulekeeper.index.shared.appOwner
-		some actions in types
-		some a, _ in actions
-	}
-	count(actions) > 0
-	{a | some a, _ in data.rulekeeper.index.shared.appOwnerActions} == actions
-}
-
 # The app-owner rules of shared_spaces.rego name their requests literally
 # (for OPA's rule index): every footnoted row of the index, for every
 # license, request and role, must be granted to the app owner through them.
