@@ -151,10 +151,11 @@ shared_app_owner contains g if {
 }
 
 # Members read their shared space and its member list: "Shared spaces are
-# restricted to the members" (seed §6). The first rule reads the input
-# directly (a space resource names itself in spaceId); the other two, left
-# out by OPA's rule index but for a space whose spaceType or spaceId is
-# empty or absent, derive them (space_type, space_id).
+# restricted to the members" (seed §6). The rule reads the input directly
+# (a space resource names itself in spaceId); a space whose spaceType or
+# spaceId is empty or absent gets the same grant through the fallbacks
+# (derived_grants in spaces.rego, shared_plain above), which derive them
+# (space_type, space_id).
 grants contains member_grant(roles) if {
 	input.resource.type == "space"
 	input.action == "read"
@@ -166,18 +167,9 @@ grants contains member_grant(roles) if {
 	count(roles) > 0
 }
 
-grants contains g if {
+shared_plain contains g if {
 	input.resource.type == "space"
 	input.action == "read"
-	object.get(input.resource, "spaceType", "") == ""
-	some g in derived_member_grant
-}
-
-grants contains g if {
-	input.resource.type == "space"
-	input.action == "read"
-	input.resource.spaceType == "shared"
-	object.get(input.resource, "spaceId", "") == ""
 	some g in derived_member_grant
 }
 

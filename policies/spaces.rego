@@ -35,6 +35,13 @@ derived_grants contains g if {
 	some g in derived_space_grants
 }
 
+# Members reading their shared space (shared_spaces.rego).
+derived_grants contains g if {
+	input.resource.type == "space"
+	input.action == "read"
+	some g in derived_member_grant
+}
+
 derived_space_grants := shared_target_grants(input.resource.type, input.action, object_type) if {
 	space_type == "shared"
 } else := personal_grants(input.resource.type, input.action, object_type) if {

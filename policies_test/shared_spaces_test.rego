@@ -243,6 +243,29 @@ test_a_member_reads_the_shared_space_and_a_stranger_does_not if {
 	h.denied(h.hub(h.subject("professional", {}), "read", h.space("sp-1", "shared", "u-space-owner")))
 }
 
+# The member rule reads spaceType and spaceId; without them (empty or
+# absent) the fallbacks derive both and grant the same.
+test_a_member_reads_the_shared_space_without_the_hot_path_fields if {
+	viewer := h.subject("professional", {"sp-1": ["canview"]})
+	stranger := h.subject("professional", {})
+	full := h.space("sp-1", "shared", "u-space-owner")
+	want := {{"kind": "member", "id": "shared.space.member", "name": "Member of the shared space (canview)"}}
+	every variant in [
+		[{}, []],
+		[{"spaceType": ""}, []],
+		[{"spaceId": ""}, []],
+		[{}, ["resource/spaceType"]],
+		[{}, ["resource/spaceId"]],
+		[{}, ["resource/spaceId", "resource/spaceType"]],
+	] {
+		[set_to, removed] := variant
+		r := object.union(full, set_to)
+		{g | some g in h.decide(json.remove(h.hub(viewer, "read", r), removed)).grants} == want
+		h.grant_ids(json.remove(h.console(viewer, "read", r), removed)) == set()
+		h.grant_ids(json.remove(h.hub(stranger, "read", r), removed)) == set()
+	}
+}
+
 test_a_professional_user_creates_a_shared_space_and_an_analyzer_does_not if {
 	q := h.hub(h.subject("professional", {}), "create", {"type": "space", "spaceType": "shared"})
 	h.grant_ids(q) == {"everyone.create_shared_space"}
