@@ -64,7 +64,7 @@ shared_target_grants(type, action, ot) := {g |
 # but "console"). It leaves out creator_ok, which only restricts
 # make_public and make_private: the index has those actions for app
 # objects alone (shared_spaces_test.rego checks it). The other requests,
-# picked by OPA's rule index on the equalities or by the negation, get
+# picked by OPA's rule index on the equalities or by the builtin call, get
 # shared_plain, the same lookup through the helpers; in the console
 # shared_plain grants nothing either.
 grants contains g if {
