@@ -71,26 +71,34 @@ denies contains gate("capacity_exhausted") if {
 # analyzer_license reads the license type directly (license_class ==
 # "analyzer" exactly when it is one of these two), so that the rule index
 # leaves this gate out for every other license; and it names the requests
-# that professional_only can hold for (the types and actions of
-# data.rulekeeper.index.professionalOnly, creating a space, publishing an
-# app), so that the index leaves it out of every other request of an
-# analyzer, most of which are reads. The names only narrow what
-# professional_only decides; gates_test.rego checks that they cover every
-# request of the index. In each body professional_only comes first: most
-# requests are not, and it fails before the others are evaluated; the hub
-# is read from the input directly (builtin.environment is "hub" unless
-# context.environment is "console"). The four bodies repeat those lines
-# rather than call a helper rule: one evaluation less per refusal.
+# only the professional table allows (the types and actions of
+# data.rulekeeper.index.professionalOnly, creating a shared space,
+# publishing an app), so that the index leaves it out of every other request
+# of an analyzer, most of which are reads. The names only narrow the lookup
+# in professionalOnly that follows them; gates_test.rego checks that they
+# cover every request of the index. The
+# hub is read from the input directly (builtin.environment is "hub" unless
+# context.environment is "console"); license_exempt, which only exempts
+# users and decisions, is left out: these are apps, app objects, schedules
+# and spaces. The bodies repeat those lines rather than call a helper
+# rule: one evaluation less per refusal.
 denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "app"
 	input.action in {
-		"add_data_files", "create", "duplicate", "edit_data_model", "edit_ondemand_links",
-		"move", "publish", "reload", "view_data_model",
+		"add_data_files", "create", "duplicate", "edit_data_model",
+		"edit_ondemand_links", "move", "reload", "view_data_model",
 	}
-	professional_only
+	data.rulekeeper.index.professionalOnly.app[input.action]["*"]
 	not input.context.environment == "console"
-	not license_exempt
+	license_gated
+}
+
+denies contains gate("analyzer_license") if {
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "app"
+	input.action == "publish"
+	not input.context.environment == "console"
 	license_gated
 }
 
@@ -98,9 +106,8 @@ denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "app.object"
 	input.action in {"create", "update", "delete", "make_public", "make_private"}
-	professional_only
+	data.rulekeeper.index.professionalOnly["app.object"][input.action][builtin.object_type]
 	not input.context.environment == "console"
-	not license_exempt
 	license_gated
 }
 
@@ -108,19 +115,26 @@ denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "schedule"
 	input.action in {"create", "read", "update", "delete"}
-	professional_only
+	data.rulekeeper.index.professionalOnly.schedule[input.action]["*"]
 	not input.context.environment == "console"
-	not license_exempt
 	license_gated
 }
 
 denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "space"
-	input.action in {"create", "update", "delete", "add_member", "change_role", "manage_members", "remove_member"}
-	professional_only
+	input.action in {"update", "delete", "add_member", "change_role", "manage_members", "remove_member"}
+	data.rulekeeper.index.professionalOnly.space[input.action]["*"]
 	not input.context.environment == "console"
-	not license_exempt
+	license_gated
+}
+
+denies contains gate("analyzer_license") if {
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "space"
+	input.action == "create"
+	builtin.space_type == "shared"
+	not input.context.environment == "console"
 	license_gated
 }
 
@@ -152,28 +166,4 @@ admin_in_console if {
 	input.context.environment == "console"
 	some role in input.subject.roles
 	role in admin_roles
-}
-
-# professional_only: the §6.7 rows that decide the request are all missing
-# from the analyzer table.
-# (object_type is "*" for every type but app.object: read directly.)
-professional_only if {
-	input.resource.type != "app.object"
-	data.rulekeeper.index.professionalOnly[input.resource.type][input.action]["*"]
-}
-
-professional_only if {
-	input.resource.type == "app.object"
-	data.rulekeeper.index.professionalOnly["app.object"][input.action][builtin.object_type]
-}
-
-professional_only if {
-	input.resource.type == "space"
-	input.action == "create"
-	builtin.space_type == "shared"
-}
-
-professional_only if {
-	input.resource.type == "app"
-	input.action == "publish"
 }

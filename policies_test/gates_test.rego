@@ -220,8 +220,8 @@ test_registering_gates_for_an_external_type_does_not_ungate_builtin_types if {
 	reasons == {"no_license"}
 }
 
-# The analyzer_license rules name the types and actions that professional_only
-# can hold for, for OPA's rule index: every request of the professionalOnly
+# The analyzer_license rules name the types and actions that only the
+# professional table allows, for OPA's rule index: every request of the professionalOnly
 # index, creating a shared space and publishing an app must still be refused
 # to both analyzer licenses in the hub.
 test_analyzer_license_rules_reach_every_professional_only_request if {
