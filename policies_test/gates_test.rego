@@ -221,9 +221,9 @@ test_registering_gates_for_an_external_type_does_not_ungate_builtin_types if {
 }
 
 # The analyzer_license rules name the types and actions that only the
-# professional table allows, for OPA's rule index: every request of the professionalOnly
-# index, creating a shared space and publishing an app must still be refused
-# to both analyzer licenses in the hub.
+# professional table allows, for OPA's rule index: every request of the
+# professionalOnly index, creating a shared space and publishing an app
+# must still be refused to both analyzer licenses in the hub.
 test_analyzer_license_rules_reach_every_professional_only_request if {
 	requests := [[t, a, ot] |
 		some t, actions in data.rulekeeper.index.professionalOnly
