@@ -38,7 +38,7 @@ managed_grants(type, action, ot) := managed_role_grants(space_id, type, action, 
 # resource.spaceId), asked in the hub. It leaves out creator_ok, which only
 # restricts make_public and make_private: the index has those actions for
 # app objects alone (managed_spaces_test.rego checks it). The others,
-# picked by OPA's rule index on the equalities or by the builtin call, get
+# picked by OPA's rule index on the equalities or by the negation, get
 # managed_plain, the same lookup through the helpers.
 grants contains g if {
 	input.resource.spaceType == "managed"
@@ -58,7 +58,13 @@ grants contains g if {
 
 grants contains g if {
 	input.resource.spaceType == "managed"
-	object.get(input.resource, "spaceId", "") == ""
+	input.resource.spaceId == ""
+	some g in managed_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "managed"
+	not input.resource.spaceId
 	some g in managed_plain
 }
 

@@ -85,7 +85,15 @@ grants contains personal_create_app if {
 grants contains personal_create_app if {
 	input.resource.type == "app"
 	input.action == "create"
-	object.get(input.resource, "spaceType", "") == ""
+	input.resource.spaceType == ""
+	environment == "hub"
+	space_type == "personal"
+}
+
+grants contains personal_create_app if {
+	input.resource.type == "app"
+	input.action == "create"
+	not input.resource.spaceType
 	environment == "hub"
 	space_type == "personal"
 }

@@ -18,12 +18,12 @@ grants contains g if {
 }
 
 # Inputs without spaceType at all (written by hand). Every decision enters
-# this rule (the rule index cannot ask for an absent field): the test is one
-# builtin call, cheaper than "not", which evaluates in a child of its own.
-# The default, an empty set, is no value a JSON input has: only an absent
-# spaceType gives it.
+# this rule (the rule index cannot ask for an absent field); "not" fails at
+# once when it is there. (Measured against one object.get call instead:
+# fewer allocations, but more CPU per decision.)
 grants contains g if {
-	object.get(input.resource, "spaceType", set()) == set()
+	not input.resource.spaceType
+	object.get(input.resource, "spaceType", "") == ""
 	some g in derived_grants
 }
 
