@@ -76,12 +76,12 @@ denies contains gate("capacity_exhausted") if {
 # publishing an app), so that the index leaves it out of every other request
 # of an analyzer, most of which are reads. The names only narrow the lookup
 # in professionalOnly that follows them; gates_test.rego checks that they
-# cover every request of the index. The
-# hub is read from the input directly (builtin.environment is "hub" unless
-# context.environment is "console"); license_exempt, which only exempts
-# users and decisions, is left out: these are apps, app objects, schedules
-# and spaces. The bodies repeat those lines rather than call a helper
-# rule: one evaluation less per refusal.
+# cover every request of the index. The hub is read from the input
+# directly (builtin.environment is "hub" unless context.environment is
+# "console"); license_exempt, which only exempts users and decisions, is
+# left out: these are apps, app objects, schedules and spaces. The bodies
+# repeat those lines rather than call a helper rule: one evaluation less
+# per refusal.
 denies contains gate("analyzer_license") if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "app"
