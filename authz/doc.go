@@ -102,14 +102,16 @@
 // the two others, which the engine then reads from the evaluation's rule
 // cache: allowQuery) — called directly rather than through
 // rego.PreparedEvalQuery: no goroutine per evaluation to watch the context
-// (context.AfterFunc cancels instead), no metrics, and the result read as an
+// (OPA's cancellation is the context's Done channel), no metrics, the
+// query on the stack, and the result read as an
 // OPA value, not converted to Go maps and back. The evaluator's two
 // per-evaluation caches are the engine's (evalcache.go): the rule cache
 // (values of the rules evaluated so far) comes from a pool instead of a
 // fresh trie of hash maps, and the base-document cache is the revision's
 // data document, read from the store once per compilation or Patch, so a
-// table read is a lookup in that value (decisions still hold a read
-// transaction: a Patch cannot commit under them). Neither changes what
+// table read is a lookup in that value, and so is what the evaluator asks
+// the store (no store transaction: decisions hold the engine's read lock
+// instead, so a Patch cannot commit under them). Neither changes what
 // OPA evaluates. The input is built as an OPA value with shared keys,
 // shared empty values and booleans, a shared context object per
 // environment and license object per license, the strings, one-item lists

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,7 +96,12 @@ type compiled struct {
 	store    storage.Store
 	rules    string
 	proj     *projection // what the revision reads of the subject
-	data     dataCache   // the store's data document, for the evaluator
+	data     *dataCache  // the store's data document, for the evaluator
+	// guard is held for reading by every evaluation and for writing by
+	// Patch while it commits: the store changes its data document in
+	// place, and evaluations read that document (data) without a store
+	// transaction. Revisions made by Patch share their store's guard.
+	guard *sync.RWMutex
 }
 
 // Engine evaluates decisions. It is safe for concurrent use; Load swaps the
@@ -209,7 +215,10 @@ func (e *Engine) Patch(ctx context.Context, revision int64, patches []rules.Patc
 			return fmt.Errorf("authz: patch rules data at %v: %w", p.Path, err)
 		}
 	}
-	if err := c.store.Commit(ctx, txn); err != nil {
+	c.guard.Lock()
+	err = c.store.Commit(ctx, txn)
+	c.guard.Unlock()
+	if err != nil {
 		return fmt.Errorf("authz: patch rules data: %w", err)
 	}
 	next := *c
@@ -251,8 +260,8 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
-	c := &compiled{revision: revision, compiler: cc.compiler, general: plan{compiler: cc.compiler, allow: cc.query, parts: cc.parts, grants: grantsRef, denies: deniesRef},
-		store: st, rules: rulesModule, proj: proj, data: dc}
+	c := &compiled{revision: revision, compiler: cc.compiler, general: newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef),
+		store: st, rules: rulesModule, proj: proj, data: dc, guard: new(sync.RWMutex)}
 	return c, nil
 }
 
@@ -325,21 +334,21 @@ func parseModules(static map[string]string, rulesModule string) (map[string]*ast
 }
 
 // readData is the data document of st, as the evaluator reads it.
-func readData(ctx context.Context, st storage.Store) (dataCache, error) {
+func readData(ctx context.Context, st storage.Store) (*dataCache, error) {
 	txn, err := st.NewTransaction(ctx)
 	if err != nil {
-		return dataCache{}, err
+		return nil, err
 	}
 	defer st.Abort(ctx, txn)
 	v, err := st.Read(ctx, txn, storage.Path{})
 	if err != nil {
-		return dataCache{}, err
+		return nil, err
 	}
 	root, ok := v.(ast.Value)
 	if !ok {
-		return dataCache{}, fmt.Errorf("the store answered %T, not an OPA value", v)
+		return nil, fmt.Errorf("the store answered %T, not an OPA value", v)
 	}
-	return dataCache{root: root}, nil
+	return &dataCache{Store: st, root: root}, nil
 }
 
 // Revision is the policy revision in force.
@@ -480,35 +489,31 @@ func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, e
 
 // decideWith is decideTerm on plan p.
 func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (Decision, error) {
-	txn, err := c.store.NewTransaction(ctx)
-	if err != nil {
-		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
-	}
-	defer c.store.Abort(ctx, txn)
-	rc := getRuleCache()
-	defer rc.release()
-	res := &rc.result
 	var cancel topdown.Cancel
-	if ctx.Done() != nil {
+	if done := ctx.Done(); done != nil {
 		if err := ctx.Err(); err != nil {
 			return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 		}
-		cancel = topdown.NewCancel()
-		defer context.AfterFunc(ctx, cancel.Cancel)()
+		cancel = doneCancel(done)
 	}
-	if err := c.query(p, p.allow, txn, input, rc, cancel).Iter(ctx, res.iter); err != nil {
+	c.guard.RLock()
+	defer c.guard.RUnlock()
+	rc := getRuleCache()
+	defer rc.release()
+	res := &rc.result
+	if err := c.run(ctx, p, p.allow, input, rc, cancel); err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
 	if res.n == 1 {
-		res.grants, _ = rc.Get(p.grants)
+		res.grants, _ = rc.get(p.grants, p.hash(0))
 		if p.denies != nil {
-			res.denies, _ = rc.Get(p.denies)
+			res.denies, _ = rc.get(p.denies, p.hash(1))
 		}
 		if res.grants == nil || res.denies == nil {
 			// Not both computed by allow: ask OPA for the three parts,
 			// with what this evaluation has computed so far.
 			*res = results{iter: res.iter}
-			if err := c.query(p, p.parts, txn, input, rc, cancel).Iter(ctx, res.iter); err != nil {
+			if err := c.run(ctx, p, p.parts, input, rc, cancel); err != nil {
 				return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 			}
 		}
@@ -524,16 +529,39 @@ func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (De
 	return d, nil
 }
 
-// query is body (compiled by p.compiler) ready to evaluate on input in
-// txn, with rc as its rule cache.
-func (c *compiled) query(p *plan, body ast.Body, txn storage.Transaction, input *ast.Term, rc *ruleCache, cancel topdown.Cancel) *topdown.Query {
-	q := topdown.NewQuery(body).WithCompiler(p.compiler).WithStore(c.store).WithTransaction(txn).
+// run evaluates body (compiled by p.compiler) on input, with rc as its
+// rule cache and its results collected in rc.result. The query is built
+// here and not returned, so that it stays on the stack: the evaluator
+// keeps nothing of it. The store handed to OPA is the revision's data
+// document (dataCache: the guard, not a store transaction, keeps Patch
+// from changing it meanwhile).
+func (c *compiled) run(ctx context.Context, p *plan, body ast.Body, input *ast.Term, rc *ruleCache, cancel topdown.Cancel) error {
+	q := topdown.NewQuery(body).WithCompiler(p.compiler).WithStore(c.data).WithTransaction(noTxn).
 		WithInput(input).WithMetrics(noMetrics).WithBaseCache(c.data).WithVirtualCache(rc).
 		WithRequestMetadata(noRequestMetadata)
 	if cancel != nil {
 		q = q.WithCancel(cancel)
 	}
-	return q
+	return q.Iter(ctx, rc.result.iter)
+}
+
+// doneCancel is a context's Done channel as OPA's cancellation: OPA asks
+// Cancelled before every expression, a receive that does not block. It
+// needs no callback registered with the context (context.AfterFunc) nor
+// an allocation per decision.
+type doneCancel <-chan struct{}
+
+// Cancel does nothing: the context is cancelled by its owner.
+func (doneCancel) Cancel() {}
+
+// Cancelled reports whether the channel is closed.
+func (d doneCancel) Cancelled() bool {
+	select {
+	case <-d:
+		return true
+	default:
+		return false
+	}
 }
 
 // noMetrics is handed to every evaluation: nobody reads OPA's timers of a
@@ -642,4 +670,23 @@ type plan struct {
 	compiler       *ast.Compiler
 	allow, parts   ast.Body
 	grants, denies ast.Ref
+	hashes         [2]int // of grants and denies (0: not computed)
+}
+
+// newPlan is the plan of its parts, with the hashes of grants and denies.
+func newPlan(compiler *ast.Compiler, allow, parts ast.Body, grants, denies ast.Ref) plan {
+	p := plan{compiler: compiler, allow: allow, parts: parts, grants: grants, denies: denies}
+	p.hashes = [2]int{grants.Hash(), denies.Hash()}
+	return p
+}
+
+// hash is the hash of grants (i 0) or denies (1).
+func (p *plan) hash(i int) int {
+	if h := p.hashes[i]; h != 0 {
+		return h
+	}
+	if i == 0 {
+		return p.grants.Hash()
+	}
+	return p.denies.Hash()
 }

@@ -289,6 +289,42 @@ func TestCancelledContextDenies(t *testing.T) {
 	}
 }
 
+// lateCtx is a context cancelled while a decision evaluates: its first
+// Err (the engine's check before evaluating) answers nil, every later one
+// context.Canceled, and Done is closed from the start.
+type lateCtx struct {
+	context.Context
+	done  chan struct{}
+	calls int
+}
+
+func (c *lateCtx) Done() <-chan struct{} { return c.done }
+
+func (c *lateCtx) Err() error {
+	c.calls++
+	if c.calls == 1 {
+		return nil
+	}
+	return context.Canceled
+}
+
+// TestCancelledDuringEvaluationDenies: a context cancelled after the
+// evaluation started stops it (OPA asks before every expression) and the
+// decision is a deny with context.Canceled.
+func TestCancelledDuringEvaluationDenies(t *testing.T) {
+	e := newEngine(t, authz.Options{CacheSize: -1})
+	ctx := &lateCtx{Context: context.Background(), done: make(chan struct{})}
+	close(ctx.done)
+	in := &authz.Input{Subject: member("u1", "professional", "canview"), Action: "read", Resource: sharedApp, Environment: "hub"}
+	d, err := e.Evaluate(ctx, in)
+	if !errors.Is(err, context.Canceled) || d.Allow {
+		t.Fatalf("cancelled during evaluation: %+v, %v; want a deny and context.Canceled", d, err)
+	}
+	if ctx.calls < 2 {
+		t.Fatalf("the evaluation never looked at the context again (%d calls of Err)", ctx.calls)
+	}
+}
+
 // TestFreshGatesEveryDecision: while Fresh fails (what decisions use is
 // older than the staleness bound and cannot be brought current), a
 // decision fails with its error and is never an allow — also one the

@@ -1,10 +1,15 @@
 package authz
 
 import (
+	"context"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/util"
 )
 
 // The two caches OPA's evaluator keeps per evaluation, supplied by the
@@ -22,17 +27,31 @@ import (
 // patched): a read of data.rulekeeper.tables.… is a lookup in that value,
 // not a store read. It is what the store would answer: the engine's store
 // is built from the same value, only Patch writes to it, and Patch gives
-// the new revision a new dataCache read after its commit. Decisions still
-// open a read transaction, which keeps a Patch from committing while they
-// read. Put does nothing: what is not in the document is read from the
-// store as before (it is not there either).
-type dataCache struct{ root ast.Value }
+// the new revision a new dataCache read after its commit. Put does
+// nothing: the document is complete.
+//
+// It is also the storage.Store the evaluator reads what Get does not
+// answer from (the root, and what is not in the document): Read answers
+// from the same document, as the store would, without a store
+// transaction (readOnly) and without the store's allocations for a path
+// that is not there. Every other method is the store's (the evaluator
+// calls none). The store changes the document in place when Patch
+// commits: evaluations hold compiled.guard instead of a transaction.
+type dataCache struct {
+	storage.Store
+	root   ast.Value
+	absent atomic.Pointer[map[string]struct{}] // paths Read found absent (by kstr)
+	mu     sync.Mutex                          // held to add to absent
+}
 
-var _ topdown.BaseCache = dataCache{}
+var (
+	_ topdown.BaseCache = (*dataCache)(nil)
+	_ storage.Store     = (*dataCache)(nil)
+)
 
 // Get is the value at ref (data.…) or nil when the document has none. The
-// root itself is left to the store (which hides its system document).
-func (c dataCache) Get(ref ast.Ref) ast.Value {
+// root itself is left to Read (the evaluator hides its system document).
+func (c *dataCache) Get(ref ast.Ref) ast.Value {
 	if c.root == nil || len(ref) < 2 {
 		return nil
 	}
@@ -44,7 +63,93 @@ func (c dataCache) Get(ref ast.Ref) ast.Value {
 }
 
 // Put does nothing: the document is complete.
-func (dataCache) Put(ast.Ref, ast.Value) {}
+func (*dataCache) Put(ast.Ref, ast.Value) {}
+
+// errNotInData is Read's answer for a path the document does not have.
+var errNotInData = &storage.Error{Code: storage.NotFoundErr, Message: "not in the policy data"}
+
+// Read is the value at path in the document, or a not-found error, read as
+// the in-memory store reads its own (storage/internal/ptr.ValuePtr):
+// objects by string key, arrays by integer index.
+//
+// The evaluator reads here what Get did not find: the root, and the paths
+// the document lacks — most of them the same few on every decision (a rule
+// bucket's absent lists), so the paths found absent are remembered (at
+// most maxAbsent): the next read of one is a map lookup, not a walk with a
+// key term per step. Only absences are remembered, and Get, which reads
+// the document as it is, comes first: a path a Patch adds is found there.
+func (c *dataCache) Read(_ context.Context, _ storage.Transaction, path storage.Path) (any, error) {
+	if c.root == nil {
+		return nil, errNotInData
+	}
+	var buf [128]byte
+	key := buf[:0]
+	for _, seg := range path {
+		key = kstr(key, seg)
+	}
+	if m := c.absent.Load(); m != nil {
+		if _, ok := (*m)[string(key)]; ok {
+			return nil, errNotInData
+		}
+	}
+	v := c.root
+	for _, seg := range path {
+		switch x := v.(type) {
+		case ast.Object:
+			t := x.Get(ast.StringTerm(seg))
+			if t == nil {
+				c.remember(key)
+				return nil, errNotInData
+			}
+			v = t.Value
+		case *ast.Array:
+			i, ok := util.Atoi(seg)
+			if !ok || i < 0 || i >= x.Len() {
+				c.remember(key)
+				return nil, errNotInData
+			}
+			v = x.Elem(i).Value
+		default:
+			c.remember(key)
+			return nil, errNotInData
+		}
+	}
+	return v, nil
+}
+
+// remember adds the path of key to the absent ones (a new map: readers
+// take none of Read's locks).
+func (c *dataCache) remember(key []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.absent.Load()
+	var n int
+	if old != nil {
+		n = len(*old)
+	}
+	if n >= maxAbsent {
+		return
+	}
+	m := make(map[string]struct{}, n+1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[string(key)] = struct{}{}
+	c.absent.Store(&m)
+}
+
+// maxAbsent bounds the absent paths a dataCache remembers.
+const maxAbsent = 512
+
+// readOnly is the transaction evaluations hand the evaluator: dataCache
+// reads need none.
+type readOnly struct{}
+
+// ID is 0: no store transaction has it.
+func (readOnly) ID() uint64 { return 0 }
+
+// noTxn is readOnly as a storage.Transaction.
+var noTxn storage.Transaction = readOnly{}
 
 // ruleCache is a topdown.VirtualCache reused from one evaluation to the
 // next (ruleCaches): the values of the rules evaluated so far, by ref, in
@@ -169,12 +274,15 @@ func (f *ruleFrame) find(ref ast.Ref, h int) int {
 
 // Get is the value cached for ref: (nil, true) when it was found
 // undefined, (nil, false) when nothing is cached.
-func (c *ruleCache) Get(ref ast.Ref) (*ast.Term, bool) {
+func (c *ruleCache) Get(ref ast.Ref) (*ast.Term, bool) { return c.get(ref, ref.Hash()) }
+
+// get is Get of a ref whose hash is h.
+func (c *ruleCache) get(ref ast.Ref, h int) (*ast.Term, bool) {
 	f := c.top()
 	if len(f.entries) == 0 {
 		return nil, false
 	}
-	i := f.find(ref, ref.Hash())
+	i := f.find(ref, h)
 	if i < 0 {
 		return nil, false
 	}

@@ -1,11 +1,14 @@
 package authz
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"unsafe"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 )
 
 // ShippedRules are shippedRules (projection_test.go) for the external
@@ -114,7 +117,7 @@ func want(t *testing.T, c *ruleCache, r, value string, undefined bool) {
 // TestDataCacheReadsAsTheStore: the data document answers what is in it,
 // and leaves the root and what is missing to the store.
 func TestDataCacheReadsAsTheStore(t *testing.T) {
-	c := dataCache{root: ast.MustParseTerm(`{"t": {"a": {"b": [1, 2]}, "e": {}}}`).Value}
+	c := &dataCache{root: ast.MustParseTerm(`{"t": {"a": {"b": [1, 2]}, "e": {}}}`).Value}
 	tests := []struct {
 		ref  string
 		want string // "" : nil
@@ -136,8 +139,41 @@ func TestDataCacheReadsAsTheStore(t *testing.T) {
 			t.Errorf("Get(%s) = %q, want %q", tt.ref, gotS, tt.want)
 		}
 	}
-	if (dataCache{}).Get(ast.MustParseRef("data.t")) != nil {
+	if (&dataCache{}).Get(ast.MustParseRef("data.t")) != nil {
 		t.Error("an empty data cache answered")
+	}
+}
+
+// TestDataCacheReadsAsTheStore's Read half: what the evaluator reads from
+// the store (the root, what the document lacks) is what the in-memory
+// store answers for the same document, paths of numbers included.
+func TestDataCacheReadAnswersAsTheStore(t *testing.T) {
+	ctx := context.Background()
+	doc := map[string]any{"t": map[string]any{"a": map[string]any{"b": []any{"x", "y"}, "1": "one"}, "e": map[string]any{}, "s": "str"}}
+	st := inmem.NewFromObjectWithOpts(doc, inmem.OptRoundTripOnWrite(true), inmem.OptReturnASTValuesOnRead(true))
+	c, err := readData(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second time, the absent paths are remembered
+		for _, path := range []string{"/", "/t", "/t/a/b", "/t/a/b/1", "/t/a/b/01", "/t/a/b/2", "/t/a/b/-1", "/t/a/b/x", "/t/a/1",
+			"/t/e", "/t/e/x", "/t/s", "/t/s/x", "/missing", "/t/missing/deeper"} {
+			p, ok := storage.ParsePath(path)
+			if !ok {
+				t.Fatal(path)
+			}
+			txn := storage.NewTransactionOrDie(ctx, st)
+			want, wantErr := st.Read(ctx, txn, p)
+			st.Abort(ctx, txn)
+			got, gotErr := c.Read(ctx, noTxn, p)
+			if storage.IsNotFound(wantErr) != storage.IsNotFound(gotErr) || (wantErr == nil) != (gotErr == nil) {
+				t.Errorf("Read(%s): error %v, the store's %v", path, gotErr, wantErr)
+				continue
+			}
+			if wantErr == nil && ast.Compare(got, want) != 0 {
+				t.Errorf("Read(%s) = %v, the store's %v", path, got, want)
+			}
+		}
 	}
 }
 

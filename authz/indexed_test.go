@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -158,4 +159,76 @@ func TestPatchIsSeenByTheNextDecision(t *testing.T) {
 	if granted("EMEA") || !granted("Sales") {
 		t.Fatal("a rule deleted by a data patch still grants (or the other stopped)")
 	}
+}
+
+// TestPatchUnderDecisions: rule writes applied as data patches while
+// decisions run (the store changes its data document in place; decisions
+// read it without a store transaction, under the engine's guard). Run with
+// -race, it fails on a decision that reads the document while a patch
+// commits; every decision succeeds, and at the end a subject of each group
+// G<i> is allowed by rule i.
+func TestPatchUnderDecisions(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, authz.Options{CacheSize: -1})
+	ix, err := rules.NewIndex(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := func(i int) rules.Rule {
+		return rules.Rule{ID: fmt.Sprintf("r%d", i), Name: "r", ResourceFilter: "App_*",
+			Condition: fmt.Sprintf(`user.group = "G%d"`, i), Actions: []string{"read"}, Context: "hub"}
+	}
+	if _, _, diags := ix.Put(rule(0)); rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	if err := e.LoadIndexed(ctx, 1, ix.Module(), ix.Data()); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 20
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := e.Evaluate(ctx, groupInput((i+w)%writes)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i < writes; i++ {
+		patches, changed, diags := ix.Put(rule(i))
+		if rules.HasErrors(diags) {
+			t.Fatal(diags)
+		}
+		if changed {
+			err = e.LoadIndexed(ctx, int64(i+1), ix.Module(), ix.Data())
+		} else {
+			err = e.Patch(ctx, int64(i+1), patches)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for i := range writes {
+		if d, err := e.Evaluate(ctx, groupInput(i)); err != nil || !d.Allow {
+			t.Fatalf("group G%d after all writes: %+v, %v; want an allow", i, d, err)
+		}
+	}
+}
+
+// groupInput is a member of group G<i> reading an app in a personal space.
+func groupInput(i int) *authz.Input {
+	return &authz.Input{Subject: authz.Subject{ID: "u9", Status: "active", License: authz.License{Type: "professional"}, Groups: []string{fmt.Sprintf("G%d", i)}},
+		Action: "read", Resource: authz.Resource{Type: "app", ID: "a9", Name: "Q9", Owner: "u-owner", SpaceType: "personal"}, Environment: "hub"}
 }

@@ -109,7 +109,10 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 			n++
 		}
 	}
-	subject := ast.NewObject(sp[:n]...)
+	subject := ast.InternedEmptyObject // nothing of the subject is read
+	if n > 0 {
+		subject = a.term(ast.NewObject(sp[:n]...))
+	}
 	r := &in.Resource
 	pairs := [14][2]*ast.Term{
 		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
@@ -129,13 +132,13 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	resource := ast.NewObject(pairs[:n]...)
 	top := [5][2]*ast.Term{
-		{kSubject, a.term(subject)},
+		{kSubject, subject},
 		{kAction, a.str(in.Action)},
 		{kResource, a.term(resource)},
 		{kContext, contextTerm(in.Environment)},
 	}
 	n = 4
-	if p != nil && p.buckets.reads(r.Type, in.Action, in.Environment) {
+	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
 			top[4] = [2]*ast.Term{kValues, va}
