@@ -31,8 +31,44 @@ managed_grants(type, action, ot) := managed_role_grants(space_id, type, action, 
 # Everything but publishing, which is decided on the target space.
 # The index (data.rulekeeper.index.managed) holds the grant of each role
 # per request, publishing left out.
+#
+# As in shared_spaces.rego, the first rule reads the input directly where a
+# helper rule would cost an evaluation of its own: a resource that is not
+# an app object (object_type "*") and names its space (space_id is
+# resource.spaceId), asked in the hub. It leaves out creator_ok, which only
+# restricts make_public and make_private: the index has those actions for
+# app objects alone (managed_spaces_test.rego checks it). The others,
+# picked by OPA's rule index on the equalities or by the negation, get
+# managed_plain, the same lookup through the helpers.
 grants contains g if {
 	input.resource.spaceType == "managed"
+	not input.context.environment == "console"
+	input.resource.type != "app.object"
+	sid := input.resource.spaceId
+	sid != ""
+	some role in input.subject.spaces[sid]
+	g := data.rulekeeper.index.managed[role][input.resource.type][input.action]["*"]
+}
+
+grants contains g if {
+	input.resource.spaceType == "managed"
+	input.resource.type == "app.object"
+	some g in managed_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "managed"
+	input.resource.spaceId == ""
+	some g in managed_plain
+}
+
+grants contains g if {
+	input.resource.spaceType == "managed"
+	not input.resource.spaceId
+	some g in managed_plain
+}
+
+managed_plain contains g if {
 	some role in input.subject.spaces[space_id]
 	g := data.rulekeeper.index.managed[role][input.resource.type][input.action][object_type]
 	environment == "hub"

@@ -32,33 +32,74 @@ personal_grants(type, action, ot) := {g |
 } else := set()
 
 # The hot path: the index (data.rulekeeper.index.personal) holds the grant
-# of each role per request.
+# of each role per request, for apps, app objects and schedules (the types
+# of the personal table; personal_spaces_test.rego checks that it has no
+# other). Apps, most requests, read the input directly where a helper rule
+# would cost an evaluation of its own (object_type is "*", is_app_owner
+# compares resource.owner, creator_ok holds: the index has make_public and
+# make_private for app objects alone); app objects and schedules go
+# through the helpers.
 grants contains g if {
 	input.resource.spaceType == "personal"
-	g := data.rulekeeper.index.personal.owner[input.resource.type][input.action][object_type]
-	environment == "hub"
-	creator_ok
-	is_app_owner
+	input.resource.type == "app"
+	g := data.rulekeeper.index.personal.owner.app[input.action]["*"]
+	not input.context.environment == "console"
+	input.subject.id != ""
+	input.resource.owner == input.subject.id
+}
+
+# Viewers: the first line asks for a first entry of sharedWith (without
+# one, nobody is a viewer), so that OPA's rule index leaves the rule out of
+# the decisions on apps shared with nobody (most).
+grants contains g if {
+	_ = input.resource.sharedWith[0]
+	input.resource.spaceType == "personal"
+	input.resource.type == "app"
+	g := data.rulekeeper.index.personal.viewer.app[input.action]["*"]
+	not input.context.environment == "console"
+	is_shared_with_subject
 }
 
 grants contains g if {
 	input.resource.spaceType == "personal"
-	g := data.rulekeeper.index.personal.viewer[input.resource.type][input.action][object_type]
+	input.resource.type in {"app.object", "schedule"}
+	some role in personal_roles
+	g := data.rulekeeper.index.personal[role][input.resource.type][input.action][object_type]
 	environment == "hub"
 	creator_ok
-	is_shared_with_subject
 }
 
 # Any user creates apps in their own personal space (seed §6.5 "Create an
 # app in your personal space"); the analyzer_license gate refuses analyzers,
-# who cannot create apps (§6.7: no such row in the analyzer table).
-grants contains {
+# who cannot create apps (§6.7: no such row in the analyzer table). The
+# first rule reads the input directly; the second, left out by OPA's rule
+# index but for an app whose spaceType is empty or absent (no space: the
+# personal space), derives it (space_type).
+grants contains personal_create_app if {
+	input.resource.type == "app"
+	input.action == "create"
+	input.resource.spaceType == "personal"
+	not input.context.environment == "console"
+}
+
+grants contains personal_create_app if {
+	input.resource.type == "app"
+	input.action == "create"
+	input.resource.spaceType == ""
+	environment == "hub"
+	space_type == "personal"
+}
+
+grants contains personal_create_app if {
+	input.resource.type == "app"
+	input.action == "create"
+	not input.resource.spaceType
+	environment == "hub"
+	space_type == "personal"
+}
+
+personal_create_app := {
 	"kind": "personal",
 	"id": "personal.create_app",
 	"name": "Any user creates apps in their personal space",
-} if {
-	input.resource.type == "app"
-	input.action == "create"
-	environment == "hub"
-	space_type == "personal"
 }

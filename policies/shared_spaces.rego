@@ -84,6 +84,8 @@ grants contains g if {
 	some g in shared_plain
 }
 
+# A shared resource whose spaceId is empty, or absent (written by hand: the
+# engine sends it; "not" fails at once when it is there).
 grants contains g if {
 	input.resource.spaceType == "shared"
 	input.resource.spaceId == ""
@@ -103,16 +105,50 @@ shared_plain contains g if {
 	creator_ok
 }
 
+# The footnoted rows ("The user must be the app owner.", seed §6.7), by the
+# requests that have them in data.rulekeeper.index.shared.appOwner: data
+# model and data files (professional, app), master items, variables and
+# media (professional, app.object), app attributes and properties
+# (analyzer, app). Equalities and literal sets only, so that OPA's rule
+# index leaves these rules out of every other request without reading the
+# index (a lookup of the index by the rule index reads the store).
+# test_app_owner_rules_reach_every_footnoted_row (shared_spaces_test.rego)
+# checks that they reach every request of the index. Each asks
+# is_app_owner inline (most subjects do not own the app) before the helper.
 grants contains g if {
 	input.resource.spaceType == "shared"
+	input.subject.license.type == "professional"
+	input.resource.type == "app"
+	input.action in {"add_data_files", "edit_data_model", "view_data_model"}
+	input.subject.id != ""
+	input.resource.owner == input.subject.id
+	some g in shared_app_owner
+}
 
-	# The footnoted rows of the request, if it has any (most have none),
-	# before is_app_owner: most subjects do not own the app. The actions
-	# with footnoted rows (appOwnerActions) let OPA's rule index leave the
-	# rule out for every other action, without reading the index.
-	data.rulekeeper.index.shared.appOwnerActions[input.action]
+grants contains g if {
+	input.resource.spaceType == "shared"
+	input.subject.license.type == "professional"
+	input.resource.type == "app.object"
+	input.action in {"create", "update", "delete"}
+	input.resource.objectType in {"masteritem", "variable", "media"}
+	input.subject.id != ""
+	input.resource.app.owner == input.subject.id
+	some g in shared_app_owner
+}
+
+grants contains g if {
+	input.resource.spaceType == "shared"
+	input.subject.license.type in {"analyzer", "analyzer_capacity"}
+	input.resource.type == "app"
+	input.action in {"update", "edit_properties"}
+	input.subject.id != ""
+	input.resource.owner == input.subject.id
+	some g in shared_app_owner
+}
+
+# The footnoted rows of the request, for the app owner.
+shared_app_owner contains g if {
 	rows := data.rulekeeper.index.shared.appOwner[input.subject.license.type][input.resource.type][input.action]
-	is_app_owner
 	some role in input.subject.spaces[space_id]
 	some g in rows[object_type][role]
 	environment == "hub"
@@ -120,18 +156,39 @@ grants contains g if {
 }
 
 # Members read their shared space and its member list: "Shared spaces are
-# restricted to the members" (seed §6).
-grants contains {
-	"kind": "member",
-	"id": "shared.space.member",
-	"name": sprintf("Member of the shared space (%s)", [concat(", ", roles)]),
-} if {
+# restricted to the members" (seed §6). The rule reads the input directly
+# (a space resource names itself in spaceId); a space whose spaceType or
+# spaceId is empty or absent gets the same grant through the fallbacks
+# (derived_grants in spaces.rego, shared_plain above), which derive them
+# (space_type, space_id).
+grants contains member_grant(roles) if {
 	input.resource.type == "space"
 	input.action == "read"
+	input.resource.spaceType == "shared"
+	not input.context.environment == "console"
+	sid := input.resource.spaceId
+	sid != ""
+	roles := input.subject.spaces[sid]
+	count(roles) > 0
+}
+
+shared_plain contains g if {
+	input.resource.type == "space"
+	input.action == "read"
+	some g in derived_member_grant
+}
+
+derived_member_grant contains member_grant(roles) if {
 	environment == "hub"
 	space_type == "shared"
 	roles := space_roles(space_id)
 	count(roles) > 0
+}
+
+member_grant(roles) := {
+	"kind": "member",
+	"id": "shared.space.member",
+	"name": sprintf("Member of the shared space (%s)", [concat(", ", roles)]),
 }
 
 # Moving an app (seed §6.6 "Moving apps between spaces", §6.7 rows "Move apps

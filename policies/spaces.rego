@@ -17,8 +17,10 @@ grants contains g if {
 	some g in derived_grants
 }
 
-# Inputs without spaceType at all (written by hand); "not" fails at once
-# when it is there.
+# Inputs without spaceType at all (written by hand). Every decision enters
+# this rule (the rule index cannot ask for an absent field); "not" fails at
+# once when it is there. (Measured against one object.get call instead:
+# fewer allocations, but more CPU per decision.)
 grants contains g if {
 	not input.resource.spaceType
 	object.get(input.resource, "spaceType", "") == ""
@@ -31,6 +33,13 @@ derived_grants contains g if {
 	input.action != "publish"
 	creator_ok
 	some g in derived_space_grants
+}
+
+# Members reading their shared space (shared_spaces.rego).
+derived_grants contains g if {
+	input.resource.type == "space"
+	input.action == "read"
+	some g in derived_member_grant
 }
 
 derived_space_grants := shared_target_grants(input.resource.type, input.action, object_type) if {

@@ -219,3 +219,29 @@ test_registering_gates_for_an_external_type_does_not_ungate_builtin_types if {
 	reasons := h.reasons(q) with data.rulekeeper_types as {"ungated": {"ticket": true, "": true}}
 	reasons == {"no_license"}
 }
+
+# The analyzer_license rules name the types and actions that only the
+# professional table allows, for OPA's rule index: every request of the
+# professionalOnly index, creating a shared space and publishing an app
+# must still be refused to both analyzer licenses in the hub.
+test_analyzer_license_rules_reach_every_professional_only_request if {
+	requests := [[t, a, ot] |
+		some t, actions in data.rulekeeper.index.professionalOnly
+		some a, objects in actions
+		some ot, _ in objects
+	]
+	count(requests) > 20
+	every lic in ["analyzer", "analyzer_capacity"] {
+		s := h.subject(lic, {"sp-1": ["owner"]})
+		every r in requests {
+			[t, a, ot] := r
+			"analyzer_license" in h.reasons(h.hub(s, a, professional_only_resource(t, ot)))
+		}
+		"analyzer_license" in h.reasons(h.hub(s, "create", {"type": "space", "spaceType": "shared"}))
+		"analyzer_license" in h.reasons(h.hub(s, "publish", h.app("a-1", h.me, "", "personal")))
+	}
+}
+
+professional_only_resource("app.object", ot) := h.app_object(ot, h.me, false, h.me, "sp-1", "shared")
+
+professional_only_resource(t, "*") := object.union(h.app("a-1", h.me, "sp-1", "shared"), {"type": t})

@@ -120,9 +120,6 @@ func TestDeriveIndexExamples(t *testing.T) {
 //     analyzer_capacity: the analyzer row); rows with the footnote (a true
 //     appOwner) under appOwner. Moves are decided on both spaces and are
 //     not indexed.
-//   - shared.appOwnerActions[action]: true for every action that has
-//     footnoted rows (shared.appOwner) for some license and type, so that
-//     OPA's rule index leaves the app-owner rule out for the others.
 //   - professionalOnly[type][action][objectType]: true when every row the
 //     target index names is missing from the analyzer table.
 //   - personal[role][type][action][objectType] and
@@ -211,20 +208,10 @@ func deriveIndex(tables map[string]any) map[string]any {
 		}
 		return out
 	}
-	// The actions that have footnoted rows, for OPA's rule index.
-	appOwnerActions := map[string]any{}
-	for _, lic := range keys(buckets["appOwner"]) {
-		for _, typ := range keys(path(buckets["appOwner"], lic)) {
-			for _, action := range keys(path(buckets["appOwner"], lic, typ)) {
-				appOwnerActions[action] = true
-			}
-		}
-	}
 	personal := path(tables, "personal")
 	managed := path(tables, "managed")
 	return map[string]any{
-		"shared": map[string]any{"plain": buckets["plain"], "appOwner": buckets["appOwner"],
-			"appOwnerActions": appOwnerActions},
+		"shared":           map[string]any{"plain": buckets["plain"], "appOwner": buckets["appOwner"]},
 		"professionalOnly": profOnly,
 		"personal": roleIndex(personal, func(role string) map[string]any {
 			return map[string]any{"kind": "personal", "id": "personal." + role, "name": path(personal, "roles", role)["name"]}

@@ -133,3 +133,33 @@ test_a_managed_space_type_is_read_from_the_related_space if {
 	r := object.union(h.app("a-1", h.other, "m-1", ""), {"space": {"id": "m-1", "type": "managed", "owner": "u-x"}})
 	h.allowed(h.hub(h.subject("professional", {"m-1": ["canview"]}), "read", r))
 }
+
+# The hot-path grants rule of managed_spaces.rego leaves out creator_ok,
+# which only restricts making content public or private: only app objects
+# have those actions in the index.
+test_only_app_objects_are_made_public_or_private_in_the_managed_index if {
+	found := {[t, a] |
+		some types in data.rulekeeper.index.managed
+		some t, actions in types
+		some a, _ in actions
+		a in {"make_public", "make_private"}
+	}
+	count(found) > 0
+	every x in found {
+		x[0] == "app.object"
+	}
+}
+
+# The hot-path rule needs resource.spaceId and takes any environment but
+# "console"; requests without the space id get the same grants through the
+# helpers.
+test_managed_grants_without_the_hot_path_fields if {
+	viewer := h.subject("professional", {"sp-1": ["canview"]})
+	by_space := {"type": "app", "id": "a-1", "owner": h.other, "spaceType": "managed", "space": {"id": "sp-1", "type": "managed"}}
+	ids := {"managed.canview"}
+	h.grant_ids(h.hub(viewer, "read", by_space)) == ids
+	h.grant_ids(h.hub(viewer, "read", object.union(by_space, {"spaceId": ""}))) == ids
+	h.grant_ids(h.hub(viewer, "read", object.union(by_space, {"spaceId": "sp-1"}))) == ids
+	h.grant_ids(h.request(viewer, "read", object.union(by_space, {"spaceId": "sp-1"}), "")) == ids
+	h.grant_ids(h.console(viewer, "read", object.union(by_space, {"spaceId": "sp-1"}))) == set()
+}

@@ -81,3 +81,18 @@ test_personal_space_grants_apply_in_the_hub_only if {
 	h.denied(h.console(pro, "read", h.app("a-1", h.me, "", "personal")))
 	h.denied(h.console(pro, "create", {"type": "app"}))
 }
+
+# The grants rules of personal_spaces.rego read apps directly and the other
+# types of the index through the helpers: the index has no other type, and
+# make_public and make_private for app objects alone (the app rules leave
+# creator_ok out).
+test_the_personal_index_has_the_types_of_the_personal_rules if {
+	types := {t | some t, _ in data.rulekeeper.index.personal[_]}
+	types == {"app", "app.object", "schedule"}
+	public_private := {t |
+		some t, actions in data.rulekeeper.index.personal[_]
+		some a, _ in actions
+		a in {"make_public", "make_private"}
+	}
+	public_private == {"app.object"}
+}

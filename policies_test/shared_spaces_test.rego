@@ -243,6 +243,29 @@ test_a_member_reads_the_shared_space_and_a_stranger_does_not if {
 	h.denied(h.hub(h.subject("professional", {}), "read", h.space("sp-1", "shared", "u-space-owner")))
 }
 
+# The member rule reads spaceType and spaceId; without them (empty or
+# absent) the fallbacks derive both and grant the same.
+test_a_member_reads_the_shared_space_without_the_hot_path_fields if {
+	viewer := h.subject("professional", {"sp-1": ["canview"]})
+	stranger := h.subject("professional", {})
+	full := h.space("sp-1", "shared", "u-space-owner")
+	want := {{"kind": "member", "id": "shared.space.member", "name": "Member of the shared space (canview)"}}
+	every variant in [
+		[{}, []],
+		[{"spaceType": ""}, []],
+		[{"spaceId": ""}, []],
+		[{}, ["resource/spaceType"]],
+		[{}, ["resource/spaceId"]],
+		[{}, ["resource/spaceId", "resource/spaceType"]],
+	] {
+		[set_to, removed] := variant
+		r := object.union(full, set_to)
+		{g | some g in h.decide(json.remove(h.hub(viewer, "read", r), removed)).grants} == want
+		h.grant_ids(json.remove(h.console(viewer, "read", r), removed)) == set()
+		h.grant_ids(json.remove(h.hub(stranger, "read", r), removed)) == set()
+	}
+}
+
 test_a_professional_user_creates_a_shared_space_and_an_analyzer_does_not if {
 	q := h.hub(h.subject("professional", {}), "create", {"type": "space", "spaceType": "shared"})
 	h.grant_ids(q) == {"everyone.create_shared_space"}
@@ -344,15 +367,29 @@ test_shared_grants_without_the_hot_path_fields if {
 	h.grant_ids(h.request(viewer, "read", by_space, "HUB")) == {"shared.app.open"}
 }
 
-# The app-owner rule is left out by OPA's rule index for the actions that
-# appOwnerActions does not list: it must list every action of the
-# footnoted rows, and only those.
-test_app_owner_actions_are_those_of_the_footnoted_rows if {
-	actions := {a |
-		some types in data.rulekeeper.index.shared.appOwner
-		some actions in types
-		some a, _ in actions
+# The app-owner rules of shared_spaces.rego name their requests literally
+# (for OPA's rule index): every footnoted row of the index, for every
+# license, request and role, must be granted to the app owner through them.
+test_app_owner_rules_reach_every_footnoted_row if {
+	cells := [[lic, t, a, ot, role, rows] |
+		some lic, types in data.rulekeeper.index.shared.appOwner
+		some t, actions in types
+		some a, objects in actions
+		some ot, roles in objects
+		some role, rows in roles
+	]
+	count(cells) > 20
+	every cell in cells {
+		[lic, t, a, ot, role, rows] := cell
+		s := h.subject(lic, {"sp-1": [role]})
+		q := h.hub(s, a, footnoted_resource(t, ot))
+		got := data.rulekeeper.builtin.grants with input as q
+		every g in rows {
+			g in got
+		}
 	}
-	count(actions) > 0
-	{a | some a, _ in data.rulekeeper.index.shared.appOwnerActions} == actions
 }
+
+footnoted_resource("app", _) := h.app("a-1", h.me, "sp-1", "shared")
+
+footnoted_resource("app.object", ot) := h.app_object(ot, h.me, true, h.me, "sp-1", "shared")

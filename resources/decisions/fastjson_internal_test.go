@@ -104,12 +104,7 @@ func TestDecodeCheckCopies(t *testing.T) {
 }
 
 func TestAppendDecision(t *testing.T) {
-	for _, d := range []authz.Decision{
-		{},
-		{Allow: true, Grants: []authz.Grant{{Kind: "role", ID: "r1", Name: "Admins"}, {Kind: "rule", ID: "x"}}, Denies: []authz.Deny{}, Revision: 42},
-		{Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "no license"}}, Revision: -1},
-		{Allow: true, Grants: []authz.Grant{{Kind: "rule", ID: "<&>\"\\\n\r\t\x00\x1f\x7f", Name: "é\u2028\u2029\xff\xfe😀 end"}}},
-	} {
+	for _, d := range appendCases {
 		want, err := json.Marshal(d)
 		if err != nil {
 			t.Fatal(err)
@@ -117,5 +112,109 @@ func TestAppendDecision(t *testing.T) {
 		if got := appendDecision(nil, &d); string(got) != string(want) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
+	}
+}
+
+// TestAppendZAnswer: the AuthZEN answer written by hand is the bytes
+// encoding/json writes for zAnswer (allowed, refused by a gate, with no
+// grant; nil and empty lists; strings to escape).
+func TestAppendZAnswer(t *testing.T) {
+	for _, d := range appendCases {
+		want, err := json.Marshal(zAnswer(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendZAnswer(nil, &d); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
+var appendCases = []authz.Decision{
+	{},
+	{Allow: true, Grants: []authz.Grant{{Kind: "role", ID: "r1", Name: "Admins"}, {Kind: "rule", ID: "x"}}, Denies: []authz.Deny{}, Revision: 42},
+	{Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "no license"}}, Revision: -1},
+	{Allow: true, Grants: []authz.Grant{{Kind: "rule", ID: "<&>\"\\\n\r\t\x00\x1f\x7f", Name: "é\u2028\u2029\xff\xfe😀 end"}}},
+	{Denies: []authz.Deny{{Kind: "gate", Reason: "<\"x\">\u2028"}, {Kind: "gate", Reason: "user_disabled"}}, Revision: 7},
+	{Allow: true, Grants: []authz.Grant{}, Denies: []authz.Deny{{Kind: "gate", Reason: "ignored"}}, Revision: 3},
+	{Grants: []authz.Grant{{Kind: "table", ID: "shared.app.open"}}, Denies: []authz.Deny{}},
+}
+
+// evaluationBodies are AuthZEN evaluation bodies: the usual ones, which
+// decodeZEvaluation takes, and others it leaves to encoding/json.
+var evaluationBodies = []struct {
+	body  string
+	taken bool
+}{
+	{`{"subject":{"type":"user","id":"u1"},"action":{"name":"read"},"resource":{"type":"app","id":"a1"}}`, true},
+	{` { "resource" : {"id":"a1","type":"app"} , "subject":{"id":"u1","type":"user"},"action":{"name":"read"},"context":{"environment":"hub"}} ` + "\n", true},
+	{`{"subject":{},"action":{"name":"read"}}`, true},
+	{`{}`, true},
+	{`{"subject":{"type":"user","id":"u1"},"subject":{"type":"user","id":"u2"}}`, false},
+	{`{"subject":{"type":"user","id":"u1","id":"u2"}}`, false},
+	{`{"Subject":{"type":"user","id":"u1"}}`, false},
+	{`{"subject":{"type":"user","id":"u1","properties":{"x":1}}}`, false},
+	{`{"subject":null}`, false},
+	{`{"action":"read"}`, false},
+	{`{"subject":{"type":"user","id":"\u00751"}}`, false},
+	{`{"subject":{"type":"user","id":"ü"}}`, false},
+	{`{"subject":{"type":"user","id":1}}`, false},
+	{`{"subject":{"type":"user","id":"u1"}}x`, false},
+	{`{"subject":{"type":"user","id":"u1"},}`, false},
+	{`{"subject":{"type":"user","id":"u1"}`, false},
+	{`[]`, false},
+	{``, false},
+}
+
+// TestDecodeZEvaluation: the usual bodies are taken and decoded as
+// encoding/json decodes them; the others are left to it.
+func TestDecodeZEvaluation(t *testing.T) {
+	for _, tt := range evaluationBodies {
+		var got zEvaluation
+		if taken := decodeZEvaluation([]byte(tt.body), &got); taken != tt.taken {
+			t.Fatalf("%s: taken %v, want %v", tt.body, taken, tt.taken)
+		} else if taken {
+			sameAsDecodeLoose(t, tt.body, got)
+		}
+	}
+}
+
+func FuzzEvaluationBody(f *testing.F) {
+	for _, tt := range evaluationBodies {
+		f.Add([]byte(tt.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var got zEvaluation
+		if !decodeZEvaluation(body, &got) {
+			return
+		}
+		sameAsDecodeLoose(t, string(body), got)
+	})
+}
+
+// sameAsDecodeLoose fails t unless encoding/json decodes body to got.
+func sameAsDecodeLoose(t *testing.T, body string, got zEvaluation) {
+	t.Helper()
+	var want zEvaluation
+	if err := decodeLoose([]byte(body), &want); err != nil {
+		t.Fatalf("%q: taken, but encoding/json refuses it: %v", body, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: got %+v, encoding/json %+v", body, got, want)
+	}
+}
+
+// The body's buffer is reused by Fiber: the decoded strings must not alias it.
+func TestDecodeZEvaluationCopies(t *testing.T) {
+	body := []byte(`{"subject":{"type":"user","id":"u1"},"action":{"name":"read"},"resource":{"type":"app","id":"a1"}}`)
+	var got zEvaluation
+	if !decodeZEvaluation(body, &got) {
+		t.Fatal("not taken")
+	}
+	for i := range body {
+		body[i] = 'x'
+	}
+	if got.Subject.ID != "u1" || got.Action.Name != "read" || got.Resource.Type != "app" || got.Resource.ID != "a1" {
+		t.Fatalf("strings alias the body: %+v %+v %+v", got.Subject, got.Action, got.Resource)
 	}
 }

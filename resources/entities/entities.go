@@ -137,22 +137,25 @@ func (s *Source) SubjectOf(ctx context.Context, u *store.User) (*authz.Subject, 
 }
 
 func (s *Source) subjectOf(ctx context.Context, u *store.User, names []string) (*authz.Subject, error) {
-	var err error
-	var spaces []store.Space
+	var roles map[string][]string
 	if s.Spaces != nil {
-		spaces, err = s.Spaces.ForMember(ctx, u.ID, u.GroupIDs)
+		var err error
+		if roles, err = s.Spaces.Roles(ctx, u.ID, u.GroupIDs); err != nil {
+			return nil, err
+		}
 	} else {
-		spaces, err = s.Store.Spaces.ForMember(ctx, u.ID, u.GroupIDs)
-	}
-	if err != nil {
-		return nil, err
-	}
-	roles := make(map[string][]string, len(spaces))
-	for i := range spaces {
-		if r := spaces[i].RolesOf(u.ID, u.GroupIDs); len(r) > 0 {
-			roles[spaces[i].ID] = r
+		spaces, err := s.Store.Spaces.ForMember(ctx, u.ID, u.GroupIDs)
+		if err != nil {
+			return nil, err
+		}
+		roles = make(map[string][]string, len(spaces))
+		for i := range spaces {
+			if r := spaces[i].RolesOf(u.ID, u.GroupIDs); len(r) > 0 {
+				roles[spaces[i].ID] = r
+			}
 		}
 	}
+	var err error
 	var lic authz.License
 	if s.License != nil {
 		if lic, err = s.License(ctx, u.ID); err != nil {

@@ -25,7 +25,29 @@ type spaceSnap struct {
 	mu       sync.RWMutex              // changes are applied in place
 	byMember map[string][]*store.Space // user, group or owner id → spaces
 	byID     map[string]*store.Space
-	shared   int // how many shared spaces
+	at       map[string]memberAt // space id → where its members stand
+	shared   int                 // how many shared spaces
+}
+
+// memberAt is where a space's members stand in its Members: the positions
+// of each user id's entries and of each group id's, so that a subject's
+// roles in the space are read without scanning every member (a shared
+// space may list thousands).
+type memberAt struct {
+	users, groups map[string][]int32
+}
+
+func membersOf(sp *store.Space) memberAt {
+	at := memberAt{users: map[string][]int32{}, groups: map[string][]int32{}}
+	for i, m := range sp.Members {
+		switch m.Type {
+		case "user":
+			at.users[m.ID] = append(at.users[m.ID], int32(i))
+		case "group":
+			at.groups[m.ID] = append(at.groups[m.ID], int32(i))
+		}
+	}
+	return at
 }
 
 // NewSpaceIndex builds an index over s.
@@ -57,6 +79,63 @@ func (x *SpaceIndex) ForMember(ctx context.Context, userID string, groupIDs []st
 	return out, nil
 }
 
+// Roles answers the roles userID holds, directly or through any of
+// groupIDs, in every space where it holds one: for each space that userID
+// or a group owns or belongs to, store.Space.RolesOf (the same roles, in
+// the same order), without copying the spaces or scanning their members.
+// The map is the caller's; the role slices are too.
+func (x *SpaceIndex) Roles(ctx context.Context, userID string, groupIDs []string) (map[string][]string, error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	out := make(map[string][]string, 4)
+	visit := func(id string) {
+		for _, sp := range sn.byMember[id] {
+			if _, done := out[sp.ID]; done {
+				continue // a space with no role is visited again: it answers none again
+			}
+			if r := sn.rolesIn(sp, userID, groupIDs); len(r) > 0 {
+				out[sp.ID] = r
+			}
+		}
+	}
+	visit(userID)
+	for _, g := range groupIDs {
+		visit(g)
+	}
+	return out, nil
+}
+
+// rolesIn is sp.RolesOf(userID, groupIDs) from the member positions: the
+// matching entries, in the order of Members.
+func (sn *spaceSnap) rolesIn(sp *store.Space, userID string, groupIDs []string) []string {
+	at := sn.at[sp.ID]
+	var buf [16]int32
+	idx := append(buf[:0], at.users[userID]...)
+	for _, g := range groupIDs {
+		idx = append(idx, at.groups[g]...)
+	}
+	if len(groupIDs) > 0 {
+		slices.Sort(idx)
+		idx = slices.Compact(idx) // a group listed twice in groupIDs
+	}
+	var roles []string
+	if sp.OwnerID == userID {
+		roles = append(roles, "owner")
+	}
+	for _, i := range idx {
+		for _, r := range sp.Members[i].Roles {
+			if !slices.Contains(roles, r) {
+				roles = append(roles, r)
+			}
+		}
+	}
+	return roles
+}
+
 // Space returns the live space with id; ok is false when the index does
 // not hold it (the caller asks the store: it may be newer than the index).
 // The space is shared: the caller must not change it.
@@ -76,7 +155,8 @@ func (x *SpaceIndex) build(ctx context.Context) (*spaceSnap, error) {
 	if err != nil {
 		return nil, err
 	}
-	sn := &spaceSnap{byMember: map[string][]*store.Space{}, byID: make(map[string]*store.Space, len(spaces))}
+	sn := &spaceSnap{byMember: map[string][]*store.Space{}, byID: make(map[string]*store.Space, len(spaces)),
+		at: make(map[string]memberAt, len(spaces))}
 	for i := range spaces {
 		sn.add(&spaces[i])
 	}
@@ -139,6 +219,7 @@ func (x *SpaceIndex) apply(ctx context.Context, sn *spaceSnap, cs []store.Change
 
 func (sn *spaceSnap) add(sp *store.Space) {
 	sn.byID[sp.ID] = sp
+	sn.at[sp.ID] = membersOf(sp)
 	if sp.Type == store.SpaceShared {
 		sn.shared++
 	}
@@ -156,6 +237,7 @@ func (sn *spaceSnap) remove(id string) {
 		return
 	}
 	delete(sn.byID, id)
+	delete(sn.at, id)
 	if old.Type == store.SpaceShared {
 		sn.shared--
 	}

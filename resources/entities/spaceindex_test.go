@@ -2,6 +2,7 @@ package entities_test
 
 import (
 	"context"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -36,12 +37,23 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 	mk("A", "u1", store.Member{Type: "user", ID: "u2", Roles: []string{"canview"}})
 	b := mk("B", "u2", store.Member{Type: "group", ID: "g1", Roles: []string{"canedit"}})
 	mk("C", "u3")
+	// Roles through the user and several groups, repeated, in an order
+	// that is not the members' (the index answers them as RolesOf does).
+	mk("D", "u4",
+		store.Member{Type: "group", ID: "g2", Roles: []string{"canview", "canpublish"}},
+		store.Member{Type: "user", ID: "u3", Roles: []string{"canedit"}},
+		store.Member{Type: "group", ID: "g1", Roles: []string{"admin", "canview"}},
+		store.Member{Type: "user", ID: "u4", Roles: []string{"canview"}},
+		store.Member{Type: "group", ID: "u3", Roles: []string{"cancontribute"}}, // a group id equal to a user id
+		store.Member{Type: "user", ID: "u3", Roles: []string{"canview", "canedit"}},
+		store.Member{Type: "group", ID: "g3"})
 	x := entities.NewSpaceIndex(s)
 	s.Follower.Poll = 50 * time.Millisecond
 	cases := []struct {
 		user   string
 		groups []string
-	}{{"u1", nil}, {"u2", nil}, {"u9", []string{"g1"}}, {"u3", []string{"g1"}}, {"nobody", nil}}
+	}{{"u1", nil}, {"u2", nil}, {"u9", []string{"g1"}}, {"u3", []string{"g1"}}, {"nobody", nil},
+		{"u3", []string{"g2", "g1", "g2"}}, {"u4", []string{"g3"}}, {"u9", []string{"u3", "g3"}}, {"u4", []string{"g1", "g2"}}}
 	check := func() {
 		t.Helper()
 		for _, c := range cases {
@@ -55,6 +67,20 @@ func TestSpaceIndexAgreesWithTheStore(t *testing.T) {
 			}
 			if a, b := ids(got), ids(want); strings.Join(a, ",") != strings.Join(b, ",") {
 				t.Fatalf("%s %v: index %v, store %v", c.user, c.groups, a, b)
+			}
+			// The roles, in RolesOf's order, per space with any.
+			wantRoles := map[string][]string{}
+			for i := range want {
+				if r := want[i].RolesOf(c.user, c.groups); len(r) > 0 {
+					wantRoles[want[i].ID] = r
+				}
+			}
+			gotRoles, err := x.Roles(ctx, c.user, c.groups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(gotRoles, wantRoles) {
+				t.Fatalf("%s %v: index roles %v, store %v", c.user, c.groups, gotRoles, wantRoles)
 			}
 		}
 	}

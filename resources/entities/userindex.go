@@ -156,6 +156,20 @@ func (x *UserIndex) User(ctx context.Context, id string) (u *store.User, groups 
 	return u, groups, true, nil
 }
 
+// ByID returns the user with id as the index holds it, shared: the caller
+// must not change it. ok is false when the index does not hold the user
+// (the caller asks the store: it may be newer than the index).
+func (x *UserIndex) ByID(ctx context.Context, id string) (u *store.User, ok bool, err error) {
+	sn, err := x.Get(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	sn.mu.RLock()
+	defer sn.mu.RUnlock()
+	u, ok = sn.users[id]
+	return u, ok, nil
+}
+
 func (x *UserIndex) build(ctx context.Context) (*userSnap, error) {
 	users, err := x.store.Users.All(ctx)
 	if err != nil {

@@ -22,7 +22,7 @@ func TestSecretSumIsTheStoredHash(t *testing.T) {
 	}
 }
 
-// TestAuthorizationIsTheHeader: read in place or copied, authorization
+// TestAuthorizationIsTheHeader: read in place, authorization
 // answers the header as c.Get does.
 func TestAuthorizationIsTheHeader(t *testing.T) {
 	app := fiber.New()

@@ -93,6 +93,7 @@ type Authenticator struct {
 	keyRefreshing sync.Map
 
 	usersByEmail func(ctx context.Context, email string) ([]string, error)
+	userByID     func(ctx context.Context, id string) (*store.User, bool, error)
 	roleMap      map[string]string
 	bootstrap    []string
 	firstLogin   bool
@@ -132,6 +133,15 @@ type Config struct {
 	// it, and the store's ByEmail decodes every user on the embedded
 	// server. nil asks the store.
 	UsersByEmail func(ctx context.Context, email string) ([]string, error)
+	// UserByID answers the user with an id from memory (the in-memory
+	// user index, which follows the change log: a change made on another
+	// replica is seen within the staleness bound, one made here at once),
+	// shared and never changed by the caller; ok false when it does not
+	// hold the user. Every request with a known token reads its user
+	// again (a disabled user, a role taken away): through it, that read
+	// is a map lookup instead of a query (≈ 0.6 ms of the embedded
+	// server's CPU per request). nil asks the store.
+	UserByID func(ctx context.Context, id string) (u *store.User, ok bool, err error)
 	// KeyCacheTTL: 0 is KeyCacheTTL; negative disables the API key cache.
 	KeyCacheTTL time.Duration
 	// RoleMap maps IdP role names (of the verifier's roles claim) to
@@ -177,7 +187,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	return &Authenticator{store: cfg.Store, verifier: cfg.Verifier, logger: cfg.Logger,
 		onLogin: cfg.OnLogin, onRequest: cfg.OnRequest, sessions: sessions, invalidate: inv,
-		keys: keys, keysTTL: ttl, usersByEmail: cfg.UsersByEmail, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
+		keys: keys, keysTTL: ttl, usersByEmail: cfg.UsersByEmail, userByID: cfg.UserByID, roleMap: cfg.RoleMap, bootstrap: boot, firstLogin: cfg.BootstrapFirstLogin,
 		refusals: newRefusalLog(cfg.Logger)}, nil
 }
 
@@ -236,17 +246,14 @@ func (a *Authenticator) Middleware() fiber.Handler {
 	}
 }
 
-// authorization is the request's Authorization header. An API key's is
-// read in place (its secret is hashed, never kept: a request with a known
-// key copies nothing of it); any other is copied, as c.Get does (a token
-// goes on to the verifier, the session cache and error messages).
+// authorization is the request's Authorization header, read in place: it
+// aliases the request's buffer, so nothing may keep it. An API key's
+// secret is hashed and never kept; a token is hashed to find its session,
+// and copied only when it is verified (it goes on to the verifier and
+// the login): a request with a known key or token copies nothing of it.
 func authorization(c fiber.Ctx) string {
 	h := c.Request().Header.Peek(fiber.HeaderAuthorization)
-	if len(h) > len("Bearer "+idp.APIKeyPrefix) && strings.EqualFold(string(h[:len("Bearer ")]), "Bearer ") &&
-		idp.LooksLikeAPIKey(string(h[len("Bearer "):len("Bearer "+idp.APIKeyPrefix)])) {
-		return unsafe.String(unsafe.SliceData(h), len(h))
-	}
-	return string(h)
+	return unsafe.String(unsafe.SliceData(h), len(h))
 }
 
 // Authenticate resolves an Authorization header value.
@@ -277,9 +284,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Calle
 }
 
 func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) {
-	key := sha256.Sum256([]byte(raw))
+	key := secretSum(raw)
 	if s, ok := a.sessions.Get(key); ok && time.Now().Before(s.expires) {
-		u, err := a.store.Users.Get(ctx, s.userID)
+		u, err := a.user(ctx, s.userID)
 		if err == nil {
 			return &Caller{User: u}, nil
 		}
@@ -288,6 +295,7 @@ func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) 
 		}
 		a.sessions.Remove(key)
 	}
+	raw = strings.Clone(raw) // the caller's may alias the request's buffer
 	id, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
 		a.refusals.log(ctx, err)
@@ -358,6 +366,22 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 	return &Caller{User: &u, APIKeyID: e.key.ID}, nil
 }
 
+// user reads the user with id for a request: from UserByID when it holds
+// the user (a copy: the caller's to keep), from the store otherwise.
+func (a *Authenticator) user(ctx context.Context, id string) (*store.User, error) {
+	if a.userByID != nil {
+		u, ok, err := a.userByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			c := *u
+			return &c, nil
+		}
+	}
+	return a.store.Users.Get(ctx, id)
+}
+
 // keyLoadTimeout bounds one shared API key lookup.
 const keyLoadTimeout = 5 * time.Second
 
@@ -378,9 +402,9 @@ func (a *Authenticator) refreshKey(ctx context.Context, sum [32]byte) {
 }
 
 // secretSum is the SHA-256 of an API key's secret, whose hex is the stored
-// hash (idp.HashAPIKeySecret), computed without a copy of the secret: the
-// key of the verified keys, so that a request with a known key allocates
-// nothing for it.
+// hash (idp.HashAPIKeySecret), or of a token, computed without a copy: the
+// key of the verified keys and of the sessions, so that a request with a
+// known key or token allocates nothing for it.
 func secretSum(secret string) [32]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(secret), len(secret)))
 }

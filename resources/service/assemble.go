@@ -198,7 +198,7 @@ func (s *Service) assemble(ctx context.Context) error {
 	}
 	auth, err := identity.New(identity.Config{
 		RoleMap: cfg.RoleMap, BootstrapAdmins: cfg.BootstrapAdmins, BootstrapFirstLogin: cfg.BootstrapFirstLogin,
-		Store: s.Store, Verifier: verifier, Logger: s.logger, UsersByEmail: userIndex.ByEmail, Invalidate: func(kind, id string) {
+		Store: s.Store, Verifier: verifier, Logger: s.logger, UsersByEmail: userIndex.ByEmail, UserByID: userIndex.ByID, Invalidate: func(kind, id string) {
 			userIndex.Invalidate() // a login may change the user and create groups
 			s.Engine.Invalidate(kind, id)
 		},
