@@ -605,7 +605,7 @@ func (p *projection) subjectField(ref ast.Ref) (string, bool) {
 // rules module reads only as authz/rules emits a comparison with a
 // resource attribute (resource.owner = user): a value list
 //
-//	_lvN := [lower(s) | some y in _arr(input.subject.id); s := _str(y)]
+//	_lvN := _vli(input.subject.id)
 //
 // used only as _ne(_lvN), as "x in _lvN" with x bound by "some x in _lvM"
 // where _lvM is a value list of input.resource, or as "some x in _lvN"
@@ -686,12 +686,32 @@ func generatedUse(m *ast.Module) map[string]fieldUse {
 }
 
 // valueList recognises a value-list rule of authz/rules:
+// name := _vli(input.<root>.<field>...) (or _vls), or the earlier form
 // name := [s | some y in _arr(input.<root>.<field>...); s := _str(y)], with
 // lower(s) in place of s; it returns root and field.
 func valueList(r *ast.Rule) ([2]string, bool) {
 	var none [2]string
 	if r.Head == nil || r.Head.Value == nil || len(r.Head.Args) > 0 {
 		return none, false
+	}
+	if call, ok := r.Head.Value.Value.(ast.Call); ok {
+		// name := _vli(input.<root>.<field>...), or _vls.
+		if len(call) != 2 {
+			return none, false
+		}
+		if fn := call[0].String(); fn != "_vli" && fn != "_vls" && fn != "data.rulekeeper.rules._vli" && fn != "data.rulekeeper.rules._vls" {
+			return none, false
+		}
+		ref, ok := call[1].Value.(ast.Ref)
+		if !ok || len(ref) < 3 || !ref[0].Equal(ast.InputRootDocument) {
+			return none, false
+		}
+		root, ok1 := ref[1].Value.(ast.String)
+		field, ok2 := ref[2].Value.(ast.String)
+		if !ok1 || !ok2 {
+			return none, false
+		}
+		return [2]string{string(root), string(field)}, true
 	}
 	ac, ok := r.Head.Value.Value.(*ast.ArrayComprehension)
 	if !ok {

@@ -450,20 +450,25 @@ func emit(units []*unit, x *vocab, n int) string {
 func (e *emitter) valueLists(out *strings.Builder) {
 	for _, k := range e.attrOrder {
 		fmt.Fprintf(out, "# values of %s\n", k.ref)
+		fmt.Fprintf(out, "default %s := []\n\n", e.attrs[k])
 		fmt.Fprintf(out, "%s := %s\n\n", e.attrs[k], valueList(k.ref, k.ci))
 	}
 	out.WriteString(valueHelpers)
+	out.WriteString(indexedValueHelpers)
 }
 
-// valueList is the comprehension listing the values at ref (lower-cased
-// if ci). (A faster form, [x] for a string else the comprehension, reads
-// ref twice, and authz's projection analysis then keeps the whole subject
-// id in the decision cache key: left for a change of both.)
+// valueList lists the values at ref (lower-cased if ci) with the index's
+// helpers (_vli, _vls): a string, the common case, is one value without a
+// comprehension nor a function call per value. They read ref once, as an
+// argument (authz's projection analysis recognises the form), and leave
+// the list undefined when the input has no value at ref: the list's
+// default rule makes it [] then, so that tests on it may be negated in
+// place.
 func valueList(ref string, ci bool) string {
 	if ci {
-		return fmt.Sprintf("[lower(s) | some y in _arr(%s); s := _str(y)]", ref)
+		return fmt.Sprintf("_vli(%s)", ref)
 	}
-	return fmt.Sprintf("[s | some y in _arr(%s); s := _str(y)]", ref)
+	return fmt.Sprintf("_vls(%s)", ref)
 }
 
 func setLit(ss []string) string {
@@ -497,8 +502,8 @@ _ne(xs) if {
 `
 
 // attr names the cached list of an attribute's values (lower-cased if ci).
-// The list is a comprehension, so it is [] rather than undefined for a
-// missing attribute and tests on it may be negated in place.
+// The list has a default, so it is [] rather than undefined for a missing
+// attribute and tests on it may be negated in place.
 func (e *emitter) attr(path []string, ci bool) string {
 	k := attrKey{ref(path), ci}
 	if n, ok := e.attrs[k]; ok {

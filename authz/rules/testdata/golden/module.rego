@@ -150,25 +150,39 @@ _rel_1 := r if {
 _known_types := {"apikey", "app", "app.object", "event", "extension", "externalresource", "group", "license", "resourcetype", "rule", "schedule", "settings", "space", "theme", "user", "webintegration"}
 
 # values of input.subject.groups
-_lv0 := [lower(s) | some y in _arr(input.subject.groups); s := _str(y)]
+default _lv0 := []
+
+_lv0 := _vli(input.subject.groups)
 
 # values of input.resource.name
-_lv1 := [lower(s) | some y in _arr(input.resource.name); s := _str(y)]
+default _lv1 := []
+
+_lv1 := _vli(input.resource.name)
 
 # values of input.resource.attributes.tag
-_v2 := [s | some y in _arr(input.resource.attributes.tag); s := _str(y)]
+default _v2 := []
+
+_v2 := _vls(input.resource.attributes.tag)
 
 # values of input.resource.space.id
-_v3 := [s | some y in _arr(input.resource.space.id); s := _str(y)]
+default _v3 := []
+
+_v3 := _vls(input.resource.space.id)
 
 # values of input.subject.id
-_lv4 := [lower(s) | some y in _arr(input.subject.id); s := _str(y)]
+default _lv4 := []
+
+_lv4 := _vli(input.subject.id)
 
 # values of input.resource.owner
-_lv5 := [lower(s) | some y in _arr(input.resource.owner); s := _str(y)]
+default _lv5 := []
+
+_lv5 := _vli(input.resource.owner)
 
 # values of input.resource.public
-_lv6 := [lower(s) | some y in _arr(input.resource.public); s := _str(y)]
+default _lv6 := []
+
+_lv6 := _vli(input.resource.public)
 
 # An attribute's values: a string is one value, an array holds several,
 # booleans and numbers count as their text; anything else has none.
@@ -187,3 +201,19 @@ _ne(xs) if {
 	some s in xs
 	s != ""
 }
+_vli(x) := [lower(x)] if {
+	is_string(x)
+} else := a if {
+	is_array(x)
+	a := [lower(y) | some y in x; is_string(y)]
+	count(a) == count(x)
+} else := [lower(s) | some y in _arr(x); s := _str(y)]
+
+_vls(x) := [x] if {
+	is_string(x)
+} else := a if {
+	is_array(x)
+	a := [y | some y in x; is_string(y)]
+	count(a) == count(x)
+} else := [s | some y in _arr(x); s := _str(y)]
+

@@ -54,16 +54,24 @@ _c0_0 if {
 }
 
 # values of input.subject.groups
-_lv0 := [lower(s) | some y in _arr(input.subject.groups); s := _str(y)]
+default _lv0 := []
+
+_lv0 := _vli(input.subject.groups)
 
 # values of input.resource.name
-_lv1 := [lower(s) | some y in _arr(input.resource.name); s := _str(y)]
+default _lv1 := []
+
+_lv1 := _vli(input.resource.name)
 
 # values of input.resource.attributes.tag
-_v2 := [s | some y in _arr(input.resource.attributes.tag); s := _str(y)]
+default _v2 := []
+
+_v2 := _vls(input.resource.attributes.tag)
 
 # values of input.resource.space.id
-_v3 := [s | some y in _arr(input.resource.space.id); s := _str(y)]
+default _v3 := []
+
+_v3 := _vls(input.resource.space.id)
 
 # An attribute's values: a string is one value, an array holds several,
 # booleans and numbers count as their text; anything else has none.
@@ -82,3 +90,19 @@ _ne(xs) if {
 	some s in xs
 	s != ""
 }
+_vli(x) := [lower(x)] if {
+	is_string(x)
+} else := a if {
+	is_array(x)
+	a := [lower(y) | some y in x; is_string(y)]
+	count(a) == count(x)
+} else := [lower(s) | some y in _arr(x); s := _str(y)]
+
+_vls(x) := [x] if {
+	is_string(x)
+} else := a if {
+	is_array(x)
+	a := [y | some y in x; is_string(y)]
+	count(a) == count(x)
+} else := [s | some y in _arr(x); s := _str(y)]
+
