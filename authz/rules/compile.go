@@ -454,7 +454,8 @@ func (e *emitter) valueLists(out *strings.Builder) {
 		fmt.Fprintf(out, "%s := %s\n\n", e.attrs[k], valueList(k.ref, k.ci))
 	}
 	out.WriteString(valueHelpers)
-	out.WriteString(indexedValueHelpers)
+	out.WriteString("\n")
+	out.WriteString(strings.TrimSuffix(indexedValueHelpers, "\n"))
 }
 
 // valueList lists the values at ref (lower-cased if ci) with the index's
@@ -890,9 +891,11 @@ func (cc *condCompiler) expr(x Expr) ([]rexpr, constness) {
 			}
 			return []rexpr{{text: cc.e.privName(cc.u.level, nav, info.action), negSafe: true}}, notConst
 		case fnIsOwned:
-			return []rexpr{{text: "_ne(" + cc.e.attr(info.ref, false) + ")", negSafe: true}}, notConst
+			// The lower-cased list: it has a value "" where the other has,
+			// and is the list an equality on the attribute reads.
+			return []rexpr{{text: "_ne(" + cc.e.attr(info.ref, true) + ")", negSafe: true}}, notConst
 		case fnEmpty:
-			return []rexpr{{text: "_ne(" + cc.e.attr(info.ref, false) + ")", neg: true, negSafe: true}}, notConst
+			return []rexpr{{text: "_ne(" + cc.e.attr(info.ref, true) + ")", neg: true, negSafe: true}}, notConst
 		case fnIsAnonymous:
 			return []rexpr{{text: "input.subject.anonymous == true", negSafe: true}}, notConst
 		}

@@ -68,7 +68,7 @@ _h0_0_0 if {
 _c0_0 if {
 	"sales" in _lv0
 	_h0_0_0
-	_ne(_v3)
+	_ne(_lv3)
 }
 
 # rule "r2" "Objects of readable apps"
@@ -165,9 +165,9 @@ default _v2 := []
 _v2 := _vls(input.resource.attributes.tag)
 
 # values of input.resource.space.id
-default _v3 := []
+default _lv3 := []
 
-_v3 := _vls(input.resource.space.id)
+_lv3 := _vli(input.resource.space.id)
 
 # values of input.subject.id
 default _lv4 := []
@@ -201,6 +201,7 @@ _ne(xs) if {
 	some s in xs
 	s != ""
 }
+
 _vli(x) := [lower(x)] if {
 	is_string(x)
 } else := a if {
@@ -216,4 +217,3 @@ _vls(x) := [x] if {
 	a := [y | some y in x; is_string(y)]
 	count(a) == count(x)
 } else := [s | some y in _arr(x); s := _str(y)]
-

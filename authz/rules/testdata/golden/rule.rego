@@ -50,7 +50,7 @@ _h0_0_0 if {
 _c0_0 if {
 	"sales" in _lv0
 	_h0_0_0
-	_ne(_v3)
+	_ne(_lv3)
 }
 
 # values of input.subject.groups
@@ -69,9 +69,9 @@ default _v2 := []
 _v2 := _vls(input.resource.attributes.tag)
 
 # values of input.resource.space.id
-default _v3 := []
+default _lv3 := []
 
-_v3 := _vls(input.resource.space.id)
+_lv3 := _vli(input.resource.space.id)
 
 # An attribute's values: a string is one value, an array holds several,
 # booleans and numbers count as their text; anything else has none.
@@ -90,6 +90,7 @@ _ne(xs) if {
 	some s in xs
 	s != ""
 }
+
 _vli(x) := [lower(x)] if {
 	is_string(x)
 } else := a if {
@@ -105,4 +106,3 @@ _vls(x) := [x] if {
 	a := [y | some y in x; is_string(y)]
 	count(a) == count(x)
 } else := [s | some y in _arr(x); s := _str(y)]
-
