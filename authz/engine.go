@@ -670,7 +670,7 @@ type plan struct {
 	compiler       *ast.Compiler
 	allow, parts   ast.Body
 	grants, denies ast.Ref
-	hashes         [2]int // of grants and denies (0: not computed)
+	hashes         [2]int // of grants and denies (newPlan)
 }
 
 // newPlan is the plan of its parts, with the hashes of grants and denies.
@@ -681,12 +681,4 @@ func newPlan(compiler *ast.Compiler, allow, parts ast.Body, grants, denies ast.R
 }
 
 // hash is the hash of grants (i 0) or denies (1).
-func (p *plan) hash(i int) int {
-	if h := p.hashes[i]; h != 0 {
-		return h
-	}
-	if i == 0 {
-		return p.grants.Hash()
-	}
-	return p.denies.Hash()
-}
+func (p *plan) hash(i int) int { return p.hashes[i] }

@@ -685,64 +685,27 @@ func generatedUse(m *ast.Module) map[string]fieldUse {
 	return out
 }
 
-// valueList recognises a value-list rule of authz/rules:
-// name := _vli(input.<root>.<field>...) (or _vls), or the earlier form
-// name := [s | some y in _arr(input.<root>.<field>...); s := _str(y)], with
-// lower(s) in place of s; it returns root and field.
+// valueList recognises a value-list rule of authz/rules,
+// name := _vli(input.<root>.<field>...) (or _vls), and returns root and
+// field.
 func valueList(r *ast.Rule) ([2]string, bool) {
 	var none [2]string
 	if r.Head == nil || r.Head.Value == nil || len(r.Head.Args) > 0 {
 		return none, false
 	}
-	if call, ok := r.Head.Value.Value.(ast.Call); ok {
-		// name := _vli(input.<root>.<field>...), or _vls.
-		if len(call) != 2 {
-			return none, false
-		}
-		if fn := call[0].String(); fn != "_vli" && fn != "_vls" && fn != "data.rulekeeper.rules._vli" && fn != "data.rulekeeper.rules._vls" {
-			return none, false
-		}
-		ref, ok := call[1].Value.(ast.Ref)
-		if !ok || len(ref) < 3 || !ref[0].Equal(ast.InputRootDocument) {
-			return none, false
-		}
-		root, ok1 := ref[1].Value.(ast.String)
-		field, ok2 := ref[2].Value.(ast.String)
-		if !ok1 || !ok2 {
-			return none, false
-		}
-		return [2]string{string(root), string(field)}, true
-	}
-	ac, ok := r.Head.Value.Value.(*ast.ArrayComprehension)
-	if !ok {
+	call, ok := r.Head.Value.Value.(ast.Call)
+	if !ok || len(call) != 2 {
 		return none, false
 	}
-	switch t := ac.Term.Value.(type) {
-	case ast.Var:
-	case ast.Call:
-		if len(t) != 2 || !t[0].Equal(ast.RefTerm(ast.VarTerm("lower"))) {
-			if len(t) != 2 || t[0].String() != "lower" {
-				return none, false
-			}
-		}
-		if _, ok := t[1].Value.(ast.Var); !ok {
-			return none, false
-		}
-	default:
+	if fn := call[0].String(); fn != "_vli" && fn != "_vls" && fn != "data.rulekeeper.rules._vli" && fn != "data.rulekeeper.rules._vls" {
 		return none, false
 	}
-	var refs []ast.Ref
-	ast.WalkRefs(ac.Body, func(ref ast.Ref) bool {
-		if ref[0].Equal(ast.InputRootDocument) {
-			refs = append(refs, ref)
-		}
-		return false
-	})
-	if len(refs) != 1 || len(refs[0]) < 3 {
+	ref, ok := call[1].Value.(ast.Ref)
+	if !ok || len(ref) < 3 || !ref[0].Equal(ast.InputRootDocument) {
 		return none, false
 	}
-	root, ok1 := refs[0][1].Value.(ast.String)
-	field, ok2 := refs[0][2].Value.(ast.String)
+	root, ok1 := ref[1].Value.(ast.String)
+	field, ok2 := ref[2].Value.(ast.String)
 	if !ok1 || !ok2 {
 		return none, false
 	}
