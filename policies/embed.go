@@ -25,14 +25,18 @@ var FS embed.FS
 
 // Modules returns the Rego modules by file name (e.g. "decision.rego") with
 // their source, ready for ast.ParseModuleWithOpts with Rego v1.
-func Modules() (map[string]string, error) {
-	names, err := fs.Glob(FS, "*.rego")
+func Modules() (map[string]string, error) { return ModulesFrom(FS) }
+
+// ModulesFrom is Modules read from fsys, a directory laid out as this one
+// (another checkout's policies/, to compare two versions of the policy).
+func ModulesFrom(fsys fs.FS) (map[string]string, error) {
+	names, err := fs.Glob(fsys, "*.rego")
 	if err != nil {
 		return nil, err
 	}
 	modules := make(map[string]string, len(names))
 	for _, name := range names {
-		b, err := fs.ReadFile(FS, name)
+		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
@@ -44,14 +48,17 @@ func Modules() (map[string]string, error) {
 // Data returns the data documents merged into one tree, to be loaded at the
 // root of OPA's store: {"rulekeeper": {"tables": …, "vocabulary": …}}.
 // Objects are merged deeply; the same leaf in two files is an error.
-func Data() (map[string]any, error) {
-	names, err := fs.Glob(FS, "*.json")
+func Data() (map[string]any, error) { return DataFrom(FS) }
+
+// DataFrom is Data read from fsys, as ModulesFrom reads the modules.
+func DataFrom(fsys fs.FS) (map[string]any, error) {
+	names, err := fs.Glob(fsys, "*.json")
 	if err != nil {
 		return nil, err
 	}
 	root := map[string]any{}
 	for _, name := range names {
-		b, err := fs.ReadFile(FS, name)
+		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
