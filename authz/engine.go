@@ -260,7 +260,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
-	c := &compiled{revision: revision, compiler: cc.compiler, general: newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef),
+	c := &compiled{revision: revision, compiler: cc.compiler, general: newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef, rulesRef(cc.compiler)),
 		store: st, rules: rulesModule, proj: proj, data: dc, guard: new(sync.RWMutex)}
 	return c, nil
 }
@@ -467,12 +467,23 @@ var decisionQuery = ast.NewBody(
 // allowQuery is the first query of a decision: allow alone.
 var allowQuery = ast.NewBody(ast.Equality.Expr(ast.VarTerm(string(allowVar)), ast.MustParseTerm("data.rulekeeper.authz.allow")))
 
-// The refs of the two other parts, as OPA keys their values in the rule
-// cache.
+// The refs of the other parts, as OPA keys their values in the rule cache:
+// the built-in grants, the security rules' grants (absent without a rules
+// module) and the gates' denies, which allow (policies/decision.rego)
+// evaluates before it compares them.
 var (
-	grantsRef = ast.MustParseRef("data.rulekeeper.authz.grants")
-	deniesRef = ast.MustParseRef("data.rulekeeper.gates.denies")
+	grantsRef      = ast.MustParseRef("data.rulekeeper.builtin.grants")
+	rulesGrantsRef = ast.MustParseRef("data.rulekeeper.rules.grants")
+	deniesRef      = ast.MustParseRef("data.rulekeeper.gates.denies")
 )
+
+// rulesRef is rulesGrantsRef when compiler has rules for it, else nil.
+func rulesRef(compiler *ast.Compiler) ast.Ref {
+	if len(compiler.GetRulesExact(rulesGrantsRef)) == 0 {
+		return nil
+	}
+	return rulesGrantsRef
+}
 
 // decide is one evaluation of the decision query on input, by OPA's
 // evaluator directly: what rego.PreparedEvalQuery would do without what a
@@ -504,15 +515,17 @@ func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (De
 	if err := c.run(ctx, p, p.allow, input, rc, cancel); err != nil {
 		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
+	var more *ast.Term // the security rules' grants, read apart
 	if res.n == 1 {
 		res.grants, _ = rc.get(p.grants, p.hash(0))
-		if p.denies != nil {
-			res.denies, _ = rc.get(p.denies, p.hash(1))
+		res.denies, _ = rc.get(p.denies, p.hash(1))
+		if p.rules != nil {
+			more, _ = rc.get(p.rules, p.hash(2))
 		}
-		if res.grants == nil || res.denies == nil {
+		if res.grants == nil || res.denies == nil || (p.rules != nil && more == nil) {
 			// Not both computed by allow: ask OPA for the three parts,
 			// with what this evaluation has computed so far.
-			*res = results{iter: res.iter}
+			*res, more = results{iter: res.iter}, nil
 			if err := c.run(ctx, p, p.parts, input, rc, cancel); err != nil {
 				return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 			}
@@ -521,7 +534,7 @@ func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (De
 	if res.n != 1 || res.allow == nil || res.grants == nil || res.denies == nil {
 		return Decision{Revision: c.revision}, errors.New("authz: the policy gave no decision (undefined)")
 	}
-	d, err := parseDecision(res.allow, res.grants, res.denies)
+	d, err := parseDecision(res.allow, res.grants, more, res.denies)
 	if err != nil {
 		return Decision{Revision: c.revision}, err
 	}
@@ -581,9 +594,11 @@ var (
 )
 
 // parseDecision reads the policy's decision strictly, from its three
-// parts: anything but the contract's shape is an error, and allow must be
-// literally true.
-func parseDecision(at, gt, dt *ast.Term) (Decision, error) {
+// parts (the grants in two, gt and rt, when the built-in and the security
+// rules' grants are read apart: rt nil otherwise; the two never hold the
+// same grant, the rules' all being of kind "rule"): anything but the
+// contract's shape is an error, and allow must be literally true.
+func parseDecision(at, gt, rt, dt *ast.Term) (Decision, error) {
 	if at == nil {
 		return Decision{}, errors.New("authz: decision.allow is not a boolean")
 	}
@@ -592,6 +607,9 @@ func parseDecision(at, gt, dt *ast.Term) (Decision, error) {
 		return Decision{}, errors.New("authz: decision.allow is not a boolean")
 	}
 	grants, denies := list(gt), list(dt)
+	if rt != nil {
+		grants = append(grants, list(rt)...)
+	}
 	d := Decision{Allow: bool(allow), Grants: make([]Grant, 0, len(grants)), Denies: make([]Deny, 0, len(denies))}
 	for _, g := range grants {
 		m, ok := g.Value.(ast.Object)
@@ -615,7 +633,10 @@ func parseDecision(at, gt, dt *ast.Term) (Decision, error) {
 			if a.Kind != b.Kind {
 				return compare(a.Kind, b.Kind)
 			}
-			return compare(a.ID, b.ID)
+			if a.ID != b.ID {
+				return compare(a.ID, b.ID)
+			}
+			return compare(a.Name, b.Name)
 		})
 	}
 	return d, nil
@@ -665,20 +686,28 @@ func asString(v any) string {
 
 // plan is what a decision evaluates: the compiler, the allow query and the
 // query of the three parts, and the refs of grants and denies in the rule
-// cache once allow is evaluated (decideTerm).
+// cache once allow is evaluated (decideTerm). The grants are read in two
+// parts when the policy's allow reads them apart (policies/decision.rego:
+// the built-in grants and the security rules'): grants, and rules when the
+// compilation has a rules module (nil otherwise: no rule grants).
 type plan struct {
 	compiler       *ast.Compiler
 	allow, parts   ast.Body
 	grants, denies ast.Ref
-	hashes         [2]int // of grants and denies (newPlan)
+	rules          ast.Ref
+	hashes         [3]int // of grants, denies and rules (newPlan)
 }
 
-// newPlan is the plan of its parts, with the hashes of grants and denies.
-func newPlan(compiler *ast.Compiler, allow, parts ast.Body, grants, denies ast.Ref) plan {
-	p := plan{compiler: compiler, allow: allow, parts: parts, grants: grants, denies: denies}
-	p.hashes = [2]int{grants.Hash(), denies.Hash()}
+// newPlan is the plan of its parts, with the hashes of grants, denies and
+// rules (nil: none).
+func newPlan(compiler *ast.Compiler, allow, parts ast.Body, grants, denies, rules ast.Ref) plan {
+	p := plan{compiler: compiler, allow: allow, parts: parts, grants: grants, denies: denies, rules: rules}
+	p.hashes = [3]int{grants.Hash(), denies.Hash()}
+	if rules != nil {
+		p.hashes[2] = rules.Hash()
+	}
 	return p
 }
 
-// hash is the hash of grants (i 0) or denies (1).
+// hash is the hash of grants (i 0), denies (1) or rules (2).
 func (p *plan) hash(i int) int { return p.hashes[i] }

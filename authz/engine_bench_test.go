@@ -231,18 +231,22 @@ func BenchmarkEvaluateBaseline(b *testing.B) {
 var floorModules = map[string]string{
 	"floor.rego": `package rulekeeper.authz
 
+import data.rulekeeper.builtin
 import data.rulekeeper.gates
-
-grants := {{"kind": "table", "id": "floor", "name": "Floor"}}
 
 default allow := false
 
 allow if {
-	g := grants
+	not data.rulekeeper.rules.grants
+	b := builtin.grants
 	d := gates.denies
-	g != set()
+	b != set()
 	d == set()
 }
+`,
+	"builtin.rego": `package rulekeeper.builtin
+
+grants := {{"kind": "table", "id": "floor", "name": "Floor"}}
 `,
 	"gates.rego": `package rulekeeper.gates
 

@@ -60,9 +60,22 @@ grants contains g if {
 	is_shared_with_subject
 }
 
+# App objects, by the actions the index has for them (named for the rule
+# index, as in shared_spaces.rego; app_objects_test.rego checks they cover
+# the index), and schedules.
 grants contains g if {
 	input.resource.spaceType == "personal"
-	input.resource.type in {"app.object", "schedule"}
+	input.resource.type == "app.object"
+	input.action in {"create", "delete", "make_private", "make_public", "update"}
+	some role in personal_roles
+	g := data.rulekeeper.index.personal[role][input.resource.type][input.action][object_type]
+	environment == "hub"
+	creator_ok
+}
+
+grants contains g if {
+	input.resource.spaceType == "personal"
+	input.resource.type == "schedule"
 	some role in personal_roles
 	g := data.rulekeeper.index.personal[role][input.resource.type][input.action][object_type]
 	environment == "hub"

@@ -88,3 +88,52 @@ test_the_creator_edits_their_own_objects_in_personal_and_managed_apps if {
 	h.allowed(h.hub(managed_viewer, "delete", h.app_object("bookmark", h.me, false, h.other, "m-1", "managed")))
 	h.denied(h.hub(h.subject("professional", {"m-1": ["hasrestrictedview"]}), "delete", h.app_object("bookmark", h.me, false, h.other, "m-1", "managed")))
 }
+
+# The space rules name the app object actions for OPA's rule index
+# (shared_spaces.rego, managed_spaces.rego, personal_spaces.rego): every
+# app object request of the derived index still gets its grants.
+test_the_space_rules_reach_every_app_object_request_of_the_index if {
+	shared := [[h.subject(lic, {"sp-1": [role]}), a, h.app_object(ot, h.me, false, h.other, "sp-1", "shared"), rows] |
+		some lic, types in data.rulekeeper.index.shared.plain
+		some a, objects in types["app.object"]
+		some ot, roles in objects
+		some role, rows in roles
+	]
+	managed := [[h.subject("professional", {"sp-1": [role]}), a, h.app_object(ot, h.me, false, h.other, "sp-1", "managed"), {g}] |
+		some role, types in data.rulekeeper.index.managed
+		some a, objects in types["app.object"]
+		some ot, g in objects
+	]
+	personal := [[h.subject("professional", {}), a, h.app_object(ot, h.me, false, h.me, "", "personal"), {g}] |
+		some a, objects in data.rulekeeper.index.personal.owner["app.object"]
+		some ot, g in objects
+	]
+	count(shared) > 10
+	count(managed) > 10
+	count(personal) > 10
+	every c in array.concat(array.concat(shared, managed), personal) {
+		[s, a, r, rows] := c
+		got := data.rulekeeper.builtin.grants with input as h.hub(s, a, r)
+		every g in rows {
+			g in got
+		}
+	}
+}
+
+# ownership.rego reads the grants that open an app, and those that create
+# an object of a creator's kind, from the plain part of the index: the
+# footnoted rows have neither.
+test_no_footnoted_row_opens_an_app_or_creates_a_creators_object if {
+	every _, types in data.rulekeeper.index.shared.appOwner {
+		not types.app.read
+		every ot in data.rulekeeper.builtin.creator_objects {
+			not types["app.object"].create[ot]
+		}
+	}
+}
+
+# The literal sets of the ownership rules are the named ones.
+test_the_ownership_rules_name_the_object_sets if {
+	data.rulekeeper.builtin.app_wide_objects == {"masteritem", "variable", "media"}
+	data.rulekeeper.builtin.creator_objects == {"sheet", "story", "bookmark", "snapshot"}
+}
