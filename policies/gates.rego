@@ -35,37 +35,38 @@ package rulekeeper.gates
 
 import data.rulekeeper.builtin
 
-gate(reason) := {"kind": "gate", "reason": reason}
+# Each deny is written out in its rule's head ({"kind": "gate", "reason":
+# ...}): a constant, where a helper function building it would cost every
+# refusal a function evaluation.
+denies contains {"kind": "gate", "reason": "user_disabled"} if input.subject.status == "disabled"
 
-denies contains gate("user_disabled") if input.subject.status == "disabled"
-
-denies contains gate("anonymous") if {
+denies contains {"kind": "gate", "reason": "anonymous"} if {
 	input.subject.anonymous == true
 	input.action != "read"
 }
 
 # no_license reads the license type directly (license_class is "" exactly
 # when it is none of the three), which spares a decision the helper rule.
-denies contains gate("no_license") if {
+denies contains {"kind": "gate", "reason": "no_license"} if {
 	not input.subject.license.type == "professional"
 	not input.subject.license.type == "analyzer"
 	not input.subject.license.type == "analyzer_capacity"
 	not license_exempt
 	not admin_in_console
-	license_gated
+	not ungated
 }
 
-denies contains gate("license_excluded") if {
+denies contains {"kind": "gate", "reason": "license_excluded"} if {
 	input.subject.license.excluded == true
 	not license_exempt
-	license_gated
+	not ungated
 }
 
-denies contains gate("capacity_exhausted") if {
+denies contains {"kind": "gate", "reason": "capacity_exhausted"} if {
 	input.subject.license.capacityExhausted == true
 	builtin.environment == "hub"
 	not license_exempt
-	license_gated
+	not ungated
 }
 
 # analyzer_license reads the license type directly (license_class ==
@@ -82,7 +83,7 @@ denies contains gate("capacity_exhausted") if {
 # left out: these are apps, app objects, schedules and spaces. The bodies
 # repeat those lines rather than call a helper rule: one evaluation less
 # per refusal.
-denies contains gate("analyzer_license") if {
+denies contains {"kind": "gate", "reason": "analyzer_license"} if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "app"
 	input.action in {
@@ -91,63 +92,63 @@ denies contains gate("analyzer_license") if {
 	}
 	data.rulekeeper.index.professionalOnly.app[input.action]["*"]
 	not input.context.environment == "console"
-	license_gated
+	not ungated
 }
 
-denies contains gate("analyzer_license") if {
+denies contains {"kind": "gate", "reason": "analyzer_license"} if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "app"
 	input.action == "publish"
 	not input.context.environment == "console"
-	license_gated
+	not ungated
 }
 
-denies contains gate("analyzer_license") if {
+denies contains {"kind": "gate", "reason": "analyzer_license"} if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "app.object"
 	input.action in {"create", "update", "delete", "make_public", "make_private"}
 	data.rulekeeper.index.professionalOnly["app.object"][input.action][builtin.object_type]
 	not input.context.environment == "console"
-	license_gated
+	not ungated
 }
 
-denies contains gate("analyzer_license") if {
+denies contains {"kind": "gate", "reason": "analyzer_license"} if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "schedule"
 	input.action in {"create", "read", "update", "delete"}
 	data.rulekeeper.index.professionalOnly.schedule[input.action]["*"]
 	not input.context.environment == "console"
-	license_gated
+	not ungated
 }
 
-denies contains gate("analyzer_license") if {
+denies contains {"kind": "gate", "reason": "analyzer_license"} if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "space"
 	input.action in {"update", "delete", "add_member", "change_role", "manage_members", "remove_member"}
 	data.rulekeeper.index.professionalOnly.space[input.action]["*"]
 	not input.context.environment == "console"
-	license_gated
+	not ungated
 }
 
-denies contains gate("analyzer_license") if {
+denies contains {"kind": "gate", "reason": "analyzer_license"} if {
 	input.subject.license.type in {"analyzer", "analyzer_capacity"}
 	input.resource.type == "space"
 	input.action == "create"
 	builtin.space_type == "shared"
 	not input.context.environment == "console"
-	license_gated
+	not ungated
 }
 
-denies contains gate("section_access") if {
+denies contains {"kind": "gate", "reason": "section_access"} if {
 	input.resource.type == "app"
 	input.action in {"export", "export_data", "duplicate"}
 	input.resource.sectionAccess == true
 }
 
-# license_gated: the request is about a type the license gates guard.
-default license_gated := true
-
-license_gated := false if data.rulekeeper_types.ungated[input.resource.type] == true
+# ungated: the request is about a type the license gates do not guard. No
+# default (a license gate asks "not ungated"): a default would cost every
+# refusal its evaluation besides the lookup.
+ungated if data.rulekeeper_types.ungated[input.resource.type] == true
 
 # Requests that do not use a license.
 license_exempt if {
