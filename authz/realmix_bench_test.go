@@ -27,11 +27,11 @@ import (
 // they own). The items are loadbench's: every app asked read (weight 6),
 // update, delete, export, duplicate, reload and view_data_model; every
 // space read, update and manage_members and a new app created in it
-// (weight 2); besides, fewer, app objects (a private sheet, a public story
-// and a master item per app) read, sheets updated and created. n
-// inputs are drawn with a fixed seed: many distinct subjects and
-// resources, no input memoised.
-func realMix(n int) []*authz.Input {
+// (weight 2); with objects, besides, app objects (a private sheet, a public
+// story and a master item per app) read, sheets updated and created, which
+// loadbench does not ask. n inputs are drawn with a fixed seed: many
+// distinct subjects and resources, no input memoised.
+func realMix(n int, objects bool) []*authz.Input {
 	type space struct {
 		id, name, typ, owner string
 		members          []struct{ typ, id, role string }
@@ -176,6 +176,9 @@ func realMix(n int) []*authz.Input {
 		}{{"read", 6}, {"update", 1}, {"delete", 1}, {"export", 1}, {"duplicate", 1}, {"reload", 1}, {"view_data_model", 1}} {
 			weighted(act.name, r, act.w)
 		}
+		if !objects {
+			continue
+		}
 		creator := subjects[8+(k*37)%bench].ID
 		for _, o := range []struct {
 			id, typ, owner string
@@ -210,17 +213,23 @@ func realMix(n int) []*authz.Input {
 }
 
 // BenchmarkDecideRealMix is one full policy evaluation per decision on
-// realMix with the demo tenant's rules in force (the indexed compilation
-// the server runs), decision cache off. Besides BenchmarkDecideUncached's
-// figures it reports the CPU of the benchmark's own thread per decision
-// (thread-ns/op: without the collector's background workers; allocs/op
-// stand for them). With RULEKEEPER_OLD_POLICIES set to another checkout's
-// policies/ directory, the sub-benchmark old evaluates that policy, beside
-// new (the embedded one), in the same process:
+// realMix (loadbench's items) with the demo tenant's rules in force (the
+// indexed compilation the server runs), decision cache off. Besides
+// BenchmarkDecideUncached's figures it reports the CPU of the benchmark's
+// own thread per decision (thread-ns/op: without the collector's
+// background workers; allocs/op stand for them). With
+// RULEKEEPER_OLD_POLICIES set to another checkout's policies/ directory,
+// the sub-benchmark old evaluates that policy beside new (the embedded
+// one), and interleaved both in alternating batches, in the same process:
 //
-//	RULEKEEPER_OLD_POLICIES=/work/main/policies go test -run '^$' -bench RealMix -count 4 ./authz/
-func BenchmarkDecideRealMix(b *testing.B) {
-	ins := realMix(8192)
+//	RULEKEEPER_OLD_POLICIES=/work/main/policies go test -run '^$' -bench RealMix -benchtime 40000x ./authz/
+func BenchmarkDecideRealMix(b *testing.B) { benchRealMix(b, realMix(8192, false)) }
+
+// BenchmarkDecideRealMixObjects is BenchmarkDecideRealMix with app
+// objects asked about too.
+func BenchmarkDecideRealMixObjects(b *testing.B) { benchRealMix(b, realMix(8192, true)) }
+
+func benchRealMix(b *testing.B, ins []*authz.Input) {
 	type variant struct {
 		name string
 		opts authz.Options

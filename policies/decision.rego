@@ -21,18 +21,15 @@ default allow := false
 # built-in grants, the rules' grants and the denies from that evaluation
 # instead of asking OPA for them again. It reads the two kinds of grants
 # apart rather than through grants above (one rule fewer per decision),
-# and it has a value for every decision (the else bodies: no evaluation of
-# the default besides). The first body holds when anything is granted, the
-# second when nothing is and a rules module is in force, the third only
-# without a rules module (data.rulekeeper.rules.grants is undefined then).
+# and its first body has a value for every decision (the set of the two
+# tests is {true} when both hold), so that neither another body nor the
+# default is evaluated besides. The second body is for a policy without a
+# rules module (data.rulekeeper.rules.grants is undefined then).
 allow := x if {
 	b := builtin.grants
 	r := data.rulekeeper.rules.grants
 	d := gates.denies
-	b | r != set()
-	x := d == set()
-} else := false if {
-	data.rulekeeper.rules.grants
+	x := {(b | r) != set(), d == set()} == {true}
 } else := x if {
 	b := builtin.grants
 	d := gates.denies

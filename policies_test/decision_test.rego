@@ -19,6 +19,31 @@ test_security_rule_grants_join_the_union if {
 	d == {"allow": true, "grants": [{"kind": "rule", "id": "r-reload", "name": "Viewers reload"}], "denies": []}
 }
 
+# allow with a rules module in force (its first body) and without one (its
+# second), on every combination of built-in grants, rule grants and gates.
+test_allow_is_a_grant_and_no_gate[name] if {
+	rule := {{"kind": "rule", "id": "r-1", "name": "r"}}
+	disabled := object.union(viewer, {"status": "disabled"})
+
+	# [rule grants, subject, action, allow, allow without a rules module]
+	some name, c in {
+		"nothing": [set(), viewer, "delete", false, false],
+		"a rule": [rule, viewer, "delete", true, false],
+		"built in": [set(), viewer, "read", true, true],
+		"both": [rule, viewer, "read", true, true],
+		"a rule, a gate": [rule, disabled, "delete", false, false],
+		"both, a gate": [rule, disabled, "read", false, false],
+	}
+	[rules, s, action, want, plain] := c
+	q := h.hub(s, action, app)
+	allow := data.rulekeeper.authz.allow with input as q with data.rulekeeper.rules.grants as rules
+	allow == want
+	decided := data.rulekeeper.authz.decision with input as q with data.rulekeeper.rules.grants as rules
+	decided.allow == want
+	without := data.rulekeeper.authz.allow with input as q
+	without == plain
+}
+
 test_grants_are_sorted if {
 	rules := {{"kind": "rule", "id": "r-2", "name": "b"}, {"kind": "rule", "id": "r-1", "name": "a"}}
 	d := h.decide(h.hub(viewer, "read", app)) with data.rulekeeper.rules.grants as rules
