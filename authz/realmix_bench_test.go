@@ -34,7 +34,7 @@ import (
 func realMix(n int, objects bool) []*authz.Input {
 	type space struct {
 		id, name, typ, owner string
-		members          []struct{ typ, id, role string }
+		members              []struct{ typ, id, role string }
 	}
 	groups := map[string]string{"Admins": "g-admins", "Sales": "g-sales", "Finance": "g-finance", "Marketing": "g-marketing", "Bench": "g-bench"}
 	var subjects []*authz.Subject
@@ -330,5 +330,3 @@ func policyDir(b *testing.B, dir string) (map[string]string, map[string]any) {
 	}
 	return mods, data
 }
-
-
