@@ -40,13 +40,16 @@ managed_grants(type, action, ot) := managed_role_grants(space_id, type, action, 
 # app objects alone (managed_spaces_test.rego checks it). The others,
 # picked by OPA's rule index on the equalities or by the negation, get
 # managed_plain, the same lookup through the helpers.
+#
+# The subject's roles in the space come first (as in shared_spaces.rego).
 grants contains g if {
 	input.resource.spaceType == "managed"
-	not input.context.environment == "console"
-	input.resource.type != "app.object"
 	sid := input.resource.spaceId
 	sid != ""
-	some role in input.subject.spaces[sid]
+	roles := input.subject.spaces[sid]
+	not input.context.environment == "console"
+	input.resource.type != "app.object"
+	some role in roles
 	g := data.rulekeeper.index.managed[role][input.resource.type][input.action]["*"]
 }
 

@@ -42,10 +42,10 @@ personal_grants(type, action, ot) := {g |
 grants contains g if {
 	input.resource.spaceType == "personal"
 	input.resource.type == "app"
-	g := data.rulekeeper.index.personal.owner.app[input.action]["*"]
-	not input.context.environment == "console"
 	input.subject.id != ""
 	input.resource.owner == input.subject.id
+	g := data.rulekeeper.index.personal.owner.app[input.action]["*"]
+	not input.context.environment == "console"
 }
 
 # Viewers: the first line asks for a first entry of sharedWith (without

@@ -67,14 +67,19 @@ shared_target_grants(type, action, ot) := {g |
 # picked by OPA's rule index on the equalities or by the negation, get
 # shared_plain, the same lookup through the helpers; in the console
 # shared_plain grants nothing either.
+#
+# The subject's roles in the space come first: most subjects asked about
+# a space's content hold none there, and the rule then fails before the
+# environment and the index are read.
 grants contains g if {
 	input.resource.spaceType == "shared"
-	not input.context.environment == "console"
-	input.resource.type != "app.object"
 	sid := input.resource.spaceId
 	sid != ""
+	roles := input.subject.spaces[sid]
+	not input.context.environment == "console"
+	input.resource.type != "app.object"
 	rows := data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"]
-	some role in input.subject.spaces[sid]
+	some role in roles
 	some g in rows[role]
 }
 
@@ -169,11 +174,11 @@ grants contains member_grant(roles) if {
 	input.resource.type == "space"
 	input.action == "read"
 	input.resource.spaceType == "shared"
-	not input.context.environment == "console"
 	sid := input.resource.spaceId
 	sid != ""
 	roles := input.subject.spaces[sid]
 	count(roles) > 0
+	not input.context.environment == "console"
 }
 
 shared_plain contains g if {
