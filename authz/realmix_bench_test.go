@@ -280,33 +280,16 @@ func benchInterleaved(b *testing.B, old, new *authz.Engine, ins []*authz.Input) 
 	b.ReportMetric(w/o, "new/old")
 }
 
-// benchThread is benchUncachedCtx measuring the CPU of the benchmark's
-// thread (thread-ns/op) besides the process's (cpu-ns/op).
+// benchThread is benchUncachedCtx after a warm-up (every string of the
+// first inputs interned, the pools filled).
 func benchThread(b *testing.B, e *authz.Engine, ins []*authz.Input) {
 	ctx := context.Background()
-	for _, in := range ins[:min(256, len(ins))] { // warm: every string interned, pools filled
+	for _, in := range ins[:min(256, len(ins))] {
 		if _, err := e.Evaluate(ctx, in); err != nil {
 			b.Fatal(err)
 		}
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	lat := make([]time.Duration, 1<<16)
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu, thread := cpuTime(), threadCPU()
-	n := 0
-	for i := 0; b.Loop(); i++ {
-		t := time.Now()
-		if _, err := e.Evaluate(ctx, ins[i%len(ins)]); err != nil {
-			b.Fatal(err)
-		}
-		lat[i%len(lat)] = time.Since(t)
-		n = i + 1
-	}
-	b.ReportMetric(float64(threadCPU()-thread)/float64(b.N), "thread-ns/op")
-	reportCPU(b, cpu)
-	reportPercentiles(b, lat[:min(n, len(lat))])
+	benchUncachedCtx(b, ctx, e, ins)
 }
 
 // threadCPU is the CPU time (user and system) of the calling thread.
