@@ -1,17 +1,23 @@
 package authz_test
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/authz"
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/policies"
 )
 
@@ -393,4 +399,84 @@ func TestConcurrentDecisionsAgree(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestEngineAgreesWithTheDecisionRule decides the real mix (realMix, app
+// objects included) with the engine, which reads allow's parts from one
+// evaluation of allow (the built-in grants, the rules' grants and the
+// denies apart), and with rego evaluating the whole decision object of
+// policies/decision.rego (DecisionQuery) on the same input as JSON, as a
+// stock OPA would: the same allow, grants (names included) and denies, with
+// the demo tenant's rules in force and without rules.
+func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
+	n := 3000
+	if testing.Short() {
+		n = 600
+	}
+	ins := realMix(n, true)
+	mods, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, rulesData, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	for _, withRules := range []bool{true, false} {
+		data, err := policies.Data()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEngine(t, authz.Options{CacheSize: -1})
+		opts := []func(*rego.Rego){rego.Query(authz.DecisionQuery)}
+		if withRules {
+			if err := e.LoadIndexed(context.Background(), 1, mod, rulesData); err != nil {
+				t.Fatal(err)
+			}
+			data[rules.DataRoot] = rulesData
+			opts = append(opts, rego.Module(authz.GeneratedModuleName, mod))
+		}
+		for name, src := range mods {
+			opts = append(opts, rego.Module(name, src))
+		}
+		pq, err := rego.New(append(opts, rego.Store(inmem.NewFromObject(data)))...).PrepareForEval(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed := 0
+		for i, in := range ins {
+			got, err := e.Evaluate(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The contract's shape (CONTRACT.md), as JSON: fields the
+			// engine sends empty are absent here.
+			rs, err := pq.Eval(context.Background(), rego.EvalInput(map[string]any{"subject": in.Subject,
+				"action": in.Action, "resource": in.Resource, "context": map[string]string{"environment": in.Environment}}))
+			if err != nil || len(rs) != 1 {
+				t.Fatalf("input %d: %v %v", i, rs, err)
+			}
+			var want struct {
+				Allow  bool          `json:"allow"`
+				Grants []authz.Grant `json:"grants"`
+				Denies []authz.Deny  `json:"denies"`
+			}
+			b, _ := json.Marshal(rs[0].Expressions[0].Value)
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(want.Grants, func(a, b authz.Grant) int {
+				return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.ID, b.ID), strings.Compare(a.Name, b.Name))
+			})
+			if got.Allow != want.Allow || !slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Denies, want.Denies) {
+				t.Fatalf("rules %v, input %d %+v:\nengine   %+v\ndecision %+v", withRules, i, in, got, want)
+			}
+			if got.Allow {
+				allowed++
+			}
+		}
+		if allowed == 0 || allowed == len(ins) {
+			t.Fatalf("rules %v: %d of %d allowed: the mix should hold both", withRules, allowed, len(ins))
+		}
+	}
 }
