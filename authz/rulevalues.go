@@ -59,6 +59,56 @@ type ruleValue struct {
 	// attributes share a value (the module's _kq), by their indices.
 	pairs  []pairKeys
 	needed bool // a pair's attribute: computed for the keys
+	// tree holds the paths of the lists in use (the same in every
+	// ruleValue of a module), by which ruleValueTerm finds them in the
+	// input.
+	tree *valueNode
+}
+
+// A valueNode is one segment of the paths of the value lists in use: the
+// lists whose path ends here (indices in the module's ruleValues) and the
+// segments that follow.
+type valueNode struct {
+	key  *ast.Term
+	at   []int
+	kids []*valueNode
+	by   map[string]*valueNode
+}
+
+// child is n's child named s, added if new.
+func (n *valueNode) child(s *ast.Term) *valueNode {
+	name := string(s.Value.(ast.String))
+	if c := n.by[name]; c != nil {
+		return c
+	}
+	c := &valueNode{key: s, by: map[string]*valueNode{}}
+	n.kids = append(n.kids, c)
+	n.by[name] = c
+	return c
+}
+
+// walk sets found[i] to the value at the path of each list i under n,
+// x being the value at n: each path is read once for all the lists under
+// it.
+func (n *valueNode) walk(x *ast.Term, found []*ast.Term) {
+	for _, i := range n.at {
+		found[i] = x
+	}
+	if len(n.kids) == 0 {
+		return
+	}
+	o, ok := x.Value.(ast.Object)
+	if !ok {
+		return
+	}
+	if o.Len() == 0 {
+		return
+	}
+	for _, c := range n.kids {
+		if v := o.Get(c.key); v != nil {
+			c.walk(v, found)
+		}
+	}
 }
 
 // pairKeys are the prefix keys (of lengths plens) of an attribute when
@@ -132,6 +182,21 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		out[a].needed, out[b].needed, out[c].needed = true, true, true
 		out[c].pairs = append(out[c].pairs, pairKeys{a: a, b: b, plens: q.plens,
 			keys: &keyTerms{id: q.ids[0] + "&" + q.ids[1] + "&" + q.ids[2]}})
+	}
+	root := &valueNode{by: map[string]*valueNode{}}
+	for i := range out {
+		v := &out[i]
+		if !v.listed && v.keys == nil && !v.needed {
+			continue
+		}
+		n := root
+		for _, seg := range v.path {
+			n = n.child(seg)
+		}
+		n.at = append(n.at, i)
+	}
+	for i := range out {
+		out[i].tree = root
 	}
 	return out
 }
@@ -228,7 +293,11 @@ type keyTerms struct {
 // key is the term of id + sep + s (rules' valueKey, prefixKey).
 func (k *keyTerms) key(sep byte, s string) *ast.Term {
 	var buf [128]byte
-	b := append(append(append(buf[:0], k.id...), sep), s...)
+	return k.lookup(append(append(append(buf[:0], k.id...), sep), s...))
+}
+
+// lookup is the term of the key b (id, separator, value or prefix).
+func (k *keyTerms) lookup(b []byte) *ast.Term {
 	k.mu.RLock()
 	t, ok := k.m[string(b)]
 	k.mu.RUnlock()
@@ -266,6 +335,84 @@ func (v *ruleValue) appendKeys(ks []*ast.Term, list *ast.Term) []*ast.Term {
 		ks = appendPrefixKeys(ks, v.keys, v.plens, string(s))
 	}
 	return ks
+}
+
+// appendKeysOf is appendKeys of the list of x (listOf, which it does not
+// build) for a string or an array of strings x; ok is false for any
+// other x (the caller lists it).
+func (v *ruleValue) appendKeysOf(ks []*ast.Term, x *ast.Term) ([]*ast.Term, bool) {
+	switch t := x.Value.(type) {
+	case ast.String:
+		return v.appendValueKeys(ks, string(t)), true
+	case *ast.Array:
+		for i := range t.Len() {
+			if _, ok := t.Elem(i).Value.(ast.String); !ok {
+				return ks, false
+			}
+		}
+		for i := range t.Len() {
+			ks = v.appendValueKeys(ks, string(t.Elem(i).Value.(ast.String)))
+		}
+		return ks, true
+	}
+	return ks, false
+}
+
+// appendValueKeys appends the keys of one value s of the attribute (as
+// it is in the input: lower-cased here if the attribute's list is): its
+// value's key and its prefixes' of the lengths v.plens.
+func (v *ruleValue) appendValueKeys(ks []*ast.Term, s string) []*ast.Term {
+	if v.keys == nil {
+		return ks
+	}
+	var buf [128]byte
+	b := append(buf[:0], v.keys.id...)
+	n := len(b) + 1 // where the value starts
+	b = append(b, '=')
+	if v.ci {
+		b = appendLower(b, s)
+	} else {
+		b = append(b, s...)
+	}
+	if v.val {
+		ks = append(ks, v.keys.lookup(b))
+	}
+	if len(v.plens) == 0 {
+		return ks
+	}
+	b[n-1] = '^'
+	val := b[n:]
+	c, at := 0, 0 // characters counted, at byte at
+	for _, l := range v.plens {
+		for c < l && at < len(val) {
+			_, size := utf8.DecodeRune(val[at:])
+			at += size
+			c++
+		}
+		if c < l {
+			break
+		}
+		ks = append(ks, v.keys.lookup(b[:n+at]))
+	}
+	return ks
+}
+
+// appendLower appends strings.ToLower(s) to b, without building it for
+// an ASCII s.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // appendPrefixKeys appends the keys of s's prefixes of the lengths plens
@@ -322,6 +469,25 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		lists = make([]*ast.Term, 0, len(vs))
 	}
 	lists = lists[:len(vs)]
+	var fbuf [24]*ast.Term
+	found := fbuf[:0]
+	if len(vs) > len(fbuf) {
+		found = make([]*ast.Term, 0, len(vs))
+	}
+	found = found[:len(vs)]
+	if t := vs[0].tree; t != nil {
+		for _, r := range roots {
+			if s, ok := r[0].Value.(ast.String); ok {
+				if c := t.by[string(s)]; c != nil {
+					c.walk(r[1], found)
+				}
+			}
+		}
+	} else {
+		for i := range vs {
+			found[i] = find(roots, vs[i].path)
+		}
+	}
 	pairs := false
 	for i := range vs {
 		v := &vs[i]
@@ -329,9 +495,17 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		if !v.listed && v.keys == nil && !v.needed {
 			continue
 		}
-		x := find(roots, v.path)
+		x := found[i]
 		if x == nil {
 			continue
+		}
+		if !v.listed && !v.needed {
+			// Read for its keys only: no list term (nor the interned
+			// lower-cased values it would hold) is needed.
+			if ks, ok := v.appendKeysOf(keys, x); ok {
+				keys = ks
+				continue
+			}
 		}
 		l, ok := listOf(a, x, v.ci)
 		if !ok {
