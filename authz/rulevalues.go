@@ -475,17 +475,11 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		found = make([]*ast.Term, 0, len(vs))
 	}
 	found = found[:len(vs)]
-	if t := vs[0].tree; t != nil {
-		for _, r := range roots {
-			if s, ok := r[0].Value.(ast.String); ok {
-				if c := t.by[string(s)]; c != nil {
-					c.walk(r[1], found)
-				}
+	for _, r := range roots { // vs[0].tree: ruleValuesOf sets it
+		if s, ok := r[0].Value.(ast.String); ok {
+			if c := vs[0].tree.by[string(s)]; c != nil {
+				c.walk(r[1], found)
 			}
-		}
-	} else {
-		for i := range vs {
-			found[i] = find(roots, vs[i].path)
 		}
 	}
 	pairs := false
@@ -543,28 +537,6 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	}
 	items = append(items, [2]*ast.Term{kKeys, kt})
 	return a.term(ast.NewObject(items...))
-}
-
-// find is the term at path in the object of items roots (nil: none).
-func find(roots [][2]*ast.Term, path []*ast.Term) *ast.Term {
-	var t *ast.Term
-	for _, r := range roots {
-		if r[0].Value.Compare(path[0].Value) == 0 {
-			t = r[1]
-			break
-		}
-	}
-	for _, k := range path[1:] {
-		if t == nil {
-			return nil
-		}
-		o, ok := t.Value.(ast.Object)
-		if !ok {
-			return nil
-		}
-		t = o.Get(k)
-	}
-	return t
 }
 
 // listOf is the module's list of x (_vli with ci, else _vls): a string is
