@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -433,22 +434,75 @@ func appendPrefixKeys(ks []*ast.Term, kt *keyTerms, plens []int, s string) []*as
 	return ks
 }
 
-// shareValue reports whether the lists (arrays of strings) x and y have a
-// value in common.
-func shareValue(x, y *ast.Term) bool {
-	a, ok1 := x.Value.(*ast.Array)
-	b, ok2 := y.Value.(*ast.Array)
-	if !ok1 || !ok2 {
-		return false
-	}
-	for i := range a.Len() {
-		for j := range b.Len() {
-			if a.Elem(i).Value.Compare(b.Elem(j).Value) == 0 {
+// shareValue reports whether x and y (each a string or an array of
+// strings: a list listOf made, or the input's value) have a value in
+// common, lower-cased with ci (the values of a list are already).
+func shareValue(x, y *ast.Term, ci bool) bool {
+	for i := range countOf(x) {
+		a, ok := stringAt(x, i)
+		if !ok {
+			continue
+		}
+		for j := range countOf(y) {
+			if b, ok := stringAt(y, j); ok && sameValue(a, b, ci) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// countOf is the number of values of x, a string or an array.
+func countOf(x *ast.Term) int {
+	if a, ok := x.Value.(*ast.Array); ok {
+		return a.Len()
+	}
+	return 1
+}
+
+// stringAt is x's value i (x a string, or an array), if a string.
+func stringAt(x *ast.Term, i int) (string, bool) {
+	if a, ok := x.Value.(*ast.Array); ok {
+		x = a.Elem(i)
+	}
+	s, ok := x.Value.(ast.String)
+	return string(s), ok
+}
+
+// sameValue reports whether a and b are the same value, lower-cased with
+// ci (strings.ToLower, without building it for ASCII strings).
+func sameValue(a, b string, ci bool) bool {
+	if a == b {
+		return true
+	}
+	if !ci || len(a) != len(b) && isASCII(a) && isASCII(b) {
+		return false
+	}
+	if !isASCII(a) || !isASCII(b) {
+		return strings.ToLower(a) == strings.ToLower(b)
+	}
+	for i := 0; i < len(a); i++ {
+		c, d := a[i], b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // ruleValueTerm is input.va: the value list of each of vs found in the
@@ -469,12 +523,12 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		lists = make([]*ast.Term, 0, len(vs))
 	}
 	lists = lists[:len(vs)]
-	var fbuf [24]*ast.Term
-	found := fbuf[:0]
+	var fbuf, rbuf [24]*ast.Term
+	found, raw := fbuf[:0], rbuf[:0] // raw: the input's value, for a list not built
 	if len(vs) > len(fbuf) {
-		found = make([]*ast.Term, 0, len(vs))
+		found, raw = make([]*ast.Term, 0, len(vs)), make([]*ast.Term, 0, len(vs))
 	}
-	found = found[:len(vs)]
+	found, raw = found[:len(vs)], raw[:len(vs)]
 	for _, r := range roots { // vs[0].tree: ruleValuesOf sets it
 		if s, ok := r[0].Value.(ast.String); ok {
 			if c := vs[0].tree.by[string(s)]; c != nil {
@@ -493,11 +547,13 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		if x == nil {
 			continue
 		}
-		if !v.listed && !v.needed {
-			// Read for its keys only: no list term (nor the interned
-			// lower-cased values it would hold) is needed.
+		if !v.listed && len(v.pairs) == 0 {
+			// Read for its keys only, or compared with another list for
+			// a pair's keys: no list term (nor the interned lower-cased
+			// values it would hold) is needed.
 			if ks, ok := v.appendKeysOf(keys, x); ok {
 				keys = ks
+				raw[i] = x
 				continue
 			}
 		}
@@ -514,7 +570,8 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	if pairs {
 		for i := range vs {
 			for _, q := range vs[i].pairs {
-				if lists[q.a] == nil || lists[q.b] == nil || lists[i] == nil || !shareValue(lists[q.a], lists[q.b]) {
+				xa, xb := cmp.Or(lists[q.a], raw[q.a]), cmp.Or(lists[q.b], raw[q.b])
+				if xa == nil || xb == nil || lists[i] == nil || !shareValue(xa, xb, vs[q.a].ci) {
 					continue
 				}
 				c, ok := lists[i].Value.(*ast.Array)
