@@ -33,7 +33,10 @@ import (
 // lists): the engine computes them with the lists, at input.va["="]
 // (rules.KeysID), and the module's _vkf otherwise; input.va holds only the
 // lists the module reads itself (its _ka), the other attributes are read
-// for their keys only.
+// for their keys only (or, for a pair's keys, compared), from the input's
+// own strings: no list term is built for them. With 10,000 rules a
+// decision keys on more attributes (names, emails) whose values recur
+// less, and each interned list was a lookup in a table of thousands.
 
 var (
 	kValues             = ast.StringTerm(rules.ValuesKey)
@@ -382,20 +385,7 @@ func (v *ruleValue) appendValueKeys(ks []*ast.Term, s string) []*ast.Term {
 		return ks
 	}
 	b[n-1] = '^'
-	val := b[n:]
-	c, at := 0, 0 // characters counted, at byte at
-	for _, l := range v.plens {
-		for c < l && at < len(val) {
-			_, size := utf8.DecodeRune(val[at:])
-			at += size
-			c++
-		}
-		if c < l {
-			break
-		}
-		ks = append(ks, v.keys.lookup(b[:n+at]))
-	}
-	return ks
+	return appendCutKeys(ks, v.keys, v.plens, b, n)
 }
 
 // appendLower appends strings.ToLower(s) to b, without building it for
@@ -419,17 +409,26 @@ func appendLower(b []byte, s string) []byte {
 // appendPrefixKeys appends the keys of s's prefixes of the lengths plens
 // (in characters, as Rego's count and substring count them) to ks.
 func appendPrefixKeys(ks []*ast.Term, kt *keyTerms, plens []int, s string) []*ast.Term {
-	n, at := 0, 0 // characters counted, at byte at
+	var buf [128]byte
+	b := append(append(append(buf[:0], kt.id...), '^'), s...)
+	return appendCutKeys(ks, kt, plens, b, len(kt.id)+1)
+}
+
+// appendCutKeys appends the keys b[:n+i] (b[:n] being the attribute id
+// and "^") of the prefixes of b[n:] of the lengths plens, in characters.
+func appendCutKeys(ks []*ast.Term, kt *keyTerms, plens []int, b []byte, n int) []*ast.Term {
+	val := b[n:]
+	c, at := 0, 0 // characters counted, at byte at
 	for _, l := range plens {
-		for n < l && at < len(s) {
-			_, size := utf8.DecodeRuneInString(s[at:])
+		for c < l && at < len(val) {
+			_, size := utf8.DecodeRune(val[at:])
 			at += size
-			n++
+			c++
 		}
-		if n < l {
+		if c < l {
 			break
 		}
-		ks = append(ks, kt.key('^', s[:at]))
+		ks = append(ks, kt.lookup(b[:n+at]))
 	}
 	return ks
 }
