@@ -108,9 +108,7 @@ func TestHydratedInputsDecideAsTheEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var buf bytes.Buffer
-			opaBody(&buf, w, s, i)
-			got := opa(buf.Bytes())
+			got := opa(opaBody(nil, w, s, i))
 			if got.Allow != want.Allow || got.explanation() != want.explanation() {
 				t.Errorf("%s, %s: stock OPA %v %s, engine %v %s", id, it.Label, got.Allow, got.explanation(), want.Allow, want.explanation())
 			}
@@ -136,7 +134,7 @@ func TestBodiesAreJSON(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		body func(*bytes.Buffer, *workload, int, int)
+		body func([]byte, *workload, int, int) []byte
 		want []string // substrings
 	}{
 		{"rulekeeper", rulekeeperBody, []string{`"subject":{"id":"u-\"1\""}`, `"action":"read"`, `"resource":{"type":"app","id":"a-1"}`, `"environment":"hub"`}},
@@ -144,14 +142,18 @@ func TestBodiesAreJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			tt.body(&buf, w, 0, 0)
-			if !json.Valid(buf.Bytes()) {
-				t.Fatalf("not JSON: %s", buf.String())
+			prefix := []byte("kept")
+			got := tt.body(prefix, w, 0, 0)
+			if string(got[:4]) != "kept" {
+				t.Fatalf("the body does not append to its buffer: %s", got)
+			}
+			body := string(got[4:])
+			if !json.Valid([]byte(body)) {
+				t.Fatalf("not JSON: %s", body)
 			}
 			for _, s := range tt.want {
-				if !strings.Contains(buf.String(), s) {
-					t.Errorf("%s lacks %s", buf.String(), s)
+				if !strings.Contains(body, s) {
+					t.Errorf("%s lacks %s", body, s)
 				}
 			}
 		})
@@ -359,10 +361,10 @@ func TestReportDecisionLogMedians(t *testing.T) {
 	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000, P99: time.Millisecond},
 		OPA:         summary{Name: "OPA server", Throughput: 1000, P99: time.Millisecond},
 		DecisionLog: "stdout,mongo", DecisionLogSample: "1",
-		Off: []roundFigures{{1000, 50}, {3000, 40}, {2000, 45}},
+		Off: []roundFigures{{1000, 50, 0}, {3000, 40, 0}, {2000, 45, 0}},
 		Logs: []logReport{
-			{Mode: "stdout", Rounds: []roundFigures{{1900, 48}, {950, 52}, {2800, 47}}},
-			{Mode: "mongo", Rounds: []roundFigures{{500, 90}, {2000, 80}, {1000, 85}}},
+			{Mode: "stdout", Rounds: []roundFigures{{1900, 48, 0}, {950, 52, 0}, {2800, 47, 0}}},
+			{Mode: "mongo", Rounds: []roundFigures{{500, 90, 0}, {2000, 80, 0}, {1000, 85, 0}}},
 		}}
 	if got := r.logRatio(r.Logs[0]); got != 0.95 {
 		t.Errorf("stdout: median on ÷ median off = %v, want 0.95", got)
@@ -389,10 +391,10 @@ func TestReportDecisionLogMedians(t *testing.T) {
 func TestReportBaselineMedians(t *testing.T) {
 	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000, P99: time.Millisecond},
 		OPA:            summary{Name: "OPA server", Throughput: 1000, P99: time.Millisecond},
-		Off:            []roundFigures{{3000, 200}, {4000, 150}, {2000, 250}},
+		Off:            []roundFigures{{3000, 200, 0}, {4000, 150, 0}, {2000, 250, 0}},
 		BaselineBinary: "/tmp/rulekeeper-main",
-		Baseline:       &logReport{Mode: "baseline", Rounds: []roundFigures{{2000, 250}, {1500, 300}, {2500, 200}}},
-		OPARounds:      []roundFigures{{1000, 400}, {1200, 300}, {800, 500}},
+		Baseline:       &logReport{Mode: "baseline", Rounds: []roundFigures{{2000, 250, 0}, {1500, 300, 0}, {2500, 200, 0}}},
+		OPARounds:      []roundFigures{{1000, 400, 0}, {1200, 300, 0}, {800, 500, 0}},
 	}
 	md := r.markdown()
 	for _, s := range []string{

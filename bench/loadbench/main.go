@@ -74,6 +74,9 @@ type config struct {
 	// --cpu-profile), named after the server: rulekeeper.prof,
 	// rulekeeper+log-mongo.prof, …
 	CPUProfile string
+	// Client is the load generator's HTTP client: fasthttp (the default)
+	// or nethttp.
+	Client string
 	// Baseline, when set, is another rulekeeper binary (e.g. built from
 	// main) added to the rounds on a copy of the data, with the same
 	// flags: before and after measured in one run.
@@ -116,6 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also measure this rulekeeper binary (e.g. built from main), on a copy of the data with the same flags, in the same rotating rounds: before and after in one run")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
+	fs.StringVar(&cfg.Client, "client", clientFast, "the load generator's HTTP client, the same for every server: fasthttp (reused requests and responses, the cheapest) or nethttp (net/http's client, as before)")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "directory where each rulekeeper writes a CPU profile of its run (serve --cpu-profile; compare two with go tool pprof -diff_base)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -131,6 +135,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-rounds: between 1 and 20")
 	case !validLogModes(&cfg):
 		return fmt.Errorf("-decision-log: stdout, mongo or stdout,mongo")
+	case cfg.Client != clientFast && cfg.Client != clientNetHTTP:
+		return fmt.Errorf("-client: fasthttp or nethttp")
 	case cfg.Auth != "apikey" && cfg.Auth != "token":
 		return fmt.Errorf("-auth: apikey or token")
 	case cfg.Check < 0 || cfg.MaxRequests < 1:
