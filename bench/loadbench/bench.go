@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,17 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
+	if b.cfg.GeneratorProfile != "" {
+		f, err := os.Create(b.cfg.GeneratorProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// Alternating rounds, so that a change in the machine's background load
 	// touches both servers alike. With decision logs, the servers' order
 	// rotates from round to round (off, stdout, mongo, OPA; then stdout,

@@ -77,6 +77,9 @@ type config struct {
 	// Client is the load generator's HTTP client: fasthttp (the default)
 	// or nethttp.
 	Client string
+	// GeneratorProfile, when set, is a file where the load generator
+	// (this process) writes a CPU profile of the rounds.
+	GeneratorProfile string
 	// Baseline, when set, is another rulekeeper binary (e.g. built from
 	// main) added to the rounds on a copy of the data, with the same
 	// flags: before and after measured in one run.
@@ -120,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also measure this rulekeeper binary (e.g. built from main), on a copy of the data with the same flags, in the same rotating rounds: before and after in one run")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
 	fs.StringVar(&cfg.Client, "client", clientFast, "the load generator's HTTP client, the same for every server: fasthttp (reused requests and responses, the cheapest) or nethttp (net/http's client, as before)")
+	fs.StringVar(&cfg.GeneratorProfile, "generator-profile", "", "file where the load generator writes a CPU profile of its rounds (what the generator costs per request)")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "directory where each rulekeeper writes a CPU profile of its run (serve --cpu-profile; compare two with go tool pprof -diff_base)")
 	if err := fs.Parse(args); err != nil {
 		return err
