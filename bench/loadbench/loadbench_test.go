@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -407,5 +412,74 @@ func TestReportBaselineMedians(t *testing.T) {
 		if !strings.Contains(md, s) {
 			t.Errorf("the report lacks %q:\n%s", s, md)
 		}
+	}
+}
+
+// TestDriveWithEachClient: both generator clients send the stream's
+// bodies with the target's headers over keep-alive connections, count
+// answers that are not 200 as errors, return the answer when asked to keep
+// it, and measure the generator's CPU over the window.
+func TestDriveWithEachClient(t *testing.T) {
+	w := &workload{SubjectIDs: [][]byte{jsonString("u-0"), jsonString("u-1")},
+		Items: []item{{Action: jsonString("read"), Request: []byte(`{"type":"app","id":"a-1"}`)},
+			{Action: jsonString("bad"), Request: []byte(`{"type":"app","id":"a-2"}`)}}}
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		b, _ := io.ReadAll(r.Body)
+		var body struct {
+			Subject struct{ ID string } `json:"subject"`
+			Action  string              `json:"action"`
+		}
+		switch {
+		case r.Header.Get("Authorization") != "Bearer k" || r.Method != http.MethodPost || r.URL.Path != "/authz/check":
+			http.Error(rw, "bad request line or headers", http.StatusUnauthorized)
+		case json.Unmarshal(b, &body) != nil || body.Subject.ID == "":
+			http.Error(rw, "bad body: "+string(b), http.StatusBadRequest)
+		case body.Action == "bad":
+			http.Error(rw, "refused", http.StatusInternalServerError)
+		default:
+			fmt.Fprintf(rw, `{"allow":true,"subject":%q}`, body.Subject.ID)
+		}
+	}))
+	defer srv.Close()
+	for _, kind := range []string{clientFast, clientNetHTTP} {
+		t.Run(kind, func(t *testing.T) {
+			clear(conns)
+			tg := &target{name: "test", url: srv.URL + "/authz/check", body: rulekeeperBody,
+				header: http.Header{"Authorization": {"Bearer k"}, "Content-Type": {"application/json"}}}
+			c := newClient(kind)
+			defer c.close()
+			status, b, err := c.post(context.Background(), tg, rulekeeperBody(nil, w, 1, 0), true)
+			if err != nil || status != http.StatusOK || string(b) != `{"allow":true,"subject":"u-1"}` {
+				t.Fatalf("post: %d %s %v", status, b, err)
+			}
+			// Only the first item: every request answered 200.
+			st := stream{seed: 1, subjects: 2, picks: []int{0}}
+			win, err := drive(context.Background(), tg, w, st, kind, 3, 50*time.Millisecond, 300*time.Millisecond, 1<<30, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if win.Requests == 0 || win.Errors != 0 || win.GenCPU <= 0 {
+				t.Fatalf("requests %d, errors %d (%s), generator CPU %v", win.Requests, win.Errors, win.FirstErr, win.GenCPU)
+			}
+			mu.Lock()
+			if n := len(conns); n > 4 { // 3 load connections and the first post's
+				t.Errorf("%d connections: not kept alive", n)
+			}
+			mu.Unlock()
+			// Both items: the refused ones are errors.
+			st.picks = []int{0, 1}
+			win, err = drive(context.Background(), tg, w, st, kind, 2, 0, 200*time.Millisecond, 1<<30, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if win.Errors == 0 || !strings.Contains(win.FirstErr, "status 500") {
+				t.Errorf("errors %d (%s): the 500s are not counted", win.Errors, win.FirstErr)
+			}
+		})
 	}
 }
