@@ -13,9 +13,10 @@
 //     with the hydrated input.
 //
 // A Go load generator (16 connections by default, one keep-alive connection
-// per goroutine) drives both with the same pseudo-random stream, in
-// alternating rounds, and prints throughput, p50 and p99 of each and their
-// ratios; before that a sample of decisions is asked of both and their
+// per goroutine; fasthttp's client with reused requests and responses, or
+// net/http's with -client nethttp) drives both with the same pseudo-random
+// stream, in alternating rounds, and prints throughput, p50 and p99 of each
+// and their ratios, each server's CPU per request and the generator's own; before that a sample of decisions is asked of both and their
 // answers compared. The report is also written to bench/README.md.
 //
 //	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16] [-no-decision-cache [-no-entity-cache]]
