@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -32,7 +33,10 @@ import (
 // lists): the engine computes them with the lists, at input.va["="]
 // (rules.KeysID), and the module's _vkf otherwise; input.va holds only the
 // lists the module reads itself (its _ka), the other attributes are read
-// for their keys only.
+// for their keys only (or, for a pair's keys, compared), from the input's
+// own strings: no list term is built for them. With 10,000 rules a
+// decision keys on more attributes (names, emails) whose values recur
+// less, and each interned list was a lookup in a table of thousands.
 
 var (
 	kValues             = ast.StringTerm(rules.ValuesKey)
@@ -59,6 +63,56 @@ type ruleValue struct {
 	// attributes share a value (the module's _kq), by their indices.
 	pairs  []pairKeys
 	needed bool // a pair's attribute: computed for the keys
+	// tree holds the paths of the lists in use (the same in every
+	// ruleValue of a module), by which ruleValueTerm finds them in the
+	// input.
+	tree *valueNode
+}
+
+// A valueNode is one segment of the paths of the value lists in use: the
+// lists whose path ends here (indices in the module's ruleValues) and the
+// segments that follow.
+type valueNode struct {
+	key  *ast.Term
+	at   []int
+	kids []*valueNode
+	by   map[string]*valueNode
+}
+
+// child is n's child named s, added if new.
+func (n *valueNode) child(s *ast.Term) *valueNode {
+	name := string(s.Value.(ast.String))
+	if c := n.by[name]; c != nil {
+		return c
+	}
+	c := &valueNode{key: s, by: map[string]*valueNode{}}
+	n.kids = append(n.kids, c)
+	n.by[name] = c
+	return c
+}
+
+// walk sets found[i] to the value at the path of each list i under n,
+// x being the value at n: each path is read once for all the lists under
+// it.
+func (n *valueNode) walk(x *ast.Term, found []*ast.Term) {
+	for _, i := range n.at {
+		found[i] = x
+	}
+	if len(n.kids) == 0 {
+		return
+	}
+	o, ok := x.Value.(ast.Object)
+	if !ok {
+		return
+	}
+	if o.Len() == 0 {
+		return
+	}
+	for _, c := range n.kids {
+		if v := o.Get(c.key); v != nil {
+			c.walk(v, found)
+		}
+	}
 }
 
 // pairKeys are the prefix keys (of lengths plens) of an attribute when
@@ -132,6 +186,21 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		out[a].needed, out[b].needed, out[c].needed = true, true, true
 		out[c].pairs = append(out[c].pairs, pairKeys{a: a, b: b, plens: q.plens,
 			keys: &keyTerms{id: q.ids[0] + "&" + q.ids[1] + "&" + q.ids[2]}})
+	}
+	root := &valueNode{by: map[string]*valueNode{}}
+	for i := range out {
+		v := &out[i]
+		if !v.listed && v.keys == nil && !v.needed {
+			continue
+		}
+		n := root
+		for _, seg := range v.path {
+			n = n.child(seg)
+		}
+		n.at = append(n.at, i)
+	}
+	for i := range out {
+		out[i].tree = root
 	}
 	return out
 }
@@ -228,7 +297,11 @@ type keyTerms struct {
 // key is the term of id + sep + s (rules' valueKey, prefixKey).
 func (k *keyTerms) key(sep byte, s string) *ast.Term {
 	var buf [128]byte
-	b := append(append(append(buf[:0], k.id...), sep), s...)
+	return k.lookup(append(append(append(buf[:0], k.id...), sep), s...))
+}
+
+// lookup is the term of the key b (id, separator, value or prefix).
+func (k *keyTerms) lookup(b []byte) *ast.Term {
 	k.mu.RLock()
 	t, ok := k.m[string(b)]
 	k.mu.RUnlock()
@@ -268,40 +341,167 @@ func (v *ruleValue) appendKeys(ks []*ast.Term, list *ast.Term) []*ast.Term {
 	return ks
 }
 
+// appendKeysOf is appendKeys of the list of x (listOf, which it does not
+// build) for a string or an array of strings x; ok is false for any
+// other x (the caller lists it).
+func (v *ruleValue) appendKeysOf(ks []*ast.Term, x *ast.Term) ([]*ast.Term, bool) {
+	switch t := x.Value.(type) {
+	case ast.String:
+		return v.appendValueKeys(ks, string(t)), true
+	case *ast.Array:
+		for i := range t.Len() {
+			if _, ok := t.Elem(i).Value.(ast.String); !ok {
+				return ks, false
+			}
+		}
+		for i := range t.Len() {
+			ks = v.appendValueKeys(ks, string(t.Elem(i).Value.(ast.String)))
+		}
+		return ks, true
+	}
+	return ks, false
+}
+
+// appendValueKeys appends the keys of one value s of the attribute (as
+// it is in the input: lower-cased here if the attribute's list is): its
+// value's key and its prefixes' of the lengths v.plens.
+func (v *ruleValue) appendValueKeys(ks []*ast.Term, s string) []*ast.Term {
+	if v.keys == nil {
+		return ks
+	}
+	var buf [128]byte
+	b := append(buf[:0], v.keys.id...)
+	n := len(b) + 1 // where the value starts
+	b = append(b, '=')
+	if v.ci {
+		b = appendLower(b, s)
+	} else {
+		b = append(b, s...)
+	}
+	if v.val {
+		ks = append(ks, v.keys.lookup(b))
+	}
+	if len(v.plens) == 0 {
+		return ks
+	}
+	b[n-1] = '^'
+	return appendCutKeys(ks, v.keys, v.plens, b, n)
+}
+
+// appendLower appends strings.ToLower(s) to b, without building it for
+// an ASCII s.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
 // appendPrefixKeys appends the keys of s's prefixes of the lengths plens
 // (in characters, as Rego's count and substring count them) to ks.
 func appendPrefixKeys(ks []*ast.Term, kt *keyTerms, plens []int, s string) []*ast.Term {
-	n, at := 0, 0 // characters counted, at byte at
+	var buf [128]byte
+	b := append(append(append(buf[:0], kt.id...), '^'), s...)
+	return appendCutKeys(ks, kt, plens, b, len(kt.id)+1)
+}
+
+// appendCutKeys appends the keys b[:n+i] (b[:n] being the attribute id
+// and "^") of the prefixes of b[n:] of the lengths plens, in characters.
+func appendCutKeys(ks []*ast.Term, kt *keyTerms, plens []int, b []byte, n int) []*ast.Term {
+	val := b[n:]
+	c, at := 0, 0 // characters counted, at byte at
 	for _, l := range plens {
-		for n < l && at < len(s) {
-			_, size := utf8.DecodeRuneInString(s[at:])
+		for c < l && at < len(val) {
+			_, size := utf8.DecodeRune(val[at:])
 			at += size
-			n++
+			c++
 		}
-		if n < l {
+		if c < l {
 			break
 		}
-		ks = append(ks, kt.key('^', s[:at]))
+		ks = append(ks, kt.lookup(b[:n+at]))
 	}
 	return ks
 }
 
-// shareValue reports whether the lists (arrays of strings) x and y have a
-// value in common.
-func shareValue(x, y *ast.Term) bool {
-	a, ok1 := x.Value.(*ast.Array)
-	b, ok2 := y.Value.(*ast.Array)
-	if !ok1 || !ok2 {
-		return false
-	}
-	for i := range a.Len() {
-		for j := range b.Len() {
-			if a.Elem(i).Value.Compare(b.Elem(j).Value) == 0 {
+// shareValue reports whether x and y (each a string or an array of
+// strings: a list listOf made, or the input's value) have a value in
+// common, lower-cased with ci (the values of a list are already).
+func shareValue(x, y *ast.Term, ci bool) bool {
+	for i := range countOf(x) {
+		a, ok := stringAt(x, i)
+		if !ok {
+			continue
+		}
+		for j := range countOf(y) {
+			if b, ok := stringAt(y, j); ok && sameValue(a, b, ci) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// countOf is the number of values of x, a string or an array.
+func countOf(x *ast.Term) int {
+	if a, ok := x.Value.(*ast.Array); ok {
+		return a.Len()
+	}
+	return 1
+}
+
+// stringAt is x's value i (x a string, or an array), if a string.
+func stringAt(x *ast.Term, i int) (string, bool) {
+	if a, ok := x.Value.(*ast.Array); ok {
+		x = a.Elem(i)
+	}
+	s, ok := x.Value.(ast.String)
+	return string(s), ok
+}
+
+// sameValue reports whether a and b are the same value, lower-cased with
+// ci (strings.ToLower, without building it for ASCII strings).
+func sameValue(a, b string, ci bool) bool {
+	if a == b {
+		return true
+	}
+	if !ci || len(a) != len(b) && isASCII(a) && isASCII(b) {
+		return false
+	}
+	if !isASCII(a) || !isASCII(b) {
+		return strings.ToLower(a) == strings.ToLower(b)
+	}
+	for i := 0; i < len(a); i++ {
+		c, d := a[i], b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // ruleValueTerm is input.va: the value list of each of vs found in the
@@ -322,6 +522,19 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		lists = make([]*ast.Term, 0, len(vs))
 	}
 	lists = lists[:len(vs)]
+	var fbuf, rbuf [24]*ast.Term
+	found, raw := fbuf[:0], rbuf[:0] // raw: the input's value, for a list not built
+	if len(vs) > len(fbuf) {
+		found, raw = make([]*ast.Term, 0, len(vs)), make([]*ast.Term, 0, len(vs))
+	}
+	found, raw = found[:len(vs)], raw[:len(vs)]
+	for _, r := range roots { // vs[0].tree: ruleValuesOf sets it
+		if s, ok := r[0].Value.(ast.String); ok {
+			if c := vs[0].tree.by[string(s)]; c != nil {
+				c.walk(r[1], found)
+			}
+		}
+	}
 	pairs := false
 	for i := range vs {
 		v := &vs[i]
@@ -329,9 +542,19 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		if !v.listed && v.keys == nil && !v.needed {
 			continue
 		}
-		x := find(roots, v.path)
+		x := found[i]
 		if x == nil {
 			continue
+		}
+		if !v.listed && len(v.pairs) == 0 {
+			// Read for its keys only, or compared with another list for
+			// a pair's keys: no list term (nor the interned lower-cased
+			// values it would hold) is needed.
+			if ks, ok := v.appendKeysOf(keys, x); ok {
+				keys = ks
+				raw[i] = x
+				continue
+			}
 		}
 		l, ok := listOf(a, x, v.ci)
 		if !ok {
@@ -346,7 +569,8 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	if pairs {
 		for i := range vs {
 			for _, q := range vs[i].pairs {
-				if lists[q.a] == nil || lists[q.b] == nil || lists[i] == nil || !shareValue(lists[q.a], lists[q.b]) {
+				xa, xb := cmp.Or(lists[q.a], raw[q.a]), cmp.Or(lists[q.b], raw[q.b])
+				if xa == nil || xb == nil || lists[i] == nil || !shareValue(xa, xb, vs[q.a].ci) {
 					continue
 				}
 				c, ok := lists[i].Value.(*ast.Array)
@@ -369,28 +593,6 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	}
 	items = append(items, [2]*ast.Term{kKeys, kt})
 	return a.term(ast.NewObject(items...))
-}
-
-// find is the term at path in the object of items roots (nil: none).
-func find(roots [][2]*ast.Term, path []*ast.Term) *ast.Term {
-	var t *ast.Term
-	for _, r := range roots {
-		if r[0].Value.Compare(path[0].Value) == 0 {
-			t = r[1]
-			break
-		}
-	}
-	for _, k := range path[1:] {
-		if t == nil {
-			return nil
-		}
-		o, ok := t.Value.(ast.Object)
-		if !ok {
-			return nil
-		}
-		t = o.Get(k)
-	}
-	return t
 }
 
 // listOf is the module's list of x (_vli with ci, else _vls): a string is

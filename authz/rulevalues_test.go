@@ -203,3 +203,36 @@ func indexedEngine(t *testing.T, rs []rules.Rule) *Engine {
 	}
 	return e
 }
+
+// TestShareValue: two values lists share a value as Rego compares the
+// module's lists (lower-cased with ci), whether each is a list listOf made
+// or the input's own string or array.
+func TestShareValue(t *testing.T) {
+	s, arr := ast.StringTerm, func(v ...string) *ast.Term {
+		ts := make([]*ast.Term, len(v))
+		for i, x := range v {
+			ts[i] = ast.StringTerm(x)
+		}
+		return ast.ArrayTerm(ts...)
+	}
+	tests := []struct {
+		x, y *ast.Term
+		ci   bool
+		want bool
+	}{
+		{s("U1"), s("u1"), true, true},
+		{s("U1"), s("u1"), false, false},
+		{s("u-1"), s("u-12"), true, false},
+		{s("ÜBER"), arr("x", "über"), true, true},
+		{s("ÜBER"), arr("x", "über"), false, false},
+		{arr("a", "B"), arr("c", "b"), true, true},
+		{arr(), s("a"), true, false},
+		{ast.ArrayTerm(ast.NumberTerm("1")), s("1"), true, false},
+		{s("İ"), s("i̇"), true, strings.ToLower("İ") == strings.ToLower("i̇")},
+	}
+	for i, tc := range tests {
+		if got := shareValue(tc.x, tc.y, tc.ci); got != tc.want {
+			t.Errorf("%d: shareValue(%v, %v, %v) = %v", i, tc.x, tc.y, tc.ci, got)
+		}
+	}
+}

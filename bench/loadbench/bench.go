@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -192,7 +193,7 @@ func (b *bench) run(ctx context.Context) error {
 		b.log.Info("comparing answers", "sample", b.cfg.Check)
 		sample := st
 		sample.seed = st.seed + 1
-		rep.Agreement, err = compare(ctx, rkT, opaT, w, sample, b.cfg.Check, b.cfg.Conns)
+		rep.Agreement, err = compare(ctx, rkT, opaT, w, sample, b.cfg.Client, b.cfg.Check, b.cfg.Conns)
 		if err != nil {
 			return fmt.Errorf("compare answers: %w", err)
 		}
@@ -202,6 +203,17 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
+	if b.cfg.GeneratorProfile != "" {
+		f, err := os.Create(b.cfg.GeneratorProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	// Alternating rounds, so that a change in the machine's background load
 	// touches both servers alike. With decision logs, the servers' order
 	// rotates from round to round (off, stdout, mongo, OPA; then stdout,
@@ -233,7 +245,7 @@ func (b *bench) run(ctx context.Context) error {
 			} else {
 				atWarm = func() { cpuMark = cpuOf(opa) }
 			}
-			win, err := drive(ctx, s.target, w, st, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
+			win, err := drive(ctx, s.target, w, st, b.cfg.Client, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
 			if err != nil {
 				return err
 			}
@@ -256,6 +268,8 @@ func (b *bench) run(ctx context.Context) error {
 	rep.RK, rep.OPA = summarize("rulekeeper", off.wins), summarize("OPA server", opaWins)
 	rep.Cache = off.counters
 	rep.RKCPU, rep.OPACPU = perRequest(sum(off.cpu), rep.RK.Requests), perRequest(opaCPU, rep.OPA.Requests)
+	rep.Client = b.cfg.Client
+	rep.RKGen, rep.OPAGen = perRequest(genCPU(off.wins), rep.RK.Requests), perRequest(genCPU(opaWins), rep.OPA.Requests)
 	rep.Off = off.rounds()
 	for _, l := range logs {
 		rep.Logs = append(rep.Logs, logReport{Mode: l.mode, Summary: summarize("rulekeeper, decision log "+l.mode, l.wins),
@@ -313,6 +327,7 @@ func (l *logServer) rounds() []roundFigures {
 		out[i] = roundFigures{Throughput: float64(w.Requests) / w.Elapsed.Seconds()}
 		if w.Requests > 0 {
 			out[i].CPUPerRequest = float64(l.cpu[i].Microseconds()) / float64(w.Requests)
+			out[i].GenPerRequest = float64(w.GenCPU.Microseconds()) / float64(w.Requests)
 		}
 	}
 	return out
@@ -412,6 +427,15 @@ func parseCounters(r io.Reader) counters {
 		}
 	}
 	return c
+}
+
+// genCPU is the load generator's CPU over wins.
+func genCPU(wins []*window) time.Duration {
+	var t time.Duration
+	for _, w := range wins {
+		t += w.GenCPU
+	}
+	return t
 }
 
 // sum of ds.

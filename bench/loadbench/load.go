@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -39,39 +37,9 @@ type target struct {
 	name   string
 	url    string // full URL of the decision endpoint
 	header http.Header
-	body   func(buf *bytes.Buffer, w *workload, s, i int)
-	next   atomic.Uint64 // position in the stream, continued across rounds
-}
-
-// newClient is one keep-alive connection: each load goroutine has its own.
-func newClient() *http.Client {
-	return &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{
-			MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, MaxIdleConns: 1,
-			DisableCompression: true, IdleConnTimeout: time.Minute,
-		},
-	}
-}
-
-// post sends one decision and returns the status and the answer.
-func post(ctx context.Context, c *http.Client, t *target, body []byte, keep bool) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header = t.header
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	if !keep {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return resp.StatusCode, nil, err
-	}
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	// body appends the body of decision (subject s, item i) to dst.
+	body func(dst []byte, w *workload, s, i int) []byte
+	next atomic.Uint64 // position in the stream, continued across rounds
 }
 
 // window is one measured run of a server.
@@ -81,11 +49,14 @@ type window struct {
 	Elapsed   time.Duration // length of the measured window
 	Latencies []int64       // ns, one per measured request
 	FirstErr  string
+	// GenCPU is the load generator's own CPU time (this process, user +
+	// system) over the measured window.
+	GenCPU time.Duration
 }
 
 // drive sends the stream to t on conns connections: warm-up, then the
 // measured window. atWarm runs when the warm-up ends.
-func drive(ctx context.Context, t *target, w *workload, st stream, conns int, warm, dur time.Duration, maxRequests int, atWarm func()) (*window, error) {
+func drive(ctx context.Context, t *target, w *workload, st stream, kind string, conns int, warm, dur time.Duration, maxRequests int, atWarm func()) (*window, error) {
 	begin := time.Now()
 	measureFrom := begin.Add(warm)
 	end := measureFrom.Add(dur)
@@ -102,21 +73,20 @@ func drive(ctx context.Context, t *target, w *workload, st stream, conns int, wa
 	var wg sync.WaitGroup
 	for k := range conns {
 		wg.Go(func() {
-			c := newClient()
-			defer c.CloseIdleConnections()
-			var buf bytes.Buffer
+			c := newClient(kind)
+			defer c.close()
+			var buf []byte
 			r := &results[k]
 			r.lat = make([]int64, 0, 1<<16)
 			for ctx.Err() == nil {
 				n := t.next.Add(1) - 1
 				s, i := st.at(n)
-				buf.Reset()
-				t.body(&buf, w, s, i)
+				buf = t.body(buf[:0], w, s, i)
 				t0 := time.Now()
 				if !t0.Before(end) {
 					return
 				}
-				status, _, err := post(ctx, c, t, buf.Bytes(), false)
+				status, _, err := c.post(ctx, t, buf, false)
 				t1 := time.Now()
 				measured := !t0.Before(measureFrom) && !t1.After(end)
 				if err != nil || status != http.StatusOK {
@@ -140,14 +110,17 @@ func drive(ctx context.Context, t *target, w *workload, st stream, conns int, wa
 			}
 		})
 	}
-	if atWarm != nil {
-		select {
-		case <-time.After(time.Until(measureFrom)):
+	var genMark time.Duration
+	select {
+	case <-time.After(time.Until(measureFrom)):
+		genMark = selfCPU()
+		if atWarm != nil {
 			atWarm()
-		case <-ctx.Done():
 		}
+	case <-ctx.Done():
 	}
 	wg.Wait()
+	genCPU := selfCPU() - genMark
 	stopped := time.Now()
 	if stopped.After(end) {
 		stopped = end
@@ -155,7 +128,7 @@ func drive(ctx context.Context, t *target, w *workload, st stream, conns int, wa
 	if err := ctx.Err(); err != nil && time.Now().Before(end) {
 		return nil, err
 	}
-	win := &window{Elapsed: stopped.Sub(measureFrom)}
+	win := &window{Elapsed: stopped.Sub(measureFrom), GenCPU: genCPU}
 	for _, r := range results {
 		win.Latencies = append(win.Latencies, r.lat...)
 		win.Errors += r.errs
@@ -279,18 +252,15 @@ type agreement struct {
 
 // compare asks both servers n decisions of the stream (its own seed, so
 // they are not the measured ones) and compares their answers.
-func compare(ctx context.Context, rk, opa *target, w *workload, st stream, n, conns int) (agreement, error) {
+func compare(ctx context.Context, rk, opa *target, w *workload, st stream, kind string, n, conns int) (agreement, error) {
 	var (
 		mu sync.Mutex
 		a  = agreement{Sample: n}
 	)
-	err := parallelClients(ctx, conns, n, func(c *http.Client, k int) error {
+	err := parallelClients(ctx, kind, conns, n, func(c loadClient, k int) error {
 		s, i := st.at(uint64(k))
-		var buf bytes.Buffer
 		ask := func(t *target, underResult bool) (verdict, error) {
-			buf.Reset()
-			t.body(&buf, w, s, i)
-			status, b, err := post(ctx, c, t, buf.Bytes(), true)
+			status, b, err := c.post(ctx, t, t.body(nil, w, s, i), true)
 			if err != nil {
 				return verdict{}, err
 			}
@@ -327,10 +297,12 @@ func compare(ctx context.Context, rk, opa *target, w *workload, st stream, n, co
 }
 
 // parallelClients is parallel with one keep-alive client per worker.
-func parallelClients(ctx context.Context, workers, n int, f func(c *http.Client, k int) error) error {
-	clients := make(chan *http.Client, workers)
+func parallelClients(ctx context.Context, kind string, workers, n int, f func(c loadClient, k int) error) error {
+	clients := make(chan loadClient, workers)
 	for range workers {
-		clients <- newClient()
+		c := newClient(kind)
+		defer c.close()
+		clients <- c
 	}
 	return parallel(ctx, workers, n, func(k int) error {
 		c := <-clients

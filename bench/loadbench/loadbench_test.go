@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,9 +113,7 @@ func TestHydratedInputsDecideAsTheEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var buf bytes.Buffer
-			opaBody(&buf, w, s, i)
-			got := opa(buf.Bytes())
+			got := opa(opaBody(nil, w, s, i))
 			if got.Allow != want.Allow || got.explanation() != want.explanation() {
 				t.Errorf("%s, %s: stock OPA %v %s, engine %v %s", id, it.Label, got.Allow, got.explanation(), want.Allow, want.explanation())
 			}
@@ -136,7 +139,7 @@ func TestBodiesAreJSON(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		body func(*bytes.Buffer, *workload, int, int)
+		body func([]byte, *workload, int, int) []byte
 		want []string // substrings
 	}{
 		{"rulekeeper", rulekeeperBody, []string{`"subject":{"id":"u-\"1\""}`, `"action":"read"`, `"resource":{"type":"app","id":"a-1"}`, `"environment":"hub"`}},
@@ -144,14 +147,18 @@ func TestBodiesAreJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			tt.body(&buf, w, 0, 0)
-			if !json.Valid(buf.Bytes()) {
-				t.Fatalf("not JSON: %s", buf.String())
+			prefix := []byte("kept")
+			got := tt.body(prefix, w, 0, 0)
+			if string(got[:4]) != "kept" {
+				t.Fatalf("the body does not append to its buffer: %s", got)
+			}
+			body := string(got[4:])
+			if !json.Valid([]byte(body)) {
+				t.Fatalf("not JSON: %s", body)
 			}
 			for _, s := range tt.want {
-				if !strings.Contains(buf.String(), s) {
-					t.Errorf("%s lacks %s", buf.String(), s)
+				if !strings.Contains(body, s) {
+					t.Errorf("%s lacks %s", body, s)
 				}
 			}
 		})
@@ -359,10 +366,10 @@ func TestReportDecisionLogMedians(t *testing.T) {
 	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000, P99: time.Millisecond},
 		OPA:         summary{Name: "OPA server", Throughput: 1000, P99: time.Millisecond},
 		DecisionLog: "stdout,mongo", DecisionLogSample: "1",
-		Off: []roundFigures{{1000, 50}, {3000, 40}, {2000, 45}},
+		Off: []roundFigures{{1000, 50, 0}, {3000, 40, 0}, {2000, 45, 0}},
 		Logs: []logReport{
-			{Mode: "stdout", Rounds: []roundFigures{{1900, 48}, {950, 52}, {2800, 47}}},
-			{Mode: "mongo", Rounds: []roundFigures{{500, 90}, {2000, 80}, {1000, 85}}},
+			{Mode: "stdout", Rounds: []roundFigures{{1900, 48, 0}, {950, 52, 0}, {2800, 47, 0}}},
+			{Mode: "mongo", Rounds: []roundFigures{{500, 90, 0}, {2000, 80, 0}, {1000, 85, 0}}},
 		}}
 	if got := r.logRatio(r.Logs[0]); got != 0.95 {
 		t.Errorf("stdout: median on ÷ median off = %v, want 0.95", got)
@@ -389,10 +396,10 @@ func TestReportDecisionLogMedians(t *testing.T) {
 func TestReportBaselineMedians(t *testing.T) {
 	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000, P99: time.Millisecond},
 		OPA:            summary{Name: "OPA server", Throughput: 1000, P99: time.Millisecond},
-		Off:            []roundFigures{{3000, 200}, {4000, 150}, {2000, 250}},
+		Off:            []roundFigures{{3000, 200, 0}, {4000, 150, 0}, {2000, 250, 0}},
 		BaselineBinary: "/tmp/rulekeeper-main",
-		Baseline:       &logReport{Mode: "baseline", Rounds: []roundFigures{{2000, 250}, {1500, 300}, {2500, 200}}},
-		OPARounds:      []roundFigures{{1000, 400}, {1200, 300}, {800, 500}},
+		Baseline:       &logReport{Mode: "baseline", Rounds: []roundFigures{{2000, 250, 0}, {1500, 300, 0}, {2500, 200, 0}}},
+		OPARounds:      []roundFigures{{1000, 400, 0}, {1200, 300, 0}, {800, 500, 0}},
 	}
 	md := r.markdown()
 	for _, s := range []string{
@@ -405,5 +412,74 @@ func TestReportBaselineMedians(t *testing.T) {
 		if !strings.Contains(md, s) {
 			t.Errorf("the report lacks %q:\n%s", s, md)
 		}
+	}
+}
+
+// TestDriveWithEachClient: both generator clients send the stream's
+// bodies with the target's headers over keep-alive connections, count
+// answers that are not 200 as errors, return the answer when asked to keep
+// it, and measure the generator's CPU over the window.
+func TestDriveWithEachClient(t *testing.T) {
+	w := &workload{SubjectIDs: [][]byte{jsonString("u-0"), jsonString("u-1")},
+		Items: []item{{Action: jsonString("read"), Request: []byte(`{"type":"app","id":"a-1"}`)},
+			{Action: jsonString("bad"), Request: []byte(`{"type":"app","id":"a-2"}`)}}}
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		b, _ := io.ReadAll(r.Body)
+		var body struct {
+			Subject struct{ ID string } `json:"subject"`
+			Action  string              `json:"action"`
+		}
+		switch {
+		case r.Header.Get("Authorization") != "Bearer k" || r.Method != http.MethodPost || r.URL.Path != "/authz/check":
+			http.Error(rw, "bad request line or headers", http.StatusUnauthorized)
+		case json.Unmarshal(b, &body) != nil || body.Subject.ID == "":
+			http.Error(rw, "bad body: "+string(b), http.StatusBadRequest)
+		case body.Action == "bad":
+			http.Error(rw, "refused", http.StatusInternalServerError)
+		default:
+			fmt.Fprintf(rw, `{"allow":true,"subject":%q}`, body.Subject.ID)
+		}
+	}))
+	defer srv.Close()
+	for _, kind := range []string{clientFast, clientNetHTTP} {
+		t.Run(kind, func(t *testing.T) {
+			clear(conns)
+			tg := &target{name: "test", url: srv.URL + "/authz/check", body: rulekeeperBody,
+				header: http.Header{"Authorization": {"Bearer k"}, "Content-Type": {"application/json"}}}
+			c := newClient(kind)
+			defer c.close()
+			status, b, err := c.post(context.Background(), tg, rulekeeperBody(nil, w, 1, 0), true)
+			if err != nil || status != http.StatusOK || string(b) != `{"allow":true,"subject":"u-1"}` {
+				t.Fatalf("post: %d %s %v", status, b, err)
+			}
+			// Only the first item: every request answered 200.
+			st := stream{seed: 1, subjects: 2, picks: []int{0}}
+			win, err := drive(context.Background(), tg, w, st, kind, 3, 50*time.Millisecond, 300*time.Millisecond, 1<<30, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if win.Requests == 0 || win.Errors != 0 || win.GenCPU <= 0 {
+				t.Fatalf("requests %d, errors %d (%s), generator CPU %v", win.Requests, win.Errors, win.FirstErr, win.GenCPU)
+			}
+			mu.Lock()
+			if n := len(conns); n > 4 { // 3 load connections and the first post's
+				t.Errorf("%d connections: not kept alive", n)
+			}
+			mu.Unlock()
+			// Both items: the refused ones are errors.
+			st.picks = []int{0, 1}
+			win, err = drive(context.Background(), tg, w, st, kind, 2, 0, 200*time.Millisecond, 1<<30, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if win.Errors == 0 || !strings.Contains(win.FirstErr, "status 500") {
+				t.Errorf("errors %d (%s): the 500s are not counted", win.Errors, win.FirstErr)
+			}
+		})
 	}
 }

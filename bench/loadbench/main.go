@@ -13,9 +13,10 @@
 //     with the hydrated input.
 //
 // A Go load generator (16 connections by default, one keep-alive connection
-// per goroutine) drives both with the same pseudo-random stream, in
-// alternating rounds, and prints throughput, p50 and p99 of each and their
-// ratios; before that a sample of decisions is asked of both and their
+// per goroutine; fasthttp's client with reused requests and responses, or
+// net/http's with -client nethttp) drives both with the same pseudo-random
+// stream, in alternating rounds, and prints throughput, p50 and p99 of each
+// and their ratios, each server's CPU per request and the generator's own; before that a sample of decisions is asked of both and their
 // answers compared. The report is also written to bench/README.md.
 //
 //	go run ./bench/loadbench [-duration 10s] [-warmup 3s] [-rounds 2] [-conns 16] [-no-decision-cache [-no-entity-cache]]
@@ -74,6 +75,12 @@ type config struct {
 	// --cpu-profile), named after the server: rulekeeper.prof,
 	// rulekeeper+log-mongo.prof, …
 	CPUProfile string
+	// Client is the load generator's HTTP client: fasthttp (the default)
+	// or nethttp.
+	Client string
+	// GeneratorProfile, when set, is a file where the load generator
+	// (this process) writes a CPU profile of the rounds.
+	GeneratorProfile string
 	// Baseline, when set, is another rulekeeper binary (e.g. built from
 	// main) added to the rounds on a copy of the data, with the same
 	// flags: before and after measured in one run.
@@ -116,6 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.NoDecisionCache, "no-decision-cache", false, "start rulekeeper with --no-decision-cache: every request a full evaluation, as on the OPA side")
 	fs.StringVar(&cfg.Baseline, "baseline", "", "also measure this rulekeeper binary (e.g. built from main), on a copy of the data with the same flags, in the same rotating rounds: before and after in one run")
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
+	fs.StringVar(&cfg.Client, "client", clientFast, "the load generator's HTTP client, the same for every server: fasthttp (reused requests and responses, the cheapest) or nethttp (net/http's client, as before)")
+	fs.StringVar(&cfg.GeneratorProfile, "generator-profile", "", "file where the load generator writes a CPU profile of its rounds (what the generator costs per request)")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "directory where each rulekeeper writes a CPU profile of its run (serve --cpu-profile; compare two with go tool pprof -diff_base)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -131,6 +140,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-rounds: between 1 and 20")
 	case !validLogModes(&cfg):
 		return fmt.Errorf("-decision-log: stdout, mongo or stdout,mongo")
+	case cfg.Client != clientFast && cfg.Client != clientNetHTTP:
+		return fmt.Errorf("-client: fasthttp or nethttp")
 	case cfg.Auth != "apikey" && cfg.Auth != "token":
 		return fmt.Errorf("-auth: apikey or token")
 	case cfg.Check < 0 || cfg.MaxRequests < 1:

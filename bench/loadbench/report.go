@@ -45,6 +45,11 @@ type report struct {
 	// RKCPU and OPACPU are each server's CPU (user + system, from
 	// /proc/<pid>/stat over its measured windows) per request, in µs.
 	RKCPU, OPACPU float64
+	// RKGen and OPAGen are the load generator's own CPU (this process,
+	// user + system, over the same windows) per request, in µs, while it
+	// drove each server; Client is its HTTP client.
+	RKGen, OPAGen float64
+	Client        string
 	Agreement     agreement
 	Cache         counters
 	Costs         []cost
@@ -66,6 +71,7 @@ type report struct {
 type roundFigures struct {
 	Throughput    float64 // req/s
 	CPUPerRequest float64 // µs of the server's CPU (user + system) per request
+	GenPerRequest float64 // µs of the load generator's CPU per request
 }
 
 // logReport is a rulekeeper with the decision log on in Mode.
@@ -161,6 +167,13 @@ func authText(auth string) string {
 	return "the tenant admin's API key"
 }
 
+func clientText(kind string) string {
+	if kind == clientNetHTTP {
+		return "net/http's"
+	}
+	return "fasthttp's"
+}
+
 // cachesText says which of rulekeeper's caches a run turned off.
 func cachesText(noDecisions, noEntities bool) string {
 	switch {
@@ -199,6 +212,11 @@ func (r *report) markdown() string {
 		p("")
 		p("Server CPU per request (user + system of each server process over its measured windows; the load generator, in this process, shares the machine's cores and is not counted): rulekeeper %.0f µs, OPA server %.0f µs — OPA ÷ rulekeeper **%.2f×**.",
 			r.RKCPU, r.OPACPU, r.OPACPU/r.RKCPU)
+	}
+	if r.RKGen > 0 || r.OPAGen > 0 {
+		p("")
+		p("Load generator CPU per request (this process, user + system over the same windows; %s client, the same for both servers): %.1f µs while driving rulekeeper, %.1f µs while driving OPA.",
+			clientText(r.Client), r.RKGen, r.OPAGen)
 	}
 	p("")
 	p("Targets:")

@@ -81,11 +81,20 @@ func (h *Handlers) evaluation(c fiber.Ctx) error {
 		raw = c.Body()
 	}
 	if !decodeZEvaluation(raw, &ev) {
-		if err := decodeLoose(c.Body(), &ev); err != nil {
+		var err error
+		if ev, err = decodeZEvaluationLoose(c.Body()); err != nil {
 			return err
 		}
 	}
 	return h.single(c, ev)
+}
+
+// decodeZEvaluationLoose is an evaluation of any other shape (decodeLoose).
+// Apart from evaluation so that only this path allocates the request.
+func decodeZEvaluationLoose(b []byte) (zEvaluation, error) {
+	var ev zEvaluation
+	err := decodeLoose(b, &ev)
+	return ev, err
 }
 
 // single answers one evaluation (also a batch without items, §7.1).

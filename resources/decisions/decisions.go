@@ -99,7 +99,8 @@ func (h *Handlers) check(c fiber.Ctx) error {
 		raw = c.Body()
 	}
 	if !decodeCheck(raw, &body) {
-		if err := apierror.DecodeJSON(c.Body(), &body); err != nil {
+		var err error
+		if body, err = decodeCheckLoose(c.Body()); err != nil {
 			return err
 		}
 	}
@@ -128,6 +129,15 @@ func (h *Handlers) check(c fiber.Ctx) error {
 	c.Response().SetBody(appendDecision(buf[:0], &d))
 	c.Response().Header.SetContentType(fiber.MIMEApplicationJSONCharsetUTF8)
 	return nil
+}
+
+// decodeCheckLoose is the body of any other shape, through encoding/json
+// (apierror.DecodeJSON words the errors). Apart from check so that only
+// this path allocates the request.
+func decodeCheckLoose(b []byte) (checkRequest, error) {
+	var body checkRequest
+	err := apierror.DecodeJSON(b, &body)
+	return body, err
 }
 
 // request validates the parts of a question and checks that the caller may

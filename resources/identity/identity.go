@@ -241,7 +241,9 @@ func (a *Authenticator) Middleware() fiber.Handler {
 				return err
 			}
 		}
-		c.Locals(callerKey{}, caller)
+		// Fiber's c.Locals(key, value) without its variadic argument's
+		// allocation; CallerOf reads it with c.Locals.
+		c.RequestCtx().SetUserValue(callerKey{}, caller)
 		return c.Next()
 	}
 }
@@ -286,9 +288,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Calle
 func (a *Authenticator) token(ctx context.Context, raw string) (*Caller, error) {
 	key := secretSum(raw)
 	if s, ok := a.sessions.Get(key); ok && time.Now().Before(s.expires) {
-		u, err := a.user(ctx, s.userID)
+		c, err := a.sessionCaller(ctx, s.userID)
 		if err == nil {
-			return &Caller{User: u}, nil
+			return c, nil
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
@@ -335,14 +337,19 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 			if e.until.Sub(now) < a.keysTTL/2 {
 				a.refreshKey(ctx, sum)
 			}
-			u := e.user
-			return &Caller{User: &u, APIKeyID: e.key.ID}, nil
+			return newCaller(&e.user, e.key.ID), nil
 		}
 		// Stale or expired: the store gives the exact answer.
 		a.keys.Remove(sum)
 	}
-	// Concurrent requests with one key share one lookup (never one that
-	// began before a ForgetKey*: the flight is keyed by keyGen too).
+	return a.apiKeyFromStore(ctx, sum)
+}
+
+// apiKeyFromStore looks the key up in the store: concurrent requests with
+// one key share one lookup (never one that began before a ForgetKey*: the
+// flight is keyed by keyGen too). Apart from apiKey so that a cached key's
+// sum stays on apiKey's stack.
+func (a *Authenticator) apiKeyFromStore(ctx context.Context, sum [32]byte) (*Caller, error) {
 	flight := hex.EncodeToString(sum[:]) + "/" + strconv.FormatInt(a.keyGen.Load(), 10)
 	// The shared lookup outlives any one caller (up to keyLoadTimeout);
 	// each caller waits only until its own deadline (a paused database
@@ -362,24 +369,41 @@ func (a *Authenticator) apiKey(ctx context.Context, raw string) (*Caller, error)
 		return nil, r.Err
 	}
 	e := r.Val.(keyEntry)
-	u := e.user
-	return &Caller{User: &u, APIKeyID: e.key.ID}, nil
+	return newCaller(&e.user, e.key.ID), nil
 }
 
-// user reads the user with id for a request: from UserByID when it holds
-// the user (a copy: the caller's to keep), from the store otherwise.
-func (a *Authenticator) user(ctx context.Context, id string) (*store.User, error) {
+// callerWithUser is a Caller and its copy of the user, allocated together.
+type callerWithUser struct {
+	Caller
+	user store.User
+}
+
+// newCaller is a caller with its own copy of u (the request's to keep and
+// change), one allocation.
+func newCaller(u *store.User, apiKeyID string) *Caller {
+	c := &callerWithUser{user: *u}
+	c.Caller = Caller{User: &c.user, APIKeyID: apiKeyID}
+	return &c.Caller
+}
+
+// sessionCaller is the caller of a known session, user id: from UserByID
+// when it holds the user (a copy: the caller's to keep, allocated with
+// the Caller), from the store otherwise.
+func (a *Authenticator) sessionCaller(ctx context.Context, id string) (*Caller, error) {
 	if a.userByID != nil {
 		u, ok, err := a.userByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			c := *u
-			return &c, nil
+			return newCaller(u, ""), nil
 		}
 	}
-	return a.store.Users.Get(ctx, id)
+	u, err := a.store.Users.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Caller{User: u}, nil
 }
 
 // keyLoadTimeout bounds one shared API key lookup.

@@ -182,7 +182,7 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 		if IsAnalysisPath(path) {
 			d = max(d, analysisTimeout)
 		}
-		ctx, cancel := context.WithTimeout(c.Context(), d)
+		ctx, cancel := context.WithDeadline(c.Context(), requestStart(c).Add(d))
 		defer cancel()
 		c.SetContext(ctx)
 		return c.Next()
@@ -195,6 +195,18 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 func pathOf(c fiber.Ctx) string {
 	b := c.Request().URI().PathOriginal()
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// requestStart is when the server began to handle the request (fasthttp
+// reads the clock once a request has been read, before the handlers: the
+// middleware measure from it instead of reading the clock again); now
+// when the request did not come through a server (a handler called
+// directly).
+func requestStart(c fiber.Ctx) time.Time {
+	if t := c.RequestCtx().Time(); !t.IsZero() {
+		return t
+	}
+	return time.Now()
 }
 
 // IsAnalysisPath reports whether path is one of the rule tools that
@@ -216,7 +228,7 @@ func IsDecisionPath(path string) bool {
 // observe logs every request as one JSON line and counts it in the metrics.
 func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 	return func(c fiber.Ctx) error {
-		start := time.Now()
+		start := requestStart(c)
 		// At debug level the log line lists the commands (no values).
 		calls := &dbcalls.Counter{Trace: logger.Enabled(c.Context(), slog.LevelDebug)}
 		c.SetContext(dbcalls.With(c.Context(), calls))
