@@ -56,12 +56,15 @@ type ruleValue struct {
 	val   bool
 	plens []int
 	keys  *keyTerms
-	// listed: the module reads the list itself (its _ka: the atoms and
-	// pair keys do), not only its keys; input.va holds only those.
+	// listed: the module reads the list itself (its _ka: the atoms
+	// do), not only its keys; input.va holds only those.
 	listed bool
 	// pairs are the keys of this attribute's prefixes when two other
 	// attributes share a value (the module's _kq), by their indices.
-	pairs  []pairKeys
+	pairs []pairKeys
+	// shared are the keys had when this attribute shares a value with
+	// another (the module's _kr): the other's index and the key.
+	shared []sharedKey
 	needed bool // a pair's attribute: computed for the keys
 	// tree holds the paths of the lists in use (the same in every
 	// ruleValue of a module), by which ruleValueTerm finds them in the
@@ -123,6 +126,13 @@ type pairKeys struct {
 	keys  *keyTerms
 }
 
+// A sharedKey is the lookup key (rules' pairKey) a decision has when
+// two attributes share a value: the other's index in the value lists.
+type sharedKey struct {
+	b   int
+	key *ast.Term
+}
+
 // ruleValuesOf finds the value lists the generated module m reads: its
 // rules _vf["<id>"] := _vli(input.<path>) (or _vls). A path that is not
 // all strings is left to the module.
@@ -165,7 +175,7 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		}
 		out = append(out, ruleValue{key: ast.StringTerm(string(key)), path: path, ci: fn == "_vli"})
 	}
-	vals, plens, listed, pairs := keyAttrsOf(m)
+	vals, plens, listed, pairs, shared := keyAttrsOf(m)
 	at := map[string]int{}
 	for i := range out {
 		id := string(out[i].key.Value.(ast.String))
@@ -186,6 +196,15 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		out[a].needed, out[b].needed, out[c].needed = true, true, true
 		out[c].pairs = append(out[c].pairs, pairKeys{a: a, b: b, plens: q.plens,
 			keys: &keyTerms{id: q.ids[0] + "&" + q.ids[1] + "&" + q.ids[2]}})
+	}
+	for _, q := range shared {
+		a, ok1 := at[q[0]]
+		b, ok2 := at[q[1]]
+		if !ok1 || !ok2 {
+			return nil // the module computes them
+		}
+		out[a].needed, out[b].needed = true, true
+		out[a].shared = append(out[a].shared, sharedKey{b: b, key: ast.StringTerm(q[0] + "&" + q[1])})
 	}
 	root := &valueNode{by: map[string]*valueNode{}}
 	for i := range out {
@@ -213,19 +232,33 @@ type pairSpec struct {
 }
 
 // keyAttrsOf reads the module's _kv (the attribute ids keyed by value),
-// _kp (the prefix lengths keyed on, by attribute id) and _ka (the
+// _kp (the prefix lengths keyed on, by attribute id), _ka (the
 // attribute ids whose lists the module reads; nil when it has no _ka: all
-// of them), all constants.
-func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bool, []pairSpec) {
+// of them), _kq (the pairs' prefixes) and _kr (the pairs keyed on), all
+// constants.
+func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bool, []pairSpec, [][2]string) {
 	vals, plens := map[string]bool{}, map[string][]int{}
 	var listed map[string]bool
 	var pairs []pairSpec
+	var shared [][2]string
 	for _, r := range m.Rules {
 		ref := r.Head.Ref()
 		if len(ref) != 1 || r.Head.Value == nil || len(r.Head.Args) > 0 {
 			continue
 		}
 		switch ref[0].String() {
+		case "_kr":
+			if arr, ok := r.Head.Value.Value.(*ast.Array); ok {
+				arr.Foreach(func(t *ast.Term) {
+					q, ok := t.Value.(*ast.Array)
+					if !ok || q.Len() != 2 {
+						return
+					}
+					a, _ := q.Elem(0).Value.(ast.String)
+					b, _ := q.Elem(1).Value.(ast.String)
+					shared = append(shared, [2]string{string(a), string(b)})
+				})
+			}
 		case "_kq":
 			if arr, ok := r.Head.Value.Value.(*ast.Array); ok {
 				arr.Foreach(func(t *ast.Term) {
@@ -282,7 +315,7 @@ func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bo
 			}
 		}
 	}
-	return vals, plens, listed, pairs
+	return vals, plens, listed, pairs, shared
 }
 
 // keyTerms are the lookup keys of one attribute's values, as terms,
@@ -538,7 +571,7 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	pairs := false
 	for i := range vs {
 		v := &vs[i]
-		pairs = pairs || len(v.pairs) > 0
+		pairs = pairs || len(v.pairs) > 0 || len(v.shared) > 0
 		if !v.listed && v.keys == nil && !v.needed {
 			continue
 		}
@@ -568,6 +601,12 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	}
 	if pairs {
 		for i := range vs {
+			for _, q := range vs[i].shared {
+				xa, xb := cmp.Or(lists[i], raw[i]), cmp.Or(lists[q.b], raw[q.b])
+				if xa != nil && xb != nil && shareValue(xa, xb, vs[i].ci) {
+					keys = append(keys, q.key)
+				}
+			}
 			for _, q := range vs[i].pairs {
 				xa, xb := cmp.Or(lists[q.a], raw[q.a]), cmp.Or(lists[q.b], raw[q.b])
 				if xa == nil || xb == nil || lists[i] == nil || !shareValue(xa, xb, vs[q.a].ci) {

@@ -343,23 +343,19 @@ type bucket struct{ doc, typ, action, env string }
 func (b bucket) path() []string { return []string{b.doc, b.typ, b.action, b.env} }
 
 // An entryKey names one entry of the data document: the bucket, the kind
-// of key ("s" scan, "k" a value or a prefix, "r" pair) and the key (for
-// "k" the lookup key, valueKey or prefixKey; for "r" the two attribute
-// ids). Its value is an object of rule ids.
+// of key ("s" scan, "k" a lookup key: valueKey, prefixKey, pairKey or
+// pairPrefixKey) and the key. Its value is an object of rule ids.
 type entryKey struct {
 	bucket
-	kind, attr, key string
+	kind, key string
 }
 
 func (k entryKey) path() []string {
 	p := append(k.bucket.path(), k.kind)
-	switch k.kind {
-	case "s":
+	if k.kind == "s" {
 		return p
-	case "k":
-		return append(p, k.key)
 	}
-	return append(p, k.attr, k.key)
+	return append(p, k.key)
 }
 
 // valueKey and prefixKey are the lookup keys of a bucket's "k" object: an
@@ -376,6 +372,12 @@ func prefixKey(attr, p string) string { return attr + "^" + p }
 // when attributes a and b share a value (the module's _kq).
 func pairPrefixKey(a, b, c, p string) string { return a + "&" + b + "&" + prefixKey(c, p) }
 
+// pairKey is the lookup key a decision has when attributes a and b share
+// a value (the module's _kr; ownership: resource.owner = user): one key,
+// which the engine computes with the others, instead of a loop over the
+// bucket's pairs and both attributes' values in Rego.
+func pairKey(a, b string) string { return a + "&" + b }
+
 // A bodyKey names the bodies the module has for a bucket: one per kind of
 // key (kind ""), so that the module only changes when a bucket appears or
 // goes.
@@ -388,11 +390,13 @@ func (k entryKey) body() bodyKey { return bodyKey{bucket: k.bucket} }
 
 // A keyAttr counts the entries keyed on an attribute's values (n 0) or
 // on its prefixes of length n: the module lists them (_kv, _kp), and a
-// decision computes the keys of those only.
+// decision computes the keys of those only. With pa and pb, the key is
+// had only when these share a value: a prefix's ("ppfx", _kq) or, attr
+// being none, the pair's own ("pair", _kr).
 type keyAttr struct {
 	attr   attrRef
 	n      int
-	pa, pb attrRef // keyed only when these share a value ("ppfx")
+	pa, pb attrRef
 }
 
 type entryRef struct {
@@ -409,6 +413,8 @@ func (e entryRef) keyAttr() (keyAttr, bool) {
 		return keyAttr{attr: e.kd.a, n: e.kd.n}, true
 	case "ppfx":
 		return keyAttr{attr: e.kd.c, n: e.kd.n, pa: e.kd.a, pb: e.kd.b}, true
+	case "pair":
+		return keyAttr{pa: e.kd.a, pb: e.kd.b}, true
 	}
 	return keyAttr{}, false
 }
@@ -422,7 +428,7 @@ func entryOf(b bucket, kd keyDef, key string) entryKey {
 	case "ppfx":
 		return entryKey{bucket: b, kind: "k", key: pairPrefixKey(kd.a.id(), kd.b.id(), kd.c.id(), key)}
 	case "pair":
-		return entryKey{b, "r", kd.a.id(), kd.b.id()}
+		return entryKey{bucket: b, kind: "k", key: pairKey(kd.a.id(), kd.b.id())}
 	}
 	return entryKey{bucket: b, kind: "s"}
 }
@@ -433,7 +439,7 @@ type indexedRule struct {
 	rego    bool
 	entries []entryRef
 	attrs   []attrRef
-	vattrs  []attrRef // the attributes its stored atoms and pair keys read through _va
+	vattrs  []attrRef // the attributes its stored atoms read through _va
 }
 
 // Index is a rule set compiled for decisions whose cost does not grow with
@@ -745,10 +751,6 @@ func (ix *Index) compileRule(a *analysis) *indexedRule {
 			addAttr(kd.a)
 			addAttr(kd.b)
 			addAttr(kd.c)
-			if kd.kind == "pair" {
-				addVAttr(kd.a)
-				addVAttr(kd.b)
-			}
 			if !ir.rego {
 				for i, t := range c {
 					addAttr(t.a)
@@ -931,11 +933,8 @@ func (ix *Index) fill(ps []Patch) []Patch {
 			}
 		default:
 			k := entryKey{bucket: bucket{p[0], p[1], p[2], p[3]}, kind: p[4]}
-			switch len(p) {
-			case 6:
+			if len(p) == 6 {
 				k.key = p[5]
-			case 7:
-				k.attr, k.key = p[5], p[6]
 			}
 			if m := ix.entries[k]; len(m) > 0 {
 				ps[i].Value = maps.Clone(m)
@@ -949,9 +948,8 @@ func (ix *Index) fill(ps []Patch) []Patch {
 // names[shard][id], and b[type][action][environment] the buckets (a
 // candidate among the rules compiled to Rego has one conjunction, the
 // atom ["g", id]), each
-// with s (scan: rule id → conjunctions), k[key] (valueKey, prefixKey:
-// rule id → conjunctions) and r[attribute][attribute] (pairs: rule id →
-// conjunctions).
+// with s (scan: rule id → conjunctions) and k[key] (valueKey, prefixKey,
+// pairKey, pairPrefixKey: rule id → conjunctions).
 func (ix *Index) Data() map[string]any {
 	names := make(map[string]any, len(ix.names))
 	for id, n := range ix.names {

@@ -93,9 +93,9 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	}
 	out.WriteString(indexedValueHelpers)
 	writeKeyAttrs(&out, keys)
-	// The lists the atoms and the pair keys read (_va[id]); a caller
-	// that computes input.va may leave the others out (they are read
-	// for their keys only).
+	// The lists the atoms read (_va[id]); a caller that computes
+	// input.va may leave the others out (they are read for their keys
+	// only, or compared for a pair's).
 	var ka []string
 	for _, a := range refs {
 		if vattrs[a] > 0 {
@@ -117,8 +117,8 @@ func grantOf(set string) string {
 }
 
 // writeBucket writes the bodies of set for bucket b, one per kind of key:
-// the scan entries, the input's keys (its values and their prefixes), and
-// the pairs of attributes sharing a value; each ends with tail on the
+// the scan entries and the input's keys (its values, their prefixes, and
+// the pairs of attributes sharing a value); each ends with tail on the
 // rule's entry (id, cs).
 func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 	guard := []string{typeActionGuard(b.bucket)}
@@ -148,9 +148,6 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 		// none reads none: under HasPrivilege's with input.va as false
 		// they are the _vf rules).
 		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tks := bk.k\n\tsome k in _vk\n\tsome id, cs in ks[k]\n\tva := _va\n\t%s\n}\n\n", set, g, tail)
-	}
-	if b.kind == "" || b.kind == "r" {
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\trs := bk.r\n\tva := _va\n\tsome a, m in rs\n\tsome x in va[a]\n\tsome b, ids in m\n\tx in va[b]\n\tsome id, cs in ids\n\t%s\n}\n\n", set, g, tail)
 	}
 }
 
@@ -312,8 +309,13 @@ func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 	var vals []string
 	plens := map[string][]int{}
 	pairs := map[[3]string][]int{}
+	var shared [][2]string
 	for k, c := range keys {
 		if c <= 0 {
+			continue
+		}
+		if k.pa.path != "" && k.attr.path == "" {
+			shared = append(shared, [2]string{k.pa.id(), k.pb.id()})
 			continue
 		}
 		if k.pa.path != "" {
@@ -352,7 +354,12 @@ func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 		}
 		kq = append(kq, fmt.Sprintf("[%s, %s, %s, [%s]]", lit(p[0]), lit(p[1]), lit(p[2]), strings.Join(items, ", ")))
 	}
-	fmt.Fprintf(out, "# The attributes the buckets key on: by value (_kv), by prefixes of\n# these lengths (_kp), by prefixes of the third when the first two share a\n# value (_kq).\n_kv := %s\n\n_kp := {%s}\n\n_kq := [%s]\n\n", kv, strings.Join(kp, ", "), strings.Join(kq, ", "))
+	slices.SortFunc(shared, func(a, b [2]string) int { return slices.Compare(a[:], b[:]) })
+	kr := make([]string, len(shared))
+	for i, p := range shared {
+		kr[i] = fmt.Sprintf("[%s, %s]", lit(p[0]), lit(p[1]))
+	}
+	fmt.Fprintf(out, "# The attributes the buckets key on: by value (_kv), by prefixes of\n# these lengths (_kp), by prefixes of the third when the first two share a\n# value (_kq), by the pair when its two share a value (_kr).\n_kv := %s\n\n_kp := {%s}\n\n_kq := [%s]\n\n_kr := [%s]\n\n", kv, strings.Join(kp, ", "), strings.Join(kq, ", "), strings.Join(kr, ", "))
 	out.WriteString(keysPreamble)
 }
 
@@ -375,6 +382,12 @@ _vkf contains concat("", [a, "^", substring(v, 0, n)]) if {
 	some v in _vf[a]
 	some n in ns
 	n <= count(v)
+}
+
+_vkf contains concat("", [q[0], "&", q[1]]) if {
+	some q in _kr
+	some x in _vf[q[0]]
+	x in _vf[q[1]]
 }
 
 _vkf contains concat("", [q[0], "&", q[1], "&", q[2], "^", substring(v, 0, n)]) if {
