@@ -121,8 +121,10 @@
 // k[attribute "=" value] for an equality, k[attribute "^" prefix] for a
 // like prefix or the literal prefix of a matches (cut to 1, 2, 4, 8, 16 or
 // 32 characters; the module's _kp lists the lengths in use),
-// r[attribute][attribute] for two attributes that must share a value, s
-// for none. The atom the key proves is not stored again; the others are
+// k[attribute "&" attribute] for two attributes that must share a value
+// (the module's _kr; a decision has that key only when they do, so an
+// ownership rule is one lookup too) and k[attribute "&" attribute "&"
+// attribute "^" prefix] for a prefix under such a pair (_kq), s for none. The atom the key proves is not stored again; the others are
 // arrays [op, operands...]. The module has,
 // per bucket, one body per kind of key guarded by the bucket's type,
 // action and environment, so that OPA's rule index picks the bodies of the
