@@ -248,39 +248,14 @@ func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bo
 		}
 		switch ref[0].String() {
 		case "_kr":
-			if arr, ok := r.Head.Value.Value.(*ast.Array); ok {
-				arr.Foreach(func(t *ast.Term) {
-					q, ok := t.Value.(*ast.Array)
-					if !ok || q.Len() != 2 {
-						return
-					}
-					a, _ := q.Elem(0).Value.(ast.String)
-					b, _ := q.Elem(1).Value.(ast.String)
-					shared = append(shared, [2]string{string(a), string(b)})
-				})
-			}
+			tuplesOf(r.Head.Value.Value, 2, func(q *ast.Array) {
+				shared = append(shared, [2]string{stringOf(q.Elem(0)), stringOf(q.Elem(1))})
+			})
 		case "_kq":
-			if arr, ok := r.Head.Value.Value.(*ast.Array); ok {
-				arr.Foreach(func(t *ast.Term) {
-					q, ok := t.Value.(*ast.Array)
-					if !ok || q.Len() != 4 {
-						return
-					}
-					var p pairSpec
-					for i := range 3 {
-						s, _ := q.Elem(i).Value.(ast.String)
-						p.ids[i] = string(s)
-					}
-					if ns, ok := q.Elem(3).Value.(*ast.Array); ok {
-						for i := range ns.Len() {
-							if n, ok := ns.Elem(i).Value.(ast.Number).Int(); ok && n > 0 {
-								p.plens = append(p.plens, n)
-							}
-						}
-					}
-					pairs = append(pairs, p)
-				})
-			}
+			tuplesOf(r.Head.Value.Value, 4, func(q *ast.Array) {
+				pairs = append(pairs, pairSpec{ids: [3]string{stringOf(q.Elem(0)), stringOf(q.Elem(1)), stringOf(q.Elem(2))},
+					plens: lengthsOf(q.Elem(3).Value)})
+			})
 		case "_ka":
 			listed = map[string]bool{}
 			if set, ok := r.Head.Value.Value.(ast.Set); ok {
@@ -301,21 +276,49 @@ func keyAttrsOf(m *ast.Module) (map[string]bool, map[string][]int, map[string]bo
 		case "_kp":
 			if obj, ok := r.Head.Value.Value.(ast.Object); ok {
 				obj.Foreach(func(k, v *ast.Term) {
-					s, ok1 := k.Value.(ast.String)
-					a, ok2 := v.Value.(*ast.Array)
-					if !ok1 || !ok2 {
-						return
-					}
-					for i := range a.Len() {
-						if n, ok := a.Elem(i).Value.(ast.Number).Int(); ok && n > 0 {
-							plens[string(s)] = append(plens[string(s)], n)
-						}
+					if s, ok := k.Value.(ast.String); ok {
+						plens[string(s)] = append(plens[string(s)], lengthsOf(v.Value)...)
 					}
 				})
 			}
 		}
 	}
 	return vals, plens, listed, pairs, shared
+}
+
+// tuplesOf calls f with each item of the array v that is an array of n
+// items.
+func tuplesOf(v ast.Value, n int, f func(*ast.Array)) {
+	if arr, ok := v.(*ast.Array); ok {
+		arr.Foreach(func(t *ast.Term) {
+			if q, ok := t.Value.(*ast.Array); ok && q.Len() == n {
+				f(q)
+			}
+		})
+	}
+}
+
+// stringOf is t's string ("" if t is none).
+func stringOf(t *ast.Term) string {
+	s, _ := t.Value.(ast.String)
+	return string(s)
+}
+
+// lengthsOf are the positive integers of the array v (prefix lengths).
+func lengthsOf(v ast.Value) []int {
+	a, ok := v.(*ast.Array)
+	if !ok {
+		return nil
+	}
+	var out []int
+	for i := range a.Len() {
+		if n, ok := a.Elem(i).Value.(ast.Number); ok {
+			if n, ok := n.Int(); ok && n > 0 {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // keyTerms are the lookup keys of one attribute's values, as terms,
