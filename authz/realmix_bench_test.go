@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"fmt"
+	"github.com/rulekeeper/rulekeeper/bench/benchsubjects"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -71,32 +72,26 @@ func realMix(n int, objects bool) []*authz.Input {
 	for _, sp := range spaces {
 		byName[sp.name] = sp
 	}
-	// bench/loadbench: benchGroups, benchLicense, benchDisabled,
-	// benchMembership.
+	// bench/loadbench's subjects (bench/benchsubjects), as its setup
+	// leaves them: the login assigns analyzer capacity unless the profile
+	// names a license or none.
 	const bench = 300
 	for i := range bench {
-		var gs []string
-		switch i % 4 {
-		case 0:
-			gs = append(gs, "Sales")
-		case 1:
-			gs = append(gs, "Finance")
-		case 2:
-			gs = append(gs, "Marketing")
+		license := benchsubjects.License(i)
+		switch license {
+		case "":
+			license = "analyzer_capacity"
+		case "none":
+			license = ""
 		}
-		if i%9 == 0 {
-			gs = append(gs, "Bench")
-		}
-		license := [5]string{"professional", "analyzer", "analyzer_capacity", "professional", ""}[i%5]
 		status := ""
-		if i%50 == 7 {
+		if benchsubjects.Disabled(i) {
 			status = "disabled"
 		}
 		id := fmt.Sprintf("u-bench-%04d", i)
-		add(id, fmt.Sprintf("bench-%04d", i), nil, gs, license, status)
-		ms := [10]struct{ space, role string }{{"Sales", "admin"}, {"Sales", "canview"}, {"Finance", "canedit"},
-			{"Company Reports", "canpublish"}, {"Company Reports", "cancontribute"}, {"Finance", "admin"},
-			{"Sales", "canedit"}, {"Company Reports", "canview"}}[i%10]
+		add(id, benchsubjects.Name(i), nil, benchsubjects.Groups(i), license, status)
+		var ms struct{ space, role string }
+		ms.space, ms.role = benchsubjects.Membership(i)
 		if ms.space != "" {
 			sp := byName[ms.space]
 			sp.members = append(sp.members, member{"user", id, ms.role})

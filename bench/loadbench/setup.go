@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rulekeeper/rulekeeper/bench/benchsubjects"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,66 +52,6 @@ type workload struct {
 	subjects  []*authz.Subject
 	resources []*authz.Resource
 	appIDs    []string
-}
-
-// subject i's profile: groups in its token, license, status and direct
-// space memberships, chosen so that decisions mix allows and denies.
-func benchName(i int) string { return fmt.Sprintf("bench-%04d", i) }
-
-func benchGroups(i int) []string {
-	var gs []string
-	switch i % 4 {
-	case 0:
-		gs = append(gs, "Sales")
-	case 1:
-		gs = append(gs, "Finance")
-	case 2:
-		gs = append(gs, "Marketing")
-	}
-	if i%9 == 0 {
-		gs = append(gs, "Bench")
-	}
-	return gs
-}
-
-// benchLicense: "" keeps the analyzer capacity access every user gets at
-// login; "none" removes the assignment.
-func benchLicense(i int) string {
-	switch i % 5 {
-	case 0, 3:
-		return store.LicenseProfessional
-	case 1:
-		return store.LicenseAnalyzer
-	case 4:
-		return "none"
-	}
-	return ""
-}
-
-func benchDisabled(i int) bool { return i%50 == 7 }
-
-// benchMembership: the space (by demo name) and role of subject i's direct
-// membership, if any.
-func benchMembership(i int) (space, role string) {
-	switch i % 10 {
-	case 0:
-		return "Sales", "admin"
-	case 1:
-		return "Sales", "canview"
-	case 2:
-		return "Finance", "canedit"
-	case 3:
-		return "Company Reports", "canpublish"
-	case 4:
-		return "Company Reports", "cancontribute"
-	case 5:
-		return "Finance", "admin"
-	case 6:
-		return "Sales", "canedit"
-	case 7:
-		return "Company Reports", "canview"
-	}
-	return "", ""
 }
 
 // appActions are asked about every app; opening an app is what callers ask
@@ -170,7 +111,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	ids := make([]string, n)
 	var done atomic.Int64
 	err = parallel(ctx, 8, n, func(i int) error {
-		tok, err := idp.FetchDevToken(ctx, c.Base, benchName(i), nonNil(benchGroups(i)), "")
+		tok, err := idp.FetchDevToken(ctx, c.Base, benchsubjects.Name(i), nonNil(benchsubjects.Groups(i)), "")
 		if err != nil {
 			return err
 		}
@@ -178,7 +119,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 			ID string `json:"id"`
 		}
 		if err := c.Do(ctx, tok, "GET", "/api/v1/users/me", nil, &me, http.StatusOK); err != nil {
-			return fmt.Errorf("login of %s: %w", benchName(i), err)
+			return fmt.Errorf("login of %s: %w", benchsubjects.Name(i), err)
 		}
 		ids[i] = me.ID
 		if k := done.Add(1); k%100 == 0 {
@@ -199,7 +140,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	st := svc.Store
 	keyID := terms.KeyID
 	for i := range n {
-		switch lic := benchLicense(i); lic {
+		switch lic := benchsubjects.License(i); lic {
 		case "":
 		case "none":
 			if err := st.Assignments.Remove(ctx, keyID, ids[i]); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -217,11 +158,11 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	}
 	svc.Licenses.Invalidate()
 	err = parallel(ctx, 4, n, func(i int) error {
-		if !benchDisabled(i) {
+		if !benchsubjects.Disabled(i) {
 			return nil
 		}
 		if err := c.Do(ctx, admin, "PATCH", "/api/v1/users/"+ids[i], map[string]string{"status": "disabled"}, nil, http.StatusOK); err != nil {
-			return fmt.Errorf("disable %s: %w", benchName(i), err)
+			return fmt.Errorf("disable %s: %w", benchsubjects.Name(i), err)
 		}
 		return nil
 	})
@@ -247,7 +188,7 @@ func prepare(ctx context.Context, dataDir string, n int, log *slog.Logger) (w *w
 	}
 	added := map[string][]store.Member{}
 	for i := range n {
-		if sp, role := benchMembership(i); sp != "" {
+		if sp, role := benchsubjects.Membership(i); sp != "" {
 			added[sp] = append(added[sp], store.Member{Type: "user", ID: ids[i], Roles: []string{role}})
 		}
 	}
