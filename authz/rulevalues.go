@@ -131,6 +131,7 @@ type pairKeys struct {
 type sharedKey struct {
 	b   int
 	key *ast.Term
+	one *ast.Term // the array [key]: the keys of a decision that has only it
 }
 
 // ruleValuesOf finds the value lists the generated module m reads: its
@@ -204,7 +205,8 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 			return nil // the module computes them
 		}
 		out[a].needed, out[b].needed = true, true
-		out[a].shared = append(out[a].shared, sharedKey{b: b, key: ast.StringTerm(q[0] + "&" + q[1])})
+		key := ast.StringTerm(q[0] + "&" + q[1])
+		out[a].shared = append(out[a].shared, sharedKey{b: b, key: key, one: ast.ArrayTerm(key)})
 	}
 	root := &valueNode{by: map[string]*valueNode{}}
 	for i := range out {
@@ -602,12 +604,14 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 		lists[i] = l
 		keys = v.appendKeys(keys, l)
 	}
+	var one *ast.Term // the keys if they are one pair's key alone
 	if pairs {
 		for i := range vs {
 			for _, q := range vs[i].shared {
 				xa, xb := cmp.Or(lists[i], raw[i]), cmp.Or(lists[q.b], raw[q.b])
 				if xa != nil && xb != nil && shareValue(xa, xb, vs[i].ci) {
 					keys = append(keys, q.key)
+					one = q.one
 				}
 			}
 			for _, q := range vs[i].pairs {
@@ -630,7 +634,10 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	// The lookup keys (rules.KeysID), even none: the module reads them
 	// whenever it reads the lists.
 	kt := ast.InternedEmptyArray
-	if len(keys) > 0 {
+	switch {
+	case len(keys) == 1 && one != nil: // the pair's key is the one key
+		kt = one // an owner asking about what they own: no array to build
+	case len(keys) > 0:
 		kt = a.term(ast.NewArray(slices.Clone(keys)...))
 	}
 	items = append(items, [2]*ast.Term{kKeys, kt})
