@@ -296,6 +296,14 @@ func (e *Engine) compileModules(rulesModule string) (*compilation, error) {
 		generated = m.Copy()
 	}
 	proj := analyse(static, generated)
+	// The rules for inputs without spaceId or spaceType, which the
+	// engine's inputs always have (prune.go); the analysis above has seen
+	// them, which only keeps more of the input.
+	inForce := make(map[string]*ast.Module, len(e.opts.Modules))
+	for name := range e.opts.Modules {
+		inForce[name] = modules[name]
+	}
+	pruneAbsentRules(inForce, modules)
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {

@@ -414,6 +414,22 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 		n = 600
 	}
 	ins := realMix(n, true)
+	// Inputs that leave the space type, the space id or both unsaid: the
+	// engine sends them "" and leaves the policy's rules for absent fields
+	// out of its compilation (prune.go); stock OPA sees them absent and
+	// evaluates those rules.
+	for i, in := range ins[:len(ins)/2] {
+		c := *in
+		switch i % 3 {
+		case 0:
+			c.Resource.SpaceType = ""
+		case 1:
+			c.Resource.SpaceID = ""
+		default:
+			c.Resource.SpaceType, c.Resource.SpaceID = "", ""
+		}
+		ins = append(ins, &c)
+	}
 	mods, err := policies.Modules()
 	if err != nil {
 		t.Fatal(err)

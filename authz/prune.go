@@ -1,0 +1,112 @@
+package authz
+
+import (
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// alwaysSent are the input fields every input the engine evaluates
+// carries: Input.valueWith builds the resource object with spaceId and
+// spaceType always, "" when the resource is in no space or the caller did
+// not say (an absent field and "" are one value of the Go Input). The
+// static policy has rules for inputs written by hand without them
+// (`not input.resource.spaceType`, policies/spaces.rego and others): OPA's
+// rule index cannot leave a rule about an absent field out, so every
+// decision entered them, and with the engine's inputs their bodies never
+// hold.
+var alwaysSent = []ast.Ref{
+	ast.MustParseRef("input.resource.spaceId"),
+	ast.MustParseRef("input.resource.spaceType"),
+}
+
+// pruneAbsentRules removes from the static modules the rules that cannot
+// hold on the engine's inputs: a rule whose body has the expression
+// `not input.resource.spaceId` or `not input.resource.spaceType` (one of
+// alwaysSent, negated, without with), has no else, and shares its head
+// with another rule that stays (so that no reference is left without a
+// rule). Stock OPA, given the same policy files, keeps them.
+//
+// Nothing is removed when any module replaces the input, the resource or
+// one of those fields with `with` (the generated module's HasPrivilege
+// evaluates the policy on a related resource that may lack them). It
+// reports how many rules it removed.
+func pruneAbsentRules(static map[string]*ast.Module, all map[string]*ast.Module) int {
+	for _, m := range all {
+		if replacesSentFields(m) {
+			return 0
+		}
+	}
+	type site struct {
+		m *ast.Module
+		r *ast.Rule
+	}
+	var drop []site
+	head := func(m *ast.Module, r *ast.Rule) string { return m.Package.Path.String() + "." + r.Ref().String() }
+	heads := map[string]int{} // rules per head (package and ref), over every module
+	for _, m := range all {
+		for _, r := range m.Rules {
+			heads[head(m, r)]++
+		}
+	}
+	for _, m := range static {
+		for _, r := range m.Rules {
+			if h := head(m, r); r.Else == nil && neverHolds(r.Body) && heads[h] > 1 {
+				heads[h]--
+				drop = append(drop, site{m, r})
+			}
+		}
+	}
+	for _, d := range drop {
+		kept := d.m.Rules[:0]
+		for _, r := range d.m.Rules {
+			if r != d.r {
+				kept = append(kept, r)
+			}
+		}
+		d.m.Rules = kept
+	}
+	return len(drop)
+}
+
+// neverHolds reports whether body has `not <ref>` for a ref in alwaysSent.
+func neverHolds(body ast.Body) bool {
+	for _, e := range body {
+		if !e.Negated || len(e.With) > 0 {
+			continue
+		}
+		t, ok := e.Terms.(*ast.Term)
+		if !ok {
+			continue
+		}
+		ref, ok := t.Value.(ast.Ref)
+		if !ok {
+			continue
+		}
+		for _, s := range alwaysSent {
+			if ref.Equal(s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// replacesSentFields reports whether m has a with modifier on the input,
+// the resource or a field of alwaysSent (or below one).
+func replacesSentFields(m *ast.Module) bool {
+	found := false
+	ast.WalkExprs(m, func(e *ast.Expr) bool {
+		for _, w := range e.With {
+			ref, ok := w.Target.Value.(ast.Ref)
+			if !ok {
+				continue
+			}
+			for _, s := range alwaysSent {
+				if s.HasPrefix(ref) || ref.HasPrefix(s) {
+					found = true
+				}
+			}
+		}
+		return found
+	})
+	return found
+}

@@ -1,0 +1,125 @@
+package authz
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/rulekeeper/rulekeeper/policies"
+)
+
+// TestPruneAbsentRules: the static policy's rules for inputs without
+// spaceId or spaceType are left out of the engine's compilation, unless a
+// module replaces the resource with `with`; rules with an else, and the
+// only rule of a head, stay.
+func TestPruneAbsentRules(t *testing.T) {
+	srcs, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the shipped policy has: a `not input.resource.spaceType` or
+	// `not input.resource.spaceId` line per rule written for hand-made
+	// inputs.
+	want := 0
+	for _, src := range srcs {
+		want += strings.Count(src, "\tnot input.resource.spaceType\n") + strings.Count(src, "\tnot input.resource.spaceId\n")
+	}
+	if want == 0 {
+		t.Fatal("the policy has no rule for inputs without spaceId or spaceType: the test checks nothing")
+	}
+	const withResource = `package rulekeeper.rules
+
+grants contains "x" if {
+	data.rulekeeper.builtin.grants[_] with input.resource as {"type": "app"}
+}
+`
+	const withAction = `package rulekeeper.rules
+
+grants contains "x" if {
+	data.rulekeeper.builtin.grants[_] with input.action as "read"
+}
+`
+	const extra = `package extra
+
+# The only rule of its head: stays.
+only if not input.resource.spaceType
+
+# An else: stays.
+e := 1 if {
+	not input.resource.spaceId
+} else := 2
+
+# Negated under with, or another field: stay.
+w contains 1 if not input.resource.spaceType with input.x as 1
+
+w contains 2 if not input.resource.name
+
+# Removed: never holds on the engine's inputs, and w keeps other rules.
+w contains 3 if {
+	input.action == "read"
+	not input.resource.spaceId
+}
+`
+	for _, tc := range []struct {
+		name      string
+		generated string
+		extra     bool
+		removed   int
+	}{
+		{"static policy", "", false, want},
+		{"HasPrivilege-style with on the resource", withResource, false, 0},
+		{"with on another field", withAction, false, want},
+		{"only rule, else, with and other fields stay", "", true, want + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			all := map[string]*ast.Module{}
+			static := map[string]*ast.Module{}
+			parse := func(name, src string, isStatic bool) {
+				m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				all[name] = m
+				if isStatic {
+					static[name] = m
+				}
+			}
+			for name, src := range srcs {
+				parse(name, src, true)
+			}
+			if tc.generated != "" {
+				parse(GeneratedModuleName, tc.generated, false)
+			}
+			if tc.extra {
+				parse("extra.rego", extra, true)
+			}
+			before := countRules(all)
+			if got := pruneAbsentRules(static, all); got != tc.removed {
+				t.Fatalf("removed %d rules, want %d", got, tc.removed)
+			}
+			if got := before - countRules(all); got != tc.removed {
+				t.Fatalf("the modules lost %d rules, want %d", got, tc.removed)
+			}
+			for _, m := range static {
+				for _, r := range m.Rules {
+					if r.Else == nil && neverHolds(r.Body) && tc.removed > 0 && !(m.Package.Path.String() == "data.extra" && r.Head.Name == "only") {
+						t.Errorf("%s: rule %s at line %d still has a body that never holds", m.Package.Path, r.Head.Ref(), r.Location.Row)
+					}
+				}
+			}
+			c := ast.NewCompiler()
+			if c.Compile(all); c.Failed() {
+				t.Fatalf("the pruned modules do not compile: %v", c.Errors)
+			}
+		})
+	}
+}
+
+func countRules(ms map[string]*ast.Module) int {
+	n := 0
+	for _, m := range ms {
+		n += len(m.Rules)
+	}
+	return n
+}
