@@ -434,11 +434,20 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mod, rulesData, diags := rules.CompileIndexed(authz.ShippedRules, rules.DefaultVocabulary())
-	if len(diags) > 0 {
-		t.Fatal(diags)
-	}
-	for _, withRules := range []bool{true, false} {
+	// HasPrivilege evaluates the policy on the related app with `with`:
+	// the engine keeps its rules for absent fields out then too (the
+	// related resource has both fields, rules.RelDefaults).
+	privileged := append(slices.Clone(authz.ShippedRules),
+		rules.Rule{ID: "hp1", Name: "Objects of readable apps", ResourceFilter: "App.Object_*", Actions: []string{"read", "update"},
+			Condition: `resource.app.HasPrivilege("update") and resource.owner = user`},
+		rules.Rule{ID: "hp2", Name: "Objects of exportable apps", ResourceFilter: "App.Object_*", Actions: []string{"read"},
+			Condition: `resource.app.HasPrivilege("export")`})
+	for _, set := range [][]rules.Rule{authz.ShippedRules, privileged, nil} {
+		withRules := set != nil
+		mod, rulesData, diags := rules.CompileIndexed(set, rules.DefaultVocabulary())
+		if len(diags) > 0 {
+			t.Fatal(diags)
+		}
 		data, err := policies.Data()
 		if err != nil {
 			t.Fatal(err)
@@ -459,7 +468,7 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		allowed := 0
+		allowed, byPrivilege := 0, 0
 		for i, in := range ins {
 			got, err := e.Evaluate(context.Background(), in)
 			if err != nil {
@@ -485,14 +494,22 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 				return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.ID, b.ID), strings.Compare(a.Name, b.Name))
 			})
 			if got.Allow != want.Allow || !slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Denies, want.Denies) {
-				t.Fatalf("rules %v, input %d %+v:\nengine   %+v\ndecision %+v", withRules, i, in, got, want)
+				t.Fatalf("rules %d, input %d %+v:\nengine   %+v\ndecision %+v", len(set), i, in, got, want)
 			}
 			if got.Allow {
 				allowed++
 			}
+			for _, g := range got.Grants {
+				if strings.HasPrefix(g.ID, "hp") {
+					byPrivilege++
+				}
+			}
+		}
+		if len(set) == len(privileged) && byPrivilege == 0 {
+			t.Fatal("no HasPrivilege rule granted: the mix does not test the related resource")
 		}
 		if allowed == 0 || allowed == len(ins) {
-			t.Fatalf("rules %v: %d of %d allowed: the mix should hold both", withRules, allowed, len(ins))
+			t.Fatalf("rules %d: %d of %d allowed: the mix should hold both", len(set), allowed, len(ins))
 		}
 	}
 }

@@ -1,7 +1,11 @@
 package authz
 
 import (
+	"strings"
+
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // alwaysSent are the input fields every input the engine evaluates
@@ -26,8 +30,8 @@ var alwaysSent = []ast.Ref{
 // rule). Stock OPA, given the same policy files, keeps them.
 //
 // Nothing is removed when any module replaces the input, the resource or
-// one of those fields with `with` (the generated module's HasPrivilege
-// evaluates the policy on a related resource that may lack them). It
+// one of those fields with `with` by a value that may lack them (the
+// generated module's HasPrivilege helpers, which keep them, apart). It
 // reports how many rules it removed.
 func pruneAbsentRules(static map[string]*ast.Module, all map[string]*ast.Module) int {
 	for _, m := range all {
@@ -91,22 +95,74 @@ func neverHolds(body ast.Body) bool {
 }
 
 // replacesSentFields reports whether m has a with modifier on the input,
-// the resource or a field of alwaysSent (or below one).
+// the resource or a field of alwaysSent (or below one) that may leave
+// them out. The generated module's HasPrivilege replaces the resource by a
+// related one (r := _rel_N ... with input.resource as r), which starts
+// from rules.RelDefaults: that one keeps them, when every _rel_ helper of
+// m is built so.
 func replacesSentFields(m *ast.Module) bool {
 	found := false
-	ast.WalkExprs(m, func(e *ast.Expr) bool {
-		for _, w := range e.With {
-			ref, ok := w.Target.Value.(ast.Ref)
-			if !ok {
-				continue
-			}
-			for _, s := range alwaysSent {
-				if s.HasPrefix(ref) || ref.HasPrefix(s) {
-					found = true
+	ast.WalkBodies(m, func(body ast.Body) bool {
+		for _, e := range body {
+			for _, w := range e.With {
+				ref, ok := w.Target.Value.(ast.Ref)
+				if !ok {
+					continue
+				}
+				for _, s := range alwaysSent {
+					if (s.HasPrefix(ref) || ref.HasPrefix(s)) && !(ref.Equal(resourceRef) && relatedIn(body, w.Value)) {
+						found = true
+					}
 				}
 			}
 		}
 		return found
 	})
-	return found
+	if found {
+		return true
+	}
+	for _, r := range m.Rules {
+		if strings.HasPrefix(string(r.Head.Name), relPrefix) && !startsFromDefaults(r) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	resourceRef = ast.MustParseRef("input.resource")
+	relDefaults = ast.MustParseTerm(rules.RelDefaults)
+)
+
+// relPrefix names the generated module's related-resource helpers.
+const relPrefix = "_rel_"
+
+// relatedIn reports whether v is a variable body assigns a _rel_ helper.
+func relatedIn(body ast.Body, v *ast.Term) bool {
+	if _, ok := v.Value.(ast.Var); !ok {
+		return false
+	}
+	for _, e := range body {
+		if !e.IsAssignment() && !e.IsEquality() {
+			continue
+		}
+		if x, ok := e.Operand(1).Value.(ast.Var); ok && e.Operand(0).Equal(v) && strings.HasPrefix(string(x), relPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// startsFromDefaults reports whether the _rel_ helper r's value is
+// object.union(rules.RelDefaults, ...).
+func startsFromDefaults(r *ast.Rule) bool {
+	if r.Head.Value == nil || len(r.Body) == 0 {
+		return false
+	}
+	last := r.Body[len(r.Body)-1]
+	if !last.IsAssignment() || !last.Operand(0).Equal(r.Head.Value) {
+		return false
+	}
+	call, ok := last.Operand(1).Value.(ast.Call)
+	return ok && len(call) == 3 && call[0].String() == "object.union" && call[1].Equal(relDefaults)
 }

@@ -1,11 +1,13 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/policies"
 )
 
@@ -40,6 +42,34 @@ grants contains "x" if {
 	data.rulekeeper.builtin.grants[_] with input.action as "read"
 }
 `
+	// The generator's HasPrivilege form: the related resource starts
+	// from rules.RelDefaults (kept), or not (pruning off).
+	const relDefaults = `package rulekeeper.rules
+
+_rel_0 := r if {
+	n := input.resource.app
+	is_object(n)
+	r := object.union(` + "{\"spaceId\": \"\", \"spaceType\": \"\"}" + `, object.union(n, {"type": "app"}))
+}
+
+grants contains "x" if {
+	r := _rel_0
+	data.rulekeeper.builtin.grants[_] with input.resource as r with input.action as "read"
+}
+`
+	const relBare = `package rulekeeper.rules
+
+_rel_0 := r if {
+	n := input.resource.app
+	is_object(n)
+	r := object.union(n, {"type": "app"})
+}
+
+grants contains "x" if {
+	r := _rel_0
+	data.rulekeeper.builtin.grants[_] with input.resource as r
+}
+`
 	const extra = `package extra
 
 # The only rule of its head: stays.
@@ -61,6 +91,15 @@ w contains 3 if {
 	not input.resource.spaceId
 }
 `
+	// The generator's own module with HasPrivilege rules.
+	generated, _, diags := rules.CompileIndexed(append(slices.Clone(ShippedRules),
+		rules.Rule{ID: "hp", Name: "Objects of readable apps", ResourceFilter: "App.Object_*", Actions: []string{"read"},
+			Condition: `resource.app.HasPrivilege("read")`},
+		rules.Rule{ID: "hs", Name: "Apps of readable spaces", ResourceFilter: "App_*", Actions: []string{"read"},
+			Condition: `resource.space.HasPrivilege("read")`}), rules.DefaultVocabulary())
+	if len(diags) > 0 || !strings.Contains(generated, "with input.resource as") {
+		t.Fatalf("the generated module has no HasPrivilege form (%v)", diags)
+	}
 	for _, tc := range []struct {
 		name      string
 		generated string
@@ -70,6 +109,9 @@ w contains 3 if {
 		{"static policy", "", false, want},
 		{"HasPrivilege-style with on the resource", withResource, false, 0},
 		{"with on another field", withAction, false, want},
+		{"the generator's HasPrivilege module", generated, false, want},
+		{"HasPrivilege's related resource from the defaults", relDefaults, false, want},
+		{"a related resource without the defaults", relBare, false, 0},
 		{"only rule, else, with and other fields stay", "", true, want + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

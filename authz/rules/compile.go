@@ -737,6 +737,11 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 	}
 }
 
+// RelDefaults is the object every related resource a HasPrivilege
+// condition evaluates the policy on starts from: the fields every resource
+// of the engine carries, "" when unknown.
+const RelDefaults = `{"spaceId": "", "spaceType": ""}`
+
 func (e *emitter) relHelpers(out *strings.Builder) {
 	for i, nav := range e.x.navList {
 		if !e.rel[i] {
@@ -750,6 +755,11 @@ func (e *emitter) relHelpers(out *strings.Builder) {
 			expr = fmt.Sprintf("object.union(%s, {to: n[from] | some from, to in %s})", expr, litMap(nav.copy))
 		}
 		expr = fmt.Sprintf("object.union(%s, {\"type\": %s})", expr, lit(nav.target))
+		// spaceId and spaceType "" unless the related resource has them,
+		// as in every resource the engine sends (the policy reads "" and
+		// absent alike; the engine leaves its rules for absent ones out
+		// of its compilation, authz/prune.go).
+		expr = fmt.Sprintf("object.union(%s, %s)", RelDefaults, expr)
 		fmt.Fprintf(out, "# The related %s of the resource, as a resource of its own.\n", nav.target)
 		fmt.Fprintf(out, "_rel_%d := r if {\n\tn := %s\n\tis_object(n)\n\tr := %s\n}\n\n", i, ref([]string{"resource", nav.field}), expr)
 	}

@@ -137,14 +137,14 @@ _p1_1 if {
 _rel_0 := r if {
 	n := input.resource.space
 	is_object(n)
-	r := object.union(object.union(n, {to: n[from] | some from, to in {"id": "spaceId", "type": "spaceType"}}), {"type": "space"})
+	r := object.union({"spaceId": "", "spaceType": ""}, object.union(object.union(n, {to: n[from] | some from, to in {"id": "spaceId", "type": "spaceType"}}), {"type": "space"}))
 }
 
 # The related app of the resource, as a resource of its own.
 _rel_1 := r if {
 	n := input.resource.app
 	is_object(n)
-	r := object.union(object.union(object.filter(input.resource, ["space", "spaceType"]), n), {"type": "app"})
+	r := object.union({"spaceId": "", "spaceType": ""}, object.union(object.union(object.filter(input.resource, ["space", "spaceType"]), n), {"type": "app"}))
 }
 
 _known_types := {"apikey", "app", "app.object", "event", "extension", "externalresource", "group", "license", "resourcetype", "rule", "schedule", "settings", "space", "theme", "user", "webintegration"}
