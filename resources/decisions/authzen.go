@@ -74,13 +74,7 @@ func decodeLoose(body []byte, v any) error {
 
 func (h *Handlers) evaluation(c fiber.Ctx) error {
 	var ev zEvaluation
-	// The request's own bytes when they are not compressed (c.Body copies
-	// them, and decodeZEvaluation copies what it keeps).
-	raw := c.Request().Body()
-	if len(c.Request().Header.ContentEncoding()) > 0 {
-		raw = c.Body()
-	}
-	if !decodeZEvaluation(raw, &ev) {
+	if !decodeZEvaluation(rawBody(c), &ev) {
 		var err error
 		if ev, err = decodeZEvaluationLoose(c.Body()); err != nil {
 			return err

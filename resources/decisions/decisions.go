@@ -90,15 +90,18 @@ type checkRequest struct {
 	} `json:"context"`
 }
 
+// rawBody is the request's own bytes when they are not compressed (c.Body
+// copies them; the fast decoders copy what they keep), else c.Body.
+func rawBody(c fiber.Ctx) []byte {
+	if len(c.Request().Header.ContentEncoding()) > 0 {
+		return c.Body()
+	}
+	return c.Request().Body()
+}
+
 func (h *Handlers) check(c fiber.Ctx) error {
 	var body checkRequest
-	// The request's own bytes when they are not compressed (c.Body copies
-	// them, and decodeCheck copies what it keeps).
-	raw := c.Request().Body()
-	if len(c.Request().Header.ContentEncoding()) > 0 {
-		raw = c.Body()
-	}
-	if !decodeCheck(raw, &body) {
+	if !decodeCheck(rawBody(c), &body) {
 		var err error
 		if body, err = decodeCheckLoose(c.Body()); err != nil {
 			return err
