@@ -442,8 +442,11 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 			Condition: `resource.app.HasPrivilege("update") and resource.owner = user`},
 		rules.Rule{ID: "hp2", Name: "Objects of exportable apps", ResourceFilter: "App.Object_*", Actions: []string{"read"},
 			Condition: `resource.app.HasPrivilege("export")`})
-	for _, set := range [][]rules.Rule{authz.ShippedRules, privileged, nil} {
-		withRules := set != nil
+	for _, tc := range []struct {
+		name string
+		set  []rules.Rule
+	}{{"shipped rules", authz.ShippedRules}, {"with HasPrivilege", privileged}, {"no rules", nil}} {
+		set, withRules := tc.set, tc.set != nil
 		mod, rulesData, diags := rules.CompileIndexed(set, rules.DefaultVocabulary())
 		if len(diags) > 0 {
 			t.Fatal(diags)
@@ -494,7 +497,7 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 				return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.ID, b.ID), strings.Compare(a.Name, b.Name))
 			})
 			if got.Allow != want.Allow || !slices.Equal(got.Grants, want.Grants) || !slices.Equal(got.Denies, want.Denies) {
-				t.Fatalf("rules %d, input %d %+v:\nengine   %+v\ndecision %+v", len(set), i, in, got, want)
+				t.Fatalf("%s, input %d %+v:\nengine   %+v\ndecision %+v", tc.name, i, in, got, want)
 			}
 			if got.Allow {
 				allowed++
@@ -505,11 +508,11 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 				}
 			}
 		}
-		if len(set) == len(privileged) && byPrivilege == 0 {
+		if tc.name == "with HasPrivilege" && byPrivilege == 0 {
 			t.Fatal("no HasPrivilege rule granted: the mix does not test the related resource")
 		}
 		if allowed == 0 || allowed == len(ins) {
-			t.Fatalf("rules %d: %d of %d allowed: the mix should hold both", len(set), allowed, len(ins))
+			t.Fatalf("%s: %d of %d allowed: the mix should hold both", tc.name, allowed, len(ins))
 		}
 	}
 }
