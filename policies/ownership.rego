@@ -92,8 +92,8 @@ object_public if input.resource.public == true
 grants contains creator_grant if {
 	input.resource.type == "app.object"
 	input.action == "read"
-	input.subject.id != ""
 	input.resource.owner == input.subject.id
+	input.subject.id != ""
 	count(app_read_grants) > 0
 }
 
@@ -104,8 +104,8 @@ grants contains creator_grant if {
 	input.resource.type == "app.object"
 	input.action in {"update", "delete"}
 	input.resource.objectType in {"sheet", "story", "bookmark", "snapshot"}
-	input.subject.id != ""
 	input.resource.owner == input.subject.id
+	input.subject.id != ""
 	count(create_object_grants) > 0
 }
 

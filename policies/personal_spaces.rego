@@ -42,8 +42,8 @@ personal_grants(type, action, ot) := {g |
 grants contains g if {
 	input.resource.spaceType == "personal"
 	input.resource.type == "app"
-	input.subject.id != ""
 	input.resource.owner == input.subject.id
+	input.subject.id != ""
 	g := data.rulekeeper.index.personal.owner.app[input.action]["*"]
 	not input.context.environment == "console"
 }
