@@ -563,12 +563,8 @@ func licenseTypeOf(input ast.Value) (string, bool) {
 	return string(s), ok
 }
 
-// decideTerm is decide on an input term.
-func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, error) {
-	return c.decideWith(ctx, &c.general, input)
-}
-
-// decideWith is decideTerm on plan p.
+// decideWith is one evaluation of the decision on an input term with plan
+// p (c.general, or the plan planFor picks).
 func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (Decision, error) {
 	var cancel topdown.Cancel
 	if done := ctx.Done(); done != nil {
@@ -756,7 +752,7 @@ func asString(v any) string {
 
 // plan is what a decision evaluates: the compiler, the allow query and the
 // query of the three parts, and the refs of grants and denies in the rule
-// cache once allow is evaluated (decideTerm). The grants are read in two
+// cache once allow is evaluated (decideWith). The grants are read in two
 // parts when the policy's allow reads them apart (policies/decision.rego:
 // the built-in grants and the security rules'): grants, and rules when the
 // compilation has a rules module (nil otherwise: no rule grants).
