@@ -44,9 +44,9 @@ managed_grants(type, action, ot) := managed_role_grants(space_id, type, action, 
 # The subject's roles in the space come first, and an app object fails
 # at the lookup of the index (as in shared_spaces.rego).
 grants contains g if {
-	input.resource.spaceType == "managed"
 	sid := input.resource.spaceId
 	roles := input.subject.spaces[sid]
+	input.resource.spaceType == "managed"
 	sid != ""
 	not input.context.environment == "console"
 	some role in roles

@@ -71,14 +71,15 @@ shared_target_grants(type, action, ot) := {g |
 # The subject's roles in the space come first: most subjects asked about
 # a space's content hold none there, and the rule then fails before the
 # environment and the index are read (and before the builtin call of
-# sid != ""). An app object is not tested for: the index has no row for
+# sid != ""), and before the space type, which the rule index has checked
+# already (it stays in the body for what it means). An app object is not tested for: the index has no row for
 # an app object under objectType "*" (app_objects_test.rego checks it), so
 # the lookup of the rows fails for one, which saves every other request a
 # builtin call.
 grants contains g if {
-	input.resource.spaceType == "shared"
 	sid := input.resource.spaceId
 	roles := input.subject.spaces[sid]
+	input.resource.spaceType == "shared"
 	sid != ""
 	not input.context.environment == "console"
 	rows := data.rulekeeper.index.shared.plain[input.subject.license.type][input.resource.type][input.action]["*"]
