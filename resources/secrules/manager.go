@@ -289,6 +289,9 @@ func (m *Manager) syncLocked(ctx context.Context, rev int64) error {
 	if err != nil {
 		return err
 	}
+	// Counted once read, before the set is put in force: whoever sees
+	// the new revision in force also sees the read counted.
+	m.counted("all")
 	err = m.loadAll(ctx, rev, all)
 	if err != nil {
 		m.loadErrors.Inc()
@@ -297,7 +300,6 @@ func (m *Manager) syncLocked(ctx context.Context, rev int64) error {
 		m.loaded = rev // do not retry the same broken revision every tick
 		return err
 	}
-	m.counted("all")
 	m.logger.Info("rules loaded", "revision", rev, "rules", len(all))
 	return nil
 }
@@ -375,8 +377,8 @@ func (m *Manager) counted(how string) {
 	}
 }
 
-// FullLoads is how many times this manager read and compiled the whole
-// stored rule set (rulekeeper_rules_updates_total{read="all"}).
+// FullLoads is how many times this manager read the whole stored rule set to
+// compile it (rulekeeper_rules_updates_total{read="all"}), counted once read.
 func (m *Manager) FullLoads() int64 { return m.fullLoads.Load() }
 
 // plainUpTo is the largest rule set compiled plainly (rules.CompileModule)
