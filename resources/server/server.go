@@ -165,7 +165,12 @@ func NotFound(c fiber.Ctx) error {
 // endpoints) get write, everything else, decisions included, decision.
 // A call that runs out of it ends with store.Unavailable errors, which
 // apierror answers 503 database_unavailable with Retry-After.
+//
+// The requests whose deadlines fall within 10 ms of each other share one
+// timer: a request's context ends at its deadline or up to 10 ms later,
+// and its Deadline is its own.
 func Deadline(decision, write time.Duration) fiber.Handler {
+	var reads, writes sharedDeadlines
 	return func(c fiber.Ctx) error {
 		d := decision
 		path := pathOf(c)
@@ -182,8 +187,20 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 		if IsAnalysisPath(path) {
 			d = max(d, analysisTimeout)
 		}
-		ctx, cancel := context.WithDeadline(c.Context(), requestStart(c).Add(d))
-		defer cancel()
+		at := requestStart(c).Add(d)
+		var ctx context.Context
+		var cancel context.CancelFunc
+		switch d {
+		case decision:
+			ctx, cancel = reads.within(c.Context(), at)
+		case write:
+			ctx, cancel = writes.within(c.Context(), at)
+		default: // uploads and analyses: few and long
+			ctx, cancel = context.WithDeadline(c.Context(), at)
+		}
+		if cancel != nil {
+			defer cancel()
+		}
 		c.SetContext(ctx)
 		return c.Next()
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -76,11 +77,14 @@ func BenchmarkCheckChain(b *testing.B) {
 			// collector's background workers (allocs/op stand for them).
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			start := threadCPU()
+			start, proc := threadCPU(), processCPU()
 			for i := 0; b.Loop(); i++ {
 				do(i)
 			}
 			b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
+			// The whole process's: the collector's workers too (compare
+			// GOGC settings with it).
+			b.ReportMetric(float64(processCPU()-proc)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -89,6 +93,13 @@ func BenchmarkCheckChain(b *testing.B) {
 func threadCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(1, &ru) // RUSAGE_THREAD
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU is the CPU time (user and system) of the whole process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
@@ -226,6 +237,49 @@ func BenchmarkDecideDemoTenant(b *testing.B) {
 				_, err := d.Svc.Engine.Decide(ctx, reqs[i%len(reqs)])
 				return err
 			})
+		})
+	}
+}
+
+// BenchmarkCheckChainGC is BenchmarkCheckChain's uncached mode under
+// several GOGC values, one tenant for all (so that -count interleaves
+// them): what the collector's pacing costs a decision, the workers on the
+// other core (cpu-ns/op) and the handler's own thread (thread-ns/op: a
+// bigger heap goal touches more fresh memory) — the figures behind serve's
+// --gc-heap-budget.
+//
+//	go test -run '^$' -bench CheckChainGC -benchmem -count 4 ./resources/service/
+func BenchmarkCheckChainGC(b *testing.B) {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d := servicetest.DevWith(b, func(c *service.Config) { c.Logger = quiet; c.NoDecisionCache = true })
+	reqs := checkRequests(b, d)
+	h := d.Svc.Handler()
+	var ctx fasthttp.RequestCtx
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	do := func(i int) {
+		ctx.Init(reqs[i%len(reqs)], addr, nil)
+		h(&ctx)
+		if s := ctx.Response.StatusCode(); s != http.StatusOK {
+			b.Fatalf("status %d: %s", s, ctx.Response.Body())
+		}
+	}
+	for i := range reqs {
+		do(i)
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, gogc := range []int{100, 200, 400, 1000} {
+		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
+			debug.SetGCPercent(gogc)
+			runtime.GC()
+			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			start, proc := threadCPU(), processCPU()
+			for i := 0; b.Loop(); i++ {
+				do(i)
+			}
+			b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
+			b.ReportMetric(float64(processCPU()-proc)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
