@@ -251,3 +251,39 @@ func TestRequestIDsAreUniqueAndShareAPrefix(t *testing.T) {
 		t.Fatalf("two generators share the prefix %q", prefixOf(other))
 	}
 }
+
+// TestRequestIDOfTheAnswer: a request's own usable X-Request-ID comes back
+// on the answer and in the access log; one missing or beyond visible ASCII
+// is replaced by a generated id, a new one per request.
+func TestRequestIDOfTheAnswer(t *testing.T) {
+	var logs bytes.Buffer
+	var ready error
+	a := app(t, &logs, &ready)
+	ask := func(id string) string {
+		req := httptest.NewRequest("GET", "/api/v1/things/t1", nil)
+		if id != "" {
+			req.Header.Set(fiber.HeaderXRequestID, id)
+		}
+		res, err := a.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get(fiber.HeaderXRequestID)
+	}
+	if got := ask("client trace 42"); got != "client trace 42" {
+		t.Errorf("the request's id came back as %q", got)
+	}
+	if !strings.Contains(logs.String(), `"requestId":"client trace 42"`) {
+		t.Errorf("the access log does not carry the request's id: %s", logs.String())
+	}
+	first, second, bad := ask(""), ask(""), ask("caf\u00e9")
+	for _, id := range []string{first, second, bad} {
+		if len(id) < 18 || id[16] != '-' || id[:17] != first[:17] {
+			t.Errorf("generated id %q, want the process's prefix %q and a counter", id, first[:17])
+		}
+	}
+	if first == second || second == bad {
+		t.Errorf("generated ids repeat: %q %q %q", first, second, bad)
+	}
+}

@@ -18,7 +18,6 @@ import (
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/gofiber/fiber/v3/middleware/recover"
-	"github.com/gofiber/fiber/v3/middleware/requestid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -115,7 +114,7 @@ func New(cfg Config) (*fiber.App, error) {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(requestid.New(requestid.Config{Generator: RequestIDs()}))
+	app.Use(requestID())
 	app.Use(observe(cfg.Logger, m))
 	app.Use(bodyLimits(cfg.BodyLimit, cfg.BulkBodyLimit))
 	app.Use(Deadline(cfg.DecisionTimeout, cfg.WriteTimeout))
