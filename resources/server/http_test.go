@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/dbcalls"
 	"github.com/rulekeeper/rulekeeper/resources/server"
 )
 
@@ -285,5 +286,44 @@ func TestRequestIDOfTheAnswer(t *testing.T) {
 	}
 	if first == second || second == bad {
 		t.Errorf("generated ids repeat: %q %q %q", first, second, bad)
+	}
+}
+
+type ctxKey struct{}
+
+// TestRequestContextCountsDatabaseCalls: every request's context carries
+// a Counter (dbcalls.Start), seen through contexts derived from it, not
+// through dbcalls.Without, and the request's deadline and values pass
+// through it.
+func TestRequestContextCountsDatabaseCalls(t *testing.T) {
+	a, err := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Get("/api/v1/counted", func(c fiber.Ctx) error {
+		ctx := c.Context()
+		calls := dbcalls.Of(ctx)
+		derived := context.WithValue(ctx, ctxKey{}, "v")
+		_, hasDeadline := derived.Deadline()
+		switch {
+		case calls == nil:
+			return c.SendString("no counter")
+		case dbcalls.Of(derived) != calls || derived.Value(ctxKey{}) != "v":
+			return c.SendString("a derived context lost the counter or its value")
+		case dbcalls.Of(dbcalls.Without(ctx)) != nil:
+			return c.SendString("Without kept the counter")
+		case !hasDeadline:
+			return c.SendString("no deadline")
+		}
+		return c.SendString("ok")
+	})
+	res, err := a.Test(httptest.NewRequest("GET", "/api/v1/counted", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("%d %s", res.StatusCode, b)
 	}
 }

@@ -246,8 +246,8 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		start := requestStart(c)
 		// At debug level the log line lists the commands (no values).
-		calls := &dbcalls.Counter{Trace: logger.Enabled(c.Context(), slog.LevelDebug)}
-		c.SetContext(dbcalls.With(c.Context(), calls))
+		ctx, calls := dbcalls.Start(c.Context(), logger.Enabled(c.Context(), slog.LevelDebug))
+		c.SetContext(ctx)
 		err := c.Next()
 		status := c.Response().StatusCode()
 		route := "unmatched"
