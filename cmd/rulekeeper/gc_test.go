@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -77,5 +78,32 @@ func TestGCSettings(t *testing.T) {
 	debug.SetGCPercent(150)
 	if m := attrs(false); m["gogc"] != int64(150) || !strings.Contains(m["pacing"].(string), "GOGC=150") {
 		t.Errorf("GOGC set: %v", m)
+	}
+}
+
+// The release build (make build, the Dockerfile) and bench/loadbench's
+// build use one CPU profile for profile-guided optimization, and it is
+// there: a gzipped pprof profile.
+func TestReleaseBuildProfile(t *testing.T) {
+	const profile = "cmd/rulekeeper/rulekeeper.pgo"
+	b, err := os.ReadFile("../../" + profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 1000 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("%s is not a gzipped pprof profile (%d bytes)", profile, len(b))
+	}
+	for file, want := range map[string]string{
+		"../../Makefile":                "PGO ?= " + profile,
+		"../../Dockerfile":              "-pgo=" + profile,
+		"../../bench/loadbench/main.go": `"pgo", "` + profile + `"`,
+	} {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(text), want) {
+			t.Errorf("%s does not build with %s (no %q)", file, profile, want)
+		}
 	}
 }
