@@ -58,35 +58,46 @@ func BenchmarkCheckChain(b *testing.B) {
 			if mode.authzen {
 				reqs = authzenRequests(d, reqs)
 			}
-			h := d.Svc.Handler()
-			var ctx fasthttp.RequestCtx
-			addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-			do := func(i int) {
-				ctx.Init(reqs[i%len(reqs)], addr, nil)
-				h(&ctx)
-				if s := ctx.Response.StatusCode(); s != http.StatusOK {
-					b.Fatalf("status %d: %s", s, ctx.Response.Body())
-				}
-			}
-			for i := range reqs { // every entity cached, every answer checked once
-				do(i)
-			}
-			b.ReportAllocs()
-			// The CPU of this goroutine's thread alone: on a shared
-			// machine steadier than wall time, and without the
-			// collector's background workers (allocs/op stand for them).
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			start, proc := threadCPU(), processCPU()
-			for i := 0; b.Loop(); i++ {
-				do(i)
-			}
-			b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
-			// The whole process's: the collector's workers too (compare
-			// GOGC settings with it).
-			b.ReportMetric(float64(processCPU()-proc)/float64(b.N), "cpu-ns/op")
+			measureChain(b, chainHandler(b, d, reqs))
 		})
 	}
+}
+
+// chainHandler answers a function that hands the i-th of reqs to d's
+// handler and fails b unless the answer is 200; every request is handed
+// once before (every entity cached, every answer checked).
+func chainHandler(b *testing.B, d *servicetest.Tenant, reqs []*fasthttp.Request) func(i int) {
+	h := d.Svc.Handler()
+	var ctx fasthttp.RequestCtx
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	do := func(i int) {
+		ctx.Init(reqs[i%len(reqs)], addr, nil)
+		h(&ctx)
+		if s := ctx.Response.StatusCode(); s != http.StatusOK {
+			b.Fatalf("status %d: %s", s, ctx.Response.Body())
+		}
+	}
+	for i := range reqs {
+		do(i)
+	}
+	return do
+}
+
+// measureChain runs do for b's loop and reports allocations, the CPU of
+// this goroutine's thread alone (on a shared machine steadier than wall
+// time, and without the collector's background workers: allocs/op stand
+// for them) and the whole process's (the collector's workers too: compare
+// GOGC settings with it).
+func measureChain(b *testing.B, do func(i int)) {
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start, proc := threadCPU(), processCPU()
+	for i := 0; b.Loop(); i++ {
+		do(i)
+	}
+	b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
+	b.ReportMetric(float64(processCPU()-proc)/float64(b.N), "cpu-ns/op")
 }
 
 // threadCPU is the CPU time (user and system) of the calling thread.
@@ -252,34 +263,13 @@ func BenchmarkDecideDemoTenant(b *testing.B) {
 func BenchmarkCheckChainGC(b *testing.B) {
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d := servicetest.DevWith(b, func(c *service.Config) { c.Logger = quiet; c.NoDecisionCache = true })
-	reqs := checkRequests(b, d)
-	h := d.Svc.Handler()
-	var ctx fasthttp.RequestCtx
-	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-	do := func(i int) {
-		ctx.Init(reqs[i%len(reqs)], addr, nil)
-		h(&ctx)
-		if s := ctx.Response.StatusCode(); s != http.StatusOK {
-			b.Fatalf("status %d: %s", s, ctx.Response.Body())
-		}
-	}
-	for i := range reqs {
-		do(i)
-	}
+	do := chainHandler(b, d, checkRequests(b, d))
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	for _, gogc := range []int{100, 200, 400, 1000} {
 		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
 			debug.SetGCPercent(gogc)
 			runtime.GC()
-			b.ReportAllocs()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			start, proc := threadCPU(), processCPU()
-			for i := 0; b.Loop(); i++ {
-				do(i)
-			}
-			b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
-			b.ReportMetric(float64(processCPU()-proc)/float64(b.N), "cpu-ns/op")
+			measureChain(b, do)
 		})
 	}
 }
