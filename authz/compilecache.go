@@ -30,6 +30,7 @@ type compilation struct {
 	query    ast.Body // allowQuery, compiled
 	parts    ast.Body // decisionQuery, compiled
 	proj     *projection
+	closed   bool // pruneClosedRules removed rules: knownLicense inputs only
 }
 
 // NewCompileCache keeps the last size compilations (size < 1: 8).

@@ -102,6 +102,41 @@ type compiled struct {
 	// place, and evaluations read that document (data) without a store
 	// transaction. Revisions made by Patch share their store's guard.
 	guard *sync.RWMutex
+	// closed: the compilation left out the rules for license types other
+	// than knownLicense's (pruneClosedRules); an input with another type
+	// is decided by exact, the policy compiled as written, built the
+	// first time one comes (revisions made by Patch share it).
+	closed bool
+	exact  *exactPlan
+}
+
+// exactPlan is a revision's plan without pruneClosedRules, compiled once
+// when first needed.
+type exactPlan struct {
+	once    sync.Once
+	compile func() (*compilation, error)
+	p       plan
+	err     error
+}
+
+func (x *exactPlan) get() (*plan, error) {
+	x.once.Do(func() {
+		cc, err := x.compile()
+		if err != nil {
+			x.err = err
+			return
+		}
+		x.p = newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef, rulesRef(cc.compiler))
+	})
+	return &x.p, x.err
+}
+
+// planFor is the plan that decides a subject with license type t.
+func (c *compiled) planFor(t string) (*plan, error) {
+	if !c.closed || knownLicense(t) {
+		return &c.general, nil
+	}
+	return c.exact.get()
 }
 
 // Engine evaluates decisions. It is safe for concurrent use; Load swaps the
@@ -261,7 +296,10 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
 	c := &compiled{revision: revision, compiler: cc.compiler, general: newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef, rulesRef(cc.compiler)),
-		store: st, rules: rulesModule, proj: proj, data: dc, guard: new(sync.RWMutex)}
+		store: st, rules: rulesModule, proj: proj, data: dc, guard: new(sync.RWMutex), closed: cc.closed}
+	if cc.closed {
+		c.exact = &exactPlan{compile: func() (*compilation, error) { return e.compileModules(rulesModule, true) }}
+	}
 	return c, nil
 }
 
@@ -272,7 +310,7 @@ func (e *Engine) compilation(rulesModule string) (*compilation, error) {
 	if cc, ok := e.opts.CompileCache.get(key); ok {
 		return cc, nil
 	}
-	cc, err := e.compileModules(rulesModule)
+	cc, err := e.compileModules(rulesModule, false)
 	if err != nil {
 		return nil, err
 	}
@@ -281,8 +319,9 @@ func (e *Engine) compilation(rulesModule string) (*compilation, error) {
 }
 
 // compileModules parses and compiles the static policies with the rules
-// module and prepares the decision query.
-func (e *Engine) compileModules(rulesModule string) (*compilation, error) {
+// module and prepares the decision query; exact keeps the rules
+// pruneClosedRules would leave out.
+func (e *Engine) compileModules(rulesModule string, exact bool) (*compilation, error) {
 	modules, err := parseModules(e.opts.Modules, rulesModule)
 	if err != nil {
 		return nil, err
@@ -304,6 +343,7 @@ func (e *Engine) compileModules(rulesModule string) (*compilation, error) {
 		inForce[name] = modules[name]
 	}
 	pruneAbsentRules(inForce, modules)
+	closed := !exact && pruneClosedRules(inForce, modules) > 0
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {
@@ -317,7 +357,7 @@ func (e *Engine) compileModules(rulesModule string) (*compilation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: prepare decision query: %w", err)
 	}
-	return &compilation{compiler: compiler, query: query, parts: parts, proj: proj}, nil
+	return &compilation{compiler: compiler, query: query, parts: parts, proj: proj, closed: closed}, nil
 }
 
 // parseModules parses the static policies and the rules module (may be
@@ -440,7 +480,11 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	return c.decideTerm(ctx, in.valueWith(&e.strs, c.proj))
+	p, err := c.planFor(in.Subject.License.Type)
+	if err != nil {
+		return Decision{Revision: c.revision}, err
+	}
+	return c.decideWith(ctx, p, in.valueWith(&e.strs, c.proj))
 }
 
 // The variables the decision query binds: the three rules the decision
@@ -498,15 +542,29 @@ func rulesRef(compiler *ast.Compiler) ast.Ref {
 // decision does not need (a goroutine per evaluation to watch ctx, metrics,
 // and the conversion of the result to Go maps, read here as an OPA value).
 func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error) {
-	return c.decideTerm(ctx, ast.NewTerm(input))
+	p := &c.general
+	if t, ok := licenseTypeOf(input); c.closed && !(ok && knownLicense(t)) {
+		var err error
+		if p, err = c.exact.get(); err != nil {
+			return Decision{Revision: c.revision}, err
+		}
+	}
+	return c.decideWith(ctx, p, ast.NewTerm(input))
 }
 
-// decideTerm is decide on an input term.
-func (c *compiled) decideTerm(ctx context.Context, input *ast.Term) (Decision, error) {
-	return c.decideWith(ctx, &c.general, input)
+// licenseTypeOf is the subject's license type in input; ok is false when
+// there is none, or not a string.
+func licenseTypeOf(input ast.Value) (string, bool) {
+	v, err := input.Find(licenseTypeRef[1:])
+	if err != nil {
+		return "", false
+	}
+	s, ok := v.(ast.String)
+	return string(s), ok
 }
 
-// decideWith is decideTerm on plan p.
+// decideWith is one evaluation of the decision on an input term with plan
+// p (c.general, or the plan planFor picks).
 func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (Decision, error) {
 	var cancel topdown.Cancel
 	if done := ctx.Done(); done != nil {
@@ -694,7 +752,7 @@ func asString(v any) string {
 
 // plan is what a decision evaluates: the compiler, the allow query and the
 // query of the three parts, and the refs of grants and denies in the rule
-// cache once allow is evaluated (decideTerm). The grants are read in two
+// cache once allow is evaluated (decideWith). The grants are read in two
 // parts when the policy's allow reads them apart (policies/decision.rego:
 // the built-in grants and the security rules'): grants, and rules when the
 // compilation has a rules module (nil otherwise: no rule grants).

@@ -235,7 +235,7 @@ func BenchmarkEvaluateBaseline(b *testing.B) {
 // floorModules is a policy whose decision is trivial: one constant grant,
 // no gate, allow computed from both as policies/decision.rego computes it
 // without a rules module.
-// Decided through the engine's own path (Evaluate → decideTerm), it is the
+// Decided through the engine's own path (Evaluate → decideWith), it is the
 // engine's floor: what a decision costs before the policy does anything.
 var floorModules = map[string]string{
 	"floor.rego": `package rulekeeper.authz

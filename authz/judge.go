@@ -285,7 +285,11 @@ func (j *judge) ruleGrants(ctx context.Context, st, rt *Target, s *Subject, r *R
 
 // decide is the decision for one triple.
 func (j *judge) decide(ctx context.Context, st, rt *Target, s *Subject, r *Resource, strs map[string]bool, ri int, action, env string) (Decision, error) {
-	if j.exact {
+	// The rule-independent part is prepared on the engine's compilation,
+	// which leaves out the rules for unknown license types (prune.go):
+	// such a subject is decided in full (evalValue picks the policy as
+	// written for it).
+	if j.exact || j.ev.c.closed && !knownLicense(s.License.Type) {
 		j.evaluated.Add(1)
 		return j.ev.evalValue(ctx, inputOf(st, rt, action, env))
 	}

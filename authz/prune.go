@@ -39,6 +39,14 @@ func pruneAbsentRules(static map[string]*ast.Module, all map[string]*ast.Module)
 			return 0
 		}
 	}
+	return pruneWhere(static, all, neverHolds)
+}
+
+// pruneWhere removes from the static modules the rules without an else
+// whose body never holds (never), each only while another rule with its
+// head (package and ref, over all modules) stays. It reports how many it
+// removed.
+func pruneWhere(static map[string]*ast.Module, all map[string]*ast.Module, never func(ast.Body) bool) int {
 	type site struct {
 		m *ast.Module
 		r *ast.Rule
@@ -53,7 +61,7 @@ func pruneAbsentRules(static map[string]*ast.Module, all map[string]*ast.Module)
 	}
 	for _, m := range static {
 		for _, r := range m.Rules {
-			if h := head(m, r); r.Else == nil && neverHolds(r.Body) && heads[h] > 1 {
+			if h := head(m, r); r.Else == nil && never(r.Body) && heads[h] > 1 {
 				heads[h]--
 				drop = append(drop, site{m, r})
 			}
@@ -165,4 +173,89 @@ func startsFromDefaults(r *ast.Rule) bool {
 	}
 	call, ok := last.Operand(1).Value.(ast.Call)
 	return ok && len(call) == 3 && call[0].String() == "object.union" && call[1].Equal(relDefaults)
+}
+
+// licenseTypeRef is the field knownLicense vouches for.
+var licenseTypeRef = ast.MustParseRef("input.subject.license.type")
+
+// licenseTypes are the values the license type of a subject takes in the
+// store (resources/licenses: professional, analyzer, analyzer_capacity;
+// "" for a user without a license). Any other value, which a caller may
+// still send (AuthZEN, what-if, analysis subjects), is "no license" to the
+// static policy, which has a rule for it that never holds on one of these
+// (policies/gates.rego, no_license).
+var licenseTypes = []string{"", "professional", "analyzer", "analyzer_capacity"}
+
+// knownLicense reports whether t is one of licenseTypes: the inputs the
+// engine may evaluate with a compilation pruneClosedRules has pruned.
+func knownLicense(t string) bool {
+	switch t {
+	case "", "professional", "analyzer", "analyzer_capacity":
+		return true
+	}
+	return false
+}
+
+// pruneClosedRules removes from the static modules the rules that cannot
+// hold when the license type is one of licenseTypes: a rule whose body has
+// `not input.subject.license.type == v` for every v of licenseTypes
+// (without with), has no else, and shares its head with another rule that
+// stays. The engine evaluates an input with such a compilation only when
+// knownLicense holds for it, and compiles the policy as written for the
+// others (compiled.planFor). OPA's rule index cannot leave such a rule out
+// (it cannot ask for "none of these values"), so every decision entered it.
+//
+// Nothing is removed when any module replaces the input, the subject, its
+// license or the type with `with`. It reports how many rules it removed.
+func pruneClosedRules(static map[string]*ast.Module, all map[string]*ast.Module) int {
+	for _, m := range all {
+		if replaces(m, licenseTypeRef) {
+			return 0
+		}
+	}
+	return pruneWhere(static, all, excludesLicenseTypes)
+}
+
+// excludesLicenseTypes reports whether body has `not
+// input.subject.license.type == v` (or `= v`, either side) for every v of
+// licenseTypes.
+func excludesLicenseTypes(body ast.Body) bool {
+	found := map[string]bool{}
+	for _, e := range body {
+		if !e.Negated || len(e.With) > 0 || !(e.IsEquality() || e.IsCall() && e.Operator().Equal(ast.Equal.Ref())) || len(e.Operands()) != 2 {
+			continue
+		}
+		a, b := e.Operand(0), e.Operand(1)
+		if _, ok := a.Value.(ast.Ref); !ok {
+			a, b = b, a
+		}
+		ref, ok := a.Value.(ast.Ref)
+		s, isStr := b.Value.(ast.String)
+		if ok && isStr && ref.Equal(licenseTypeRef) {
+			found[string(s)] = true
+		}
+	}
+	for _, v := range licenseTypes {
+		if !found[v] {
+			return false
+		}
+	}
+	return true
+}
+
+// replaces reports whether m has a with modifier on ref, on a field below
+// it or on one of its prefixes (input itself included).
+func replaces(m *ast.Module, ref ast.Ref) bool {
+	found := false
+	ast.WalkBodies(m, func(body ast.Body) bool {
+		for _, e := range body {
+			for _, w := range e.With {
+				if t, ok := w.Target.Value.(ast.Ref); ok && (ref.HasPrefix(t) || t.HasPrefix(ref)) {
+					found = true
+				}
+			}
+		}
+		return found
+	})
+	return found
 }

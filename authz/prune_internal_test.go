@@ -165,3 +165,76 @@ func countRules(ms map[string]*ast.Module) int {
 	}
 	return n
 }
+
+// TestPruneClosedRules: the rule for license types other than the store's
+// leaves the engine's compilation (one rule of the static policy); a rule
+// missing one of the four values, a `with` on the subject, or a rule alone
+// under its head keeps it.
+func TestPruneClosedRules(t *testing.T) {
+	srcs, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range licenseTypes {
+		if !knownLicense(v) {
+			t.Errorf("knownLicense(%q) is false", v)
+		}
+	}
+	for _, v := range []string{"enterprise", "Professional", "analyzer ", "none"} {
+		if knownLicense(v) {
+			t.Errorf("knownLicense(%q) is true", v)
+		}
+	}
+	const partial = `package extra
+d contains 1 if {
+	not input.subject.license.type == "professional"
+	not input.subject.license.type == "analyzer"
+	not input.subject.license.type == ""
+}
+d contains 2 if input.x
+`
+	const withSubject = `package extra
+p if data.rulekeeper.gates.denies with input.subject as {}
+`
+	const alone = `package extra
+only if {
+	not input.subject.license.type == "professional"
+	not input.subject.license.type == "analyzer"
+	not input.subject.license.type == "analyzer_capacity"
+	not "" == input.subject.license.type
+}
+`
+	for _, tc := range []struct {
+		name, extra string
+		removed     int
+	}{
+		{"static policy", "", 1},
+		{"a rule missing one value stays", partial, 1},
+		{"with on the subject", withSubject, 0},
+		{"a rule alone under its head stays", alone, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			all := map[string]*ast.Module{}
+			static := map[string]*ast.Module{}
+			for name, src := range srcs {
+				m := ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+				all[name], static[name] = m, m
+			}
+			if tc.extra != "" {
+				m := ast.MustParseModuleWithOpts(tc.extra, ast.ParserOptions{RegoVersion: ast.RegoV1})
+				all["extra.rego"], static["extra.rego"] = m, m
+			}
+			before := countRules(all)
+			if got := pruneClosedRules(static, all); got != tc.removed {
+				t.Fatalf("removed %d rules, want %d", got, tc.removed)
+			}
+			if got := before - countRules(all); got != tc.removed {
+				t.Fatalf("the modules lost %d rules, want %d", got, tc.removed)
+			}
+			c := ast.NewCompiler()
+			if c.Compile(all); c.Failed() {
+				t.Fatalf("the pruned modules do not compile: %v", c.Errors)
+			}
+		})
+	}
+}

@@ -47,10 +47,26 @@ denies contains {"kind": "gate", "reason": "anonymous"} if {
 
 # no_license reads the license type directly (license_class is "" exactly
 # when it is none of the three), which spares a decision the helper rule.
+# Two rules: the first, for the empty type (a user without a license, as
+# the engine describes one), is the one OPA's rule index picks by the
+# equality, and only for those subjects; the second is for any other
+# value and for none at all (inputs written by hand). The engine's
+# compilation leaves the second out, because it checks every input's type
+# against the four values first (authz/prune.go, knownLicense): a rule
+# the index cannot leave out (it cannot ask for "none of these values")
+# cost every decision of a licensed subject its evaluation.
+denies contains {"kind": "gate", "reason": "no_license"} if {
+	input.subject.license.type == ""
+	not license_exempt
+	not admin_in_console
+	not ungated
+}
+
 denies contains {"kind": "gate", "reason": "no_license"} if {
 	not input.subject.license.type == "professional"
 	not input.subject.license.type == "analyzer"
 	not input.subject.license.type == "analyzer_capacity"
+	not input.subject.license.type == ""
 	not license_exempt
 	not admin_in_console
 	not ungated

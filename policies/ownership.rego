@@ -63,9 +63,14 @@ creator_grant := {
 }
 
 # Public objects and app-wide content: whoever opens the app. Two rules
-# rather than object_visible, each naming its objects with a literal the
-# rule index checks: a decision on a private sheet enters neither. (The
-# set is app_wide_objects; ownership_test.rego checks they agree.)
+# rather than object_visible: the first names its objects with a literal
+# the rule index checks, so that a decision on a private sheet does not
+# enter it. (The set is app_wide_objects; ownership_test.rego checks they
+# agree.) The second asks object_public, a rule of its own, rather than
+# `input.resource.public == true` in its body: an equality puts a level
+# for input.resource.public into the rule index of grants, which every
+# decision walks (and resolves the field in each of its branches) to serve
+# this one rule; app object reads pay the helper instead (bench/README.md).
 grants contains g if {
 	input.resource.type == "app.object"
 	input.action == "read"
@@ -76,17 +81,19 @@ grants contains g if {
 grants contains g if {
 	input.resource.type == "app.object"
 	input.action == "read"
-	input.resource.public == true
+	object_public
 	some g in app_read_grants
 }
+
+object_public if input.resource.public == true
 
 # Private objects: their creator (is_creator, read directly), while they
 # may open the app.
 grants contains creator_grant if {
 	input.resource.type == "app.object"
 	input.action == "read"
-	input.subject.id != ""
 	input.resource.owner == input.subject.id
+	input.subject.id != ""
 	count(app_read_grants) > 0
 }
 
@@ -97,8 +104,8 @@ grants contains creator_grant if {
 	input.resource.type == "app.object"
 	input.action in {"update", "delete"}
 	input.resource.objectType in {"sheet", "story", "bookmark", "snapshot"}
-	input.subject.id != ""
 	input.resource.owner == input.subject.id
+	input.subject.id != ""
 	count(create_object_grants) > 0
 }
 

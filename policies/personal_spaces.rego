@@ -38,12 +38,15 @@ personal_grants(type, action, ot) := {g |
 # would cost an evaluation of its own (object_type is "*", is_app_owner
 # compares resource.owner, creator_ok holds: the index has make_public and
 # make_private for app objects alone); app objects and schedules go
-# through the helpers.
+# through the helpers. The owner test comes first: the rule index has
+# already checked the equalities on the space type and the resource type
+# (they stay in the body for what they mean), and most subjects asked
+# about a personal app do not own it.
 grants contains g if {
+	input.resource.owner == input.subject.id
+	input.subject.id != ""
 	input.resource.spaceType == "personal"
 	input.resource.type == "app"
-	input.subject.id != ""
-	input.resource.owner == input.subject.id
 	g := data.rulekeeper.index.personal.owner.app[input.action]["*"]
 	not input.context.environment == "console"
 }

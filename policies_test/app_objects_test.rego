@@ -137,3 +137,12 @@ test_the_ownership_rules_name_the_object_sets if {
 	data.rulekeeper.builtin.app_wide_objects == {"masteritem", "variable", "media"}
 	data.rulekeeper.builtin.creator_objects == {"sheet", "story", "bookmark", "snapshot"}
 }
+
+# The hot rules of shared and managed spaces (shared_spaces.rego,
+# managed_spaces.rego) do not test the resource's type: they look the
+# request up under objectType "*", and rely on the index having no grant
+# for an app object there (app objects are keyed by their object type).
+test_the_index_has_no_app_object_row_under_any_object_type if {
+	count([lic | some lic, by_type in data.rulekeeper.index.shared.plain; by_type["app.object"][_]["*"]]) == 0
+	count([role | some role, by_type in data.rulekeeper.index.managed; by_type["app.object"][_]["*"]]) == 0
+}

@@ -245,3 +245,13 @@ test_analyzer_license_rules_reach_every_professional_only_request if {
 professional_only_resource("app.object", ot) := h.app_object(ot, h.me, false, h.me, "sp-1", "shared")
 
 professional_only_resource(t, "*") := object.union(h.app("a-1", h.me, "sp-1", "shared"), {"type": t})
+
+# The second no_license rule (any type but the four) has the exemptions of
+# the first: an unknown license type reads itself and administers the
+# console as no license does.
+test_an_unknown_license_type_has_the_exemptions_of_no_license if {
+	s := object.union(member, {"license": {"type": "enterprise"}})
+	not "no_license" in h.reasons(h.hub(s, "read", {"type": "user", "id": s.id}))
+	admin := object.union(s, {"roles": ["TenantAdmin"]})
+	h.allowed(h.console(admin, "update", {"type": "license"}))
+}
