@@ -39,7 +39,10 @@ func (s *sharedDeadlines) within(parent context.Context, deadline time.Time) (co
 	}
 	shared := s.latest.Load()
 	if shared == nil || !covers(shared, deadline) {
-		end := deadline.Truncate(deadlineGrain).Add(deadlineGrain)
+		// The next multiple of the grain, by Add (Truncate would drop
+		// the monotonic clock reading: the timer would follow the wall
+		// clock's steps).
+		end := deadline.Add(deadlineGrain - time.Duration(deadline.UnixNano()%int64(deadlineGrain)))
 		ctx, cancel := context.WithDeadline(context.Background(), end)
 		fresh := &sharedDeadline{ctx: ctx, cancel: cancel}
 		// The latest end stays: a request that started a little before
