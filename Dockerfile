@@ -13,7 +13,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+RUN CGO_ENABLED=0 GOOS=linux go build -trimpath -pgo=cmd/rulekeeper/rulekeeper.pgo -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/rulekeeper ./cmd/rulekeeper \
  && mkdir -p /out/data
 

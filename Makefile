@@ -5,6 +5,11 @@ OPA_VERSION := v1.22.2
 OPA := $(GO) run github.com/open-policy-agent/opa@$(OPA_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# Profile-guided optimization of the release build (make build, the
+# Dockerfile, bench/loadbench): a CPU profile of a loaded server
+# (bench/README.md, "Profile-guided build"). Not default.pgo: go test of
+# cmd/rulekeeper would rebuild every dependency with it.
+PGO ?= cmd/rulekeeper/rulekeeper.pgo
 # Fuzzing runs a number of inputs, not a duration: a duration races Go 1.26's
 # fuzz coordinator on a loaded machine (golang/go#75804: a bare "context
 # deadline exceeded" failure with no failing input, seen in CI). 150 inputs:
@@ -32,8 +37,8 @@ run: ## build bin/rulekeeper, then start it in dev mode on the embedded database
 	./bin/rulekeeper serve --dev
 
 .PHONY: build
-build: ## build bin/rulekeeper
-	$(GO) build -ldflags "$(LDFLAGS)" -o bin/rulekeeper ./cmd/rulekeeper
+build: ## build bin/rulekeeper, optimized with the CPU profile cmd/rulekeeper/rulekeeper.pgo (PGO=off: without)
+	$(GO) build -pgo=$(PGO) -ldflags "$(LDFLAGS)" -o bin/rulekeeper ./cmd/rulekeeper
 
 .PHONY: test
 test: ## vet, every Go and Rego test (short form, -short) and, beside them, the fuzz targets

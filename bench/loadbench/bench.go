@@ -47,7 +47,7 @@ func (b *bench) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var rkErr, opaErr error
 	if rkBin == "" {
-		wg.Go(func() { rkBin, rkErr = buildRulekeeper(ctx, b.root, b.tmp) })
+		wg.Go(func() { rkBin, rkErr = buildRulekeeper(ctx, b.root, b.tmp, b.cfg.PGO) })
 	}
 	if opaBin == "" {
 		wg.Go(func() { opaBin, opaErr = opaserver.Install(ctx, version) })

@@ -81,6 +81,9 @@ type config struct {
 	// GeneratorProfile, when set, is a file where the load generator
 	// (this process) writes a CPU profile of the rounds.
 	GeneratorProfile string
+	// PGO is go build's -pgo for the rulekeeper this checkout builds:
+	// the profile of the release build (make build), or off.
+	PGO string
 	// Baseline, when set, is another rulekeeper binary (e.g. built from
 	// main) added to the rounds on a copy of the data, with the same
 	// flags: before and after measured in one run.
@@ -111,6 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Check, "check", 1000, "decisions asked of both servers and compared before the load")
 	fs.Uint64Var(&cfg.Seed, "seed", 6, "seed of the decision stream")
 	fs.StringVar(&cfg.OPA, "opa", "", "OPA binary (default: go install github.com/open-policy-agent/opa@<go.mod version> into the user cache)")
+	fs.StringVar(&cfg.PGO, "pgo", "cmd/rulekeeper/rulekeeper.pgo", "go build -pgo of the rulekeeper built from this checkout (the release build's profile, as make build; off: without)")
 	fs.StringVar(&cfg.Rulekeeper, "rulekeeper", "", "rulekeeper binary (default: go build ./cmd/rulekeeper into a temporary directory)")
 	fs.StringVar(&cfg.Report, "report", "", "README whose \"Latest report\" section is replaced (default: bench/README.md of the module)")
 	fs.BoolVar(&cfg.NoReport, "no-report", false, "print the report only")

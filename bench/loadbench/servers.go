@@ -26,10 +26,11 @@ func goTool(ctx context.Context, dir string, env []string, args ...string) error
 	return nil
 }
 
-// buildRulekeeper builds cmd/rulekeeper into dir.
-func buildRulekeeper(ctx context.Context, root, dir string) (string, error) {
+// buildRulekeeper builds cmd/rulekeeper into dir, with go build's -pgo
+// (a profile relative to root, or off), as make build does.
+func buildRulekeeper(ctx context.Context, root, dir, pgo string) (string, error) {
 	bin := filepath.Join(dir, "rulekeeper")
-	if err := goTool(ctx, root, nil, "build", "-o", bin, "./cmd/rulekeeper"); err != nil {
+	if err := goTool(ctx, root, nil, "build", "-pgo="+pgo, "-o", bin, "./cmd/rulekeeper"); err != nil {
 		return "", err
 	}
 	return bin, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -71,4 +72,25 @@ func tuneGC(ctx context.Context, budget uint64, period time.Duration) bool {
 		}
 	}()
 	return true
+}
+
+// gcSettings describes the collector's settings for serve's start-up log
+// line: who paces it (the heap budget, the environment's GOGC or
+// GOMEMLIMIT, or Go's default) and the values in force.
+func gcSettings(tuned bool, budget uint64) []any {
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+	metrics.Read(sample)
+	attrs := []any{"gogc", int64(sample[0].Value.Uint64())}
+	if limit := sample[1].Value.Uint64(); limit < math.MaxInt64 {
+		attrs = append(attrs, "memoryLimit", limit)
+	}
+	switch {
+	case tuned:
+		attrs = append(attrs, "pacing", "heap budget (--gc-heap-budget: GOGC from the live heap once a second)", "heapBudget", budget)
+	case os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "":
+		attrs = append(attrs, "pacing", "the environment (GOGC="+os.Getenv("GOGC")+" GOMEMLIMIT="+os.Getenv("GOMEMLIMIT")+")")
+	default:
+		attrs = append(attrs, "pacing", "Go's default (--gc-heap-budget 0)")
+	}
+	return attrs
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +51,59 @@ func TestTuneGC(t *testing.T) {
 	// A test binary's live heap is a few MB: 5× of it is within 1 TB.
 	if p := debug.SetGCPercent(100); p != 400 {
 		t.Fatalf("GOGC %d, want 400", p)
+	}
+}
+
+// The start-up log line says who paces the collector and with what.
+func TestGCSettings(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	attrs := func(tuned bool) map[string]any {
+		m := map[string]any{}
+		a := gcSettings(tuned, 200<<20)
+		for i := 0; i+1 < len(a); i += 2 {
+			m[a[i].(string)] = a[i+1]
+		}
+		return m
+	}
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	debug.SetGCPercent(400)
+	if m := attrs(true); m["gogc"] != int64(400) || m["heapBudget"] != uint64(200<<20) || !strings.Contains(m["pacing"].(string), "heap budget") {
+		t.Errorf("tuned: %v", m)
+	}
+	if m := attrs(false); !strings.Contains(m["pacing"].(string), "default") || m["heapBudget"] != nil {
+		t.Errorf("budget 0: %v", m)
+	}
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150)
+	if m := attrs(false); m["gogc"] != int64(150) || !strings.Contains(m["pacing"].(string), "GOGC=150") {
+		t.Errorf("GOGC set: %v", m)
+	}
+}
+
+// The release build (make build, the Dockerfile) and bench/loadbench's
+// build use one CPU profile for profile-guided optimization, and it is
+// there: a gzipped pprof profile.
+func TestReleaseBuildProfile(t *testing.T) {
+	const profile = "cmd/rulekeeper/rulekeeper.pgo"
+	b, err := os.ReadFile("../../" + profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 1000 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("%s is not a gzipped pprof profile (%d bytes)", profile, len(b))
+	}
+	for file, want := range map[string]string{
+		"../../Makefile":                "PGO ?= " + profile,
+		"../../Dockerfile":              "-pgo=" + profile,
+		"../../bench/loadbench/main.go": `"pgo", "` + profile + `"`,
+	} {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(text), want) {
+			t.Errorf("%s does not build with %s (no %q)", file, profile, want)
+		}
 	}
 }

@@ -149,7 +149,8 @@ func serve(ctx context.Context, cmd *command, std *stdio, args []string) error {
 	cfg.Version = version
 	cfg.Logger = slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: lvl}))
 
-	tuneGC(ctx, uint64(gcBudget), time.Second)
+	tuned := tuneGC(ctx, uint64(gcBudget), time.Second)
+	cfg.Logger.Info("garbage collector", gcSettings(tuned, uint64(gcBudget))...)
 	svc, err := service.Start(ctx, cfg)
 	if err != nil {
 		return err

@@ -334,6 +334,9 @@ func TestStdoutAndOff(t *testing.T) {
 	if found == nil || found.Result == nil || !found.Result.Allow {
 		t.Fatalf("no stdout line for the check: %q", out.String())
 	}
+	if !strings.Contains(found.Request.ID, "-") { // the answer's X-Request-ID: <process prefix>-<counter>
+		t.Errorf("the entry's request id is %q, want the generated X-Request-ID", found.Request.ID)
+	}
 	var e servicetest.Error
 	if st := d.Call("admin", "GET", "/api/v1/decisions", nil, &e); st != 404 || e.Code != "decision_log_not_stored" {
 		t.Errorf("stdout log: GET /decisions = %d %s, want 404 decision_log_not_stored", st, e.Code)

@@ -37,6 +37,28 @@ func With(ctx context.Context, c *Counter) context.Context {
 	return context.WithValue(ctx, key{}, c)
 }
 
+// Start returns ctx carrying a new Counter (its Trace set to trace), and
+// the Counter: With of a new Counter in one allocation instead of two (the
+// server starts one per request).
+func Start(ctx context.Context, trace bool) (context.Context, *Counter) {
+	cc := &countingContext{Context: ctx}
+	cc.c.Trace = trace
+	return cc, &cc.c
+}
+
+// countingContext is a context carrying its Counter.
+type countingContext struct {
+	context.Context
+	c Counter
+}
+
+func (cc *countingContext) Value(k any) any {
+	if _, ok := k.(key); ok {
+		return &cc.c
+	}
+	return cc.Context.Value(k)
+}
+
 // Without returns ctx without a Counter: work started for a request that
 // runs on without it (a background refresh it does not wait for) is not
 // counted as the request's.

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/resources/apierror"
+	"github.com/rulekeeper/rulekeeper/resources/dbcalls"
 	"github.com/rulekeeper/rulekeeper/resources/server"
 )
 
@@ -249,5 +250,80 @@ func TestRequestIDsAreUniqueAndShareAPrefix(t *testing.T) {
 	}
 	if other := b(); prefixOf(other) == prefixOf(first) {
 		t.Fatalf("two generators share the prefix %q", prefixOf(other))
+	}
+}
+
+// TestRequestIDOfTheAnswer: a request's own usable X-Request-ID comes back
+// on the answer and in the access log; one missing or beyond visible ASCII
+// is replaced by a generated id, a new one per request.
+func TestRequestIDOfTheAnswer(t *testing.T) {
+	var logs bytes.Buffer
+	var ready error
+	a := app(t, &logs, &ready)
+	ask := func(id string) string {
+		req := httptest.NewRequest("GET", "/api/v1/things/t1", nil)
+		if id != "" {
+			req.Header.Set(fiber.HeaderXRequestID, id)
+		}
+		res, err := a.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get(fiber.HeaderXRequestID)
+	}
+	if got := ask("client trace 42"); got != "client trace 42" {
+		t.Errorf("the request's id came back as %q", got)
+	}
+	if !strings.Contains(logs.String(), `"requestId":"client trace 42"`) {
+		t.Errorf("the access log does not carry the request's id: %s", logs.String())
+	}
+	first, second, bad := ask(""), ask(""), ask("caf\u00e9")
+	for _, id := range []string{first, second, bad} {
+		if len(id) < 18 || id[16] != '-' || id[:17] != first[:17] {
+			t.Errorf("generated id %q, want the process's prefix %q and a counter", id, first[:17])
+		}
+	}
+	if first == second || second == bad {
+		t.Errorf("generated ids repeat: %q %q %q", first, second, bad)
+	}
+}
+
+type ctxKey struct{}
+
+// TestRequestContextCountsDatabaseCalls: every request's context carries
+// a Counter (dbcalls.Start), seen through contexts derived from it, not
+// through dbcalls.Without, and the request's deadline and values pass
+// through it.
+func TestRequestContextCountsDatabaseCalls(t *testing.T) {
+	a, err := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Get("/api/v1/counted", func(c fiber.Ctx) error {
+		ctx := c.Context()
+		calls := dbcalls.Of(ctx)
+		derived := context.WithValue(ctx, ctxKey{}, "v")
+		_, hasDeadline := derived.Deadline()
+		switch {
+		case calls == nil:
+			return c.SendString("no counter")
+		case dbcalls.Of(derived) != calls || derived.Value(ctxKey{}) != "v":
+			return c.SendString("a derived context lost the counter or its value")
+		case dbcalls.Of(dbcalls.Without(ctx)) != nil:
+			return c.SendString("Without kept the counter")
+		case !hasDeadline:
+			return c.SendString("no deadline")
+		}
+		return c.SendString("ok")
+	})
+	res, err := a.Test(httptest.NewRequest("GET", "/api/v1/counted", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(b) != "ok" {
+		t.Fatalf("%d %s", res.StatusCode, b)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/gofiber/fiber/v3"
 )
 
 // RequestIDs generates the ids of the requests that come without one
@@ -16,13 +18,61 @@ import (
 // log random 43-character tokens were 37 % of the stored bytes. The
 // counter says how many requests a replica has answered; nothing else.
 func RequestIDs() func() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
-	prefix := hex.EncodeToString(b[:]) + "-"
-	var n atomic.Uint64
+	ids := newRequestIDs()
 	return func() string {
 		var buf [40]byte
-		out := append(buf[:0], prefix...)
-		return string(strconv.AppendUint(out, n.Add(1), 36))
+		return string(ids.append(buf[:0]))
 	}
+}
+
+// requestIDs is RequestIDs' state: the prefix and the counter.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go ≥ 1.24)
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+// append appends the next id to dst.
+func (r *requestIDs) append(dst []byte) []byte {
+	return strconv.AppendUint(append(dst, r.prefix...), r.n.Add(1), 36)
+}
+
+// requestID gives every answer an X-Request-ID: the request's own when it
+// sent a usable one (visible ASCII), else one of RequestIDs. The id is
+// read back from the answer's header (c.GetRespHeader) by the access log,
+// the error contract and the decision log. A generated id costs one
+// allocation (its buffer: fasthttp's setters let their argument escape),
+// a request's own none; Fiber's requestid middleware cost three (the
+// string, and two to keep it in the request's locals).
+func requestID() fiber.Handler {
+	ids := newRequestIDs()
+	return func(c fiber.Ctx) error {
+		res := &c.Response().Header
+		if id := c.Request().Header.Peek(fiber.HeaderXRequestID); usableRequestID(id) {
+			res.SetBytesV(fiber.HeaderXRequestID, id)
+		} else {
+			var buf [40]byte
+			res.SetBytesV(fiber.HeaderXRequestID, ids.append(buf[:0]))
+		}
+		return c.Next()
+	}
+}
+
+// usableRequestID reports whether a request's id is non-empty visible
+// ASCII (spaces included), as Fiber's requestid middleware accepts.
+func usableRequestID(id []byte) bool {
+	if len(id) == 0 {
+		return false
+	}
+	for _, c := range id {
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }

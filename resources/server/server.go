@@ -18,7 +18,6 @@ import (
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
 	"github.com/gofiber/fiber/v3/middleware/recover"
-	"github.com/gofiber/fiber/v3/middleware/requestid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -115,7 +114,7 @@ func New(cfg Config) (*fiber.App, error) {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(requestid.New(requestid.Config{Generator: RequestIDs()}))
+	app.Use(requestID())
 	app.Use(observe(cfg.Logger, m))
 	app.Use(bodyLimits(cfg.BodyLimit, cfg.BulkBodyLimit))
 	app.Use(Deadline(cfg.DecisionTimeout, cfg.WriteTimeout))
@@ -165,7 +164,12 @@ func NotFound(c fiber.Ctx) error {
 // endpoints) get write, everything else, decisions included, decision.
 // A call that runs out of it ends with store.Unavailable errors, which
 // apierror answers 503 database_unavailable with Retry-After.
+//
+// The requests whose deadlines fall within 10 ms of each other share one
+// timer: a request's context ends at its deadline or up to 10 ms later,
+// and its Deadline is its own.
 func Deadline(decision, write time.Duration) fiber.Handler {
+	var reads, writes sharedDeadlines
 	return func(c fiber.Ctx) error {
 		d := decision
 		path := pathOf(c)
@@ -182,8 +186,20 @@ func Deadline(decision, write time.Duration) fiber.Handler {
 		if IsAnalysisPath(path) {
 			d = max(d, analysisTimeout)
 		}
-		ctx, cancel := context.WithDeadline(c.Context(), requestStart(c).Add(d))
-		defer cancel()
+		at := requestStart(c).Add(d)
+		var ctx context.Context
+		var cancel context.CancelFunc
+		switch d {
+		case decision:
+			ctx, cancel = reads.within(c.Context(), at)
+		case write:
+			ctx, cancel = writes.within(c.Context(), at)
+		default: // uploads and analyses: few and long
+			ctx, cancel = context.WithDeadline(c.Context(), at)
+		}
+		if cancel != nil {
+			defer cancel()
+		}
 		c.SetContext(ctx)
 		return c.Next()
 	}
@@ -230,8 +246,8 @@ func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		start := requestStart(c)
 		// At debug level the log line lists the commands (no values).
-		calls := &dbcalls.Counter{Trace: logger.Enabled(c.Context(), slog.LevelDebug)}
-		c.SetContext(dbcalls.With(c.Context(), calls))
+		ctx, calls := dbcalls.Start(c.Context(), logger.Enabled(c.Context(), slog.LevelDebug))
+		c.SetContext(ctx)
 		err := c.Next()
 		status := c.Response().StatusCode()
 		route := "unmatched"

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -57,38 +58,59 @@ func BenchmarkCheckChain(b *testing.B) {
 			if mode.authzen {
 				reqs = authzenRequests(d, reqs)
 			}
-			h := d.Svc.Handler()
-			var ctx fasthttp.RequestCtx
-			addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
-			do := func(i int) {
-				ctx.Init(reqs[i%len(reqs)], addr, nil)
-				h(&ctx)
-				if s := ctx.Response.StatusCode(); s != http.StatusOK {
-					b.Fatalf("status %d: %s", s, ctx.Response.Body())
-				}
-			}
-			for i := range reqs { // every entity cached, every answer checked once
-				do(i)
-			}
-			b.ReportAllocs()
-			// The CPU of this goroutine's thread alone: on a shared
-			// machine steadier than wall time, and without the
-			// collector's background workers (allocs/op stand for them).
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			start := threadCPU()
-			for i := 0; b.Loop(); i++ {
-				do(i)
-			}
-			b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
+			measureChain(b, chainHandler(b, d, reqs))
 		})
 	}
+}
+
+// chainHandler answers a function that hands the i-th of reqs to d's
+// handler and fails b unless the answer is 200; every request is handed
+// once before (every entity cached, every answer checked).
+func chainHandler(b *testing.B, d *servicetest.Tenant, reqs []*fasthttp.Request) func(i int) {
+	h := d.Svc.Handler()
+	var ctx fasthttp.RequestCtx
+	addr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	do := func(i int) {
+		ctx.Init(reqs[i%len(reqs)], addr, nil)
+		h(&ctx)
+		if s := ctx.Response.StatusCode(); s != http.StatusOK {
+			b.Fatalf("status %d: %s", s, ctx.Response.Body())
+		}
+	}
+	for i := range reqs {
+		do(i)
+	}
+	return do
+}
+
+// measureChain runs do for b's loop and reports allocations, the CPU of
+// this goroutine's thread alone (on a shared machine steadier than wall
+// time, and without the collector's background workers: allocs/op stand
+// for them) and the whole process's (the collector's workers too: compare
+// GOGC settings with it).
+func measureChain(b *testing.B, do func(i int)) {
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	start, proc := threadCPU(), processCPU()
+	for i := 0; b.Loop(); i++ {
+		do(i)
+	}
+	b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "thread-ns/op")
+	b.ReportMetric(float64(processCPU()-proc)/float64(b.N), "cpu-ns/op")
 }
 
 // threadCPU is the CPU time (user and system) of the calling thread.
 func threadCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(1, &ru) // RUSAGE_THREAD
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// processCPU is the CPU time (user and system) of the whole process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
@@ -226,6 +248,28 @@ func BenchmarkDecideDemoTenant(b *testing.B) {
 				_, err := d.Svc.Engine.Decide(ctx, reqs[i%len(reqs)])
 				return err
 			})
+		})
+	}
+}
+
+// BenchmarkCheckChainGC is BenchmarkCheckChain's uncached mode under
+// several GOGC values, one tenant for all (so that -count interleaves
+// them): what the collector's pacing costs a decision, the workers on the
+// other core (cpu-ns/op) and the handler's own thread (thread-ns/op: a
+// bigger heap goal touches more fresh memory) — the figures behind serve's
+// --gc-heap-budget.
+//
+//	go test -run '^$' -bench CheckChainGC -benchmem -count 4 ./resources/service/
+func BenchmarkCheckChainGC(b *testing.B) {
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d := servicetest.DevWith(b, func(c *service.Config) { c.Logger = quiet; c.NoDecisionCache = true })
+	do := chainHandler(b, d, checkRequests(b, d))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, gogc := range []int{100, 200, 400, 1000} {
+		b.Run(fmt.Sprintf("gogc=%d", gogc), func(b *testing.B) {
+			debug.SetGCPercent(gogc)
+			runtime.GC()
+			measureChain(b, do)
 		})
 	}
 }
