@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -109,24 +110,11 @@ func neverHolds(body ast.Body) bool {
 // from rules.RelDefaults: that one keeps them, when every _rel_ helper of
 // m is built so.
 func replacesSentFields(m *ast.Module) bool {
-	found := false
-	ast.WalkBodies(m, func(body ast.Body) bool {
-		for _, e := range body {
-			for _, w := range e.With {
-				ref, ok := w.Target.Value.(ast.Ref)
-				if !ok {
-					continue
-				}
-				for _, s := range alwaysSent {
-					if (s.HasPrefix(ref) || ref.HasPrefix(s)) && !(ref.Equal(resourceRef) && relatedIn(body, w.Value)) {
-						found = true
-					}
-				}
-			}
-		}
-		return found
-	})
-	if found {
+	related := func(body ast.Body, w *ast.With) bool {
+		ref, _ := w.Target.Value.(ast.Ref)
+		return ref.Equal(resourceRef) && relatedIn(body, w.Value)
+	}
+	if replaces(m, alwaysSent, related) {
 		return true
 	}
 	for _, r := range m.Rules {
@@ -188,13 +176,7 @@ var licenseTypes = []string{"", "professional", "analyzer", "analyzer_capacity"}
 
 // knownLicense reports whether t is one of licenseTypes: the inputs the
 // engine may evaluate with a compilation pruneClosedRules has pruned.
-func knownLicense(t string) bool {
-	switch t {
-	case "", "professional", "analyzer", "analyzer_capacity":
-		return true
-	}
-	return false
-}
+func knownLicense(t string) bool { return slices.Contains(licenseTypes, t) }
 
 // pruneClosedRules removes from the static modules the rules that cannot
 // hold when the license type is one of licenseTypes: a rule whose body has
@@ -209,7 +191,7 @@ func knownLicense(t string) bool {
 // license or the type with `with`. It reports how many rules it removed.
 func pruneClosedRules(static map[string]*ast.Module, all map[string]*ast.Module) int {
 	for _, m := range all {
-		if replaces(m, licenseTypeRef) {
+		if replaces(m, []ast.Ref{licenseTypeRef}, nil) {
 			return 0
 		}
 	}
@@ -243,15 +225,22 @@ func excludesLicenseTypes(body ast.Body) bool {
 	return true
 }
 
-// replaces reports whether m has a with modifier on ref, on a field below
-// it or on one of its prefixes (input itself included).
-func replaces(m *ast.Module, ref ast.Ref) bool {
+// replaces reports whether m has a with modifier on one of refs, on a
+// field below it or on one of its prefixes (input itself included),
+// other than those keeps (nil: none) allows.
+func replaces(m *ast.Module, refs []ast.Ref, keeps func(ast.Body, *ast.With) bool) bool {
 	found := false
 	ast.WalkBodies(m, func(body ast.Body) bool {
 		for _, e := range body {
 			for _, w := range e.With {
-				if t, ok := w.Target.Value.(ast.Ref); ok && (ref.HasPrefix(t) || t.HasPrefix(ref)) {
-					found = true
+				t, ok := w.Target.Value.(ast.Ref)
+				if !ok || keeps != nil && keeps(body, w) {
+					continue
+				}
+				for _, ref := range refs {
+					if ref.HasPrefix(t) || t.HasPrefix(ref) {
+						found = true
+					}
 				}
 			}
 		}
