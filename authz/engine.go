@@ -131,9 +131,10 @@ func (x *exactPlan) get() (*plan, error) {
 	return &x.p, x.err
 }
 
-// planFor is the plan that decides a subject with license type t.
-func (c *compiled) planFor(t string) (*plan, error) {
-	if !c.closed || knownLicense(t) {
+// planFor is the plan that decides a subject whose license type is
+// known (knownLicense) or not.
+func (c *compiled) planFor(known bool) (*plan, error) {
+	if !c.closed || known {
 		return &c.general, nil
 	}
 	return c.exact.get()
@@ -480,7 +481,7 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	p, err := c.planFor(in.Subject.License.Type)
+	p, err := c.planFor(knownLicense(in.Subject.License.Type))
 	if err != nil {
 		return Decision{Revision: c.revision}, err
 	}
@@ -542,12 +543,10 @@ func rulesRef(compiler *ast.Compiler) ast.Ref {
 // decision does not need (a goroutine per evaluation to watch ctx, metrics,
 // and the conversion of the result to Go maps, read here as an OPA value).
 func (c *compiled) decide(ctx context.Context, input ast.Value) (Decision, error) {
-	p := &c.general
-	if t, ok := licenseTypeOf(input); c.closed && !(ok && knownLicense(t)) {
-		var err error
-		if p, err = c.exact.get(); err != nil {
-			return Decision{Revision: c.revision}, err
-		}
+	t, ok := licenseTypeOf(input)
+	p, err := c.planFor(ok && knownLicense(t))
+	if err != nil {
+		return Decision{Revision: c.revision}, err
 	}
 	return c.decideWith(ctx, p, ast.NewTerm(input))
 }
