@@ -18,10 +18,11 @@ import (
 
 // Middleware remembers, for the entries of the request's decisions, the
 // request's method, path, id and remote address. Mount it before the
-// routes, only when the log is on: it costs two allocations per request (the
-// context and the record together, and the copy of the request's id). The server runs Fiber with Immutable,
-// so the strings are the request's own copies (the method is one of
-// Fiber's constants, the address a new string).
+// routes, only when the log is on: it costs two allocations per request
+// (the context and the record together, and the copy of the request's
+// id). The server runs Fiber with Immutable, so the strings are the
+// request's own copies (the method is one of Fiber's constants, the
+// address a new string).
 func Middleware() fiber.Handler {
 	return func(c fiber.Ctx) error {
 		rc := &requestContext{Context: c.Context()}
