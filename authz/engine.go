@@ -262,6 +262,7 @@ func (e *Engine) Patch(ctx context.Context, revision int64, patches []rules.Patc
 	if next.data, err = readData(ctx, c.store); err != nil {
 		return fmt.Errorf("authz: patch rules data: %w", err)
 	}
+	next.proj = c.proj.patched(next.data.root, patches)
 	e.swap(&next)
 	e.metrics.compileSeconds.Observe(time.Since(start).Seconds())
 	return nil
@@ -296,6 +297,7 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if err != nil {
 		return nil, fmt.Errorf("authz: read policy data: %w", err)
 	}
+	proj = proj.indexed(cc.compiler, dc.root)
 	c := &compiled{revision: revision, compiler: cc.compiler, general: newPlan(cc.compiler, cc.query, cc.parts, grantsRef, deniesRef, rulesRef(cc.compiler)),
 		store: st, rules: rulesModule, proj: proj, data: dc, guard: new(sync.RWMutex), closed: cc.closed}
 	if cc.closed {

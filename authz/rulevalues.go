@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -40,7 +39,6 @@ import (
 
 var (
 	kValues             = ast.StringTerm(rules.ValuesKey)
-	kKeys               = ast.StringTerm(rules.KeysID)
 	textTrue, textFalse = ast.StringTerm("true"), ast.StringTerm("false")
 )
 
@@ -52,10 +50,10 @@ type ruleValue struct {
 	path []*ast.Term
 	ci   bool
 	// The lookup keys of the attribute's values (the module's _kv and
-	// _kp: keyed by value, by prefixes of these lengths), in keys.
+	// _kp: keyed by value, by prefixes of these lengths); keyed: either.
 	val   bool
 	plens []int
-	keys  *keyTerms
+	keyed bool
 	// listed: the module reads the list itself (its _ka: the atoms
 	// do), not only its keys; input.va holds only those.
 	listed bool
@@ -70,6 +68,20 @@ type ruleValue struct {
 	// ruleValue of a module), by which ruleValueTerm finds them in the
 	// input.
 	tree *valueNode
+	// index is the revision's copy of the buckets (the same in every
+	// ruleValue of a revision; ruleindex.go), in which ruleValueTerm
+	// finds the candidates; nil: the module finds them.
+	index *ruleIndex
+}
+
+// withIndex is a copy of vs whose candidates are found in ix.
+func withIndex(vs []ruleValue, ix *ruleIndex) []ruleValue {
+	out := make([]ruleValue, len(vs))
+	copy(out, vs)
+	for i := range out {
+		out[i].index = ix
+	}
+	return out
 }
 
 // A valueNode is one segment of the paths of the value lists in use: the
@@ -123,15 +135,14 @@ func (n *valueNode) walk(x *ast.Term, found []*ast.Term) {
 type pairKeys struct {
 	a, b  int
 	plens []int
-	keys  *keyTerms
+	id    string // the keys' start: rules' pairPrefixKey without "^" and the prefix
 }
 
 // A sharedKey is the lookup key (rules' pairKey) a decision has when
 // two attributes share a value: the other's index in the value lists.
 type sharedKey struct {
 	b   int
-	key *ast.Term
-	one *ast.Term // the array [key]: the keys of a decision that has only it
+	key string
 }
 
 // ruleValuesOf finds the value lists the generated module m reads: its
@@ -183,9 +194,7 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 		at[id] = i
 		out[i].val, out[i].plens = vals[id], plens[id]
 		out[i].listed = listed == nil || listed[id]
-		if out[i].val || len(out[i].plens) > 0 {
-			out[i].keys = &keyTerms{id: id}
-		}
+		out[i].keyed = out[i].val || len(out[i].plens) > 0
 	}
 	for _, q := range pairs {
 		a, ok1 := at[q.ids[0]]
@@ -195,8 +204,7 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 			return nil // the module computes them
 		}
 		out[a].needed, out[b].needed, out[c].needed = true, true, true
-		out[c].pairs = append(out[c].pairs, pairKeys{a: a, b: b, plens: q.plens,
-			keys: &keyTerms{id: q.ids[0] + "&" + q.ids[1] + "&" + q.ids[2]}})
+		out[c].pairs = append(out[c].pairs, pairKeys{a: a, b: b, plens: q.plens, id: q.ids[0] + "&" + q.ids[1] + "&" + q.ids[2]})
 	}
 	for _, q := range shared {
 		a, ok1 := at[q[0]]
@@ -205,13 +213,12 @@ func ruleValuesOf(m *ast.Module) []ruleValue {
 			return nil // the module computes them
 		}
 		out[a].needed, out[b].needed = true, true
-		key := ast.StringTerm(q[0] + "&" + q[1])
-		out[a].shared = append(out[a].shared, sharedKey{b: b, key: key, one: ast.ArrayTerm(key)})
+		out[a].shared = append(out[a].shared, sharedKey{b: b, key: q[0] + "&" + q[1]})
 	}
 	root := &valueNode{by: map[string]*valueNode{}}
 	for i := range out {
 		v := &out[i]
-		if !v.listed && v.keys == nil && !v.needed {
+		if !v.listed && !v.keyed && !v.needed {
 			continue
 		}
 		n := root
@@ -323,107 +330,69 @@ func lengthsOf(v ast.Value) []int {
 	return out
 }
 
-// keyTerms are the lookup keys of one attribute's values, as terms,
-// shared by the inputs of a revision like the interned strings (a hit
-// costs a map read and no allocation; at most maxInterned are kept).
-type keyTerms struct {
-	id string
-	mu sync.RWMutex
-	m  map[string]*ast.Term
-}
-
-// key is the term of id + sep + s (rules' valueKey, prefixKey).
-func (k *keyTerms) key(sep byte, s string) *ast.Term {
-	var buf [128]byte
-	return k.lookup(append(append(append(buf[:0], k.id...), sep), s...))
-}
-
-// lookup is the term of the key b (id, separator, value or prefix).
-func (k *keyTerms) lookup(b []byte) *ast.Term {
-	k.mu.RLock()
-	t, ok := k.m[string(b)]
-	k.mu.RUnlock()
-	if ok {
-		return t
-	}
-	c := string(b)
-	t = ast.StringTerm(c)
-	k.mu.Lock()
-	if len(k.m) >= maxInterned || k.m == nil {
-		k.m = make(map[string]*ast.Term, 256)
-	}
-	k.m[c] = t
-	k.mu.Unlock()
-	return t
-}
-
-// appendKeys appends the lookup keys of the values in list (an array of
-// strings, as listOf makes it) to ks: each value's key if v is keyed by
-// value, and its prefix's for each length of v.plens it reaches (in
-// characters, as Rego's count and substring count them).
-func (v *ruleValue) appendKeys(ks []*ast.Term, list *ast.Term) []*ast.Term {
+// visitKeys probes the lookup keys of the values in list (an array of
+// strings, as listOf makes it): each value's key if v is keyed by value,
+// and its prefix's for each length of v.plens it reaches (in characters,
+// as Rego's count and substring count them).
+func (v *ruleValue) visitKeys(p *keyProbe, list *ast.Term) {
 	a, ok := list.Value.(*ast.Array)
-	if !ok || v.keys == nil {
-		return ks
+	if !ok || !v.keyed {
+		return
 	}
 	for i := range a.Len() {
-		s, ok := a.Elem(i).Value.(ast.String)
-		if !ok {
-			continue
+		if s, ok := a.Elem(i).Value.(ast.String); ok {
+			v.visitValueKeys(p, string(s), false)
 		}
-		if v.val {
-			ks = append(ks, v.keys.key('=', string(s)))
-		}
-		ks = appendPrefixKeys(ks, v.keys, v.plens, string(s))
 	}
-	return ks
 }
 
-// appendKeysOf is appendKeys of the list of x (listOf, which it does not
+// visitKeysOf is visitKeys of the list of x (listOf, which it does not
 // build) for a string or an array of strings x; ok is false for any
 // other x (the caller lists it).
-func (v *ruleValue) appendKeysOf(ks []*ast.Term, x *ast.Term) ([]*ast.Term, bool) {
+func (v *ruleValue) visitKeysOf(p *keyProbe, x *ast.Term) bool {
 	switch t := x.Value.(type) {
 	case ast.String:
-		return v.appendValueKeys(ks, string(t)), true
+		v.visitValueKeys(p, string(t), v.ci)
+		return true
 	case *ast.Array:
 		for i := range t.Len() {
 			if _, ok := t.Elem(i).Value.(ast.String); !ok {
-				return ks, false
+				return false
 			}
 		}
 		for i := range t.Len() {
-			ks = v.appendValueKeys(ks, string(t.Elem(i).Value.(ast.String)))
+			v.visitValueKeys(p, string(t.Elem(i).Value.(ast.String)), v.ci)
 		}
-		return ks, true
+		return true
 	}
-	return ks, false
+	return false
 }
 
-// appendValueKeys appends the keys of one value s of the attribute (as
-// it is in the input: lower-cased here if the attribute's list is): its
-// value's key and its prefixes' of the lengths v.plens.
-func (v *ruleValue) appendValueKeys(ks []*ast.Term, s string) []*ast.Term {
-	if v.keys == nil {
-		return ks
+// visitValueKeys probes the keys of one value s of the attribute (lower
+// is whether to lower-case it: the input's own string of a
+// case-insensitive attribute): its value's key and its prefixes' of the
+// lengths v.plens.
+func (v *ruleValue) visitValueKeys(p *keyProbe, s string, lower bool) {
+	if !v.keyed {
+		return
 	}
 	var buf [128]byte
-	b := append(buf[:0], v.keys.id...)
+	b := append(buf[:0], v.key.Value.(ast.String)...)
 	n := len(b) + 1 // where the value starts
 	b = append(b, '=')
-	if v.ci {
+	if lower {
 		b = appendLower(b, s)
 	} else {
 		b = append(b, s...)
 	}
 	if v.val {
-		ks = append(ks, v.keys.lookup(b))
+		p.probe(b)
 	}
 	if len(v.plens) == 0 {
-		return ks
+		return
 	}
 	b[n-1] = '^'
-	return appendCutKeys(ks, v.keys, v.plens, b, n)
+	visitCutKeys(p, v.plens, b, n)
 }
 
 // appendLower appends strings.ToLower(s) to b, without building it for
@@ -444,17 +413,17 @@ func appendLower(b []byte, s string) []byte {
 	return b
 }
 
-// appendPrefixKeys appends the keys of s's prefixes of the lengths plens
-// (in characters, as Rego's count and substring count them) to ks.
-func appendPrefixKeys(ks []*ast.Term, kt *keyTerms, plens []int, s string) []*ast.Term {
+// visitPrefixKeys probes the keys id + "^" + s's prefixes of the lengths
+// plens (in characters, as Rego's count and substring count them).
+func visitPrefixKeys(p *keyProbe, id string, plens []int, s string) {
 	var buf [128]byte
-	b := append(append(append(buf[:0], kt.id...), '^'), s...)
-	return appendCutKeys(ks, kt, plens, b, len(kt.id)+1)
+	b := append(append(append(buf[:0], id...), '^'), s...)
+	visitCutKeys(p, plens, b, len(id)+1)
 }
 
-// appendCutKeys appends the keys b[:n+i] (b[:n] being the attribute id
+// visitCutKeys probes the keys b[:n+i] (b[:n] being the attribute id
 // and "^") of the prefixes of b[n:] of the lengths plens, in characters.
-func appendCutKeys(ks []*ast.Term, kt *keyTerms, plens []int, b []byte, n int) []*ast.Term {
+func visitCutKeys(p *keyProbe, plens []int, b []byte, n int) {
 	val := b[n:]
 	c, at := 0, 0 // characters counted, at byte at
 	for _, l := range plens {
@@ -466,9 +435,8 @@ func appendCutKeys(ks []*ast.Term, kt *keyTerms, plens []int, b []byte, n int) [
 		if c < l {
 			break
 		}
-		ks = append(ks, kt.lookup(b[:n+at]))
+		p.probe(b[:n+at])
 	}
-	return ks
 }
 
 // shareValue reports whether x and y (each a string or an array of
@@ -542,20 +510,56 @@ func isASCII(s string) bool {
 	return true
 }
 
-// ruleValueTerm is input.va: the value list of each of vs found in the
-// input whose top-level items are roots (nil when there are none, or when
-// an attribute holds a value the module lists differently, a number: then
-// the module computes them all). An attribute the input does not have
-// gets no list (the module's _va is undefined for it too).
+// ruleValueTerm is input.va: the candidates of the input's buckets (the
+// input's keys looked up in the revision's copy of the buckets,
+// ruleindex.go), the rules whose atoms hold at rules.ProvedID and those
+// whose atoms the module tests at rules.TestID, with, then, the value
+// list of each of vs the module reads itself (_ka) found in the input
+// whose top-level items are roots. It is nil when vs has no copy of the
+// buckets, or when an attribute holds a value the module lists
+// differently, a number: then the module finds and tests them all. An
+// attribute the input does not have gets no list (the module's _va is
+// undefined for it too).
 func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
-	if len(vs) == 0 {
+	if len(vs) == 0 || vs[0].index == nil {
 		return nil
 	}
+	var p keyProbe
+	return findRules(a, roots, vs, &p)
+}
+
+// findRules is ruleValueTerm with the probe p (whose keys, if set, get
+// every key of the input, even when it has no bucket).
+func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast.Term {
+	ix := vs[0].index
+	p.cands = p.cbuf[:0]
+	var in atomInput
+	var action, env string
+	for _, r := range roots {
+		o := objectOf(r[1])
+		switch stringOf(r[0]) {
+		case "action":
+			action = stringOf(r[1])
+		case "resource":
+			in.typ, in.id = stringIn(o, kType), stringIn(o, kID)
+		case "context":
+			env = stringIn(o, kEnvironment)
+		case "subject":
+			if o != nil {
+				in.anon = ast.Boolean(true).Equal(valueIn(o, kAnonymous))
+			}
+		}
+	}
+	if ix != nil {
+		ix.bucketsOf(in.typ, action, env, p)
+	}
+	if p.nb == 0 && p.keys == nil {
+		return noneFound
+	}
 	var buf [24][2]*ast.Term
-	var kbuf [24]*ast.Term
 	var lbuf [24]*ast.Term
-	items, keys := buf[:0], kbuf[:0]
-	lists := lbuf[:0] // by index in vs, for the pairs' keys
+	items := buf[:0]
+	lists := lbuf[:0] // by index in vs, for the pairs' keys and the atoms
 	if len(vs) > len(lbuf) {
 		lists = make([]*ast.Term, 0, len(vs))
 	}
@@ -577,7 +581,7 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 	for i := range vs {
 		v := &vs[i]
 		pairs = pairs || len(v.pairs) > 0 || len(v.shared) > 0
-		if !v.listed && v.keys == nil && !v.needed {
+		if !v.listed && !v.keyed && !v.needed {
 			continue
 		}
 		x := found[i]
@@ -588,8 +592,7 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 			// Read for its keys only, or compared with another list for
 			// a pair's keys: no list term (nor the interned lower-cased
 			// values it would hold) is needed.
-			if ks, ok := v.appendKeysOf(keys, x); ok {
-				keys = ks
+			if v.visitKeysOf(p, x) {
 				raw[i] = x
 				continue
 			}
@@ -602,16 +605,14 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 			items = append(items, [2]*ast.Term{v.key, l})
 		}
 		lists[i] = l
-		keys = v.appendKeys(keys, l)
+		v.visitKeys(p, l)
 	}
-	var one *ast.Term // the keys if they are one pair's key alone
 	if pairs {
 		for i := range vs {
 			for _, q := range vs[i].shared {
 				xa, xb := cmp.Or(lists[i], raw[i]), cmp.Or(lists[q.b], raw[q.b])
 				if xa != nil && xb != nil && shareValue(xa, xb, vs[i].ci) {
-					keys = append(keys, q.key)
-					one = q.one
+					p.probe([]byte(q.key))
 				}
 			}
 			for _, q := range vs[i].pairs {
@@ -625,23 +626,65 @@ func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
 				}
 				for j := range c.Len() {
 					if s, ok := c.Elem(j).Value.(ast.String); ok {
-						keys = appendPrefixKeys(keys, q.keys, q.plens, string(s))
+						visitPrefixKeys(p, q.id, q.plens, string(s))
 					}
 				}
 			}
 		}
 	}
-	// The lookup keys (rules.KeysID), even none: the module reads them
-	// whenever it reads the lists.
-	kt := ast.InternedEmptyArray
-	switch {
-	case len(keys) == 1 && one != nil: // the pair's key is the one key
-		kt = one // an owner asking about what they own: no array to build
-	case len(keys) > 0:
-		kt = a.term(ast.NewArray(slices.Clone(keys)...))
+	for _, bk := range p.bks[:p.nb] {
+		p.cands = append(p.cands, bk.scan...)
 	}
-	items = append(items, [2]*ast.Term{kKeys, kt})
+	// The candidates' atoms: those Go tests decide, the others are the
+	// module's.
+	in.lists = lists
+	var pbuf, tbuf [8]*ast.Term
+	proved, tests := pbuf[:0], tbuf[:0]
+	var one *cand
+	for _, c := range p.cands {
+		switch c.test.test(&in) {
+		case holds:
+			if !slices.ContainsFunc(proved, c.id.Equal) {
+				proved = append(proved, c.id)
+				one = c
+			}
+		case module:
+			tests = append(tests, c.pair)
+		}
+	}
+	if len(tests) == 0 && p.keys == nil {
+		switch len(proved) {
+		case 0:
+			return noneFound
+		case 1:
+			return one.va1 // shared: no object to build
+		}
+		return a.term(ast.NewObject([2]*ast.Term{kProved, a.term(ast.NewArray(slices.Clone(proved)...))}))
+	}
+	pt := ast.InternedEmptyArray
+	if len(proved) > 0 {
+		pt = a.term(ast.NewArray(slices.Clone(proved)...))
+	}
+	// (A test's probe, which gets the keys, gets the lists too.)
+	items = append(items, [2]*ast.Term{kProved, pt}, [2]*ast.Term{kTest, a.term(ast.NewArray(slices.Clone(tests)...))})
 	return a.term(ast.NewObject(items...))
+}
+
+// valueIn is the value of o at key k (nil if o is none or has no k).
+func valueIn(o ast.Object, k *ast.Term) ast.Value {
+	if o == nil {
+		return nil
+	}
+	if t := o.Get(k); t != nil {
+		return t.Value
+	}
+	return nil
+}
+
+// stringIn is the string of o at key k ("" if none).
+func stringIn(o ast.Object, k *ast.Term) string {
+	s, _ := valueIn(o, k).(ast.String)
+	return string(s)
 }
 
 // listOf is the module's list of x (_vli with ci, else _vls): a string is
@@ -740,7 +783,7 @@ func ruleBucketsOf(m *ast.Module) ruleBuckets {
 	}
 	b := ruleBuckets{}
 	for _, r := range m.Rules {
-		if name := r.Head.Ref()[0].String(); name != "_didx" && name != "_didx_star" {
+		if name := r.Head.Ref()[0].String(); name != "_dk" && name != "_dk_star" {
 			continue
 		}
 		var k [3]string // type, action, environment

@@ -16,7 +16,8 @@ import (
 // the input (input.va) are, for every attribute whose list the rules read
 // (_ka), exactly what the module computes without them (its _vf rules on
 // the same input, as a stock OPA would): same keys, same lists, in order;
-// and the lookup keys (input.va["="]) are the module's _vkf.
+// and the lookup keys the engine probes in its copy of the buckets are the
+// module's _vkf.
 func TestRuleValuesAreTheModulesLists(t *testing.T) {
 	ctx := context.Background()
 	conds := []struct{ filter, cond string }{
@@ -50,7 +51,7 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 		t.Fatalf("%d of the %d value lists are read by the module itself (_ka)", listed, len(c.proj.values))
 	}
 	// The lists the module reads itself (_ka); the others are read for
-	// their keys only, which input.va holds at KeysID.
+	// their keys only.
 	pq, err := rego.New(rego.Query("x = {a: l | some a, l in data.rulekeeper.rules._vf; data.rulekeeper.rules._ka[a]}"), rego.Compiler(c.compiler), rego.Store(c.store)).PrepareForEval(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -83,10 +84,13 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 				in := &Input{Subject: s, Action: "read", Resource: r, Environment: env}
 				var projected Input
 				full := in.valueWith(&e.strs, c.proj)
-				got := full.Value.(ast.Object).Get(kValues)
-				if got == nil {
+				if full.Value.(ast.Object).Get(kValues) == nil {
 					t.Fatalf("%+v: no input.va", in)
 				}
+				// The lists and every key probed, as a test's probe gets
+				// them (findRules).
+				var probed []string
+				got := findRules(&terms{pool: &e.strs}, inputRoots(full), c.proj.values, &keyProbe{keys: &probed})
 				// What the module lists on the same (projected) input
 				// without input.va.
 				plain := c.proj.apply(in, &projected).value()
@@ -98,12 +102,8 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// The lookup keys are input.va[KeysID], _vkf in the module.
-				keys := got.Value.(ast.Object).Get(kKeys)
-				if keys == nil {
-					t.Fatalf("%+v: no keys in input.va", in)
-				}
-				lists := got.Value.(ast.Object).Diff(ast.NewObject([2]*ast.Term{kKeys, ast.NullTerm()}))
+				// The keys probed are _vkf in the module.
+				lists := got.Value.(ast.Object).Diff(ast.NewObject([2]*ast.Term{kProved, ast.NullTerm()}, [2]*ast.Term{kTest, ast.NullTerm()}))
 				if lists.Compare(want) != 0 {
 					t.Fatalf("%+v:\ninput.va %v\nmodule   %v", in, lists, want)
 				}
@@ -116,7 +116,9 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 					t.Fatal(err)
 				}
 				gotKeys := ast.NewSet()
-				keys.Value.(*ast.Array).Foreach(gotKeys.Add)
+				for _, k := range probed {
+					gotKeys.Add(ast.StringTerm(k))
+				}
 				wantSet := ast.NewSet()
 				wantKeys.(*ast.Array).Foreach(wantSet.Add)
 				if gotKeys.Compare(wantSet) != 0 {
@@ -238,4 +240,15 @@ func TestShareValue(t *testing.T) {
 			t.Errorf("%d: shareValue(%v, %v, %v) = %v", i, tc.x, tc.y, tc.ci, got)
 		}
 	}
+}
+
+// inputRoots are the top-level items of the input term in, without va.
+func inputRoots(in *ast.Term) [][2]*ast.Term {
+	var roots [][2]*ast.Term
+	in.Value.(ast.Object).Foreach(func(k, v *ast.Term) {
+		if !k.Equal(kValues) {
+			roots = append(roots, [2]*ast.Term{k, v})
+		}
+	})
+	return roots
 }

@@ -37,6 +37,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		out.WriteString("grants := set()\n\n")
 	} else {
 		out.WriteString(grantOf("_didx"))
+		out.WriteString(foundBodies)
 	}
 	out.WriteString(indexedPreamble)
 	// The rules compiled to Rego are in the buckets too, as candidates
@@ -46,7 +47,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 	// what the rules of lower strata grant: _ddx, a copy of the bucket
 	// bodies whose atoms (_datom) find no candidate, so that no rule reads
 	// itself; and _s<stratum>, the rules compiled to Rego of that stratum.
-	sets := []string{"_didx"}
+	sets := []string{"_dk"}
 	if len(levels) > 0 {
 		out.WriteString("_atom(\"g\", a, _) if {\n\t_gall[a[1]]\n}\n\n")
 		for _, l := range levels {
@@ -59,7 +60,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		sets = append(sets, "_ddx")
 	}
 	for _, set := range sets {
-		atom := strings.Replace(set, "_didx", "_atom", 1)
+		atom := strings.Replace(set, "_dk", "_atom", 1)
 		atom = strings.Replace(atom, "_ddx", "_datom", 1)
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
@@ -147,7 +148,7 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 		// The lists are bound once a rule is found (a decision that finds
 		// none reads none: under HasPrivilege's with input.va as false
 		// they are the _vf rules).
-		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tks := bk.k\n\tsome k in _vk\n\tsome id, cs in ks[k]\n\tva := _va\n\t%s\n}\n\n", set, g, tail)
+		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tks := bk.k\n\tsome k in _vkf\n\tsome id, cs in ks[k]\n\tva := _va\n\t%s\n}\n\n", set, g, tail)
 	}
 }
 
@@ -295,11 +296,43 @@ _vls(x) := [x] if {
 
 `
 
-// KeysID is the item of input.va (ValuesKey) that holds the input's
-// lookup keys when the caller computed them (the engine does): an array
-// of the keys _vkf computes otherwise, in any order (index.go, valueKey
-// and prefixKey). It is no attribute id (those start with "i" or "s").
-const KeysID = "="
+// ProvedID and TestID are the items of input.va (ValuesKey) that hold
+// the candidates of the input's buckets when the caller found them (the
+// engine does, from its copy of the buckets: authz/ruleindex.go): at
+// ProvedID an array of the rule ids whose atoms the caller tested and
+// found to hold, at TestID an array of [id, atom] whose atom the module
+// tests (_atom; the caller leaves out TestID when there are none). With
+// them the module reads no bucket; without ProvedID (another caller, such
+// as a stock OPA, or HasPrivilege's related resource: with input.va as
+// false) it looks the input's keys up in the buckets itself (_dk, _vkf).
+// They are no attribute ids (those start with "i" or "s").
+const (
+	ProvedID = "@t"
+	TestID   = "@"
+)
+
+// foundBodies are the bodies of _didx: the candidates the caller found
+// (input.va[ProvedID] and [TestID]), else the buckets' (_dk).
+var foundBodies = `# The rules the caller found and tested in the input's buckets (input.` + ValuesKey + `["` + ProvedID + `"]),
+# and those whose atom it left to the module ([id, atom] in input.` + ValuesKey + `["` + TestID + `"]);
+# without them, the buckets' (_dk): the module finds them itself.
+_didx contains id if {
+	some id in input.` + ValuesKey + `["` + ProvedID + `"]
+}
+
+_didx contains id if {
+	some c in input.` + ValuesKey + `["` + TestID + `"]
+	a := c[1]
+	_atom(a[0], a, input.` + ValuesKey + `)
+	id := c[0]
+}
+
+_didx contains id if {
+	not input.` + ValuesKey + `["` + ProvedID + `"]
+	some id in _dk
+}
+
+`
 
 // writeKeyAttrs writes _kv, the ids of the attributes the buckets key on
 // by value, and _kp, the prefix lengths they key on by attribute id; _vk,
@@ -363,15 +396,11 @@ func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 	out.WriteString(keysPreamble)
 }
 
-// keysPreamble: _vk, the input's lookup keys (index.go, valueKey and
-// prefixKey).
-var keysPreamble = `# The input's lookup keys: input.` + ValuesKey + `["` + KeysID + `"] when the caller computed
-# them (the engine does, as _vkf does), else _vkf (from the _vf rules, each
-# computed when first read: _va is _vf then).
-_vk := input.` + ValuesKey + `["` + KeysID + `"] if {
-	input.` + ValuesKey + `
-} else := _vkf
-
+// keysPreamble: _vkf, the input's lookup keys (index.go, valueKey and
+// prefixKey), which the buckets' bodies (_dk) look up when the caller
+// did not find the candidates.
+var keysPreamble = `# The input's lookup keys (from the _vf rules, each computed when first
+# read: _va is _vf then).
 _vkf contains concat("", [a, "=", v]) if {
 	some a in _kv
 	some v in _vf[a]

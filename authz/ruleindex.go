@@ -1,0 +1,540 @@
+package authz
+
+import (
+	"maps"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
+)
+
+// The candidates of the indexed rules, found in Go.
+//
+// The indexed module (authz/rules, Index) keeps its rules in buckets of
+// its data document, data.rulekeeper_rules.b[type][action][environment]:
+// a scan object s (rule id → atom) and an object k of lookup keys (key →
+// rule id → atom). Looking the input's keys up there in Rego cost a
+// decision a probe of an object of thousands of keys per key and an
+// _atom call per candidate found, whether its atoms hold or not. The
+// engine keeps a copy of the buckets (ruleIndex), looks the keys up in it
+// when it builds the input (ruleValueTerm), tests there the atoms Go can
+// (values, prefixes, suffixes, pairs: everything but matches, contains,
+// negations and HasPrivilege) and hands the module the rules they prove
+// (input.va[rules.ProvedID]) and the candidates whose atoms the module
+// must test ([id, atom] at input.va[rules.TestID]). The module still names
+// every granting rule, and finds them itself when the input has no
+// candidates (index_emit.go, foundBodies).
+//
+// A revision's copy is not changed once made: Patch makes the next one
+// from it, copying only the shards of the keys the patches change (a rule
+// write at 10,000 rules copies a few hundred map entries).
+
+// shards is the number of maps a bucket's lookup keys are spread over.
+const shards = 64
+
+// ruleIndex is one revision's copy of the buckets, by type, action and
+// environment as the data document names them ("*" any type or
+// environment, "?" the types the vocabulary does not know).
+type ruleIndex struct {
+	buckets map[[3]string]*ruleBucket
+	// at is the index of each value list in the module's (ruleValuesOf),
+	// by attribute id, for the atoms.
+	at    map[string]int
+	vs    []ruleValue
+	known map[string]bool // the module's _known_types
+}
+
+// A ruleBucket holds the candidates of one bucket: its scan entries and,
+// by lookup key, its keyed ones.
+type ruleBucket struct {
+	scan []*cand
+	keys [shards]map[string][]*cand
+}
+
+// A cand is one rule stored under an entry, with its atom compiled for
+// Go.
+type cand struct {
+	id   *ast.Term
+	test goAtom
+	// va1 is input.va when the rule is the one the decision proves:
+	// {ProvedID: [id]}, shared.
+	va1 *ast.Term
+	// pair is [id, atom], for the module to test the atom (nil when Go
+	// decides it alone).
+	pair *ast.Term
+}
+
+// shardOf is the shard of key b (FNV-1a).
+func shardOf(b []byte) int {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % shards)
+}
+
+var (
+	kProved, kTest = ast.StringTerm(rules.ProvedID), ast.StringTerm(rules.TestID)
+	// noneFound is input.va of a decision that finds no candidate.
+	noneFound = ast.ObjectTerm([2]*ast.Term{kProved, ast.InternedEmptyArray})
+	dataRoot  = ast.StringTerm(rules.DataRoot)
+)
+
+// newRuleIndex copies the buckets of the data document root (the store's,
+// as read for the evaluator) for the module whose value lists are vs and
+// whose known resource types are known.
+func newRuleIndex(root ast.Value, vs []ruleValue, known map[string]bool) *ruleIndex {
+	ix := &ruleIndex{buckets: map[[3]string]*ruleBucket{}, at: make(map[string]int, len(vs)), vs: vs, known: known}
+	for i := range vs {
+		ix.at[string(vs[i].key.Value.(ast.String))] = i
+	}
+	b := objectAt(root, dataRoot, ast.StringTerm("b"))
+	if b == nil {
+		return ix
+	}
+	b.Foreach(func(typ, x *ast.Term) {
+		objectOf(x).Foreach(func(action, y *ast.Term) {
+			objectOf(y).Foreach(func(env, z *ast.Term) {
+				bk := &ruleBucket{}
+				if s := objectAt(z.Value, ast.StringTerm("s")); s != nil {
+					bk.scan = ix.cands(s)
+				}
+				if k := objectAt(z.Value, ast.StringTerm("k")); k != nil {
+					k.Foreach(func(key, e *ast.Term) {
+						s, ok := key.Value.(ast.String)
+						if !ok {
+							return
+						}
+						m := &bk.keys[shardOf([]byte(s))]
+						if *m == nil {
+							*m = map[string][]*cand{}
+						}
+						(*m)[string(s)] = ix.cands(objectOf(e))
+					})
+				}
+				ix.buckets[[3]string{stringOf(typ), stringOf(action), stringOf(env)}] = bk
+			})
+		})
+	})
+	return ix
+}
+
+// objectOf is t's object (nil if t is none).
+func objectOf(t *ast.Term) ast.Object {
+	if t == nil {
+		return nil
+	}
+	o, _ := t.Value.(ast.Object)
+	return o
+}
+
+// objectAt is the object at path in v (nil if there is none).
+func objectAt(v ast.Value, path ...*ast.Term) ast.Object {
+	for _, k := range path {
+		o, ok := v.(ast.Object)
+		if !ok {
+			return nil
+		}
+		t := o.Get(k)
+		if t == nil {
+			return nil
+		}
+		v = t.Value
+	}
+	o, _ := v.(ast.Object)
+	return o
+}
+
+// cands are the rules of an entry (rule id → atom).
+func (ix *ruleIndex) cands(e ast.Object) []*cand {
+	if e == nil || e.Len() == 0 {
+		return nil
+	}
+	out := make([]*cand, 0, e.Len())
+	e.Foreach(func(id, atom *ast.Term) {
+		c := &cand{id: id, test: ix.compile(atom),
+			va1: ast.ObjectTerm([2]*ast.Term{kProved, ast.ArrayTerm(id)})}
+		if c.test.needsOPA() {
+			c.pair = ast.ArrayTerm(id, atom)
+		}
+		out = append(out, c)
+	})
+	return out
+}
+
+// patched is the copy of ix after patches (rules.Patch paths under
+// DataRoot), reading the new entries from root, the data document after
+// them. ix is not changed: only the buckets and the shards the patches
+// touch are copied.
+func (ix *ruleIndex) patched(root ast.Value, patches []rules.Patch) *ruleIndex {
+	next := *ix
+	next.buckets = maps.Clone(ix.buckets)
+	copied := map[*ruleBucket]*[shards]bool{}
+	for _, p := range patches {
+		if len(p.Path) < 5 || p.Path[0] != "b" {
+			continue
+		}
+		k := [3]string{p.Path[1], p.Path[2], p.Path[3]}
+		bk := next.buckets[k]
+		done := copied[bk]
+		if bk == nil || done == nil {
+			c := &ruleBucket{}
+			if bk != nil {
+				*c = *bk
+			}
+			bk, done = c, new([shards]bool)
+			next.buckets[k] = bk
+			copied[bk] = done
+		}
+		path := make([]*ast.Term, 0, len(p.Path)+1)
+		path = append(path, dataRoot)
+		for _, s := range p.Path {
+			path = append(path, ast.StringTerm(s))
+		}
+		e := objectAt(root, path...)
+		switch {
+		case p.Path[4] == "s":
+			bk.scan = ix.cands(e)
+		case p.Path[4] == "k" && len(p.Path) == 6:
+			key := p.Path[5]
+			sh := shardOf([]byte(key))
+			if !done[sh] {
+				bk.keys[sh] = maps.Clone(bk.keys[sh])
+				if bk.keys[sh] == nil {
+					bk.keys[sh] = map[string][]*cand{}
+				}
+				done[sh] = true
+			}
+			if cs := ix.cands(e); cs != nil {
+				bk.keys[sh][key] = cs
+			} else {
+				delete(bk.keys[sh], key)
+			}
+		}
+	}
+	return &next
+}
+
+// knownTypesOf reads the module's _known_types (a constant set).
+func knownTypesOf(m *ast.Module) map[string]bool {
+	known := map[string]bool{}
+	if m == nil {
+		return known
+	}
+	for _, r := range m.Rules {
+		ref := r.Head.Ref()
+		if len(ref) != 1 || ref[0].String() != "_known_types" || r.Head.Value == nil {
+			continue
+		}
+		if set, ok := r.Head.Value.Value.(ast.Set); ok {
+			set.Foreach(func(t *ast.Term) { known[stringOf(t)] = true })
+		}
+	}
+	return known
+}
+
+// bucketsOf sets p's buckets to those the module's bodies read for
+// the input's resource type, action and environment (index_emit.go: the
+// type's, "*" and, for a type the vocabulary does not know, "?"; the
+// environment's for the hub and the console, "*" for any other).
+func (ix *ruleIndex) bucketsOf(typ, action, env string, p *keyProbe) {
+	if env != rules.ContextHub && env != rules.ContextConsole {
+		env = "*"
+	}
+	types := [3]string{typ, "*", "?"}
+	n := 2
+	if !ix.known[typ] {
+		n = 3
+	}
+	for _, t := range types[:n] {
+		if bk := ix.buckets[[3]string{t, action, env}]; bk != nil {
+			p.bks[p.nb] = bk
+			p.nb++
+		}
+	}
+}
+
+// A keyProbe looks the input's keys up in its buckets and collects the
+// candidates found.
+type keyProbe struct {
+	bks   [3]*ruleBucket
+	nb    int
+	cands []*cand
+	cbuf  [16]*cand
+	keys  *[]string // tests: every key probed
+}
+
+// probe looks the key b up in the buckets.
+func (p *keyProbe) probe(b []byte) {
+	if p.keys != nil {
+		*p.keys = append(*p.keys, string(b))
+	}
+	if p.nb == 0 {
+		return
+	}
+	sh := shardOf(b)
+	for _, bk := range p.bks[:p.nb] {
+		if cs, ok := bk.keys[sh][string(b)]; ok {
+			p.cands = append(p.cands, cs...)
+		}
+	}
+}
+
+// The atoms as Go tests them (index.go's atom.data, index_emit.go's
+// _atom), and what a test finds: the atom holds, does not, or is left to
+// the module (matches, contains, negations, HasPrivilege).
+const (
+	opModule uint8 = iota
+	opTrue
+	opIn
+	opID
+	opPair
+	opPre
+	opSuf
+	opAny
+	opNe
+	opAnon
+	opTp
+	opAnd
+	opOr
+)
+
+type verdict uint8
+
+const (
+	fails verdict = iota
+	holds
+	module
+)
+
+// A goAtom is an atom compiled for Go: op over the value lists at a (and
+// b) with literal v; kids for and / or (each kid of or an and).
+type goAtom struct {
+	op   uint8
+	a, b int
+	v    string
+	kids []goAtom
+}
+
+// compile is the Go test of the atom t ([op, operands...]); an atom it
+// does not know, or over a list the module does not read itself, is the
+// module's.
+func (ix *ruleIndex) compile(t *ast.Term) goAtom {
+	arr, ok := t.Value.(*ast.Array)
+	if !ok || arr.Len() == 0 {
+		return goAtom{}
+	}
+	str := func(i int) (string, bool) {
+		if i >= arr.Len() {
+			return "", false
+		}
+		s, ok := arr.Elem(i).Value.(ast.String)
+		return string(s), ok
+	}
+	list := func(i int) (int, bool) {
+		s, ok := str(i)
+		if !ok {
+			return 0, false
+		}
+		at, ok := ix.at[s]
+		return at, ok && ix.vs[at].listed
+	}
+	op, _ := str(0)
+	switch op {
+	case "t":
+		return goAtom{op: opTrue}
+	case "anon":
+		return goAtom{op: opAnon}
+	case "tp":
+		if v, ok := str(1); ok {
+			return goAtom{op: opTp, v: v}
+		}
+	case "id":
+		if v, ok := str(2); ok {
+			return goAtom{op: opID, v: v}
+		}
+	case "in", "pre", "suf":
+		a, ok1 := list(1)
+		v, ok2 := str(2)
+		if ok1 && ok2 {
+			return goAtom{op: map[string]uint8{"in": opIn, "pre": opPre, "suf": opSuf}[op], a: a, v: v}
+		}
+	case "any", "ne":
+		if a, ok := list(1); ok {
+			return goAtom{op: map[string]uint8{"any": opAny, "ne": opNe}[op], a: a}
+		}
+	case "pair":
+		a, ok1 := list(1)
+		b, ok2 := list(2)
+		if ok1 && ok2 {
+			return goAtom{op: opPair, a: a, b: b}
+		}
+	case "and":
+		if c, ok := arr.Elem(1).Value.(*ast.Array); ok && arr.Len() == 2 {
+			g := goAtom{op: opAnd}
+			c.Foreach(func(t *ast.Term) { g.kids = append(g.kids, ix.compile(t)) })
+			return g
+		}
+	case "or":
+		if c, ok := arr.Elem(1).Value.(*ast.Array); ok && arr.Len() == 2 {
+			g := goAtom{op: opOr}
+			ok := true
+			c.Foreach(func(t *ast.Term) {
+				ts, isArr := t.Value.(*ast.Array)
+				if !isArr {
+					ok = false
+					return
+				}
+				k := goAtom{op: opAnd}
+				ts.Foreach(func(t *ast.Term) { k.kids = append(k.kids, ix.compile(t)) })
+				g.kids = append(g.kids, k)
+			})
+			if ok {
+				return g
+			}
+		}
+	}
+	return goAtom{}
+}
+
+// needsOPA reports whether the module may have to test the atom.
+func (g *goAtom) needsOPA() bool {
+	switch g.op {
+	case opModule:
+		return true
+	case opAnd, opOr:
+		for i := range g.kids {
+			if g.kids[i].needsOPA() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// atomInput is what the atoms read of an input: the value lists (nil:
+// the input has none), and the resource's id and type and whether the
+// subject is anonymous.
+type atomInput struct {
+	lists   []*ast.Term
+	id, typ string
+	anon    bool
+}
+
+// test is the atom's verdict on in.
+func (g *goAtom) test(in *atomInput) verdict {
+	switch g.op {
+	case opTrue:
+		return holds
+	case opIn:
+		return verdictOf(listHas(in.lists[g.a], g.v))
+	case opID:
+		return verdictOf(in.id == g.v)
+	case opTp:
+		return verdictOf(strings.HasPrefix(in.typ, g.v))
+	case opAnon:
+		return verdictOf(in.anon)
+	case opPre, opSuf, opAny, opNe:
+		l := in.lists[g.a]
+		for i := range countList(l) {
+			s := listAt(l, i)
+			switch {
+			case g.op == opPre && strings.HasPrefix(s, g.v), g.op == opSuf && strings.HasSuffix(s, g.v),
+				g.op == opAny, g.op == opNe && s != "":
+				return holds
+			}
+		}
+		return fails
+	case opPair:
+		l := in.lists[g.a]
+		for i := range countList(l) {
+			if listHas(in.lists[g.b], listAt(l, i)) {
+				return holds
+			}
+		}
+		return fails
+	case opAnd:
+		v := holds
+		for i := range g.kids {
+			switch g.kids[i].test(in) {
+			case fails:
+				return fails
+			case module:
+				v = module
+			}
+		}
+		return v
+	case opOr:
+		v := fails
+		for i := range g.kids {
+			switch g.kids[i].test(in) {
+			case holds:
+				return holds
+			case module:
+				v = module
+			}
+		}
+		return v
+	}
+	return module
+}
+
+func verdictOf(b bool) verdict {
+	if b {
+		return holds
+	}
+	return fails
+}
+
+// countList is the number of values of a list (an array term, or nil).
+func countList(l *ast.Term) int {
+	if l == nil {
+		return 0
+	}
+	if a, ok := l.Value.(*ast.Array); ok {
+		return a.Len()
+	}
+	return 0
+}
+
+// listAt is the list's value i ("" if not a string).
+func listAt(l *ast.Term, i int) string {
+	s, _ := l.Value.(*ast.Array).Elem(i).Value.(ast.String)
+	return string(s)
+}
+
+// listHas reports whether the list has the value s.
+func listHas(l *ast.Term, s string) bool {
+	for i := range countList(l) {
+		if listAt(l, i) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// indexed is p for a revision whose data document is root: its value
+// lists find the candidates in a copy of root's buckets (p itself, whose
+// lists a compilation shares with the revisions of the same module, is
+// not changed). p nil, or without value lists: p.
+func (p *projection) indexed(compiler *ast.Compiler, root ast.Value) *projection {
+	if p == nil || len(p.values) == 0 {
+		return p
+	}
+	q := *p
+	q.values = withIndex(p.values, newRuleIndex(root, p.values, knownTypesOf(compiler.Modules[GeneratedModuleName])))
+	return &q
+}
+
+// patched is p after patches of the rules' data document, root being
+// the document after them.
+func (p *projection) patched(root ast.Value, patches []rules.Patch) *projection {
+	if p == nil || len(p.values) == 0 || p.values[0].index == nil {
+		return p
+	}
+	q := *p
+	q.values = withIndex(p.values, p.values[0].index.patched(root, patches))
+	return &q
+}
