@@ -38,6 +38,7 @@ const shards = 64
 // environment, "?" the types the vocabulary does not know).
 type ruleIndex struct {
 	buckets map[[3]string]*ruleBucket
+	filter  *keyFilter
 	// at is the index of each value list in the module's (ruleValuesOf),
 	// by attribute id, for the atoms.
 	at    map[string]int
@@ -65,14 +66,44 @@ type cand struct {
 	pair *ast.Term
 }
 
-// shardOf is the shard of key b (FNV-1a).
-func shardOf(b []byte) int {
-	h := uint32(2166136261)
+// hashOf is the hash of key b (FNV-1a): its low bits pick the shard, its
+// high bits the filter's bits.
+func hashOf(b []byte) uint64 {
+	h := uint64(14695981039346656037)
 	for _, c := range b {
-		h ^= uint32(c)
-		h *= 16777619
+		h ^= uint64(c)
+		h *= 1099511628211
 	}
-	return int(h % shards)
+	return h
+}
+
+// shardOf is the shard of the key whose hash is h.
+func shardOf(h uint64) int { return int(h % shards) }
+
+// filterBits is the size of a revision's key filter: a bit set (16 KB)
+// that a decision reads for every key before the buckets' maps, which at
+// 10,000 rules are too large to stay in the processor's caches between
+// decisions, while most keys of an input are in no bucket.
+const filterBits = 1 << 17
+
+// A keyFilter has two bits set for every key of every bucket (and, after
+// patches, of keys since removed): a key whose bits are not both set is
+// in no bucket.
+type keyFilter [filterBits / 64]uint64
+
+func filterAt(h uint64) (uint64, uint64) {
+	return (h >> 32) % filterBits, (h>>49 ^ h>>7) % filterBits
+}
+
+func (f *keyFilter) add(h uint64) {
+	i, j := filterAt(h)
+	f[i/64] |= 1 << (i % 64)
+	f[j/64] |= 1 << (j % 64)
+}
+
+func (f *keyFilter) has(h uint64) bool {
+	i, j := filterAt(h)
+	return f[i/64]&(1<<(i%64)) != 0 && f[j/64]&(1<<(j%64)) != 0
 }
 
 var (
@@ -86,7 +117,7 @@ var (
 // as read for the evaluator) for the module whose value lists are vs and
 // whose known resource types are known.
 func newRuleIndex(root ast.Value, vs []ruleValue, known map[string]bool) *ruleIndex {
-	ix := &ruleIndex{buckets: map[[3]string]*ruleBucket{}, at: make(map[string]int, len(vs)), vs: vs, known: known}
+	ix := &ruleIndex{buckets: map[[3]string]*ruleBucket{}, filter: new(keyFilter), at: make(map[string]int, len(vs)), vs: vs, known: known}
 	for i := range vs {
 		ix.at[string(vs[i].key.Value.(ast.String))] = i
 	}
@@ -107,7 +138,9 @@ func newRuleIndex(root ast.Value, vs []ruleValue, known map[string]bool) *ruleIn
 						if !ok {
 							return
 						}
-						m := &bk.keys[shardOf([]byte(s))]
+						h := hashOf([]byte(s))
+						ix.filter.add(h)
+						m := &bk.keys[shardOf(h)]
 						if *m == nil {
 							*m = map[string][]*cand{}
 						}
@@ -171,6 +204,8 @@ func (ix *ruleIndex) cands(e ast.Object) []*cand {
 func (ix *ruleIndex) patched(root ast.Value, patches []rules.Patch) *ruleIndex {
 	next := *ix
 	next.buckets = maps.Clone(ix.buckets)
+	next.filter = new(keyFilter)
+	*next.filter = *ix.filter
 	copied := map[*ruleBucket]*[shards]bool{}
 	for _, p := range patches {
 		if len(p.Path) < 5 || p.Path[0] != "b" {
@@ -199,7 +234,8 @@ func (ix *ruleIndex) patched(root ast.Value, patches []rules.Patch) *ruleIndex {
 			bk.scan = ix.cands(e)
 		case p.Path[4] == "k" && len(p.Path) == 6:
 			key := p.Path[5]
-			sh := shardOf([]byte(key))
+			h := hashOf([]byte(key))
+			sh := shardOf(h)
 			if !done[sh] {
 				bk.keys[sh] = maps.Clone(bk.keys[sh])
 				if bk.keys[sh] == nil {
@@ -208,6 +244,7 @@ func (ix *ruleIndex) patched(root ast.Value, patches []rules.Patch) *ruleIndex {
 				done[sh] = true
 			}
 			if cs := ix.cands(e); cs != nil {
+				next.filter.add(h)
 				bk.keys[sh][key] = cs
 			} else {
 				delete(bk.keys[sh], key)
@@ -243,6 +280,7 @@ func (ix *ruleIndex) bucketsOf(typ, action, env string, p *keyProbe) {
 	if env != rules.ContextHub && env != rules.ContextConsole {
 		env = "*"
 	}
+	p.filter = ix.filter
 	types := [3]string{typ, "*", "?"}
 	n := 2
 	if !ix.known[typ] {
@@ -259,11 +297,12 @@ func (ix *ruleIndex) bucketsOf(typ, action, env string, p *keyProbe) {
 // A keyProbe looks the input's keys up in its buckets and collects the
 // candidates found.
 type keyProbe struct {
-	bks   [3]*ruleBucket
-	nb    int
-	cands []*cand
-	cbuf  [16]*cand
-	keys  *[]string // tests: every key probed
+	bks    [3]*ruleBucket
+	nb     int
+	filter *keyFilter
+	cands  []*cand
+	cbuf   [16]*cand
+	keys   *[]string // tests: every key probed
 }
 
 // probe looks the key b up in the buckets.
@@ -274,7 +313,11 @@ func (p *keyProbe) probe(b []byte) {
 	if p.nb == 0 {
 		return
 	}
-	sh := shardOf(b)
+	h := hashOf(b)
+	if !p.filter.has(h) {
+		return
+	}
+	sh := shardOf(h)
 	for _, bk := range p.bks[:p.nb] {
 		if cs, ok := bk.keys[sh][string(b)]; ok {
 			p.cands = append(p.cands, cs...)

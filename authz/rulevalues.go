@@ -120,7 +120,18 @@ func (n *valueNode) walk(x *ast.Term, found []*ast.Term) {
 	if !ok {
 		return
 	}
-	if o.Len() == 0 {
+	if l := o.Len(); l == 0 {
+		return
+	} else if l < len(n.kids) {
+		// Fewer items than paths (custom properties: an object of a few
+		// of the properties the rules name): each item looked up in by.
+		o.Foreach(func(k, v *ast.Term) {
+			if s, ok := k.Value.(ast.String); ok {
+				if c := n.by[string(s)]; c != nil {
+					c.walk(v, found)
+				}
+			}
+		})
 		return
 	}
 	for _, c := range n.kids {
