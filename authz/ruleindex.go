@@ -2,6 +2,7 @@ package authz
 
 import (
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -62,8 +63,10 @@ type cand struct {
 	// {ProvedID: [id]}, shared.
 	va1 *ast.Term
 	// pair is [id, atom], for the module to test the atom (nil when Go
-	// decides it alone).
-	pair *ast.Term
+	// decides it alone), and reads the value lists (indices in the
+	// module's) the atom reads: input.va holds only those.
+	pair  *ast.Term
+	reads []int
 }
 
 // hashOf is the hash of key b (FNV-1a): its low bits pick the shard, its
@@ -191,6 +194,7 @@ func (ix *ruleIndex) cands(e ast.Object) []*cand {
 			va1: ast.ObjectTerm([2]*ast.Term{kProved, ast.ArrayTerm(id)})}
 		if c.test.needsOPA() {
 			c.pair = ast.ArrayTerm(id, atom)
+			c.reads = ix.reads(atom, nil)
 		}
 		out = append(out, c)
 	})
@@ -440,6 +444,20 @@ func (ix *ruleIndex) compile(t *ast.Term) goAtom {
 		}
 	}
 	return goAtom{}
+}
+
+// reads appends to out the indices of the value lists the atom t reads
+// (the attribute ids among its operands, at any depth), once each.
+func (ix *ruleIndex) reads(t *ast.Term, out []int) []int {
+	switch v := t.Value.(type) {
+	case ast.String:
+		if at, ok := ix.at[string(v)]; ok && !slices.Contains(out, at) {
+			out = append(out, at)
+		}
+	case *ast.Array:
+		v.Foreach(func(x *ast.Term) { out = ix.reads(x, out) })
+	}
+	return out
 }
 
 // needsOPA reports whether the module may have to test the atom.

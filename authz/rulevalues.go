@@ -612,9 +612,6 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 		if !ok {
 			return nil
 		}
-		if v.listed {
-			items = append(items, [2]*ast.Term{v.key, l})
-		}
 		lists[i] = l
 		v.visitKeys(p, l)
 	}
@@ -652,6 +649,8 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 	var pbuf, tbuf [8]*ast.Term
 	proved, tests := pbuf[:0], tbuf[:0]
 	var one *cand
+	var wbuf [24]bool
+	reads := wbuf[:0] // by index in vs: the lists the tests read
 	for _, c := range p.cands {
 		switch c.test.test(&in) {
 		case holds:
@@ -661,6 +660,22 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 			}
 		case module:
 			tests = append(tests, c.pair)
+			if len(reads) == 0 {
+				if len(vs) > len(wbuf) {
+					reads = make([]bool, len(vs))
+				}
+				reads = reads[:len(vs)]
+			}
+			for _, i := range c.reads {
+				reads[i] = true
+			}
+		}
+	}
+	// input.va holds the lists the atoms left to the module read (a test's
+	// probe gets every list the module reads itself).
+	for i := range vs {
+		if lists[i] != nil && vs[i].listed && (p.keys != nil || len(reads) > 0 && reads[i]) {
+			items = append(items, [2]*ast.Term{vs[i].key, lists[i]})
 		}
 	}
 	if len(tests) == 0 && p.keys == nil {
