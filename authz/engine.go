@@ -487,7 +487,11 @@ func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, er
 	if err != nil {
 		return Decision{Revision: c.revision}, err
 	}
-	return c.decideWith(ctx, p, in.valueWith(&e.strs, c.proj))
+	input := in.valueWith(&e.strs, c.proj)
+	if p.priv != nil {
+		input = c.withPrivileges(ctx, p, input, &terms{pool: &e.strs})
+	}
+	return c.decideWith(ctx, p, input)
 }
 
 // The variables the decision query binds: the three rules the decision
@@ -763,12 +767,15 @@ type plan struct {
 	grants, denies ast.Ref
 	rules          ast.Ref
 	hashes         [3]int // of grants, denies and rules (newPlan)
+	// priv: the indexed module's HasPrivilege helpers, which the engine
+	// evaluates apart (privileges.go); nil: the module evaluates them.
+	priv *privPlan
 }
 
 // newPlan is the plan of its parts, with the hashes of grants, denies and
 // rules (nil: none).
 func newPlan(compiler *ast.Compiler, allow, parts ast.Body, grants, denies, rules ast.Ref) plan {
-	p := plan{compiler: compiler, allow: allow, parts: parts, grants: grants, denies: denies, rules: rules}
+	p := plan{compiler: compiler, allow: allow, parts: parts, grants: grants, denies: denies, rules: rules, priv: newPrivPlan(compiler)}
 	p.hashes = [3]int{grants.Hash(), denies.Hash()}
 	if rules != nil {
 		p.hashes[2] = rules.Hash()

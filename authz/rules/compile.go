@@ -727,15 +727,29 @@ func (e *emitter) privHelpers(out *strings.Builder) {
 		}
 		// The value lists a caller put in the input (ValuesKey) are the
 		// input resource's: the rules on the related one compute theirs.
-		va := ""
+		va, given := "", ""
 		if e.indexed {
 			va = " with input." + ValuesKey + " as false"
+			// The caller may have decided it (PrivID): then its answer.
+			fmt.Fprintf(out, "%s if input.%s[%q].%s\n\n", name, ValuesKey, PrivID, name)
+			given = fmt.Sprintf("\n\tnot _pgiven(%q)", name)
 		}
 		for _, r := range refs {
-			fmt.Fprintf(out, "%s if {\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s%s\n}\n\n", name, k.nav, r, lit(k.action), va)
+			fmt.Fprintf(out, "%s if {%s\n\tr := _rel_%d\n\t%s[_] with input.resource as r with input.action as %s%s\n}\n\n", name, given, k.nav, r, lit(k.action), va)
 		}
 	}
+	if e.indexed && len(e.privOrder) > 0 {
+		fmt.Fprintf(out, "_pgiven(n) if {\n\t_ = input.%s[%q][n]\n}\n\n", ValuesKey, PrivID)
+	}
 }
+
+// PrivID is the item of input.va (ValuesKey) that may hold, by name, the
+// answers of the indexed module's HasPrivilege helpers (_p<stratum>_<n>):
+// the caller (the engine) may evaluate one apart, on the related resource
+// at the top level, as the helper's bodies do under with (what the
+// built-in policy and the rules of lower strata grant there), and give its
+// answer; a helper not given is evaluated by the module.
+const PrivID = "@p"
 
 // RelDefaults is the object every related resource a HasPrivilege
 // condition evaluates the policy on starts from: the fields every resource

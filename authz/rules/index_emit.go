@@ -57,11 +57,16 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		for _, l := range levels {
 			fmt.Fprintf(&out, "_s%d contains id if _g%d[id]\n\n", l, l)
 		}
-		sets = append(sets, "_ddx")
+		// _ddx, like _didx, reads the candidates the caller found in the
+		// related resource's buckets when it evaluates a HasPrivilege
+		// helper apart (PrivID), and its buckets' otherwise (_ddk); the
+		// rules compiled to Rego (["g", id]) are no candidates there.
+		out.WriteString(strings.NewReplacer("_didx", "_ddx", "_atom(", "_datom(", "_dk", "_ddk").Replace(foundBodies))
+		sets = append(sets, "_ddk")
 	}
 	for _, set := range sets {
 		atom := strings.Replace(set, "_dk", "_atom", 1)
-		atom = strings.Replace(atom, "_ddx", "_datom", 1)
+		atom = strings.Replace(atom, "_ddk", "_datom", 1)
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
 		for _, b := range bs {
