@@ -480,8 +480,68 @@ func (g *goAtom) needsOPA() bool {
 // subject is anonymous.
 type atomInput struct {
 	lists   []*ast.Term
+	raw     []*ast.Term // the input's own value, where no list was built
+	vs      []ruleValue
 	id, typ string
 	anon    bool
+}
+
+// values are the values of list i: the list's, or the input's own (a
+// string or an array of strings) and whether to lower-case them.
+func (in *atomInput) values(i int) (*ast.Term, bool) {
+	if l := in.lists[i]; l != nil {
+		return l, false
+	}
+	return in.raw[i], in.vs[i].ci
+}
+
+// valueCount and valueAt read a string or an array of strings (nil: none).
+func valueCount(x *ast.Term) int {
+	switch v := x.Value.(type) {
+	case *ast.Array:
+		return v.Len()
+	case ast.String:
+		return 1
+	}
+	return 0
+}
+
+func valueAt(x *ast.Term, i int) string {
+	if a, ok := x.Value.(*ast.Array); ok {
+		x = a.Elem(i)
+	}
+	s, _ := x.Value.(ast.String)
+	return string(s)
+}
+
+// foldIs reports whether s, lower-cased with lower, is v (at, in s
+// lower-cased: 0 for the whole of it, 1 for a prefix, 2 for a suffix),
+// without building the lower-cased s when s is ASCII.
+func foldIs(s, v string, lower bool, at int) bool {
+	if lower && !isASCII(s) {
+		s, lower = strings.ToLower(s), false
+	}
+	switch {
+	case at == 0 && len(s) != len(v), len(s) < len(v):
+		return false
+	case at == 1:
+		s = s[:len(v)]
+	case at == 2:
+		s = s[len(s)-len(v):]
+	}
+	if !lower {
+		return s == v
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != v[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // test is the atom's verdict on in.
@@ -490,7 +550,13 @@ func (g *goAtom) test(in *atomInput) verdict {
 	case opTrue:
 		return holds
 	case opIn:
-		return verdictOf(listHas(in.lists[g.a], g.v))
+		x, lower := in.values(g.a)
+		for i := range countValues(x) {
+			if foldIs(valueAt(x, i), g.v, lower, 0) {
+				return holds
+			}
+		}
+		return fails
 	case opID:
 		return verdictOf(in.id == g.v)
 	case opTp:
@@ -498,24 +564,20 @@ func (g *goAtom) test(in *atomInput) verdict {
 	case opAnon:
 		return verdictOf(in.anon)
 	case opPre, opSuf, opAny, opNe:
-		l := in.lists[g.a]
-		for i := range countList(l) {
-			s := listAt(l, i)
+		x, lower := in.values(g.a)
+		for i := range countValues(x) {
+			s := valueAt(x, i)
 			switch {
-			case g.op == opPre && strings.HasPrefix(s, g.v), g.op == opSuf && strings.HasSuffix(s, g.v),
+			case g.op == opPre && foldIs(s, g.v, lower, 1), g.op == opSuf && foldIs(s, g.v, lower, 2),
 				g.op == opAny, g.op == opNe && s != "":
 				return holds
 			}
 		}
 		return fails
 	case opPair:
-		l := in.lists[g.a]
-		for i := range countList(l) {
-			if listHas(in.lists[g.b], listAt(l, i)) {
-				return holds
-			}
-		}
-		return fails
+		x, _ := in.values(g.a)
+		y, _ := in.values(g.b)
+		return verdictOf(x != nil && y != nil && shareValue(x, y, in.vs[g.a].ci))
 	case opAnd:
 		v := holds
 		for i := range g.kids {
@@ -549,31 +611,12 @@ func verdictOf(b bool) verdict {
 	return fails
 }
 
-// countList is the number of values of a list (an array term, or nil).
-func countList(l *ast.Term) int {
-	if l == nil {
+// countValues is valueCount of x, 0 for nil.
+func countValues(x *ast.Term) int {
+	if x == nil {
 		return 0
 	}
-	if a, ok := l.Value.(*ast.Array); ok {
-		return a.Len()
-	}
-	return 0
-}
-
-// listAt is the list's value i ("" if not a string).
-func listAt(l *ast.Term, i int) string {
-	s, _ := l.Value.(*ast.Array).Elem(i).Value.(ast.String)
-	return string(s)
-}
-
-// listHas reports whether the list has the value s.
-func listHas(l *ast.Term, s string) bool {
-	for i := range countList(l) {
-		if listAt(l, i) == s {
-			return true
-		}
-	}
-	return false
+	return valueCount(x)
 }
 
 // indexed is p for a revision whose data document is root: its value

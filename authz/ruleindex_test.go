@@ -164,6 +164,7 @@ func TestFoundCandidatesAgreeWithTheModule(t *testing.T) {
 		{Type: "app.object", ID: "o-1", Name: "sheet", Owner: "u2", App: &Related{ID: "a-1", Name: "Q4 Report", Owner: "U1", SpaceID: "sp-1"}},
 		{Type: "space", ID: "sp-1", Name: "Sales", Owner: "U1", SpaceType: "shared"},
 		{Type: "extension", ID: "x-1", Name: "Q ext"},
+		{Type: "app", ID: "a-3", Name: "QÜBER REPORT", Owner: "U1", SpaceID: "sp-1", Space: &Related{ID: "sp-1", Name: "SALES", Type: "shared", Owner: "U1"}},
 	}
 	var proved, tested, given, granted, checked int
 	for _, s := range subjects {
@@ -211,5 +212,27 @@ func TestFoundCandidatesAgreeWithTheModule(t *testing.T) {
 	t.Logf("%d inputs: %d granted, %d with rules proved in Go, %d with atoms left to the module, %d with HasPrivilege given", checked, granted, proved, tested, given)
 	if proved == 0 || tested == 0 || given == 0 || granted < checked/10 {
 		t.Errorf("%d inputs: %d granted, %d with rules proved, %d with atoms tested by the module, %d with HasPrivilege given", checked, granted, proved, tested, given)
+	}
+}
+
+// TestFoldIs: a value lower-cased as Rego's lower does, compared whole, as
+// a prefix or as a suffix, with or without lower-casing.
+func TestFoldIs(t *testing.T) {
+	tests := []struct {
+		s, v  string
+		lower bool
+		at    int
+		want  bool
+	}{
+		{"Q4 Report", "q4 report", true, 0, true}, {"Q4 Report", "q4 report", false, 0, false}, {"q4", "q4 report", true, 0, false},
+		{"Q4 Report", "q4", true, 1, true}, {"Q4 Report", "Q4", false, 1, true}, {"Q4 Report", "q4", false, 1, false},
+		{"Q4 Report", "report", true, 2, true}, {"Q4 Report", "Report", false, 2, true}, {"rt", "report", true, 2, false},
+		{"ÜBER Q", "über", true, 1, true}, {"ÜBER Q", "über q", true, 0, true}, {"Ab ÜBER", "über", true, 2, true}, {"ÜBER", "über", false, 0, false},
+		{"", "", true, 0, true}, {"x", "", true, 1, true}, {"İ", strings.ToLower("İ"), true, 0, true},
+	}
+	for _, tc := range tests {
+		if got := foldIs(tc.s, tc.v, tc.lower, tc.at); got != tc.want {
+			t.Errorf("foldIs(%q, %q, %v, %d) = %v", tc.s, tc.v, tc.lower, tc.at, got)
+		}
 	}
 }

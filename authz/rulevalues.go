@@ -599,10 +599,11 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 		if x == nil {
 			continue
 		}
-		if !v.listed && len(v.pairs) == 0 {
-			// Read for its keys only, or compared with another list for
-			// a pair's keys: no list term (nor the interned lower-cased
-			// values it would hold) is needed.
+		if len(v.pairs) == 0 {
+			// Read for its keys, compared with another list for a pair's
+			// keys, or by the atoms Go tests: no list term (nor the
+			// interned lower-cased values it would hold) is needed unless
+			// the module reads it (below).
 			if v.visitKeysOf(p, x) {
 				raw[i] = x
 				continue
@@ -645,7 +646,7 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 	}
 	// The candidates' atoms: those Go tests decide, the others are the
 	// module's.
-	in.lists = lists
+	in.lists, in.raw, in.vs = lists, raw, vs
 	var pbuf, tbuf [8]*ast.Term
 	proved, tests := pbuf[:0], tbuf[:0]
 	var one *cand
@@ -674,7 +675,17 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 	// input.va holds the lists the atoms left to the module read (a test's
 	// probe gets every list the module reads itself).
 	for i := range vs {
-		if lists[i] != nil && vs[i].listed && (p.keys != nil || len(reads) > 0 && reads[i]) {
+		if !vs[i].listed || !(p.keys != nil || len(reads) > 0 && reads[i]) {
+			continue
+		}
+		if lists[i] == nil && raw[i] != nil {
+			l, ok := listOf(a, raw[i], vs[i].ci)
+			if !ok {
+				return nil
+			}
+			lists[i] = l
+		}
+		if lists[i] != nil {
 			items = append(items, [2]*ast.Term{vs[i].key, lists[i]})
 		}
 	}
