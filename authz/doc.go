@@ -20,11 +20,14 @@
 // The indexed rules module looks its buckets up by the input's attribute
 // values, listed and lower-cased, and by their prefixes. The engine
 // computes those lists and lookup keys when it builds the input
-// (rulevalues.go) and passes them at input.va (the lists the module reads
-// itself, and the keys at input.va["="]); they are a function of the
-// (projected) input, so the decision and its cache key are unchanged, and
-// the module computes the same lists and keys itself for a caller that
-// does not pass them.
+// (rulevalues.go), looks the keys up in its copy of the buckets and tests
+// the candidates' atoms it can (ruleindex.go), and passes at input.va the
+// rules proved, the candidates the module must test (with the lists their
+// atoms read) and the answers of the HasPrivilege helpers those need
+// (privileges.go); they are a function of the (projected) input and the
+// revision, so the decision and its cache key are unchanged, and the
+// module finds and tests the candidates itself for a caller that does not
+// pass them.
 //
 // # Why the decision cache cannot serve a stale allow
 //

@@ -29,11 +29,12 @@ import (
 //
 // The buckets are looked up by keys (an attribute id, then "=" and a
 // value, or "^" and a prefix of one of the lengths the module's _kp
-// lists): the engine computes them with the lists, at input.va["="]
-// (rules.KeysID), and the module's _vkf otherwise; input.va holds only the
-// lists the module reads itself (its _ka), the other attributes are read
-// for their keys only (or, for a pair's keys, compared), from the input's
-// own strings: no list term is built for them. With 10,000 rules a
+// lists): the engine computes them with the lists and looks them up in its
+// copy of the buckets (ruleindex.go), the module's _vkf otherwise. The
+// keys are made from the input's own strings, lower-cased in the key's
+// buffer, and the atoms Go tests read those strings too: a list term is
+// built only for what input.va hands the module (the lists the atoms left
+// to it read, of those it reads itself: its _ka). With 10,000 rules a
 // decision keys on more attributes (names, emails) whose values recur
 // less, and each interned list was a lookup in a table of thousands.
 

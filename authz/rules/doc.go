@@ -130,12 +130,16 @@
 // action and environment, so that OPA's rule index picks the bodies of the
 // input's bucket and a decision no bucket matches evaluates none; each
 // body binds its bucket (a data reference that finds nothing is read again
-// from the store), looks up the input's keys (_vk: its values and their
-// prefixes, one loop whatever the bucket keys on; input.va["="] when the
-// caller computed them, as the engine does with the value lists, else the
-// module's _vkf from _va: input.va, else the _vf rules) and evaluates only
-// the conjunctions found (_atom, by op: the same tests
-// as the plain compilation's, on the same value lists). Rules using
+// from the store), looks up the input's keys (_vkf: its values and their
+// prefixes, one loop whatever the bucket keys on, from the _vf rules) and
+// evaluates only the conjunctions found (_atom, by op: the same tests as
+// the plain compilation's, on the same value lists). Those bodies (_dk)
+// serve a caller that does not find the candidates itself (a stock OPA,
+// the Rego tests): the engine keeps a copy of the buckets, finds and tests
+// the candidates in Go and passes the rules it proved at
+// input.va[ProvedID] and the candidates whose atoms the module must test
+// (matches, contains, negations, HasPrivilege) at input.va[TestID]; _didx
+// then reads those instead of the buckets. Rules using
 // HasPrivilege, or whose normal form would exceed maxDisjuncts
 // conjunctions, are compiled as above but to _g<stratum>[id] bodies; they
 // are stored in the same buckets, keyed the same way from an
@@ -143,7 +147,8 @@
 // one atom ["g", id], which _atom decides by their _g bodies:
 // one pass over the buckets finds every rule. The HasPrivilege helpers read
 // a copy of the bucket bodies (_ddx) whose atoms find no candidate, and the
-// lower strata's _g sets, so that no rule reads itself. Put and Delete
+// lower strata's _g sets, so that no rule reads itself; a caller may give
+// a helper's answer at input.va[PrivID] (the engine evaluates it apart). Put and Delete
 // change one rule and return the patches of the data document; the module
 // changes only when a bucket, a rule compiled to Rego or an attribute
 // comes or goes. TestIndexedDifferential checks indexed, plain and the

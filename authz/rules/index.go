@@ -362,7 +362,7 @@ func (k entryKey) path() []string {
 // attribute id (a JSON array, so the id ends where the array does), then
 // "=" and a value of the attribute, or "^" and a prefix of one. A decision
 // looks up one key per value and per prefix length in _kp (the engine
-// computes them with the value lists: input.va[KeysID]; the module's _vkf
+// computes them with the value lists, the module's _vkf
 // otherwise), so a bucket costs one loop over the input's keys whatever
 // attributes and prefix lengths its rules use.
 func valueKey(attr, v string) string  { return attr + "=" + v }

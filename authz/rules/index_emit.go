@@ -148,7 +148,7 @@ func writeBucket(out *strings.Builder, set string, b bodyKey, tail string) {
 		fmt.Fprintf(out, "%s contains id if {\n\t%s\n\tss := bk.s\n\tva := _va\n\tsome id, cs in ss\n\t%s\n}\n\n", set, g, tail)
 	}
 	if b.kind == "" || b.kind == "k" {
-		// One loop over the input's keys (_vk: its values and their
+		// One loop over the input's keys (_vkf: its values and their
 		// prefixes, by attribute), whatever the bucket's rules key on.
 		// The lists are bound once a rule is found (a decision that finds
 		// none reads none: under HasPrivilege's with input.va as false
@@ -340,9 +340,8 @@ _didx contains id if {
 `
 
 // writeKeyAttrs writes _kv, the ids of the attributes the buckets key on
-// by value, and _kp, the prefix lengths they key on by attribute id; _vk,
-// the input's keys (input.va[KeysID], else _vkf from the value lists);
-// and _vkf. A decision looks up each of its keys once in its bucket.
+// by value, and _kp, the prefix lengths they key on by attribute id, and
+// _vkf, the input's keys from the value lists. A decision looks up each of its keys once in its bucket.
 func writeKeyAttrs(out *strings.Builder, keys map[keyAttr]int) {
 	var vals []string
 	plens := map[string][]int{}
