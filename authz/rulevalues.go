@@ -807,14 +807,14 @@ func textOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 }
 
 // ruleBuckets are the resource types, actions and environments the
-// indexed module has buckets for (its _didx bodies' guards): a decision
+// indexed module has buckets for (its _dk bodies' guards): a decision
 // of another type, action or environment reads no value list, and its
 // input carries none (nil: every decision does). "" stands for any type
 // or environment.
 type ruleBuckets map[[3]string]bool
 
-// ruleBucketsOf reads the guards of m's _didx bodies; nil when one has no
-// action guard.
+// ruleBucketsOf reads the guards of m's bucket bodies (_dk); nil when one
+// has no action guard.
 func ruleBucketsOf(m *ast.Module) ruleBuckets {
 	if m == nil {
 		return nil

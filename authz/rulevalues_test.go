@@ -143,8 +143,8 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 	if keyed < checked/4 || paired == 0 || shared == 0 {
 		t.Errorf("%d of %d inputs have lookup keys, %d keys of a prefix under a pair, %d keys of a pair", keyed, checked, paired, shared)
 	}
-	// No bucket for the action: the decision reads no value list, and the
-	// input carries none.
+	// No bucket for the action: the decision reads no value list nor
+	// candidate, and the input carries none.
 	in := &Input{Subject: subjects[0], Action: "export", Resource: resources[0], Environment: "hub"}
 	if in.valueWith(&e.strs, c.proj).Value.(ast.Object).Get(kValues) != nil {
 		t.Error("input.va for an action no rule has")

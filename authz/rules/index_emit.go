@@ -37,7 +37,7 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		out.WriteString("grants := set()\n\n")
 	} else {
 		out.WriteString(grantOf("_didx"))
-		out.WriteString(foundBodies)
+		out.WriteString(foundRule)
 	}
 	out.WriteString(indexedPreamble)
 	// The rules compiled to Rego are in the buckets too, as candidates
@@ -61,17 +61,36 @@ func emitIndexed(p *program, x *vocab, attrs map[attrRef]int, buckets map[bodyKe
 		// related resource's buckets when it evaluates a HasPrivilege
 		// helper apart (PrivID), and its buckets' otherwise (_ddk); the
 		// rules compiled to Rego (["g", id]) are no candidates there.
-		out.WriteString(strings.NewReplacer("_didx", "_ddx", "_atom(", "_datom(", "_dk", "_ddk").Replace(foundBodies))
+		out.WriteString(strings.NewReplacer("_dfound", "_ddfound", "_dk", "_ddk").Replace(foundRule))
 		sets = append(sets, "_ddk")
 	}
 	for _, set := range sets {
 		atom := strings.Replace(set, "_dk", "_atom", 1)
 		atom = strings.Replace(atom, "_ddk", "_datom", 1)
+		found, dfound := "_didx", "_dfound"
+		if set == "_ddk" {
+			found, dfound = "_ddx", "_ddfound"
+		}
 		// The gates of the "*" buckets, by type/action guard.
 		star := map[string]bool{}
+		written := map[string]bool{}
 		for _, b := range bs {
 			writeBucket(&out, set, b, fmt.Sprintf("%s(cs[0], cs, va)", atom))
 			star[typeActionGuard(b.bucket)] = star[typeActionGuard(b.bucket)] || b.env == "*"
+			// The candidates found, under the guards of the bucket's
+			// bodies (OPA's rule index leaves them out of a decision no
+			// bucket serves); once per guard.
+			g := typeActionGuard(b.bucket) + "\n\t"
+			if b.env == "*" {
+				g += "not input.context.environment == \"hub\"\n\tnot input.context.environment == \"console\""
+			} else {
+				g += "input.context.environment == " + lit(b.env)
+			}
+			if !written[g] {
+				written[g] = true
+				fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tsome id in %s\n}\n\n", found, g, dfound)
+				fmt.Fprintf(&out, "%s contains id if {\n\t%s\n\tsome c in input.%s[%q]\n\ta := c[1]\n\t%s(a[0], a, input.%s)\n\tid := c[0]\n}\n\n", found, g, ValuesKey, TestID, atom, ValuesKey)
+			}
 		}
 		// A "*" bucket serves the environments other than the hub and
 		// the console (whose buckets hold its rules too): one gate per
@@ -307,7 +326,7 @@ _vls(x) := [x] if {
 // ProvedID an array of the rule ids whose atoms the caller tested and
 // found to hold, at TestID an array of [id, atom] whose atom the module
 // tests (_atom; the caller leaves out TestID when there are none). With
-// them the module reads no bucket; without ProvedID (another caller, such
+// them the module reads no bucket; without input.va (another caller, such
 // as a stock OPA, or HasPrivilege's related resource: with input.va as
 // false) it looks the input's keys up in the buckets itself (_dk, _vkf).
 // They are no attribute ids (those start with "i" or "s").
@@ -316,26 +335,16 @@ const (
 	TestID   = "@"
 )
 
-// foundBodies are the bodies of _didx: the candidates the caller found
-// (input.va[ProvedID] and [TestID]), else the buckets' (_dk).
-var foundBodies = `# The rules the caller found and tested in the input's buckets (input.` + ValuesKey + `["` + ProvedID + `"]),
-# and those whose atom it left to the module ([id, atom] in input.` + ValuesKey + `["` + TestID + `"]);
-# without them, the buckets' (_dk): the module finds them itself.
-_didx contains id if {
-	some id in input.` + ValuesKey + `["` + ProvedID + `"]
-}
-
-_didx contains id if {
-	some c in input.` + ValuesKey + `["` + TestID + `"]
-	a := c[1]
-	_atom(a[0], a, input.` + ValuesKey + `)
-	id := c[0]
-}
-
-_didx contains id if {
-	not input.` + ValuesKey + `["` + ProvedID + `"]
-	some id in _dk
-}
+// foundRule is _dfound, the candidates the bodies of _didx read: those
+// the caller found (input.va[ProvedID]; those at [TestID] are read by
+// bodies of their own), else the buckets' (_dk). _didx has both under the
+// guards of each bucket's bodies.
+var foundRule = `# The rules the caller found and tested in the input's buckets (input.` + ValuesKey + `["` + ProvedID + `"]; its
+# candidates whose atoms the module tests are [id, atom] in input.` + ValuesKey + `["` + TestID + `"]);
+# without input.` + ValuesKey + `, the buckets' (_dk): the module finds them itself.
+_dfound := input.` + ValuesKey + `["` + ProvedID + `"] if {
+	input.` + ValuesKey + `
+} else := _dk
 
 `
 
