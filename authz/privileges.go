@@ -44,7 +44,10 @@ type privHelper struct {
 	queries []ast.Body
 }
 
-var privName = regexp.MustCompile(`^_p[0-9]+_[0-9]+$`)
+var (
+	privName   = regexp.MustCompile(`^_p[0-9]+_[0-9]+$`)
+	strataName = regexp.MustCompile(`^_g[0-9]+$`)
+)
 
 // newPrivPlan reads the helpers of the generated module of compiler (nil
 // if it has none, or one this reading does not understand: the module
@@ -117,7 +120,7 @@ func newPrivPlan(compiler *ast.Compiler) *privPlan {
 	pp := &privPlan{byRule: map[string][]*privHelper{}}
 	for _, r := range m.Rules {
 		ref := r.Head.Ref()
-		if len(ref) != 2 || !regexp.MustCompile(`^_g[0-9]+$`).MatchString(ref[0].String()) {
+		if len(ref) != 2 || !strataName.MatchString(ref[0].String()) {
 			continue
 		}
 		id, ok := ref[1].Value.(ast.String)
