@@ -91,7 +91,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	// The projection has emptied the unread fields: building their terms
 	// costs nothing (shared empty terms).
-	fs := [11]struct {
+	fs := [12]struct {
 		use  fieldUse
 		k, v *ast.Term
 	}{
@@ -100,8 +100,9 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
 		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
 		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
+		{f.flagged, kFlagged, ast.InternedTerm(s.flagged())},
 	}
-	var sp [11][2]*ast.Term
+	var sp [12][2]*ast.Term
 	n := 0
 	for _, x := range fs {
 		if all || x.use != unread {
@@ -141,11 +142,26 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
-			top[4] = [2]*ast.Term{kValues, va}
-			n = 5
+			top[n] = [2]*ast.Term{kValues, va}
+			n++
 		}
 	}
 	return a.term(ast.NewObject(top[:n]...))
+}
+
+// flagged is the subject's input.subject.flagged (policies/CONTRACT.md):
+// whether one of its four flags the gates refuse on is set — status
+// "disabled", anonymous, license excluded, license capacity exhausted. The
+// gates ask it first (policies/gates.rego), so that OPA's rule index
+// reads one field for most subjects instead of four; their bodies for
+// inputs without it are left out of the engine's compilation (prune.go),
+// which is right because every subject object the engine builds
+// (valueWith, and the analyses' targets from it) carries it whenever a
+// module reads it, computed from the fields the subject object carries
+// (the projected subject's, whose flag fields analyse keeps whenever
+// flagged is read).
+func (s *Subject) flagged() bool {
+	return s.Status == "disabled" || s.Anonymous || s.License.Excluded || s.License.CapacityExhausted
 }
 
 // The keys of the input, shared by every input.
@@ -157,6 +173,7 @@ var (
 	kCapacityExhausted, kOwner, kSpaceID, kSpaceType     = ast.StringTerm("capacityExhausted"), ast.StringTerm("owner"), ast.StringTerm("spaceId"), ast.StringTerm("spaceType")
 	kObjectType, kPublic, kSectionAccess                 = ast.StringTerm("objectType"), ast.StringTerm("public"), ast.StringTerm("sectionAccess")
 	kTargetSpaceID, kTargetSpaceType, kSpace, kApp       = ast.StringTerm("targetSpaceId"), ast.StringTerm("targetSpaceType"), ast.StringTerm("space"), ast.StringTerm("app")
+	kFlagged                                             = ast.StringTerm("flagged")
 )
 
 // contexts are the context objects of the two environments and of none.
@@ -502,6 +519,8 @@ type projection struct {
 // fields is how the policy reads each subject field.
 type fields struct {
 	id, groupIDs, spaces, name, email, status, anonymous, roles, groups, license, attributes fieldUse
+	// flagged is computed (Subject.flagged), not a field of Subject.
+	flagged fieldUse
 }
 
 type fieldUse uint8
@@ -562,12 +581,19 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 			return false
 		})
 	}
+	if p.use["flagged"] != unread {
+		// flagged is computed from the projected subject: keep what it
+		// is computed from.
+		mark("status", whole)
+		mark("anonymous", whole)
+		mark("license", whole)
+	}
 	p.values = ruleValuesOf(generated)
 	p.buckets = ruleBucketsOf(generated)
 	u := p.use
 	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
 		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],
-		license: u["license"], attributes: u["attributes"]}
+		license: u["license"], attributes: u["attributes"], flagged: u["flagged"]}
 	return p
 }
 
