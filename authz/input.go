@@ -83,62 +83,25 @@ func (in *Input) value() ast.Value { return in.valueWith(nil, nil).Value }
 // object of at most 8 keys costs OPA two allocations fewer).
 func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	a := terms{pool: strs}
-	s := &in.Subject
 	all := p == nil || p.off
 	var f fields
 	if !all {
 		f = p.f
 	}
-	// The projection has emptied the unread fields: building their terms
-	// costs nothing (shared empty terms).
-	fs := [12]struct {
-		use  fieldUse
-		k, v *ast.Term
-	}{
-		{f.id, kID, a.str(s.ID)}, {f.name, kName, a.str(s.Name)}, {f.email, kEmail, a.str(s.Email)},
-		{f.status, kStatus, a.str(s.Status)}, {f.anonymous, kAnonymous, ast.InternedTerm(s.Anonymous)},
-		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
-		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
-		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
-		{f.flagged, kFlagged, ast.InternedTerm(s.flagged())},
-	}
-	var sp [12][2]*ast.Term
-	n := 0
-	for _, x := range fs {
-		if all || x.use != unread {
-			sp[n] = [2]*ast.Term{x.k, x.v}
-			n++
-		}
-	}
-	subject := ast.InternedEmptyObject // nothing of the subject is read
-	if n > 0 {
-		subject = a.term(ast.NewObject(sp[:n]...))
+	var subject, resource *ast.Term
+	if strs != nil {
+		subject, resource = strs.subject(&in.Subject, &f, all), strs.resource(&in.Resource)
+	} else {
+		subject, resource = a.subject(&in.Subject, &f, all), a.resource(&in.Resource)
 	}
 	r := &in.Resource
-	pairs := [14][2]*ast.Term{
-		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
-		{kSpaceID, a.str(r.SpaceID)}, {kSpaceType, a.str(r.SpaceType)}, {kObjectType, a.str(r.ObjectType)},
-		{kPublic, ast.InternedTerm(r.Public)}, {kSectionAccess, ast.InternedTerm(r.SectionAccess)},
-		{kTargetSpaceID, a.str(r.TargetSpaceID)}, {kTargetSpaceType, a.str(r.TargetSpaceType)},
-		{kAttributes, a.multi(r.Attributes)},
-	}
-	n = 12
-	if r.Space != nil {
-		pairs[n] = [2]*ast.Term{kSpace, a.related(r.Space)}
-		n++
-	}
-	if r.App != nil {
-		pairs[n] = [2]*ast.Term{kApp, a.related(r.App)}
-		n++
-	}
-	resource := ast.NewObject(pairs[:n]...)
 	top := [5][2]*ast.Term{
 		{kSubject, subject},
 		{kAction, a.str(in.Action)},
-		{kResource, a.term(resource)},
+		{kResource, resource},
 		{kContext, contextTerm(in.Environment)},
 	}
-	n = 4
+	n := 4
 	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
@@ -162,6 +125,56 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 // flagged is read).
 func (s *Subject) flagged() bool {
 	return s.Status == "disabled" || s.Anonymous || s.License.Excluded || s.License.CapacityExhausted
+}
+
+// subject is the input's subject object: the fields f reads (all: every
+// field). The projection has emptied the unread fields: building their
+// terms costs nothing (shared empty terms).
+func (a *terms) subject(s *Subject, f *fields, all bool) *ast.Term {
+	fs := [12]struct {
+		use  fieldUse
+		k, v *ast.Term
+	}{
+		{f.id, kID, a.str(s.ID)}, {f.name, kName, a.str(s.Name)}, {f.email, kEmail, a.str(s.Email)},
+		{f.status, kStatus, a.str(s.Status)}, {f.anonymous, kAnonymous, ast.InternedTerm(s.Anonymous)},
+		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
+		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
+		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
+		{f.flagged, kFlagged, ast.InternedTerm(s.flagged())},
+	}
+	var sp [12][2]*ast.Term
+	n := 0
+	for _, x := range fs {
+		if all || x.use != unread {
+			sp[n] = [2]*ast.Term{x.k, x.v}
+			n++
+		}
+	}
+	if n == 0 {
+		return ast.InternedEmptyObject // nothing of the subject is read
+	}
+	return a.term(ast.NewObject(sp[:n]...))
+}
+
+// resource is the input's resource object.
+func (a *terms) resource(r *Resource) *ast.Term {
+	pairs := [14][2]*ast.Term{
+		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
+		{kSpaceID, a.str(r.SpaceID)}, {kSpaceType, a.str(r.SpaceType)}, {kObjectType, a.str(r.ObjectType)},
+		{kPublic, ast.InternedTerm(r.Public)}, {kSectionAccess, ast.InternedTerm(r.SectionAccess)},
+		{kTargetSpaceID, a.str(r.TargetSpaceID)}, {kTargetSpaceType, a.str(r.TargetSpaceType)},
+		{kAttributes, a.multi(r.Attributes)},
+	}
+	n := 12
+	if r.Space != nil {
+		pairs[n] = [2]*ast.Term{kSpace, a.related(r.Space)}
+		n++
+	}
+	if r.App != nil {
+		pairs[n] = [2]*ast.Term{kApp, a.related(r.App)}
+		n++
+	}
+	return a.term(ast.NewObject(pairs[:n]...))
 }
 
 // The keys of the input, shared by every input.
@@ -299,6 +312,9 @@ type interned struct {
 	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
 	lowers  map[string]*ast.Term    // s → the term of lower(s)
 	llists  map[string]*ast.Term    // s → the term of [lower(s)]
+	// subjects and resources are input objects by their encoding
+	// (interned.subject, interned.resource).
+	subjects, resources map[string]*ast.Term
 }
 
 const maxInterned = 1 << 15
@@ -354,6 +370,77 @@ func (s *interned) related(r *Related) *ast.Term {
 			[2]*ast.Term{kType, a.str(k.Type)}, [2]*ast.Term{kOwner, a.str(k.Owner)},
 			[2]*ast.Term{kSpaceID, a.str(k.SpaceID)}))
 	})
+}
+
+// subject is the subject object of terms.subject, by content (the fields
+// f reads, and which they are): a subject asks many questions in a row,
+// and an object costs OPA 5–7 allocations and a hash of every key and
+// value to build. At most maxObjects are kept.
+func (s *interned) subject(sub *Subject, f *fields, all bool) *ast.Term {
+	var buf [256]byte
+	b := buf[:0]
+	uses := [...]fieldUse{f.id, f.name, f.email, f.status, f.anonymous, f.roles, f.groups, f.groupIDs,
+		f.license, f.attributes, f.spaces, f.flagged}
+	var mask uint16
+	for i, u := range uses {
+		if all || u != unread {
+			mask |= 1 << i
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(mask))
+	b = kstr(b, sub.ID, sub.Name, sub.Email, sub.Status, sub.License.Type)
+	b = kbool(b, sub.Anonymous, sub.License.Excluded, sub.License.CapacityExhausted)
+	b = klist(b, sub.Roles, nil)
+	b = klist(b, sub.Groups, nil)
+	b = klist(b, sub.GroupIDs, nil)
+	b = kmap(b, sub.Attributes, nil)
+	b = kmap(b, sub.Spaces, nil)
+	return internObject(&s.mu, &s.subjects, b, func() *ast.Term {
+		a := terms{pool: s}
+		return a.subject(sub, f, all)
+	})
+}
+
+// resource is the resource object of terms.resource, by content: the same
+// resources are asked about again and again (an app by every user who
+// opens it). At most maxObjects are kept.
+func (s *interned) resource(r *Resource) *ast.Term {
+	var buf [256]byte
+	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
+	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
+	b = kmap(b, r.Attributes, nil)
+	for _, rel := range [...]*Related{r.Space, r.App} {
+		if rel != nil {
+			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
+		}
+	}
+	return internObject(&s.mu, &s.resources, b, func() *ast.Term {
+		a := terms{pool: s}
+		return a.resource(r)
+	})
+}
+
+// maxObjects bounds the subject and the resource objects kept (each about
+// a kilobyte).
+const maxObjects = 4096
+
+// internObject is (*m)[key], or build's term kept under a copy of key;
+// the set starts again empty once it holds maxObjects.
+func internObject(mu *sync.RWMutex, m *map[string]*ast.Term, key []byte, build func() *ast.Term) *ast.Term {
+	mu.RLock()
+	t, ok := (*m)[string(key)]
+	mu.RUnlock()
+	if ok {
+		return t
+	}
+	t = build()
+	mu.Lock()
+	if len(*m) >= maxObjects || *m == nil {
+		*m = make(map[string]*ast.Term, 256)
+	}
+	(*m)[string(key)] = t
+	mu.Unlock()
+	return t
 }
 
 // intern returns (*m)[k], or builds the term and the key it is kept under
