@@ -57,7 +57,9 @@ func TestInternedInputObjects(t *testing.T) {
 		func(in *Input) { in.Resource.Attributes = nil },
 		func(in *Input) { in.Resource.Attributes = map[string][]string{"tag": {"x", "y"}} },
 		func(in *Input) { in.Resource.Space = nil },
-		func(in *Input) { in.Resource.Space = &Related{ID: "sp-1", Name: "Sales", Type: "managed", Owner: "u-3"} },
+		func(in *Input) {
+			in.Resource.Space = &Related{ID: "sp-1", Name: "Sales", Type: "managed", Owner: "u-3"}
+		},
 		func(in *Input) { in.Resource.App = &Related{ID: "a-1", Name: "Q4", Owner: "u-2", SpaceID: "sp-1"} },
 	}
 	// Projections: every field; the static policy's (id and groupIds by
