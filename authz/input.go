@@ -313,8 +313,8 @@ type interned struct {
 	lowers  map[string]*ast.Term    // s → the term of lower(s)
 	llists  map[string]*ast.Term    // s → the term of [lower(s)]
 	// subjects and resources are input objects by their encoding
-	// (interned.subject, interned.resource).
-	subjects, resources map[string]*ast.Term
+	// (interned.subject, interned.resource), under locks of their own.
+	subjects, resources objects
 }
 
 const maxInterned = 1 << 15
@@ -375,7 +375,7 @@ func (s *interned) related(r *Related) *ast.Term {
 // subject is the subject object of terms.subject, by content (the fields
 // f reads, and which they are): a subject asks many questions in a row,
 // and an object costs OPA 5–7 allocations and a hash of every key and
-// value to build. At most maxObjects are kept.
+// value to build.
 func (s *interned) subject(sub *Subject, f *fields, all bool) *ast.Term {
 	var buf [256]byte
 	b := buf[:0]
@@ -395,7 +395,7 @@ func (s *interned) subject(sub *Subject, f *fields, all bool) *ast.Term {
 	b = klist(b, sub.GroupIDs, nil)
 	b = kmap(b, sub.Attributes, nil)
 	b = kmap(b, sub.Spaces, nil)
-	return internObject(&s.mu, &s.subjects, b, func() *ast.Term {
+	return s.subjects.get(b, func() *ast.Term {
 		a := terms{pool: s}
 		return a.subject(sub, f, all)
 	})
@@ -403,7 +403,7 @@ func (s *interned) subject(sub *Subject, f *fields, all bool) *ast.Term {
 
 // resource is the resource object of terms.resource, by content: the same
 // resources are asked about again and again (an app by every user who
-// opens it). At most maxObjects are kept.
+// opens it).
 func (s *interned) resource(r *Resource) *ast.Term {
 	var buf [256]byte
 	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
@@ -414,32 +414,51 @@ func (s *interned) resource(r *Resource) *ast.Term {
 			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
 		}
 	}
-	return internObject(&s.mu, &s.resources, b, func() *ast.Term {
+	return s.resources.get(b, func() *ast.Term {
 		a := terms{pool: s}
 		return a.resource(r)
 	})
 }
 
-// maxObjects bounds the subject and the resource objects kept (each about
-// a kilobyte).
+// objects are input objects (subjects or resources) by their encoding, in
+// two generations of at most maxObjects each: once the newer is full it
+// becomes the older and the older is dropped, and a hit in the older moves
+// the object to the newer, so that the objects in use stay while the
+// others age out (a set that started again empty when full would lose the
+// hot ones with the cold). A hit costs a map read under a read lock.
+type objects struct {
+	mu        sync.RWMutex
+	cur, prev map[string]*ast.Term
+}
+
+// maxObjects bounds each generation of objects (an object is about a
+// kilobyte).
 const maxObjects = 4096
 
-// internObject is (*m)[key], or build's term kept under a copy of key;
-// the set starts again empty once it holds maxObjects.
-func internObject(mu *sync.RWMutex, m *map[string]*ast.Term, key []byte, build func() *ast.Term) *ast.Term {
-	mu.RLock()
-	t, ok := (*m)[string(key)]
-	mu.RUnlock()
+// get is the object kept under key, or build's, kept under a copy of key.
+func (o *objects) get(key []byte, build func() *ast.Term) *ast.Term {
+	o.mu.RLock()
+	t, ok := o.cur[string(key)]
+	old := false
+	if !ok {
+		t, old = o.prev[string(key)]
+	}
+	o.mu.RUnlock()
 	if ok {
 		return t
 	}
-	t = build()
-	mu.Lock()
-	if len(*m) >= maxObjects || *m == nil {
-		*m = make(map[string]*ast.Term, 256)
+	if !old {
+		t = build()
 	}
-	(*m)[string(key)] = t
-	mu.Unlock()
+	o.mu.Lock()
+	if len(o.cur) >= maxObjects {
+		o.prev, o.cur = o.cur, nil
+	}
+	if o.cur == nil {
+		o.cur = make(map[string]*ast.Term, 256)
+	}
+	o.cur[string(key)] = t
+	o.mu.Unlock()
 	return t
 }
 

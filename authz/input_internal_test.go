@@ -96,12 +96,19 @@ func TestInternedInputObjects(t *testing.T) {
 	if got := v.Get(kResource).Value.(ast.Object).Get(kOwner).String(); got != `"u-7"` {
 		t.Errorf("interned resource owner = %s after its buffer changed", got)
 	}
-	for i := range 2 * maxObjects {
+	// Bounded: two generations; the objects in use stay.
+	hot := base
+	hot.Resource.ID = "hot"
+	hotTerm := hot.valueWith(&s, nil).Value.(ast.Object).Get(kResource)
+	for i := range 3 * maxObjects {
 		in := base
 		in.Resource.ID = fmt.Sprint("a-", i)
 		in.valueWith(&s, nil)
+		if i%(maxObjects/2) == 0 && hot.valueWith(&s, nil).Value.(ast.Object).Get(kResource) != hotTerm {
+			t.Fatalf("after %d other resources, the one in use was built again", i)
+		}
 	}
-	if n := len(s.resources); n > maxObjects {
-		t.Fatalf("%d interned resources, bound %d", n, maxObjects)
+	if n := len(s.resources.cur) + len(s.resources.prev); n > 2*maxObjects {
+		t.Fatalf("%d interned resources, bound %d", n, 2*maxObjects)
 	}
 }
