@@ -88,11 +88,11 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	if !all {
 		f = p.f
 	}
-	var subject, resource *ast.Term
+	subject, resource := a.subject(&in.Subject, &f, all), (*ast.Term)(nil)
 	if strs != nil {
-		subject, resource = strs.subject(&in.Subject, &f, all), strs.resource(&in.Resource)
+		resource = strs.resource(&in.Resource)
 	} else {
-		subject, resource = a.subject(&in.Subject, &f, all), a.resource(&in.Resource)
+		resource = a.resource(&in.Resource)
 	}
 	r := &in.Resource
 	top := [5][2]*ast.Term{
@@ -312,9 +312,9 @@ type interned struct {
 	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
 	lowers  map[string]*ast.Term    // s → the term of lower(s)
 	llists  map[string]*ast.Term    // s → the term of [lower(s)]
-	// subjects and resources are input objects by their encoding
-	// (interned.subject, interned.resource), under locks of their own.
-	subjects, resources objects
+	// resources are the input's resource objects by their encoding
+	// (interned.resource), under a lock of their own.
+	resources objects
 }
 
 const maxInterned = 1 << 15
@@ -372,38 +372,15 @@ func (s *interned) related(r *Related) *ast.Term {
 	})
 }
 
-// subject is the subject object of terms.subject, by content (the fields
-// f reads, and which they are): a subject asks many questions in a row,
-// and an object costs OPA 5–7 allocations and a hash of every key and
-// value to build.
-func (s *interned) subject(sub *Subject, f *fields, all bool) *ast.Term {
-	var buf [256]byte
-	b := buf[:0]
-	uses := [...]fieldUse{f.id, f.name, f.email, f.status, f.anonymous, f.roles, f.groups, f.groupIDs,
-		f.license, f.attributes, f.spaces, f.flagged}
-	var mask uint16
-	for i, u := range uses {
-		if all || u != unread {
-			mask |= 1 << i
-		}
-	}
-	b = binary.AppendUvarint(b, uint64(mask))
-	b = kstr(b, sub.ID, sub.Name, sub.Email, sub.Status, sub.License.Type)
-	b = kbool(b, sub.Anonymous, sub.License.Excluded, sub.License.CapacityExhausted)
-	b = klist(b, sub.Roles, nil)
-	b = klist(b, sub.Groups, nil)
-	b = klist(b, sub.GroupIDs, nil)
-	b = kmap(b, sub.Attributes, nil)
-	b = kmap(b, sub.Spaces, nil)
-	return s.subjects.get(b, func() *ast.Term {
-		a := terms{pool: s}
-		return a.subject(sub, f, all)
-	})
-}
-
 // resource is the resource object of terms.resource, by content: the same
 // resources are asked about again and again (an app by every user who
-// opens it).
+// opens it, the apps of a list by every user who lists them), and an
+// object of 12–14 keys costs OPA 7 allocations and a hash of every key
+// and value to build. Subjects are not kept so: the projected subject
+// also depends on the resource (its roles in the resource's space, its id
+// and groups as far as the resource names them), so there are many more
+// of them, and a set that misses costs more than it saves
+// (bench/README.md, "Interned resource objects").
 func (s *interned) resource(r *Resource) *ast.Term {
 	var buf [256]byte
 	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
@@ -420,7 +397,7 @@ func (s *interned) resource(r *Resource) *ast.Term {
 	})
 }
 
-// objects are input objects (subjects or resources) by their encoding, in
+// objects are input objects by their encoding, in
 // two generations of at most maxObjects each: once the newer is full it
 // becomes the older and the older is dropped, and a hit in the older moves
 // the object to the newer, so that the objects in use stay while the
