@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -90,7 +91,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	subject, resource := a.subject(&in.Subject, &f, all), (*ast.Term)(nil)
 	if strs != nil {
-		resource = strs.resource(&in.Resource)
+		resource = strs.resource(&a, &in.Resource)
 	} else {
 		resource = a.resource(&in.Resource)
 	}
@@ -380,8 +381,9 @@ func (s *interned) related(r *Related) *ast.Term {
 // also depends on the resource (its roles in the resource's space, its id
 // and groups as far as the resource names them), so there are many more
 // of them, and a set that misses costs more than it saves
-// (bench/README.md, "Interned resource objects").
-func (s *interned) resource(r *Resource) *ast.Term {
+// (bench/README.md, "Interned resource objects"). a (whose pool is s)
+// builds it.
+func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 	var buf [256]byte
 	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
 	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
@@ -391,28 +393,32 @@ func (s *interned) resource(r *Resource) *ast.Term {
 			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
 		}
 	}
-	return s.resources.get(b, func() *ast.Term {
-		a := terms{pool: s}
-		return a.resource(r)
-	})
+	return s.resources.get(b, func() *ast.Term { return a.resource(r) })
 }
 
-// objects are input objects by their encoding, in
-// two generations of at most maxObjects each: once the newer is full it
-// becomes the older and the older is dropped, and a hit in the older moves
-// the object to the newer, so that the objects in use stay while the
-// others age out (a set that started again empty when full would lose the
-// hot ones with the cold). A hit costs a map read under a read lock.
+// objects are input objects by their encoding, in two generations of at
+// most maxObjects each: once the newer is full it becomes the older and
+// the older is dropped, and a hit in the older moves the object to the
+// newer, so that the objects in use stay while the others age out (a set
+// that started again empty when full would lose the hot ones with the
+// cold). An object is kept the second time it is built, not the first
+// (seen holds the hashes of the encodings built once): one asked about
+// once, as most are in a scan of many, costs no copy of its key and
+// stays out of the live heap. A hit costs a map read under a read lock.
 type objects struct {
 	mu        sync.RWMutex
 	cur, prev map[string]*ast.Term
+	seen      map[uint64]struct{}
 }
 
 // maxObjects bounds each generation of objects (an object is about a
-// kilobyte).
-const maxObjects = 4096
+// kilobyte) and the hashes seen.
+const maxObjects = 2048
 
-// get is the object kept under key, or build's, kept under a copy of key.
+var objectSeed = maphash.MakeSeed()
+
+// get is the object kept under key, or build's (kept under a copy of key
+// when key was built before).
 func (o *objects) get(key []byte, build func() *ast.Term) *ast.Term {
 	o.mu.RLock()
 	t, ok := o.cur[string(key)]
@@ -427,7 +433,16 @@ func (o *objects) get(key []byte, build func() *ast.Term) *ast.Term {
 	if !old {
 		t = build()
 	}
+	h := maphash.Bytes(objectSeed, key)
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, again := o.seen[h]; !again && !old {
+		if len(o.seen) >= maxObjects || o.seen == nil {
+			o.seen = make(map[uint64]struct{}, 256)
+		}
+		o.seen[h] = struct{}{}
+		return t
+	}
 	if len(o.cur) >= maxObjects {
 		o.prev, o.cur = o.cur, nil
 	}
@@ -435,7 +450,6 @@ func (o *objects) get(key []byte, build func() *ast.Term) *ast.Term {
 		o.cur = make(map[string]*ast.Term, 256)
 	}
 	o.cur[string(key)] = t
-	o.mu.Unlock()
 	return t
 }
 

@@ -12,8 +12,9 @@ import (
 // engine's interned set (the resource object taken from it) are the inputs
 // it builds without it, for inputs that differ from a base in one field
 // each (so that a key that left a field out would hand a variant the
-// base's object), asked twice (built, then found); equal resources share
-// one object, and the set stays bounded, keeping the objects in use.
+// base's object), asked three times (built, built and kept, found);
+// equal resources share one object, and the set stays bounded, keeping the
+// objects in use.
 func TestInternedInputObjects(t *testing.T) {
 	base := Input{
 		Subject: Subject{ID: "u-1", Name: "alice", Email: "a@x", Roles: []string{"Developer"},
@@ -68,7 +69,7 @@ func TestInternedInputObjects(t *testing.T) {
 		status: whole, anonymous: whole, roles: whole, license: whole, flagged: whole}}}
 	var s interned
 	for pi, p := range projections {
-		for round := range 2 {
+		for round := range 3 {
 			for i, vary := range variants {
 				in := base
 				vary(&in)
@@ -80,6 +81,7 @@ func TestInternedInputObjects(t *testing.T) {
 		}
 	}
 	in := base
+	in.valueWith(&s, nil) // seen, then kept
 	a, b := in.valueWith(&s, nil).Value.(ast.Object), in.valueWith(&s, nil).Value.(ast.Object)
 	if a.Get(kResource) != b.Get(kResource) {
 		t.Error("equal resources did not share an object")
@@ -96,13 +98,23 @@ func TestInternedInputObjects(t *testing.T) {
 	if got := v.Get(kResource).Value.(ast.Object).Get(kOwner).String(); got != `"u-7"` {
 		t.Errorf("interned resource owner = %s after its buffer changed", got)
 	}
+	// A resource asked about once is not kept.
+	once := base
+	once.Resource.ID = "once"
+	n := len(s.resources.cur)
+	once.valueWith(&s, nil)
+	if len(s.resources.cur) != n {
+		t.Error("a resource asked about once was kept")
+	}
 	// Bounded: two generations; the objects in use stay.
 	hot := base
 	hot.Resource.ID = "hot"
+	hot.valueWith(&s, nil)
 	hotTerm := hot.valueWith(&s, nil).Value.(ast.Object).Get(kResource)
 	for i := range 3 * maxObjects {
 		in := base
 		in.Resource.ID = fmt.Sprint("a-", i)
+		in.valueWith(&s, nil)
 		in.valueWith(&s, nil)
 		if i%(maxObjects/2) == 0 && hot.valueWith(&s, nil).Value.(ast.Object).Get(kResource) != hotTerm {
 			t.Fatalf("after %d other resources, the one in use was built again", i)
