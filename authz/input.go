@@ -91,7 +91,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	subject, resource := a.subject(&in.Subject, &f, all), (*ast.Term)(nil)
 	if strs != nil {
-		resource = strs.resource(&a, &in.Resource)
+		resource = strs.resource(&in.Resource)
 	} else {
 		resource = a.resource(&in.Resource)
 	}
@@ -380,10 +380,11 @@ func (s *interned) related(r *Related) *ast.Term {
 // and value to build. Subjects are not kept so: the projected subject
 // also depends on the resource (its roles in the resource's space, its id
 // and groups as far as the resource names them), so there are many more
-// of them, and a set that misses costs more than it saves
-// (bench/README.md, "Interned resource objects"). a (whose pool is s)
-// builds it.
-func (s *interned) resource(a *terms, r *Resource) *ast.Term {
+// of them, and a set that misses costs more than it saves (bench/README.md,
+// "The gates' subject flags folded, and interned resource objects"). It is
+// built with terms of its own: one taken from the input's (terms.term)
+// would keep that whole input alive as long as the object is kept.
+func (s *interned) resource(r *Resource) *ast.Term {
 	var buf [256]byte
 	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
 	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
@@ -393,7 +394,10 @@ func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
 		}
 	}
-	return s.resources.get(b, func() *ast.Term { return a.resource(r) })
+	return s.resources.get(b, func() *ast.Term {
+		a := terms{pool: s}
+		return a.resource(r)
+	})
 }
 
 // objects are input objects by their encoding, in two generations of at
