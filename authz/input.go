@@ -91,7 +91,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	subject, resource := a.subject(&in.Subject, &f, all), (*ast.Term)(nil)
 	if strs != nil {
-		resource = strs.resource(&in.Resource)
+		resource = strs.resource(&a, &in.Resource)
 	} else {
 		resource = a.resource(&in.Resource)
 	}
@@ -381,10 +381,11 @@ func (s *interned) related(r *Related) *ast.Term {
 // also depends on the resource (its roles in the resource's space, its id
 // and groups as far as the resource names them), so there are many more
 // of them, and a set that misses costs more than it saves (bench/README.md,
-// "The gates' subject flags folded, and interned resource objects"). It is
-// built with terms of its own: one taken from the input's (terms.term)
-// would keep that whole input alive as long as the object is kept.
-func (s *interned) resource(r *Resource) *ast.Term {
+// "The gates' subject flags folded, and interned resource objects"). One
+// that is kept is built with terms of its own: terms taken from the
+// input's (a) would keep that whole input alive as long as the object is
+// kept.
+func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 	var buf [256]byte
 	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
 	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
@@ -394,8 +395,11 @@ func (s *interned) resource(r *Resource) *ast.Term {
 			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
 		}
 	}
-	return s.resources.get(b, func() *ast.Term {
-		a := terms{pool: s}
+	return s.resources.get(b, func(keep bool) *ast.Term {
+		if keep {
+			own := terms{pool: s}
+			return own.resource(r)
+		}
 		return a.resource(r)
 	})
 }
@@ -421,32 +425,34 @@ const maxObjects = 2048
 
 var objectSeed = maphash.MakeSeed()
 
-// get is the object kept under key, or build's (kept under a copy of key
-// when key was built before).
-func (o *objects) get(key []byte, build func() *ast.Term) *ast.Term {
+// get is the object kept under key, or build's: build(true) when it is to
+// be kept (key was built before), under a copy of key; build(false) when
+// not, which may then use the caller's terms.
+func (o *objects) get(key []byte, build func(keep bool) *ast.Term) *ast.Term {
+	h := maphash.Bytes(objectSeed, key)
 	o.mu.RLock()
 	t, ok := o.cur[string(key)]
-	old := false
+	old, again := false, false
 	if !ok {
 		t, old = o.prev[string(key)]
+		_, again = o.seen[h]
 	}
 	o.mu.RUnlock()
-	if ok {
+	switch {
+	case ok:
 		return t
-	}
-	if !old {
-		t = build()
-	}
-	h := maphash.Bytes(objectSeed, key)
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, again := o.seen[h]; !again && !old {
+	case !old && !again:
+		o.mu.Lock()
 		if len(o.seen) >= maxObjects || o.seen == nil {
 			o.seen = make(map[uint64]struct{}, 256)
 		}
 		o.seen[h] = struct{}{}
-		return t
+		o.mu.Unlock()
+		return build(false)
+	case !old:
+		t = build(true)
 	}
+	o.mu.Lock()
 	if len(o.cur) >= maxObjects {
 		o.prev, o.cur = o.cur, nil
 	}
@@ -454,6 +460,7 @@ func (o *objects) get(key []byte, build func() *ast.Term) *ast.Term {
 		o.cur = make(map[string]*ast.Term, 256)
 	}
 	o.cur[string(key)] = t
+	o.mu.Unlock()
 	return t
 }
 
