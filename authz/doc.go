@@ -58,8 +58,9 @@
 //     attributes under the static policies alone). Dropping what is never
 //     read changes nothing.
 //   - status, anonymous, roles and license are kept whole, and so is
-//     flagged, which the engine computes from the first three
-//     (Subject.flagged: the projection keeps them whenever it is read).
+//     flagged, which the engine computes from status, anonymous and
+//     license (Subject.flagged: the projection keeps those three whenever
+//     it is read).
 //   - The static policies read input.subject.id only through subject_id
 //     and is_app_owner, which compare it for equality with resource values
 //     (resource.owner, resource.id, the app's owner, sharedWith) or with
