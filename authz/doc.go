@@ -60,7 +60,10 @@
 //   - A field no module reads is dropped (name, email, groups and
 //     attributes under the static policies alone). Dropping what is never
 //     read changes nothing.
-//   - status, anonymous, roles and license are kept whole.
+//   - status, anonymous, roles and license are kept whole, and so is
+//     flagged, which the engine computes from status, anonymous and
+//     license (Subject.flagged: the projection keeps those three whenever
+//     it is read).
 //   - The static policies read input.subject.id only through subject_id
 //     and is_app_owner, which compare it for equality with resource values
 //     (resource.owner, resource.id, the app's owner, sharedWith) or with
@@ -120,9 +123,10 @@
 // OPA evaluates. The input is built as an OPA value with shared keys,
 // shared empty values and booleans, a shared context object per
 // environment and license object per license, the strings, one-item lists
-// and related spaces and apps that recur taken from an engine-wide
-// interned set (bounded, by content, strings copied), and the remaining
-// terms of one input from one allocation. The static policies are written
+// and related spaces and apps that recur, and the resource objects asked
+// about more than once, taken from an engine-wide interned set (bounded,
+// by content, strings copied), and the remaining terms of one input from
+// one allocation. The static policies are written
 // for OPA's rule index (equalities on input fields first); bench/README.md
 // ("In-process decisions") has the figures.
 package authz

@@ -346,6 +346,7 @@ func (e *Engine) compileModules(rulesModule string, exact bool) (*compilation, e
 		inForce[name] = modules[name]
 	}
 	pruneAbsentRules(inForce, modules)
+	pruneUnflaggedRules(inForce, modules)
 	closed := !exact && pruneClosedRules(inForce, modules) > 0
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)

@@ -438,6 +438,29 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 		c.Subject.License.Type = []string{"enterprise", "Professional", " analyzer"}[i%3]
 		ins = append(ins, &c)
 	}
+	// Subjects with the flags the gates refuse on, alone and together:
+	// the engine sends input.subject.flagged and leaves the gates' bodies
+	// for inputs without it out of its compilation (prune.go,
+	// pruneUnflaggedRules); stock OPA sees no such field.
+	for i, in := range ins[:len(ins)/10] {
+		c := *in
+		l := &c.Subject.License
+		switch i % 6 {
+		case 0:
+			c.Subject.Anonymous = true
+		case 1:
+			l.Excluded = true
+		case 2:
+			l.CapacityExhausted = true
+		case 3:
+			c.Subject.Status, l.Excluded = "disabled", true
+		case 4:
+			c.Subject.Anonymous, l.CapacityExhausted = true, true
+		default:
+			c.Subject.Status, c.Subject.Anonymous, l.Excluded, l.CapacityExhausted = "disabled", true, true, true
+		}
+		ins = append(ins, &c)
+	}
 	mods, err := policies.Modules()
 	if err != nil {
 		t.Fatal(err)

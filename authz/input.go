@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -83,15 +84,55 @@ func (in *Input) value() ast.Value { return in.valueWith(nil, nil).Value }
 // object of at most 8 keys costs OPA two allocations fewer).
 func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	a := terms{pool: strs}
-	s := &in.Subject
 	all := p == nil || p.off
 	var f fields
 	if !all {
 		f = p.f
 	}
-	// The projection has emptied the unread fields: building their terms
-	// costs nothing (shared empty terms).
-	fs := [11]struct {
+	subject, resource := a.subject(&in.Subject, &f, all), (*ast.Term)(nil)
+	if strs != nil {
+		resource = strs.resource(&a, &in.Resource)
+	} else {
+		resource = a.resource(&in.Resource)
+	}
+	r := &in.Resource
+	top := [5][2]*ast.Term{
+		{kSubject, subject},
+		{kAction, a.str(in.Action)},
+		{kResource, resource},
+		{kContext, contextTerm(in.Environment)},
+	}
+	n := 4
+	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
+		// The security rules' value lists (rulevalues.go).
+		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
+			top[n] = [2]*ast.Term{kValues, va}
+			n++
+		}
+	}
+	return a.term(ast.NewObject(top[:n]...))
+}
+
+// flagged is the subject's input.subject.flagged (policies/CONTRACT.md):
+// whether one of its four flags the gates refuse on is set — status
+// "disabled", anonymous, license excluded, license capacity exhausted. The
+// gates ask it first (policies/gates.rego), so that OPA's rule index
+// reads one field for most subjects instead of four; their bodies for
+// inputs without it are left out of the engine's compilation (prune.go),
+// which is right because every subject object the engine builds
+// (valueWith, and the analyses' targets from it) carries it whenever a
+// module reads it, computed from the fields the subject object carries
+// (the projected subject's, whose flag fields analyse keeps whenever
+// flagged is read).
+func (s *Subject) flagged() bool {
+	return s.Status == "disabled" || s.Anonymous || s.License.Excluded || s.License.CapacityExhausted
+}
+
+// subject is the input's subject object: the fields f reads (all: every
+// field). The projection has emptied the unread fields: building their
+// terms costs nothing (shared empty terms).
+func (a *terms) subject(s *Subject, f *fields, all bool) *ast.Term {
+	fs := [12]struct {
 		use  fieldUse
 		k, v *ast.Term
 	}{
@@ -100,8 +141,9 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
 		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
 		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
+		{f.flagged, kFlagged, ast.InternedTerm(s.flagged())},
 	}
-	var sp [11][2]*ast.Term
+	var sp [12][2]*ast.Term
 	n := 0
 	for _, x := range fs {
 		if all || x.use != unread {
@@ -109,11 +151,14 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 			n++
 		}
 	}
-	subject := ast.InternedEmptyObject // nothing of the subject is read
-	if n > 0 {
-		subject = a.term(ast.NewObject(sp[:n]...))
+	if n == 0 {
+		return ast.InternedEmptyObject // nothing of the subject is read
 	}
-	r := &in.Resource
+	return a.term(ast.NewObject(sp[:n]...))
+}
+
+// resource is the input's resource object.
+func (a *terms) resource(r *Resource) *ast.Term {
 	pairs := [14][2]*ast.Term{
 		{kType, a.str(r.Type)}, {kID, a.str(r.ID)}, {kName, a.str(r.Name)}, {kOwner, a.str(r.Owner)},
 		{kSpaceID, a.str(r.SpaceID)}, {kSpaceType, a.str(r.SpaceType)}, {kObjectType, a.str(r.ObjectType)},
@@ -121,7 +166,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		{kTargetSpaceID, a.str(r.TargetSpaceID)}, {kTargetSpaceType, a.str(r.TargetSpaceType)},
 		{kAttributes, a.multi(r.Attributes)},
 	}
-	n = 12
+	n := 12
 	if r.Space != nil {
 		pairs[n] = [2]*ast.Term{kSpace, a.related(r.Space)}
 		n++
@@ -130,22 +175,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		pairs[n] = [2]*ast.Term{kApp, a.related(r.App)}
 		n++
 	}
-	resource := ast.NewObject(pairs[:n]...)
-	top := [5][2]*ast.Term{
-		{kSubject, subject},
-		{kAction, a.str(in.Action)},
-		{kResource, a.term(resource)},
-		{kContext, contextTerm(in.Environment)},
-	}
-	n = 4
-	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
-		// The security rules' value lists (rulevalues.go).
-		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
-			top[4] = [2]*ast.Term{kValues, va}
-			n = 5
-		}
-	}
-	return a.term(ast.NewObject(top[:n]...))
+	return a.term(ast.NewObject(pairs[:n]...))
 }
 
 // The keys of the input, shared by every input.
@@ -157,6 +187,7 @@ var (
 	kCapacityExhausted, kOwner, kSpaceID, kSpaceType     = ast.StringTerm("capacityExhausted"), ast.StringTerm("owner"), ast.StringTerm("spaceId"), ast.StringTerm("spaceType")
 	kObjectType, kPublic, kSectionAccess                 = ast.StringTerm("objectType"), ast.StringTerm("public"), ast.StringTerm("sectionAccess")
 	kTargetSpaceID, kTargetSpaceType, kSpace, kApp       = ast.StringTerm("targetSpaceId"), ast.StringTerm("targetSpaceType"), ast.StringTerm("space"), ast.StringTerm("app")
+	kFlagged                                             = ast.StringTerm("flagged")
 )
 
 // contexts are the context objects of the two environments and of none.
@@ -282,6 +313,9 @@ type interned struct {
 	singles map[[2]string]*ast.Term // {k, v} → the term of {k: [v]}
 	lowers  map[string]*ast.Term    // s → the term of lower(s)
 	llists  map[string]*ast.Term    // s → the term of [lower(s)]
+	// resources are the input's resource objects by their encoding
+	// (interned.resource), under a lock of their own.
+	resources objects
 }
 
 const maxInterned = 1 << 15
@@ -337,6 +371,97 @@ func (s *interned) related(r *Related) *ast.Term {
 			[2]*ast.Term{kType, a.str(k.Type)}, [2]*ast.Term{kOwner, a.str(k.Owner)},
 			[2]*ast.Term{kSpaceID, a.str(k.SpaceID)}))
 	})
+}
+
+// resource is the resource object of terms.resource, by content: the same
+// resources are asked about again and again (an app by every user who
+// opens it, the apps of a list by every user who lists them), and an
+// object of 12–14 keys costs OPA 7 allocations and a hash of every key
+// and value to build. Subjects are not kept so: the projected subject
+// also depends on the resource (its roles in the resource's space, its id
+// and groups as far as the resource names them), so there are many more
+// of them, and a set that misses costs more than it saves (bench/README.md,
+// "The gates' subject flags folded, and interned resource objects"). One
+// that is kept is built with terms of its own: terms taken from the
+// input's (a) would keep that whole input alive as long as the object is
+// kept.
+func (s *interned) resource(a *terms, r *Resource) *ast.Term {
+	var buf [256]byte
+	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
+	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
+	b = kmap(b, r.Attributes, nil)
+	for _, rel := range [...]*Related{r.Space, r.App} {
+		if rel != nil {
+			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
+		}
+	}
+	return s.resources.get(b, func(keep bool) *ast.Term {
+		if keep {
+			own := terms{pool: s}
+			return own.resource(r)
+		}
+		return a.resource(r)
+	})
+}
+
+// objects are input objects by their encoding, in two generations of at
+// most maxObjects each: once the newer is full it becomes the older and
+// the older is dropped, and a hit in the older moves the object to the
+// newer, so that the objects in use stay while the others age out (a set
+// that started again empty when full would lose the hot ones with the
+// cold). An object is kept the second time it is built, not the first
+// (seen holds the hashes of the encodings built once): one asked about
+// once, as most are in a scan of many, costs no copy of its key and
+// stays out of the live heap. A hit costs a map read under a read lock.
+type objects struct {
+	mu        sync.RWMutex
+	cur, prev map[string]*ast.Term
+	seen      map[uint64]struct{}
+}
+
+// maxObjects bounds each generation of objects (an object is about a
+// kilobyte) and the hashes seen.
+const maxObjects = 2048
+
+var objectSeed = maphash.MakeSeed()
+
+// get is the object kept under key, or build's: build(true) when it is to
+// be kept (key was built before), under a copy of key; build(false) when
+// not, which may then use the caller's terms.
+func (o *objects) get(key []byte, build func(keep bool) *ast.Term) *ast.Term {
+	h := maphash.Bytes(objectSeed, key)
+	o.mu.RLock()
+	t, ok := o.cur[string(key)]
+	old, again := false, false
+	if !ok {
+		t, old = o.prev[string(key)]
+		_, again = o.seen[h]
+	}
+	o.mu.RUnlock()
+	switch {
+	case ok:
+		return t
+	case !old && !again:
+		o.mu.Lock()
+		if len(o.seen) >= maxObjects || o.seen == nil {
+			o.seen = make(map[uint64]struct{}, 256)
+		}
+		o.seen[h] = struct{}{}
+		o.mu.Unlock()
+		return build(false)
+	case !old:
+		t = build(true)
+	}
+	o.mu.Lock()
+	if len(o.cur) >= maxObjects {
+		o.prev, o.cur = o.cur, nil
+	}
+	if o.cur == nil {
+		o.cur = make(map[string]*ast.Term, 256)
+	}
+	o.cur[string(key)] = t
+	o.mu.Unlock()
+	return t
 }
 
 // intern returns (*m)[k], or builds the term and the key it is kept under
@@ -502,6 +627,8 @@ type projection struct {
 // fields is how the policy reads each subject field.
 type fields struct {
 	id, groupIDs, spaces, name, email, status, anonymous, roles, groups, license, attributes fieldUse
+	// flagged is computed (Subject.flagged), not a field of Subject.
+	flagged fieldUse
 }
 
 type fieldUse uint8
@@ -562,12 +689,19 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 			return false
 		})
 	}
+	if p.use["flagged"] != unread {
+		// flagged is computed from the projected subject: keep what it
+		// is computed from.
+		mark("status", whole)
+		mark("anonymous", whole)
+		mark("license", whole)
+	}
 	p.values = ruleValuesOf(generated)
 	p.buckets = ruleBucketsOf(generated)
 	u := p.use
 	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
 		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],
-		license: u["license"], attributes: u["attributes"]}
+		license: u["license"], attributes: u["attributes"], flagged: u["flagged"]}
 	return p
 }
 

@@ -42,7 +42,7 @@ const verifyEvery = 97
 
 // subjectFields are the subject properties the rule-independent part may
 // read for the memo to hold.
-var subjectFields = map[string]bool{"id": true, "spaces": true, "roles": true, "license": true,
+var subjectFields = map[string]bool{"id": true, "spaces": true, "roles": true, "license": true, "flagged": true,
 	"anonymous": true, "status": true, "groupIds": true}
 
 // PartsQuery is the rule-independent part of a decision.

@@ -248,3 +248,81 @@ func replaces(m *ast.Module, refs []ast.Ref, keeps func(ast.Body, *ast.With) boo
 	})
 	return found
 }
+
+// flaggedRef is the field Input.valueWith computes (Subject.flagged), and
+// flagTests the four flags it folds, each with the value that sets it.
+var (
+	flaggedRef = ast.MustParseRef("input.subject.flagged")
+	flagTests  = []struct {
+		ref ast.Ref
+		set ast.Value
+	}{
+		{ast.MustParseRef("input.subject.status"), ast.String("disabled")},
+		{ast.MustParseRef("input.subject.anonymous"), ast.Boolean(true)},
+		{ast.MustParseRef("input.subject.license.excluded"), ast.Boolean(true)},
+		{ast.MustParseRef("input.subject.license.capacityExhausted"), ast.Boolean(true)},
+	}
+)
+
+// pruneUnflaggedRules removes from the static modules the gates' bodies for
+// inputs without input.subject.flagged (policies/gates.rego): a rule whose body has
+// `not input.subject.flagged` and an equality of one of the four flags with the
+// value that sets it (without with), has no else, and shares its head with
+// another rule that stays. The engine's inputs carry the field whenever a
+// static module reads it (valueWith), true or false: true fails the
+// `not`, and false means that none of the four flags is set, which fails
+// the equality. The bodies that ask `input.subject.flagged == true` first stay:
+// OPA's rule index then reads that one field for most subjects, where the
+// bodies on the flags alone had it read each of the four.
+//
+// Nothing is removed when any module replaces the input, the subject or
+// one of those fields with `with`. It reports how many rules it removed.
+func pruneUnflaggedRules(static map[string]*ast.Module, all map[string]*ast.Module) int {
+	refs := []ast.Ref{flaggedRef}
+	for _, f := range flagTests {
+		refs = append(refs, f.ref)
+	}
+	for _, m := range all {
+		if replaces(m, refs, nil) {
+			return 0
+		}
+	}
+	return pruneWhere(static, all, unflaggedOnly)
+}
+
+// unflaggedOnly reports whether body has `not input.subject.flagged` and `<flag>
+// == <value that sets it>` (or `=`, either side) for one of flagTests,
+// neither with a with modifier.
+func unflaggedOnly(body ast.Body) bool {
+	var notFlagged, flag bool
+	for _, e := range body {
+		if len(e.With) > 0 {
+			continue
+		}
+		if e.Negated {
+			if t, ok := e.Terms.(*ast.Term); ok {
+				if ref, ok := t.Value.(ast.Ref); ok && ref.Equal(flaggedRef) {
+					notFlagged = true
+				}
+			}
+			continue
+		}
+		if !(e.IsEquality() || e.IsCall() && e.Operator().Equal(ast.Equal.Ref())) || len(e.Operands()) != 2 {
+			continue
+		}
+		a, b := e.Operand(0), e.Operand(1)
+		if _, ok := a.Value.(ast.Ref); !ok {
+			a, b = b, a
+		}
+		ref, ok := a.Value.(ast.Ref)
+		if !ok {
+			continue
+		}
+		for _, f := range flagTests {
+			if ref.Equal(f.ref) && b.Value.Compare(f.set) == 0 {
+				flag = true
+			}
+		}
+	}
+	return notFlagged && flag
+}

@@ -238,3 +238,76 @@ only if {
 		})
 	}
 }
+
+// TestPruneUnflaggedRules: the gates' bodies for inputs without
+// input.subject.flagged (`not input.subject.flagged` and one of the four
+// flags) are left out of the engine's compilation, one per gate, unless a
+// module replaces the subject with `with`; a body without a flag test, and
+// the only rule of a head, stay.
+func TestPruneUnflaggedRules(t *testing.T) {
+	srcs, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The shipped gates: one `not input.subject.flagged` body per folded
+	// gate (user_disabled, anonymous, license_excluded,
+	// capacity_exhausted).
+	want := strings.Count(srcs["gates.rego"], "\tnot input.subject.flagged\n")
+	if want != 4 {
+		t.Fatalf("gates.rego has %d bodies for inputs without flagged, want 4", want)
+	}
+	const noFlag = `package extra
+d contains 1 if {
+	not input.subject.flagged
+	input.subject.status == "active"
+}
+d contains 2 if input.x
+`
+	const withSubject = `package extra
+p if data.rulekeeper.gates.denies with input.subject as {}
+`
+	const alone = `package extra
+only if {
+	not input.subject.flagged
+	"disabled" = input.subject.status
+}
+`
+	for _, tc := range []struct {
+		name, extra string
+		removed     int
+	}{
+		{"static policy", "", want},
+		{"a body without a flag's value stays", noFlag, want},
+		{"with on the subject", withSubject, 0},
+		{"a rule alone under its head stays", alone, want},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			all := map[string]*ast.Module{}
+			static := map[string]*ast.Module{}
+			for name, src := range srcs {
+				m := ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+				all[name], static[name] = m, m
+			}
+			if tc.extra != "" {
+				m := ast.MustParseModuleWithOpts(tc.extra, ast.ParserOptions{RegoVersion: ast.RegoV1})
+				all["extra.rego"], static["extra.rego"] = m, m
+			}
+			before := countRules(all)
+			if got := pruneUnflaggedRules(static, all); got != tc.removed {
+				t.Fatalf("removed %d rules, want %d", got, tc.removed)
+			}
+			if got := before - countRules(all); got != tc.removed {
+				t.Fatalf("the modules lost %d rules, want %d", got, tc.removed)
+			}
+			for _, r := range all["gates.rego"].Rules {
+				if tc.removed > 0 && strings.Contains(r.Body.String(), "not input.subject.flagged") {
+					t.Errorf("a body for inputs without flagged stayed: %v", r.Body)
+				}
+			}
+			c := ast.NewCompiler()
+			if c.Compile(all); c.Failed() {
+				t.Fatalf("the pruned modules do not compile: %v", c.Errors)
+			}
+		})
+	}
+}

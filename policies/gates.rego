@@ -38,9 +38,41 @@ import data.rulekeeper.builtin
 # Each deny is written out in its rule's head ({"kind": "gate", "reason":
 # ...}): a constant, where a helper function building it would cost every
 # refusal a function evaluation.
-denies contains {"kind": "gate", "reason": "user_disabled"} if input.subject.status == "disabled"
+#
+# The four gates on a flag of the subject (user_disabled, anonymous,
+# license_excluded, capacity_exhausted) have two bodies each. The engine
+# sends input.subject.flagged, true exactly when one of the four flags is
+# set (status "disabled", anonymous, license.excluded,
+# license.capacityExhausted; CONTRACT.md). The first body asks it, then its
+# own flag through a rule of its own (subject_disabled, ...): OPA's rule
+# index of denies then has one level for the four rules where it had one
+# per flag, which every lookup walked on each branch that passes them on
+# its way to the license type and the action (bench/README.md, "The
+# gates' subject flags folded"). The second body is for inputs without the
+# field (written by hand; stock OPA given the contract's input): `not
+# input.subject.flagged` holds when it is absent (or false), and the body
+# then asks the flag itself. The engine's compilation leaves the second
+# bodies out (authz/prune.go, pruneUnflaggedRules): it always sends the
+# field, false only when none of the four flags is set, so they could not
+# hold there.
+denies contains {"kind": "gate", "reason": "user_disabled"} if {
+	input.subject.flagged == true
+	subject_disabled
+}
+
+denies contains {"kind": "gate", "reason": "user_disabled"} if {
+	not input.subject.flagged
+	input.subject.status == "disabled"
+}
 
 denies contains {"kind": "gate", "reason": "anonymous"} if {
+	input.subject.flagged == true
+	subject_anonymous
+	input.action != "read"
+}
+
+denies contains {"kind": "gate", "reason": "anonymous"} if {
+	not input.subject.flagged
 	input.subject.anonymous == true
 	input.action != "read"
 }
@@ -73,12 +105,29 @@ denies contains {"kind": "gate", "reason": "no_license"} if {
 }
 
 denies contains {"kind": "gate", "reason": "license_excluded"} if {
+	input.subject.flagged == true
+	license_excluded
+	not license_exempt
+	not ungated
+}
+
+denies contains {"kind": "gate", "reason": "license_excluded"} if {
+	not input.subject.flagged
 	input.subject.license.excluded == true
 	not license_exempt
 	not ungated
 }
 
 denies contains {"kind": "gate", "reason": "capacity_exhausted"} if {
+	input.subject.flagged == true
+	capacity_exhausted
+	builtin.environment == "hub"
+	not license_exempt
+	not ungated
+}
+
+denies contains {"kind": "gate", "reason": "capacity_exhausted"} if {
+	not input.subject.flagged
 	input.subject.license.capacityExhausted == true
 	builtin.environment == "hub"
 	not license_exempt
@@ -160,6 +209,16 @@ denies contains {"kind": "gate", "reason": "section_access"} if {
 	input.action in {"export", "export_data", "duplicate"}
 	input.resource.sectionAccess == true
 }
+
+# The subject's flags, asked by the first bodies of their gates once
+# input.subject.flagged says that one is set.
+subject_disabled if input.subject.status == "disabled"
+
+subject_anonymous if input.subject.anonymous == true
+
+license_excluded if input.subject.license.excluded == true
+
+capacity_exhausted if input.subject.license.capacityExhausted == true
 
 # ungated: the request is about a type the license gates do not guard. No
 # default (a license gate asks "not ungated"): a default would cost every

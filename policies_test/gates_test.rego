@@ -255,3 +255,56 @@ test_an_unknown_license_type_has_the_exemptions_of_no_license if {
 	admin := object.union(s, {"roles": ["TenantAdmin"]})
 	h.allowed(h.console(admin, "update", {"type": "license"}))
 }
+
+# The engine sends input.subject.flagged (true exactly when one of the four
+# flags is set): the gates' first bodies ask it, their second bodies serve
+# inputs without it. Both forms of every flagged subject are refused for the
+# same reasons, on reads and writes, in the hub and in the console.
+flag_cases := [
+	{"status": "disabled"},
+	{"anonymous": true},
+	{"license": {"type": "analyzer_capacity", "excluded": true, "capacityExhausted": false}},
+	{"license": {"type": "analyzer_capacity", "excluded": false, "capacityExhausted": true}},
+	{"status": "disabled", "anonymous": true, "license": {"type": "professional", "excluded": true, "capacityExhausted": true}},
+]
+
+test_flagged_subjects_are_refused_alike_with_and_without_the_field if {
+	every c in flag_cases {
+		s := object.union(member, c)
+		every q in [
+			h.hub(s, "read", own_app), h.hub(s, "update", own_app),
+			h.console(s, "update", own_app), h.hub(s, "read", me_as_user),
+		] {
+			without := h.reasons(q)
+			with_field := h.reasons(object.union(q, {"subject": {"flagged": true}}))
+			with_field == without
+		}
+	}
+}
+
+# Each case is refused for its own flags (the test above would hold for
+# gates that refuse nothing).
+test_flagged_subjects_are_refused_for_their_flags if {
+	want := [
+		{"user_disabled"},
+		{"anonymous"},
+		{"license_excluded"},
+		{"capacity_exhausted"},
+		{"user_disabled", "anonymous", "license_excluded", "capacity_exhausted"},
+	]
+	every i, c in flag_cases {
+		s := object.union(member, c)
+		q := object.union(h.hub(s, "update", own_app), {"subject": {"flagged": true}})
+		h.reasons(q) == want[i]
+	}
+}
+
+# flagged is what the engine computed from the flags: flagged true alone
+# refuses nothing (each gate asks its flag as well), and flagged false
+# with no flag set refuses nothing either.
+test_flagged_alone_refuses_nothing if {
+	every flagged in [true, false] {
+		s := object.union(member, {"flagged": flagged})
+		h.reasons(h.hub(s, "update", own_app)) == set()
+	}
+}
