@@ -214,27 +214,7 @@ only if {
 		{"a rule alone under its head stays", alone, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			all := map[string]*ast.Module{}
-			static := map[string]*ast.Module{}
-			for name, src := range srcs {
-				m := ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-				all[name], static[name] = m, m
-			}
-			if tc.extra != "" {
-				m := ast.MustParseModuleWithOpts(tc.extra, ast.ParserOptions{RegoVersion: ast.RegoV1})
-				all["extra.rego"], static["extra.rego"] = m, m
-			}
-			before := countRules(all)
-			if got := pruneClosedRules(static, all); got != tc.removed {
-				t.Fatalf("removed %d rules, want %d", got, tc.removed)
-			}
-			if got := before - countRules(all); got != tc.removed {
-				t.Fatalf("the modules lost %d rules, want %d", got, tc.removed)
-			}
-			c := ast.NewCompiler()
-			if c.Compile(all); c.Failed() {
-				t.Fatalf("the pruned modules do not compile: %v", c.Errors)
-			}
+			checkPrune(t, srcs, tc.extra, tc.removed, pruneClosedRules)
 		})
 	}
 }
@@ -282,32 +262,42 @@ only if {
 		{"a rule alone under its head stays", alone, want},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			all := map[string]*ast.Module{}
-			static := map[string]*ast.Module{}
-			for name, src := range srcs {
-				m := ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-				all[name], static[name] = m, m
-			}
-			if tc.extra != "" {
-				m := ast.MustParseModuleWithOpts(tc.extra, ast.ParserOptions{RegoVersion: ast.RegoV1})
-				all["extra.rego"], static["extra.rego"] = m, m
-			}
-			before := countRules(all)
-			if got := pruneUnflaggedRules(static, all); got != tc.removed {
-				t.Fatalf("removed %d rules, want %d", got, tc.removed)
-			}
-			if got := before - countRules(all); got != tc.removed {
-				t.Fatalf("the modules lost %d rules, want %d", got, tc.removed)
-			}
+			all := checkPrune(t, srcs, tc.extra, tc.removed, pruneUnflaggedRules)
 			for _, r := range all["gates.rego"].Rules {
 				if tc.removed > 0 && strings.Contains(r.Body.String(), "not input.subject.flagged") {
 					t.Errorf("a body for inputs without flagged stayed: %v", r.Body)
 				}
 			}
-			c := ast.NewCompiler()
-			if c.Compile(all); c.Failed() {
-				t.Fatalf("the pruned modules do not compile: %v", c.Errors)
-			}
 		})
 	}
+}
+
+// checkPrune parses the shipped modules srcs and extra (if any) as the
+// engine does, applies prune, and checks that it says it removed removed
+// rules, that the modules lost that many and that they still compile; it
+// returns the pruned modules.
+func checkPrune(t *testing.T, srcs map[string]string, extra string, removed int, prune func(static, all map[string]*ast.Module) int) map[string]*ast.Module {
+	t.Helper()
+	all := map[string]*ast.Module{}
+	static := map[string]*ast.Module{}
+	for name, src := range srcs {
+		m := ast.MustParseModuleWithOpts(src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		all[name], static[name] = m, m
+	}
+	if extra != "" {
+		m := ast.MustParseModuleWithOpts(extra, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		all["extra.rego"], static["extra.rego"] = m, m
+	}
+	before := countRules(all)
+	if got := prune(static, all); got != removed {
+		t.Fatalf("removed %d rules, want %d", got, removed)
+	}
+	if got := before - countRules(all); got != removed {
+		t.Fatalf("the modules lost %d rules, want %d", got, removed)
+	}
+	c := ast.NewCompiler()
+	if c.Compile(all); c.Failed() {
+		t.Fatalf("the pruned modules do not compile: %v", c.Errors)
+	}
+	return all
 }
