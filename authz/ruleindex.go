@@ -495,25 +495,6 @@ func (in *atomInput) values(i int) (*ast.Term, bool) {
 	return in.raw[i], in.vs[i].ci
 }
 
-// valueCount and valueAt read a string or an array of strings (nil: none).
-func valueCount(x *ast.Term) int {
-	switch v := x.Value.(type) {
-	case *ast.Array:
-		return v.Len()
-	case ast.String:
-		return 1
-	}
-	return 0
-}
-
-func valueAt(x *ast.Term, i int) string {
-	if a, ok := x.Value.(*ast.Array); ok {
-		x = a.Elem(i)
-	}
-	s, _ := x.Value.(ast.String)
-	return string(s)
-}
-
 // foldIs reports whether s, lower-cased with lower, is v (at, in s
 // lower-cased: 0 for the whole of it, 1 for a prefix, 2 for a suffix),
 // without building the lower-cased s when s is ASCII.
@@ -551,8 +532,8 @@ func (g *goAtom) test(in *atomInput) verdict {
 		return holds
 	case opIn:
 		x, lower := in.values(g.a)
-		for i := range countValues(x) {
-			if foldIs(valueAt(x, i), g.v, lower, 0) {
+		for i := range countOf(x) {
+			if s, _ := stringAt(x, i); foldIs(s, g.v, lower, 0) {
 				return holds
 			}
 		}
@@ -565,8 +546,8 @@ func (g *goAtom) test(in *atomInput) verdict {
 		return verdictOf(in.anon)
 	case opPre, opSuf, opAny, opNe:
 		x, lower := in.values(g.a)
-		for i := range countValues(x) {
-			s := valueAt(x, i)
+		for i := range countOf(x) {
+			s, _ := stringAt(x, i)
 			switch {
 			case g.op == opPre && foldIs(s, g.v, lower, 1), g.op == opSuf && foldIs(s, g.v, lower, 2),
 				g.op == opAny, g.op == opNe && s != "":
@@ -609,14 +590,6 @@ func verdictOf(b bool) verdict {
 		return holds
 	}
 	return fails
-}
-
-// countValues is valueCount of x, 0 for nil.
-func countValues(x *ast.Term) int {
-	if x == nil {
-		return 0
-	}
-	return valueCount(x)
 }
 
 // indexed is p for a revision whose data document is root: its value

@@ -469,12 +469,19 @@ func shareValue(x, y *ast.Term, ci bool) bool {
 	return false
 }
 
-// countOf is the number of values of x, a string or an array.
+// countOf is the number of values of x, a string or an array (nil or
+// anything else: none).
 func countOf(x *ast.Term) int {
-	if a, ok := x.Value.(*ast.Array); ok {
-		return a.Len()
+	if x == nil {
+		return 0
 	}
-	return 1
+	switch v := x.Value.(type) {
+	case *ast.Array:
+		return v.Len()
+	case ast.String:
+		return 1
+	}
+	return 0
 }
 
 // stringAt is x's value i (x a string, or an array), if a string.
