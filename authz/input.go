@@ -387,15 +387,7 @@ func (s *interned) related(r *Related) *ast.Term {
 // kept.
 func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 	var buf [256]byte
-	b := kstr(buf[:0], r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
-	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
-	b = kmap(b, r.Attributes, nil)
-	for _, rel := range [...]*Related{r.Space, r.App} {
-		if rel != nil {
-			b = kstr(b, rel.ID, rel.Name, rel.Type, rel.Owner, rel.SpaceID)
-		}
-	}
-	return s.resources.get(b, func(keep bool) *ast.Term {
+	return s.resources.get(appendResourceKey(buf[:0], r), func(keep bool) *ast.Term {
 		if keep {
 			own := terms{pool: s}
 			return own.resource(r)
@@ -540,6 +532,13 @@ func (in *Input) appendKey(b []byte, p *projection) []byte {
 	b = klist(b, s.GroupIDs, keepGroup)
 	b = kmap(b, attrs, nil)
 	b = kmap(b, s.Spaces, keepSpace)
+	return appendResourceKey(b, r)
+}
+
+// appendResourceKey appends the encoding of r: every field the input's
+// resource object is built from (the decision cache's key and the
+// interned resource objects' both use it).
+func appendResourceKey(b []byte, r *Resource) []byte {
 	b = kstr(b, r.Type, r.ID, r.Name, r.Owner, r.SpaceID, r.SpaceType, r.ObjectType, r.TargetSpaceID, r.TargetSpaceType)
 	b = kbool(b, r.Public, r.SectionAccess, r.Space != nil, r.App != nil)
 	b = kmap(b, r.Attributes, nil)
