@@ -204,15 +204,11 @@ func pruneClosedRules(static map[string]*ast.Module, all map[string]*ast.Module)
 func excludesLicenseTypes(body ast.Body) bool {
 	found := map[string]bool{}
 	for _, e := range body {
-		if !e.Negated || len(e.With) > 0 || !(e.IsEquality() || e.IsCall() && e.Operator().Equal(ast.Equal.Ref())) || len(e.Operands()) != 2 {
+		if !e.Negated || len(e.With) > 0 {
 			continue
 		}
-		a, b := e.Operand(0), e.Operand(1)
-		if _, ok := a.Value.(ast.Ref); !ok {
-			a, b = b, a
-		}
-		ref, ok := a.Value.(ast.Ref)
-		s, isStr := b.Value.(ast.String)
+		ref, v, ok := refEquals(e)
+		s, isStr := v.(ast.String)
 		if ok && isStr && ref.Equal(licenseTypeRef) {
 			found[string(s)] = true
 		}
@@ -223,6 +219,20 @@ func excludesLicenseTypes(body ast.Body) bool {
 		}
 	}
 	return true
+}
+
+// refEquals is the ref e compares and the value it compares it with,
+// when e is `ref == v` or `ref = v` (either side).
+func refEquals(e *ast.Expr) (ast.Ref, ast.Value, bool) {
+	if !(e.IsEquality() || e.IsCall() && e.Operator().Equal(ast.Equal.Ref())) || len(e.Operands()) != 2 {
+		return nil, nil, false
+	}
+	a, b := e.Operand(0), e.Operand(1)
+	if _, ok := a.Value.(ast.Ref); !ok {
+		a, b = b, a
+	}
+	ref, ok := a.Value.(ast.Ref)
+	return ref, b.Value, ok
 }
 
 // replaces reports whether m has a with modifier on one of refs, on a
@@ -307,19 +317,12 @@ func unflaggedOnly(body ast.Body) bool {
 			}
 			continue
 		}
-		if !(e.IsEquality() || e.IsCall() && e.Operator().Equal(ast.Equal.Ref())) || len(e.Operands()) != 2 {
-			continue
-		}
-		a, b := e.Operand(0), e.Operand(1)
-		if _, ok := a.Value.(ast.Ref); !ok {
-			a, b = b, a
-		}
-		ref, ok := a.Value.(ast.Ref)
+		ref, v, ok := refEquals(e)
 		if !ok {
 			continue
 		}
 		for _, f := range flagTests {
-			if ref.Equal(f.ref) && b.Value.Compare(f.set) == 0 {
+			if ref.Equal(f.ref) && v.Compare(f.set) == 0 {
 				flag = true
 			}
 		}
