@@ -572,13 +572,10 @@ func licenseTypeOf(input ast.Value) (string, bool) {
 // decideWith is one evaluation of the decision on an input term with plan
 // p (c.general, or the plan planFor picks).
 func (c *compiled) decideWith(ctx context.Context, p *plan, input *ast.Term) (Decision, error) {
-	var cancel topdown.Cancel
-	if done := ctx.Done(); done != nil {
-		if err := ctx.Err(); err != nil {
-			return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
-		}
-		cancel = doneCancel(done)
+	if err := ctx.Err(); err != nil {
+		return Decision{Revision: c.revision}, fmt.Errorf("authz: evaluate: %w", err)
 	}
+	cancel := cancelOf(ctx)
 	c.guard.RLock()
 	defer c.guard.RUnlock()
 	rc := getRuleCache()
@@ -635,6 +632,15 @@ func (c *compiled) run(ctx context.Context, p *plan, body ast.Body, input *ast.T
 // needs no callback registered with the context (context.AfterFunc) nor
 // an allocation per decision.
 type doneCancel <-chan struct{}
+
+// cancelOf is ctx's Done channel as OPA's cancellation (nil: ctx cannot
+// be cancelled).
+func cancelOf(ctx context.Context) topdown.Cancel {
+	if done := ctx.Done(); done != nil {
+		return doneCancel(done)
+	}
+	return nil
+}
 
 // Cancel does nothing: the context is cancelled by its owner.
 func (doneCancel) Cancel() {}

@@ -218,8 +218,9 @@ var kPriv = ast.StringTerm(rules.PrivID)
 // its bodies do, at the top level; ok is false when it could not (the
 // module evaluates it then).
 func (c *compiled) privilege(ctx context.Context, p *plan, h *privHelper, input *ast.Term, roots [][2]*ast.Term, a *terms) (granted, ok bool) {
+	cancel := cancelOf(ctx)
 	rc := getRuleCache()
-	err := c.run(ctx, p, h.rel, input, rc, nil)
+	err := c.run(ctx, p, h.rel, input, rc, cancel)
 	rel := rc.result.allow
 	rc.release()
 	if err != nil {
@@ -246,7 +247,7 @@ func (c *compiled) privilege(ctx context.Context, p *plan, h *privHelper, input 
 	in := ast.NewTerm(ast.NewObject(related...))
 	for _, q := range h.queries {
 		rc := getRuleCache()
-		err := c.run(ctx, p, q, in, rc, nil)
+		err := c.run(ctx, p, q, in, rc, cancel)
 		n := rc.result.n
 		rc.release()
 		if err != nil {
