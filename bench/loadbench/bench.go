@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/rulekeeper/rulekeeper/bench/opaserver"
 	"github.com/rulekeeper/rulekeeper/idp"
 )
@@ -28,12 +30,45 @@ type bench struct {
 	tmp    string // data, policies, binaries, logs
 	log    *slog.Logger
 	stdout io.Writer
+	pin    *pinning // with -pin
+}
+
+// start starts a server under test: with -pin on the servers' CPU (and
+// checks that every thread of it is there), else as is.
+func (b *bench) start(ctx context.Context, name, bin string, args []string, url, health, logPath string) (*opaserver.Process, error) {
+	if b.pin == nil {
+		return opaserver.Start(ctx, name, bin, args, url, health, logPath)
+	}
+	var p *opaserver.Process
+	err := startOn(b.pin.Servers, func() (err error) {
+		p, err = opaserver.Start(ctx, name, bin, args, url, health, logPath)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPinned(name, p.PID(), b.pin.Servers); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 func (b *bench) run(ctx context.Context) error {
 	began := time.Now()
 	rep := &report{Date: began.UTC(), Conns: b.cfg.Conns, Duration: b.cfg.Duration, Warmup: b.cfg.Warmup, Rounds: b.cfg.Rounds}
 	rep.Machine, rep.LoadStart = machine(), loadAverage()
+	if b.cfg.Pin {
+		var allowed unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+			return fmt.Errorf("-pin: %w", err)
+		}
+		pin, err := planPin(allowed)
+		if err != nil {
+			return err
+		}
+		b.pin, rep.Pin = &pin, &pin
+	}
 	rep.Revision = revision(ctx, b.root)
 	version, err := opaserver.Version()
 	if err != nil {
@@ -94,7 +129,7 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	rkArgs := append(append([]string{"serve", "--dev", "--addr", rkAddr, "--data-dir", dataDir, "--log-level", "warn"}, caches...), profile("rulekeeper")...)
 	rep.Caches = cachesText(b.cfg.NoDecisionCache, b.cfg.NoEntityCache)
-	rk, err := opaserver.Start(ctx, "rulekeeper", rkBin, rkArgs,
+	rk, err := b.start(ctx, "rulekeeper", rkBin, rkArgs,
 		"http://"+rkAddr, "/readyz", filepath.Join(b.tmp, "rulekeeper.log"))
 	if err != nil {
 		return err
@@ -112,7 +147,7 @@ func (b *bench) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p, err := opaserver.Start(ctx, "rulekeeper+log-"+mode, rkBin,
+		p, err := b.start(ctx, "rulekeeper+log-"+mode, rkBin,
 			append([]string{"serve", "--dev", "--addr", addr, "--data-dir", logData, "--log-level", "warn",
 				"--decision-log", mode, "--decision-log-sample", b.cfg.DecisionLogSample}, slices.Concat(caches, profile("rulekeeper+log-"+mode))...),
 			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-decision-log-"+mode+".log"))
@@ -134,7 +169,7 @@ func (b *bench) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p, err := opaserver.Start(ctx, "rulekeeper-baseline", b.cfg.Baseline,
+		p, err := b.start(ctx, "rulekeeper-baseline", b.cfg.Baseline,
 			append([]string{"serve", "--dev", "--addr", addr, "--data-dir", baseData, "--log-level", "warn"}, caches...),
 			"http://"+addr, "/readyz", filepath.Join(b.tmp, "rulekeeper-baseline.log"))
 		if err != nil {
@@ -148,7 +183,7 @@ func (b *bench) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	opa, err := opaserver.Start(ctx, "opa", opaBin,
+	opa, err := b.start(ctx, "opa", opaBin,
 		[]string{"run", "--server", "--addr", opaAddr, "--log-level", "error", "--skip-version-check", policyDir},
 		"http://"+opaAddr, "/health", filepath.Join(b.tmp, "opa.log"))
 	if err != nil {
@@ -203,6 +238,20 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 
+	if b.pin != nil {
+		undo, err := pinSelf(b.pin.Generator)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := undo(); err != nil {
+				b.log.Warn("unpin the load generator", "error", err.Error())
+			}
+		}()
+		if err := checkPinned("the load generator", os.Getpid(), b.pin.Generator); err != nil {
+			return err
+		}
+	}
 	if b.cfg.GeneratorProfile != "" {
 		f, err := os.Create(b.cfg.GeneratorProfile)
 		if err != nil {
@@ -265,7 +314,24 @@ func (b *bench) run(ctx context.Context) error {
 			}
 		}
 	}
+	if b.pin != nil {
+		// Still where they were put, every thread (made since too).
+		procs := []*logServer{off, {proc: opa, target: opaT}}
+		for _, c := range append(procs, others...) {
+			if err := checkPinned(c.target.name, c.proc.PID(), b.pin.Servers); err != nil {
+				return err
+			}
+		}
+		if err := checkPinned("the load generator", os.Getpid(), b.pin.Generator); err != nil {
+			return err
+		}
+	}
 	rep.RK, rep.OPA = summarize("rulekeeper", off.wins), summarize("OPA server", opaWins)
+	rep.Busy = []busy{busyOf("rulekeeper", off.wins, off.cpu)}
+	if base != nil {
+		rep.Busy = append(rep.Busy, busyOf("rulekeeper baseline", base.wins, base.cpu))
+	}
+	rep.Busy = append(rep.Busy, busyOf("OPA server", opaS.wins, opaS.cpu))
 	rep.Cache = off.counters
 	rep.RKCPU, rep.OPACPU = perRequest(sum(off.cpu), rep.RK.Requests), perRequest(opaCPU, rep.OPA.Requests)
 	rep.Client = b.cfg.Client
@@ -331,6 +397,17 @@ func (l *logServer) rounds() []roundFigures {
 		}
 	}
 	return out
+}
+
+// busyOf is how busy a server and the generator were over wins, in which
+// the server used cpu.
+func busyOf(name string, wins []*window, cpu []time.Duration) busy {
+	var elapsed time.Duration
+	for _, w := range wins {
+		elapsed += w.Elapsed
+	}
+	return busy{Server: name, ServerCores: ratio(sum(cpu).Seconds(), elapsed.Seconds()),
+		GeneratorCores: ratio(genCPU(wins).Seconds(), elapsed.Seconds())}
 }
 
 // checkOPAData makes sure the data documents landed at data.rulekeeper.

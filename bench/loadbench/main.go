@@ -88,6 +88,9 @@ type config struct {
 	// main) added to the rounds on a copy of the data, with the same
 	// flags: before and after measured in one run.
 	Baseline string
+	// Pin runs every server under test on one CPU and the load generator
+	// on another (pin.go); false: all share the machine's CPUs.
+	Pin bool
 }
 
 func main() {
@@ -129,6 +132,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.NoEntityCache, "no-entity-cache", false, "start rulekeeper with --no-entity-cache as well: every request hydrated from the store snapshots")
 	fs.StringVar(&cfg.Client, "client", clientFast, "the load generator's HTTP client, the same for every server: fasthttp (reused requests and responses, the cheapest) or nethttp (net/http's client, as before)")
 	fs.StringVar(&cfg.GeneratorProfile, "generator-profile", "", "file where the load generator writes a CPU profile of its rounds (what the generator costs per request)")
+	fs.BoolVar(&cfg.Pin, "pin", false, "run each server under test on one CPU and the load generator on another (CPU affinity; every server gets the same CPU, one loaded at a time), so that the generator's CPU is not taken from the server's; default: all share the machine's CPUs")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "directory where each rulekeeper writes a CPU profile of its run (serve --cpu-profile; compare two with go tool pprof -diff_base)")
 	if err := fs.Parse(args); err != nil {
 		return err

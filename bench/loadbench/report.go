@@ -65,6 +65,31 @@ type report struct {
 	BaselineBinary string
 	Baseline       *logReport
 	OPARounds      []roundFigures
+	// Pin is the CPUs of a pinned run (-pin); nil: shared.
+	Pin *pinning
+	// Busy is how many cores each server and the generator kept busy
+	// over the server's measured windows.
+	Busy []busy
+}
+
+// busy is how many cores a server (its CPU time ÷ its measured windows'
+// length) and the load generator (this process's, over the same windows)
+// kept busy.
+type busy struct {
+	Server                      string
+	ServerCores, GeneratorCores float64
+}
+
+// saturated is the share of a core above which a pinned process counts as
+// the bottleneck.
+const saturated = 0.95
+
+// modeText says where the servers and the load generator ran.
+func modeText(pin *pinning) string {
+	if pin == nil {
+		return "**shared** (the default): the load generator (this process) and the server under test run on all the machine's CPUs; what the generator spends per request is taken from the server's throughput"
+	}
+	return fmt.Sprintf("**pinned** (`-pin`): every server under test on CPU %d (started with that CPU affinity, so GOMAXPROCS 1), one loaded at a time; the load generator (every thread of this process, GOMAXPROCS 1) on CPU %d; checked for every thread before and after the rounds", pin.Servers, pin.Generator)
 }
 
 // roundFigures are one server's figures in one round's measured window.
@@ -198,6 +223,7 @@ func (r *report) markdown() string {
 	if r.Caches != "" {
 		p("- rulekeeper's caches: %s.", r.Caches)
 	}
+	p("- CPUs: %s.", modeText(r.Pin))
 	p("- Load: %d connections (one keep-alive connection per goroutine), %d alternating rounds of %s warm-up + %s measured per server; %s.", r.Conns, r.Rounds, r.Warmup, r.Duration, r.Workload)
 	p("")
 	p("| server | requests | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | errors |")
@@ -217,6 +243,21 @@ func (r *report) markdown() string {
 		p("")
 		p("Load generator CPU per request (this process, user + system over the same windows; %s client, the same for both servers): %.1f µs while driving rulekeeper, %.1f µs while driving OPA.",
 			clientText(r.Client), r.RKGen, r.OPAGen)
+	}
+	if len(r.Busy) > 0 {
+		p("")
+		var parts []string
+		for _, u := range r.Busy {
+			parts = append(parts, fmt.Sprintf("%s %.2f, the generator %.2f", u.Server, u.ServerCores, u.GeneratorCores))
+		}
+		p("Cores kept busy over each server's measured windows (CPU time ÷ wall time): %s.", strings.Join(parts, "; "))
+		if r.Pin != nil {
+			for _, u := range r.Busy {
+				if u.GeneratorCores >= saturated && u.ServerCores < saturated {
+					p("- **the generator saturated its CPU while %s did not (%.2f): that server's throughput is the generator's, not its own.**", u.Server, u.ServerCores)
+				}
+			}
+		}
 	}
 	p("")
 	p("Targets:")
