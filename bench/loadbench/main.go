@@ -26,6 +26,10 @@
 // that decision log on; the report compares each with the first (log off),
 // round by round — the cost of the decision log, measured in the same run.
 //
+// With -pin every server under test runs on one CPU and the load generator
+// (this process) on another (pin.go); by default all share the machine's
+// CPUs.
+//
 // Everything listens on 127.0.0.1 only, and the run is bounded in time.
 package main
 
