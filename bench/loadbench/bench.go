@@ -288,16 +288,24 @@ func (b *bench) run(ctx context.Context) error {
 			b.log.Info("load", "round", r+1, "server", s.target.name, "warmup", b.cfg.Warmup, "duration", b.cfg.Duration)
 			var before counters
 			var cpuMark time.Duration
-			atWarm := func() {}
-			if s.proc != nil {
-				atWarm = func() { before = scrape(ctx, s.proc.URL); cpuMark = cpuOf(s.proc) }
-			} else {
-				atWarm = func() { cpuMark = cpuOf(opa) }
+			proc := s.proc
+			if proc == nil {
+				proc = opa
+			}
+			var waitMark, genWaitMark time.Duration
+			atWarm := func() {
+				if s.proc != nil {
+					before = scrape(ctx, s.proc.URL)
+				}
+				cpuMark = cpuOf(proc)
+				waitMark, genWaitMark = runQueueWait(proc.PID()), runQueueWait(os.Getpid())
 			}
 			win, err := drive(ctx, s.target, w, st, b.cfg.Client, b.cfg.Conns, b.cfg.Warmup, b.cfg.Duration, b.cfg.MaxRequests, atWarm)
 			if err != nil {
 				return err
 			}
+			s.wait = append(s.wait, runQueueWait(proc.PID())-waitMark)
+			s.genWait = append(s.genWait, runQueueWait(os.Getpid())-genWaitMark)
 			if s.proc == nil {
 				opaWins = append(opaWins, win)
 				opaCPU += cpuOf(opa) - cpuMark
@@ -327,11 +335,11 @@ func (b *bench) run(ctx context.Context) error {
 		}
 	}
 	rep.RK, rep.OPA = summarize("rulekeeper", off.wins), summarize("OPA server", opaWins)
-	rep.Busy = []busy{busyOf("rulekeeper", off.wins, off.cpu)}
+	rep.Busy = []busy{busyOf("rulekeeper", off)}
 	if base != nil {
-		rep.Busy = append(rep.Busy, busyOf("rulekeeper baseline", base.wins, base.cpu))
+		rep.Busy = append(rep.Busy, busyOf("rulekeeper baseline", base))
 	}
-	rep.Busy = append(rep.Busy, busyOf("OPA server", opaS.wins, opaS.cpu))
+	rep.Busy = append(rep.Busy, busyOf("OPA server", opaS))
 	rep.Cache = off.counters
 	rep.RKCPU, rep.OPACPU = perRequest(sum(off.cpu), rep.RK.Requests), perRequest(opaCPU, rep.OPA.Requests)
 	rep.Client = b.cfg.Client
@@ -378,12 +386,15 @@ func (b *bench) run(ctx context.Context) error {
 // logServer is a rulekeeper of the rounds (the log off, or on in mode)
 // with what its measured windows gave; proc nil: the OPA server.
 type logServer struct {
-	mode     string
-	proc     *opaserver.Process
-	target   *target
-	wins     []*window
-	cpu      []time.Duration // the server's CPU time in each window
-	counters counters        // over all its measured windows
+	mode   string
+	proc   *opaserver.Process
+	target *target
+	wins   []*window
+	cpu    []time.Duration // the server's CPU time in each window
+	// wait and genWait are the time the server's threads and the
+	// generator's waited on a run queue in each window (runQueueWait).
+	wait, genWait []time.Duration
+	counters      counters // over all its measured windows
 }
 
 // rounds are the server's figures window by window.
@@ -401,13 +412,39 @@ func (l *logServer) rounds() []roundFigures {
 
 // busyOf is how busy a server and the generator were over wins, in which
 // the server used cpu.
-func busyOf(name string, wins []*window, cpu []time.Duration) busy {
+func busyOf(name string, l *logServer) busy {
 	var elapsed time.Duration
-	for _, w := range wins {
+	for _, w := range l.wins {
 		elapsed += w.Elapsed
 	}
-	return busy{Server: name, ServerCores: ratio(sum(cpu).Seconds(), elapsed.Seconds()),
-		GeneratorCores: ratio(genCPU(wins).Seconds(), elapsed.Seconds())}
+	per := func(d time.Duration) float64 { return ratio(d.Seconds(), elapsed.Seconds()) }
+	return busy{Server: name, ServerCores: per(sum(l.cpu)), GeneratorCores: per(genCPU(l.wins)),
+		ServerWait: per(sum(l.wait)), GeneratorWait: per(sum(l.genWait))}
+}
+
+// runQueueWait is the time the threads of process pid have spent waiting
+// on a run queue, runnable but not running (the second field of
+// /proc/<pid>/task/<tid>/schedstat), summed over its threads; 0 when it
+// cannot be read. With the CPU time it tells a server that was idle from
+// one that was kept off the CPU by other work on the machine.
+func runQueueWait(pid int) time.Duration {
+	tids, err := threads(pid)
+	if err != nil {
+		return 0
+	}
+	var t time.Duration
+	for _, tid := range tids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+		if err != nil {
+			continue // the thread has exited
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				t += time.Duration(ns)
+			}
+		}
+	}
+	return t
 }
 
 // checkOPAData makes sure the data documents landed at data.rulekeeper.

@@ -203,6 +203,11 @@ func TestPinHelperProcess(t *testing.T) {
 		return &wg
 	}
 	switch mode {
+	case "spin": // arg ms, then wait to be killed
+		for start := time.Now(); time.Since(start) < time.Duration(arg)*time.Millisecond; {
+		}
+		fmt.Println("spun")
+		time.Sleep(time.Minute)
 	case "child":
 		threadsFor(4, 50*time.Millisecond).Wait()
 		fmt.Printf("GOMAXPROCS %d\n", runtime.GOMAXPROCS(0))
@@ -238,9 +243,10 @@ func errText(err error) string {
 // pinned run calls out a generator that saturated its CPU.
 func TestReportSaysTheCPUMode(t *testing.T) {
 	r := &report{Conns: 16, RK: summary{Name: "rulekeeper", Throughput: 3000}, OPA: summary{Name: "OPA server", Throughput: 1000},
-		Busy: []busy{{Server: "rulekeeper", ServerCores: 0.62, GeneratorCores: 0.99}, {Server: "OPA server", ServerCores: 0.98, GeneratorCores: 0.4}}}
+		Busy: []busy{{Server: "rulekeeper", ServerCores: 0.62, GeneratorCores: 0.99, ServerWait: 0.01},
+			{Server: "OPA server", ServerCores: 0.58, ServerWait: 0.4, GeneratorCores: 0.4, GeneratorWait: 0.03}}}
 	md := r.markdown()
-	for _, s := range []string{"**shared**", "rulekeeper 0.62, the generator 0.99; OPA server 0.98, the generator 0.40"} {
+	for _, s := range []string{"**shared**", "rulekeeper 0.62 (waited 0.01), the generator 0.99 (waited 0.00); OPA server 0.58 (waited 0.40), the generator 0.40 (waited 0.03)"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("shared: the report lacks %q:\n%s", s, md)
 		}
@@ -258,5 +264,44 @@ func TestReportSaysTheCPUMode(t *testing.T) {
 	}
 	if strings.Contains(md, "while OPA server did not") {
 		t.Errorf("pinned: OPA's generator was not saturated:\n%s", md)
+	}
+	if !strings.Contains(md, "OPA server had its CPU 58 % of the time and waited 40 %") || strings.Contains(md, "rulekeeper had its CPU") {
+		t.Errorf("pinned: only OPA waited for its CPU:\n%s", md)
+	}
+}
+
+// Two processes that spin on one CPU wait for it in turn, and
+// runQueueWait sees it; a process that is not there waited 0.
+func TestRunQueueWait(t *testing.T) {
+	pin, _ := twoCPUs(t)
+	var pids []int
+	for range 2 {
+		cmd, out := helper(t, "spin", 400)
+		if err := startOn(pin.Servers, cmd.Start); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}()
+		pids = append(pids, cmd.Process.Pid)
+		go func() { _, _ = out.ReadString('\n') }()
+	}
+	// Both spin for 400 ms: on one CPU, each waits for it about half of
+	// that time.
+	deadline := time.Now().Add(20 * time.Second)
+	var waited time.Duration
+	for time.Now().Before(deadline) {
+		waited = runQueueWait(pids[0]) + runQueueWait(pids[1])
+		if waited >= 200*time.Millisecond {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if waited < 200*time.Millisecond {
+		t.Errorf("two spinners on CPU %d waited %v together", pin.Servers, waited)
+	}
+	if w := runQueueWait(1 << 30); w != 0 {
+		t.Errorf("no such process: %v", w)
 	}
 }

@@ -78,6 +78,10 @@ type report struct {
 type busy struct {
 	Server                      string
 	ServerCores, GeneratorCores float64
+	// ServerWait and GeneratorWait are the time their threads waited on
+	// a run queue (runnable, kept off a CPU by other work), per second
+	// of the windows.
+	ServerWait, GeneratorWait float64
 }
 
 // saturated is the share of a core above which a pinned process counts as
@@ -248,13 +252,16 @@ func (r *report) markdown() string {
 		p("")
 		var parts []string
 		for _, u := range r.Busy {
-			parts = append(parts, fmt.Sprintf("%s %.2f, the generator %.2f", u.Server, u.ServerCores, u.GeneratorCores))
+			parts = append(parts, fmt.Sprintf("%s %.2f (waited %.2f), the generator %.2f (waited %.2f)", u.Server, u.ServerCores, u.ServerWait, u.GeneratorCores, u.GeneratorWait))
 		}
-		p("Cores kept busy over each server's measured windows (CPU time ÷ wall time): %s.", strings.Join(parts, "; "))
+		p("Cores kept busy over each server's measured windows (CPU time ÷ wall time), and in parentheses the time their threads waited on a run queue, runnable but kept off a CPU by other work (`/proc/<pid>/task/*/schedstat`, per second): %s.", strings.Join(parts, "; "))
 		if r.Pin != nil {
 			for _, u := range r.Busy {
 				if u.GeneratorCores >= saturated && u.ServerCores < saturated {
 					p("- **the generator saturated its CPU while %s did not (%.2f): that server's throughput is the generator's, not its own.**", u.Server, u.ServerCores)
+				}
+				if u.ServerCores < saturated && u.ServerWait >= 1-saturated {
+					p("- %s had its CPU %.0f %% of the time and waited %.0f %% of it for the CPU behind other work on the machine: its throughput is that share of a core (its CPU per request is unaffected; compare those).", u.Server, 100*u.ServerCores, 100*u.ServerWait)
 				}
 			}
 		}
