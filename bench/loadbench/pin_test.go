@@ -265,7 +265,7 @@ func TestReportSaysTheCPUMode(t *testing.T) {
 	if strings.Contains(md, "while OPA server did not") {
 		t.Errorf("pinned: OPA's generator was not saturated:\n%s", md)
 	}
-	if !strings.Contains(md, "OPA server had its CPU 58 % of the time and waited 40 %") || strings.Contains(md, "rulekeeper had its CPU") {
+	if !strings.Contains(md, "OPA server ran 58 % of the time and its threads waited 40 %") || strings.Contains(md, "rulekeeper ran") {
 		t.Errorf("pinned: only OPA waited for its CPU:\n%s", md)
 	}
 }

@@ -261,7 +261,7 @@ func (r *report) markdown() string {
 					p("- **the generator saturated its CPU while %s did not (%.2f): that server's throughput is the generator's, not its own.**", u.Server, u.ServerCores)
 				}
 				if u.ServerCores < saturated && u.ServerWait >= 1-saturated {
-					p("- %s had its CPU %.0f %% of the time and waited %.0f %% of it for the CPU behind other work on the machine: its throughput is that share of a core (its CPU per request is unaffected; compare those).", u.Server, 100*u.ServerCores, 100*u.ServerWait)
+					p("- %s ran %.0f %% of the time and its threads waited %.0f %% of it for the CPU behind other work on the machine: its throughput is what it got of a core (compare CPU per request, which such contention raises less).", u.Server, 100*u.ServerCores, 100*u.ServerWait)
 				}
 			}
 		}
