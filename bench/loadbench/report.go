@@ -240,7 +240,7 @@ func (r *report) markdown() string {
 		ratio(float64(r.RK.P99), float64(r.OPA.P99)), ratio(float64(r.RK.P999), float64(r.OPA.P999)))
 	if r.RKCPU > 0 && r.OPACPU > 0 {
 		p("")
-		p("Server CPU per request (user + system of each server process over its measured windows; the load generator, in this process, shares the machine's cores and is not counted): rulekeeper %.0f µs, OPA server %.0f µs — OPA ÷ rulekeeper **%.2f×**.",
+		p("Server CPU per request (user + system of each server process over its measured windows; the load generator's, in this process, is not counted): rulekeeper %.0f µs, OPA server %.0f µs — OPA ÷ rulekeeper **%.2f×**.",
 			r.RKCPU, r.OPACPU, r.OPACPU/r.RKCPU)
 	}
 	if r.RKGen > 0 || r.OPAGen > 0 {
