@@ -113,9 +113,9 @@ type compiled struct {
 	bare *barePlan
 }
 
-// barePlan is the plan of the static policy with stubModule for the
-// rules, which a revision uses for the decisions its rules module's
-// guards admit none of.
+// barePlan is the plan of the compilation's copy of the decision package
+// without the rules (prune.go, noRulesModule), which a revision uses for
+// the decisions its rules module's guards admit none of.
 type barePlan struct {
 	p      plan
 	closed bool // compiled with pruneClosedRules: knownLicense inputs only
