@@ -108,6 +108,28 @@ type compiled struct {
 	// first time one comes (revisions made by Patch share it).
 	closed bool
 	exact  *exactPlan
+	// bare decides the inputs the rules module cannot grant (prune.go,
+	// rulesGuards); nil: every input is decided by general (or exact).
+	bare *barePlan
+}
+
+// barePlan is the plan of the compilation's copy of the decision package
+// without the rules (prune.go, noRulesModule), which a revision uses for
+// the decisions its rules module's guards admit none of.
+type barePlan struct {
+	p      plan
+	closed bool // compiled with pruneClosedRules: knownLicense inputs only
+	guards *rulesGuards
+}
+
+// planOf is the plan that decides in (projected): bare when the rules
+// cannot grant it, else the one planFor picks.
+func (c *compiled) planOf(in *Input) (*plan, error) {
+	known := knownLicense(in.Subject.License.Type)
+	if b := c.bare; b != nil && (known || !b.closed) && !b.guards.admits(in.Resource.Type, in.Action, in.Environment) {
+		return &b.p, nil
+	}
+	return c.planFor(known)
 }
 
 // exactPlan is a revision's plan without pruneClosedRules, compiled once
@@ -303,7 +325,39 @@ func (e *Engine) compile(ctx context.Context, revision int64, rulesModule string
 	if cc.closed {
 		c.exact = &exactPlan{compile: func() (*compilation, error) { return e.compileModules(rulesModule, true) }}
 	}
+	c.bare = barePlanOf(cc, dc.root)
 	return c, nil
+}
+
+// barePlanOf is the plan of a compilation's copy of the decision package
+// without the rules (prune.go, noRulesModule) and the guards of its rules
+// module; nil when it has no such copy or the guards cannot be read.
+func barePlanOf(cc *compilation, root ast.Value) *barePlan {
+	if cc.compiler.Modules[noRulesModuleName] == nil {
+		return nil
+	}
+	g, ok := rulesGuardsOf(cc.compiler, root)
+	if !ok {
+		return nil
+	}
+	qc := cc.compiler.QueryCompiler()
+	move := func(b ast.Body) ast.Body {
+		b = b.Copy()
+		for _, e := range b {
+			for _, t := range e.Operands() {
+				if r, ok := t.Value.(ast.Ref); ok && r.HasPrefix(decisionPkgRef) {
+					t.Value = noRulesPkgRef.Concat(r[len(decisionPkgRef):])
+				}
+			}
+		}
+		return b
+	}
+	query, err1 := qc.Compile(move(allowQuery))
+	parts, err2 := qc.Compile(move(decisionQuery))
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	return &barePlan{p: newPlan(cc.compiler, query, parts, grantsRef, deniesRef, nil), closed: cc.closed, guards: g}
 }
 
 // compilation is the compilation of the static policies with rulesModule,
@@ -348,6 +402,13 @@ func (e *Engine) compileModules(rulesModule string, exact bool) (*compilation, e
 	pruneAbsentRules(inForce, modules)
 	pruneUnflaggedRules(inForce, modules)
 	closed := !exact && pruneClosedRules(inForce, modules) > 0
+	if generated != nil {
+		// The decision package without the rules, for the decisions
+		// they cannot grant (prune.go, compiled.bare).
+		if m, ok := noRulesModule(inForce); ok {
+			modules[noRulesModuleName] = m
+		}
+	}
 	compiler := ast.NewCompiler().WithEnablePrintStatements(false)
 	compiler.Compile(modules)
 	if compiler.Failed() {
@@ -484,7 +545,7 @@ func (e *Engine) observe(d Decision, start time.Time) {
 }
 
 func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, error) {
-	p, err := c.planFor(knownLicense(in.Subject.License.Type))
+	p, err := c.planOf(in)
 	if err != nil {
 		return Decision{Revision: c.revision}, err
 	}

@@ -473,13 +473,20 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 			Condition: `resource.app.HasPrivilege("update") and resource.owner = user`},
 		rules.Rule{ID: "hp2", Name: "Objects of exportable apps", ResourceFilter: "App.Object_*", Actions: []string{"read"},
 			Condition: `resource.app.HasPrivilege("export")`})
+	// The server compiles a small set plainly (secrules, plainUpTo).
 	for _, tc := range []struct {
-		name string
-		set  []rules.Rule
-	}{{"shipped rules", authz.ShippedRules}, {"with HasPrivilege", privileged}, {"no rules", nil}} {
+		name  string
+		set   []rules.Rule
+		plain bool
+	}{{"shipped rules", authz.ShippedRules, false}, {"shipped rules, plain", authz.ShippedRules, true},
+		{"with HasPrivilege", privileged, false}, {"with HasPrivilege, plain", privileged, true}, {"no rules", nil, false}} {
 		set, withRules := tc.set, tc.set != nil
 		mod, rulesData, diags := rules.CompileIndexed(set, rules.DefaultVocabulary())
-		if len(diags) > 0 {
+		if tc.plain {
+			mod, diags = rules.CompileModule(set, rules.DefaultVocabulary())
+			rulesData = nil
+		}
+		if rules.HasErrors(diags) {
 			t.Fatal(diags)
 		}
 		data, err := policies.Data()
@@ -492,7 +499,9 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 			if err := e.LoadIndexed(context.Background(), 1, mod, rulesData); err != nil {
 				t.Fatal(err)
 			}
-			data[rules.DataRoot] = rulesData
+			if rulesData != nil {
+				data[rules.DataRoot] = rulesData
+			}
 			opts = append(opts, rego.Module(authz.GeneratedModuleName, mod))
 		}
 		for name, src := range mods {

@@ -329,3 +329,392 @@ func unflaggedOnly(body ast.Body) bool {
 	}
 	return notFlagged && flag
 }
+
+// Decisions the security rules cannot grant. The rules module (authz/rules:
+// the plain module's _ids bodies, the indexed module's _didx bodies) names
+// in every body the resource type, the action and mostly the environment
+// it is about, and its grants iterate those bodies' set: a decision of
+// another type, action or environment gets no grant from it — most of
+// loadbench's mix, whose requests are mostly of actions no rule names —
+// yet OPA evaluates the module's grants for it, and the decision package
+// joins them to the built-in grants (decision.rego's allow: the set of
+// both compared with {set()}, one builtin call).
+//
+// rulesGuardsOf reads those names from the compiled module (OPA's own
+// compilation of it: every body as OPA evaluates it). The engine's
+// compilation has, besides, a copy of the decision package without the
+// rules (noRulesModule: package rulekeeper.authz_no_rules, its references
+// to data.rulekeeper.rules.grants partially evaluated as undefined, which
+// is what the policy says of a policy without a rules module: it grants
+// nothing; policies_test checks that it decides as with an empty one),
+// and a decision none of the guards admits evaluates that package's allow
+// (compiled.bare): the same built-in grants and gates, from the same
+// compiler, without the module's evaluation. The decision is OPA's either
+// way.
+
+// guard is what a body of the rules module requires of the resource type,
+// the action and the environment (guardedRefs, in that order): one value
+// each, "" when it requires none.
+type guard [3]string
+
+// guardedRefs are the input fields a guard names.
+var guardedRefs = [3]ast.Ref{
+	ast.MustParseRef("input.resource.type"),
+	ast.MustParseRef("input.action"),
+	ast.MustParseRef("input.context.environment"),
+}
+
+// rulesGuards are the guards of the bodies the rules module's grants can
+// come from: a decision whose type, action and environment none admits
+// gets no grant from the module.
+type rulesGuards struct {
+	set    map[guard]bool
+	shapes []uint8 // the wildcard shapes in set: bit i set when dimension i is ""
+}
+
+// admits reports whether a decision of resource type typ, action and
+// environment env may get a grant from the module.
+func (g *rulesGuards) admits(typ, action, env string) bool {
+	in := guard{typ, action, env}
+	for _, s := range g.shapes {
+		k := in
+		for i := range k {
+			if s&(1<<i) != 0 {
+				k[i] = ""
+			}
+		}
+		if g.set[k] {
+			return true
+		}
+	}
+	return false
+}
+
+var rulesPkgRef = ast.MustParseRef("data." + rules.Package)
+
+// rulesGuardsOf reads the guards of the rules module compiled in
+// compiler; ok is false when it cannot vouch for them: the module's
+// grants are not all rules it can read, a static module (any module but
+// the generated one) reads the module other than through
+// data.rulekeeper.rules.grants (the copy of the decision package without
+// the rules would not see the rest) or replaces the input or a guarded field with `with` (it may
+// evaluate the rules on another input than the decision's), or the data
+// document has a rulekeeper.rules of its own.
+func rulesGuardsOf(compiler *ast.Compiler, root ast.Value) (*rulesGuards, bool) {
+	if _, err := root.Find(rulesPkgRef[1:]); err == nil {
+		return nil, false
+	}
+	gen := compiler.Modules[GeneratedModuleName]
+	if gen == nil || !gen.Package.Path.Equal(rulesPkgRef) {
+		return nil, false
+	}
+	for name, m := range compiler.Modules {
+		if name == GeneratedModuleName {
+			continue
+		}
+		if replaces(m, guardedRefs[:], nil) {
+			return nil, false // it may evaluate the rules on another input
+		}
+		other := false
+		ast.WalkRefs(m, func(r ast.Ref) bool {
+			if r.HasPrefix(rulesPkgRef) && !r.Equal(rulesGrantsRef) {
+				other = true
+			}
+			return other
+		})
+		if other {
+			return nil, false
+		}
+	}
+	rs := compiler.GetRulesWithPrefix(rulesGrantsRef)
+	if len(rs) == 0 {
+		return nil, false
+	}
+	var all []guard
+	for _, r := range rs {
+		if len(r.Head.Args) > 0 || !r.Ref().Equal(rulesGrantsRef) {
+			return nil, false
+		}
+		all = append(all, ruleGuards(compiler, r, 0)...)
+	}
+	g := &rulesGuards{set: map[guard]bool{}}
+	seen := map[uint8]bool{}
+	for _, x := range all {
+		g.set[x] = true
+		var s uint8
+		for i, v := range x {
+			if v == "" {
+				s |= 1 << i
+			}
+		}
+		if !seen[s] {
+			seen[s] = true
+			g.shapes = append(g.shapes, s)
+		}
+	}
+	slices.Sort(g.shapes)
+	return g, true
+}
+
+// maxGuardDepth bounds how deep ruleGuards follows the sets a body
+// iterates (a deeper one narrows nothing).
+const maxGuardDepth = 4
+
+// ruleGuards are the guards of r's bodies (its else bodies too): each
+// holds only for the decisions one of them admits.
+func ruleGuards(compiler *ast.Compiler, r *ast.Rule, depth int) []guard {
+	var out []guard
+	for ; r != nil; r = r.Else {
+		out = append(out, bodyGuards(compiler, r.Body, depth)...)
+	}
+	return out
+}
+
+// bodyGuards are the guards under which body may hold: its own equalities
+// of guardedRefs with strings, narrowed by the guards of every set of the
+// rules module it reads an element of (`x = data.rulekeeper.rules.s[k]`:
+// defined only when some body of s holds). An expression with a with
+// modifier or negated narrows nothing; nil means body never holds.
+func bodyGuards(compiler *ast.Compiler, body ast.Body, depth int) []guard {
+	cur := []guard{{}}
+	for _, e := range body {
+		if e.Negated || len(e.With) > 0 {
+			continue
+		}
+		if ref, v, ok := refEquals(e); ok {
+			if s, ok := v.(ast.String); ok {
+				for i, gr := range guardedRefs {
+					if ref.Equal(gr) {
+						var g guard
+						g[i] = string(s)
+						cur = meet(cur, []guard{g})
+					}
+				}
+			}
+		}
+		if depth < maxGuardDepth {
+			if rs := elementOf(compiler, e); rs != nil {
+				var sub []guard
+				for _, r := range rs {
+					sub = append(sub, ruleGuards(compiler, r, depth+1)...)
+				}
+				cur = meet(cur, sub)
+			}
+		}
+	}
+	return cur
+}
+
+// elementOf are the rules of the module's set whose element e reads (as
+// `x = data.rulekeeper.rules.s[k]`, either side, or the ref alone), when
+// every rule under that path is a rule of it; nil otherwise.
+func elementOf(compiler *ast.Compiler, e *ast.Expr) []*ast.Rule {
+	var refs []ast.Ref
+	switch {
+	case e.IsEquality():
+		for _, t := range e.Operands() {
+			if r, ok := t.Value.(ast.Ref); ok {
+				refs = append(refs, r)
+			}
+		}
+	default:
+		if t, ok := e.Terms.(*ast.Term); ok {
+			if r, ok := t.Value.(ast.Ref); ok {
+				refs = append(refs, r)
+			}
+		}
+	}
+	for _, r := range refs {
+		n := len(rulesPkgRef) + 1
+		if len(r) <= n || !r.HasPrefix(rulesPkgRef) {
+			continue
+		}
+		path := r[:n]
+		if _, ok := path[n-1].Value.(ast.String); !ok {
+			continue
+		}
+		rs := compiler.GetRulesWithPrefix(path)
+		if len(rs) == 0 {
+			continue
+		}
+		exact := true
+		for _, x := range rs {
+			if len(x.Head.Args) > 0 || !x.Ref().Equal(path) {
+				exact = false
+			}
+		}
+		if exact {
+			return rs
+		}
+	}
+	return nil
+}
+
+// meet is the guards that both a guard of a and one of b admit.
+func meet(a, b []guard) []guard {
+	var out []guard
+	for _, x := range a {
+	next:
+		for _, y := range b {
+			g := x
+			for i := range g {
+				switch {
+				case y[i] == "":
+				case g[i] == "":
+					g[i] = y[i]
+				case g[i] != y[i]:
+					continue next
+				}
+			}
+			if !slices.Contains(out, g) {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
+
+// The decision package (policies/decision.rego) and its copy without the
+// rules module (noRulesModule).
+var (
+	decisionPkgRef = ast.MustParseRef("data.rulekeeper.authz")
+	noRulesPkgRef  = ast.MustParseRef("data.rulekeeper.authz_no_rules")
+)
+
+// noRulesModuleName is the file name of the copy.
+const noRulesModuleName = "engine/authz_no_rules.rego"
+
+// noRulesModule is a copy of the static module of the decision package
+// (the one package decisionPkgRef) as package noRulesPkgRef, with every
+// body that reads data.rulekeeper.rules.grants left out: a body whose
+// expression (not negated, without with) is or assigns that reference, or
+// calls a function with it as an argument, cannot hold when it is
+// undefined; an else chain goes on with the next body, and a rule none of
+// whose bodies is left is left out. ok is false when the module reads it
+// in any other way (negated, within a comprehension, a composite term) or
+// names its own package in full: then there is no copy.
+func noRulesModule(static map[string]*ast.Module) (*ast.Module, bool) {
+	var src *ast.Module
+	for _, m := range static {
+		if m.Package.Path.Equal(decisionPkgRef) {
+			if src != nil {
+				return nil, false
+			}
+			src = m
+		}
+	}
+	if src == nil {
+		return nil, false
+	}
+	m := src.Copy()
+	m.Package.Path = noRulesPkgRef.Copy()
+	ok := true
+	ast.WalkRefs(m, func(r ast.Ref) bool {
+		if r.HasPrefix(decisionPkgRef) {
+			ok = false
+		}
+		return !ok
+	})
+	if !ok {
+		return nil, false
+	}
+	kept := m.Rules[:0]
+	for _, r := range m.Rules {
+		r, ok = withoutRules(r)
+		if !ok {
+			return nil, false
+		}
+		if r != nil {
+			kept = append(kept, r)
+		}
+	}
+	m.Rules = kept
+	// The rest must not read the rules module at all.
+	ast.WalkRefs(m, func(r ast.Ref) bool {
+		if r.HasPrefix(rulesPkgRef) {
+			ok = false
+		}
+		return !ok
+	})
+	return m, ok
+}
+
+// withoutRules is r's else chain without the bodies that read
+// data.rulekeeper.rules.grants (nil: none is left).
+func withoutRules(r *ast.Rule) (*ast.Rule, bool) {
+	var head, tail *ast.Rule
+	for x := r; x != nil; x = x.Else {
+		reads, ok := readsRulesGrants(x.Body)
+		if !ok {
+			return nil, false
+		}
+		if v := x.Head.Value; v != nil && !reads {
+			// A value that is the reference or a call on it is
+			// undefined: the body gives none.
+			reads, ok = readsRulesGrants(ast.NewBody(ast.NewExpr(v)))
+			if !ok {
+				return nil, false
+			}
+		}
+		if reads {
+			continue
+		}
+		if head == nil {
+			// The first body left takes the place of the rule, with
+			// the rule's own head (name, default and args) and the
+			// value of the body kept.
+			y := *r
+			y.Head = r.Head.Copy()
+			y.Head.Value = x.Head.Value
+			y.Body, y.Else = x.Body, nil
+			head, tail = &y, &y
+			continue
+		}
+		y := *x
+		y.Else = nil
+		tail.Else, tail = &y, &y
+	}
+	return head, true
+}
+
+// readsRulesGrants reports whether body has an expression that cannot
+// hold with data.rulekeeper.rules.grants undefined (reads); ok is false
+// when it reads it in a way whose outcome that does not settle.
+func readsRulesGrants(body ast.Body) (reads, ok bool) {
+	isIt := func(t *ast.Term) bool {
+		r, isRef := t.Value.(ast.Ref)
+		return isRef && r.Equal(rulesGrantsRef)
+	}
+	for _, e := range body {
+		direct := false
+		switch ts := e.Terms.(type) {
+		case *ast.Term:
+			direct = isIt(ts)
+			if call, isCall := ts.Value.(ast.Call); isCall {
+				for _, t := range call[1:] {
+					direct = direct || isIt(t)
+				}
+			}
+		case []*ast.Term:
+			for _, t := range ts[1:] {
+				direct = direct || isIt(t)
+			}
+		}
+		nested := false
+		ast.WalkRefs(e, func(r ast.Ref) bool {
+			if r.HasPrefix(rulesPkgRef) {
+				nested = true
+			}
+			return nested
+		})
+		switch {
+		case direct && !e.Negated && len(e.With) == 0:
+			reads = true
+		case nested && !direct:
+			return false, false
+		case direct:
+			return false, false
+		}
+	}
+	return reads, true
+}

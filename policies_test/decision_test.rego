@@ -72,3 +72,29 @@ test_the_environment_defaults_to_the_hub if {
 	q := object.remove(h.hub(viewer, "read", app), ["context"])
 	h.allowed(q)
 }
+
+# A rules module whose grants are empty decides as no rules module at all:
+# the engine decides the requests its rules module cannot grant with a
+# copy of this package that does not read data.rulekeeper.rules.grants
+# (authz/prune.go, noRulesModule), and stock OPA with the module. Every
+# request of a table of subjects (with roles, grants, gates), actions and
+# resources in the hub and the console.
+test_an_empty_rules_module_decides_as_none[name] if {
+	admin := h.with_roles(h.subject("professional", {}), ["TenantAdmin", "ContentAdmin"])
+	unlicensed := h.subject("", {})
+	disabled := object.union(viewer, {"status": "disabled"})
+	managed := h.subject("analyzer", {"sp-2": ["canview"]})
+	personal := h.app("a-2", h.me, "", "personal")
+	managed_app := h.app("a-3", h.other, "sp-2", "managed")
+	sheet := h.app_object("sheet", h.me, false, h.other, "sp-1", "shared")
+	space := h.space("sp-1", "shared", h.other)
+	some s_name, s in {"viewer": viewer, "admin": admin, "unlicensed": unlicensed, "disabled": disabled, "managed": managed}
+	some r_name, r in {"app": app, "personal": personal, "managed": managed_app, "object": sheet, "space": space}
+	some action in ["read", "update", "delete", "export", "reload", "create", "publish"]
+	some env in ["hub", "console"]
+	name := concat(" ", [s_name, action, r_name, env])
+	q := h.request(s, action, r, env)
+	none := data.rulekeeper.authz.decision with input as q
+	empty := data.rulekeeper.authz.decision with input as q with data.rulekeeper.rules.grants as set()
+	none == empty
+}
