@@ -480,17 +480,17 @@ func (g *goAtom) needsOPA() bool {
 // subject is anonymous.
 type atomInput struct {
 	lists   []*ast.Term
-	raw     []*ast.Term // the input's own value, where no list was built
+	raw     []value // the input's own value, where no list was built
 	vs      []ruleValue
 	id, typ string
 	anon    bool
 }
 
 // values are the values of list i: the list's, or the input's own (a
-// string or an array of strings) and whether to lower-case them.
-func (in *atomInput) values(i int) (*ast.Term, bool) {
+// string or strings) and whether to lower-case them.
+func (in *atomInput) values(i int) (value, bool) {
 	if l := in.lists[i]; l != nil {
-		return l, false
+		return termValue(l), false
 	}
 	return in.raw[i], in.vs[i].ci
 }
@@ -558,7 +558,7 @@ func (g *goAtom) test(in *atomInput) verdict {
 	case opPair:
 		x, _ := in.values(g.a)
 		y, _ := in.values(g.b)
-		return verdictOf(x != nil && y != nil && shareValue(x, y, in.vs[g.a].ci))
+		return verdictOf(x.kind != vNone && y.kind != vNone && shareValue(x, y, in.vs[g.a].ci))
 	case opAnd:
 		v := holds
 		for i := range g.kids {
