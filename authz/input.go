@@ -112,7 +112,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 		{kContext, contextTerm(in.Environment)},
 	}
 	n := 4
-	src := subjectSource{s: &in.Subject, f: &f, all: all}
+	src := subjectSource{s: &in.Subject, f: &f, all: all, r: &in.Resource}
 	core := false
 	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
@@ -143,6 +143,9 @@ type subjectSource struct {
 	f    *fields
 	all  bool
 	full *ast.Term // terms.subject's object, once built
+	// r, if set, is the resource the input's resource object is built
+	// from, read as the subject is (walkResource).
+	r *Resource
 }
 
 // has reports whether the subject object has a field read as u.
@@ -213,6 +216,94 @@ func (src *subjectSource) walk(a *terms, n *valueNode, found []value) {
 	}
 }
 
+// walkResource is n.walk on the resource object of r (terms.resource,
+// whose term, res, it is given), n being the resource's node of the
+// lists' paths: its strings and lists of strings read from r, where the
+// object would have them.
+func walkResource(a *terms, r *Resource, res *ast.Term, n *valueNode, found []value) {
+	if len(n.at) > 0 { // the resource as a whole
+		n.walk(res, found)
+		return
+	}
+	for _, c := range n.kids {
+		var v string
+		switch string(c.key.Value.(ast.String)) {
+		case "type":
+			v = r.Type
+		case "id":
+			v = r.ID
+		case "name":
+			v = r.Name
+		case "owner":
+			v = r.Owner
+		case "spaceId":
+			v = r.SpaceID
+		case "spaceType":
+			v = r.SpaceType
+		case "objectType":
+			v = r.ObjectType
+		case "targetSpaceId":
+			v = r.TargetSpaceID
+		case "targetSpaceType":
+			v = r.TargetSpaceType
+		case "public":
+			c.walk(ast.InternedTerm(r.Public), found)
+			continue
+		case "sectionAccess":
+			c.walk(ast.InternedTerm(r.SectionAccess), found)
+			continue
+		case "attributes":
+			walkMap(a, c, r.Attributes, found)
+			continue
+		case "space":
+			walkRelated(a, c, r.Space, found)
+			continue
+		case "app":
+			walkRelated(a, c, r.App, found)
+			continue
+		default:
+			continue // the object has no such field
+		}
+		for _, i := range c.at {
+			found[i] = value{s: v, kind: vString}
+		}
+	}
+}
+
+// walkRelated is c.walk on the object of the related space or app rel
+// (terms.related; none if rel is nil).
+func walkRelated(a *terms, c *valueNode, rel *Related, found []value) {
+	if rel == nil {
+		return
+	}
+	if len(c.at) > 0 {
+		x := termValue(a.related(rel))
+		for _, i := range c.at {
+			found[i] = x
+		}
+	}
+	for _, k := range c.kids {
+		var v string
+		switch string(k.key.Value.(ast.String)) {
+		case "id":
+			v = rel.ID
+		case "name":
+			v = rel.Name
+		case "type":
+			v = rel.Type
+		case "owner":
+			v = rel.Owner
+		case "spaceId":
+			v = rel.SpaceID
+		default:
+			continue
+		}
+		for _, i := range k.at {
+			found[i] = value{s: v, kind: vString}
+		}
+	}
+}
+
 // str is the value of a string field read as u (none if the object has
 // no such field).
 func (src *subjectSource) str(u fieldUse, v string) value {
@@ -233,9 +324,13 @@ func (src *subjectSource) strs(u fieldUse, vs []string) value {
 // walkMap is c.walk on the object of m (attributes, spaces) read as u:
 // its items are lists of strings.
 func (src *subjectSource) walkMap(a *terms, c *valueNode, u fieldUse, m map[string][]string, found []value) {
-	if !src.has(u) {
-		return
+	if src.has(u) {
+		walkMap(a, c, m, found)
 	}
+}
+
+// walkMap is c.walk on the object of m (terms.multi).
+func walkMap(a *terms, c *valueNode, m map[string][]string, found []value) {
 	if len(c.at) > 0 {
 		x := termValue(a.multi(m))
 		for _, i := range c.at {

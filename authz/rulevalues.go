@@ -613,8 +613,12 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe, subj
 		case "action":
 			action = stringOf(r[1])
 		case "resource":
-			o := objectOf(r[1])
-			in.typ, in.id = stringIn(o, kType), stringIn(o, kID)
+			if subj != nil && subj.r != nil {
+				in.typ, in.id = subj.r.Type, subj.r.ID
+			} else {
+				o := objectOf(r[1])
+				in.typ, in.id = stringIn(o, kType), stringIn(o, kID)
+			}
 		case "context":
 			env = stringIn(objectOf(r[1]), kEnvironment)
 		case "subject":
@@ -648,9 +652,12 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe, subj
 	for _, r := range roots { // vs[0].tree: ruleValuesOf sets it
 		if s, ok := r[0].Value.(ast.String); ok {
 			if c := vs[0].tree.by[string(s)]; c != nil {
-				if subj != nil && s == "subject" {
+				switch {
+				case subj != nil && s == "subject":
 					subj.walk(a, c, found)
-				} else {
+				case subj != nil && subj.r != nil && s == "resource":
+					walkResource(a, subj.r, r[1], c, found)
+				default:
 					c.walk(r[1], found)
 				}
 			}

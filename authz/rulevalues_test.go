@@ -91,11 +91,11 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 				// without input.va.
 				plain := c.proj.apply(in, &projected).value()
 				// The lists and every key probed, as a test's probe gets
-				// them (findRules): the subject's fields read from its
-				// object (as for HasPrivilege's related input), and from
+				// them (findRules): the subject's and the resource's fields read from their
+				// objects (as for HasPrivilege's related input), and from
 				// the Go input (as valueWith reads them).
 				for _, viaGo := range []bool{false, true} {
-					src := &subjectSource{s: &in.Subject, f: &c.proj.f}
+					src := &subjectSource{s: &in.Subject, f: &c.proj.f, r: &in.Resource}
 					roots := inputRoots(full)
 					subj := src
 					if !viaGo {
