@@ -613,14 +613,15 @@ func (s *interned) related(r *Related) *ast.Term {
 // resources are asked about again and again (an app by every user who
 // opens it, the apps of a list by every user who lists them), and an
 // object of 12–14 keys costs OPA 7 allocations and a hash of every key
-// and value to build. Subjects are not kept so: the projected subject
-// also depends on the resource (its roles in the resource's space, its id
-// and groups as far as the resource names them), so there are many more
-// of them, and a set that misses costs more than it saves (bench/README.md,
-// "The gates' subject flags folded, and interned resource objects"). One
-// that is kept is built with terms of its own: terms taken from the
-// input's (a) would keep that whole input alive as long as the object is
-// kept.
+// and value to build. Whole subjects are not kept so: the projected
+// subject also depends on the resource (its roles in the resource's
+// space, its id and groups as far as the resource names them), so there
+// are many more of them, and a set that misses costs more than it saves
+// (bench/README.md, "The gates' subject flags folded, and interned
+// resource objects"); the subject objects of the static policies' fields
+// alone are (interned.subject). One that is kept is built with terms of
+// its own: terms taken from the input's (a) would keep that whole input
+// alive as long as the object is kept.
 func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 	var buf [256]byte
 	return s.resources.get(appendResourceKey(buf[:0], r), func(keep bool) *ast.Term {
