@@ -124,3 +124,81 @@ func TestInternedInputObjects(t *testing.T) {
 		t.Fatalf("%d interned resources, bound %d", n, 2*maxObjects)
 	}
 }
+
+// TestInternedSubjectObjects: the subject objects of the static
+// policies' fields taken from the engine's interned set (interned.subject)
+// are the objects built without it, for subjects that differ in one field
+// each and for field sets that differ in one field (a key that left out a
+// field or which fields the object has would hand one the other's
+// object), asked three times (built, built and kept, found); equal ones
+// share an object, whose strings are the set's own.
+func TestInternedSubjectObjects(t *testing.T) {
+	base := Subject{ID: "u-1", Name: "alice", Email: "a@x", Status: "active", Roles: []string{"Developer"},
+		Groups: []string{"Sales"}, GroupIDs: []string{"g-1"}, License: License{Type: "professional"},
+		Attributes: map[string][]string{"dept": {"Finance"}}, Spaces: map[string][]string{"sp-1": {"canview"}}}
+	variants := []func(*Subject){
+		func(s *Subject) {},
+		func(s *Subject) { s.ID = "u-9" },
+		func(s *Subject) { s.Name = "bob" },
+		func(s *Subject) { s.Email = "b@x" },
+		func(s *Subject) { s.Status = "disabled" },
+		func(s *Subject) { s.Anonymous = true },
+		func(s *Subject) { s.Roles = []string{"Developer", "TenantAdmin"} },
+		func(s *Subject) { s.Roles = nil },
+		func(s *Subject) { s.Groups = []string{"Finance"} },
+		func(s *Subject) { s.GroupIDs = []string{"g-1", "g-2"} },
+		func(s *Subject) { s.License.Type = "analyzer" },
+		func(s *Subject) { s.License.Excluded = true },
+		func(s *Subject) { s.License.CapacityExhausted = true },
+		func(s *Subject) { s.Attributes = map[string][]string{"dept": {"Sales"}} },
+		func(s *Subject) { s.Spaces = map[string][]string{"sp-1": {"canedit"}} },
+		func(s *Subject) { s.Spaces = map[string][]string{"sp-1": {"canview"}, "sp-2": {"admin"}} },
+	}
+	static := fields{id: byResource, groupIDs: byResource, spaces: byResource, status: whole, anonymous: whole,
+		roles: whole, license: whole, flagged: whole}
+	sets := []fields{static}
+	for i := range 12 { // each field added or left out
+		f := static
+		us := []*fieldUse{&f.id, &f.name, &f.email, &f.status, &f.anonymous, &f.roles, &f.groups, &f.groupIDs,
+			&f.license, &f.attributes, &f.spaces, &f.flagged}
+		if *us[i] == unread {
+			*us[i] = whole
+		} else {
+			*us[i] = unread
+		}
+		sets = append(sets, f)
+	}
+	// Two sets whose values alone would encode alike: the name instead of
+	// the status, for a subject named as its status.
+	swapped := static
+	swapped.status, swapped.flagged, swapped.name = unread, unread, whole
+	sets = append(sets, swapped)
+	variants = append(variants, func(s *Subject) { s.Name = s.Status })
+	var s interned
+	for round := range 3 {
+		for fi := range sets {
+			for i, vary := range variants {
+				sub := base
+				vary(&sub)
+				a := terms{pool: &s}
+				got, want := s.subject(&a, &sub, &sets[fi]), (&terms{}).subject(&sub, &sets[fi], false)
+				if got.Value.Compare(want.Value) != 0 {
+					t.Errorf("round %d, fields %d, variant %d: interned subject\n%v\nwant\n%v", round, fi, i, got, want)
+				}
+			}
+		}
+	}
+	a := terms{pool: &s}
+	if s.subject(&a, &base, &static) != s.subject(&a, &base, &static) {
+		t.Error("equal subjects did not share an object")
+	}
+	buf := []byte("u-7")
+	sub := base
+	sub.ID = unsafe.String(&buf[0], len(buf))
+	s.subject(&a, &sub, &static) // seen, then kept
+	v := s.subject(&a, &sub, &static).Value.(ast.Object)
+	copy(buf, "u-8")
+	if got := v.Get(kID).String(); got != `"u-7"` {
+		t.Errorf("interned subject id = %s after its buffer changed", got)
+	}
+}
