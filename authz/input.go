@@ -337,6 +337,18 @@ func walkMap(a *terms, c *valueNode, m map[string][]string, found []value) {
 			found[i] = x
 		}
 	}
+	if len(m) < len(c.kids) {
+		// Fewer items than paths (custom properties: a few of those the
+		// rules name): each item looked up in c's.
+		for name, vs := range m {
+			if k := c.by[name]; k != nil {
+				for _, i := range k.at {
+					found[i] = value{ss: vs, kind: vStrings}
+				}
+			}
+		}
+		return
+	}
 	for _, k := range c.kids {
 		vs, ok := m[string(k.key.Value.(ast.String))]
 		if !ok {
