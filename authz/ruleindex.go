@@ -2,6 +2,7 @@ package authz
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -331,7 +332,8 @@ func (p *keyProbe) probe(b []byte) {
 
 // The atoms as Go tests them (index.go's atom.data, index_emit.go's
 // _atom), and what a test finds: the atom holds, does not, or is left to
-// the module (matches, contains, negations, HasPrivilege).
+// the module (the rules compiled to Rego for HasPrivilege, a pattern Go
+// does not compile, an atom over a list the module does not read).
 const (
 	opModule uint8 = iota
 	opTrue
@@ -346,7 +348,16 @@ const (
 	opTp
 	opAnd
 	opOr
+	opCon
+	opRe
+	opNot
 )
+
+// positiveOps are the atoms _pos tests (index_emit.go's atomTests), of
+// which ["not", atom] is the negation; "not" of any other op holds in
+// the module (_pos has no body for it), and is left to it.
+var positiveOps = map[string]bool{"in": true, "id": true, "pair": true, "pre": true, "suf": true, "any": true,
+	"con": true, "re": true, "ne": true, "anon": true, "tp": true}
 
 type verdict uint8
 
@@ -363,6 +374,7 @@ type goAtom struct {
 	a, b int
 	v    string
 	kids []goAtom
+	re   *regexp.Regexp // opRe: v compiled, as regex.match compiles it
 }
 
 // compile is the Go test of the atom t ([op, operands...]); an atom it
@@ -418,6 +430,31 @@ func (ix *ruleIndex) compile(t *ast.Term) goAtom {
 		if ok1 && ok2 {
 			return goAtom{op: opPair, a: a, b: b}
 		}
+	case "con":
+		a, ok1 := list(1)
+		v, ok2 := str(2)
+		if ok1 && ok2 {
+			return goAtom{op: opCon, a: a, v: v}
+		}
+	case "re":
+		// regex.match compiles its pattern with regexp.Compile (OPA's
+		// topdown); a pattern that does not compile makes the module's
+		// call an error, which is the module's to answer.
+		a, ok1 := list(1)
+		v, ok2 := str(2)
+		if ok1 && ok2 {
+			if re, err := regexp.Compile(v); err == nil {
+				return goAtom{op: opRe, a: a, v: v, re: re}
+			}
+		}
+	case "not":
+		if arr.Len() == 2 {
+			if inner, ok := arr.Elem(1).Value.(*ast.Array); ok && inner.Len() > 0 && positiveOps[stringOf(inner.Elem(0))] {
+				if k := ix.compile(arr.Elem(1)); k.op != opModule {
+					return goAtom{op: opNot, kids: []goAtom{k}}
+				}
+			}
+		}
 	case "and":
 		if c, ok := arr.Elem(1).Value.(*ast.Array); ok && arr.Len() == 2 {
 			g := goAtom{op: opAnd}
@@ -465,7 +502,7 @@ func (g *goAtom) needsOPA() bool {
 	switch g.op {
 	case opModule:
 		return true
-	case opAnd, opOr:
+	case opAnd, opOr, opNot:
 		for i := range g.kids {
 			if g.kids[i].needsOPA() {
 				return true
@@ -555,6 +592,31 @@ func (g *goAtom) test(in *atomInput) verdict {
 			}
 		}
 		return fails
+	case opCon, opRe:
+		// some x in va[a]; contains(x, v) / regex.match(v, x), on the
+		// list's values (lower-cased as _vli does, for such a list).
+		x, lower := in.values(g.a)
+		for i := range countOf(x) {
+			s, ok := stringAt(x, i)
+			if !ok {
+				continue
+			}
+			if lower {
+				s = strings.ToLower(s)
+			}
+			if g.op == opCon && strings.Contains(s, g.v) || g.op == opRe && g.re.MatchString(s) {
+				return holds
+			}
+		}
+		return fails
+	case opNot:
+		switch g.kids[0].test(in) {
+		case holds:
+			return fails
+		case fails:
+			return holds
+		}
+		return module
 	case opPair:
 		x, _ := in.values(g.a)
 		y, _ := in.values(g.b)
