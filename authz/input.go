@@ -122,12 +122,9 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 			core = !tested && !all && !p.noCore
 		}
 	}
-	switch {
-	case core && strs != nil:
-		top[0][1] = strs.subject(&a, &in.Subject, &p.core)
-	case core:
+	if core {
 		top[0][1] = a.subject(&in.Subject, &p.core, false)
-	default:
+	} else {
 		top[0][1] = src.object(&a)
 	}
 	return a.term(ast.NewObject(top[:n]...))
@@ -561,9 +558,8 @@ type interned struct {
 	lowers  map[string]*ast.Term    // s → the term of lower(s)
 	llists  map[string]*ast.Term    // s → the term of [lower(s)]
 	// resources are the input's resource objects by their encoding
-	// (interned.resource), under a lock of their own; subjects the
-	// subject objects of the static policies' fields (interned.subject).
-	resources, subjects objects
+	// (interned.resource), under a lock of their own.
+	resources objects
 }
 
 const maxInterned = 1 << 15
@@ -625,15 +621,14 @@ func (s *interned) related(r *Related) *ast.Term {
 // resources are asked about again and again (an app by every user who
 // opens it, the apps of a list by every user who lists them), and an
 // object of 12–14 keys costs OPA 7 allocations and a hash of every key
-// and value to build. Whole subjects are not kept so: the projected
-// subject also depends on the resource (its roles in the resource's
-// space, its id and groups as far as the resource names them), so there
-// are many more of them, and a set that misses costs more than it saves
-// (bench/README.md, "The gates' subject flags folded, and interned
-// resource objects"); the subject objects of the static policies' fields
-// alone are (interned.subject). One that is kept is built with terms of
-// its own: terms taken from the input's (a) would keep that whole input
-// alive as long as the object is kept.
+// and value to build. Subjects are not kept so: the projected subject
+// also depends on the resource (its roles in the resource's space, its id
+// and groups as far as the resource names them), so there are many more
+// of them, and a set that misses costs more than it saves (bench/README.md,
+// "The gates' subject flags folded, and interned resource objects"). One
+// that is kept is built with terms of its own: terms taken from the
+// input's (a) would keep that whole input alive as long as the object is
+// kept.
 func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 	var buf [256]byte
 	return s.resources.get(appendResourceKey(buf[:0], r), func(keep bool) *ast.Term {
@@ -643,71 +638,6 @@ func (s *interned) resource(a *terms, r *Resource) *ast.Term {
 		}
 		return a.resource(r)
 	})
-}
-
-// subject is the subject object of the fields f (those the static
-// policies read: projection.core) by content, as resource keeps resource
-// objects. Those fields (the projected id, which is one placeholder for
-// every subject the resource does not name; status, roles, license, and
-// the group ids and spaces the resource names) are the same for many
-// subjects and decisions, unlike the whole subject (names, emails,
-// groups), which is not kept.
-func (s *interned) subject(a *terms, sub *Subject, f *fields) *ast.Term {
-	var buf [256]byte
-	return s.subjects.get(appendSubjectKey(buf[:0], sub, f), func(keep bool) *ast.Term {
-		if keep {
-			own := terms{pool: s}
-			return own.subject(sub, f, false)
-		}
-		return a.subject(sub, f, false)
-	})
-}
-
-// appendSubjectKey appends the encoding of the subject object of the
-// fields f (terms.subject): which fields it has, and their values.
-func appendSubjectKey(b []byte, s *Subject, f *fields) []byte {
-	has := [...]fieldUse{f.id, f.name, f.email, f.status, f.anonymous, f.roles, f.groups, f.groupIDs, f.license,
-		f.attributes, f.spaces, f.flagged}
-	var mask uint64
-	for i, u := range has {
-		if u != unread {
-			mask |= 1 << i
-		}
-	}
-	b = binary.AppendUvarint(b, mask)
-	for i, u := range has {
-		if u == unread {
-			continue
-		}
-		switch i {
-		case 0:
-			b = kstr(b, s.ID)
-		case 1:
-			b = kstr(b, s.Name)
-		case 2:
-			b = kstr(b, s.Email)
-		case 3:
-			b = kstr(b, s.Status)
-		case 4:
-			b = kbool(b, s.Anonymous)
-		case 5:
-			b = klist(b, s.Roles, nil)
-		case 6:
-			b = klist(b, s.Groups, nil)
-		case 7:
-			b = klist(b, s.GroupIDs, nil)
-		case 8:
-			b = kstr(b, s.License.Type)
-			b = kbool(b, s.License.Excluded, s.License.CapacityExhausted)
-		case 9:
-			b = kmap(b, s.Attributes, nil)
-		case 10:
-			b = kmap(b, s.Spaces, nil)
-		case 11:
-			b = kbool(b, s.flagged())
-		}
-	}
-	return b
 }
 
 // objects are input objects by their encoding, in two generations of at
