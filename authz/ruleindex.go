@@ -21,8 +21,9 @@ import (
 // _atom call per candidate found, whether its atoms hold or not. The
 // engine keeps a copy of the buckets (ruleIndex), looks the keys up in it
 // when it builds the input (ruleValueTerm), tests there the atoms Go can
-// (values, prefixes, suffixes, pairs: everything but matches, contains,
-// negations and HasPrivilege) and hands the module the rules they prove
+// (values, prefixes, suffixes, pairs, contains, patterns, negations:
+// everything but the rules compiled to Rego for HasPrivilege, and a
+// pattern regexp.Compile refuses) and hands the module the rules they prove
 // (input.va[rules.ProvedID]) and the candidates whose atoms the module
 // must test ([id, atom] at input.va[rules.TestID]). The module still names
 // every granting rule, and finds them itself when the input has no
