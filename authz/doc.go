@@ -101,6 +101,35 @@
 // shipped rules, and rules that read the id, name, groups and attributes.
 // Options.NoProjection turns it off.
 //
+// # The subject's fields the rules alone read
+//
+// With an indexed rules module, the engine finds the candidates of the
+// input's buckets in Go and hands them to the module in input.va
+// (ruleindex.go): the rules Go proved at input.va["@t"], and at
+// input.va["@"] those whose atoms the module must test (matches, contains,
+// negations, the rules compiled to Rego for HasPrivilege). The value lists
+// and keys are read from the Go input (subjectSource, the projected
+// subject's fields as the subject object would carry them). When input.va
+// holds no "@", the subject object OPA is given carries only the fields
+// the static policies read (projection.core: not the name, email, groups
+// and custom properties that only rules read), because the module reads no
+// subject field then: its grants are _didx, whose bodies read
+// input.va["@t"] (_dfound, as input.va is set) and iterate input.va["@"]
+// (absent: no body holds); the module's reads of input.subject are all in
+// rules reached only from there or without input.va — the value lists
+// (_vf, _lv<n>), the atoms' tests (_atom, _datom, _pos, _lit), the rules
+// compiled to Rego (_g<n>) and their HasPrivilege helpers (_p<n>_<n>).
+// analyse checks that last claim on the module it is given (coreReaders)
+// and gives every input the whole projected subject when it does not
+// hold. Whenever input.va is absent (no copy of the buckets, or a value
+// the module lists differently) or has "@" (the module tests atoms, and
+// the helpers evaluate the rules on a related resource from the input's
+// subject), the subject object has every projected field. The decision
+// cache's key is the projected input's, of which the object given to OPA
+// is a function. TestProjectedDecisionsEqualFullEvaluation (its indexed
+// set, with negated, matches and HasPrivilege atoms over those fields),
+// TestFoundCandidatesAgreeWithTheModule and TestCoreFields check it.
+//
 // # What one evaluation costs
 //
 // An uncached decision is one evaluation of the decision query by OPA's

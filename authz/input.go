@@ -3,6 +3,7 @@ package authz
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -82,6 +83,14 @@ func (in *Input) value() ast.Value { return in.valueWith(nil, nil).Value }
 // out a field nothing reads changes no decision, as projecting it to its
 // zero value does not (doc.go); it keeps the subject object small (an
 // object of at most 8 keys costs OPA two allocations fewer).
+//
+// The security rules' value lists and candidates (input.va: rulevalues.go,
+// ruleindex.go) read the subject's fields from the Go input
+// (subjectSource). When input.va leaves no atom to the module, the
+// subject object has only the fields the static policies read (p.core):
+// the module reads none then (doc.go, "The subject's fields the rules
+// alone read"), and the others' terms (names, emails, groups, custom
+// properties: strings that recur less with many rules) are not built.
 func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	a := terms{pool: strs}
 	all := p == nil || p.off
@@ -89,7 +98,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	if !all {
 		f = p.f
 	}
-	subject, resource := a.subject(&in.Subject, &f, all), (*ast.Term)(nil)
+	var resource *ast.Term
 	if strs != nil {
 		resource = strs.resource(&a, &in.Resource)
 	} else {
@@ -97,20 +106,255 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	r := &in.Resource
 	top := [5][2]*ast.Term{
-		{kSubject, subject},
+		{kSubject, nil}, // below
 		{kAction, a.str(in.Action)},
 		{kResource, resource},
 		{kContext, contextTerm(in.Environment)},
 	}
 	n := 4
+	src := subjectSource{s: &in.Subject, f: &f, all: all, r: &in.Resource}
+	core := false
 	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
-		if va := ruleValueTerm(&a, top[:4], p.values); va != nil {
+		if va, tested := ruleValueTerm(&a, top[:4], p.values, &src); va != nil {
 			top[n] = [2]*ast.Term{kValues, va}
 			n++
+			core = !tested && !all && !p.noCore
 		}
 	}
+	if core {
+		top[0][1] = a.subject(&in.Subject, &p.core, false)
+	} else {
+		top[0][1] = src.object(&a)
+	}
 	return a.term(ast.NewObject(top[:n]...))
+}
+
+// A subjectSource is the input's subject as the security rules' value
+// lists read it (findRules): from the Go input, the fields of the object
+// terms.subject builds with f and all, at the same paths and with the same
+// values, without building the terms of those the object handed to OPA
+// may leave out (valueWith).
+type subjectSource struct {
+	s    *Subject
+	f    *fields
+	all  bool
+	full *ast.Term // terms.subject's object, once built
+	// r, if set, is the resource the input's resource object is built
+	// from, read as the subject is (walkResource).
+	r *Resource
+}
+
+// has reports whether the subject object has a field read as u.
+func (src *subjectSource) has(u fieldUse) bool { return src.all || u != unread }
+
+// anonymous is the object's anonymous field, false if it has none.
+func (src *subjectSource) anonymous() bool { return src.has(src.f.anonymous) && src.s.Anonymous }
+
+// object is the subject object (terms.subject).
+func (src *subjectSource) object(a *terms) *ast.Term {
+	if src.full == nil {
+		src.full = a.subject(src.s, src.f, src.all)
+	}
+	return src.full
+}
+
+// walk is n.walk on the subject object, n being the subject's node of
+// the lists' paths: the strings and lists of strings are read as they
+// are, the other fields (booleans, the license) as their terms.
+func (src *subjectSource) walk(a *terms, n *valueNode, found []value) {
+	if len(n.at) > 0 { // the subject as a whole
+		n.walk(src.object(a), found)
+		return
+	}
+	s, f := src.s, src.f
+	for _, c := range n.kids {
+		var x value
+		switch string(c.key.Value.(ast.String)) {
+		case "id":
+			x = src.str(f.id, s.ID)
+		case "name":
+			x = src.str(f.name, s.Name)
+		case "email":
+			x = src.str(f.email, s.Email)
+		case "status":
+			x = src.str(f.status, s.Status)
+		case "roles":
+			x = src.strs(f.roles, s.Roles)
+		case "groups":
+			x = src.strs(f.groups, s.Groups)
+		case "groupIds":
+			x = src.strs(f.groupIDs, s.GroupIDs)
+		case "attributes":
+			src.walkMap(a, c, f.attributes, s.Attributes, found)
+			continue
+		case "spaces":
+			src.walkMap(a, c, f.spaces, s.Spaces, found)
+			continue
+		case "anonymous":
+			if src.has(f.anonymous) {
+				c.walk(ast.InternedTerm(s.Anonymous), found)
+			}
+			continue
+		case "flagged":
+			if src.has(f.flagged) {
+				c.walk(ast.InternedTerm(s.flagged()), found)
+			}
+			continue
+		case "license":
+			if src.has(f.license) {
+				c.walk(licenseTerm(s.License), found)
+			}
+			continue
+		}
+		for _, i := range c.at {
+			found[i] = x
+		}
+	}
+}
+
+// walkResource is n.walk on the resource object of r (terms.resource,
+// whose term, res, it is given), n being the resource's node of the
+// lists' paths: its strings and lists of strings read from r, where the
+// object would have them.
+func walkResource(a *terms, r *Resource, res *ast.Term, n *valueNode, found []value) {
+	if len(n.at) > 0 { // the resource as a whole
+		n.walk(res, found)
+		return
+	}
+	for _, c := range n.kids {
+		var v string
+		switch string(c.key.Value.(ast.String)) {
+		case "type":
+			v = r.Type
+		case "id":
+			v = r.ID
+		case "name":
+			v = r.Name
+		case "owner":
+			v = r.Owner
+		case "spaceId":
+			v = r.SpaceID
+		case "spaceType":
+			v = r.SpaceType
+		case "objectType":
+			v = r.ObjectType
+		case "targetSpaceId":
+			v = r.TargetSpaceID
+		case "targetSpaceType":
+			v = r.TargetSpaceType
+		case "public":
+			c.walk(ast.InternedTerm(r.Public), found)
+			continue
+		case "sectionAccess":
+			c.walk(ast.InternedTerm(r.SectionAccess), found)
+			continue
+		case "attributes":
+			walkMap(a, c, r.Attributes, found)
+			continue
+		case "space":
+			walkRelated(a, c, r.Space, found)
+			continue
+		case "app":
+			walkRelated(a, c, r.App, found)
+			continue
+		default:
+			continue // the object has no such field
+		}
+		for _, i := range c.at {
+			found[i] = value{s: v, kind: vString}
+		}
+	}
+}
+
+// walkRelated is c.walk on the object of the related space or app rel
+// (terms.related; none if rel is nil).
+func walkRelated(a *terms, c *valueNode, rel *Related, found []value) {
+	if rel == nil {
+		return
+	}
+	if len(c.at) > 0 {
+		x := termValue(a.related(rel))
+		for _, i := range c.at {
+			found[i] = x
+		}
+	}
+	for _, k := range c.kids {
+		var v string
+		switch string(k.key.Value.(ast.String)) {
+		case "id":
+			v = rel.ID
+		case "name":
+			v = rel.Name
+		case "type":
+			v = rel.Type
+		case "owner":
+			v = rel.Owner
+		case "spaceId":
+			v = rel.SpaceID
+		default:
+			continue
+		}
+		for _, i := range k.at {
+			found[i] = value{s: v, kind: vString}
+		}
+	}
+}
+
+// str is the value of a string field read as u (none if the object has
+// no such field).
+func (src *subjectSource) str(u fieldUse, v string) value {
+	if !src.has(u) {
+		return value{}
+	}
+	return value{s: v, kind: vString}
+}
+
+// strs is the value of a list field read as u.
+func (src *subjectSource) strs(u fieldUse, vs []string) value {
+	if !src.has(u) {
+		return value{}
+	}
+	return value{ss: vs, kind: vStrings}
+}
+
+// walkMap is c.walk on the object of m (attributes, spaces) read as u:
+// its items are lists of strings.
+func (src *subjectSource) walkMap(a *terms, c *valueNode, u fieldUse, m map[string][]string, found []value) {
+	if src.has(u) {
+		walkMap(a, c, m, found)
+	}
+}
+
+// walkMap is c.walk on the object of m (terms.multi).
+func walkMap(a *terms, c *valueNode, m map[string][]string, found []value) {
+	if len(c.at) > 0 {
+		x := termValue(a.multi(m))
+		for _, i := range c.at {
+			found[i] = x
+		}
+	}
+	if len(m) < len(c.kids) {
+		// Fewer items than paths (custom properties: a few of those the
+		// rules name): each item looked up in c's.
+		for name, vs := range m {
+			if k := c.by[name]; k != nil {
+				for _, i := range k.at {
+					found[i] = value{ss: vs, kind: vStrings}
+				}
+			}
+		}
+		return
+	}
+	for _, k := range c.kids {
+		vs, ok := m[string(k.key.Value.(ast.String))]
+		if !ok {
+			continue
+		}
+		for _, i := range k.at {
+			found[i] = value{ss: vs, kind: vStrings}
+		}
+	}
 }
 
 // flagged is the subject's input.subject.flagged (policies/CONTRACT.md):
@@ -615,6 +859,13 @@ type projection struct {
 	use map[string]fieldUse
 	// f is use by field, read on every decision.
 	f fields
+	// core are the fields the static policies read (of f): the subject
+	// object of an input whose input.va leaves no atom to the rules
+	// module (valueWith). noCore: the generated module reads a subject
+	// field where such an input would reach it (coreReaders); the
+	// subject object has the fields of f then.
+	core   fields
+	noCore bool
 	// values are the value lists the security rules read, which the
 	// input carries (rulevalues.go); they do not depend on off.
 	values []ruleValue
@@ -653,16 +904,20 @@ const otherID = "\x00other"
 // read id and groupIds only in comparisons with the resource and spaces
 // only by the resource's space ids, as doc.go argues) and the generated
 // rules module (checked: see generatedUse).
-func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
+func analyse(statics map[string]*ast.Module, generated *ast.Module) *projection {
 	p := &projection{use: map[string]fieldUse{}}
+	static := map[string]bool{} // the fields the static policies read
 	mark := func(f string, u fieldUse) {
 		if u > p.use[f] {
 			p.use[f] = u
 		}
 	}
-	for _, m := range static {
+	for _, m := range statics {
 		ast.WalkRefs(m, func(ref ast.Ref) bool {
 			f, ok := p.subjectField(ref)
+			if ok {
+				static[f] = true
+			}
 			switch {
 			case !ok:
 			case f == "id" || f == "groupIds":
@@ -695,14 +950,56 @@ func analyse(static map[string]*ast.Module, generated *ast.Module) *projection {
 		mark("anonymous", whole)
 		mark("license", whole)
 	}
+	if static["flagged"] {
+		static["status"], static["anonymous"], static["license"] = true, true, true
+	}
 	p.values = ruleValuesOf(generated)
 	p.buckets = ruleBucketsOf(generated)
 	u := p.use
 	p.f = fields{id: u["id"], groupIDs: u["groupIds"], spaces: u["spaces"], name: u["name"], email: u["email"],
 		status: u["status"], anonymous: u["anonymous"], roles: u["roles"], groups: u["groups"],
 		license: u["license"], attributes: u["attributes"], flagged: u["flagged"]}
+	c := func(f string) fieldUse {
+		if static[f] {
+			return u[f]
+		}
+		return unread
+	}
+	p.core = fields{id: c("id"), groupIDs: c("groupIds"), spaces: c("spaces"), name: c("name"), email: c("email"),
+		status: c("status"), anonymous: c("anonymous"), roles: c("roles"), groups: c("groups"),
+		license: c("license"), attributes: c("attributes"), flagged: c("flagged")}
+	p.noCore = generated != nil && !coreReaders(generated)
 	return p
 }
+
+// coreReaders reports whether the rules of the generated module m that
+// read input.subject are all of those an input whose input.va leaves no
+// atom to the module does not reach (doc.go, "The subject's fields the
+// rules alone read"): the value lists (_vf, and _lv<n> of the rules
+// compiled to Rego), the atoms' tests (_atom, _datom, _pos, _lit), the
+// rules compiled to Rego (_g<n>) and their HasPrivilege helpers
+// (_p<n>_<n>).
+func coreReaders(m *ast.Module) bool {
+	ok := true
+	for _, r := range m.Rules {
+		reads := false
+		ast.WalkRefs(r, func(ref ast.Ref) bool {
+			if len(ref) >= 2 && ref[0].Equal(ast.InputRootDocument) {
+				if s, isStr := ref[1].Value.(ast.String); !isStr || s == "subject" {
+					reads = true
+				}
+			}
+			return reads
+		})
+		if reads && !coreReader.MatchString(r.Head.Ref()[0].String()) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// coreReader matches the names of the rules coreReaders accepts.
+var coreReader = regexp.MustCompile(`^(_vf|_lv[0-9]+|_atom|_datom|_pos|_lit|_g[0-9]+|_p[0-9]+_[0-9]+)$`)
 
 // subjectField names the subject field ref reads (ok false: not a read of
 // input.subject.<name>; p.off is set when the read is not by name).

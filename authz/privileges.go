@@ -241,7 +241,7 @@ func (c *compiled) privilege(ctx context.Context, p *plan, h *privHelper, input 
 	}
 	// The candidates of the related resource, found in Go as for any
 	// input (none given: the module finds them).
-	if va := ruleValueTerm(a, related, c.proj.values); va != nil {
+	if va, _ := ruleValueTerm(a, related, c.proj.values, nil); va != nil {
 		related = append(related, [2]*ast.Term{kValues, va})
 	}
 	in := ast.NewTerm(ast.NewObject(related...))

@@ -5,7 +5,10 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/rulekeeper/rulekeeper/authz/rules"
 	"github.com/rulekeeper/rulekeeper/policies"
@@ -107,17 +110,35 @@ func TestProjectionAnalysis(t *testing.T) {
 	}
 }
 
+// residualRules read the subject's name, email, groups and attributes
+// in atoms the engine leaves to the module (negations, matches) and in a
+// rule compiled to Rego (HasPrivilege), which read those fields when the
+// subject object has them only.
+var residualRules = []rules.Rule{
+	{ID: "not-bob", Name: "Not Bob", ResourceFilter: "App_*", Condition: `!(user.name = "Bob") and user.group = "Sales"`, Actions: []string{"reload", "read"}, Context: "hub"},
+	{ID: "mail", Name: "a@ mails", ResourceFilter: "App_*, Space_*", Condition: `user.email matches "^a@"`, Actions: []string{"export"}, Context: "both"},
+	{ID: "priv-group", Name: "Sales readers", ResourceFilter: "App.Object_*", Condition: `resource.app.HasPrivilege("read") and user.group = "Sales"`, Actions: []string{"update", "read"}, Context: "hub"},
+	{ID: "dept", Name: "Finance but Q", ResourceFilter: "App_*", Condition: `user.@department = "Finance" and !(resource.name like "Q*")`, Actions: []string{"update", "read"}, Context: "hub"},
+	{ID: "named", Name: "Alice duplicates", ResourceFilter: "App_*", Condition: `user.name = "Alice" or user.email = "a@x"`, Actions: []string{"duplicate", "read"}, Context: "hub"},
+}
+
 // TestProjectedDecisionsEqualFullEvaluation is the differential test of the
 // projection (doc.go): on random inputs over a small universe of ids, so
 // that subjects' ids, groups and spaces often meet the resource's, the
 // engine's answer (projected input, decision cache on) equals a fresh
 // evaluation of the whole input, under the static policy alone, the
-// shipped rules, and rules that read the id, name, groups and attributes.
+// shipped rules, and rules that read the id, name, groups and attributes;
+// the rules compiled to an index too, whose decisions the engine hands
+// OPA a subject of the static policies' fields alone when it finds no
+// atom for the module to test (valueWith), and the whole subject
+// otherwise: both occur.
 func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 	e := newTestEngine(t)
 	ctx := context.Background()
+	all := append(append(slices.Clone(shippedRules), subjectRules...), residualRules...)
 	sets := map[string][]rules.Rule{
 		"static": nil, "shipped": shippedRules, "subject rules": append(slices.Clone(shippedRules), subjectRules...),
+		"subject rules, indexed": all,
 	}
 	rev := int64(0)
 	// In a fixed order: the revision seeds each set's random inputs, so a
@@ -125,17 +146,30 @@ func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 	for _, name := range slices.Sorted(maps.Keys(sets)) {
 		rs := sets[name]
 		t.Run(name, func(t *testing.T) {
-			mod := ""
-			if rs != nil {
-				mod = compileRules(t, rs)
-			}
 			rev++
-			if err := e.Load(ctx, rev, mod); err != nil {
-				t.Fatal(err)
+			indexed := strings.HasSuffix(name, "indexed")
+			switch {
+			case indexed:
+				mod, data, diags := rules.CompileIndexed(rs, nil)
+				if rules.HasErrors(diags) {
+					t.Fatal(diags)
+				}
+				if err := e.LoadIndexed(ctx, rev, mod, data); err != nil {
+					t.Fatal(err)
+				}
+			case rs != nil:
+				if err := e.Load(ctx, rev, compileRules(t, rs)); err != nil {
+					t.Fatal(err)
+				}
+			default:
+				if err := e.Load(ctx, rev, ""); err != nil {
+					t.Fatal(err)
+				}
 			}
 			c := e.current.Load()
 			rnd := rand.New(rand.NewPCG(uint64(rev), 7))
 			n, allowed, hits := 6000, 0, 0
+			core, whole := 0, 0 // indexed: inputs with a subject of the static fields, with every field
 			if testing.Short() {
 				n = 1500
 			}
@@ -144,6 +178,16 @@ func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 				// in what the policy cannot see when the projection is sound.
 				in := randomInput(rnd)
 				for _, in := range []*Input{in, lookAlike(rnd, in)} {
+					if indexed {
+						v := c.proj.apply(in, new(Input)).valueWith(&e.strs, c.proj).Value.(ast.Object)
+						if v.Get(kValues) != nil {
+							if objectOf(v.Get(kSubject)).Get(kName) == nil {
+								core++
+							} else {
+								whole++
+							}
+						}
+					}
 					k := keyOf(c, c.proj.apply(in, new(Input)))
 					if direct := engineKey(c.revision, in, c.proj); direct != k {
 						t.Fatalf("input %d: the key of the projection differs from the key of the projected input", i)
@@ -170,9 +214,12 @@ func TestProjectedDecisionsEqualFullEvaluation(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d inputs, %d allowed, %d answered from the cache", n, allowed, hits)
-			if allowed == 0 || allowed == n || hits == 0 {
+			t.Logf("%d inputs, %d allowed, %d answered from the cache; indexed: %d with the static fields of the subject, %d with all", n, allowed, hits, core, whole)
+			if allowed == 0 || allowed == n || hits == 0 && !indexed { // (indexed: the rules read most fields whole)
 				t.Fatalf("the sample does not exercise the policy: %d allowed, %d cache hits of %d", allowed, hits, n)
+			}
+			if indexed && (core < n/10 || whole == 0 || c.proj.noCore) {
+				t.Fatalf("the sample does not exercise the subject's fields: %d inputs with the static ones, %d with all (no core: %v)", core, whole, c.proj.noCore)
 			}
 		})
 	}
@@ -266,4 +313,44 @@ func randomInput(r *rand.Rand) *Input {
 	actions := []string{"create", "read", "read", "update", "delete", "export", "export_data", "publish", "duplicate", "move",
 		"reload", "change_owner", "manage_members", "view_data_model", "make_public", "make_private", "take_snapshot"}
 	return &Input{Subject: s, Action: pick(actions...), Resource: res, Environment: pick("hub", "hub", "console")}
+}
+
+// TestCoreFields: the subject fields an input whose input.va leaves no
+// atom to the module carries (projection.core) are those the static
+// policies read, and the generated module's reads of the others are all
+// in rules such an input does not reach (coreReaders); a module that reads
+// one elsewhere gets the whole subject (noCore).
+func TestCoreFields(t *testing.T) {
+	all := append(append(slices.Clone(shippedRules), subjectRules...), residualRules...)
+	mod, _, diags := rules.CompileIndexed(all, nil)
+	if rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	e := indexedEngine(t, all)
+	p := e.current.Load().proj
+	if p.noCore {
+		t.Fatal("the indexed module reads a subject field outside its value lists, atoms and rules compiled to Rego")
+	}
+	if p.f.name == unread || p.f.email == unread || p.f.groups == unread || p.f.attributes == unread {
+		t.Fatalf("the rules read name, email, groups and attributes: %+v", p.f)
+	}
+	want := p.f
+	want.name, want.email, want.groups, want.attributes = unread, unread, unread, unread
+	if p.core != want {
+		t.Errorf("core %+v, want %+v", p.core, want)
+	}
+	m, err := ast.ParseModuleWithOpts(GeneratedModuleName, mod, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !coreReaders(m) {
+		t.Error("coreReaders refuses the emitted module")
+	}
+	extra, err := ast.ParseModuleWithOpts(GeneratedModuleName, mod+"\n_named if input.subject.name == \"Bob\"\n", ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if coreReaders(extra) {
+		t.Error("coreReaders accepts a module that reads input.subject.name in _named")
+	}
 }

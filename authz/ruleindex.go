@@ -2,6 +2,7 @@ package authz
 
 import (
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -20,8 +21,9 @@ import (
 // _atom call per candidate found, whether its atoms hold or not. The
 // engine keeps a copy of the buckets (ruleIndex), looks the keys up in it
 // when it builds the input (ruleValueTerm), tests there the atoms Go can
-// (values, prefixes, suffixes, pairs: everything but matches, contains,
-// negations and HasPrivilege) and hands the module the rules they prove
+// (values, prefixes, suffixes, pairs, contains, patterns, negations:
+// everything but the rules compiled to Rego for HasPrivilege, and a
+// pattern regexp.Compile refuses) and hands the module the rules they prove
 // (input.va[rules.ProvedID]) and the candidates whose atoms the module
 // must test ([id, atom] at input.va[rules.TestID]). The module still names
 // every granting rule, and finds them itself when the input has no
@@ -331,7 +333,8 @@ func (p *keyProbe) probe(b []byte) {
 
 // The atoms as Go tests them (index.go's atom.data, index_emit.go's
 // _atom), and what a test finds: the atom holds, does not, or is left to
-// the module (matches, contains, negations, HasPrivilege).
+// the module (the rules compiled to Rego for HasPrivilege, a pattern Go
+// does not compile, an atom over a list the module does not read).
 const (
 	opModule uint8 = iota
 	opTrue
@@ -346,7 +349,16 @@ const (
 	opTp
 	opAnd
 	opOr
+	opCon
+	opRe
+	opNot
 )
+
+// positiveOps are the atoms _pos tests (index_emit.go's atomTests), of
+// which ["not", atom] is the negation; "not" of any other op holds in
+// the module (_pos has no body for it), and is left to it.
+var positiveOps = map[string]bool{"in": true, "id": true, "pair": true, "pre": true, "suf": true, "any": true,
+	"con": true, "re": true, "ne": true, "anon": true, "tp": true}
 
 type verdict uint8
 
@@ -363,6 +375,7 @@ type goAtom struct {
 	a, b int
 	v    string
 	kids []goAtom
+	re   *regexp.Regexp // opRe: v compiled, as regex.match compiles it
 }
 
 // compile is the Go test of the atom t ([op, operands...]); an atom it
@@ -418,6 +431,31 @@ func (ix *ruleIndex) compile(t *ast.Term) goAtom {
 		if ok1 && ok2 {
 			return goAtom{op: opPair, a: a, b: b}
 		}
+	case "con":
+		a, ok1 := list(1)
+		v, ok2 := str(2)
+		if ok1 && ok2 {
+			return goAtom{op: opCon, a: a, v: v}
+		}
+	case "re":
+		// regex.match compiles its pattern with regexp.Compile (OPA's
+		// topdown); a pattern that does not compile makes the module's
+		// call an error, which is the module's to answer.
+		a, ok1 := list(1)
+		v, ok2 := str(2)
+		if ok1 && ok2 {
+			if re, err := regexp.Compile(v); err == nil {
+				return goAtom{op: opRe, a: a, v: v, re: re}
+			}
+		}
+	case "not":
+		if arr.Len() == 2 {
+			if inner, ok := arr.Elem(1).Value.(*ast.Array); ok && inner.Len() > 0 && positiveOps[stringOf(inner.Elem(0))] {
+				if k := ix.compile(arr.Elem(1)); k.op != opModule {
+					return goAtom{op: opNot, kids: []goAtom{k}}
+				}
+			}
+		}
 	case "and":
 		if c, ok := arr.Elem(1).Value.(*ast.Array); ok && arr.Len() == 2 {
 			g := goAtom{op: opAnd}
@@ -465,7 +503,7 @@ func (g *goAtom) needsOPA() bool {
 	switch g.op {
 	case opModule:
 		return true
-	case opAnd, opOr:
+	case opAnd, opOr, opNot:
 		for i := range g.kids {
 			if g.kids[i].needsOPA() {
 				return true
@@ -480,17 +518,17 @@ func (g *goAtom) needsOPA() bool {
 // subject is anonymous.
 type atomInput struct {
 	lists   []*ast.Term
-	raw     []*ast.Term // the input's own value, where no list was built
+	raw     []value // the input's own value, where no list was built
 	vs      []ruleValue
 	id, typ string
 	anon    bool
 }
 
 // values are the values of list i: the list's, or the input's own (a
-// string or an array of strings) and whether to lower-case them.
-func (in *atomInput) values(i int) (*ast.Term, bool) {
+// string or strings) and whether to lower-case them.
+func (in *atomInput) values(i int) (value, bool) {
 	if l := in.lists[i]; l != nil {
-		return l, false
+		return termValue(l), false
 	}
 	return in.raw[i], in.vs[i].ci
 }
@@ -555,10 +593,35 @@ func (g *goAtom) test(in *atomInput) verdict {
 			}
 		}
 		return fails
+	case opCon, opRe:
+		// some x in va[a]; contains(x, v) / regex.match(v, x), on the
+		// list's values (lower-cased as _vli does, for such a list).
+		x, lower := in.values(g.a)
+		for i := range countOf(x) {
+			s, ok := stringAt(x, i)
+			if !ok {
+				continue
+			}
+			if lower {
+				s = strings.ToLower(s)
+			}
+			if g.op == opCon && strings.Contains(s, g.v) || g.op == opRe && g.re.MatchString(s) {
+				return holds
+			}
+		}
+		return fails
+	case opNot:
+		switch g.kids[0].test(in) {
+		case holds:
+			return fails
+		case fails:
+			return holds
+		}
+		return module
 	case opPair:
 		x, _ := in.values(g.a)
 		y, _ := in.values(g.b)
-		return verdictOf(x != nil && y != nil && shareValue(x, y, in.vs[g.a].ci))
+		return verdictOf(x.kind != vNone && y.kind != vNone && shareValue(x, y, in.vs[g.a].ci))
 	case opAnd:
 		v := holds
 		for i := range g.kids {

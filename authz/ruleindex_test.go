@@ -236,3 +236,53 @@ func TestFoldIs(t *testing.T) {
 		}
 	}
 }
+
+// String is g as the dumps of the buckets compare it: its pattern by its
+// text, not by the compiled value's address.
+func (g goAtom) String() string {
+	return fmt.Sprintf("{op:%d a:%d b:%d v:%q kids:%v}", g.op, g.a, g.b, g.v, g.kids)
+}
+
+// TestGoAtomsOfPatternsAndNegations: contains, matches and negated atoms
+// as Go tests them, on a list the module lower-cases (_vli) given as the
+// input's own string (lower-cased by the test), as a list term, and on a
+// case-sensitive list: the verdicts _atom gives.
+func TestGoAtomsOfPatternsAndNegations(t *testing.T) {
+	ix := &ruleIndex{at: map[string]int{"i": 0, "s": 1}, vs: []ruleValue{{ci: true, listed: true}, {listed: true}}}
+	atom := func(s string) goAtom {
+		return ix.compile(ast.MustParseTerm(s))
+	}
+	tests := []struct {
+		atom string
+		ci   string // the value of both lists
+		want verdict
+	}{
+		{`["con", "i", "rep"]`, "Q4 Report", holds},
+		{`["con", "s", "rep"]`, "Q4 Report", fails},
+		{`["re", "i", "^q[0-9] r"]`, "Q4 Report", holds},
+		{`["re", "s", "^q[0-9] r"]`, "Q4 Report", fails},
+		{`["re", "s", "^Q[0-9] R"]`, "Q4 Report", holds},
+		{`["not", ["con", "i", "rep"]]`, "Q4 Report", fails},
+		{`["not", ["re", "s", "^q"]]`, "Q4 Report", holds},
+		{`["not", ["pre", "i", "q4"]]`, "Q4 Report", fails},
+		{`["not", ["and", [["t"]]]]`, "Q4 Report", module}, // _pos has no "and": the module's
+		{`["re", "s", "("]`, "Q4 Report", module},          // regex.match errs: the module's
+		{`["con", "i", "über"]`, "ÜBER", holds},
+	}
+	for i, tc := range tests {
+		g := atom(tc.atom)
+		for _, asList := range []bool{false, true} {
+			in := atomInput{vs: ix.vs, lists: make([]*ast.Term, 2), raw: make([]value, 2)}
+			if asList {
+				in.lists[0] = ast.ArrayTerm(ast.StringTerm(strings.ToLower(tc.ci)))
+				in.lists[1] = ast.ArrayTerm(ast.StringTerm(tc.ci))
+			} else {
+				in.raw[0] = value{s: tc.ci, kind: vString}
+				in.raw[1] = value{s: tc.ci, kind: vString}
+			}
+			if got := g.test(&in); got != tc.want {
+				t.Errorf("%d %s on %q (as a list: %v): %d, want %d", i, tc.atom, tc.ci, asList, got, tc.want)
+			}
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"cmp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -110,9 +109,9 @@ func (n *valueNode) child(s *ast.Term) *valueNode {
 // walk sets found[i] to the value at the path of each list i under n,
 // x being the value at n: each path is read once for all the lists under
 // it.
-func (n *valueNode) walk(x *ast.Term, found []*ast.Term) {
+func (n *valueNode) walk(x *ast.Term, found []value) {
 	for _, i := range n.at {
-		found[i] = x
+		found[i] = termValue(x)
 	}
 	if len(n.kids) == 0 {
 		return
@@ -359,10 +358,22 @@ func (v *ruleValue) visitKeys(p *keyProbe, list *ast.Term) {
 }
 
 // visitKeysOf is visitKeys of the list of x (listOf, which it does not
-// build) for a string or an array of strings x; ok is false for any
-// other x (the caller lists it).
-func (v *ruleValue) visitKeysOf(p *keyProbe, x *ast.Term) bool {
-	switch t := x.Value.(type) {
+// build) for a string or strings x; ok is false for any other x (the
+// caller lists it).
+func (v *ruleValue) visitKeysOf(p *keyProbe, x value) bool {
+	switch x.kind {
+	case vString:
+		v.visitValueKeys(p, x.s, v.ci)
+		return true
+	case vStrings:
+		for _, s := range x.ss {
+			v.visitValueKeys(p, s, v.ci)
+		}
+		return true
+	case vNone:
+		return false
+	}
+	switch t := x.t.Value.(type) {
 	case ast.String:
 		v.visitValueKeys(p, string(t), v.ci)
 		return true
@@ -451,10 +462,10 @@ func visitCutKeys(p *keyProbe, plens []int, b []byte, n int) {
 	}
 }
 
-// shareValue reports whether x and y (each a string or an array of
-// strings: a list listOf made, or the input's value) have a value in
-// common, lower-cased with ci (the values of a list are already).
-func shareValue(x, y *ast.Term, ci bool) bool {
+// shareValue reports whether x and y (each a string or strings: a list
+// listOf made, or the input's value) have a value in common, lower-cased
+// with ci (the values of a list are already).
+func shareValue(x, y value, ci bool) bool {
 	for i := range countOf(x) {
 		a, ok := stringAt(x, i)
 		if !ok {
@@ -469,13 +480,45 @@ func shareValue(x, y *ast.Term, ci bool) bool {
 	return false
 }
 
-// countOf is the number of values of x, a string or an array (nil or
+// A value is an attribute's value as findRules reads it: a term of the
+// input (kind vTerm), or, for the subject's fields, read from the Go
+// input rather than from the subject object (subjectSource), one of its
+// strings (vString) or lists of strings (vStrings), with no term built.
+// The zero value is none: the input has no such attribute.
+type value struct {
+	t    *ast.Term
+	s    string
+	ss   []string
+	kind uint8
+}
+
+const (
+	vNone uint8 = iota
+	vTerm
+	vString
+	vStrings
+)
+
+// termValue is the value of the term t (none if t is nil).
+func termValue(t *ast.Term) value {
+	if t == nil {
+		return value{}
+	}
+	return value{t: t, kind: vTerm}
+}
+
+// countOf is the number of values of x, a string or an array (none or
 // anything else: none).
-func countOf(x *ast.Term) int {
-	if x == nil {
+func countOf(x value) int {
+	switch x.kind {
+	case vString:
+		return 1
+	case vStrings:
+		return len(x.ss)
+	case vNone:
 		return 0
 	}
-	switch v := x.Value.(type) {
+	switch v := x.t.Value.(type) {
 	case *ast.Array:
 		return v.Len()
 	case ast.String:
@@ -485,11 +528,18 @@ func countOf(x *ast.Term) int {
 }
 
 // stringAt is x's value i (x a string, or an array), if a string.
-func stringAt(x *ast.Term, i int) (string, bool) {
-	if a, ok := x.Value.(*ast.Array); ok {
-		x = a.Elem(i)
+func stringAt(x value, i int) (string, bool) {
+	switch x.kind {
+	case vString:
+		return x.s, true
+	case vStrings:
+		return x.ss[i], true
 	}
-	s, ok := x.Value.(ast.String)
+	t := x.t
+	if a, ok := t.Value.(*ast.Array); ok {
+		t = a.Elem(i)
+	}
+	s, ok := t.Value.(ast.String)
 	return string(s), ok
 }
 
@@ -534,37 +584,47 @@ func isASCII(s string) bool {
 // ruleindex.go), the rules whose atoms hold at rules.ProvedID and those
 // whose atoms the module tests at rules.TestID, with, then, the value
 // list of each of vs the module reads itself (_ka) found in the input
-// whose top-level items are roots. It is nil when vs has no copy of the
+// whose top-level items are roots (with subj set, the subject's fields
+// are read from it, not from roots). It is nil when vs has no copy of the
 // buckets, or when an attribute holds a value the module lists
 // differently, a number: then the module finds and tests them all. An
 // attribute the input does not have gets no list (the module's _va is
-// undefined for it too).
-func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue) *ast.Term {
+// undefined for it too). tested reports whether input.va leaves atoms to
+// the module (rules.TestID); it is true with a nil input.va too. With
+// input.va and no atom left to the module, the module reads no subject
+// field (doc.go, "The subject's fields the rules alone read").
+func ruleValueTerm(a *terms, roots [][2]*ast.Term, vs []ruleValue, subj *subjectSource) (va *ast.Term, tested bool) {
 	if len(vs) == 0 || vs[0].index == nil {
-		return nil
+		return nil, true
 	}
 	var p keyProbe
-	return findRules(a, roots, vs, &p)
+	return findRules(a, roots, vs, &p, subj)
 }
 
 // findRules is ruleValueTerm with the probe p (whose keys, if set, get
 // every key of the input, even when it has no bucket).
-func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast.Term {
+func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe, subj *subjectSource) (*ast.Term, bool) {
 	ix := vs[0].index
 	p.cands = p.cbuf[:0]
 	var in atomInput
 	var action, env string
 	for _, r := range roots {
-		o := objectOf(r[1])
 		switch stringOf(r[0]) {
 		case "action":
 			action = stringOf(r[1])
 		case "resource":
-			in.typ, in.id = stringIn(o, kType), stringIn(o, kID)
+			if subj != nil && subj.r != nil {
+				in.typ, in.id = subj.r.Type, subj.r.ID
+			} else {
+				o := objectOf(r[1])
+				in.typ, in.id = stringIn(o, kType), stringIn(o, kID)
+			}
 		case "context":
-			env = stringIn(o, kEnvironment)
+			env = stringIn(objectOf(r[1]), kEnvironment)
 		case "subject":
-			if o != nil {
+			if subj != nil {
+				in.anon = subj.anonymous()
+			} else if o := objectOf(r[1]); o != nil {
 				in.anon = ast.Boolean(true).Equal(valueIn(o, kAnonymous))
 			}
 		}
@@ -573,7 +633,7 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 		ix.bucketsOf(in.typ, action, env, p)
 	}
 	if p.nb == 0 && p.keys == nil {
-		return noneFound
+		return noneFound, false
 	}
 	var buf [24][2]*ast.Term
 	var lbuf [24]*ast.Term
@@ -583,16 +643,23 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 		lists = make([]*ast.Term, 0, len(vs))
 	}
 	lists = lists[:len(vs)]
-	var fbuf, rbuf [24]*ast.Term
+	var fbuf, rbuf [24]value
 	found, raw := fbuf[:0], rbuf[:0] // raw: the input's value, for a list not built
 	if len(vs) > len(fbuf) {
-		found, raw = make([]*ast.Term, 0, len(vs)), make([]*ast.Term, 0, len(vs))
+		found, raw = make([]value, 0, len(vs)), make([]value, 0, len(vs))
 	}
 	found, raw = found[:len(vs)], raw[:len(vs)]
 	for _, r := range roots { // vs[0].tree: ruleValuesOf sets it
 		if s, ok := r[0].Value.(ast.String); ok {
 			if c := vs[0].tree.by[string(s)]; c != nil {
-				c.walk(r[1], found)
+				switch {
+				case subj != nil && s == "subject":
+					subj.walk(a, c, found)
+				case subj != nil && subj.r != nil && s == "resource":
+					walkResource(a, subj.r, r[1], c, found)
+				default:
+					c.walk(r[1], found)
+				}
 			}
 		}
 	}
@@ -604,7 +671,7 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 			continue
 		}
 		x := found[i]
-		if x == nil {
+		if x.kind == vNone {
 			continue
 		}
 		if len(v.pairs) == 0 {
@@ -619,7 +686,7 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 		}
 		l, ok := listOf(a, x, v.ci)
 		if !ok {
-			return nil
+			return nil, true
 		}
 		lists[i] = l
 		v.visitKeys(p, l)
@@ -627,14 +694,14 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 	if pairs {
 		for i := range vs {
 			for _, q := range vs[i].shared {
-				xa, xb := cmp.Or(lists[i], raw[i]), cmp.Or(lists[q.b], raw[q.b])
-				if xa != nil && xb != nil && shareValue(xa, xb, vs[i].ci) {
+				xa, xb := listOrRaw(lists, raw, i), listOrRaw(lists, raw, q.b)
+				if xa.kind != vNone && xb.kind != vNone && shareValue(xa, xb, vs[i].ci) {
 					p.probe([]byte(q.key))
 				}
 			}
 			for _, q := range vs[i].pairs {
-				xa, xb := cmp.Or(lists[q.a], raw[q.a]), cmp.Or(lists[q.b], raw[q.b])
-				if xa == nil || xb == nil || lists[i] == nil || !shareValue(xa, xb, vs[q.a].ci) {
+				xa, xb := listOrRaw(lists, raw, q.a), listOrRaw(lists, raw, q.b)
+				if xa.kind == vNone || xb.kind == vNone || lists[i] == nil || !shareValue(xa, xb, vs[q.a].ci) {
 					continue
 				}
 				c, ok := lists[i].Value.(*ast.Array)
@@ -686,10 +753,10 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 		if !vs[i].listed || !(p.keys != nil || len(reads) > 0 && reads[i]) {
 			continue
 		}
-		if lists[i] == nil && raw[i] != nil {
+		if lists[i] == nil && raw[i].kind != vNone {
 			l, ok := listOf(a, raw[i], vs[i].ci)
 			if !ok {
-				return nil
+				return nil, true
 			}
 			lists[i] = l
 		}
@@ -700,11 +767,11 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 	if len(tests) == 0 && p.keys == nil {
 		switch len(proved) {
 		case 0:
-			return noneFound
+			return noneFound, false
 		case 1:
-			return one.va1 // shared: no object to build
+			return one.va1, false // shared: no object to build
 		}
-		return a.term(ast.NewObject([2]*ast.Term{kProved, a.term(ast.NewArray(slices.Clone(proved)...))}))
+		return a.term(ast.NewObject([2]*ast.Term{kProved, a.term(ast.NewArray(slices.Clone(proved)...))})), false
 	}
 	pt := ast.InternedEmptyArray
 	if len(proved) > 0 {
@@ -712,7 +779,15 @@ func findRules(a *terms, roots [][2]*ast.Term, vs []ruleValue, p *keyProbe) *ast
 	}
 	// (A test's probe, which gets the keys, gets the lists too.)
 	items = append(items, [2]*ast.Term{kProved, pt}, [2]*ast.Term{kTest, a.term(ast.NewArray(slices.Clone(tests)...))})
-	return a.term(ast.NewObject(items...))
+	return a.term(ast.NewObject(items...)), len(tests) > 0
+}
+
+// listOrRaw is list i if built, else the input's value.
+func listOrRaw(lists []*ast.Term, raw []value, i int) value {
+	if lists[i] != nil {
+		return termValue(lists[i])
+	}
+	return raw[i]
 }
 
 // valueIn is the value of o at key k (nil if o is none or has no k).
@@ -736,7 +811,52 @@ func stringIn(o ast.Object, k *ast.Term) string {
 // one value, an array its strings and booleans (as their text), anything
 // else none; lower-cased with ci. ok is false for a value whose text the
 // engine does not write as the module does (a number).
-func listOf(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
+func listOf(a *terms, x value, ci bool) (*ast.Term, bool) {
+	switch x.kind {
+	case vString:
+		return stringList(a, x.s, ci), true
+	case vStrings:
+		switch len(x.ss) {
+		case 0:
+			return ast.InternedEmptyArray, true
+		case 1:
+			return stringList(a, x.ss[0], ci), true
+		}
+		out := make([]*ast.Term, len(x.ss))
+		for i, s := range x.ss {
+			out[i] = lowerText(a, s, ci)
+		}
+		return a.term(ast.NewArray(out...)), true
+	case vNone:
+		return nil, true
+	}
+	return listOfTerm(a, x.t, ci)
+}
+
+// stringList is [s] (lower-cased with ci), of the pool's terms if any.
+func stringList(a *terms, s string, ci bool) *ast.Term {
+	if a.pool != nil {
+		if ci {
+			return a.pool.lowerList(s)
+		}
+		return a.pool.list(s)
+	}
+	return a.term(ast.NewArray(lowerText(a, s, ci)))
+}
+
+// lowerText is the term of s, lower-cased with ci.
+func lowerText(a *terms, s string, ci bool) *ast.Term {
+	if !ci {
+		return a.str(s)
+	}
+	if a.pool != nil {
+		return a.pool.lower(s)
+	}
+	return a.str(strings.ToLower(s))
+}
+
+// listOfTerm is listOf of a term of the input.
+func listOfTerm(a *terms, x *ast.Term, ci bool) (*ast.Term, bool) {
 	switch v := x.Value.(type) {
 	case ast.String:
 		s := string(v)

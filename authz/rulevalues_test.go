@@ -87,55 +87,73 @@ func TestRuleValuesAreTheModulesLists(t *testing.T) {
 				if full.Value.(ast.Object).Get(kValues) == nil {
 					t.Fatalf("%+v: no input.va", in)
 				}
-				// The lists and every key probed, as a test's probe gets
-				// them (findRules).
-				var probed []string
-				got := findRules(&terms{pool: &e.strs}, inputRoots(full), c.proj.values, &keyProbe{keys: &probed})
 				// What the module lists on the same (projected) input
 				// without input.va.
 				plain := c.proj.apply(in, &projected).value()
-				rs, err := pq.Eval(ctx, rego.EvalParsedInput(plain))
-				if err != nil || len(rs) != 1 {
-					t.Fatal(rs, err)
-				}
-				want, err := ast.InterfaceToValue(rs[0].Bindings["x"])
-				if err != nil {
-					t.Fatal(err)
-				}
-				// The keys probed are _vkf in the module.
-				lists := got.Value.(ast.Object).Diff(ast.NewObject([2]*ast.Term{kProved, ast.NullTerm()}, [2]*ast.Term{kTest, ast.NullTerm()}))
-				if lists.Compare(want) != 0 {
-					t.Fatalf("%+v:\ninput.va %v\nmodule   %v", in, lists, want)
-				}
-				krs, err := kq.Eval(ctx, rego.EvalParsedInput(plain))
-				if err != nil || len(krs) != 1 {
-					t.Fatal(krs, err)
-				}
-				wantKeys, err := ast.InterfaceToValue(krs[0].Expressions[0].Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotKeys := ast.NewSet()
-				for _, k := range probed {
-					gotKeys.Add(ast.StringTerm(k))
-				}
-				wantSet := ast.NewSet()
-				wantKeys.(*ast.Array).Foreach(wantSet.Add)
-				if gotKeys.Compare(wantSet) != 0 {
-					t.Fatalf("%+v:\ninput.va keys %v\nmodule _vkf   %v", in, gotKeys, wantKeys)
-				}
-				if gotKeys.Len() > 0 {
-					keyed++
-				}
-				gotKeys.Foreach(func(k *ast.Term) {
-					switch s := string(k.Value.(ast.String)); {
-					case strings.HasSuffix(s, "]") && strings.Contains(s, "]&"):
-						shared++ // a pair's own key (_kr)
-					case strings.Contains(s, "]&"):
-						paired++
+				// The lists and every key probed, as a test's probe gets
+				// them (findRules): the subject's and the resource's fields read from their
+				// objects (as for HasPrivilege's related input), and from
+				// the Go input (as valueWith reads them).
+				for _, viaGo := range []bool{false, true} {
+					src := &subjectSource{s: &in.Subject, f: &c.proj.f, r: &in.Resource}
+					roots := inputRoots(full)
+					subj := src
+					if !viaGo {
+						subj = nil
+						for i := range roots {
+							if roots[i][0].Equal(kSubject) {
+								roots[i][1] = src.object(&terms{pool: &e.strs})
+							}
+						}
 					}
-				})
-				checked++
+					var probed []string
+					got, _ := findRules(&terms{pool: &e.strs}, roots, c.proj.values, &keyProbe{keys: &probed}, subj)
+					rs, err := pq.Eval(ctx, rego.EvalParsedInput(plain))
+					if err != nil || len(rs) != 1 {
+						t.Fatal(rs, err)
+					}
+					want, err := ast.InterfaceToValue(rs[0].Bindings["x"])
+					if err != nil {
+						t.Fatal(err)
+					}
+					// The keys probed are _vkf in the module.
+					lists := got.Value.(ast.Object).Diff(ast.NewObject([2]*ast.Term{kProved, ast.NullTerm()}, [2]*ast.Term{kTest, ast.NullTerm()}))
+					if lists.Compare(want) != 0 {
+						t.Fatalf("%+v (from Go: %v):\ninput.va %v\nmodule   %v", in, viaGo, lists, want)
+					}
+					krs, err := kq.Eval(ctx, rego.EvalParsedInput(plain))
+					if err != nil || len(krs) != 1 {
+						t.Fatal(krs, err)
+					}
+					wantKeys, err := ast.InterfaceToValue(krs[0].Expressions[0].Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gotKeys := ast.NewSet()
+					for _, k := range probed {
+						gotKeys.Add(ast.StringTerm(k))
+					}
+					wantSet := ast.NewSet()
+					wantKeys.(*ast.Array).Foreach(wantSet.Add)
+					if gotKeys.Compare(wantSet) != 0 {
+						t.Fatalf("%+v (from Go: %v):\ninput.va keys %v\nmodule _vkf   %v", in, viaGo, gotKeys, wantKeys)
+					}
+					if !viaGo {
+						continue
+					}
+					if gotKeys.Len() > 0 {
+						keyed++
+					}
+					gotKeys.Foreach(func(k *ast.Term) {
+						switch s := string(k.Value.(ast.String)); {
+						case strings.HasSuffix(s, "]") && strings.Contains(s, "]&"):
+							shared++ // a pair's own key (_kr)
+						case strings.Contains(s, "]&"):
+							paired++
+						}
+					})
+					checked++
+				}
 			}
 		}
 	}
@@ -235,10 +253,44 @@ func TestShareValue(t *testing.T) {
 		{ast.ArrayTerm(ast.NumberTerm("1")), s("1"), true, false},
 		{s("İ"), s("i̇"), true, strings.ToLower("İ") == strings.ToLower("i̇")},
 	}
+	// goValue is x as the subject's Go fields are read (a string, or
+	// strings), if it is one.
+	goValue := func(x *ast.Term) (value, bool) {
+		switch v := x.Value.(type) {
+		case ast.String:
+			return value{s: string(v), kind: vString}, true
+		case *ast.Array:
+			var ss []string
+			for i := range v.Len() {
+				s, ok := v.Elem(i).Value.(ast.String)
+				if !ok {
+					return value{}, false
+				}
+				ss = append(ss, string(s))
+			}
+			return value{ss: ss, kind: vStrings}, true
+		}
+		return value{}, false
+	}
+	goValues := 0
 	for i, tc := range tests {
-		if got := shareValue(tc.x, tc.y, tc.ci); got != tc.want {
+		if got := shareValue(termValue(tc.x), termValue(tc.y), tc.ci); got != tc.want {
 			t.Errorf("%d: shareValue(%v, %v, %v) = %v", i, tc.x, tc.y, tc.ci, got)
 		}
+		if x, ok := goValue(tc.x); ok {
+			goValues++
+			if got := shareValue(x, termValue(tc.y), tc.ci); got != tc.want {
+				t.Errorf("%d: shareValue(Go %v, %v, %v) = %v", i, tc.x, tc.y, tc.ci, got)
+			}
+			if y, ok := goValue(tc.y); ok {
+				if got := shareValue(x, y, tc.ci); got != tc.want {
+					t.Errorf("%d: shareValue(Go %v, Go %v, %v) = %v", i, tc.x, tc.y, tc.ci, got)
+				}
+			}
+		}
+	}
+	if goValues < len(tests)-1 {
+		t.Errorf("%d Go values", goValues)
 	}
 }
 
