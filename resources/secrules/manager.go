@@ -382,10 +382,12 @@ func (m *Manager) counted(how string) {
 func (m *Manager) FullLoads() int64 { return m.fullLoads.Load() }
 
 // plainUpTo is the largest rule set compiled plainly (rules.CompileModule)
-// rather than to the index: below it the index's fixed cost per decision
-// (computing the input's keys) exceeds evaluating every rule, and a whole
-// compile is as quick as a patch.
-const plainUpTo = 32
+// rather than to the index: only the empty set. With the candidates found
+// and their atoms tested in Go (authz/ruleindex.go), the index is cheaper
+// per decision than evaluating every rule even for the demo tenant's four
+// (bench/README.md, "Small rule sets indexed"); it was 32 while the module
+// probed the index itself.
+const plainUpTo = 0
 
 // loadAll indexes the whole set and puts it in force.
 func (m *Manager) loadAll(ctx context.Context, rev int64, all []store.Rule) error {
