@@ -473,7 +473,9 @@ func TestEngineAgreesWithTheDecisionRule(t *testing.T) {
 			Condition: `resource.app.HasPrivilege("update") and resource.owner = user`},
 		rules.Rule{ID: "hp2", Name: "Objects of exportable apps", ResourceFilter: "App.Object_*", Actions: []string{"read"},
 			Condition: `resource.app.HasPrivilege("export")`})
-	// The server compiles a small set plainly (secrules, plainUpTo).
+	// The plain compilation too: what stock OPA is given (rulescale,
+	// loadbench) and what the server used for small sets until secrules'
+	// plainUpTo became 0.
 	for _, tc := range []struct {
 		name  string
 		set   []rules.Rule
