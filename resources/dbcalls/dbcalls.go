@@ -38,21 +38,31 @@ func With(ctx context.Context, c *Counter) context.Context {
 }
 
 // Start returns ctx carrying a new Counter (its Trace set to trace), and
-// the Counter: With of a new Counter in one allocation instead of two (the
-// server starts one per request).
+// the Counter: With of a new Counter in one allocation instead of two.
 func Start(ctx context.Context, trace bool) (context.Context, *Counter) {
-	cc := &countingContext{Context: ctx}
-	cc.c.Trace = trace
-	return cc, &cc.c
+	cc := new(Context)
+	return cc, cc.Init(ctx, trace)
 }
 
-// countingContext is a context carrying its Counter.
-type countingContext struct {
+// Context is a context carrying its own Counter: what Start allocates,
+// for a type that holds a request's other state too, so that one
+// allocation serves them all (the server's per-request scope). Init it
+// before use; it must not be copied after.
+type Context struct {
 	context.Context
 	c Counter
 }
 
-func (cc *countingContext) Value(k any) any {
+// Init makes cc parent carrying cc's Counter (its Trace set to trace),
+// and returns the Counter.
+func (cc *Context) Init(parent context.Context, trace bool) *Counter {
+	cc.Context = parent
+	cc.c.Trace = trace
+	return &cc.c
+}
+
+// Value is the Counter for Of, else parent's value of k.
+func (cc *Context) Value(k any) any {
 	if _, ok := k.(key); ok {
 		return &cc.c
 	}

@@ -30,8 +30,10 @@ type sharedDeadline struct {
 
 // within answers a context of parent that ends at deadline or at most one
 // grain after it (Deadline answers deadline), and the function to call
-// when the request is done: nil for a shared timer's.
-func (s *sharedDeadlines) within(parent context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+// when the request is done: nil for a shared timer's. into, when not nil,
+// is where a shared timer's request context is kept (the caller's
+// allocation; nil: a new one).
+func (s *sharedDeadlines) within(parent context.Context, deadline time.Time, into *requestDeadline) (context.Context, context.CancelFunc) {
 	if parent.Done() != nil {
 		// Cancellable on its own: its end must reach the request's,
 		// which the shared timer's context does not follow.
@@ -52,7 +54,11 @@ func (s *sharedDeadlines) within(parent context.Context, deadline time.Time) (co
 		}
 		shared = fresh
 	}
-	return &requestDeadline{Context: parent, deadline: deadline, done: shared.ctx}, nil
+	if into == nil {
+		into = new(requestDeadline)
+	}
+	*into = requestDeadline{Context: parent, deadline: deadline, done: shared.ctx}
+	return into, nil
 }
 
 // covers reports whether shared ends at deadline or within a grain after.

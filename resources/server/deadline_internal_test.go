@@ -17,8 +17,8 @@ func TestSharedDeadlines(t *testing.T) {
 	var s sharedDeadlines
 	parent := context.WithValue(context.Background(), testKey{}, "v")
 	base := time.Now().Add(40 * time.Millisecond).Truncate(deadlineGrain)
-	first, cancel1 := s.within(parent, base.Add(time.Millisecond))
-	second, cancel2 := s.within(parent, base.Add(3*time.Millisecond))
+	first, cancel1 := s.within(parent, base.Add(time.Millisecond), nil)
+	second, cancel2 := s.within(parent, base.Add(3*time.Millisecond), nil)
 	if cancel1 != nil || cancel2 != nil {
 		t.Fatal("a shared timer's context came with a cancel of its own")
 	}
@@ -31,7 +31,7 @@ func TestSharedDeadlines(t *testing.T) {
 	if v := second.Value(testKey{}); v != "v" {
 		t.Errorf("parent's value %v, want v", v)
 	}
-	later, _ := s.within(parent, base.Add(deadlineGrain+time.Millisecond))
+	later, _ := s.within(parent, base.Add(deadlineGrain+time.Millisecond), nil)
 	if later.Done() == first.Done() {
 		t.Error("a deadline a grain later shares the earlier timer")
 	}
@@ -55,7 +55,7 @@ func TestSharedDeadlines(t *testing.T) {
 // register with the shared timer instead of a goroutine each.
 func TestSharedDeadlineChildren(t *testing.T) {
 	var s sharedDeadlines
-	req, _ := s.within(context.Background(), time.Now().Add(50*time.Millisecond))
+	req, _ := s.within(context.Background(), time.Now().Add(50*time.Millisecond), nil)
 	before := runtime.NumGoroutine()
 	var children []context.Context
 	for range 200 {
@@ -83,7 +83,7 @@ func TestSharedDeadlineChildren(t *testing.T) {
 func TestSharedDeadlinesCancellableParent(t *testing.T) {
 	var s sharedDeadlines
 	parent, cancelParent := context.WithCancel(context.Background())
-	req, cancel := s.within(parent, time.Now().Add(time.Hour))
+	req, cancel := s.within(parent, time.Now().Add(time.Hour), nil)
 	if cancel == nil {
 		t.Fatal("no cancel for a context with a timer of its own")
 	}

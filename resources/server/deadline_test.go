@@ -2,21 +2,36 @@ package server_test
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rulekeeper/rulekeeper/resources/server"
 )
 
 // TestDeadlineByKindOfRequest: reads and decisions get the decision
 // deadline, writes the write deadline, and the rule tools that evaluate a
-// whole scope (preview, impact, audit, import) minutes, not seconds.
+// whole scope (preview, impact, audit, import) minutes, not seconds — with
+// Deadline as a handler of its own, and in server.New's first middleware.
 func TestDeadlineByKindOfRequest(t *testing.T) {
-	app := fiber.New()
-	app.Use(server.Deadline(2*time.Second, 5*time.Second))
+	alone := fiber.New()
+	alone.Use(server.Deadline(2*time.Second, 5*time.Second))
+	served, err := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+		DecisionTimeout: 2 * time.Second, WriteTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, app := range map[string]*fiber.App{"Deadline": alone, "New": served} {
+		t.Run(name, func(t *testing.T) { testDeadlines(t, app) })
+	}
+}
+
+func testDeadlines(t *testing.T, app *fiber.App) {
 	app.All("/*", func(c fiber.Ctx) error {
 		d, ok := c.Context().Deadline()
 		if !ok {

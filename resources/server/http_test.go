@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gofiber/fiber/v3"
@@ -325,5 +327,31 @@ func TestRequestContextCountsDatabaseCalls(t *testing.T) {
 	res.Body.Close()
 	if string(b) != "ok" {
 		t.Fatalf("%d %s", res.StatusCode, b)
+	}
+}
+
+// TestInFlightCountsRequestsBeingHandled: Config.InFlight counts a request
+// while its handler runs, and not once it has been answered.
+func TestInFlightCountsRequestsBeingHandled(t *testing.T) {
+	var inFlight atomic.Int64
+	a, err := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), InFlight: &inFlight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Get("/api/v1/busy", func(c fiber.Ctx) error { return c.SendString(strconv.FormatInt(inFlight.Load(), 10)) })
+	a.Get("/api/v1/panics", func(fiber.Ctx) error { panic("handler bug") })
+	for _, path := range []string{"/api/v1/busy", "/api/v1/panics", "/api/v1/none"} {
+		res, err := a.Test(httptest.NewRequest("GET", path, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if path == "/api/v1/busy" && string(b) != "1" {
+			t.Errorf("%s: %s in flight while handled, want 1", path, b)
+		}
+		if n := inFlight.Load(); n != 0 {
+			t.Errorf("%s: %d in flight once answered, want 0", path, n)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/gofiber/fiber/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -20,9 +21,12 @@ type httpMetrics struct {
 	series sync.Map // seriesKey → *series
 }
 
+// seriesKey is a request's route (nil: none matched), method and status.
+// A route is a pointer: cheaper to hash than its pattern.
 type seriesKey struct {
-	route, method string
-	status        int
+	route  *fiber.Route
+	method string
+	status int
 }
 
 // series are the metrics of one (route, method, status).
@@ -31,21 +35,31 @@ type series struct {
 	duration, dbCommands prometheus.Observer
 }
 
-// of answers the series of a request. route and method must not alias
-// request memory (they are kept): route patterns and Fiber's method names
-// do not.
-func (m *httpMetrics) of(route, method string, status int) *series {
+// of answers the series of a request: route is the route that answered
+// it, nil when none did (labelled "unmatched"). method must not alias
+// request memory (it is kept): Fiber's method names do not.
+func (m *httpMetrics) of(route *fiber.Route, method string, status int) *series {
 	k := seriesKey{route, method, status}
 	if s, ok := m.series.Load(k); ok {
 		return s.(*series)
 	}
+	label := routeLabel(route)
 	s := &series{
-		requests:   m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
-		duration:   m.duration.WithLabelValues(route, method),
-		dbCommands: m.dbCommands.WithLabelValues(route, method),
+		requests:   m.requests.WithLabelValues(label, method, strconv.Itoa(status)),
+		duration:   m.duration.WithLabelValues(label, method),
+		dbCommands: m.dbCommands.WithLabelValues(label, method),
 	}
 	v, _ := m.series.LoadOrStore(k, s)
 	return v.(*series)
+}
+
+// routeLabel is the route label of a request that route answered: its
+// pattern, "unmatched" when none did.
+func routeLabel(route *fiber.Route) string {
+	if route == nil || route.Path == "" {
+		return "unmatched"
+	}
+	return route.Path
 }
 
 // newHTTPMetrics registers the HTTP metrics and the Go and process

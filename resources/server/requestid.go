@@ -42,24 +42,20 @@ func (r *requestIDs) append(dst []byte) []byte {
 	return strconv.AppendUint(append(dst, r.prefix...), r.n.Add(1), 36)
 }
 
-// requestID gives every answer an X-Request-ID: the request's own when it
-// sent a usable one (visible ASCII), else one of RequestIDs. The id is
-// read back from the answer's header (c.GetRespHeader) by the access log,
-// the error contract and the decision log. A generated id costs one
-// allocation (its buffer: fasthttp's setters let their argument escape),
-// a request's own none; Fiber's requestid middleware cost three (the
-// string, and two to keep it in the request's locals).
-func requestID() fiber.Handler {
-	ids := newRequestIDs()
-	return func(c fiber.Ctx) error {
-		res := &c.Response().Header
-		if id := c.Request().Header.Peek(fiber.HeaderXRequestID); usableRequestID(id) {
-			res.SetBytesV(fiber.HeaderXRequestID, id)
-		} else {
-			var buf [40]byte
-			res.SetBytesV(fiber.HeaderXRequestID, ids.append(buf[:0]))
-		}
-		return c.Next()
+// set gives the answer to c an X-Request-ID: the request's own when it
+// sent a usable one (visible ASCII), else the next of r, written in buf
+// (fasthttp copies it). The id is read back from the answer's header
+// (c.GetRespHeader) by the access log, the error contract and the
+// decision log. buf is part of the request's scope (frame): a generated
+// id costs no allocation of its own, a request's own none either;
+// Fiber's requestid middleware cost three (the string, and two to keep
+// it in the request's locals).
+func (r *requestIDs) set(c fiber.Ctx, buf *[40]byte) {
+	res := &c.Response().Header
+	if id := c.Request().Header.Peek(fiber.HeaderXRequestID); usableRequestID(id) {
+		res.SetBytesV(fiber.HeaderXRequestID, id)
+	} else {
+		res.SetBytesV(fiber.HeaderXRequestID, r.append(buf[:0]))
 	}
 }
 

@@ -12,12 +12,12 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/adaptor"
-	"github.com/gofiber/fiber/v3/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -53,6 +53,10 @@ type Config struct {
 	// DefaultWriteTimeout). Past it the answer is 503 database_unavailable.
 	DecisionTimeout time.Duration
 	WriteTimeout    time.Duration
+	// InFlight, when set, counts the requests being handled, from the
+	// first middleware until the access log is written (a shutdown waits
+	// for it to come to 0).
+	InFlight *atomic.Int64
 }
 
 // Defaults of Config.
@@ -114,16 +118,11 @@ func New(cfg Config) (*fiber.App, error) {
 		WriteTimeout:   30 * time.Second,
 		IdleTimeout:    120 * time.Second,
 	})
-	app.Use(requestID())
-	app.Use(observe(cfg.Logger, m))
-	app.Use(bodyLimits(cfg.BodyLimit, cfg.BulkBodyLimit))
-	app.Use(Deadline(cfg.DecisionTimeout, cfg.WriteTimeout))
-	app.Use(recover.New(recover.Config{
-		EnableStackTrace: true,
-		StackTraceHandler: func(c fiber.Ctx, e any) {
-			cfg.Logger.ErrorContext(c.Context(), "panic", "panic", fmt.Sprint(e), "path", c.Path(), "stack", string(debug.Stack()))
-		},
-	}))
+	app.Use((&frame{
+		logger: cfg.Logger, metrics: m, ids: newRequestIDs(), inFlight: cfg.InFlight,
+		body: cfg.BodyLimit, bulk: cfg.BulkBodyLimit,
+		deadlines: deadlines{decision: cfg.DecisionTimeout, write: cfg.WriteTimeout},
+	}).handle)
 
 	app.Get("/healthz", func(c fiber.Ctx) error {
 		return c.JSON(fiber.Map{"status": "ok"})
@@ -167,42 +166,55 @@ func NotFound(c fiber.Ctx) error {
 //
 // The requests whose deadlines fall within 10 ms of each other share one
 // timer: a request's context ends at its deadline or up to 10 ms later,
-// and its Deadline is its own.
+// and its Deadline is its own. New's apps do this in their first
+// middleware (frame); Deadline is the same as a handler of its own.
 func Deadline(decision, write time.Duration) fiber.Handler {
-	var reads, writes sharedDeadlines
+	d := &deadlines{decision: decision, write: write}
 	return func(c fiber.Ctx) error {
-		d := decision
-		path := pathOf(c)
-		switch c.Method() {
-		case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
-			if !IsDecisionPath(path) {
-				d = write
-			}
-		}
-		// The header compared in place, not copied.
-		if bytes.HasPrefix(c.Request().Header.ContentType(), []byte(fiber.MIMEMultipartForm)) {
-			d = max(d, uploadTimeout)
-		}
-		if IsAnalysisPath(path) {
-			d = max(d, analysisTimeout)
-		}
-		at := requestStart(c).Add(d)
-		var ctx context.Context
-		var cancel context.CancelFunc
-		switch d {
-		case decision:
-			ctx, cancel = reads.within(c.Context(), at)
-		case write:
-			ctx, cancel = writes.within(c.Context(), at)
-		default: // uploads and analyses: few and long
-			ctx, cancel = context.WithDeadline(c.Context(), at)
-		}
+		ctx, cancel := d.of(c, c.Context(), pathOf(c), nil)
 		if cancel != nil {
 			defer cancel()
 		}
 		c.SetContext(ctx)
 		return c.Next()
 	}
+}
+
+// deadlines are the request deadlines of Deadline and frame: the timeouts
+// and their shared timers.
+type deadlines struct {
+	decision, write time.Duration
+	reads, writes   sharedDeadlines
+}
+
+// of answers the context of the request c (path: its path) under parent,
+// ending at its deadline, and the function to call when it is done (nil
+// when there is none). into, when not nil, is where a shared timer's
+// request context is kept (nil: a new one).
+func (dl *deadlines) of(c fiber.Ctx, parent context.Context, path string, into *requestDeadline) (context.Context, context.CancelFunc) {
+	d := dl.decision
+	switch c.Method() {
+	case fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete:
+		if !IsDecisionPath(path) {
+			d = dl.write
+		}
+	}
+	// The header compared in place, not copied.
+	if bytes.HasPrefix(c.Request().Header.ContentType(), []byte(fiber.MIMEMultipartForm)) {
+		d = max(d, uploadTimeout)
+	}
+	if IsAnalysisPath(path) {
+		d = max(d, analysisTimeout)
+	}
+	at := requestStart(c).Add(d)
+	switch d {
+	case dl.decision:
+		return dl.reads.within(parent, at, into)
+	case dl.write:
+		return dl.writes.within(parent, at, into)
+	}
+	// uploads and analyses: few and long
+	return context.WithDeadline(parent, at)
 }
 
 // pathOf is the request's path as Fiber routes it (c.Path, the path as
@@ -241,52 +253,115 @@ func IsDecisionPath(path string) bool {
 	return strings.HasPrefix(path, "/authz/") || strings.HasPrefix(path, "/access/")
 }
 
-// observe logs every request as one JSON line and counts it in the metrics.
-func observe(logger *slog.Logger, m *httpMetrics) fiber.Handler {
-	return func(c fiber.Ctx) error {
-		start := requestStart(c)
-		// At debug level the log line lists the commands (no values).
-		ctx, calls := dbcalls.Start(c.Context(), logger.Enabled(c.Context(), slog.LevelDebug))
-		c.SetContext(ctx)
-		err := c.Next()
-		status := c.Response().StatusCode()
-		route := "unmatched"
-		if r := c.Route(); r != nil && r.Path != "" {
-			route = r.Path
+// frame is the server's own middleware, in one handler (each c.Next from
+// one handler to another walks Fiber's route stack), in this order:
+//   - the request id (setRequestID);
+//   - the request counted in InFlight, and in the metrics and the access
+//     log (one JSON line) once the rest has answered (observe);
+//   - the body limits (bodyLimits);
+//   - the deadline (Deadline);
+//   - panics recovered into errors (500), their stack logged.
+//
+// The request id's buffer, the counter of its database calls and its
+// deadline's context are one allocation, the request's scope.
+type frame struct {
+	logger     *slog.Logger
+	metrics    *httpMetrics
+	ids        *requestIDs
+	inFlight   *atomic.Int64
+	body, bulk int
+	deadlines  deadlines
+}
+
+// requestScope is what frame keeps of one request.
+type requestScope struct {
+	counted  dbcalls.Context // the counter of database calls, under the request's parent context
+	deadline requestDeadline // the deadline's context, under counted, when its timer is shared
+	id       [40]byte        // the generated request id
+}
+
+func (f *frame) handle(c fiber.Ctx) error {
+	if f.inFlight != nil {
+		f.inFlight.Add(1)
+		defer f.inFlight.Add(-1)
+	}
+	sc := new(requestScope)
+	f.ids.set(c, &sc.id)
+	return f.observe(c, sc)
+}
+
+// observe counts the request in the metrics and logs it as one JSON line
+// (at info level) once the rest of the chain has answered.
+func (f *frame) observe(c fiber.Ctx, sc *requestScope) error {
+	start := requestStart(c)
+	parent := c.Context()
+	// At debug level the log line lists the commands (no values).
+	calls := sc.counted.Init(parent, f.logger.Enabled(parent, slog.LevelDebug))
+	err := f.guard(c, sc)
+	status := c.Response().StatusCode()
+	// The route that answered, nil when none did: without a pattern, or
+	// Fiber's stand-in without handlers (a new one per call, when no route
+	// was reached: it must not become a key of the metrics).
+	r := c.Route()
+	if r != nil && (r.Path == "" || len(r.Handlers) == 0) {
+		r = nil
+	}
+	if err != nil {
+		e := apierror.From(err)
+		status = e.Status
+		if e.Code == "route_not_found" {
+			r = nil
 		}
-		if err != nil {
-			e := apierror.From(err)
-			status = e.Status
-			if e.Code == "route_not_found" {
-				route = "unmatched"
-			}
-		}
-		elapsed := time.Since(start)
-		o := m.of(route, c.Method(), status)
-		o.requests.Inc()
-		o.duration.Observe(elapsed.Seconds())
-		o.dbCommands.Observe(float64(calls.Commands()))
-		if !logger.Enabled(c.Context(), slog.LevelInfo) {
-			return err // --log-level warn or error: no line to build
-		}
-		attrs := []slog.Attr{slog.String("requestId", c.GetRespHeader(fiber.HeaderXRequestID)),
-			slog.String("method", c.Method()),
-			slog.String("path", c.Path()),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Float64("ms", float64(elapsed.Microseconds())/1000),
-			slog.Int64("dbCommands", calls.Commands()),
-			slog.Int64("dbDocs", calls.Docs()),
-			slog.String("ip", c.IP())}
-		if scans := calls.Scans(); len(scans) > 0 {
-			attrs = append(attrs, slog.Any("dbScans", scans))
-		}
-		if calls.Trace {
-			attrs = append(attrs, slog.Any("dbTrace", calls.Lines()))
-		}
-		logger.LogAttrs(c.Context(), slog.LevelInfo, "http", attrs...)
+	}
+	elapsed := time.Since(start)
+	o := f.metrics.of(r, c.Method(), status)
+	o.requests.Inc()
+	o.duration.Observe(elapsed.Seconds())
+	o.dbCommands.Observe(float64(calls.Commands()))
+	if !f.logger.Enabled(parent, slog.LevelInfo) {
+		return err // --log-level warn or error: no line to build
+	}
+	attrs := []slog.Attr{slog.String("requestId", c.GetRespHeader(fiber.HeaderXRequestID)),
+		slog.String("method", c.Method()),
+		slog.String("path", c.Path()),
+		slog.String("route", routeLabel(r)),
+		slog.Int("status", status),
+		slog.Float64("ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("dbCommands", calls.Commands()),
+		slog.Int64("dbDocs", calls.Docs()),
+		slog.String("ip", c.IP())}
+	if scans := calls.Scans(); len(scans) > 0 {
+		attrs = append(attrs, slog.Any("dbScans", scans))
+	}
+	if calls.Trace {
+		attrs = append(attrs, slog.Any("dbTrace", calls.Lines()))
+	}
+	f.logger.LogAttrs(c.Context(), slog.LevelInfo, "http", attrs...)
+	return err
+}
+
+// guard applies the body limits, gives the request its deadline and turns
+// a panic of the handlers into an error (the stack logged).
+func (f *frame) guard(c fiber.Ctx, sc *requestScope) (err error) {
+	path := pathOf(c)
+	if err := bodyLimit(c, path, f.body, f.bulk); err != nil {
 		return err
 	}
+	ctx, cancel := f.deadlines.of(c, &sc.counted, path, &sc.deadline)
+	if cancel != nil {
+		defer cancel()
+	}
+	c.SetContext(ctx)
+	defer func() {
+		if p := recover(); p != nil {
+			f.logger.ErrorContext(c.Context(), "panic", "panic", fmt.Sprint(p), "path", c.Path(), "stack", string(debug.Stack()))
+			var ok bool
+			if err, ok = p.(error); !ok {
+				err = fmt.Errorf("%v", p)
+			}
+		}
+	}()
+	return c.Next()
 }
 
 // IsBulk reports whether a request is a bulk write, whose body may be as
@@ -296,18 +371,16 @@ func IsBulk(method, path string) bool {
 	return method == fiber.MethodPost && (strings.HasSuffix(path, "/import") || strings.HasSuffix(path, ":batch"))
 }
 
-// bodyLimits refuses a body above the request's limit: bulk for IsBulk
+// bodyLimit refuses a body above the request's limit: bulk for IsBulk
 // requests, body for the others. Fiber reads the body up to the larger of
 // the two before routing.
-func bodyLimits(body, bulk int) fiber.Handler {
-	return func(c fiber.Ctx) error {
-		limit, flag := body, "--body-limit"
-		if c.Method() == fiber.MethodPost && IsBulk(c.Method(), pathOf(c)) {
-			limit, flag = bulk, "--bulk-body-limit"
-		}
-		if n := len(c.Request().Body()); n > limit {
-			return apierror.TooLarge(n, limit, flag)
-		}
-		return c.Next()
+func bodyLimit(c fiber.Ctx, path string, body, bulk int) error {
+	limit, flag := body, "--body-limit"
+	if c.Method() == fiber.MethodPost && IsBulk(c.Method(), path) {
+		limit, flag = bulk, "--bulk-body-limit"
 	}
+	if n := len(c.Request().Body()); n > limit {
+		return apierror.TooLarge(n, limit, flag)
+	}
+	return nil
 }

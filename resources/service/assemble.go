@@ -217,6 +217,7 @@ func (s *Service) assemble(ctx context.Context) error {
 		ReadBufferSize:  cfg.ReadBufferSize,
 		DecisionTimeout: cfg.DecisionTimeout,
 		WriteTimeout:    cfg.WriteTimeout,
+		InFlight:        &s.inflight,
 		Ready: []server.Check{
 			{Name: "store", Func: s.Store.Ping},
 			{Name: "policies", Func: s.Engine.Ready},
@@ -226,11 +227,6 @@ func (s *Service) assemble(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.app.Use(func(c fiber.Ctx) error {
-		s.inflight.Add(1)
-		defer s.inflight.Add(-1)
-		return c.Next()
-	})
 	if s.DecisionLog != nil {
 		s.app.Use(decisionlog.Middleware())
 	}

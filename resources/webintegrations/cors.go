@@ -45,6 +45,12 @@ const (
 //     preflight (the console itself), pass untouched.
 func CORS(cache *Cache, logger *slog.Logger) fiber.Handler {
 	return func(c fiber.Ctx) error {
+		// Most requests (services, the console on its own origin) send
+		// no Origin: one look at the header in place, no copy of it and
+		// no look for the others.
+		if len(c.Request().Header.Peek(fiber.HeaderOrigin)) == 0 {
+			return c.Next()
+		}
 		origin := c.Get(fiber.HeaderOrigin)
 		preflight := c.Method() == fiber.MethodOptions && c.Get(fiber.HeaderAccessControlRequestMethod) != ""
 		id := strings.TrimSpace(c.Get(HeaderID))
