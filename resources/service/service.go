@@ -243,7 +243,7 @@ func Start(ctx context.Context, cfg Config) (_ *Service, err error) {
 		return nil, err
 	}
 	go func() {
-		s.served <- s.app.Listener(s.ln, fiber.ListenConfig{DisableStartupMessage: true})
+		s.served <- s.app.Listener(server.Listener(s.ln), fiber.ListenConfig{DisableStartupMessage: true})
 	}()
 	s.logger.Info("rulekeeper started", "addr", s.URL(), "database", s.Database, "dev", cfg.Dev)
 	return s, nil
