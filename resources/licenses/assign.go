@@ -209,11 +209,14 @@ func (s *Service) OnLogin(ctx context.Context, u *store.User, _ bool) error {
 // OnRequest counts a minute of activity of an analyzer capacity user, once
 // per minute per user (§1.1 analyzer capacity).
 func (s *Service) OnRequest(ctx context.Context, u *store.User) error {
-	minute := s.now().UTC().Truncate(time.Minute)
+	// One reading of the clock for the minute and the license's expiry:
+	// this runs for every authenticated request.
+	now := s.now()
+	minute := now.UTC().Truncate(time.Minute)
 	if last, ok := s.minutes.Load(u.ID); ok && last.(time.Time).Equal(minute) {
 		return nil
 	}
-	lic, err := s.LicenseOf(ctx, u.ID)
+	lic, err := s.licenseAt(ctx, u.ID, now)
 	if err != nil || lic.Type != store.LicenseAnalyzerCapacity || lic.Excluded || lic.CapacityExhausted {
 		return err
 	}

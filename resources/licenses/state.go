@@ -149,11 +149,23 @@ func (sn *snapshot) excluded() int {
 // state returns the current snapshot (within the staleness bound), rebuilt
 // first when time changed it.
 func (s *Service) state(ctx context.Context) (*snapshot, error) {
+	return s.stateAt(ctx, time.Time{})
+}
+
+// stateAt is state at the time now, read from the clock when zero (and
+// needed).
+func (s *Service) stateAt(ctx context.Context, now time.Time) (*snapshot, error) {
 	sn, err := s.snap.Get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !sn.until.IsZero() && !s.now().Before(sn.until) {
+	if sn.until.IsZero() {
+		return sn, nil
+	}
+	if now.IsZero() {
+		now = s.now()
+	}
+	if !now.Before(sn.until) {
 		if err := s.snap.Rebuild(ctx); err != nil {
 			return nil, err
 		}
@@ -278,7 +290,12 @@ func (sn *snapshot) capacityLeft() bool {
 
 // LicenseOf is the license of a user as the policy sees it.
 func (s *Service) LicenseOf(ctx context.Context, userID string) (authz.License, error) {
-	sn, err := s.state(ctx)
+	return s.licenseAt(ctx, userID, time.Time{})
+}
+
+// licenseAt is LicenseOf at the time now (zero: the clock's).
+func (s *Service) licenseAt(ctx context.Context, userID string, now time.Time) (authz.License, error) {
+	sn, err := s.stateAt(ctx, now)
 	if err != nil {
 		return authz.License{}, err
 	}
