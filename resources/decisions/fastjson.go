@@ -3,6 +3,7 @@ package decisions
 import (
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/jsonwrite"
@@ -57,11 +58,17 @@ func decodeCheck(body []byte, req *checkRequest) bool {
 }
 
 // fill sets req from the accepted body: one copy of the body, the strings
-// pointing into it.
+// pointing into it, kept with the parts when it fits in their text.
 func (p *scanner) fill(req *checkRequest, objects uint8) bool {
-	s := string(p.b)
-	val := func(k checkKey) string { return s[p.offs[k][0]:p.offs[k][1]] }
 	parts := new(checkParts)
+	var s string
+	if n := copy(parts.text[:], p.b); n == len(p.b) {
+		// Never written again: the strings may alias it.
+		s = unsafe.String(unsafe.SliceData(parts.text[:]), n)
+	} else {
+		s = string(p.b)
+	}
+	val := func(k checkKey) string { return s[p.offs[k][0]:p.offs[k][1]] }
 	out := checkRequest{Action: val(keyAction)}
 	if objects&(1<<(keySubject-keySubject)) != 0 {
 		parts.sub.ID = val(keyID)
@@ -80,14 +87,19 @@ func (p *scanner) fill(req *checkRequest, objects uint8) bool {
 	return true
 }
 
-// checkParts are the objects of a check body, allocated together.
+// checkParts are the objects of a check body and the bytes of its strings,
+// allocated together: one allocation per body of up to checkText bytes
+// (the usual question by ids is under 200).
 type checkParts struct {
 	sub authz.Subject
 	res checkResource
 	ctx struct {
 		Environment string `json:"environment"`
 	}
+	text [checkText]byte
 }
+
+const checkText = 256
 
 // checkKey is a member name decodeCheck knows; the string members are
 // also the slots of their values.

@@ -3,6 +3,7 @@ package decisions
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/rulekeeper/rulekeeper/authz"
@@ -88,18 +89,22 @@ func FuzzCheckBody(f *testing.F) {
 	})
 }
 
-// The body's buffer is reused by Fiber: the decoded strings must not alias it.
+// The body's buffer is reused by Fiber: the decoded strings must not alias
+// it, whether the body fits in the parts' text or not.
 func TestDecodeCheckCopies(t *testing.T) {
-	body := []byte(`{"subject":{"id":"u1"},"action":"read","resource":{"type":"app","id":"a1"}}`)
-	var got checkRequest
-	if !decodeCheck(body, &got) {
-		t.Fatal("not taken")
-	}
-	for i := range body {
-		body[i] = 'x'
-	}
-	if got.Subject.ID != "u1" || got.Action != "read" || got.Resource.Type != "app" || got.Resource.ID != "a1" {
-		t.Fatalf("strings alias the body: %+v %+v", got.Subject, got.Resource)
+	long := strings.Repeat("n", checkText)
+	for _, name := range []string{"", long} {
+		body := []byte(`{"subject":{"id":"u1"},"action":"read","resource":{"type":"app","id":"a1","name":"` + name + `"}}`)
+		var got checkRequest
+		if !decodeCheck(body, &got) {
+			t.Fatal("not taken")
+		}
+		for i := range body {
+			body[i] = 'x'
+		}
+		if got.Subject.ID != "u1" || got.Action != "read" || got.Resource.Type != "app" || got.Resource.ID != "a1" || got.Resource.Name != name {
+			t.Fatalf("%d bytes: strings alias the body: %+v %+v", len(body), got.Subject, got.Resource)
+		}
 	}
 }
 
