@@ -255,12 +255,13 @@ func IsDecisionPath(path string) bool {
 
 // frame is the server's own middleware, in one handler (each c.Next from
 // one handler to another walks Fiber's route stack), in this order:
-//   - the request id (setRequestID);
-//   - the request counted in InFlight, and in the metrics and the access
-//     log (one JSON line) once the rest has answered (observe);
-//   - the body limits (bodyLimits);
-//   - the deadline (Deadline);
-//   - panics recovered into errors (500), their stack logged.
+//   - the request counted in InFlight until it is done;
+//   - the request id (requestIDs.set);
+//   - the metrics and the access log (one JSON line), once the rest has
+//     answered (observe);
+//   - the body limits (bodyLimit);
+//   - the deadline (deadlines.of, as Deadline);
+//   - panics recovered into errors (500), their stack logged (guard).
 //
 // The request id's buffer, the counter of its database calls and its
 // deadline's context are one allocation, the request's scope.
