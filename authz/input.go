@@ -92,6 +92,14 @@ func (in *Input) value() ast.Value { return in.valueWith(nil, nil).Value }
 // alone read"), and the others' terms (names, emails, groups, custom
 // properties: strings that recur less with many rules) are not built.
 func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
+	t, _ := in.valueFound(strs, p)
+	return t
+}
+
+// valueFound is valueWith, and whether its input.va is noneFound: the
+// module's buckets hold no rule the input's candidates prove or leave to
+// the module to test.
+func (in *Input) valueFound(strs *interned, p *projection) (*ast.Term, bool) {
 	a := terms{pool: strs}
 	all := p == nil || p.off
 	var f fields
@@ -113,13 +121,14 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	n := 4
 	src := subjectSource{s: &in.Subject, f: &f, all: all, r: &in.Resource}
-	core := false
+	core, none := false, false
 	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va, tested := ruleValueTerm(&a, top[:4], p.values, &src); va != nil {
 			top[n] = [2]*ast.Term{kValues, va}
 			n++
 			core = !tested && !all && !p.noCore
+			none = va == noneFound
 		}
 	}
 	if core {
@@ -127,7 +136,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	} else {
 		top[0][1] = src.object(&a)
 	}
-	return a.term(ast.NewObject(top[:n]...))
+	return a.term(ast.NewObject(top[:n]...)), none
 }
 
 // A subjectSource is the input's subject as the security rules' value
