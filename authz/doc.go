@@ -130,6 +130,21 @@
 // set, with negated, matches and HasPrivilege atoms over those fields),
 // TestFoundCandidatesAgreeWithTheModule and TestCoreFields check it.
 //
+// # Decisions the security rules cannot grant
+//
+// A decision whose resource type, action and environment no body of the
+// rules module names (prune.go, rulesGuardsOf), or, with an indexed
+// module, whose buckets hold no candidate (input.va is {"@t": []}: no
+// rule proved, none left to the module), gets no grant from the module.
+// OPA decides it on the compilation's copy of the decision package
+// without the rules (noRulesModule, compiled.bare): the same built-in
+// grants and gates, from the same compiler and input, as the policy
+// decides with an empty rules module. That the module grants nothing for
+// such an input is checked on the compiled module, not assumed
+// (grantsOnlyFound: every body its grants come from iterates the
+// candidates' lists of input.va); TestDecisionsTheRulesCannotGrant
+// compares the decisions with the module's own.
+//
 // # What one evaluation costs
 //
 // An uncached decision is one evaluation of the decision query by OPA's
