@@ -382,27 +382,47 @@ func (s *Subject) flagged() bool {
 }
 
 // subject is the input's subject object: the fields f reads (all: every
-// field). The projection has emptied the unread fields: building their
-// terms costs nothing (shared empty terms).
+// field). Only those fields' terms are built: f may leave out fields the
+// projection kept (the core fields, projection.core, leave out the name,
+// email, groups and attributes that only the rules read).
 func (a *terms) subject(s *Subject, f *fields, all bool) *ast.Term {
-	fs := [12]struct {
-		use  fieldUse
-		k, v *ast.Term
-	}{
-		{f.id, kID, a.str(s.ID)}, {f.name, kName, a.str(s.Name)}, {f.email, kEmail, a.str(s.Email)},
-		{f.status, kStatus, a.str(s.Status)}, {f.anonymous, kAnonymous, ast.InternedTerm(s.Anonymous)},
-		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
-		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
-		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
-		{f.flagged, kFlagged, ast.InternedTerm(s.flagged())},
-	}
+	uses := [12]fieldUse{f.id, f.name, f.email, f.status, f.anonymous, f.roles, f.groups, f.groupIDs,
+		f.license, f.attributes, f.spaces, f.flagged}
 	var sp [12][2]*ast.Term
 	n := 0
-	for _, x := range fs {
-		if all || x.use != unread {
-			sp[n] = [2]*ast.Term{x.k, x.v}
-			n++
+	for i, use := range uses {
+		if !all && use == unread {
+			continue
 		}
+		var k, v *ast.Term
+		switch i {
+		case 0:
+			k, v = kID, a.str(s.ID)
+		case 1:
+			k, v = kName, a.str(s.Name)
+		case 2:
+			k, v = kEmail, a.str(s.Email)
+		case 3:
+			k, v = kStatus, a.str(s.Status)
+		case 4:
+			k, v = kAnonymous, ast.InternedTerm(s.Anonymous)
+		case 5:
+			k, v = kRoles, a.strs(s.Roles)
+		case 6:
+			k, v = kGroups, a.strs(s.Groups)
+		case 7:
+			k, v = kGroupIDs, a.strs(s.GroupIDs)
+		case 8:
+			k, v = kLicense, licenseTerm(s.License)
+		case 9:
+			k, v = kAttributes, a.multi(s.Attributes)
+		case 10:
+			k, v = kSpaces, a.multi(s.Spaces)
+		default:
+			k, v = kFlagged, ast.InternedTerm(s.flagged())
+		}
+		sp[n] = [2]*ast.Term{k, v}
+		n++
 	}
 	if n == 0 {
 		return ast.InternedEmptyObject // nothing of the subject is read
