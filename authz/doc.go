@@ -117,9 +117,11 @@
 // input.va["@t"] (_dfound, as input.va is set) and iterate input.va["@"]
 // (absent: no body holds); the module's reads of input.subject are all in
 // rules reached only from there or without input.va — the value lists
-// (_vf, _lv<n>), the atoms' tests (_atom, _datom, _pos, _lit), the rules
-// compiled to Rego (_g<n>) and their HasPrivilege helpers (_p<n>_<n>).
-// analyse checks that last claim on the module it is given (coreReaders)
+// (_vf; _v<n> and _lv<n>, case-sensitive or not, of the rules compiled to
+// Rego), the atoms' tests (_atom, _datom, _pos, _lit), the rules compiled
+// to Rego (_g<n>) and their HasPrivilege helpers (_p<n>_<n>), as
+// rules.SubjectReaders names them. analyse checks that last claim on the
+// module it is given (coreReaders)
 // and gives every input the whole projected subject when it does not
 // hold. Whenever input.va is absent (no copy of the buckets, or a value
 // the module lists differently) or has "@" (the module tests atoms, and

@@ -3,13 +3,14 @@ package authz
 import (
 	"encoding/binary"
 	"hash/maphash"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // Subject is who asks: a user with what the policy needs to know about them.
@@ -1004,10 +1005,9 @@ func analyse(statics map[string]*ast.Module, generated *ast.Module) *projection 
 // coreReaders reports whether the rules of the generated module m that
 // read input.subject are all of those an input whose input.va leaves no
 // atom to the module does not reach (doc.go, "The subject's fields the
-// rules alone read"): the value lists (_vf, and _lv<n> of the rules
-// compiled to Rego), the atoms' tests (_atom, _datom, _pos, _lit), the
-// rules compiled to Rego (_g<n>) and their HasPrivilege helpers
-// (_p<n>_<n>).
+// rules alone read"), as authz/rules names them (rules.SubjectReaders):
+// the value lists, the atoms' tests, the rules compiled to Rego and their
+// HasPrivilege helpers.
 func coreReaders(m *ast.Module) bool {
 	ok := true
 	for _, r := range m.Rules {
@@ -1020,15 +1020,12 @@ func coreReaders(m *ast.Module) bool {
 			}
 			return reads
 		})
-		if reads && !coreReader.MatchString(r.Head.Ref()[0].String()) {
+		if reads && !rules.SubjectReaders.MatchString(r.Head.Ref()[0].String()) {
 			ok = false
 		}
 	}
 	return ok
 }
-
-// coreReader matches the names of the rules coreReaders accepts.
-var coreReader = regexp.MustCompile(`^(_vf|_lv[0-9]+|_atom|_datom|_pos|_lit|_g[0-9]+|_p[0-9]+_[0-9]+)$`)
 
 // subjectField names the subject field ref reads (ok false: not a read of
 // input.subject.<name>; p.off is set when the read is not by name).
