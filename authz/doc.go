@@ -117,9 +117,11 @@
 // input.va["@t"] (_dfound, as input.va is set) and iterate input.va["@"]
 // (absent: no body holds); the module's reads of input.subject are all in
 // rules reached only from there or without input.va — the value lists
-// (_vf, _lv<n>), the atoms' tests (_atom, _datom, _pos, _lit), the rules
-// compiled to Rego (_g<n>) and their HasPrivilege helpers (_p<n>_<n>).
-// analyse checks that last claim on the module it is given (coreReaders)
+// (_vf; _v<n> and _lv<n>, case-sensitive or not, of the rules compiled to
+// Rego), the atoms' tests (_atom, _datom, _pos, _lit), the rules compiled
+// to Rego (_g<n>) and their HasPrivilege helpers (_p<n>_<n>), as
+// rules.SubjectReaders names them. analyse checks that last claim on the
+// module it is given (coreReaders)
 // and gives every input the whole projected subject when it does not
 // hold. Whenever input.va is absent (no copy of the buckets, or a value
 // the module lists differently) or has "@" (the module tests atoms, and
@@ -129,6 +131,21 @@
 // is a function. TestProjectedDecisionsEqualFullEvaluation (its indexed
 // set, with negated, matches and HasPrivilege atoms over those fields),
 // TestFoundCandidatesAgreeWithTheModule and TestCoreFields check it.
+//
+// # Decisions the security rules cannot grant
+//
+// A decision whose resource type, action and environment no body of the
+// rules module names (prune.go, rulesGuardsOf), or, with an indexed
+// module, whose buckets hold no candidate (input.va is {"@t": []}: no
+// rule proved, none left to the module), gets no grant from the module.
+// OPA decides it on the compilation's copy of the decision package
+// without the rules (noRulesModule, compiled.bare): the same built-in
+// grants and gates, from the same compiler and input, as the policy
+// decides with an empty rules module. That the module grants nothing for
+// such an input is checked on the compiled module, not assumed
+// (grantsOnlyFound: every body its grants come from iterates the
+// candidates' lists of input.va); TestDecisionsTheRulesCannotGrant
+// compares the decisions with the module's own.
 //
 // # What one evaluation costs
 //

@@ -120,6 +120,9 @@ type barePlan struct {
 	p      plan
 	closed bool // compiled with pruneClosedRules: knownLicense inputs only
 	guards *rulesGuards
+	// found: the rules module grants nothing to an input whose input.va
+	// is noneFound (prune.go, grantsOnlyFound), which bare decides too.
+	found bool
 }
 
 // planOf is the plan that decides in (projected): bare when the rules
@@ -130,6 +133,16 @@ func (c *compiled) planOf(in *Input) (*plan, error) {
 		return &b.p, nil
 	}
 	return c.planFor(known)
+}
+
+// bareForNoneFound is the bare plan for in (projected), whose input.va
+// is noneFound, when the revision's rules module then grants nothing
+// (barePlan.found); nil otherwise.
+func (c *compiled) bareForNoneFound(in *Input) *plan {
+	if b := c.bare; b != nil && b.found && (!b.closed || knownLicense(in.Subject.License.Type)) {
+		return &b.p
+	}
+	return nil
 }
 
 // exactPlan is a revision's plan without pruneClosedRules, compiled once
@@ -357,7 +370,8 @@ func barePlanOf(cc *compilation, root ast.Value) *barePlan {
 	if err1 != nil || err2 != nil {
 		return nil
 	}
-	return &barePlan{p: newPlan(cc.compiler, query, parts, grantsRef, deniesRef, nil), closed: cc.closed, guards: g}
+	return &barePlan{p: newPlan(cc.compiler, query, parts, grantsRef, deniesRef, nil), closed: cc.closed, guards: g,
+		found: grantsOnlyFound(cc.compiler)}
 }
 
 // compilation is the compilation of the static policies with rulesModule,
@@ -549,7 +563,14 @@ func (e *Engine) eval(ctx context.Context, c *compiled, in *Input) (Decision, er
 	if err != nil {
 		return Decision{Revision: c.revision}, err
 	}
-	input := in.valueWith(&e.strs, c.proj)
+	input, none := in.valueFound(&e.strs, c.proj)
+	if none {
+		// No candidate of the input's buckets: the module can only
+		// answer the empty set (prune.go, grantsOnlyFound).
+		if b := c.bareForNoneFound(in); b != nil {
+			p = b
+		}
+	}
 	if p.priv != nil {
 		input = c.withPrivileges(ctx, p, input, &terms{pool: &e.strs})
 	}

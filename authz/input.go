@@ -3,13 +3,14 @@ package authz
 import (
 	"encoding/binary"
 	"hash/maphash"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/rulekeeper/rulekeeper/authz/rules"
 )
 
 // Subject is who asks: a user with what the policy needs to know about them.
@@ -92,6 +93,14 @@ func (in *Input) value() ast.Value { return in.valueWith(nil, nil).Value }
 // alone read"), and the others' terms (names, emails, groups, custom
 // properties: strings that recur less with many rules) are not built.
 func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
+	t, _ := in.valueFound(strs, p)
+	return t
+}
+
+// valueFound is valueWith, and whether its input.va is noneFound: the
+// module's buckets hold no rule the input's candidates prove or leave to
+// the module to test.
+func (in *Input) valueFound(strs *interned, p *projection) (*ast.Term, bool) {
 	a := terms{pool: strs}
 	all := p == nil || p.off
 	var f fields
@@ -113,13 +122,14 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	}
 	n := 4
 	src := subjectSource{s: &in.Subject, f: &f, all: all, r: &in.Resource}
-	core := false
+	core, none := false, false
 	if p != nil && len(p.values) > 0 && p.buckets.reads(r.Type, in.Action, in.Environment) {
 		// The security rules' value lists (rulevalues.go).
 		if va, tested := ruleValueTerm(&a, top[:4], p.values, &src); va != nil {
 			top[n] = [2]*ast.Term{kValues, va}
 			n++
 			core = !tested && !all && !p.noCore
+			none = va == noneFound
 		}
 	}
 	if core {
@@ -127,7 +137,7 @@ func (in *Input) valueWith(strs *interned, p *projection) *ast.Term {
 	} else {
 		top[0][1] = src.object(&a)
 	}
-	return a.term(ast.NewObject(top[:n]...))
+	return a.term(ast.NewObject(top[:n]...)), none
 }
 
 // A subjectSource is the input's subject as the security rules' value
@@ -373,27 +383,47 @@ func (s *Subject) flagged() bool {
 }
 
 // subject is the input's subject object: the fields f reads (all: every
-// field). The projection has emptied the unread fields: building their
-// terms costs nothing (shared empty terms).
+// field). Only those fields' terms are built: f may leave out fields the
+// projection kept (the core fields, projection.core, leave out the name,
+// email, groups and attributes that only the rules read).
 func (a *terms) subject(s *Subject, f *fields, all bool) *ast.Term {
-	fs := [12]struct {
-		use  fieldUse
-		k, v *ast.Term
-	}{
-		{f.id, kID, a.str(s.ID)}, {f.name, kName, a.str(s.Name)}, {f.email, kEmail, a.str(s.Email)},
-		{f.status, kStatus, a.str(s.Status)}, {f.anonymous, kAnonymous, ast.InternedTerm(s.Anonymous)},
-		{f.roles, kRoles, a.strs(s.Roles)}, {f.groups, kGroups, a.strs(s.Groups)},
-		{f.groupIDs, kGroupIDs, a.strs(s.GroupIDs)}, {f.license, kLicense, licenseTerm(s.License)},
-		{f.attributes, kAttributes, a.multi(s.Attributes)}, {f.spaces, kSpaces, a.multi(s.Spaces)},
-		{f.flagged, kFlagged, ast.InternedTerm(s.flagged())},
-	}
+	uses := [12]fieldUse{f.id, f.name, f.email, f.status, f.anonymous, f.roles, f.groups, f.groupIDs,
+		f.license, f.attributes, f.spaces, f.flagged}
 	var sp [12][2]*ast.Term
 	n := 0
-	for _, x := range fs {
-		if all || x.use != unread {
-			sp[n] = [2]*ast.Term{x.k, x.v}
-			n++
+	for i, use := range uses {
+		if !all && use == unread {
+			continue
 		}
+		var k, v *ast.Term
+		switch i {
+		case 0:
+			k, v = kID, a.str(s.ID)
+		case 1:
+			k, v = kName, a.str(s.Name)
+		case 2:
+			k, v = kEmail, a.str(s.Email)
+		case 3:
+			k, v = kStatus, a.str(s.Status)
+		case 4:
+			k, v = kAnonymous, ast.InternedTerm(s.Anonymous)
+		case 5:
+			k, v = kRoles, a.strs(s.Roles)
+		case 6:
+			k, v = kGroups, a.strs(s.Groups)
+		case 7:
+			k, v = kGroupIDs, a.strs(s.GroupIDs)
+		case 8:
+			k, v = kLicense, licenseTerm(s.License)
+		case 9:
+			k, v = kAttributes, a.multi(s.Attributes)
+		case 10:
+			k, v = kSpaces, a.multi(s.Spaces)
+		default:
+			k, v = kFlagged, ast.InternedTerm(s.flagged())
+		}
+		sp[n] = [2]*ast.Term{k, v}
+		n++
 	}
 	if n == 0 {
 		return ast.InternedEmptyObject // nothing of the subject is read
@@ -975,10 +1005,9 @@ func analyse(statics map[string]*ast.Module, generated *ast.Module) *projection 
 // coreReaders reports whether the rules of the generated module m that
 // read input.subject are all of those an input whose input.va leaves no
 // atom to the module does not reach (doc.go, "The subject's fields the
-// rules alone read"): the value lists (_vf, and _lv<n> of the rules
-// compiled to Rego), the atoms' tests (_atom, _datom, _pos, _lit), the
-// rules compiled to Rego (_g<n>) and their HasPrivilege helpers
-// (_p<n>_<n>).
+// rules alone read"), as authz/rules names them (rules.SubjectReaders):
+// the value lists, the atoms' tests, the rules compiled to Rego and their
+// HasPrivilege helpers.
 func coreReaders(m *ast.Module) bool {
 	ok := true
 	for _, r := range m.Rules {
@@ -991,15 +1020,12 @@ func coreReaders(m *ast.Module) bool {
 			}
 			return reads
 		})
-		if reads && !coreReader.MatchString(r.Head.Ref()[0].String()) {
+		if reads && !rules.SubjectReaders.MatchString(r.Head.Ref()[0].String()) {
 			ok = false
 		}
 	}
 	return ok
 }
-
-// coreReader matches the names of the rules coreReaders accepts.
-var coreReader = regexp.MustCompile(`^(_vf|_lv[0-9]+|_atom|_datom|_pos|_lit|_g[0-9]+|_p[0-9]+_[0-9]+)$`)
 
 // subjectField names the subject field ref reads (ok false: not a read of
 // input.subject.<name>; p.off is set when the read is not by name).

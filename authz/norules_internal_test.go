@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -184,9 +185,11 @@ func TestNoRulesModule(t *testing.T) {
 // indexed) and with HasPrivilege rules in force, every decision of a mix
 // of subjects (roles the rules name, none), resource types, actions and
 // environments is the same whether the engine decides those the rules
-// cannot grant with the copy without them (compiled.bare) or every one
+// cannot grant with the copy without them (compiled.bare: the guards admit
+// none, or, indexed, the input's buckets hold no candidate) or every one
 // with the module; both plans are used, and the rules grant some of the
-// decisions (the test fails if a guard left one of them out).
+// decisions (the test fails if a guard, or a candidate found, left one of
+// them out).
 func TestDecisionsTheRulesCannotGrant(t *testing.T) {
 	ctx := context.Background()
 	srcs, err := policies.Modules()
@@ -256,11 +259,16 @@ func TestDecisionsTheRulesCannotGrant(t *testing.T) {
 			}
 			full := *c
 			full.bare = nil
-			bare, ruled := 0, 0
+			if indexedSet := tc.data != nil; c.bare.found != indexedSet {
+				t.Fatalf("bare.found %v with the indexed module %v", c.bare.found, indexedSet)
+			}
+			bare, none, ruled := 0, 0, 0
 			for i, in := range ins {
 				var pr Input
 				if p, _ := c.planOf(c.proj.apply(in, &pr)); p == &c.bare.p {
 					bare++
+				} else if _, nf := pr.valueFound(&e.strs, c.proj); nf && c.bareForNoneFound(&pr) != nil {
+					none++
 				}
 				got, err1 := e.eval(ctx, c, c.proj.apply(in, &pr))
 				want, err2 := e.eval(ctx, &full, full.proj.apply(in, &pr))
@@ -274,10 +282,96 @@ func TestDecisionsTheRulesCannotGrant(t *testing.T) {
 					}
 				}
 			}
-			if bare == 0 || bare == len(ins) || ruled == 0 {
-				t.Fatalf("%d of %d decided without the rules, %d granted by a rule: the mix tests nothing", bare, len(ins), ruled)
+			if bare == 0 || bare+none == len(ins) || ruled == 0 || (tc.data != nil) != (none > 0) {
+				t.Fatalf("%d of %d decided without the rules by the guards, %d for no candidate, %d granted by a rule: the mix tests nothing",
+					bare, len(ins), none, ruled)
 			}
-			t.Logf("%d of %d decided without the rules, %d granted by a rule", bare, len(ins), ruled)
+			t.Logf("%d of %d decided without the rules by the guards, %d for no candidate, %d granted by a rule", bare, len(ins), none, ruled)
+		})
+	}
+}
+
+// TestGrantsOnlyFound: the analysis vouches that the rules module grants
+// nothing for an input whose buckets hold no candidate (input.va is
+// noneFound) for the indexed modules the generator writes, and for none
+// that may grant otherwise: a body that does not iterate the candidates, a
+// list read another way, a default, a with, a static module that replaces
+// input.va, a plain module.
+func TestGrantsOnlyFound(t *testing.T) {
+	privileged := append(append([]rules.Rule(nil), ShippedRules...),
+		rules.Rule{ID: "hp1", Name: "Objects of updatable apps", ResourceFilter: "App.Object_*", Actions: []string{"read", "update"},
+			Condition: `resource.app.HasPrivilege("update") and resource.owner = user`},
+		rules.Rule{ID: "m1", Name: "Patterns", ResourceFilter: "App_*", Actions: []string{"reload"},
+			Condition: `user.name matches "^a" and !(user.group = "Sales")`, Context: "hub"})
+	indexed, _, diags := rules.CompileIndexed(ShippedRules, rules.DefaultVocabulary())
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	indexedP, _, diags := rules.CompileIndexed(privileged, rules.DefaultVocabulary())
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	plain, diags := rules.CompileModule(ShippedRules, rules.DefaultVocabulary())
+	if rules.HasErrors(diags) {
+		t.Fatal(diags)
+	}
+	const pkg = "package rulekeeper.rules\n\n"
+	// found is the emitter's shape, written out: grants iterate _didx,
+	// whose bodies iterate _dfound or input.va["@"].
+	const found = `_dfound := input.va["@t"] if {
+	input.va
+} else := _dk
+
+_dk contains "k" if input.action == "read"
+
+_didx contains id if {
+	input.resource.type == "app"
+	some id in _dfound
+}
+
+_didx contains id if {
+	input.resource.type == "app"
+	some c in input.va["@"]
+	id := c[0]
+}
+`
+	const grants = "grants contains {\"id\": id} if {\n\tsome id in _didx\n}\n\n"
+	for _, tc := range []struct {
+		name, module, static string
+		want                 bool
+	}{
+		{"indexed", indexed, "", true},
+		{"indexed, HasPrivilege, patterns and negations", indexedP, "", true},
+		{"written out", pkg + grants + found, "", true},
+		{"plain", plain, "", false},
+		{"no rules", pkg + "grants := set()\n", "", false},
+		{"grants besides", pkg + grants + found + "grants contains {\"id\": \"x\"} if input.action == \"read\"\n", "", false},
+		{"grants of a negation", pkg + "grants contains {\"id\": \"x\"} if {\n\tnot _didx[\"y\"]\n}\n\n" + found, "", false},
+		{"a complete grants", pkg + "grants := _dfound\n\n" + found, "", false},
+		{"a body that iterates the buckets", pkg + grants + found + "_didx contains id if {\n\tsome id in _dk\n}\n", "", false},
+		{"the proved rules read otherwise", pkg + grants + strings.Replace(found, "input.va\n}", "true\n}", 1), "", false},
+		{"the proved rules under a with", pkg + grants + strings.Replace(found, `some id in _dfound`, `some id in _dfound with input.va as {"@t": ["z"]}`, 1), "", false},
+		{"a default", pkg + grants + found + "default _dfound := [\"z\"]\n", "", false},
+		{"a static module replaces input.va", pkg + grants + found,
+			"\nother if {\n\tdata.rulekeeper.rules.grants with input.va as {\"@t\": [\"z\"]}\n}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srcs, err := policies.Modules()
+			if err != nil {
+				t.Fatal(err)
+			}
+			srcs["decision.rego"] += tc.static
+			mods, err := parseModules(srcs, tc.module)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := ast.NewCompiler()
+			if c.Compile(mods); c.Failed() {
+				t.Fatal(c.Errors)
+			}
+			if got := grantsOnlyFound(c); got != tc.want {
+				t.Errorf("grantsOnlyFound %v, want %v", got, tc.want)
+			}
 		})
 	}
 }

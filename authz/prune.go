@@ -718,3 +718,135 @@ func readsRulesGrants(body ast.Body) (reads, ok bool) {
 	}
 	return reads, true
 }
+
+// Decisions whose candidates the rules module cannot grant. With an
+// indexed module, the engine finds the input's candidates in Go
+// (ruleindex.go) and hands them to the module in input.va: the rules
+// proved at input.va["@t"], those whose atoms the module tests at
+// input.va["@"]. When it finds none, input.va is noneFound,
+// {"@t": []}, and the module's grants come only from those two lists
+// (authz/rules, index_emit.go: grants iterate _didx, each of whose bodies
+// iterates _dfound, which is input.va["@t"] when input.va is set, or
+// input.va["@"]): the module grants nothing, whatever the guards admit.
+// Such a decision (most app reads in loadbench's mix: the reader owns
+// none of the apps the demo tenant's one app-read rule is about) is
+// decided by the copy of the decision package without the rules
+// (compiled.bare), as a decision no guard admits is: OPA evaluates the
+// same built-in grants and gates, from the same compiler and on the same
+// input, without evaluating a module that can only answer the empty set.
+//
+// grantsOnlyFound checks that claim on the compiled module rather than
+// trusting the emitter: every body of grants, and recursively of the
+// rules of the module it iterates, must iterate (a top-level equality,
+// not negated and without with, whose side is a reference r[x]) a
+// collection that is empty or undefined under noneFound — input.va["@"],
+// input.va["@t"], a rule of the module all of whose bodies do so, or a
+// complete rule whose one body is `input.va` and assigns it
+// input.va["@t"] (that body holds, so its else is never evaluated) — and
+// no module but the generated one may replace input.va with `with`.
+
+// The input's candidates (input.va) as the indexed module reads them.
+var (
+	vaRef     = ast.MustParseRef("input." + rules.ValuesKey)
+	provedRef = vaRef.Append(ast.StringTerm(rules.ProvedID))
+	testedRef = vaRef.Append(ast.StringTerm(rules.TestID))
+)
+
+// maxFoundDepth bounds how deep grantsOnlyFound follows the rules a body
+// iterates (the emitter's chain is grants, _didx, _dfound).
+const maxFoundDepth = 4
+
+// grantsOnlyFound reports whether the rules module compiled in compiler
+// grants nothing to an input whose input.va is noneFound (above).
+func grantsOnlyFound(compiler *ast.Compiler) bool {
+	for name, m := range compiler.Modules {
+		if name != GeneratedModuleName && replaces(m, []ast.Ref{vaRef}, nil) {
+			return false
+		}
+	}
+	for _, r := range compiler.GetRulesWithPrefix(rulesGrantsRef) {
+		if r.Head.RuleKind() != ast.MultiValue {
+			return false // a value of its own, even from an empty list
+		}
+	}
+	return emptyWhenNoneFound(compiler, rulesGrantsRef, 0)
+}
+
+// emptyWhenNoneFound reports whether ref's value is undefined or an
+// empty collection for an input whose input.va is noneFound: one of the
+// two lists of input.va, or a rule of the rules module none of whose
+// bodies can hold (or whose value is the empty list of proved rules).
+func emptyWhenNoneFound(compiler *ast.Compiler, ref ast.Ref, depth int) bool {
+	if ref.Equal(testedRef) || ref.Equal(provedRef) {
+		return true
+	}
+	if depth > maxFoundDepth || len(ref) != len(rulesPkgRef)+1 || !ref.HasPrefix(rulesPkgRef) {
+		return false
+	}
+	rs := compiler.GetRulesWithPrefix(ref)
+	if len(rs) == 0 {
+		return false
+	}
+	for _, r := range rs {
+		if r.Default || len(r.Head.Args) > 0 || !r.Ref().Equal(ref) {
+			return false
+		}
+		switch r.Head.RuleKind() {
+		case ast.MultiValue:
+			if !iteratesEmpty(compiler, r.Body, depth) {
+				return false
+			}
+		default:
+			if len(rs) != 1 || !isProvedList(r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// iteratesEmpty reports whether body has a top-level expression that
+// fails when emptyWhenNoneFound holds: an equality (not negated, without
+// with) one of whose sides is a reference r[x] into such a collection.
+func iteratesEmpty(compiler *ast.Compiler, body ast.Body, depth int) bool {
+	for _, e := range body {
+		if e.Negated || len(e.With) > 0 || !e.IsEquality() {
+			continue
+		}
+		for _, t := range e.Operands() {
+			if r, ok := t.Value.(ast.Ref); ok && len(r) > 1 && emptyWhenNoneFound(compiler, r[:len(r)-1], depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isProvedList reports whether the complete rule r's first body is
+// exactly `input.va` and the assignment of input.va["@t"] to its value:
+// under noneFound it holds (input.va is an object), so r's value is the
+// empty list and its else bodies are not evaluated.
+func isProvedList(r *ast.Rule) bool {
+	v, ok := r.Head.Value.Value.(ast.Var)
+	if !ok || len(r.Body) != 2 {
+		return false
+	}
+	tested, assigned := false, false
+	for _, e := range r.Body {
+		if e.Negated || len(e.With) > 0 {
+			return false
+		}
+		switch {
+		case e.IsEquality():
+			a, b := e.Operand(0), e.Operand(1)
+			if a.Equal(ast.VarTerm(string(v))) && b.Equal(ast.NewTerm(provedRef)) {
+				assigned = true
+			}
+		default:
+			if t, ok := e.Terms.(*ast.Term); ok && t.Equal(ast.NewTerm(vaRef)) {
+				tested = true
+			}
+		}
+	}
+	return tested && assigned
+}

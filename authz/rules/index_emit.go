@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -289,6 +290,18 @@ _va := input.` + ValuesKey + ` if {
 _vf[""] := []
 
 `
+
+// SubjectReaders matches the names of the indexed module's rules that may
+// read input.subject: the value lists (_vf, and _v<n> and _lv<n> of the
+// rules compiled to Rego), the atoms' tests (_atom, _datom, _pos, _lit), the
+// rules compiled to Rego (_g<n>) and their HasPrivilege helpers
+// (_p<n>_<n>). An input whose ValuesKey holds no candidate for the module
+// to test (TestID) reaches none of them: grants iterate _didx, whose
+// bodies read the rules proved (ProvedID) and iterate TestID (authz's
+// doc.go, "The subject's fields the rules alone read"). The engine checks
+// every module it loads against this list (TestSubjectReaders checks the
+// emitter against it).
+var SubjectReaders = regexp.MustCompile(`^(_vf|_v[0-9]+|_lv[0-9]+|_atom|_datom|_pos|_lit|_g[0-9]+|_p[0-9]+_[0-9]+)$`)
 
 // ValuesKey is the input field that may hold the value lists the module
 // reads (_va): an object, by attribute id (the keys of the _vf rules),

@@ -183,3 +183,50 @@ func prune(v any) any {
 	}
 	return out
 }
+
+// TestSubjectReaders: in the indexed modules of random rule sets (the
+// differential test's, with every kind of atom and HasPrivilege), every
+// rule that reads input.subject is one SubjectReaders names.
+func TestSubjectReaders(t *testing.T) {
+	g := gen{newRand(20261205)}
+	sets := 60
+	if testing.Short() {
+		sets = 20
+	}
+	readers := 0
+	for m := range sets {
+		var rs []Rule
+		for i := range 16 {
+			rs = append(rs, g.rule(m*16+i))
+		}
+		mod, _, diags := CompileIndexed(rs, nil)
+		if HasErrors(diags) {
+			continue
+		}
+		parsed, err := ast.ParseModuleWithOpts("gen.rego", mod, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range parsed.Rules {
+			reads := false
+			ast.WalkRefs(r, func(ref ast.Ref) bool {
+				if len(ref) >= 2 && ref[0].Equal(ast.InputRootDocument) {
+					if s, ok := ref[1].Value.(ast.String); !ok || s == "subject" {
+						reads = true
+					}
+				}
+				return reads
+			})
+			if !reads {
+				continue
+			}
+			readers++
+			if name := r.Head.Ref()[0].String(); !SubjectReaders.MatchString(name) {
+				t.Fatalf("set %d: rule %s reads input.subject and is not among SubjectReaders:\n%v", m, name, r)
+			}
+		}
+	}
+	if readers == 0 {
+		t.Fatal("no rule read input.subject: the sets test nothing")
+	}
+}
