@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/rulekeeper/rulekeeper/authz"
 	"github.com/rulekeeper/rulekeeper/resources/entities"
 	"github.com/rulekeeper/rulekeeper/resources/store"
 	"github.com/rulekeeper/rulekeeper/resources/storetest"
@@ -53,21 +52,11 @@ func BenchmarkSubject(b *testing.B) {
 	if _, err := src.Subject(ctx, bt.user); err != nil { // the snapshots built
 		b.Fatal(err)
 	}
-	for _, h := range []struct {
-		name    string
-		subject func(context.Context, string) (*authz.Subject, error)
-	}{
-		{"source", src.Subject},
-		{"memo", entities.NewMemo(src).Subject}, // nothing changed: handed out again
-	} {
-		b.Run(h.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := h.subject(ctx, bt.user); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := src.Subject(ctx, bt.user); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
