@@ -112,16 +112,12 @@ func (s *Service) assemble(ctx context.Context) error {
 	// The snapshots behind the entities answer from data at most half the
 	// staleness bound old; the cache keeps them a quarter more (and another
 	// replica's change shows up within about that).
-	// Behind the cache, a subject it reloads is handed out again while the
-	// user and space indexes and the license are unchanged (entities.Memo:
-	// no staleness of its own).
 	entityTTL := cfg.StalenessBound / 4
-	var hydrate authz.Entities = entities.NewMemo(src)
 	if s.cfg.NoEntityCache {
-		entityTTL, hydrate = -1, src
+		entityTTL = -1
 	}
 	s.Engine, err = authz.New(ctx, authz.Options{
-		Modules: modules, Data: data, Entities: hydrate, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
+		Modules: modules, Data: data, Entities: src, Registry: reg, Logger: s.logger, CacheSize: cacheSize,
 		DecisionLog: decisionLog,
 		EntityTTL:   entityTTL,
 		Types:       types,

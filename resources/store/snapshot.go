@@ -291,9 +291,6 @@ type Snapshot[T any] struct {
 	cur    atomic.Pointer[T]
 	builds atomic.Int64
 	flight singleflight.Group
-	// version counts the values stored and the changes applied (in place
-	// or not), bumped once each is complete: see Version.
-	version atomic.Uint64
 }
 
 // NewSnapshot returns a snapshot of build's value that follows the change
@@ -351,7 +348,6 @@ func (s *Snapshot[T]) rebuild(ctx context.Context) error {
 	}
 	s.builds.Add(1)
 	s.cur.Store(&v)
-	s.version.Add(1)
 	return nil
 }
 
@@ -370,21 +366,11 @@ func (s *Snapshot[T]) onChanges(ctx context.Context, cs []Change) error {
 	}
 	v, err := s.apply(ctx, *cur, cs)
 	if err != nil {
-		// apply may have changed the value in place before it failed.
-		s.version.Add(1)
 		return err
 	}
 	s.cur.Store(&v)
-	s.version.Add(1)
 	return nil
 }
-
-// Version counts the builds of the value and the batches of changes
-// applied to it, each counted once it is complete (0: never built). A
-// value computed from the snapshot after Version answered n is at least as
-// new as version n; while Version still answers n, nothing changed since:
-// what was computed then is what the snapshot would give now.
-func (s *Snapshot[T]) Version() uint64 { return s.version.Load() }
 
 // Invalidate makes the next Get catch up with the change log first (this
 // process's writes are seen at once).
