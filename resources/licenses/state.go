@@ -120,7 +120,9 @@ func (sn *snapshot) member(userID string) (Member, bool) {
 		return Member{}, false
 	}
 	m := Member{UserID: a.UserID, Type: a.Type, AssignedAt: a.AssignedAt, Status: "allocated"}
-	if limit, limited := sn.terms.limit(a.Type); limited {
+	// Excluded when its place in its type's order is past the seats; when
+	// the whole order fits (the usual case), no place is: nothing to search.
+	if limit, limited := sn.terms.limit(a.Type); limited && len(sn.order[a.Type]) > limit {
 		if k, _ := slices.BinarySearchFunc(sn.order[a.Type], keyOf(a), orderKey.cmp); k >= limit {
 			m.Status = "excluded"
 		}
