@@ -96,19 +96,7 @@ _t := ["t"] if {
 			static: "\nother if {\n\tdata.rulekeeper.rules.grants with input.action as \"read\"\n}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srcs, err := policies.Modules()
-			if err != nil {
-				t.Fatal(err)
-			}
-			srcs["decision.rego"] += tc.static
-			mods, err := parseModules(srcs, tc.module)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := ast.NewCompiler()
-			if c.Compile(mods); c.Failed() {
-				t.Fatal(c.Errors)
-			}
+			c := compileWithStatic(t, tc.static, tc.module)
 			g, ok := rulesGuardsOf(c, ast.NewObject())
 			if ok != tc.ok {
 				t.Fatalf("ok %v, want %v", ok, tc.ok)
@@ -356,22 +344,30 @@ _didx contains id if {
 			"\nother if {\n\tdata.rulekeeper.rules.grants with input.va as {\"@t\": [\"z\"]}\n}\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srcs, err := policies.Modules()
-			if err != nil {
-				t.Fatal(err)
-			}
-			srcs["decision.rego"] += tc.static
-			mods, err := parseModules(srcs, tc.module)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := ast.NewCompiler()
-			if c.Compile(mods); c.Failed() {
-				t.Fatal(c.Errors)
-			}
+			c := compileWithStatic(t, tc.static, tc.module)
 			if got := grantsOnlyFound(c); got != tc.want {
 				t.Errorf("grantsOnlyFound %v, want %v", got, tc.want)
 			}
 		})
 	}
+}
+
+// compileWithStatic compiles the static policies, with static appended
+// to decision.rego, and the rules module source module.
+func compileWithStatic(t *testing.T, static, module string) *ast.Compiler {
+	t.Helper()
+	srcs, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs["decision.rego"] += static
+	mods, err := parseModules(srcs, module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ast.NewCompiler()
+	if c.Compile(mods); c.Failed() {
+		t.Fatal(c.Errors)
+	}
+	return c
 }
