@@ -16,22 +16,14 @@ import (
 
 // TestDeadlineByKindOfRequest: reads and decisions get the decision
 // deadline, writes the write deadline, and the rule tools that evaluate a
-// whole scope (preview, impact, audit, import) minutes, not seconds — with
-// Deadline as a handler of its own, and in server.New's first middleware.
+// whole scope (preview, impact, audit, import) minutes, not seconds, in
+// server.New's first middleware.
 func TestDeadlineByKindOfRequest(t *testing.T) {
-	alone := fiber.New()
-	alone.Use(server.Deadline(2*time.Second, 5*time.Second))
-	served, err := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
+	app, err := server.New(server.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(),
 		DecisionTimeout: 2 * time.Second, WriteTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, app := range map[string]*fiber.App{"Deadline": alone, "New": served} {
-		t.Run(name, func(t *testing.T) { testDeadlines(t, app) })
-	}
-}
-
-func testDeadlines(t *testing.T, app *fiber.App) {
 	app.All("/*", func(c fiber.Ctx) error {
 		d, ok := c.Context().Deadline()
 		if !ok {

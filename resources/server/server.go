@@ -158,30 +158,16 @@ func NotFound(c fiber.Ctx) error {
 		fmt.Sprintf("no route %s %s", c.Method(), c.Path()), map[string]any{"path": c.Path()})
 }
 
-// Deadline gives every request a deadline for its work (its database calls
-// above all): writes (POST, PUT, PATCH, DELETE outside the decision
-// endpoints) get write, everything else, decisions included, decision.
-// A call that runs out of it ends with store.Unavailable errors, which
-// apierror answers 503 database_unavailable with Retry-After.
+// deadlines give every request a deadline for its work (its database
+// calls above all), in frame: writes (POST, PUT, PATCH, DELETE outside
+// the decision endpoints) get write, everything else, decisions
+// included, decision. A call that runs out of it ends with
+// store.Unavailable errors, which apierror answers 503
+// database_unavailable with Retry-After.
 //
 // The requests whose deadlines fall within 10 ms of each other share one
 // timer: a request's context ends at its deadline or up to 10 ms later,
-// and its Deadline is its own. New's apps do this in their first
-// middleware (frame); Deadline is the same as a handler of its own.
-func Deadline(decision, write time.Duration) fiber.Handler {
-	d := &deadlines{decision: decision, write: write}
-	return func(c fiber.Ctx) error {
-		ctx, cancel := d.of(c, c.Context(), pathOf(c), nil)
-		if cancel != nil {
-			defer cancel()
-		}
-		c.SetContext(ctx)
-		return c.Next()
-	}
-}
-
-// deadlines are the request deadlines of Deadline and frame: the timeouts
-// and their shared timers.
+// and its Deadline is its own.
 type deadlines struct {
 	decision, write time.Duration
 	reads, writes   sharedDeadlines
@@ -260,7 +246,7 @@ func IsDecisionPath(path string) bool {
 //   - the metrics and the access log (one JSON line), once the rest has
 //     answered (observe);
 //   - the body limits (bodyLimit);
-//   - the deadline (deadlines.of, as Deadline);
+//   - the deadline (deadlines.of);
 //   - panics recovered into errors (500), their stack logged (guard).
 //
 // The request id's buffer, the counter of its database calls and its
